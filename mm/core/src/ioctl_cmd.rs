@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Decoding of `/dev/p2pmm` ioctl numbers into commands.
+//!
+//! The size encoded in an ioctl number is deliberately ignored: every p2pmm argument is an extensible struct whose
+//! own `size` field carries its version (see `extensible.rs`), so a struct can grow without its ioctl number changing.
+//! Only the magic, the command number and the direction must match.
+
+use crate::errno::Errno;
+
+/// The ioctl "type" byte of p2pmm (unused in `Documentation/userspace-api/ioctl/ioctl-number.rst`).
+pub const IOC_MAGIC: u32 = 0xB9;
+
+// Field layout of an ioctl number (include/uapi/asm-generic/ioctl.h, valid on x86 and arm64).
+const NR_SHIFT: u32 = 0;
+const TYPE_SHIFT: u32 = 8;
+const SIZE_SHIFT: u32 = 16;
+const DIR_SHIFT: u32 = 30;
+const NR_MASK: u32 = 0xff;
+const TYPE_MASK: u32 = 0xff;
+const SIZE_MASK: u32 = 0x3fff;
+const DIR_READ_WRITE: u32 = 3;
+
+/// A command of the `/dev/p2pmm` uAPI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// `P2PMM_IOC_VERSION`: report the uAPI version and the feature bits.
+    Version,
+}
+
+impl Command {
+    /// The command number (`_IOC_NR`) of each command.
+    const fn nr(self) -> u32 {
+        match self {
+            Command::Version => 0x00,
+        }
+    }
+
+    /// Decodes an ioctl number; anything that is not a p2pmm read-write command is `ENOTTY`.
+    pub fn decode(cmd: u32) -> Result<Command, Errno> {
+        let dir = cmd >> DIR_SHIFT;
+        let ty = (cmd >> TYPE_SHIFT) & TYPE_MASK;
+        let nr = (cmd >> NR_SHIFT) & NR_MASK;
+        if ty != IOC_MAGIC || dir != DIR_READ_WRITE {
+            return Err(Errno::NoTty);
+        }
+        match nr {
+            0x00 => Ok(Command::Version),
+            _ => Err(Errno::NoTty),
+        }
+    }
+
+    /// The ioctl number of this command for an argument of `size` bytes, as C's `_IOWR` computes it.
+    pub const fn encode(self, size: usize) -> u32 {
+        (DIR_READ_WRITE << DIR_SHIFT)
+            | ((size as u32 & SIZE_MASK) << SIZE_SHIFT)
+            | (IOC_MAGIC << TYPE_SHIFT)
+            | (self.nr() << NR_SHIFT)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_matches_c_iowr() {
+        // _IOWR(0xB9, 0x00, struct p2pmm_version /* 24 bytes */) computed by hand: 0xC018B900.
+        assert_eq!(Command::Version.encode(24), 0xC018_B900);
+        assert_eq!(Command::decode(0xC018_B900), Ok(Command::Version));
+    }
+
+    #[test]
+    fn encoded_size_is_ignored() {
+        assert_eq!(
+            Command::decode(Command::Version.encode(8)),
+            Ok(Command::Version)
+        );
+        assert_eq!(
+            Command::decode(Command::Version.encode(4096)),
+            Ok(Command::Version)
+        );
+    }
+
+    #[test]
+    fn foreign_numbers_are_enotty() {
+        // TCGETS, an _IO with our magic, a read-only and a write-only variant, an unknown nr.
+        for cmd in [0x5401, 0xB900, 0x8018_B900, 0x4018_B900, 0xC018_B9FF] {
+            assert_eq!(Command::decode(cmd), Err(Errno::NoTty), "cmd {cmd:#x}");
+        }
+    }
+}

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Maps the portable core's [`Errno`] onto the kernel's [`Error`], so `?` works across the two.
+
+use crate::errno::Errno;
+use kernel::error::{code, Error};
+
+impl From<Errno> for Error {
+    fn from(e: Errno) -> Error {
+        match e {
+            Errno::Fault => code::EFAULT,
+            Errno::Inval => code::EINVAL,
+            Errno::TooBig => code::E2BIG,
+            Errno::NoTty => code::ENOTTY,
+        }
+    }
+}

@@ -1,0 +1,42 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the guest's test programs (static, inside the chroot) and pack the busybox initramfs:
+#   /init (tests/guest/init.sh), /showcase.sh, /lib/modules/{p2pmm,test_hmm}.ko, /kselftest/*, /bin/hmm-tests.
+. "$(dirname "$0")/lib.sh"
+mount_chroot initramfs
+
+src=$ROOT/build/guest-src
+bin=$ROOT/build/guest-bin
+rm -rf "$src" "$bin"
+mkdir -p "$src" "$bin/kselftest"
+cp -a "$REPO/tests" "$REPO/include" "$src/"
+
+CC="gcc -static -Wall -Wextra -Werror -O2 -no-pie -U_FORTIFY_SOURCE"
+log "building guest programs (kselftests, hmm-tests)"
+{
+	for t in "$src"/tests/kselftest/*.c; do
+		name=$(basename "$t" .c)
+		in_chroot $CC -Wno-sign-compare -I /build/guest-src/include/uapi -I $KTREE/tools/testing/selftests \
+			"/build/guest-src/tests/kselftest/$name.c" -o "/build/guest-bin/kselftest/$name" || exit 1
+	done
+	in_chroot $CC -I /build/guest-src/include/uapi /build/guest-src/tests/guest/p2pmm_info.c -o /build/guest-bin/p2pmm-info ||
+		exit 1
+	# Upstream hmm-tests, unmodified, as tools/testing/selftests/mm builds it (minus -Werror: upstream's own code).
+	in_chroot sh -c "cd $KTREE/tools/testing/selftests/mm && gcc -static -Wall -O2 -no-pie -U_FORTIFY_SOURCE \
+		-I $KTREE -I .. -isystem $KTREE/tools/include/uapi hmm-tests.c vm_util.c hugepage_settings.c \
+		-lrt -lpthread -lm -o /build/guest-bin/hmm-tests" || exit 1
+} >"$OUT/guest-build.log" 2>&1 || { tail -30 "$OUT/guest-build.log" >&2; die "building guest programs failed; see $OUT/guest-build.log"; }
+
+# Staged and packed inside the chroot: it has cpio, a fresh host may not.
+stage=$ROOT/build/initramfs
+rm -rf "$stage"
+mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,mnt,root,lib/modules,kselftest}
+cp "$ROOT/usr/bin/busybox" "$stage/bin/busybox"
+cp "$bin/hmm-tests" "$bin/p2pmm-info" "$stage/bin/"
+cp "$bin"/kselftest/* "$stage/kselftest/"
+cp "$KSRC/lib/test_hmm.ko" "$OUT"/modules/*.ko "$stage/lib/modules/"
+cp "$REPO/tests/guest/init.sh" "$stage/init"
+cp "$REPO/tests/guest/showcase.sh" "$stage/showcase.sh"
+chmod +x "$stage/init" "$stage/showcase.sh"
+in_chroot sh -c 'cd /build/initramfs && find . | cpio -o -H newc --quiet | gzip -1' >"$OUT/initramfs.cpio.gz"
+log "initramfs ready ($(du -h "$OUT/initramfs.cpio.gz" | cut -f1))"

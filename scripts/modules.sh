@@ -1,0 +1,27 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the out-of-tree modules (p2pmm.ko) against the kernel tree, inside the chroot, under clippy.
+# Any compiler or clippy warning fails the build: the module must stay warning-free.
+. "$(dirname "$0")/lib.sh"
+mount_chroot modules
+
+dst=$ROOT/build/p2pmm
+rm -rf "$dst"
+mkdir -p "$dst"
+cp -a "$REPO/Kbuild" "$REPO/mm" "$REPO/include" "$dst/"
+rm -rf "$dst/mm/core/target"
+log "building p2pmm.ko (clippy on)"
+in_chroot $KMAKE M=/build/p2pmm CLIPPY=1 W=1 modules >"$OUT/modules.log" 2>&1 || {
+	grep -E -A12 '^(error|warning)' "$OUT/modules.log" | head -80 >&2
+	die "module build failed; see $OUT/modules.log"
+}
+if grep -qE '(^|: )(warning|error)(\[|:)' "$OUT/modules.log"; then
+	grep -E -A12 '(^|: )(warning|error)(\[|:)' "$OUT/modules.log" | head -80 >&2
+	die "module build has warnings (treated as errors); see $OUT/modules.log"
+fi
+# rustfmt with the kernel tree's settings, over every Rust file the module compiles.
+in_chroot sh -c 'cd /build/p2pmm && find mm -name "*.rs" | xargs rustfmt --check --edition 2021 --config-path /build/linux/.rustfmt.toml' \
+	>"$OUT/rustfmt.log" 2>&1 || { head -40 "$OUT/rustfmt.log" >&2; die "module sources are not rustfmt-clean; run 'cargo fmt' (see $OUT/rustfmt.log)"; }
+mkdir -p "$OUT/modules"
+cp "$dst"/*.ko "$OUT/modules/"
+log "modules ready: $(cd "$OUT/modules" && echo *.ko)"

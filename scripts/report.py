@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turns the host and guest logs of one `make test` into one summary table; exits non-zero on any failure.
+
+A run fails on: a failed test in any suite, a suite that ran no test or did not finish, a guest that did not
+power off cleanly (panic, hang, timeout), or any kernel splat (WARNING, BUG, lockdep, KASAN, ...) in the log.
+"""
+import argparse
+import re
+import sys
+
+RESULT = re.compile(r"^(?P<indent>\s*)(?P<not>not )?ok \d+(?: (?P<name>[^#]*?))?\s*(?:#\s*(?P<directive>\S+)(?P<reason>.*))?$")
+SPLATS = re.compile(
+    r"WARNING:|BUG:|Oops|Kernel panic|general protection fault|cut here|Call Trace:|"
+    r"possible circular locking|possible recursive locking|inconsistent lock state|DEBUG_LOCKS_WARN_ON|"
+    r"suspicious RCU usage|KASAN:|UBSAN:|INFO: task .* blocked|detected stall|soft lockup|hard LOCKUP"
+)
+TITLES = {
+    "host": "host: cargo test (portable core)",
+    "lint": "host: fmt + clippy (host and module)",
+    "kunit": "kunit: p2pmm.ko",
+    "kselftest": "kselftest: p2pmm",
+    "hmm-baseline": "hmm-baseline (upstream test_hmm)",
+}
+
+
+class Suite:
+    def __init__(self, name):
+        self.name, self.passed, self.failed, self.skipped = name, 0, 0, 0
+        self.notes, self.secs = [], ""
+
+    def add(self, outcome):
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+
+def count_ktap(lines, suite):
+    """Counts leaf results of (nested) KTAP/TAP: a result line directly after a deeper one closes a parent."""
+    prev_indent = None
+    for line in lines:
+        m = RESULT.match(line)
+        if not m:
+            continue
+        indent = len(m.group("indent").expandtabs())
+        is_parent = prev_indent is not None and prev_indent > indent
+        prev_indent = indent
+        if is_parent:
+            if m.group("not") and not suite.failed:
+                suite.notes.append(f"parent failed: {line.strip()}")
+            continue
+        directive = (m.group("directive") or "").upper()
+        if directive == "SKIP":
+            suite.add("skipped")
+        elif m.group("not") and directive != "TODO":
+            suite.add("failed")
+            suite.notes.append(f"FAILED: {line.strip()}")
+        else:
+            suite.add("passed")
+
+
+def host_suites(path):
+    test, lint = Suite("host"), Suite("lint")
+    try:
+        text = open(path, errors="replace").read().splitlines()
+    except OSError:
+        test.add("failed")
+        test.notes.append(f"no host log at {path}")
+        return [test, lint]
+    for line in text:
+        m = re.match(r"^test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", line)
+        if m:
+            test.passed += int(m.group(1))
+            test.failed += int(m.group(2))
+            test.skipped += int(m.group(3))
+        m = re.match(r"^P2PMM-HOST (\S+) rc=(\d+)", line)
+        if m:
+            step, rc = m.group(1), int(m.group(2))
+            if step == "test":
+                if rc != 0 and test.failed == 0:
+                    test.add("failed")
+                    test.notes.append(f"cargo test exited {rc}")
+            else:
+                lint.add("passed" if rc == 0 else "failed")
+                if rc:
+                    lint.notes.append(f"{step} failed (rc={rc}); see the host log")
+    if test.passed == 0 and test.failed == 0:
+        test.add("failed")
+        test.notes.append("cargo test ran no test")
+    return [test, lint]
+
+
+def guest_suites(path, wanted):
+    suites, splats = [], []
+    try:
+        lines = open(path, errors="replace").read().splitlines()
+    except OSError:
+        s = Suite("vm")
+        s.add("failed")
+        s.notes.append(f"no VM log at {path}")
+        return [s], ["(no log)"], False
+    done = any(l.startswith("P2PMM-DONE") for l in lines)
+    for name in wanted:
+        s = Suite(name)
+        suites.append(s)
+        try:
+            begin = lines.index(f"P2PMM-SUITE-BEGIN {name}")
+        except ValueError:
+            s.add("failed")
+            s.notes.append("suite never started (guest crashed or hung before it)")
+            continue
+        end, rc = None, None
+        for i in range(begin + 1, len(lines)):
+            m = re.match(rf"^P2PMM-SUITE-END {re.escape(name)} rc=(\d+)(?: secs=(\S+))?", lines[i])
+            if m:
+                end, rc, s.secs = i, int(m.group(1)), (m.group(2) or "") + "s"
+                break
+        body = lines[begin + 1 : end if end is not None else len(lines)]
+        count_ktap(body, s)
+        if end is None:
+            s.add("failed")
+            s.notes.append("suite did not finish (guest crashed or hung)")
+        elif rc != 0 and s.failed == 0:
+            s.add("failed")
+            s.notes.append(f"suite exited rc={rc} without a failed test line")
+        if s.passed + s.failed == 0:
+            s.add("failed")
+            s.notes.append("ran no test")
+    for line in lines:
+        if SPLATS.search(line):
+            splats.append(line.strip())
+    return suites, splats, done
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--host-log")
+    ap.add_argument("--vm-log")
+    ap.add_argument("--suites", default="", help="guest suites that were requested, comma separated")
+    ap.add_argument("--versions", help="file with the toolchain versions to print")
+    ap.add_argument("--expect-hmm-baseline-pass", type=int, default=0)
+    args = ap.parse_args()
+
+    suites, splats, done = [], [], True
+    if args.host_log:
+        suites += host_suites(args.host_log)
+    wanted = [s for s in args.suites.split(",") if s]
+    if args.vm_log and wanted:
+        guest, splats, done = guest_suites(args.vm_log, wanted)
+        suites += guest
+    for s in suites:
+        if s.name == "hmm-baseline" and s.passed < args.expect_hmm_baseline_pass and not s.failed:
+            s.add("failed")
+            s.notes.append(f"only {s.passed} passed, expected at least {args.expect_hmm_baseline_pass}")
+
+    print()
+    print(f"{'suite':<40} {'pass':>5} {'fail':>5} {'skip':>5} {'time':>7}")
+    print("-" * 66)
+    for s in suites:
+        print(f"{TITLES.get(s.name, s.name):<40} {s.passed:>5} {s.failed:>5} {s.skipped:>5} {s.secs:>7}")
+        for n in s.notes[:20]:
+            print(f"    {n}")
+    extra_failures = 0
+    if args.vm_log and wanted:
+        print(f"{'kernel log: WARN/BUG/lockdep/KASAN':<40} {'':>5} {len(splats):>5}")
+        for l in splats[:20]:
+            print(f"    {l}")
+        extra_failures += len(splats)
+        if not done:
+            print("    guest did not reach P2PMM-DONE: panic, hang or timeout (see the VM log)")
+            extra_failures += 1
+    print("-" * 66)
+    if args.versions:
+        try:
+            for l in open(args.versions).read().splitlines():
+                print(f"  {l}")
+        except OSError:
+            pass
+    passed = sum(s.passed for s in suites)
+    failed = sum(s.failed for s in suites) + extra_failures
+    skipped = sum(s.skipped for s in suites)
+    print(f"total: {passed} passed, {failed} failed, {skipped} skipped")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

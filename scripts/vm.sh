@@ -1,0 +1,60 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot the test kernel + initramfs in QEMU (q35, TCG) on p2pmm's default PCIe topology; the guest powers off itself.
+#   scripts/vm.sh test [suite,suite...]   run suites; console log -> $OUT/vm-test.log
+#   scripts/vm.sh run                     the showcase; console shown live, log -> $OUT/vm-run.log
+# Topology (see Documentation/p2pmm/dev-loop.rst):
+#   pcie.0 ─ rp1 ─ switch up1 ─┬─ dn1: nvme "p2pmm-cmb" with a 64 MiB CMB (p2pdma provider)
+#          │                   └─ dn2: ivshmem-plain, 256 MiB BAR2 (accelerator "VRAM" stand-in)
+#          └ rp2 ─ nvme "p2pmm-rp2" (no CMB; not P2P-reachable from the switch: q35's host bridge is not whitelisted)
+# VM_TIMEOUT (seconds, default 1200) bounds the whole boot; KVM is not used (it does not work on these hosts).
+. "$(dirname "$0")/lib.sh"
+mount_chroot vm
+
+mode=${1:-test}
+suites=${2:-}
+vmdir=$ROOT/build/vm
+mkdir -p "$vmdir"
+cp "$OUT/initramfs.cpio.gz" "$vmdir/"
+for img in nvme-cmb nvme-rp2; do
+	[ -f "$vmdir/$img.img" ] || truncate -s 64M "$vmdir/$img.img"
+done
+append="console=ttyS0 panic=-1 oops=panic loglevel=5 p2pmm_mode=$mode"
+[ -n "$suites" ] && append="$append p2pmm_suites=$suites"
+log="$OUT/vm-$mode.log"
+
+qemu=(chroot "$ROOT" qemu-system-x86_64
+	-accel tcg,thread=multi -cpu max -machine q35 -smp 2 -m 2G
+	-nographic -no-reboot -nic none
+	-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off
+	-kernel $KTREE/arch/x86/boot/bzImage -initrd /build/vm/initramfs.cpio.gz -append "$append"
+	-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1
+	-device x3130-upstream,id=up1,bus=rp1
+	-device xio3130-downstream,id=dn1,bus=up1,chassis=2,slot=1
+	-device xio3130-downstream,id=dn2,bus=up1,chassis=2,slot=2
+	-device pcie-root-port,id=rp2,bus=pcie.0,chassis=3,slot=1
+	-drive file=/build/vm/nvme-cmb.img,if=none,id=nvm0,format=raw
+	-device nvme,serial=p2pmm-cmb,drive=nvm0,cmb_size_mb=64,bus=dn1
+	-drive file=/build/vm/nvme-rp2.img,if=none,id=nvm1,format=raw
+	-device nvme,serial=p2pmm-rp2,drive=nvm1,bus=rp2
+	-object memory-backend-ram,id=vram0,size=256M
+	-device ivshmem-plain,memdev=vram0,bus=dn2
+)
+log "booting the VM ($mode${suites:+: $suites}); log: $log"
+t0=$(date +%s)
+set +e
+if [ "$mode" = run ]; then
+	# Show the guest's own output live, not the kernel's console noise nor the closing dmesg dump.
+	(cd "$ROOT/build" && timeout -k 10 "${VM_TIMEOUT:-1200}" "${qemu[@]}" </dev/null 2>&1) | tee "$log" |
+		awk '/^P2PMM-DMESG-BEGIN/{skip=1} !skip && !/^\[ *[0-9]+\.[0-9]+\]/ && !/^P2PMM-/ {print} /^P2PMM-DMESG-END/{skip=0}'
+	rc=${PIPESTATUS[0]}
+else
+	# Progress: one line per finished suite.
+	(cd "$ROOT/build" && timeout -k 10 "${VM_TIMEOUT:-1200}" "${qemu[@]}" </dev/null 2>&1) | tee "$log" |
+		grep --line-buffered -E '^P2PMM-SUITE-END' | sed -u 's/^/[guest] /' >&2
+	rc=${PIPESTATUS[0]}
+fi
+set -e
+echo "$(($(date +%s) - t0))" >"$OUT/vm-$mode.secs"
+[ "$rc" = 124 ] && log "VM timed out after ${VM_TIMEOUT:-1200} s"
+exit 0

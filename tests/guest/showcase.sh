@@ -1,0 +1,46 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# `make run`: what a user first wants to see in the guest: the PCI tree, who offers P2P memory, p2pmm's version.
+
+echo
+echo "== PCI devices (tree from sysfs) =="
+for d in /sys/bus/pci/devices/*; do
+	bdf=${d##*/}
+	# The sysfs path of a device lists every bridge above it: its depth is the number of BDFs in it.
+	path=$(readlink -f "$d")
+	depth=$(echo "$path" | tr '/' '\n' | grep -cE '^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-9a-f]$')
+	indent=$(printf '%*s' $((2 * (depth - 1))) '')
+	ven=$(cat "$d/vendor"); dev=$(cat "$d/device"); class=$(cat "$d/class")
+	drv=-; [ -e "$d/driver" ] && drv=$(basename "$(readlink "$d/driver")")
+	case "$ven:$dev:${class%??}" in
+	0x1b36:0x000c:*) what="PCIe root port" ;;
+	0x104c:0x8232:*) what="PCIe switch upstream port (x3130)" ;;
+	0x104c:0x8233:*) what="PCIe switch downstream port (xio3130)" ;;
+	0x1b36:0x0010:*) what="NVMe controller" ;;
+	0x1af4:0x1110:*) what="ivshmem (plain memory BAR)" ;;
+	0x8086:0x29c0:*) what="host bridge (q35)" ;;
+	*) what="class $class" ;;
+	esac
+	printf '%s%s  %s:%s  %-38s driver=%s\n' "$indent" "$bdf" "${ven#0x}" "${dev#0x}" "$what" "$drv"
+done | sort -t' ' -k1,1 -s
+
+echo
+echo "== P2P memory (p2pdma providers) =="
+found=0
+for d in /sys/bus/pci/devices/*; do
+	[ -d "$d/p2pmem" ] || continue
+	found=1
+	printf '%s  size=%d MiB  available=%d MiB  published=%s\n' "${d##*/}" \
+		$(($(cat "$d/p2pmem/size") >> 20)) $(($(cat "$d/p2pmem/available") >> 20)) "$(cat "$d/p2pmem/published")"
+done
+[ $found = 1 ] || echo "(none)"
+
+echo
+echo "== p2pmm =="
+if insmod /lib/modules/p2pmm.ko; then
+	grep '^p2pmm ' /proc/modules | awk '{print "module p2pmm loaded, " $2 " bytes"}'
+	ls -l /dev/p2pmm
+	/bin/p2pmm-info
+else
+	echo "p2pmm.ko failed to load"
+fi
