@@ -1,0 +1,23 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Host suite: cargo test of the portable core, and the lints (rustfmt of host and module code, clippy).
+# Each step prints `P2PMM-HOST <step> rc=<rc>` for scripts/report.py; output goes to stdout.
+set -uo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+export CARGO_TERM_COLOR=never
+
+step() {
+	local name=$1
+	shift
+	echo "== $name: $*"
+	"$@" 2>&1
+	echo "P2PMM-HOST $name rc=$?"
+}
+
+step test cargo test --workspace
+step fmt cargo fmt --all --check
+# The module's own files (mm/*.rs) are not part of the cargo workspace: check them with the same settings.
+step fmt-module rustfmt --check --edition 2021 --config-path rustfmt.toml $(find mm -name '*.rs' -not -path '*/target/*')
+step clippy cargo clippy --workspace --all-targets -- -D warnings
+exit 0
