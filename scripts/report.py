@@ -124,9 +124,14 @@ def guest_suites(path, wanted):
         if s.passed + s.failed == 0:
             s.add("failed")
             s.notes.append("ran no test")
+    # The console and the closing dmesg dump both carry each kernel message: count each once.
+    seen = set()
     for line in lines:
         if SPLATS.search(line):
-            splats.append(line.strip())
+            bare = re.sub(r"^\[ *\d+\.\d+\] ", "", line.strip())
+            if bare not in seen:
+                seen.add(bare)
+                splats.append(bare)
     return suites, splats, done
 
 
