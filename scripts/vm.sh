@@ -25,7 +25,7 @@ log="$OUT/vm-$mode.log"
 
 qemu=(chroot "$ROOT" qemu-system-x86_64
 	-accel tcg,thread=multi -cpu max -machine q35 -smp 2 -m 2G
-	-nographic -no-reboot -nic none
+	-nographic -vga none -no-reboot -nic none
 	-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off
 	-kernel $KTREE/arch/x86/boot/bzImage -initrd /build/vm/initramfs.cpio.gz -append "$append"
 	-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1
@@ -46,7 +46,7 @@ set +e
 if [ "$mode" = run ]; then
 	# Show the guest's own output live, not the kernel's console noise nor the closing dmesg dump.
 	(cd "$ROOT/build" && timeout -k 10 "${VM_TIMEOUT:-1200}" "${qemu[@]}" </dev/null 2>&1) | tee "$log" |
-		awk '/^P2PMM-DMESG-BEGIN/{skip=1} !skip && !/^\[ *[0-9]+\.[0-9]+\]/ && !/^P2PMM-/ {print} /^P2PMM-DMESG-END/{skip=0}'
+		awk '/^P2PMM: guest up/{on=1} /^P2PMM-DMESG-BEGIN/{skip=1} on && !skip && !/^\[ *[0-9]+\.[0-9]+\]/ && !/^P2PMM-/ {print} /^P2PMM-DMESG-END/{skip=0}'
 	rc=${PIPESTATUS[0]}
 else
 	# Progress: one line per finished suite.

@@ -19,10 +19,14 @@ for d in /sys/bus/pci/devices/*; do
 	0x1b36:0x0010:*) what="NVMe controller" ;;
 	0x1af4:0x1110:*) what="ivshmem (plain memory BAR)" ;;
 	0x8086:0x29c0:*) what="host bridge (q35)" ;;
+	0x8086:0x2918:*) what="ISA bridge (ICH9 LPC)" ;;
+	0x8086:0x2922:*) what="SATA controller (ICH9 AHCI)" ;;
+	0x8086:0x2930:*) what="SMBus controller (ICH9)" ;;
 	*) what="class $class" ;;
 	esac
-	printf '%s%s  %s:%s  %-38s driver=%s\n' "$indent" "$bdf" "${ven#0x}" "${dev#0x}" "$what" "$drv"
-done | sort -t' ' -k1,1 -s
+	# Sorting on the sysfs path prints each device right under the bridge it sits behind.
+	printf '%s\t%s%s  %s:%s  %-38s driver=%s\n' "$path" "$indent" "$bdf" "${ven#0x}" "${dev#0x}" "$what" "$drv"
+done | sort | cut -f2-
 
 echo
 echo "== P2P memory (p2pdma providers) =="
