@@ -2,10 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # `make test`: everything, from nothing. Sets up the toolchain chroot, kernel, modules and initramfs as needed
 # (each step is incremental), runs the host suite and boots the VM for the guest suites, then prints one summary.
-# SUITES=host,kunit,kselftest,hmm-baseline (default: all) runs a subset, e.g. `make test SUITES=kselftest`.
+# SUITES=host,kunit,kselftest,hmm-conformance,hmm-baseline (default: all) runs a subset, e.g. `make test SUITES=kselftest`.
 . "$(dirname "$0")/lib.sh"
 
-SUITES=${SUITES:-host,kunit,kselftest,hmm-baseline}
+SUITES=${SUITES:-host,kunit,kselftest,hmm-conformance,hmm-baseline}
 guest=$(echo "$SUITES" | tr ',' '\n' | grep -vx host | paste -sd, -)
 mkdir -p "$OUT"
 rm -f "$OUT/host.log" "$OUT/vm-test.log"

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One open file of `/dev/hmm_dmirrorN`: a simulated device that mirrors the opener's address space.
+//!
+//! Behaves as upstream `lib/test_hmm.c` does for its device-private devices, built on p2pmm's mirror bindings:
+//! the device page table is a [`MirrorTable`] inside an [`IntervalNotifier`] over the whole address space.
+//!
+//! Lock order: mmap lock -> folio lock (exclusive pages) -> the notifier's state lock.
+
+use crate::{
+    exclusive::ExclusiveSession,
+    hmm::{pmd_order, pud_order, HmmRange, PageKind, Request, RequestFlag},
+    mirror_table::{MirrorTable, NodeReserve},
+    notifier::{Event, IntervalNotifier, InvalidateHandler, Invalidation, Retry},
+    uapi::{self, prot, Cmd},
+};
+use kernel::{mm::Mm, prelude::*, uaccess::UserPtr};
+
+const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
+
+/// Pages faulted per `hmm_range_fault()` call, as upstream (bounds the PFN array).
+const FAULT_CHUNK_PAGES: usize = 64;
+
+/// How often a fault is retried after racing an invalidation before the device gives up with `EBUSY`. This is
+/// the device's policy: core mm never spins on our behalf.
+const FAULT_RETRIES: u32 = 10_000;
+
+/// The invalidate side of the mirror: drop the device's mappings of the range.
+pub struct MirrorHandler {
+    /// Identity of this device's private memory (ignore invalidations of our own migrations).
+    owner: usize,
+}
+
+impl InvalidateHandler for MirrorHandler {
+    type State = MirrorTable;
+
+    fn ignore(&self, inv: &Invalidation<'_>) -> bool {
+        inv.event() == Event::Migrate && inv.owner() == self.owner
+    }
+
+    fn invalidate(&self, inv: &Invalidation<'_>, table: &mut MirrorTable) {
+        table.unmap_range(inv.start(), inv.end());
+    }
+}
+
+/// A snapshot only needs the sequence number bumped: any invalidation voids the whole snapshot.
+struct SnapshotHandler;
+
+impl InvalidateHandler for SnapshotHandler {
+    type State = ();
+
+    fn invalidate(&self, _inv: &Invalidation<'_>, _state: &mut ()) {}
+}
+
+/// The per-open state of a mirror device.
+#[pin_data]
+pub struct Dmirror {
+    #[pin]
+    notifier: IntervalNotifier<MirrorHandler>,
+    owner: usize,
+}
+
+impl Dmirror {
+    /// Mirrors the whole address space of `mm` for the device identified by `owner`.
+    pub fn new(mm: &Mm, owner: usize) -> impl PinInit<Self, Error> + '_ {
+        let length = usize::MAX & !(PAGE_SIZE - 1);
+        try_pin_init!(Self {
+            notifier <- IntervalNotifier::new(mm, 0, length, MirrorHandler { owner }, MirrorTable::new()),
+            owner,
+        })
+    }
+
+    /// Handles one `HMM_DMIRROR_*` ioctl.
+    pub fn ioctl(&self, cmd_nr: u32, arg: usize) -> Result {
+        let arg = UserPtr::from_addr(arg);
+        let mut cmd = Cmd::read(arg)?;
+        let (start, end) = cmd.range()?;
+        cmd.cpages = 0;
+        cmd.faults = 0;
+        match cmd_nr {
+            uapi::READ => self.read(&mut cmd, start, end, false)?,
+            uapi::READ_UNLOCKED => self.read(&mut cmd, start, end, true)?,
+            uapi::WRITE => self.write(&mut cmd, start, end)?,
+            uapi::SNAPSHOT => self.snapshot(&mut cmd, start, end)?,
+            uapi::EXCLUSIVE => self.exclusive(&mut cmd, start, end)?,
+            uapi::CHECK_EXCLUSIVE => {
+                if self.notifier.lock().any_atomic(start, end) {
+                    return Err(EPERM);
+                }
+            }
+            // Device memory (migration, eviction, allocation-failure injection) is not implemented yet.
+            uapi::MIGRATE_TO_DEV | uapi::MIGRATE_TO_SYS | uapi::RELEASE | uapi::FLAGS => {
+                return Err(EOPNOTSUPP)
+            }
+            _ => return Err(ENOTTY),
+        }
+        cmd.write(arg)
+    }
+
+    /// Faults `[start, end)` into the device page table (`write`: writable), retrying races per our policy.
+    fn fault(&self, start: usize, end: usize, write: bool, unlocked: bool) -> Result {
+        let request = if write {
+            RequestFlag::Fault | RequestFlag::Write
+        } else {
+            Request::from(RequestFlag::Fault)
+        };
+        let mut addr = start;
+        while addr < end {
+            let next = end.min(addr + FAULT_CHUNK_PAGES * PAGE_SIZE);
+            let mut range = HmmRange::new(&self.notifier, addr, next, request, self.owner)?;
+            let mut reserve = NodeReserve::new((next - addr) / PAGE_SIZE)?;
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                if tries > FAULT_RETRIES {
+                    return Err(EBUSY);
+                }
+                let faulted = match if unlocked {
+                    range.fault_unlocked(0)
+                } else {
+                    range.fault()
+                } {
+                    Ok(faulted) => faulted,
+                    Err(e) if e == EBUSY => continue,
+                    Err(e) => return Err(e),
+                };
+                match faulted.commit() {
+                    Ok(mut committed) => {
+                        let (table, pfns) = committed.parts();
+                        table.map(pfns, &mut reserve)?;
+                        break;
+                    }
+                    Err(Retry) => continue,
+                }
+            }
+            addr = next;
+        }
+        Ok(())
+    }
+
+    fn bounce(len: usize) -> Result<KVVec<u8>> {
+        let mut v = KVVec::with_capacity(len, GFP_KERNEL)?;
+        v.resize(len, 0, GFP_KERNEL)?;
+        Ok(v)
+    }
+
+    /// Device read: copy what the device maps, faulting in what it does not.
+    fn read(&self, cmd: &mut Cmd, start: usize, end: usize, unlocked: bool) -> Result {
+        let mut bounce = Self::bounce(end - start)?;
+        let npages = (end - start) / PAGE_SIZE;
+        let mut done = 0;
+        loop {
+            let at = start + done * PAGE_SIZE;
+            done += self
+                .notifier
+                .lock()
+                .read(at, &mut bounce[done * PAGE_SIZE..]);
+            if done == npages {
+                break;
+            }
+            let at = start + done * PAGE_SIZE;
+            let faulted = self.fault(at, end, false, unlocked);
+            cmd.cpages = done as u64;
+            faulted?;
+            cmd.faults += 1;
+        }
+        cmd.cpages = done as u64;
+        cmd.buffer(end - start).writer().write_slice(&bounce)
+    }
+
+    /// Device write: store into what the device maps writable, faulting for write what it does not.
+    fn write(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
+        let mut bounce = Self::bounce(end - start)?;
+        cmd.buffer(end - start).reader().read_slice(&mut bounce)?;
+        let npages = (end - start) / PAGE_SIZE;
+        let mut done = 0;
+        loop {
+            let at = start + done * PAGE_SIZE;
+            done += self.notifier.lock().write(at, &bounce[done * PAGE_SIZE..]);
+            cmd.cpages = done as u64;
+            if done == npages {
+                break;
+            }
+            self.fault(start + done * PAGE_SIZE, end, true, false)?;
+            cmd.faults += 1;
+        }
+        Ok(())
+    }
+
+    /// What the CPU page tables map, without faulting anything in, one `HMM_DMIRROR_PROT_*` byte per page.
+    fn snapshot(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
+        let mm = self.notifier.mm().ok_or(EINVAL)?;
+        let mut out = cmd.buffer(end - start).writer();
+        let mut perm = [0u8; FAULT_CHUNK_PAGES];
+        let mut addr = start;
+        while addr < end {
+            let next = end.min(addr + FAULT_CHUNK_PAGES * PAGE_SIZE);
+            let n = (next - addr) / PAGE_SIZE;
+            // A notifier of its own over just this range sees invalidations even where others overlap.
+            let watch = KBox::pin_init(
+                IntervalNotifier::new(&mm, addr, next - addr, SnapshotHandler, ()),
+                GFP_KERNEL,
+            )?;
+            let mut range = HmmRange::new(&watch, addr, next, Request::SNAPSHOT, self.owner)?;
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                if tries > FAULT_RETRIES {
+                    return Err(EBUSY);
+                }
+                let faulted = match range.fault() {
+                    Ok(faulted) => faulted,
+                    Err(e) if e == EBUSY => continue,
+                    Err(e) => return Err(e),
+                };
+                let Ok(mut committed) = faulted.commit() else {
+                    continue;
+                };
+                let ((), pfns) = committed.parts();
+                for (i, (_, pfn)) in pfns.iter().enumerate() {
+                    perm[i] = self.prot_byte(pfn);
+                }
+                break;
+            }
+            out.write_slice(&perm[..n])?;
+            cmd.cpages += n as u64;
+            addr = next;
+        }
+        Ok(())
+    }
+
+    fn prot_byte(&self, pfn: crate::hmm::HmmPfn) -> u8 {
+        let mut p = match pfn.kind(self.owner) {
+            PageKind::Error => return prot::ERROR,
+            PageKind::None => return prot::NONE,
+            PageKind::DevicePrivateLocal => prot::DEV_PRIVATE_LOCAL,
+            PageKind::DevicePrivateRemote => prot::DEV_PRIVATE_REMOTE,
+            PageKind::Zero => prot::ZERO,
+            PageKind::System => prot::NONE,
+        };
+        p |= if pfn.is_writable() {
+            prot::WRITE
+        } else {
+            prot::READ
+        };
+        let order = pfn.map_order();
+        if order == pmd_order() {
+            p |= prot::PMD;
+        } else if order == pud_order() {
+            p |= prot::PUD;
+        }
+        p
+    }
+
+    /// Takes the pages for exclusive (atomic) device access, then returns their data like a read.
+    fn exclusive(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
+        let mm = self.notifier.mm().ok_or(EINVAL)?;
+        {
+            let session = ExclusiveSession::new(&mm);
+            let mut addr = start;
+            while addr < end {
+                let mut reserve = NodeReserve::new(1)?;
+                let page = session.make_exclusive(addr, 0)?;
+                self.notifier.lock().map_exclusive(&page, &mut reserve)?;
+                addr += PAGE_SIZE;
+            }
+        }
+        let mut bounce = Self::bounce(end - start)?;
+        let done = self.notifier.lock().read(start, &mut bounce);
+        cmd.cpages = done as u64;
+        if done != (end - start) / PAGE_SIZE {
+            return Err(ENOENT);
+        }
+        cmd.buffer(end - start).writer().write_slice(&bounce)
+    }
+}

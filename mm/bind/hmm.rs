@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `hmm_range_fault()`: snapshot or fault a range of a mirrored address space into PFNs a device can map.
+//!
+//! Wraps `struct hmm_range` (`include/linux/hmm.h`) for an [`IntervalNotifier`]. A fault gives a [`Faulted`],
+//! whose PFNs can only be read once [`Faulted::commit`] has taken the notifier's lock and checked that no
+//! invalidation ran meanwhile; see `notifier.rs` for the protocol.
+
+use crate::notifier::{IntervalNotifier, InvalidateHandler, ReadSeq, Retry};
+use kernel::{
+    bindings,
+    error::to_result,
+    ffi::{c_uint, c_ulong, c_void},
+    prelude::*,
+    sync::MutexGuard,
+};
+
+extern "C" {
+    fn p2pmm_hmm_range_fault(
+        sub: *mut c_void,
+        seq: c_ulong,
+        start: c_ulong,
+        end: c_ulong,
+        pfns: *mut c_ulong,
+        default_flags: c_ulong,
+        owner: *mut c_void,
+    ) -> i32;
+    fn p2pmm_hmm_range_fault_unlocked(
+        sub: *mut c_void,
+        seq: *mut c_ulong,
+        start: c_ulong,
+        end: c_ulong,
+        pfns: *mut c_ulong,
+        default_flags: c_ulong,
+        owner: *mut c_void,
+        timeout_ms: c_ulong,
+    ) -> i32;
+    fn p2pmm_hmm_pfn_to_page(hmm_pfn: c_ulong) -> *mut c_void;
+    fn p2pmm_hmm_pfn_to_map_order(hmm_pfn: c_ulong) -> c_uint;
+}
+
+const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
+const BITS: u32 = usize::BITS;
+
+kernel::impl_flags!(
+    /// What a fault asks of every page in the range (`HMM_PFN_REQ_*`).
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct Request(u64);
+
+    /// One request flag.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum RequestFlag {
+        /// `HMM_PFN_REQ_FAULT`: make every page present (fault it in), else fail with `EFAULT`.
+        Fault = 1 << 63,
+        /// `HMM_PFN_REQ_WRITE`: make every page writable (break COW), else fail with `EPERM`.
+        Write = 1 << 62,
+    }
+);
+
+impl Request {
+    /// No request: a snapshot of what is mapped, faulting nothing in.
+    pub const SNAPSHOT: Request = Request(0);
+}
+
+/// One output entry of a fault (`unsigned long` of `hmm_pfns`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HmmPfn(usize);
+
+impl HmmPfn {
+    const VALID: usize = 1 << (BITS - 1);
+    const WRITE: usize = 1 << (BITS - 2);
+    const ERROR: usize = 1 << (BITS - 3);
+
+    /// A page is present (`HMM_PFN_VALID`).
+    pub fn is_valid(self) -> bool {
+        self.0 & Self::VALID != 0
+    }
+
+    /// The page may be written (`HMM_PFN_WRITE`).
+    pub fn is_writable(self) -> bool {
+        self.0 & Self::WRITE != 0
+    }
+
+    /// The address cannot be accessed at all (`HMM_PFN_ERROR`), e.g. `PROT_NONE` or no VMA.
+    pub fn is_error(self) -> bool {
+        self.0 & Self::ERROR != 0
+    }
+
+    /// The order of the CPU mapping this page is part of: 0 for a PTE, 9 for a PMD on x86-64.
+    pub fn map_order(self) -> u32 {
+        // SAFETY: Pure bit manipulation on a value `hmm_range_fault` produced.
+        unsafe { p2pmm_hmm_pfn_to_map_order(self.0 as c_ulong) }
+    }
+
+    /// The raw `struct page` of a valid entry; only meaningful while the fault's lock is held.
+    pub(crate) fn raw_page(self) -> Option<*mut bindings::page> {
+        if !self.is_valid() {
+            return None;
+        }
+        // SAFETY: The entry is valid, so it encodes a PFN with a `struct page`.
+        Some(unsafe { p2pmm_hmm_pfn_to_page(self.0 as c_ulong) }.cast())
+    }
+}
+
+/// A range of a mirrored address space to fault, with room for its PFNs.
+///
+/// # Invariants
+///
+/// `start < end`, both page aligned, and `pfns.len() == (end - start) / PAGE_SIZE`.
+pub struct HmmRange<'n, T: InvalidateHandler> {
+    notifier: &'n IntervalNotifier<T>,
+    start: usize,
+    end: usize,
+    pfns: KVec<usize>,
+    request: Request,
+    owner: usize,
+}
+
+impl<'n, T: InvalidateHandler> HmmRange<'n, T> {
+    /// A range `[start, end)` mirrored by `notifier`. `owner` is the `pgmap_owner` of this device's private
+    /// memory (pages owned by it are reported, not faulted back to RAM); 0 for none.
+    ///
+    /// Fails with `EINVAL` for an unaligned or empty range.
+    pub fn new(
+        notifier: &'n IntervalNotifier<T>,
+        start: usize,
+        end: usize,
+        request: Request,
+        owner: usize,
+    ) -> Result<Self> {
+        if start >= end || start % PAGE_SIZE != 0 || end % PAGE_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        let npages = (end - start) / PAGE_SIZE;
+        let mut pfns = KVec::with_capacity(npages, GFP_KERNEL)?;
+        pfns.resize(npages, 0, GFP_KERNEL)?;
+        Ok(Self {
+            notifier,
+            start,
+            end,
+            pfns,
+            request,
+            owner,
+        })
+    }
+
+    /// First address.
+    pub fn start(&self) -> usize {
+        self.start
+    }
+
+    /// End (exclusive).
+    pub fn end(&self) -> usize {
+        self.end
+    }
+
+    fn prepare(&mut self) {
+        // hmm_range_fault reads the request from each entry (default_flags | entry & mask, mask = 0): reset the
+        // outputs of an earlier attempt.
+        self.pfns.iter_mut().for_each(|p| *p = 0);
+    }
+
+    /// Faults the range with the mmap read lock taken here (`hmm_range_fault`).
+    ///
+    /// `EBUSY` means an invalidation raced with the walk: fault again. `EFAULT` for an address without a
+    /// usable VMA (or a dead address space), `EPERM` for a write to read-only memory.
+    pub fn fault(&mut self) -> Result<Faulted<'_, 'n, T>> {
+        self.prepare();
+        let mm = self.notifier.mm().ok_or(EFAULT)?;
+        let seq = self.notifier.read_begin();
+        {
+            let _mmap = mm.mmap_read_lock();
+            // SAFETY: The notifier is inserted, the mmap lock of its mm is held, `pfns` has one entry per page of
+            // `[start, end)` (type invariant).
+            to_result(unsafe {
+                p2pmm_hmm_range_fault(
+                    self.notifier.as_raw().cast(),
+                    seq.0,
+                    self.start as c_ulong,
+                    self.end as c_ulong,
+                    self.pfns.as_mut_ptr().cast(),
+                    u64::from(self.request) as c_ulong,
+                    self.owner as *mut c_void,
+                )
+            })?;
+        }
+        Ok(Faulted { range: self, seq })
+    }
+
+    /// Faults the range without holding the mmap lock across the call
+    /// (`hmm_range_fault_unlocked_timeout`), which lets fault handlers such as userfaultfd drop it.
+    /// `timeout_ms` bounds core mm's own retries (0: none); `EBUSY` when it expires, `EINTR` on a fatal signal.
+    pub fn fault_unlocked(&mut self, timeout_ms: u32) -> Result<Faulted<'_, 'n, T>> {
+        self.prepare();
+        let _mm = self.notifier.mm().ok_or(EFAULT)?;
+        let mut seq: c_ulong = 0;
+        // SAFETY: The notifier is inserted, the address space has users (`_mm`), the mmap lock is not held,
+        // `pfns` has one entry per page (type invariant).
+        to_result(unsafe {
+            p2pmm_hmm_range_fault_unlocked(
+                self.notifier.as_raw().cast(),
+                &mut seq,
+                self.start as c_ulong,
+                self.end as c_ulong,
+                self.pfns.as_mut_ptr().cast(),
+                u64::from(self.request) as c_ulong,
+                self.owner as *mut c_void,
+                timeout_ms as c_ulong,
+            )
+        })?;
+        Ok(Faulted {
+            range: self,
+            seq: ReadSeq(seq),
+        })
+    }
+}
+
+/// A fault that succeeded but may already be stale.
+pub struct Faulted<'r, 'n, T: InvalidateHandler> {
+    range: &'r HmmRange<'n, T>,
+    seq: ReadSeq,
+}
+
+impl<'r, 'n, T: InvalidateHandler> Faulted<'r, 'n, T> {
+    /// Takes the notifier's lock and checks the fault is still current. On [`Retry`] fault again.
+    pub fn commit(self) -> Result<Committed<'r, 'n, T>, Retry> {
+        let guard = self.range.notifier.lock_checked(self.seq)?;
+        Ok(Committed {
+            guard,
+            pfns: FaultedPfns {
+                start: self.range.start,
+                pfns: &self.range.pfns,
+            },
+        })
+    }
+}
+
+/// A fault proven current: the notifier's lock is held, so its PFNs may be published to the device.
+pub struct Committed<'r, 'n, T: InvalidateHandler> {
+    guard: MutexGuard<'n, T::State>,
+    pfns: FaultedPfns<'r>,
+}
+
+impl<'r, 'n, T: InvalidateHandler> Committed<'r, 'n, T> {
+    /// The protected state and the PFNs, together (e.g. to map the PFNs into the device page table).
+    pub fn parts(&mut self) -> (&mut T::State, &FaultedPfns<'r>) {
+        (&mut self.guard, &self.pfns)
+    }
+}
+
+/// The PFNs of a committed fault. Only [`Committed`] hands these out, so whatever consumes them (e.g.
+/// [`crate::mirror_table::MirrorTable::map`]) runs under the lock with a current fault.
+pub struct FaultedPfns<'r> {
+    start: usize,
+    pfns: &'r [usize],
+}
+
+impl FaultedPfns<'_> {
+    /// `(address, entry)` for every page of the range.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, HmmPfn)> + '_ {
+        let start = self.start;
+        self.pfns
+            .iter()
+            .enumerate()
+            .map(move |(i, &p)| (start + i * PAGE_SIZE, HmmPfn(p)))
+    }
+
+    /// Number of pages.
+    pub fn len(&self) -> usize {
+        self.pfns.len()
+    }
+
+    /// Whether the range is empty (never, by construction).
+    pub fn is_empty(&self) -> bool {
+        self.pfns.is_empty()
+    }
+}
+
+extern "C" {
+    fn p2pmm_page_is_zero(page: *mut c_void) -> bool;
+    fn p2pmm_page_is_device_private(page: *mut c_void) -> bool;
+    fn p2pmm_page_pgmap_owner(page: *mut c_void) -> *mut c_void;
+    fn p2pmm_pmd_order() -> c_uint;
+    fn p2pmm_pud_order() -> c_uint;
+}
+
+/// What kind of page a fault or snapshot entry refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageKind {
+    /// No access possible (`HMM_PFN_ERROR`).
+    Error,
+    /// Nothing mapped (a snapshot hole).
+    None,
+    /// The shared zero page.
+    Zero,
+    /// Device-private memory of the device whose owner was asked about.
+    DevicePrivateLocal,
+    /// Device-private memory of another device.
+    DevicePrivateRemote,
+    /// Ordinary system memory.
+    System,
+}
+
+impl HmmPfn {
+    /// Classifies the entry; `owner` identifies "this device" for device-private pages.
+    ///
+    /// Call only while the fault that produced the entry is committed (its lock held).
+    pub fn kind(self, owner: usize) -> PageKind {
+        if self.is_error() {
+            return PageKind::Error;
+        }
+        let Some(page) = self.raw_page() else {
+            return PageKind::None;
+        };
+        // SAFETY: `page` comes from a valid entry of a committed fault, so it is a live `struct page`.
+        unsafe {
+            if p2pmm_page_is_device_private(page.cast()) {
+                if p2pmm_page_pgmap_owner(page.cast()) as usize == owner {
+                    PageKind::DevicePrivateLocal
+                } else {
+                    PageKind::DevicePrivateRemote
+                }
+            } else if p2pmm_page_is_zero(page.cast()) {
+                PageKind::Zero
+            } else {
+                PageKind::System
+            }
+        }
+    }
+}
+
+/// The map order of a PMD-level CPU mapping (9 on x86-64 with 4 KiB pages).
+pub fn pmd_order() -> u32 {
+    // SAFETY: Returns a compile-time constant of the kernel.
+    unsafe { p2pmm_pmd_order() }
+}
+
+/// The map order of a PUD-level CPU mapping (18 on x86-64 with 4 KiB pages).
+pub fn pud_order() -> u32 {
+    // SAFETY: Returns a compile-time constant of the kernel.
+    unsafe { p2pmm_pud_order() }
+}

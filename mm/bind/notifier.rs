@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Interval notifiers: a device's mirror of part of a process address space, and the callback that tells the
+//! device when that part changes.
+//!
+//! Wraps `struct mmu_interval_notifier` (`include/linux/mmu_notifier.h`). The read-begin / fault / lock / retry
+//! protocol described there is encoded in types instead of comments:
+//!
+//! - An [`IntervalNotifier`] owns the device's lock and the state it protects (the device "page table"). The
+//!   invalidate callback takes that lock *and* records the new sequence number before the driver's handler runs,
+//!   so no handler can forget `mmu_interval_set_seq()` or call it without the lock.
+//! - A fault result ([`crate::hmm::Faulted`]) exposes its PFNs only through [`crate::hmm::Committed`], which
+//!   exists only while the lock is held and after the sequence was checked: publishing a stale mapping does not
+//!   compile.
+//! - Retry and timeout are the caller's policy: a stale fault returns [`Retry`], nothing spins.
+//!
+//! Lock order: mmap lock -> core mm's notifier machinery -> the notifier's state lock. Handlers run under the
+//! state lock from inside core mm's invalidation: they must not allocate with `GFP_KERNEL` or sleep on reclaim.
+
+use kernel::{
+    bindings,
+    error::to_result,
+    ffi::{c_ulong, c_void},
+    mm::Mm,
+    new_mutex,
+    prelude::*,
+    sync::{aref::ARef, Mutex, MutexGuard},
+    types::Opaque,
+};
+
+extern "C" {
+    fn p2pmm_range_blockable(range: *const c_void) -> bool;
+    fn p2pmm_interval_set_seq(sub: *mut c_void, cur_seq: c_ulong);
+    fn p2pmm_interval_read_retry(sub: *mut c_void, seq: c_ulong) -> bool;
+}
+
+/// Why core mm invalidates a range (`enum mmu_notifier_event`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The range was unmapped (munmap, mremap).
+    Unmap,
+    /// Pages were cleared or replaced (e.g. COW, page migration by the CPU, zap).
+    Clear,
+    /// The protection of a whole VMA changed (mprotect).
+    ProtectionVma,
+    /// The protection of some pages changed (e.g. write-protect for fork).
+    ProtectionPage,
+    /// Soft-dirty tracking reset.
+    SoftDirty,
+    /// The address space is going away.
+    Release,
+    /// Pages are being migrated (`migrate_vma_*`, `migrate_device_*`); see [`Invalidation::owner`].
+    Migrate,
+    /// Pages are made exclusive to a device (`make_device_exclusive`).
+    Exclusive,
+    /// An event this binding does not know (a newer kernel).
+    Other(u32),
+}
+
+/// One invalidation as core mm reports it to an [`IntervalNotifier`].
+pub struct Invalidation<'a> {
+    range: &'a bindings::mmu_notifier_range,
+}
+
+impl Invalidation<'_> {
+    /// First address of the invalidated range.
+    pub fn start(&self) -> usize {
+        self.range.start
+    }
+
+    /// End (exclusive) of the invalidated range.
+    pub fn end(&self) -> usize {
+        self.range.end
+    }
+
+    /// Why the range is invalidated.
+    pub fn event(&self) -> Event {
+        match self.range.event {
+            bindings::mmu_notifier_event_MMU_NOTIFY_UNMAP => Event::Unmap,
+            bindings::mmu_notifier_event_MMU_NOTIFY_CLEAR => Event::Clear,
+            bindings::mmu_notifier_event_MMU_NOTIFY_PROTECTION_VMA => Event::ProtectionVma,
+            bindings::mmu_notifier_event_MMU_NOTIFY_PROTECTION_PAGE => Event::ProtectionPage,
+            bindings::mmu_notifier_event_MMU_NOTIFY_SOFT_DIRTY => Event::SoftDirty,
+            bindings::mmu_notifier_event_MMU_NOTIFY_RELEASE => Event::Release,
+            bindings::mmu_notifier_event_MMU_NOTIFY_MIGRATE => Event::Migrate,
+            bindings::mmu_notifier_event_MMU_NOTIFY_EXCLUSIVE => Event::Exclusive,
+            other => Event::Other(other),
+        }
+    }
+
+    /// The `owner` core mm passed: for [`Event::Migrate`] the `pgmap_owner` of the migration, so a device can
+    /// ignore the invalidations its own migrations cause. An address used only as an identity.
+    pub fn owner(&self) -> usize {
+        self.range.owner as usize
+    }
+
+    /// Whether the handler may sleep (false under e.g. the OOM reaper).
+    pub fn blockable(&self) -> bool {
+        // SAFETY: `self.range` is a valid `mmu_notifier_range` for the lifetime of `self`.
+        unsafe { p2pmm_range_blockable(core::ptr::from_ref(self.range).cast()) }
+    }
+}
+
+/// What a device does when part of its mirror becomes stale.
+pub trait InvalidateHandler: Send + Sync + Sized {
+    /// The state the notifier's lock protects (typically the device page table).
+    type State: Send + Unpin;
+
+    /// Called first, without the lock: return `true` to let the invalidation pass without touching the mirror
+    /// (e.g. a migration this very device started, which updates the mirror itself). Must not sleep.
+    fn ignore(&self, _inv: &Invalidation<'_>) -> bool {
+        false
+    }
+
+    /// Called with the state lock held, after the new sequence number was recorded. On return the device must no
+    /// longer use any mapping inside `[inv.start(), inv.end())`.
+    fn invalidate(&self, inv: &Invalidation<'_>, state: &mut Self::State);
+}
+
+/// A fault raced with an invalidation: fault again (the caller decides how often and for how long).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retry;
+
+/// A sequence number from `mmu_interval_read_begin()`, to be checked under the state lock.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadSeq(pub(crate) c_ulong);
+
+/// A registered `mmu_interval_notifier` over `[start, start + length)` of one address space, with the device's
+/// lock and the state it protects.
+///
+/// # Invariants
+///
+/// `raw` is inserted in the interval tree of `raw.mm` from the end of initialisation until `drop`, with
+/// `Self::OPS` as its ops, so core mm may call the callbacks at any time in between; `raw.mm` holds a reference
+/// (`mmgrab`) to the address space for as long.
+#[pin_data(PinnedDrop)]
+pub struct IntervalNotifier<T: InvalidateHandler> {
+    #[pin]
+    raw: Opaque<bindings::mmu_interval_notifier>,
+    #[pin]
+    state: Mutex<T::State>,
+    handler: T,
+}
+
+// SAFETY: The raw notifier is only touched through core mm's own synchronisation and the state lock; `T` is
+// `Send + Sync` and the state is `Send` behind a mutex.
+unsafe impl<T: InvalidateHandler> Send for IntervalNotifier<T> {}
+// SAFETY: See the `Send` implementation.
+unsafe impl<T: InvalidateHandler> Sync for IntervalNotifier<T> {}
+
+impl<T: InvalidateHandler> IntervalNotifier<T> {
+    const OPS: bindings::mmu_interval_notifier_ops = bindings::mmu_interval_notifier_ops {
+        invalidate: Some(Self::invalidate_callback),
+        invalidate_start: None,
+        invalidate_finish: None,
+    };
+
+    /// Registers a notifier over `[start, start + length)` of `mm`.
+    ///
+    /// Fails with `EINVAL` for an empty or wrapping range and with what `mmu_interval_notifier_insert()`
+    /// returns (e.g. `ENOMEM`).
+    pub fn new<'a>(
+        mm: &'a Mm,
+        start: usize,
+        length: usize,
+        handler: T,
+        state: T::State,
+    ) -> impl PinInit<Self, Error> + 'a
+    where
+        T: 'a,
+        T::State: 'a,
+    {
+        try_pin_init!(&this in Self {
+            raw: Opaque::uninit(),
+            state <- new_mutex!(state, "p2pmm_interval_notifier"),
+            handler,
+            _: {
+                if length == 0 || start.checked_add(length).is_none() {
+                    return Err(EINVAL);
+                }
+                // SAFETY: `this` points to a pinned `Self` whose fields are all initialised, so the callback may
+                // run as soon as the insert returns; `Self::OPS` is a constant, hence `'static`; `mm` is a valid
+                // address space (the insert takes its own `mmgrab` reference). INVARIANT: inserted here, removed in
+                // `drop`.
+                to_result(unsafe {
+                    bindings::mmu_interval_notifier_insert(
+                        Opaque::cast_into(core::ptr::addr_of!((*this.as_ptr()).raw)),
+                        mm.as_raw(),
+                        start as c_ulong,
+                        length as c_ulong,
+                        &Self::OPS,
+                    )
+                })?;
+            },
+        })
+    }
+
+    fn raw(&self) -> *mut bindings::mmu_interval_notifier {
+        self.raw.get()
+    }
+
+    /// The device's handler.
+    pub fn handler(&self) -> &T {
+        &self.handler
+    }
+
+    /// Takes the state lock, e.g. to read the mirror or tear part of it down. Publishing new mappings goes
+    /// through [`crate::hmm::Faulted::commit`] instead, which also checks the sequence.
+    pub fn lock(&self) -> MutexGuard<'_, T::State> {
+        self.state.lock()
+    }
+
+    /// The address space this notifier mirrors, if it still has users (`mmget_not_zero`).
+    pub fn mm(&self) -> Option<ARef<kernel::mm::MmWithUser>> {
+        // SAFETY: By the type invariant `raw.mm` is set and holds an `mmgrab` reference while `self` lives.
+        let mm = unsafe { Mm::from_raw((*self.raw()).mm) };
+        mm.mmget_not_zero()
+    }
+
+    /// Starts a read-side critical section (`mmu_interval_read_begin`).
+    pub fn read_begin(&self) -> ReadSeq {
+        // SAFETY: By the type invariant the notifier is inserted.
+        ReadSeq(unsafe { bindings::mmu_interval_read_begin(self.raw()) })
+    }
+
+    /// Takes the state lock and checks that no invalidation ran since `seq` was read; the lock is released on
+    /// [`Retry`].
+    pub fn lock_checked(&self, seq: ReadSeq) -> Result<MutexGuard<'_, T::State>, Retry> {
+        let guard = self.state.lock();
+        // SAFETY: By the type invariant the notifier is inserted; the state lock, which the invalidate callback
+        // takes around `mmu_interval_set_seq`, is held.
+        if unsafe { p2pmm_interval_read_retry(self.raw().cast(), seq.0) } {
+            return Err(Retry);
+        }
+        Ok(guard)
+    }
+
+    /// The raw notifier, for the other binding files of this layer (e.g. `hmm_range.notifier`).
+    pub(crate) fn as_raw(&self) -> *mut bindings::mmu_interval_notifier {
+        self.raw()
+    }
+
+    /// The `invalidate` op of `Self::OPS`.
+    ///
+    /// # Safety
+    ///
+    /// Called by core mm only, with `sub` the `raw` field of an inserted `Self` and `range` valid for the call.
+    unsafe extern "C" fn invalidate_callback(
+        sub: *mut bindings::mmu_interval_notifier,
+        range: *const bindings::mmu_notifier_range,
+        cur_seq: c_ulong,
+    ) -> bool {
+        // SAFETY: Core mm only calls this for notifiers inserted with `Self::OPS`, i.e. the `raw` field of a live
+        // `Self` (type invariant: removed before it is dropped).
+        let this = unsafe { &*kernel::container_of!(Opaque::cast_from(sub), Self, raw) };
+        let inv = Invalidation {
+            // SAFETY: Core mm passes a valid range for the duration of the call.
+            range: unsafe { &*range },
+        };
+        if this.handler.ignore(&inv) {
+            return true;
+        }
+        let mut guard = if inv.blockable() {
+            this.state.lock()
+        } else {
+            match this.state.try_lock() {
+                Some(guard) => guard,
+                None => return false,
+            }
+        };
+        // SAFETY: `sub` is inserted and the state lock is held, as `mmu_interval_set_seq` requires.
+        unsafe { p2pmm_interval_set_seq(sub.cast(), cur_seq) };
+        this.handler.invalidate(&inv, &mut guard);
+        true
+    }
+}
+
+#[pinned_drop]
+impl<T: InvalidateHandler> PinnedDrop for IntervalNotifier<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: By the type invariant the notifier is inserted. This waits for running callbacks, so none can
+        // see `self` after it returns, and drops the `mmgrab` reference.
+        unsafe { bindings::mmu_interval_notifier_remove(self.raw()) };
+    }
+}
