@@ -8,13 +8,21 @@
 //! Lock order: mmap lock -> folio lock (exclusive pages) -> the notifier's state lock.
 
 use crate::{
+    devmem::{DevPage, DevmemChunk},
     exclusive::ExclusiveSession,
-    hmm::{pmd_order, pud_order, HmmRange, PageKind, Request, RequestFlag},
+    hmm::{pmd_order, pud_order, FaultedPfns, HmmRange, PageKind, Request, RequestFlag},
+    migrate::{MigrateVma, Select},
     mirror_table::{MirrorTable, NodeReserve},
-    notifier::{Event, IntervalNotifier, InvalidateHandler, Invalidation, Retry},
+    notifier::{IntervalNotifier, InvalidateHandler, Invalidation, Retry},
     uapi::{self, prot, Cmd},
 };
-use kernel::{mm::Mm, prelude::*, uaccess::UserPtr};
+use kernel::{
+    mm::{virt::flags as vm_flags, Mm},
+    new_mutex,
+    prelude::*,
+    sync::Mutex,
+    uaccess::UserPtr,
+};
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 
@@ -25,18 +33,47 @@ const FAULT_CHUNK_PAGES: usize = 64;
 /// the device's policy: core mm never spins on our behalf.
 const FAULT_RETRIES: u32 = 10_000;
 
-/// The invalidate side of the mirror: drop the device's mappings of the range.
-pub struct MirrorHandler {
-    /// Identity of this device's private memory (ignore invalidations of our own migrations).
-    owner: usize,
+/// Pages migrated per `migrate_vma` call (one PMD's worth of PTEs, as upstream).
+const MIGRATE_CHUNK_PAGES: usize = 512;
+
+/// Faults `range` until the result commits, then hands the locked state and the PFNs to `consume`.
+///
+/// The retry policy of this device: retry races with invalidations up to [`FAULT_RETRIES`] times, then `EBUSY`.
+fn fault_and_commit<T: InvalidateHandler, R>(
+    range: &mut HmmRange<'_, T>,
+    unlocked: bool,
+    consume: impl FnOnce(&mut T::State, &FaultedPfns<'_>) -> Result<R>,
+) -> Result<R> {
+    for _ in 0..FAULT_RETRIES {
+        let attempt = if unlocked {
+            range.fault_unlocked(0)
+        } else {
+            range.fault()
+        };
+        let faulted = match attempt {
+            Ok(faulted) => faulted,
+            Err(e) if e == EBUSY => continue,
+            Err(e) => return Err(e),
+        };
+        match faulted.commit() {
+            Ok(mut committed) => {
+                let (state, pfns) = committed.parts();
+                return consume(state, pfns);
+            }
+            Err(Retry) => continue,
+        }
+    }
+    Err(EBUSY)
 }
+
+/// The invalidate side of the mirror: drop the device's mappings of the range.
+///
+/// Unlike upstream, invalidations caused by this device's own migrations are not ignored: the device page
+/// table then never holds a page that a migration moved, and the migration maps the new pages itself.
+pub struct MirrorHandler;
 
 impl InvalidateHandler for MirrorHandler {
     type State = MirrorTable;
-
-    fn ignore(&self, inv: &Invalidation<'_>) -> bool {
-        inv.event() == Event::Migrate && inv.owner() == self.owner
-    }
 
     fn invalidate(&self, inv: &Invalidation<'_>, table: &mut MirrorTable) {
         table.unmap_range(inv.start(), inv.end());
@@ -57,6 +94,9 @@ impl InvalidateHandler for SnapshotHandler {
 pub struct Dmirror {
     #[pin]
     notifier: IntervalNotifier<MirrorHandler>,
+    /// This device's memory, grown a chunk at a time; dropped (evicted) after the notifier is gone.
+    #[pin]
+    devmem: Mutex<KVec<Pin<KBox<DevmemChunk>>>>,
     owner: usize,
 }
 
@@ -65,7 +105,8 @@ impl Dmirror {
     pub fn new(mm: &Mm, owner: usize) -> impl PinInit<Self, Error> + '_ {
         let length = usize::MAX & !(PAGE_SIZE - 1);
         try_pin_init!(Self {
-            notifier <- IntervalNotifier::new(mm, 0, length, MirrorHandler { owner }, MirrorTable::new()),
+            notifier <- IntervalNotifier::new(mm, 0, length, MirrorHandler, MirrorTable::new()),
+            devmem <- new_mutex!(KVec::new(), "p2pmm_mirror_devmem"),
             owner,
         })
     }
@@ -88,10 +129,11 @@ impl Dmirror {
                     return Err(EPERM);
                 }
             }
-            // Device memory (migration, eviction, allocation-failure injection) is not implemented yet.
-            uapi::MIGRATE_TO_DEV | uapi::MIGRATE_TO_SYS | uapi::RELEASE | uapi::FLAGS => {
-                return Err(EOPNOTSUPP)
-            }
+            uapi::MIGRATE_TO_DEV => self.migrate_to_device(&mut cmd, start, end)?,
+            uapi::MIGRATE_TO_SYS => self.migrate_to_system(&mut cmd, start, end)?,
+            uapi::RELEASE => self.release()?,
+            // Allocation-failure injection (for large-folio fallbacks) is not implemented yet.
+            uapi::FLAGS => return Err(EOPNOTSUPP),
             _ => return Err(ENOTTY),
         }
         cmd.write(arg)
@@ -109,30 +151,9 @@ impl Dmirror {
             let next = end.min(addr + FAULT_CHUNK_PAGES * PAGE_SIZE);
             let mut range = HmmRange::new(&self.notifier, addr, next, request, self.owner)?;
             let mut reserve = NodeReserve::new((next - addr) / PAGE_SIZE)?;
-            let mut tries = 0;
-            loop {
-                tries += 1;
-                if tries > FAULT_RETRIES {
-                    return Err(EBUSY);
-                }
-                let faulted = match if unlocked {
-                    range.fault_unlocked(0)
-                } else {
-                    range.fault()
-                } {
-                    Ok(faulted) => faulted,
-                    Err(e) if e == EBUSY => continue,
-                    Err(e) => return Err(e),
-                };
-                match faulted.commit() {
-                    Ok(mut committed) => {
-                        let (table, pfns) = committed.parts();
-                        table.map(pfns, &mut reserve)?;
-                        break;
-                    }
-                    Err(Retry) => continue,
-                }
-            }
+            fault_and_commit(&mut range, unlocked, |table, pfns| {
+                table.map(pfns, &mut reserve)
+            })?;
             addr = next;
         }
         Ok(())
@@ -202,26 +223,12 @@ impl Dmirror {
                 GFP_KERNEL,
             )?;
             let mut range = HmmRange::new(&watch, addr, next, Request::SNAPSHOT, self.owner)?;
-            let mut tries = 0;
-            loop {
-                tries += 1;
-                if tries > FAULT_RETRIES {
-                    return Err(EBUSY);
-                }
-                let faulted = match range.fault() {
-                    Ok(faulted) => faulted,
-                    Err(e) if e == EBUSY => continue,
-                    Err(e) => return Err(e),
-                };
-                let Ok(mut committed) = faulted.commit() else {
-                    continue;
-                };
-                let ((), pfns) = committed.parts();
+            fault_and_commit(&mut range, false, |(), pfns| {
                 for (i, (_, pfn)) in pfns.iter().enumerate() {
                     perm[i] = self.prot_byte(pfn);
                 }
-                break;
-            }
+                Ok(())
+            })?;
             out.write_slice(&perm[..n])?;
             cmd.cpages += n as u64;
             addr = next;
@@ -272,5 +279,105 @@ impl Dmirror {
             return Err(ENOENT);
         }
         cmd.buffer(end - start).writer().write_slice(&bounce)
+    }
+
+    /// A free page of this device's memory, mapping a new chunk when all are full.
+    fn alloc_devpage(&self) -> Result<Option<DevPage>> {
+        let mut chunks = self.devmem.lock();
+        for chunk in chunks.iter() {
+            if let Some(page) = chunk.alloc()? {
+                return Ok(Some(page));
+            }
+        }
+        let chunk = KBox::pin_init(DevmemChunk::new(self.owner), GFP_KERNEL)?;
+        let page = chunk.alloc()?;
+        chunks.push(chunk, GFP_KERNEL)?;
+        Ok(page)
+    }
+
+    /// Runs `step` on each VMA-bounded piece of `[start, end)` under the mmap read lock; `EINVAL` for a hole or
+    /// an unreadable VMA, as upstream.
+    fn for_each_vma_piece(
+        &self,
+        start: usize,
+        end: usize,
+        mut step: impl FnMut(&kernel::mm::virt::VmaRef, usize, usize) -> Result,
+    ) -> Result {
+        let mm = self.notifier.mm().ok_or(EINVAL)?;
+        let mmap = mm.mmap_read_lock();
+        let mut addr = start;
+        while addr < end {
+            let vma = mmap.vma_lookup(addr).ok_or(EINVAL)?;
+            if vma.flags() & vm_flags::READ == 0 {
+                return Err(EINVAL);
+            }
+            let next = end
+                .min(addr + MIGRATE_CHUNK_PAGES * PAGE_SIZE)
+                .min(vma.end());
+            step(vma, addr, next)?;
+            addr = next;
+        }
+        Ok(())
+    }
+
+    /// `MIGRATE_TO_DEV`: move system pages of the range into device memory and map them, then return the data
+    /// as the device sees it (`ENOENT` if some page did not move, e.g. shared memory).
+    fn migrate_to_device(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
+        self.for_each_vma_piece(start, end, |vma, a, b| {
+            let mut m = MigrateVma::setup(vma, a, b, self.owner, Select::System)?;
+            m.to_device(|| self.alloc_devpage())?;
+            m.pages();
+            m.finalize();
+            Ok(())
+        })?;
+        self.map_device_local(start, end)?;
+        let mut bounce = Self::bounce(end - start)?;
+        let done = self.notifier.lock().read(start, &mut bounce);
+        cmd.cpages = done as u64;
+        if done != (end - start) / PAGE_SIZE {
+            return Err(ENOENT);
+        }
+        cmd.buffer(end - start).writer().write_slice(&bounce)
+    }
+
+    /// Maps into the device page table every page of `[start, end)` that lives in this device's memory, from a
+    /// non-faulting walk. (The migration's own invalidation cleared the range: it cannot tell the pages it
+    /// moves from the device's pages it leaves alone.)
+    fn map_device_local(&self, start: usize, end: usize) -> Result {
+        let mut addr = start;
+        while addr < end {
+            let next = end.min(addr + FAULT_CHUNK_PAGES * PAGE_SIZE);
+            let mut range =
+                HmmRange::new(&self.notifier, addr, next, Request::SNAPSHOT, self.owner)?;
+            let mut reserve = NodeReserve::new((next - addr) / PAGE_SIZE)?;
+            fault_and_commit(&mut range, false, |table, pfns| {
+                table.map_device_local(pfns, self.owner, &mut reserve)
+            })?;
+            addr = next;
+        }
+        Ok(())
+    }
+
+    /// `MIGRATE_TO_SYS`: move this device's pages of the range back to system memory.
+    fn migrate_to_system(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
+        let mut moved = 0;
+        self.for_each_vma_piece(start, end, |vma, a, b| {
+            let mut m = MigrateVma::setup(vma, a, b, self.owner, Select::DevicePrivate)?;
+            m.to_ram()?;
+            m.pages();
+            moved += m.migrated();
+            m.finalize();
+            Ok(())
+        })?;
+        cmd.cpages = moved as u64;
+        Ok(())
+    }
+
+    /// `RELEASE`: evict all of this device's memory to system memory.
+    fn release(&self) -> Result {
+        for chunk in self.devmem.lock().iter() {
+            chunk.evict()?;
+        }
+        Ok(())
     }
 }

@@ -18,10 +18,14 @@ use kernel::{
     prelude::*,
 };
 
+#[path = "../../mm/bind/devmem.rs"]
+pub mod devmem;
 #[path = "../../mm/bind/exclusive.rs"]
 pub mod exclusive;
 #[path = "../../mm/bind/hmm.rs"]
 pub mod hmm;
+#[path = "../../mm/bind/migrate.rs"]
+pub mod migrate;
 #[path = "../../mm/bind/mirror_table.rs"]
 pub mod mirror_table;
 #[path = "../../mm/bind/notifier.rs"]

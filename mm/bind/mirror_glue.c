@@ -5,12 +5,15 @@
 #include <linux/err.h>
 #include <linux/highmem.h>
 #include <linux/hmm.h>
+#include <linux/ioport.h>
 #include <linux/jiffies.h>
 #include <linux/memremap.h>
+#include <linux/migrate.h>
 #include <linux/mm.h>
 #include <linux/mmu_notifier.h>
 #include <linux/pgtable.h>
 #include <linux/rmap.h>
+#include <linux/slab.h>
 
 #include "mirror_glue.h"
 
@@ -122,3 +125,235 @@ unsigned int p2pmm_pud_order(void)
 {
 	return PUD_SHIFT - PAGE_SHIFT;
 }
+
+/* ---- device memory (mm/bind/devmem.rs) ---- */
+
+int p2pmm_devmem_add(struct dev_pagemap *pgmap, unsigned long size, const struct dev_pagemap_ops *ops,
+		     void *owner, unsigned long *first_pfn)
+{
+	struct resource *res;
+	void *ptr;
+
+	res = request_free_mem_region(&iomem_resource, size, "p2pmm_devmem");
+	if (IS_ERR_OR_NULL(res))
+		return res ? PTR_ERR(res) : -ENOMEM;
+	memset(pgmap, 0, sizeof(*pgmap));
+	pgmap->range.start = res->start;
+	pgmap->range.end = res->end;
+	pgmap->nr_range = 1;
+	pgmap->type = MEMORY_DEVICE_PRIVATE;
+	pgmap->ops = ops;
+	pgmap->owner = owner;
+	ptr = memremap_pages(pgmap, numa_node_id());
+	if (IS_ERR_OR_NULL(ptr)) {
+		release_mem_region(res->start, resource_size(res));
+		return ptr ? PTR_ERR(ptr) : -EFAULT;
+	}
+	*first_pfn = pgmap->range.start >> PAGE_SHIFT;
+	return 0;
+}
+
+void p2pmm_devmem_remove(struct dev_pagemap *pgmap)
+{
+	memunmap_pages(pgmap);
+	release_mem_region(pgmap->range.start, range_len(&pgmap->range));
+}
+
+struct dev_pagemap *p2pmm_page_pgmap(struct page *page)
+{
+	return page_pgmap(page);
+}
+
+struct page *p2pmm_pfn_to_page(unsigned long pfn)
+{
+	return pfn_to_page(pfn);
+}
+
+unsigned long p2pmm_page_to_pfn(struct page *page)
+{
+	return page_to_pfn(page);
+}
+
+struct page *p2pmm_folio_page(struct folio *folio)
+{
+	return &folio->page;
+}
+
+void p2pmm_devpage_init(struct page *dpage, struct page *backing)
+{
+	zone_device_folio_init(page_folio(dpage), page_pgmap(dpage), 0);
+	dpage->zone_device_data = backing;
+}
+
+struct page *p2pmm_devpage_backing(struct page *dpage)
+{
+	return dpage->zone_device_data;
+}
+
+struct page *p2pmm_alloc_backing_page(void)
+{
+	return alloc_page(GFP_HIGHUSER);
+}
+
+void p2pmm_free_page(struct page *page)
+{
+	__free_page(page);
+}
+
+void p2pmm_copy_page(struct page *dst, struct page *src)
+{
+	copy_highpage(dst, src);
+}
+
+void p2pmm_clear_page(struct page *page)
+{
+	clear_highpage(page);
+}
+
+struct page *p2pmm_vmf_page(struct vm_fault *vmf)
+{
+	return vmf->page;
+}
+
+struct vm_area_struct *p2pmm_vmf_vma(struct vm_fault *vmf)
+{
+	return vmf->vma;
+}
+
+unsigned long p2pmm_vmf_address(struct vm_fault *vmf)
+{
+	return vmf->address;
+}
+
+unsigned int p2pmm_vm_fault_oom(void)
+{
+	return VM_FAULT_OOM;
+}
+
+unsigned int p2pmm_vm_fault_sigbus(void)
+{
+	return VM_FAULT_SIGBUS;
+}
+
+/* ---- migration (mm/bind/migrate.rs) ---- */
+
+struct migrate_vma *p2pmm_migrate_alloc(unsigned long npages)
+{
+	struct migrate_vma *m = kzalloc(sizeof(*m), GFP_KERNEL);
+
+	if (!m)
+		return NULL;
+	m->src = kvcalloc(npages, sizeof(*m->src), GFP_KERNEL);
+	m->dst = kvcalloc(npages, sizeof(*m->dst), GFP_KERNEL);
+	if (!m->src || !m->dst) {
+		p2pmm_migrate_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+void p2pmm_migrate_free(struct migrate_vma *m)
+{
+	kvfree(m->src);
+	kvfree(m->dst);
+	kfree(m);
+}
+
+unsigned long *p2pmm_migrate_src(struct migrate_vma *m)
+{
+	return m->src;
+}
+
+unsigned long *p2pmm_migrate_dst(struct migrate_vma *m)
+{
+	return m->dst;
+}
+
+int p2pmm_migrate_vma_setup(struct migrate_vma *m, struct vm_area_struct *vma, unsigned long start,
+			    unsigned long end, void *owner, unsigned long flags, struct page *fault_page)
+{
+	m->vma = vma;
+	m->start = start;
+	m->end = end;
+	m->pgmap_owner = owner;
+	m->flags = flags;
+	m->fault_page = fault_page;
+	return migrate_vma_setup(m);
+}
+
+void p2pmm_migrate_vma_pages(struct migrate_vma *m)
+{
+	migrate_vma_pages(m);
+}
+
+void p2pmm_migrate_vma_finalize(struct migrate_vma *m)
+{
+	migrate_vma_finalize(m);
+}
+
+int p2pmm_migrate_device_range(unsigned long *src, unsigned long start_pfn, unsigned long npages)
+{
+	return migrate_device_range(src, start_pfn, npages);
+}
+
+void p2pmm_migrate_device_pages(unsigned long *src, unsigned long *dst, unsigned long npages)
+{
+	migrate_device_pages(src, dst, npages);
+}
+
+void p2pmm_migrate_device_finalize(unsigned long *src, unsigned long *dst, unsigned long npages)
+{
+	migrate_device_finalize(src, dst, npages);
+}
+
+struct page *p2pmm_alloc_page_vma_locked(struct vm_area_struct *vma, unsigned long addr)
+{
+	struct page *page = alloc_page_vma(GFP_HIGHUSER_MOVABLE, vma, addr);
+
+	if (page)
+		lock_page(page);
+	return page;
+}
+
+struct page *p2pmm_alloc_page_locked(void)
+{
+	struct page *page = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
+
+	lock_page(page);
+	return page;
+}
+
+void p2pmm_unlock_free_page(struct page *page)
+{
+	unlock_page(page);
+	__free_page(page);
+}
+
+unsigned long p2pmm_migrate_select_system(void)
+{
+	return MIGRATE_VMA_SELECT_SYSTEM;
+}
+
+unsigned long p2pmm_migrate_select_device_private(void)
+{
+	return MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
+}
+
+unsigned long p2pmm_vma_flags(struct vm_area_struct *vma)
+{
+	return vma->vm_flags;
+}
+
+unsigned long p2pmm_vm_read(void)
+{
+	return VM_READ;
+}
+
+void p2pmm_devpage_clear(struct page *dpage)
+{
+	dpage->zone_device_data = NULL;
+}
+
+static_assert(MIGRATE_PFN_VALID == (1UL << 0) && MIGRATE_PFN_MIGRATE == (1UL << 1) &&
+	      MIGRATE_PFN_WRITE == (1UL << 3) && MIGRATE_PFN_SHIFT == 6,
+	      "mm/bind/migrate.rs mirrors these values");

@@ -41,4 +41,50 @@ void p2pmm_folio_unlock_put(struct folio *folio);
 unsigned int p2pmm_pmd_order(void);
 unsigned int p2pmm_pud_order(void);
 
+/* mm/bind/devmem.rs */
+struct dev_pagemap;
+struct dev_pagemap_ops;
+struct vm_fault;
+struct vm_area_struct;
+int p2pmm_devmem_add(struct dev_pagemap *pgmap, unsigned long size, const struct dev_pagemap_ops *ops,
+		     void *owner, unsigned long *first_pfn);
+void p2pmm_devmem_remove(struct dev_pagemap *pgmap);
+struct dev_pagemap *p2pmm_page_pgmap(struct page *page);
+struct page *p2pmm_pfn_to_page(unsigned long pfn);
+unsigned long p2pmm_page_to_pfn(struct page *page);
+struct page *p2pmm_folio_page(struct folio *folio);
+void p2pmm_devpage_init(struct page *dpage, struct page *backing);
+struct page *p2pmm_devpage_backing(struct page *dpage);
+void p2pmm_devpage_clear(struct page *dpage);
+struct page *p2pmm_alloc_backing_page(void);
+void p2pmm_free_page(struct page *page);
+void p2pmm_copy_page(struct page *dst, struct page *src);
+void p2pmm_clear_page(struct page *page);
+struct page *p2pmm_vmf_page(struct vm_fault *vmf);
+struct vm_area_struct *p2pmm_vmf_vma(struct vm_fault *vmf);
+unsigned long p2pmm_vmf_address(struct vm_fault *vmf);
+unsigned int p2pmm_vm_fault_oom(void);
+unsigned int p2pmm_vm_fault_sigbus(void);
+
+/* mm/bind/migrate.rs */
+struct migrate_vma;
+struct migrate_vma *p2pmm_migrate_alloc(unsigned long npages);
+void p2pmm_migrate_free(struct migrate_vma *m);
+unsigned long *p2pmm_migrate_src(struct migrate_vma *m);
+unsigned long *p2pmm_migrate_dst(struct migrate_vma *m);
+int p2pmm_migrate_vma_setup(struct migrate_vma *m, struct vm_area_struct *vma, unsigned long start,
+			    unsigned long end, void *owner, unsigned long flags, struct page *fault_page);
+void p2pmm_migrate_vma_pages(struct migrate_vma *m);
+void p2pmm_migrate_vma_finalize(struct migrate_vma *m);
+int p2pmm_migrate_device_range(unsigned long *src, unsigned long start_pfn, unsigned long npages);
+void p2pmm_migrate_device_pages(unsigned long *src, unsigned long *dst, unsigned long npages);
+void p2pmm_migrate_device_finalize(unsigned long *src, unsigned long *dst, unsigned long npages);
+struct page *p2pmm_alloc_page_vma_locked(struct vm_area_struct *vma, unsigned long addr);
+struct page *p2pmm_alloc_page_locked(void);
+void p2pmm_unlock_free_page(struct page *page);
+unsigned long p2pmm_migrate_select_system(void);
+unsigned long p2pmm_migrate_select_device_private(void);
+unsigned long p2pmm_vma_flags(struct vm_area_struct *vma);
+unsigned long p2pmm_vm_read(void);
+
 #endif /* P2PMM_MIRROR_GLUE_H */

@@ -11,7 +11,10 @@
 //! Insertion never allocates: nodes are reserved with [`NodeReserve`] before the lock is taken, because the lock
 //! is also taken inside core mm's invalidation, where reclaim must not recurse.
 
-use crate::{exclusive::ExclusivePage, hmm::FaultedPfns};
+use crate::{
+    exclusive::ExclusivePage,
+    hmm::{FaultedPfns, PageKind},
+};
 use kernel::{
     bindings,
     ffi::c_void,
@@ -22,6 +25,8 @@ use kernel::{
 extern "C" {
     fn p2pmm_copy_from_page(dst: *mut c_void, page: *mut c_void);
     fn p2pmm_copy_to_page(page: *mut c_void, src: *const c_void);
+    fn p2pmm_page_is_device_private(page: *mut c_void) -> bool;
+    fn p2pmm_devpage_backing(dpage: *mut c_void) -> *mut c_void;
 }
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
@@ -92,9 +97,16 @@ impl MirrorTable {
     /// [`Access::Read`]. Pages that are not valid (a snapshot's holes) are left unmapped.
     pub fn map(&mut self, pfns: &FaultedPfns<'_>, reserve: &mut NodeReserve) -> Result {
         for (addr, pfn) in pfns.iter() {
-            let Some(page) = pfn.raw_page() else {
+            let Some(mut page) = pfn.raw_page() else {
                 continue;
             };
+            // A device-private page of a simulated device (ours: others are faulted back to RAM by the walk)
+            // keeps its data in its backing system page: that is what the device accesses.
+            // SAFETY: `page` is live (committed fault, lock held).
+            if unsafe { p2pmm_page_is_device_private(page.cast()) } {
+                // SAFETY: As above; device pages of simulated memory always have a backing page.
+                page = unsafe { p2pmm_devpage_backing(page.cast()) }.cast();
+            }
             let access = if pfn.is_writable() {
                 Access::Write
             } else {
@@ -103,6 +115,43 @@ impl MirrorTable {
             // INVARIANT: the page is valid now (committed fault under the lock) and the entry is cleared by the
             // invalidation that precedes any free or move of it.
             self.insert(addr / PAGE_SIZE, Entry { page, access }, reserve)?;
+        }
+        Ok(())
+    }
+
+    /// Maps only the pages of a committed snapshot that live in this device's own memory (`owner`): after a
+    /// migration to the device, this maps what moved and what was already there, and nothing else.
+    pub fn map_device_local(
+        &mut self,
+        pfns: &FaultedPfns<'_>,
+        owner: usize,
+        reserve: &mut NodeReserve,
+    ) -> Result {
+        for (addr, pfn) in pfns.iter() {
+            if pfn.kind(owner) != PageKind::DevicePrivateLocal {
+                continue;
+            }
+            let Some(page) = pfn.raw_page() else {
+                continue;
+            };
+            let access = if pfn.is_writable() {
+                Access::Write
+            } else {
+                Access::Read
+            };
+            // SAFETY: `page` is a live device page of ours (committed snapshot, lock held); simulated device
+            // pages keep their data in a backing system page.
+            let backing = unsafe { p2pmm_devpage_backing(page.cast()) }.cast();
+            // INVARIANT: the backing page lives as long as the device page, whose migration or eviction
+            // invalidates this address first.
+            self.insert(
+                addr / PAGE_SIZE,
+                Entry {
+                    page: backing,
+                    access,
+                },
+                reserve,
+            )?;
         }
         Ok(())
     }

@@ -60,11 +60,10 @@ suite_hmm_baseline() {
 suite_hmm_conformance() {
 	echo 8 > /proc/sys/vm/nr_hugepages
 	insmod /lib/modules/p2pmm_mirror.ko || return 1
-	# One run per case: the harness mis-selects when given many -r options (glibc getopt rescans).
-	rc=0
-	for c in $(grep -v '^#' /conformance/hmm-p2pmm.txt); do
-		hmm-tests -r "$c" || rc=1
-	done
+	set --
+	for c in $(grep -v '^#' /conformance/hmm-p2pmm.txt); do set -- "$@" -r "$c"; done
+	hmm-tests "$@"
+	rc=$?
 	rmmod p2pmm_mirror
 	return $rc
 }

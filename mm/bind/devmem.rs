@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Simulated device-private memory: `ZONE_DEVICE` pages (`MEMORY_DEVICE_PRIVATE`, `memremap_pages`) whose data
+//! lives in one system page each, as `lib/test_hmm.c` simulates a device.
+//!
+//! A [`DevmemChunk`] is one `struct dev_pagemap` over a free physical range, with a free list of its pages. Core
+//! mm calls back when a page's last reference goes (`folio_free`: the page returns to the free list) and when
+//! the CPU touches a page (`migrate_to_ram`: the page migrates back to system memory, see `migrate.rs`).
+//! Dropping a chunk first evicts every page still in use, then unmaps the memory.
+//!
+//! Lock order: mmap lock -> page lock -> the chunk's free-list spinlock (taken from `folio_free`, any context).
+
+use crate::migrate::{evict_range, MigrateVma, Select};
+use kernel::{
+    bindings,
+    error::to_result,
+    ffi::{c_uint, c_ulong, c_void},
+    new_spinlock,
+    prelude::*,
+    sync::SpinLock,
+    types::Opaque,
+};
+
+extern "C" {
+    fn p2pmm_devmem_add(
+        pgmap: *mut c_void,
+        size: c_ulong,
+        ops: *const c_void,
+        owner: *mut c_void,
+        first_pfn: *mut c_ulong,
+    ) -> i32;
+    fn p2pmm_devmem_remove(pgmap: *mut c_void);
+    fn p2pmm_page_pgmap(page: *mut c_void) -> *mut c_void;
+    fn p2pmm_pfn_to_page(pfn: c_ulong) -> *mut c_void;
+    fn p2pmm_page_to_pfn(page: *mut c_void) -> c_ulong;
+    fn p2pmm_folio_page(folio: *mut c_void) -> *mut c_void;
+    fn p2pmm_devpage_init(dpage: *mut c_void, backing: *mut c_void);
+    fn p2pmm_devpage_backing(dpage: *mut c_void) -> *mut c_void;
+    fn p2pmm_devpage_clear(dpage: *mut c_void);
+    fn p2pmm_alloc_backing_page() -> *mut c_void;
+    fn p2pmm_free_page(page: *mut c_void);
+    fn p2pmm_vmf_page(vmf: *mut c_void) -> *mut c_void;
+    fn p2pmm_vmf_vma(vmf: *mut c_void) -> *mut c_void;
+    fn p2pmm_vmf_address(vmf: *mut c_void) -> c_ulong;
+    fn p2pmm_vm_fault_oom() -> c_uint;
+    fn p2pmm_vm_fault_sigbus() -> c_uint;
+}
+
+const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
+
+/// Size of one chunk of device memory (a power of two, so `memremap_pages` alignment is met).
+pub const CHUNK_SIZE: usize = 64 << 20;
+const CHUNK_PAGES: usize = CHUNK_SIZE / PAGE_SIZE;
+
+/// A device page handed out by [`DevmemChunk::alloc`], not yet given to a migration.
+///
+/// # Invariants
+///
+/// `page` is an initialised (refcount 1) device-private page whose `zone_device_data` is its backing page.
+pub struct DevPage {
+    page: *mut c_void,
+}
+
+impl DevPage {
+    /// The system page that holds this device page's data.
+    pub(crate) fn backing(&self) -> *mut c_void {
+        // SAFETY: By the type invariant `page` is a live device page.
+        unsafe { p2pmm_devpage_backing(self.page) }
+    }
+
+    /// Gives the page to a migration (which now owns its reference).
+    pub(crate) fn into_raw(self) -> *mut c_void {
+        self.page
+    }
+}
+
+/// One chunk of simulated device-private memory.
+///
+/// # Invariants
+///
+/// From the end of initialisation until `drop`, `pgmap` is a `memremap_pages`-ed `MEMORY_DEVICE_PRIVATE`
+/// pagemap of `CHUNK_PAGES` pages from `first_pfn`, with `Self::OPS` and owner `owner`; `free` holds the PFNs of
+/// its pages with no user, and has capacity for all of them (so `folio_free` never allocates).
+#[pin_data(PinnedDrop)]
+pub struct DevmemChunk {
+    #[pin]
+    pgmap: Opaque<bindings::dev_pagemap>,
+    #[pin]
+    free: SpinLock<KVec<usize>>,
+    first_pfn: usize,
+    owner: usize,
+}
+
+// SAFETY: The pagemap is only changed by core mm; the free list is behind a spinlock.
+unsafe impl Send for DevmemChunk {}
+// SAFETY: See `Send`.
+unsafe impl Sync for DevmemChunk {}
+
+impl DevmemChunk {
+    const OPS: bindings::dev_pagemap_ops = bindings::dev_pagemap_ops {
+        folio_free: Some(Self::folio_free_callback),
+        migrate_to_ram: Some(Self::migrate_to_ram_callback),
+        memory_failure: None,
+        folio_split: None,
+    };
+
+    /// Maps a new chunk of device memory owned by `owner` (an address used as identity, the `pgmap_owner`).
+    pub fn new(owner: usize) -> impl PinInit<Self, Error> {
+        try_pin_init!(&this in Self {
+            pgmap: Opaque::uninit(),
+            free <- new_spinlock!(KVec::new(), "p2pmm_devmem_free"),
+            first_pfn: 0,
+            owner,
+            _: {
+                // SAFETY: `this` is pinned and all fields are initialised; callbacks may run once the pagemap
+                // exists, and the free list must then be ready: it is filled below before any page is handed out.
+                let me = unsafe { &mut *this.as_ptr() };
+                let mut first: c_ulong = 0;
+                // SAFETY: `pgmap` is ours and stays pinned; `Self::OPS` is a constant.
+                to_result(unsafe {
+                    p2pmm_devmem_add(
+                        me.pgmap.get().cast(),
+                        CHUNK_SIZE as c_ulong,
+                        core::ptr::from_ref(&Self::OPS).cast(),
+                        me.owner as *mut c_void,
+                        &mut first,
+                    )
+                })?;
+                me.first_pfn = first as usize;
+                // Fill the free list outside its lock (allocating under a spinlock may not sleep), then publish it.
+                let filled = (|| -> Result {
+                    let mut pfns = KVec::with_capacity(CHUNK_PAGES, GFP_KERNEL)?;
+                    for i in (0..CHUNK_PAGES).rev() {
+                        pfns.push(me.first_pfn + i, GFP_KERNEL)?;
+                    }
+                    *me.free.lock() = pfns;
+                    Ok(())
+                })();
+                if let Err(e) = filled {
+                    // SAFETY: Mapped above, no page handed out yet.
+                    unsafe { p2pmm_devmem_remove(me.pgmap.get().cast()) };
+                    return Err(e);
+                }
+            },
+        })
+    }
+
+    /// The owner identity of this memory.
+    pub fn owner(&self) -> usize {
+        self.owner
+    }
+
+    /// Takes a free device page and gives it a zeroed backing page; `None` when the chunk is full.
+    pub fn alloc(&self) -> Result<Option<DevPage>> {
+        // SAFETY: Plain page allocation.
+        let backing = unsafe { p2pmm_alloc_backing_page() };
+        if backing.is_null() {
+            return Err(ENOMEM);
+        }
+        let Some(pfn) = self.free.lock().pop() else {
+            // SAFETY: Allocated above, unused.
+            unsafe { p2pmm_free_page(backing) };
+            return Ok(None);
+        };
+        // SAFETY: `pfn` is a free page of this chunk (type invariant), so it has a `struct page` with no user.
+        let page = unsafe { p2pmm_pfn_to_page(pfn as c_ulong) };
+        // SAFETY: As above; initialising sets its refcount to 1 and records the backing page.
+        unsafe { p2pmm_devpage_init(page, backing) };
+        // INVARIANT: initialised with its backing page.
+        Ok(Some(DevPage { page }))
+    }
+
+    /// Number of pages in use.
+    pub fn used(&self) -> usize {
+        CHUNK_PAGES - self.free.lock().len()
+    }
+
+    /// Migrates every page in use back to system memory.
+    pub fn evict(&self) -> Result {
+        evict_range(self.first_pfn, CHUNK_PAGES)
+    }
+
+    /// The chunk a device page of ours belongs to.
+    ///
+    /// # Safety
+    ///
+    /// `page` must be a page of a live `DevmemChunk`.
+    unsafe fn of_page<'a>(page: *mut c_void) -> &'a Self {
+        // SAFETY: The caller guarantees `page` is ours, so its pgmap is the `pgmap` field of a live `Self`.
+        unsafe {
+            let pgmap = p2pmm_page_pgmap(page).cast::<Opaque<bindings::dev_pagemap>>();
+            &*kernel::container_of!(pgmap, Self, pgmap)
+        }
+    }
+
+    /// `folio_free`: the last reference to a device page went away.
+    ///
+    /// # Safety
+    ///
+    /// Called by core mm only, for a folio of a pagemap with `Self::OPS`.
+    unsafe extern "C" fn folio_free_callback(folio: *mut bindings::folio) {
+        // SAFETY: Core mm passes a live folio of one of our pagemaps.
+        let page = unsafe { p2pmm_folio_page(folio.cast()) };
+        // SAFETY: As above.
+        let chunk = unsafe { Self::of_page(page) };
+        // SAFETY: The page is ours and unused; its backing page was allocated by `alloc`.
+        unsafe {
+            let backing = p2pmm_devpage_backing(page);
+            if !backing.is_null() {
+                p2pmm_free_page(backing);
+            }
+            p2pmm_devpage_clear(page);
+        }
+        // SAFETY: The page has no user any more.
+        let pfn = unsafe { p2pmm_page_to_pfn(page) } as usize;
+        // Capacity for every page is reserved (type invariant): this push never allocates.
+        let _ = chunk.free.lock().push(pfn, GFP_ATOMIC);
+    }
+
+    /// `migrate_to_ram`: the CPU touched a device page; move it back to system memory.
+    ///
+    /// # Safety
+    ///
+    /// Called by core mm only, with a valid `vmf` whose page belongs to a pagemap with `Self::OPS`.
+    unsafe extern "C" fn migrate_to_ram_callback(
+        vmf: *mut bindings::vm_fault,
+    ) -> bindings::vm_fault_t {
+        let vmf = vmf.cast::<c_void>();
+        // SAFETY: Core mm passes a valid fault on one of our pages, with the mmap (or VMA) lock and the page lock
+        // held for the duration of the call.
+        unsafe {
+            let page = p2pmm_vmf_page(vmf);
+            let vma = p2pmm_vmf_vma(vmf);
+            let addr = p2pmm_vmf_address(vmf) as usize & !(PAGE_SIZE - 1);
+            let owner = Self::of_page(page).owner;
+            let Ok(mut m) = MigrateVma::setup_raw(
+                vma,
+                addr,
+                addr + PAGE_SIZE,
+                owner,
+                Select::DevicePrivate,
+                page,
+            ) else {
+                return p2pmm_vm_fault_sigbus();
+            };
+            if m.to_ram().is_err() {
+                return p2pmm_vm_fault_oom();
+            }
+            m.pages();
+            m.finalize();
+        }
+        0
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for DevmemChunk {
+    fn drop(self: Pin<&mut Self>) {
+        // Every page must be back in system memory before the pagemap goes: `memunmap_pages` waits for them.
+        if self.evict().is_err() {
+            pr_err!("p2pmm: evicting device memory failed; pages stay in use\n");
+        }
+        // SAFETY: Mapped since initialisation (type invariant); no page is in use after the eviction.
+        unsafe { p2pmm_devmem_remove(self.pgmap.get().cast()) };
+    }
+}
