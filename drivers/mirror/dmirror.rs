@@ -8,7 +8,7 @@
 //! Lock order: mmap lock -> folio lock (exclusive pages) -> the notifier's state lock.
 
 use crate::{
-    devmem::{DevPage, DevmemChunk},
+    devmem::{DevPage, DevmemChunk, FailNext},
     exclusive::ExclusiveSession,
     hmm::{pmd_order, pud_order, FaultedPfns, HmmRange, PageKind, Request, RequestFlag},
     migrate::{MigrateVma, Select},
@@ -20,7 +20,7 @@ use kernel::{
     mm::{virt::flags as vm_flags, Mm},
     new_mutex,
     prelude::*,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     uaccess::UserPtr,
 };
 
@@ -97,18 +97,22 @@ pub struct Dmirror {
     /// This device's memory, grown a chunk at a time; dropped (evicted) after the notifier is gone.
     #[pin]
     devmem: Mutex<KVec<Pin<KBox<DevmemChunk>>>>,
+    /// `HMM_DMIRROR_FLAG_FAIL_ALLOC`: the next large allocation (device or system side) fails.
+    fail: Arc<FailNext>,
     owner: usize,
 }
 
 impl Dmirror {
     /// Mirrors the whole address space of `mm` for the device identified by `owner`.
-    pub fn new(mm: &Mm, owner: usize) -> impl PinInit<Self, Error> + '_ {
+    pub fn new(mm: &Mm, owner: usize) -> Result<impl PinInit<Self, Error> + '_> {
         let length = usize::MAX & !(PAGE_SIZE - 1);
-        try_pin_init!(Self {
+        let fail = FailNext::new()?;
+        Ok(try_pin_init!(Self {
             notifier <- IntervalNotifier::new(mm, 0, length, MirrorHandler, MirrorTable::new()),
             devmem <- new_mutex!(KVec::new(), "p2pmm_mirror_devmem"),
+            fail,
             owner,
-        })
+        }))
     }
 
     /// Handles one `HMM_DMIRROR_*` ioctl.
@@ -132,8 +136,7 @@ impl Dmirror {
             uapi::MIGRATE_TO_DEV => self.migrate_to_device(&mut cmd, start, end)?,
             uapi::MIGRATE_TO_SYS => self.migrate_to_system(&mut cmd, start, end)?,
             uapi::RELEASE => self.release()?,
-            // Allocation-failure injection (for large-folio fallbacks) is not implemented yet.
-            uapi::FLAGS => return Err(EOPNOTSUPP),
+            uapi::FLAGS => self.set_flags(cmd.npages)?,
             _ => return Err(ENOTTY),
         }
         cmd.write(arg)
@@ -281,16 +284,34 @@ impl Dmirror {
         cmd.buffer(end - start).writer().write_slice(&bounce)
     }
 
-    /// A free page of this device's memory, mapping a new chunk when all are full.
-    fn alloc_devpage(&self) -> Result<Option<DevPage>> {
+    /// `FLAGS`: the upstream uAPI passes the flags in `npages`; only `HMM_DMIRROR_FLAG_FAIL_ALLOC` exists.
+    fn set_flags(&self, flags: u64) -> Result {
+        if flags & !uapi::FLAG_FAIL_ALLOC != 0 {
+            return Err(EINVAL);
+        }
+        if flags & uapi::FLAG_FAIL_ALLOC != 0 {
+            self.fail.arm();
+        }
+        Ok(())
+    }
+
+    /// A free folio of `order` of this device's memory, mapping a new chunk when all are full; `None` when an
+    /// injected failure makes this large allocation fail.
+    fn alloc_devpage(&self, order: u32) -> Result<Option<DevPage>> {
+        if order > 0 && self.fail.take() {
+            return Ok(None);
+        }
         let mut chunks = self.devmem.lock();
         for chunk in chunks.iter() {
-            if let Some(page) = chunk.alloc()? {
+            if let Some(page) = chunk.alloc(order)? {
                 return Ok(Some(page));
             }
         }
-        let chunk = KBox::pin_init(DevmemChunk::new(self.owner), GFP_KERNEL)?;
-        let page = chunk.alloc()?;
+        let chunk = KBox::pin_init(
+            DevmemChunk::new(self.owner, order > 0, self.fail.clone()),
+            GFP_KERNEL,
+        )?;
+        let page = chunk.alloc(order)?;
         chunks.push(chunk, GFP_KERNEL)?;
         Ok(page)
     }
@@ -324,8 +345,8 @@ impl Dmirror {
     /// as the device sees it (`ENOENT` if some page did not move, e.g. shared memory).
     fn migrate_to_device(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
         self.for_each_vma_piece(start, end, |vma, a, b| {
-            let mut m = MigrateVma::setup(vma, a, b, self.owner, Select::System)?;
-            m.to_device(|| self.alloc_devpage())?;
+            let mut m = MigrateVma::setup(vma, a, b, self.owner, Select::System, true)?;
+            m.to_device(|order| self.alloc_devpage(order))?;
             m.pages();
             m.finalize();
             Ok(())
@@ -362,8 +383,8 @@ impl Dmirror {
     fn migrate_to_system(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
         let mut moved = 0;
         self.for_each_vma_piece(start, end, |vma, a, b| {
-            let mut m = MigrateVma::setup(vma, a, b, self.owner, Select::DevicePrivate)?;
-            m.to_ram()?;
+            let mut m = MigrateVma::setup(vma, a, b, self.owner, Select::DevicePrivate, true)?;
+            m.to_ram(Some(&self.fail))?;
             m.pages();
             moved += m.migrated();
             m.finalize();

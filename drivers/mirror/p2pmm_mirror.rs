@@ -56,7 +56,8 @@ impl<const ID: usize> MiscDevice for MirrorDevice<ID> {
         let task = kernel::current!();
         let mm = task.mm().ok_or(EINVAL)?;
         let owner = core::ptr::from_ref(&OWNERS[ID]) as usize;
-        KBox::pin_init(dmirror::Dmirror::new(mm, owner), GFP_KERNEL)
+        let init = dmirror::Dmirror::new(mm, owner)?;
+        KBox::pin_init(init, GFP_KERNEL)
     }
 
     fn ioctl(me: Pin<&dmirror::Dmirror>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

@@ -38,6 +38,9 @@ pub(crate) const RELEASE: u32 = _IOWR::<[u64; 5]>(MAGIC, 0x07);
 pub(crate) const FLAGS: u32 = _IOWR::<[u64; 5]>(MAGIC, 0x08);
 pub(crate) const READ_UNLOCKED: u32 = _IOWR::<[u64; 5]>(MAGIC, 0x09);
 
+/// `HMM_DMIRROR_FLAG_FAIL_ALLOC`: fail the next large allocation.
+pub(crate) const FLAG_FAIL_ALLOC: u64 = 1 << 0;
+
 /// Snapshot byte values (`HMM_DMIRROR_PROT_*`).
 pub(crate) mod prot {
     pub(crate) const ERROR: u8 = 0xff;

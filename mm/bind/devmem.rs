@@ -17,7 +17,10 @@ use kernel::{
     ffi::{c_uint, c_ulong, c_void},
     new_spinlock,
     prelude::*,
-    sync::SpinLock,
+    sync::{
+        atomic::{ordering, Atomic},
+        Arc, SpinLock,
+    },
     types::Opaque,
 };
 
@@ -34,11 +37,14 @@ extern "C" {
     fn p2pmm_pfn_to_page(pfn: c_ulong) -> *mut c_void;
     fn p2pmm_page_to_pfn(page: *mut c_void) -> c_ulong;
     fn p2pmm_folio_page(folio: *mut c_void) -> *mut c_void;
-    fn p2pmm_devpage_init(dpage: *mut c_void, backing: *mut c_void);
+    fn p2pmm_devpage_init(dpage: *mut c_void, backing: *mut c_void, order: c_uint);
     fn p2pmm_devpage_backing(dpage: *mut c_void) -> *mut c_void;
     fn p2pmm_devpage_clear(dpage: *mut c_void);
-    fn p2pmm_alloc_backing_page() -> *mut c_void;
-    fn p2pmm_free_page(page: *mut c_void);
+    fn p2pmm_alloc_backing(order: c_uint) -> *mut c_void;
+    fn p2pmm_free_pages(page: *mut c_void, order: c_uint);
+    fn p2pmm_page_folio_order(page: *mut c_void) -> c_uint;
+    fn p2pmm_devmem_split_backing(head: *mut c_void, tail: *mut c_void);
+    fn p2pmm_vmf_has_pte(vmf: *mut c_void) -> bool;
     fn p2pmm_vmf_page(vmf: *mut c_void) -> *mut c_void;
     fn p2pmm_vmf_vma(vmf: *mut c_void) -> *mut c_void;
     fn p2pmm_vmf_address(vmf: *mut c_void) -> c_ulong;
@@ -52,11 +58,45 @@ const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 pub const CHUNK_SIZE: usize = 64 << 20;
 const CHUNK_PAGES: usize = CHUNK_SIZE / PAGE_SIZE;
 
+/// Order of a PMD-sized folio (x86-64, 4 KiB pages; checked by a `static_assert` in mirror_glue.c).
+pub const PMD_ORDER: u32 = 9;
+const PMD_PAGES: usize = 1 << PMD_ORDER;
+
+/// A test hook: makes the next large allocation of device or system memory fail, once, so the small-page
+/// fallbacks run (the upstream uAPI's `HMM_DMIRROR_FLAG_FAIL_ALLOC`).
+pub struct FailNext(Atomic<bool>);
+
+impl FailNext {
+    /// A disarmed hook.
+    pub fn new() -> Result<Arc<Self>> {
+        Ok(Arc::new(Self(Atomic::new(false)), GFP_KERNEL)?)
+    }
+
+    /// Makes the next large allocation fail.
+    pub fn arm(&self) {
+        self.0.store(true, ordering::Release);
+    }
+
+    /// Whether this allocation must fail (disarms the hook).
+    pub fn take(&self) -> bool {
+        self.0.xchg(false, ordering::Full)
+    }
+}
+
+/// Free pages of a chunk, by size.
+struct FreeLists {
+    /// PFNs of free small pages (capacity for every page of the chunk: large folios may be split).
+    small: KVec<usize>,
+    /// Head PFNs of free PMD-sized folios.
+    large: KVec<usize>,
+}
+
 /// A device page handed out by [`DevmemChunk::alloc`], not yet given to a migration.
 ///
 /// # Invariants
 ///
-/// `page` is an initialised (refcount 1) device-private page whose `zone_device_data` is its backing page.
+/// `page` is an initialised (refcount 1) device-private folio whose `zone_device_data` is its backing folio of
+/// the same order.
 pub struct DevPage {
     page: *mut c_void,
 }
@@ -80,15 +120,16 @@ impl DevPage {
 ///
 /// From the end of initialisation until `drop`, `pgmap` is a `memremap_pages`-ed `MEMORY_DEVICE_PRIVATE`
 /// pagemap of `CHUNK_PAGES` pages from `first_pfn`, with `Self::OPS` and owner `owner`; `free` holds the PFNs of
-/// its pages with no user, and has capacity for all of them (so `folio_free` never allocates).
+/// its free folios, and each list has capacity for all of them (so `folio_free` never allocates).
 #[pin_data(PinnedDrop)]
 pub struct DevmemChunk {
     #[pin]
     pgmap: Opaque<bindings::dev_pagemap>,
     #[pin]
-    free: SpinLock<KVec<usize>>,
+    free: SpinLock<FreeLists>,
     first_pfn: usize,
     owner: usize,
+    fail: Arc<FailNext>,
 }
 
 // SAFETY: The pagemap is only changed by core mm; the free list is behind a spinlock.
@@ -101,16 +142,21 @@ impl DevmemChunk {
         folio_free: Some(Self::folio_free_callback),
         migrate_to_ram: Some(Self::migrate_to_ram_callback),
         memory_failure: None,
-        folio_split: None,
+        folio_split: Some(Self::folio_split_callback),
     };
 
-    /// Maps a new chunk of device memory owned by `owner` (an address used as identity, the `pgmap_owner`).
-    pub fn new(owner: usize) -> impl PinInit<Self, Error> {
+    /// Maps a new chunk of device memory owned by `owner` (an address used as identity, the `pgmap_owner`),
+    /// handed out as PMD-sized folios if `large`, else as small pages. `fail` injects allocation failures.
+    pub fn new(owner: usize, large: bool, fail: Arc<FailNext>) -> impl PinInit<Self, Error> {
         try_pin_init!(&this in Self {
             pgmap: Opaque::uninit(),
-            free <- new_spinlock!(KVec::new(), "p2pmm_devmem_free"),
+            free <- new_spinlock!(
+                FreeLists { small: KVec::new(), large: KVec::new() },
+                "p2pmm_devmem_free"
+            ),
             first_pfn: 0,
             owner,
+            fail,
             _: {
                 // SAFETY: `this` is pinned and all fields are initialised; callbacks may run once the pagemap
                 // exists, and the free list must then be ready: it is filled below before any page is handed out.
@@ -129,11 +175,21 @@ impl DevmemChunk {
                 me.first_pfn = first as usize;
                 // Fill the free list outside its lock (allocating under a spinlock may not sleep), then publish it.
                 let filled = (|| -> Result {
-                    let mut pfns = KVec::with_capacity(CHUNK_PAGES, GFP_KERNEL)?;
-                    for i in (0..CHUNK_PAGES).rev() {
-                        pfns.push(me.first_pfn + i, GFP_KERNEL)?;
+                    let mut small = KVec::with_capacity(CHUNK_PAGES, GFP_KERNEL)?;
+                    let mut heads = KVec::with_capacity(CHUNK_PAGES / PMD_PAGES, GFP_KERNEL)?;
+                    if large {
+                        for i in (0..CHUNK_PAGES / PMD_PAGES).rev() {
+                            heads.push(me.first_pfn + i * PMD_PAGES, GFP_KERNEL)?;
+                        }
+                    } else {
+                        for i in (0..CHUNK_PAGES).rev() {
+                            small.push(me.first_pfn + i, GFP_KERNEL)?;
+                        }
                     }
-                    *me.free.lock() = pfns;
+                    *me.free.lock() = FreeLists {
+                        small,
+                        large: heads,
+                    };
                     Ok(())
                 })();
                 if let Err(e) = filled {
@@ -150,29 +206,39 @@ impl DevmemChunk {
         self.owner
     }
 
-    /// Takes a free device page and gives it a zeroed backing page; `None` when the chunk is full.
-    pub fn alloc(&self) -> Result<Option<DevPage>> {
-        // SAFETY: Plain page allocation.
-        let backing = unsafe { p2pmm_alloc_backing_page() };
+    /// Takes a free device folio of `order` (0 or [`PMD_ORDER`]) and gives it a backing folio; `None` when
+    /// the chunk has none of that size.
+    pub fn alloc(&self, order: u32) -> Result<Option<DevPage>> {
+        // SAFETY: Plain allocation.
+        let backing = unsafe { p2pmm_alloc_backing(order) };
         if backing.is_null() {
-            return Err(ENOMEM);
+            return if order > 0 { Ok(None) } else { Err(ENOMEM) };
         }
-        let Some(pfn) = self.free.lock().pop() else {
+        let pfn = {
+            let mut free = self.free.lock();
+            if order > 0 {
+                free.large.pop()
+            } else {
+                free.small.pop()
+            }
+        };
+        let Some(pfn) = pfn else {
             // SAFETY: Allocated above, unused.
-            unsafe { p2pmm_free_page(backing) };
+            unsafe { p2pmm_free_pages(backing, order) };
             return Ok(None);
         };
-        // SAFETY: `pfn` is a free page of this chunk (type invariant), so it has a `struct page` with no user.
+        // SAFETY: `pfn` heads a free folio of this size in this chunk (type invariant): no user.
         let page = unsafe { p2pmm_pfn_to_page(pfn as c_ulong) };
-        // SAFETY: As above; initialising sets its refcount to 1 and records the backing page.
-        unsafe { p2pmm_devpage_init(page, backing) };
-        // INVARIANT: initialised with its backing page.
+        // SAFETY: As above; initialising sets its refcount to 1 and records the backing folio.
+        unsafe { p2pmm_devpage_init(page, backing, order) };
+        // INVARIANT: initialised with its backing folio of the same order.
         Ok(Some(DevPage { page }))
     }
 
     /// Number of pages in use.
     pub fn used(&self) -> usize {
-        CHUNK_PAGES - self.free.lock().len()
+        let free = self.free.lock();
+        CHUNK_PAGES - free.small.len() - free.large.len() * PMD_PAGES
     }
 
     /// Migrates every page in use back to system memory.
@@ -203,18 +269,27 @@ impl DevmemChunk {
         let page = unsafe { p2pmm_folio_page(folio.cast()) };
         // SAFETY: As above.
         let chunk = unsafe { Self::of_page(page) };
-        // SAFETY: The page is ours and unused; its backing page was allocated by `alloc`.
-        unsafe {
+        // SAFETY: The folio is ours and unused; its backing folio (of the same order, split along with it) was
+        // allocated by `alloc`.
+        let order = unsafe {
             let backing = p2pmm_devpage_backing(page);
+            let mut order = 0;
             if !backing.is_null() {
-                p2pmm_free_page(backing);
+                order = p2pmm_page_folio_order(backing);
+                p2pmm_free_pages(backing, order);
             }
             p2pmm_devpage_clear(page);
-        }
+            order
+        };
         // SAFETY: The page has no user any more.
         let pfn = unsafe { p2pmm_page_to_pfn(page) } as usize;
-        // Capacity for every page is reserved (type invariant): this push never allocates.
-        let _ = chunk.free.lock().push(pfn, GFP_ATOMIC);
+        // Capacity for every folio is reserved (type invariant): these pushes never allocate.
+        let mut free = chunk.free.lock();
+        let _ = if order > 0 {
+            free.large.push(pfn, GFP_ATOMIC)
+        } else {
+            free.small.push(pfn, GFP_ATOMIC)
+        };
     }
 
     /// `migrate_to_ram`: the CPU touched a device page; move it back to system memory.
@@ -231,25 +306,53 @@ impl DevmemChunk {
         unsafe {
             let page = p2pmm_vmf_page(vmf);
             let vma = p2pmm_vmf_vma(vmf);
-            let addr = p2pmm_vmf_address(vmf) as usize & !(PAGE_SIZE - 1);
-            let owner = Self::of_page(page).owner;
+            let chunk = Self::of_page(page);
+            // A PMD-mapped large folio moves whole; once split into PTEs, only the touched page.
+            let order = if p2pmm_vmf_has_pte(vmf) {
+                0
+            } else {
+                p2pmm_page_folio_order(page)
+            };
+            let size = PAGE_SIZE << order;
+            let start = p2pmm_vmf_address(vmf) as usize & !(size - 1);
             let Ok(mut m) = MigrateVma::setup_raw(
                 vma,
-                addr,
-                addr + PAGE_SIZE,
-                owner,
+                start,
+                start + size,
+                chunk.owner,
                 Select::DevicePrivate,
+                order > 0,
                 page,
             ) else {
                 return p2pmm_vm_fault_sigbus();
             };
-            if m.to_ram().is_err() {
+            if m.to_ram(Some(&chunk.fail)).is_err() {
                 return p2pmm_vm_fault_oom();
             }
             m.pages();
             m.finalize();
         }
         0
+    }
+}
+
+impl DevmemChunk {
+    /// `folio_split`: core mm splits one of our large folios; split its backing folio alike.
+    ///
+    /// # Safety
+    ///
+    /// Called by core mm only, for folios of a pagemap with `Self::OPS` (`tail` null for the final call).
+    unsafe extern "C" fn folio_split_callback(
+        head: *mut bindings::folio,
+        tail: *mut bindings::folio,
+    ) {
+        // SAFETY: Core mm passes our folio being split; the glue follows lib/test_hmm.c's bookkeeping.
+        unsafe { p2pmm_devmem_split_backing(head.cast(), tail.cast()) };
+    }
+
+    /// The failure-injection hook this chunk consults.
+    pub fn fail_hook(&self) -> &FailNext {
+        &self.fail
     }
 }
 

@@ -92,6 +92,24 @@ impl HmmPfn {
         unsafe { p2pmm_hmm_pfn_to_map_order(self.0 as c_ulong) }
     }
 
+    /// Makes the PFN of a page inside a large mapping match its address.
+    ///
+    /// Linux 7.3's `hmm_vma_handle_absent_pmd()` reports every page of a PMD-mapped *device-private* folio
+    /// from the folio's first PFN on, without the offset of the range's start inside the PMD (present PMDs get
+    /// it right), so a range that starts mid-PMD reads the wrong pages. A large mapping is naturally aligned in
+    /// both address and PFN, so the low bits of the PFN must equal those of the virtual page number.
+    fn within_large_mapping(self, addr: usize) -> Self {
+        if !self.is_valid() {
+            return self;
+        }
+        let order = self.map_order();
+        if order == 0 {
+            return self;
+        }
+        let mask = (1usize << order) - 1;
+        HmmPfn((self.0 & !mask) | ((addr / PAGE_SIZE) & mask))
+    }
+
     /// The raw `struct page` of a valid entry; only meaningful while the fault's lock is held.
     pub(crate) fn raw_page(self) -> Option<*mut bindings::page> {
         if !self.is_valid() {
@@ -259,10 +277,10 @@ impl FaultedPfns<'_> {
     /// `(address, entry)` for every page of the range.
     pub fn iter(&self) -> impl Iterator<Item = (usize, HmmPfn)> + '_ {
         let start = self.start;
-        self.pfns
-            .iter()
-            .enumerate()
-            .map(move |(i, &p)| (start + i * PAGE_SIZE, HmmPfn(p)))
+        self.pfns.iter().enumerate().map(move |(i, &p)| {
+            let addr = start + i * PAGE_SIZE;
+            (addr, HmmPfn(p).within_large_mapping(addr))
+        })
     }
 
     /// Number of pages.

@@ -7,12 +7,14 @@
 //! [`crate::notifier::Event::Migrate`] invalidation with our owner), the caller gives each selected page a
 //! destination and copies it ([`MigrateVma::to_device`] / [`MigrateVma::to_ram`]), [`MigrateVma::pages`] moves
 //! the mappings, and `finalize` (on drop at the latest) restores what could not move and unlocks everything.
-//! Order-0 pages only for now: large folios are split by core mm on the way.
+//!
+//! Large folios: with `compound`, a PMD-sized folio is one entry flagged `MIGRATE_PFN_COMPOUND` followed by
+//! 511 empty ones; it moves as one large folio when a large destination can be had, else as 512 small pages.
 
-use crate::devmem::DevPage;
+use crate::devmem::{DevPage, FailNext, PMD_ORDER};
 use kernel::{
     error::to_result,
-    ffi::{c_ulong, c_void},
+    ffi::{c_uint, c_ulong, c_void},
     mm::virt::VmaRef,
     prelude::*,
 };
@@ -36,13 +38,16 @@ extern "C" {
     fn p2pmm_migrate_device_range(src: *mut c_ulong, start_pfn: c_ulong, npages: c_ulong) -> i32;
     fn p2pmm_migrate_device_pages(src: *mut c_ulong, dst: *mut c_ulong, npages: c_ulong);
     fn p2pmm_migrate_device_finalize(src: *mut c_ulong, dst: *mut c_ulong, npages: c_ulong);
-    fn p2pmm_alloc_page_vma_locked(vma: *mut c_void, addr: c_ulong) -> *mut c_void;
-    fn p2pmm_alloc_page_locked() -> *mut c_void;
-    fn p2pmm_unlock_free_page(page: *mut c_void);
+    fn p2pmm_alloc_page_vma_locked(vma: *mut c_void, addr: c_ulong, order: c_uint) -> *mut c_void;
+    fn p2pmm_alloc_page_locked(order: c_uint) -> *mut c_void;
+    fn p2pmm_unlock_free_pages(page: *mut c_void, order: c_uint);
     fn p2pmm_migrate_select_system() -> c_ulong;
     fn p2pmm_migrate_select_device_private() -> c_ulong;
+    fn p2pmm_migrate_select_compound() -> c_ulong;
     fn p2pmm_pfn_to_page(pfn: c_ulong) -> *mut c_void;
     fn p2pmm_page_to_pfn(page: *mut c_void) -> c_ulong;
+    fn p2pmm_nth_page(page: *mut c_void, n: c_ulong) -> *mut c_void;
+    fn p2pmm_page_folio_order(page: *mut c_void) -> c_uint;
     fn p2pmm_copy_page(dst: *mut c_void, src: *mut c_void);
     fn p2pmm_clear_page(page: *mut c_void);
     fn p2pmm_devpage_backing(dpage: *mut c_void) -> *mut c_void;
@@ -55,6 +60,7 @@ mod mpfn {
     pub(super) const VALID: usize = 1 << 0;
     pub(super) const MIGRATE: usize = 1 << 1;
     pub(super) const WRITE: usize = 1 << 3;
+    pub(super) const COMPOUND: usize = 1 << 4;
     pub(super) const SHIFT: u32 = 6;
 }
 
@@ -66,10 +72,31 @@ fn mpfn_page(entry: usize) -> Option<*mut c_void> {
     Some(unsafe { p2pmm_pfn_to_page((entry >> mpfn::SHIFT) as c_ulong) })
 }
 
-fn mpfn_of(page: *mut c_void, write: bool) -> usize {
+fn mpfn_of(page: *mut c_void, src: usize, large: bool) -> usize {
     // SAFETY: `page` is a live `struct page` the caller owns.
     let pfn = unsafe { p2pmm_page_to_pfn(page) } as usize;
-    (pfn << mpfn::SHIFT) | mpfn::VALID | if write { mpfn::WRITE } else { 0 }
+    (pfn << mpfn::SHIFT)
+        | mpfn::VALID
+        | (src & mpfn::WRITE)
+        | if large { mpfn::COMPOUND } else { 0 }
+}
+
+/// Copies `n` pages from `src` (or zeroes them when there is no source) into `dst`.
+///
+/// # Safety
+///
+/// `dst` and, if not null, `src` must be the first of `n` physically contiguous live pages the caller may access.
+unsafe fn copy_pages(dst: *mut c_void, src: Option<*mut c_void>, n: usize) {
+    for j in 0..n {
+        // SAFETY: Guaranteed by the caller: `j < n` stays within both ranges.
+        unsafe {
+            let d = p2pmm_nth_page(dst, j as c_ulong);
+            match src {
+                Some(s) => p2pmm_copy_page(d, p2pmm_nth_page(s, j as c_ulong)),
+                None => p2pmm_clear_page(d),
+            }
+        }
+    }
 }
 
 /// Which pages a migration selects.
@@ -86,7 +113,8 @@ pub enum Select {
 /// # Invariants
 ///
 /// `raw` is a `struct migrate_vma` allocated by `p2pmm_migrate_alloc(npages)` on which `migrate_vma_setup`
-/// succeeded; it is finalized exactly once (`finalized`) before it is freed in `drop`.
+/// succeeded; it is finalized exactly once (`finalized`) before it is freed in `drop`. `vma` stays valid (its
+/// mmap lock held) until then.
 pub struct MigrateVma {
     raw: *mut c_void,
     npages: usize,
@@ -97,13 +125,14 @@ pub struct MigrateVma {
 
 impl MigrateVma {
     /// Sets up the migration of `[start, end)` (page aligned, inside `vma`, whose mmap lock the caller holds
-    /// through the `&VmaRef`). `owner` identifies this device's memory.
+    /// through the `&VmaRef`). `owner` identifies this device's memory; `compound` selects large folios whole.
     pub fn setup(
         vma: &VmaRef,
         start: usize,
         end: usize,
         owner: usize,
         select: Select,
+        compound: bool,
     ) -> Result<Self> {
         if start >= end
             || start % PAGE_SIZE != 0
@@ -121,6 +150,7 @@ impl MigrateVma {
                 end,
                 owner,
                 select,
+                compound,
                 core::ptr::null_mut(),
             )
         }
@@ -136,6 +166,7 @@ impl MigrateVma {
         end: usize,
         owner: usize,
         select: Select,
+        compound: bool,
         fault_page: *mut c_void,
     ) -> Result<Self> {
         let npages = (end - start) / PAGE_SIZE;
@@ -146,9 +177,14 @@ impl MigrateVma {
         }
         // SAFETY: Constants of the kernel.
         let flags = unsafe {
-            match select {
+            let f = match select {
                 Select::System => p2pmm_migrate_select_system(),
                 Select::DevicePrivate => p2pmm_migrate_select_device_private(),
+            };
+            if compound {
+                f | p2pmm_migrate_select_compound()
+            } else {
+                f
             }
         };
         // SAFETY: `raw` has room for `npages` entries; the caller guarantees `vma`, the range and `fault_page`.
@@ -195,60 +231,114 @@ impl MigrateVma {
         }
     }
 
-    /// Gives every selected page a device page from `alloc` and copies its data there (zero for an empty
-    /// entry). `alloc` returning `None` leaves that page in system memory.
-    pub fn to_device(&mut self, mut alloc: impl FnMut() -> Result<Option<DevPage>>) -> Result {
-        for i in 0..self.npages {
+    /// Gives every selected page a device page from `alloc(order)` and copies its data there (zero for an empty
+    /// entry). A large entry that cannot get a large device page moves as small pages; `alloc` returning `None`
+    /// for a small page leaves that page in system memory.
+    pub fn to_device(&mut self, mut alloc: impl FnMut(u32) -> Result<Option<DevPage>>) -> Result {
+        let mut i = 0;
+        while i < self.npages {
             let src = self.src()[i];
             if src & mpfn::MIGRATE == 0 {
+                i += 1;
                 continue;
             }
-            let Some(dpage) = alloc()? else {
+            let spage = mpfn_page(src);
+            if src & mpfn::COMPOUND != 0 {
+                let nr = (1usize << PMD_ORDER).min(self.npages - i);
+                if let Some(dpage) = alloc(PMD_ORDER)? {
+                    // SAFETY: The source folio is isolated and locked by setup and has `nr` pages; the backing
+                    // folio of a large device page has as many.
+                    unsafe { copy_pages(dpage.backing(), spage, nr) };
+                    self.dst_mut()[i] = mpfn_of(dpage.into_raw(), src, true);
+                } else {
+                    // No large device page: move the folio as small pages (core mm splits it).
+                    for j in 0..nr {
+                        let Some(dpage) = alloc(0)? else {
+                            break;
+                        };
+                        // SAFETY: Page `j` of the isolated source folio (or nothing for an empty entry).
+                        let s = spage.map(|p| unsafe { p2pmm_nth_page(p, j as c_ulong) });
+                        // SAFETY: One live page each.
+                        unsafe { copy_pages(dpage.backing(), s, 1) };
+                        self.dst_mut()[i + j] = mpfn_of(dpage.into_raw(), src, false);
+                    }
+                }
+                i += nr;
+                continue;
+            }
+            let Some(dpage) = alloc(0)? else {
+                i += 1;
                 continue;
             };
-            let backing = dpage.backing();
-            match mpfn_page(src) {
-                // SAFETY: Both pages are live: the source is isolated and locked by setup, the backing page is
-                // owned by the device page.
-                Some(spage) => unsafe { p2pmm_copy_page(backing, spage) },
-                // SAFETY: As above.
-                None => unsafe { p2pmm_clear_page(backing) },
-            }
-            self.dst_mut()[i] = mpfn_of(dpage.into_raw(), src & mpfn::WRITE != 0);
+            // SAFETY: The source page is isolated and locked by setup; the backing page is the device page's.
+            unsafe { copy_pages(dpage.backing(), spage, 1) };
+            self.dst_mut()[i] = mpfn_of(dpage.into_raw(), src, false);
+            i += 1;
         }
         Ok(())
     }
 
-    /// Gives every selected device page a new system page (allocated near the VMA) and copies the data back.
-    /// `ENOMEM` if an allocation fails (the pages allocated so far are released by `finalize`).
-    pub fn to_ram(&mut self) -> Result {
-        for i in 0..self.npages {
+    /// Gives every selected device page new system memory (near the VMA; a large folio for a large device
+    /// folio unless that fails or `fail` injects a failure, then small pages) and copies the data back.
+    /// `ENOMEM` if a small allocation fails (everything allocated so far is released, `finalize` restores all).
+    pub fn to_ram(&mut self, fail: Option<&FailNext>) -> Result {
+        let mut i = 0;
+        while i < self.npages {
             let src = self.src()[i];
-            let Some(spage) = mpfn_page(src) else {
+            let Some(spage) = mpfn_page(src).filter(|_| src & mpfn::MIGRATE != 0) else {
+                i += 1;
                 continue;
             };
-            if src & mpfn::MIGRATE == 0 {
-                continue;
-            }
-            let addr = self.start + i * PAGE_SIZE;
-            // SAFETY: `vma` is live and its mmap lock held (type invariant via setup's contract).
-            let dpage = unsafe { p2pmm_alloc_page_vma_locked(self.vma, addr as c_ulong) };
-            if dpage.is_null() {
-                // Give back what was allocated so far: with empty destinations `finalize` restores every page.
-                for d in self.dst_mut().iter_mut() {
-                    if let Some(page) = mpfn_page(*d) {
-                        // SAFETY: Allocated locked above and never handed to core mm.
-                        unsafe { p2pmm_unlock_free_page(page) };
-                    }
-                    *d = 0;
-                }
-                return Err(ENOMEM);
-            }
             // SAFETY: `spage` is a device page selected (locked) by setup; its backing page holds its data.
-            unsafe { p2pmm_copy_page(dpage, p2pmm_devpage_backing(spage)) };
-            self.dst_mut()[i] = mpfn_of(dpage, src & mpfn::WRITE != 0);
+            let backing = unsafe { p2pmm_devpage_backing(spage) };
+            // SAFETY: As above.
+            let order = unsafe { p2pmm_page_folio_order(backing) };
+            let nr = (1usize << order).min(self.npages - i);
+            let addr = self.start + i * PAGE_SIZE;
+            if order > 0 && !fail.is_some_and(FailNext::take) {
+                // SAFETY: `vma` is live with its mmap lock held (type invariant).
+                let dpage =
+                    unsafe { p2pmm_alloc_page_vma_locked(self.vma, addr as c_ulong, order) };
+                if !dpage.is_null() {
+                    // SAFETY: Both folios have `nr` pages.
+                    unsafe { copy_pages(dpage, Some(backing), nr) };
+                    self.dst_mut()[i] = mpfn_of(dpage, src, true);
+                    i += nr;
+                    continue;
+                }
+            }
+            for j in 0..nr {
+                // SAFETY: As above, for one page.
+                let dpage = unsafe {
+                    p2pmm_alloc_page_vma_locked(self.vma, (addr + j * PAGE_SIZE) as c_ulong, 0)
+                };
+                if dpage.is_null() {
+                    self.release_destinations();
+                    return Err(ENOMEM);
+                }
+                // SAFETY: Page `j` of the backing folio, one page each.
+                unsafe { copy_pages(dpage, Some(p2pmm_nth_page(backing, j as c_ulong)), 1) };
+                self.dst_mut()[i + j] = mpfn_of(dpage, src, false);
+            }
+            i += nr;
         }
         Ok(())
+    }
+
+    /// Frees every destination allocated so far: with empty destinations `finalize` restores every page.
+    fn release_destinations(&mut self) {
+        for d in self.dst_mut().iter_mut() {
+            if let Some(page) = mpfn_page(*d) {
+                let order = if *d & mpfn::COMPOUND != 0 {
+                    PMD_ORDER
+                } else {
+                    0
+                };
+                // SAFETY: Allocated locked by `to_ram` and never handed to core mm.
+                unsafe { p2pmm_unlock_free_pages(page, order) };
+            }
+            *d = 0;
+        }
     }
 
     /// Moves the mappings to the destinations (`migrate_vma_pages`).
@@ -257,12 +347,19 @@ impl MigrateVma {
         unsafe { p2pmm_migrate_vma_pages(self.raw) };
     }
 
-    /// Pages that moved: selected and still valid after [`MigrateVma::pages`].
+    /// Pages that moved: selected and still valid after [`MigrateVma::pages`] (a large folio counts its pages).
     pub fn migrated(&self) -> usize {
         self.src()
             .iter()
             .filter(|&&e| e & mpfn::VALID != 0 && e & mpfn::MIGRATE != 0)
-            .count()
+            .map(|&e| {
+                if e & mpfn::COMPOUND != 0 {
+                    1 << PMD_ORDER
+                } else {
+                    1
+                }
+            })
+            .sum()
     }
 
     /// Finishes the migration (`migrate_vma_finalize`).
@@ -288,7 +385,8 @@ impl Drop for MigrateVma {
 }
 
 /// Evicts every used page of the device PFN range `[first_pfn, first_pfn + npages)` to system memory
-/// (`migrate_device_range`), e.g. before the memory goes away.
+/// (`migrate_device_range`), e.g. before the memory goes away. A large folio that cannot get a large system
+/// folio stays (core mm cannot split it here) and `EBUSY` is returned.
 pub(crate) fn evict_range(first_pfn: usize, npages: usize) -> Result {
     let mut src = KVVec::<usize>::with_capacity(npages, GFP_KERNEL)?;
     src.resize(npages, 0, GFP_KERNEL)?;
@@ -302,19 +400,25 @@ pub(crate) fn evict_range(first_pfn: usize, npages: usize) -> Result {
             npages as c_ulong,
         )
     })?;
+    let mut stuck = false;
     for i in 0..npages {
         let s = src[i];
-        if s & mpfn::MIGRATE == 0 {
-            continue;
-        }
-        let Some(spage) = mpfn_page(s) else {
+        let Some(spage) = mpfn_page(s).filter(|_| s & mpfn::MIGRATE != 0) else {
             continue;
         };
-        // SAFETY: Never fails (`__GFP_NOFAIL`); returns a locked page.
-        let dpage = unsafe { p2pmm_alloc_page_locked() };
         // SAFETY: `spage` is a selected device page whose backing page holds its data.
-        unsafe { p2pmm_copy_page(dpage, p2pmm_devpage_backing(spage)) };
-        dst[i] = mpfn_of(dpage, s & mpfn::WRITE != 0);
+        let backing = unsafe { p2pmm_devpage_backing(spage) };
+        // SAFETY: As above.
+        let order = unsafe { p2pmm_page_folio_order(backing) };
+        // SAFETY: Plain allocation; small ones never fail (`__GFP_NOFAIL`).
+        let dpage = unsafe { p2pmm_alloc_page_locked(order) };
+        if dpage.is_null() {
+            stuck = true;
+            continue;
+        }
+        // SAFETY: Both folios have `1 << order` pages.
+        unsafe { copy_pages(dpage, Some(backing), 1 << order) };
+        dst[i] = mpfn_of(dpage, s, order > 0);
     }
     // SAFETY: `src`/`dst` were prepared by `migrate_device_range` and the loop above.
     unsafe {
@@ -328,6 +432,9 @@ pub(crate) fn evict_range(first_pfn: usize, npages: usize) -> Result {
             dst.as_mut_ptr().cast(),
             npages as c_ulong,
         );
+    }
+    if stuck {
+        return Err(EBUSY);
     }
     Ok(())
 }

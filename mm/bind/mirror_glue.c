@@ -179,25 +179,80 @@ struct page *p2pmm_folio_page(struct folio *folio)
 	return &folio->page;
 }
 
-void p2pmm_devpage_init(struct page *dpage, struct page *backing)
+void p2pmm_devpage_init(struct page *dpage, struct page *backing, unsigned int order)
 {
-	zone_device_folio_init(page_folio(dpage), page_pgmap(dpage), 0);
+	zone_device_folio_init(page_folio(dpage), page_pgmap(dpage), order);
 	dpage->zone_device_data = backing;
 }
 
+/* The backing page of any page of a simulated device folio: only the head records its backing folio. */
 struct page *p2pmm_devpage_backing(struct page *dpage)
 {
-	return dpage->zone_device_data;
+	struct folio *folio = page_folio(dpage);
+	struct page *rhead = folio_page(folio, 0)->zone_device_data;
+
+	return rhead ? pfn_to_page(page_to_pfn(rhead) + folio_page_idx(folio, dpage)) : NULL;
 }
 
-struct page *p2pmm_alloc_backing_page(void)
+struct page *p2pmm_alloc_backing(unsigned int order)
 {
-	return alloc_page(GFP_HIGHUSER);
+	struct folio *folio = folio_alloc(GFP_HIGHUSER | __GFP_NOWARN, order);
+
+	return folio ? folio_page(folio, 0) : NULL;
 }
 
-void p2pmm_free_page(struct page *page)
+void p2pmm_free_pages(struct page *page, unsigned int order)
 {
-	__free_page(page);
+	__free_pages(page, order);
+}
+
+unsigned int p2pmm_page_folio_order(struct page *page)
+{
+	return folio_order(page_folio(page));
+}
+
+struct page *p2pmm_nth_page(struct page *page, unsigned long n)
+{
+	return pfn_to_page(page_to_pfn(page) + n);
+}
+
+/*
+ * folio_split of a simulated device's large folio: split its backing folio the same way and give every new
+ * device folio its own backing page (as lib/test_hmm.c's dmirror_devmem_folio_split does).
+ */
+void p2pmm_devmem_split_backing(struct folio *head, struct folio *tail)
+{
+	struct page *rpage = folio_page(head, 0)->zone_device_data;
+	struct page *rpage_tail;
+	struct folio *rfolio;
+	unsigned long offset;
+
+	if (!rpage) {
+		if (tail)
+			tail->page.zone_device_data = NULL;
+		return;
+	}
+	rfolio = page_folio(rpage);
+	if (!tail) {
+		folio_reset_order(rfolio);
+		rfolio->mapping = NULL;
+		folio_set_count(rfolio, 1);
+		return;
+	}
+	offset = folio_pfn(tail) - folio_pfn(head);
+	rpage_tail = folio_page(rfolio, offset);
+	tail->page.zone_device_data = rpage_tail;
+	rpage_tail->zone_device_data = rpage->zone_device_data;
+	clear_compound_head(rpage_tail);
+	rpage_tail->mapping = NULL;
+	folio_page(tail, 0)->mapping = folio_page(head, 0)->mapping;
+	tail->pgmap = head->pgmap;
+	folio_set_count(page_folio(rpage_tail), 1);
+}
+
+bool p2pmm_vmf_has_pte(struct vm_fault *vmf)
+{
+	return vmf->pte != NULL;
 }
 
 void p2pmm_copy_page(struct page *dst, struct page *src)
@@ -306,27 +361,36 @@ void p2pmm_migrate_device_finalize(unsigned long *src, unsigned long *dst, unsig
 	migrate_device_finalize(src, dst, npages);
 }
 
-struct page *p2pmm_alloc_page_vma_locked(struct vm_area_struct *vma, unsigned long addr)
+struct page *p2pmm_alloc_page_vma_locked(struct vm_area_struct *vma, unsigned long addr, unsigned int order)
 {
-	struct page *page = alloc_page_vma(GFP_HIGHUSER_MOVABLE, vma, addr);
+	struct folio *folio = vma_alloc_folio(GFP_HIGHUSER_MOVABLE | (order ? __GFP_NOWARN : 0), order, vma,
+					      addr);
 
-	if (page)
-		lock_page(page);
-	return page;
+	if (!folio)
+		return NULL;
+	folio_lock(folio);
+	return folio_page(folio, 0);
 }
 
-struct page *p2pmm_alloc_page_locked(void)
+struct page *p2pmm_alloc_page_locked(unsigned int order)
 {
-	struct page *page = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL);
+	struct folio *folio = folio_alloc(GFP_HIGHUSER_MOVABLE | (order ? __GFP_NOWARN : __GFP_NOFAIL), order);
 
-	lock_page(page);
-	return page;
+	if (!folio)
+		return NULL;
+	folio_lock(folio);
+	return folio_page(folio, 0);
 }
 
-void p2pmm_unlock_free_page(struct page *page)
+void p2pmm_unlock_free_pages(struct page *page, unsigned int order)
 {
 	unlock_page(page);
-	__free_page(page);
+	__free_pages(page, order);
+}
+
+unsigned long p2pmm_migrate_select_compound(void)
+{
+	return MIGRATE_VMA_SELECT_COMPOUND;
 }
 
 unsigned long p2pmm_migrate_select_system(void)
@@ -354,6 +418,7 @@ void p2pmm_devpage_clear(struct page *dpage)
 	dpage->zone_device_data = NULL;
 }
 
+static_assert(HPAGE_PMD_ORDER == 9, "mm/bind/devmem.rs PMD_ORDER");
 static_assert(MIGRATE_PFN_VALID == (1UL << 0) && MIGRATE_PFN_MIGRATE == (1UL << 1) &&
-	      MIGRATE_PFN_WRITE == (1UL << 3) && MIGRATE_PFN_SHIFT == 6,
+	      MIGRATE_PFN_WRITE == (1UL << 3) && MIGRATE_PFN_COMPOUND == (1UL << 4) && MIGRATE_PFN_SHIFT == 6,
 	      "mm/bind/migrate.rs mirrors these values");
