@@ -10,14 +10,19 @@
 //!
 //! Insertion never allocates: nodes are reserved with [`NodeReserve`] before the lock is taken, because the lock
 //! is also taken inside core mm's invalidation, where reclaim must not recurse.
+//!
+//! A PMD-sized mapping (a THP, or a large device folio) is one entry, keyed by its first page: mapping and
+//! invalidating 2 MiB costs one node, not 512. Entries never overlap; an invalidation that touches part of a
+//! large entry drops all of it (the device faults the rest back in).
 
 use crate::{
+    devmem::PMD_ORDER,
     exclusive::ExclusivePage,
-    hmm::{FaultedPfns, PageKind},
+    hmm::{FaultedPfns, HmmPfn, PageKind},
 };
 use kernel::{
     bindings,
-    ffi::c_void,
+    ffi::{c_ulong, c_void},
     prelude::*,
     rbtree::{RBTree, RBTreeNodeReservation},
 };
@@ -27,9 +32,12 @@ extern "C" {
     fn p2pmm_copy_to_page(page: *mut c_void, src: *const c_void);
     fn p2pmm_page_is_device_private(page: *mut c_void) -> bool;
     fn p2pmm_devpage_backing(dpage: *mut c_void) -> *mut c_void;
+    fn p2pmm_nth_page(page: *mut c_void, n: c_ulong) -> *mut c_void;
 }
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
+/// Pages of a PMD-sized mapping.
+const LARGE: usize = 1 << PMD_ORDER;
 
 /// How the device may access a mapped page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,14 +50,24 @@ pub enum Access {
     Atomic,
 }
 
-/// One mapping of the table.
+/// One mapping of the table: `1 << order` pages from `page`.
 ///
 /// # Invariants
 ///
-/// `page` is a valid `struct page` for as long as the entry is in a table (see the module comment).
+/// `page` is the first of `1 << order` physically contiguous valid `struct page`s for as long as the entry is in
+/// a table (see the module comment).
 struct Entry {
     page: *mut bindings::page,
     access: Access,
+    order: u32,
+}
+
+impl Entry {
+    /// Page `offset` of the mapping.
+    fn page(&self, offset: usize) -> *mut c_void {
+        // SAFETY: `offset < 1 << order` (callers only pass offsets inside the entry); the pages are contiguous.
+        unsafe { p2pmm_nth_page(self.page.cast(), offset as c_ulong) }
+    }
 }
 
 // SAFETY: An entry is only a record of a page pointer; it is accessed under the notifier's lock only.
@@ -69,7 +87,7 @@ impl NodeReserve {
     }
 }
 
-/// The device page table, keyed by virtual page number.
+/// The device page table, keyed by the virtual page number of each mapping's first page.
 #[derive(Default)]
 pub struct MirrorTable {
     tree: RBTree<usize, Entry>,
@@ -83,40 +101,107 @@ impl MirrorTable {
         }
     }
 
-    fn insert(&mut self, vpn: usize, entry: Entry, reserve: &mut NodeReserve) -> Result {
-        if let Some(old) = self.tree.get_mut(&vpn) {
-            *old = entry;
-            return Ok(());
+    /// The entry mapping `vpn` and the offset of `vpn` inside it.
+    fn find(&self, vpn: usize) -> Option<(&Entry, usize)> {
+        if let Some(e) = self.tree.get(&vpn) {
+            return Some((e, 0));
         }
+        let head = vpn & !(LARGE - 1);
+        match self.tree.get(&head) {
+            Some(e) if head != vpn && e.order > 0 => Some((e, vpn - head)),
+            _ => None,
+        }
+    }
+
+    /// Drops every mapping that covers a page of `[first, last)` (virtual page numbers).
+    fn unmap_vpns(&mut self, first: usize, last: usize) {
+        // A large entry that starts before `first` and covers it.
+        let head = first & !(LARGE - 1);
+        if head != first && self.tree.get(&head).is_some_and(|e| e.order > 0) {
+            self.tree.remove(&head);
+        }
+        let mut cursor = self.tree.cursor_lower_bound_mut(&first);
+        while let Some(c) = cursor {
+            if *c.current().0 >= last {
+                break;
+            }
+            cursor = c.remove_current().0;
+        }
+    }
+
+    fn insert(&mut self, vpn: usize, entry: Entry, reserve: &mut NodeReserve) -> Result {
+        // Keep entries disjoint: drop whatever the new mapping overlaps (it replaces it).
+        self.unmap_vpns(vpn, vpn + (1 << entry.order));
         let node = reserve.0.pop().ok_or(ENOMEM)?;
         self.tree.insert(node.into_node(vpn, entry));
+        Ok(())
+    }
+
+    /// Maps the entries of a committed walk that `wanted` selects, one node per PMD-sized mapping.
+    /// `resolve` gives the page the device accesses for a walked page.
+    fn map_walk(
+        &mut self,
+        pfns: &FaultedPfns<'_>,
+        reserve: &mut NodeReserve,
+        wanted: impl Fn(HmmPfn) -> bool,
+        resolve: impl Fn(*mut bindings::page) -> *mut bindings::page,
+    ) -> Result {
+        let n = pfns.len();
+        let mut skip = 0;
+        for (i, (addr, pfn)) in pfns.iter().enumerate() {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            if !wanted(pfn) {
+                continue;
+            }
+            let Some(page) = pfn.raw_page() else {
+                continue;
+            };
+            let vpn = addr / PAGE_SIZE;
+            let order = if pfn.map_order() == PMD_ORDER && vpn % LARGE == 0 && n - i >= LARGE {
+                skip = LARGE - 1;
+                PMD_ORDER
+            } else {
+                0
+            };
+            let access = if pfn.is_writable() {
+                Access::Write
+            } else {
+                Access::Read
+            };
+            // INVARIANT: the pages are valid now (committed walk under the lock), contiguous for a PMD mapping,
+            // and the invalidation that precedes any free or move of them clears the entry.
+            let entry = Entry {
+                page: resolve(page),
+                access,
+                order,
+            };
+            self.insert(vpn, entry, reserve)?;
+        }
         Ok(())
     }
 
     /// Maps every valid page of a committed fault: writable pages as [`Access::Write`], others as
     /// [`Access::Read`]. Pages that are not valid (a snapshot's holes) are left unmapped.
     pub fn map(&mut self, pfns: &FaultedPfns<'_>, reserve: &mut NodeReserve) -> Result {
-        for (addr, pfn) in pfns.iter() {
-            let Some(mut page) = pfn.raw_page() else {
-                continue;
-            };
-            // A device-private page of a simulated device (ours: others are faulted back to RAM by the walk)
-            // keeps its data in its backing system page: that is what the device accesses.
-            // SAFETY: `page` is live (committed fault, lock held).
-            if unsafe { p2pmm_page_is_device_private(page.cast()) } {
-                // SAFETY: As above; device pages of simulated memory always have a backing page.
-                page = unsafe { p2pmm_devpage_backing(page.cast()) }.cast();
-            }
-            let access = if pfn.is_writable() {
-                Access::Write
-            } else {
-                Access::Read
-            };
-            // INVARIANT: the page is valid now (committed fault under the lock) and the entry is cleared by the
-            // invalidation that precedes any free or move of it.
-            self.insert(addr / PAGE_SIZE, Entry { page, access }, reserve)?;
-        }
-        Ok(())
+        self.map_walk(
+            pfns,
+            reserve,
+            |_| true,
+            |page| {
+                // A device-private page of a simulated device (ours: others are faulted back to RAM by the
+                // walk) keeps its data in its backing system page: that is what the device accesses.
+                // SAFETY: `page` is live (committed fault, lock held).
+                if unsafe { p2pmm_page_is_device_private(page.cast()) } {
+                    // SAFETY: As above; pages of simulated device memory always have a backing page.
+                    unsafe { p2pmm_devpage_backing(page.cast()) }.cast()
+                } else {
+                    page
+                }
+            },
+        )
     }
 
     /// Maps only the pages of a committed snapshot that live in this device's own memory (`owner`): after a
@@ -127,66 +212,41 @@ impl MirrorTable {
         owner: usize,
         reserve: &mut NodeReserve,
     ) -> Result {
-        for (addr, pfn) in pfns.iter() {
-            if pfn.kind(owner) != PageKind::DevicePrivateLocal {
-                continue;
-            }
-            let Some(page) = pfn.raw_page() else {
-                continue;
-            };
-            let access = if pfn.is_writable() {
-                Access::Write
-            } else {
-                Access::Read
-            };
-            // SAFETY: `page` is a live device page of ours (committed snapshot, lock held); simulated device
-            // pages keep their data in a backing system page.
-            let backing = unsafe { p2pmm_devpage_backing(page.cast()) }.cast();
-            // INVARIANT: the backing page lives as long as the device page, whose migration or eviction
-            // invalidates this address first.
-            self.insert(
-                addr / PAGE_SIZE,
-                Entry {
-                    page: backing,
-                    access,
-                },
-                reserve,
-            )?;
-        }
-        Ok(())
+        self.map_walk(
+            pfns,
+            reserve,
+            |pfn| pfn.kind(owner) == PageKind::DevicePrivateLocal,
+            // SAFETY: A live device page of ours (committed snapshot, lock held); simulated device pages keep
+            // their data in a backing system page.
+            |page| unsafe { p2pmm_devpage_backing(page.cast()) }.cast(),
+        )
     }
 
     /// Maps a page the device now holds exclusively ([`Access::Atomic`]).
     pub fn map_exclusive(&mut self, page: &ExclusivePage<'_>, reserve: &mut NodeReserve) -> Result {
+        // INVARIANT: while exclusive the CPU cannot map the page; giving exclusivity back invalidates the range.
         let entry = Entry {
             page: page.raw_page(),
             access: Access::Atomic,
+            order: 0,
         };
-        // INVARIANT: while exclusive the CPU cannot map the page; giving exclusivity back invalidates the range.
         self.insert(page.addr() / PAGE_SIZE, entry, reserve)
     }
 
     /// Drops every mapping in `[start, end)`.
     pub fn unmap_range(&mut self, start: usize, end: usize) {
-        let (first, last) = (start / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
-        let mut cursor = self.tree.cursor_lower_bound_mut(&first);
-        while let Some(c) = cursor {
-            if *c.current().0 >= last {
-                break;
-            }
-            cursor = c.remove_current().0;
-        }
+        self.unmap_vpns(start / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
     }
 
     /// How the page at `addr` is mapped, if it is.
     pub fn access(&self, addr: usize) -> Option<Access> {
-        self.tree.get(&(addr / PAGE_SIZE)).map(|e| e.access)
+        self.find(addr / PAGE_SIZE).map(|(e, _)| e.access)
     }
 
     /// Whether any page of `[start, end)` is mapped [`Access::Atomic`].
     pub fn any_atomic(&self, start: usize, end: usize) -> bool {
         (start / PAGE_SIZE..end.div_ceil(PAGE_SIZE))
-            .any(|vpn| matches!(self.tree.get(&vpn), Some(e) if e.access == Access::Atomic))
+            .any(|vpn| matches!(self.find(vpn), Some((e, _)) if e.access == Access::Atomic))
     }
 
     /// Device read: copies the pages from `addr` on into `dst` (a whole number of pages), stopping at the first
@@ -194,11 +254,11 @@ impl MirrorTable {
     pub fn read(&self, addr: usize, dst: &mut [u8]) -> usize {
         let mut done = 0;
         for chunk in dst.chunks_exact_mut(PAGE_SIZE) {
-            let Some(e) = self.tree.get(&(addr / PAGE_SIZE + done)) else {
+            let Some((e, offset)) = self.find(addr / PAGE_SIZE + done) else {
                 break;
             };
-            // SAFETY: `e.page` is valid while in the table (type invariant of `Entry`); `chunk` is one page.
-            unsafe { p2pmm_copy_from_page(chunk.as_mut_ptr().cast(), e.page.cast()) };
+            // SAFETY: The entry's pages are valid while in the table (type invariant of `Entry`); one page.
+            unsafe { p2pmm_copy_from_page(chunk.as_mut_ptr().cast(), e.page(offset)) };
             done += 1;
         }
         done
@@ -209,11 +269,11 @@ impl MirrorTable {
     pub fn write(&mut self, addr: usize, src: &[u8]) -> usize {
         let mut done = 0;
         for chunk in src.chunks_exact(PAGE_SIZE) {
-            match self.tree.get(&(addr / PAGE_SIZE + done)) {
-                Some(e) if e.access == Access::Write => {
-                    // SAFETY: `e.page` is valid while in the table (type invariant of `Entry`) and mapped
-                    // writable; `chunk` is one page.
-                    unsafe { p2pmm_copy_to_page(e.page.cast(), chunk.as_ptr().cast()) };
+            match self.find(addr / PAGE_SIZE + done) {
+                Some((e, offset)) if e.access == Access::Write => {
+                    // SAFETY: The entry's pages are valid while in the table (type invariant of `Entry`) and
+                    // mapped writable; one page.
+                    unsafe { p2pmm_copy_to_page(e.page(offset), chunk.as_ptr().cast()) };
                 }
                 _ => break,
             }
@@ -224,7 +284,7 @@ impl MirrorTable {
 
     /// Number of mapped pages.
     pub fn len(&self) -> usize {
-        self.tree.iter().count()
+        self.tree.values().map(|e| 1usize << e.order).sum()
     }
 
     /// Whether nothing is mapped.
