@@ -8,7 +8,7 @@
 SUITES ?= host,kunit,kselftest,hmm-conformance,hmm-baseline
 export SUITES
 
-.PHONY: all test run toolchain kernel modules initramfs host-test fmt clean distclean
+.PHONY: all test run bench toolchain kernel modules initramfs host-test fmt clean distclean
 all: test
 
 test:
@@ -16,6 +16,10 @@ test:
 
 run:
 	@bash scripts/run.sh
+
+# Benchmarks against upstream C in the same boot; prints figures and ratios, never fails on speed.
+bench:
+	@bash scripts/bench.sh
 
 toolchain:
 	@bash scripts/toolchain.sh

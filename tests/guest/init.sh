@@ -78,6 +78,19 @@ suite_hmm_conformance_all() {
 	return $rc
 }
 
+# `make bench`: upstream's benchmark_thp_migration against p2pmm_mirror and against upstream test_hmm, in the
+# same boot, one after the other (never loaded together). scripts/bench_report.py compares the two tables.
+suite_bench_migration() {
+	echo 8 > /proc/sys/vm/nr_hugepages
+	for drv in p2pmm_mirror test_hmm; do
+		echo "P2PMM-BENCH-DRIVER $drv"
+		insmod /lib/modules/$drv.ko || return 1
+		hmm-tests -r hmm.hmm_device_private.benchmark_thp_migration
+		rmmod $drv
+	done
+	return 0
+}
+
 run_suite() {
 	name=$1
 	fn=suite_$(echo "$name" | tr '-' '_')
