@@ -168,6 +168,18 @@ impl Dmirror {
         Ok(v)
     }
 
+    /// Returns what the device maps of `[start, end)` without faulting (after a migration or exclusive access,
+    /// for the caller to verify): `ENOENT` if some page is not mapped.
+    fn read_back(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
+        let mut bounce = Self::bounce(end - start)?;
+        let done = self.notifier.lock().read(start, &mut bounce);
+        cmd.cpages = done as u64;
+        if done != (end - start) / PAGE_SIZE {
+            return Err(ENOENT);
+        }
+        cmd.buffer(end - start).writer().write_slice(&bounce)
+    }
+
     /// Device read: copy what the device maps, faulting in what it does not.
     fn read(&self, cmd: &mut Cmd, start: usize, end: usize, unlocked: bool) -> Result {
         let mut bounce = Self::bounce(end - start)?;
@@ -275,13 +287,7 @@ impl Dmirror {
                 addr += PAGE_SIZE;
             }
         }
-        let mut bounce = Self::bounce(end - start)?;
-        let done = self.notifier.lock().read(start, &mut bounce);
-        cmd.cpages = done as u64;
-        if done != (end - start) / PAGE_SIZE {
-            return Err(ENOENT);
-        }
-        cmd.buffer(end - start).writer().write_slice(&bounce)
+        self.read_back(cmd, start, end)
     }
 
     /// `FLAGS`: the upstream uAPI passes the flags in `npages`; only `HMM_DMIRROR_FLAG_FAIL_ALLOC` exists.
@@ -352,13 +358,7 @@ impl Dmirror {
             Ok(())
         })?;
         self.map_device_local(start, end)?;
-        let mut bounce = Self::bounce(end - start)?;
-        let done = self.notifier.lock().read(start, &mut bounce);
-        cmd.cpages = done as u64;
-        if done != (end - start) / PAGE_SIZE {
-            return Err(ENOENT);
-        }
-        cmd.buffer(end - start).writer().write_slice(&bounce)
+        self.read_back(cmd, start, end)
     }
 
     /// Maps into the device page table every page of `[start, end)` that lives in this device's memory, from a

@@ -32,12 +32,11 @@ bool p2pmm_interval_read_retry(struct mmu_interval_notifier *sub, unsigned long 
 	return mmu_interval_read_retry(sub, seq);
 }
 
-int p2pmm_hmm_range_fault(struct mmu_interval_notifier *sub, unsigned long seq, unsigned long start,
-			  unsigned long end, unsigned long *pfns, unsigned long default_flags, void *owner)
+static struct hmm_range p2pmm_range(struct mmu_interval_notifier *sub, unsigned long start, unsigned long end,
+				    unsigned long *pfns, unsigned long default_flags, void *owner)
 {
-	struct hmm_range range = {
+	return (struct hmm_range){
 		.notifier = sub,
-		.notifier_seq = seq,
 		.start = start,
 		.end = end,
 		.hmm_pfns = pfns,
@@ -45,7 +44,14 @@ int p2pmm_hmm_range_fault(struct mmu_interval_notifier *sub, unsigned long seq, 
 		.pfn_flags_mask = 0,
 		.dev_private_owner = owner,
 	};
+}
 
+int p2pmm_hmm_range_fault(struct mmu_interval_notifier *sub, unsigned long seq, unsigned long start,
+			  unsigned long end, unsigned long *pfns, unsigned long default_flags, void *owner)
+{
+	struct hmm_range range = p2pmm_range(sub, start, end, pfns, default_flags, owner);
+
+	range.notifier_seq = seq;
 	return hmm_range_fault(&range);
 }
 
@@ -53,15 +59,7 @@ int p2pmm_hmm_range_fault_unlocked(struct mmu_interval_notifier *sub, unsigned l
 				   unsigned long end, unsigned long *pfns, unsigned long default_flags,
 				   void *owner, unsigned long timeout_ms)
 {
-	struct hmm_range range = {
-		.notifier = sub,
-		.start = start,
-		.end = end,
-		.hmm_pfns = pfns,
-		.default_flags = default_flags,
-		.pfn_flags_mask = 0,
-		.dev_private_owner = owner,
-	};
+	struct hmm_range range = p2pmm_range(sub, start, end, pfns, default_flags, owner);
 	int ret;
 
 	ret = hmm_range_fault_unlocked_timeout(&range, timeout_ms ? msecs_to_jiffies(timeout_ms) : 0);

@@ -45,48 +45,43 @@ suite_kselftest() {
 	return $rc
 }
 
-suite_hmm_baseline() {
-	# Upstream hmm-tests against upstream test_hmm: the yardstick for p2pmm's own mirror driver.
+# Upstream hmm-tests (with arguments "$@") against the test_hmm uAPI driver module $1, which is loaded for the
+# run only: p2pmm_mirror and upstream test_hmm create the same device nodes, so they never coexist.
+run_hmm_tests() {
+	drv=$1
+	shift
 	echo 8 > /proc/sys/vm/nr_hugepages
-	insmod /lib/modules/test_hmm.ko || return 1
-	hmm-tests
+	insmod /lib/modules/$drv.ko || return 1
+	hmm-tests "$@"
 	rc=$?
-	rmmod test_hmm
+	rmmod $drv
 	return $rc
 }
 
-# Upstream hmm-tests against p2pmm's own mirror driver (drivers/mirror), never loaded together with test_hmm.
-# Runs the cases listed in /conformance/hmm-p2pmm.txt (what the driver implements so far).
+# Upstream hmm-tests against upstream test_hmm: the yardstick for p2pmm's own mirror driver.
+suite_hmm_baseline() {
+	run_hmm_tests test_hmm
+}
+
+# Upstream hmm-tests against p2pmm's own mirror driver (drivers/mirror): the cases listed in
+# /conformance/hmm-p2pmm.txt, what the driver implements so far.
 suite_hmm_conformance() {
-	echo 8 > /proc/sys/vm/nr_hugepages
-	insmod /lib/modules/p2pmm_mirror.ko || return 1
 	set --
 	for c in $(grep -v '^#' /conformance/hmm-p2pmm.txt); do set -- "$@" -r "$c"; done
-	hmm-tests "$@"
-	rc=$?
-	rmmod p2pmm_mirror
-	return $rc
+	run_hmm_tests p2pmm_mirror "$@"
 }
 
 # Every upstream case against p2pmm's driver, to see what is left (not part of `make test`).
 suite_hmm_conformance_all() {
-	echo 8 > /proc/sys/vm/nr_hugepages
-	insmod /lib/modules/p2pmm_mirror.ko || return 1
-	hmm-tests
-	rc=$?
-	rmmod p2pmm_mirror
-	return $rc
+	run_hmm_tests p2pmm_mirror
 }
 
 # `make bench`: upstream's benchmark_thp_migration against p2pmm_mirror and against upstream test_hmm, in the
-# same boot, one after the other (never loaded together). scripts/bench_report.py compares the two tables.
+# same boot, one after the other. scripts/bench_report.py compares the two tables.
 suite_bench_migration() {
-	echo 8 > /proc/sys/vm/nr_hugepages
 	for drv in p2pmm_mirror test_hmm; do
 		echo "P2PMM-BENCH-DRIVER $drv"
-		insmod /lib/modules/$drv.ko || return 1
-		hmm-tests -r hmm.hmm_device_private.benchmark_thp_migration
-		rmmod $drv
+		run_hmm_tests $drv -r hmm.hmm_device_private.benchmark_thp_migration
 	done
 	return 0
 }
