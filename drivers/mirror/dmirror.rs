@@ -72,11 +72,21 @@ fn fault_and_commit<T: InvalidateHandler, R>(
 /// table then never holds a page that a migration moved, and the migration maps the new pages itself.
 pub struct MirrorHandler;
 
+/// Two passes, as a device with asynchronous teardown would use them: the first pass drops the mappings (the
+/// simulated device has nothing to wait for afterwards), the second pass exercises the batching and the
+/// per-invalidation record of core mm's two-pass protocol under every upstream test.
 impl InvalidateHandler for MirrorHandler {
     type State = MirrorTable;
 
+    const TWO_PASS: bool = true;
+
     fn invalidate(&self, inv: &Invalidation<'_>, table: &mut MirrorTable) {
         table.unmap_range(inv.start(), inv.end());
+    }
+
+    fn invalidate_start(&self, inv: &Invalidation<'_>, table: &mut MirrorTable) -> bool {
+        table.unmap_range(inv.start(), inv.end());
+        true
     }
 }
 

@@ -115,6 +115,39 @@ pub trait InvalidateHandler: Send + Sync + Sized {
     /// Called with the state lock held, after the new sequence number was recorded. On return the device must no
     /// longer use any mapping inside `[inv.start(), inv.end())`.
     fn invalidate(&self, inv: &Invalidation<'_>, state: &mut Self::State);
+
+    /// Whether invalidations come in two passes (Linux 7.3's `invalidate_start`/`invalidate_finish`): a first
+    /// pass per notifier under the state lock, then, once every notifier of the range had its first pass, a second
+    /// pass without the lock. Devices whose teardown is asynchronous (TLB invalidation, queue drain) start it in
+    /// the first pass and wait in the second, so all importers of a range tear down in parallel.
+    const TWO_PASS: bool = false;
+
+    /// First pass of a [`Self::TWO_PASS`] handler, under the state lock after the sequence was recorded: stop
+    /// using the range and start the teardown. Returns whether a second pass is wanted.
+    fn invalidate_start(&self, inv: &Invalidation<'_>, state: &mut Self::State) -> bool {
+        self.invalidate(inv, state);
+        false
+    }
+
+    /// Second pass of a [`Self::TWO_PASS`] handler, without the state lock: wait until the device no longer uses
+    /// `[start, end)`. May run right after the first pass when core mm could not batch it (allocation failure).
+    fn invalidate_finish(&self, _start: usize, _end: usize) {}
+}
+
+/// An invalidation past the handler's filter: the notifier, the range and, unless ignored, the state lock (held,
+/// with the sequence recorded).
+struct Begun<'a, T: InvalidateHandler> {
+    this: &'a IntervalNotifier<T>,
+    inv: Invalidation<'a>,
+    guard: Option<MutexGuard<'a, T::State>>,
+}
+
+/// The second-pass record of one two-pass invalidation (`struct mmu_interval_notifier_finish` plus the range).
+#[repr(C)]
+struct FinishPass {
+    raw: bindings::mmu_interval_notifier_finish,
+    start: usize,
+    end: usize,
 }
 
 /// A fault raced with an invalidation: fault again (the caller decides how often and for how long).
@@ -151,8 +184,16 @@ unsafe impl<T: InvalidateHandler> Sync for IntervalNotifier<T> {}
 impl<T: InvalidateHandler> IntervalNotifier<T> {
     const OPS: bindings::mmu_interval_notifier_ops = bindings::mmu_interval_notifier_ops {
         invalidate: Some(Self::invalidate_callback),
-        invalidate_start: None,
-        invalidate_finish: None,
+        invalidate_start: if T::TWO_PASS {
+            Some(Self::invalidate_start_callback)
+        } else {
+            None
+        },
+        invalidate_finish: if T::TWO_PASS {
+            Some(Self::invalidate_finish_callback)
+        } else {
+            None
+        },
     };
 
     /// Registers a notifier over `[start, start + length)` of `mm`.
@@ -240,6 +281,45 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
         self.raw()
     }
 
+    /// The common first part of both ops: the handler's filter, the lock, the sequence. `None` when the lock
+    /// could not be taken without sleeping in a non-blockable context.
+    ///
+    /// # Safety
+    ///
+    /// `sub` is the `raw` field of an inserted `Self`, `range` valid for the call (core mm's callback contract).
+    unsafe fn begin<'a>(
+        sub: *mut bindings::mmu_interval_notifier,
+        range: *const bindings::mmu_notifier_range,
+        cur_seq: c_ulong,
+    ) -> Option<Begun<'a, T>> {
+        // SAFETY: Core mm only calls the ops for notifiers inserted with `Self::OPS`, i.e. the `raw` field of a live
+        // `Self` (type invariant: removed before it is dropped).
+        let this = unsafe { &*kernel::container_of!(Opaque::cast_from(sub), Self, raw) };
+        let inv = Invalidation {
+            // SAFETY: Core mm passes a valid range for the duration of the call.
+            range: unsafe { &*range },
+        };
+        if this.handler.ignore(&inv) {
+            return Some(Begun {
+                this,
+                inv,
+                guard: None,
+            });
+        }
+        let guard = if inv.blockable() {
+            this.state.lock()
+        } else {
+            this.state.try_lock()?
+        };
+        // SAFETY: `sub` is inserted and the state lock is held, as `mmu_interval_set_seq` requires.
+        unsafe { p2pmm_interval_set_seq(sub.cast(), cur_seq) };
+        Some(Begun {
+            this,
+            inv,
+            guard: Some(guard),
+        })
+    }
+
     /// The `invalidate` op of `Self::OPS`.
     ///
     /// # Safety
@@ -250,28 +330,71 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
         range: *const bindings::mmu_notifier_range,
         cur_seq: c_ulong,
     ) -> bool {
-        // SAFETY: Core mm only calls this for notifiers inserted with `Self::OPS`, i.e. the `raw` field of a live
-        // `Self` (type invariant: removed before it is dropped).
-        let this = unsafe { &*kernel::container_of!(Opaque::cast_from(sub), Self, raw) };
-        let inv = Invalidation {
-            // SAFETY: Core mm passes a valid range for the duration of the call.
-            range: unsafe { &*range },
+        // SAFETY: Forwarded from core mm's contract.
+        let Some(Begun { this, inv, guard }) = (unsafe { Self::begin(sub, range, cur_seq) }) else {
+            return false;
         };
-        if this.handler.ignore(&inv) {
+        if let Some(mut guard) = guard {
+            this.handler.invalidate(&inv, &mut guard);
+        }
+        true
+    }
+
+    /// The `invalidate_start` op of `Self::OPS` (two-pass handlers).
+    ///
+    /// # Safety
+    ///
+    /// As [`Self::invalidate_callback`]; `finish` is a valid out pointer holding null.
+    unsafe extern "C" fn invalidate_start_callback(
+        sub: *mut bindings::mmu_interval_notifier,
+        range: *const bindings::mmu_notifier_range,
+        cur_seq: c_ulong,
+        finish: *mut *mut bindings::mmu_interval_notifier_finish,
+    ) -> bool {
+        // SAFETY: Forwarded from core mm's contract.
+        let Some(Begun { this, inv, guard }) = (unsafe { Self::begin(sub, range, cur_seq) }) else {
+            return false;
+        };
+        let Some(mut guard) = guard else {
+            return true;
+        };
+        if !this.handler.invalidate_start(&inv, &mut guard) {
             return true;
         }
-        let mut guard = if inv.blockable() {
-            this.state.lock()
-        } else {
-            match this.state.try_lock() {
-                Some(guard) => guard,
-                None => return false,
-            }
+        drop(guard);
+        let pass = FinishPass {
+            raw: bindings::mmu_interval_notifier_finish::default(),
+            start: inv.start(),
+            end: inv.end(),
         };
-        // SAFETY: `sub` is inserted and the state lock is held, as `mmu_interval_set_seq` requires.
-        unsafe { p2pmm_interval_set_seq(sub.cast(), cur_seq) };
-        this.handler.invalidate(&inv, &mut guard);
+        match KBox::new(pass, GFP_NOWAIT) {
+            Ok(pass) => {
+                // SAFETY: `finish` is a valid out pointer (core mm's contract). Core mm links the record and hands
+                // it back to `invalidate_finish_callback`, which frees it.
+                unsafe { *finish = &raw mut (*KBox::into_raw(pass)).raw };
+            }
+            // No memory to defer the second pass: run it now, as the op's contract asks.
+            Err(_) => this.handler.invalidate_finish(inv.start(), inv.end()),
+        }
         true
+    }
+
+    /// The `invalidate_finish` op of `Self::OPS` (two-pass handlers).
+    ///
+    /// # Safety
+    ///
+    /// Called by core mm only, with a record returned by [`Self::invalidate_start_callback`] whose `notifier` core
+    /// mm set to the `raw` field of the live `Self`.
+    unsafe extern "C" fn invalidate_finish_callback(
+        finish: *mut bindings::mmu_interval_notifier_finish,
+    ) {
+        // SAFETY: `finish` is the `raw` field (first, `repr(C)`) of a `FinishPass` leaked from a `KBox` by
+        // `invalidate_start_callback`; ownership comes back here exactly once.
+        let pass = unsafe { KBox::from_raw(finish.cast::<FinishPass>()) };
+        // SAFETY: Core mm set `notifier` to our inserted notifier, which outlives its invalidations.
+        let this =
+            unsafe { &*kernel::container_of!(Opaque::cast_from(pass.raw.notifier), Self, raw) };
+        this.handler.invalidate_finish(pass.start, pass.end);
     }
 }
 
