@@ -19,6 +19,8 @@ log "building guest programs (kselftests, hmm-tests)"
 		in_chroot $CC -Wno-sign-compare -I /build/guest-src/include/uapi -I $KTREE/tools/testing/selftests \
 			"/build/guest-src/tests/kselftest/$name.c" -o "/build/guest-bin/kselftest/$name" || exit 1
 	done
+	in_chroot $CC -I $KTREE/lib /build/guest-src/tests/bench/mirror_bench.c -o /build/guest-bin/mirror_bench ||
+		exit 1
 	in_chroot $CC -I /build/guest-src/include/uapi /build/guest-src/tests/guest/p2pmm_info.c -o /build/guest-bin/p2pmm-info ||
 		exit 1
 	# Upstream hmm-tests, unmodified, as tools/testing/selftests/mm builds it (minus -Werror: upstream's own code).
@@ -32,7 +34,7 @@ stage=$ROOT/build/initramfs
 rm -rf "$stage"
 mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,mnt,root,lib/modules,kselftest}
 cp "$ROOT/usr/bin/busybox" "$stage/bin/busybox"
-cp "$bin/hmm-tests" "$bin/p2pmm-info" "$stage/bin/"
+cp "$bin/hmm-tests" "$bin/p2pmm-info" "$bin/mirror_bench" "$stage/bin/"
 cp "$bin"/kselftest/* "$stage/kselftest/"
 cp "$KSRC/lib/test_hmm.ko" "$OUT"/modules/*.ko "$stage/lib/modules/"
 mkdir -p "$stage/conformance"

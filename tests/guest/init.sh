@@ -76,11 +76,14 @@ suite_hmm_conformance_all() {
 	run_hmm_tests p2pmm_mirror
 }
 
-# `make bench`: upstream's benchmark_thp_migration against p2pmm_mirror and against upstream test_hmm, in the
+# `make bench`: tests/bench/mirror_bench and upstream's benchmark_thp_migration against p2pmm_mirror and against upstream test_hmm, in the
 # same boot, one after the other. scripts/bench_report.py compares the two tables.
 suite_bench_migration() {
 	for drv in p2pmm_mirror test_hmm; do
 		echo "P2PMM-BENCH-DRIVER $drv"
+		insmod /lib/modules/$drv.ko || return 1
+		mirror_bench
+		rmmod $drv
 		run_hmm_tests $drv -r hmm.hmm_device_private.benchmark_thp_migration
 	done
 	return 0
