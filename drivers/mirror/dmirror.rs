@@ -159,11 +159,12 @@ impl Dmirror {
         } else {
             Request::from(RequestFlag::Fault)
         };
+        let mut reserve = NodeReserve::new(0)?;
         let mut addr = start;
         while addr < end {
             let next = end.min(addr + FAULT_CHUNK_PAGES * PAGE_SIZE);
             let mut range = HmmRange::new(&self.notifier, addr, next, request, self.owner)?;
-            let mut reserve = NodeReserve::new((next - addr) / PAGE_SIZE)?;
+            reserve.top_up((next - addr) / PAGE_SIZE)?;
             fault_and_commit(&mut range, unlocked, |table, pfns| {
                 table.map(pfns, &mut reserve)
             })?;
@@ -375,12 +376,13 @@ impl Dmirror {
     /// non-faulting walk. (The migration's own invalidation cleared the range: it cannot tell the pages it
     /// moves from the device's pages it leaves alone.)
     fn map_device_local(&self, start: usize, end: usize) -> Result {
+        let mut reserve = NodeReserve::new(0)?;
         let mut addr = start;
         while addr < end {
             let next = end.min(addr + FAULT_CHUNK_PAGES * PAGE_SIZE);
             let mut range =
                 HmmRange::new(&self.notifier, addr, next, Request::SNAPSHOT, self.owner)?;
-            let mut reserve = NodeReserve::new((next - addr) / PAGE_SIZE)?;
+            reserve.top_up((next - addr) / PAGE_SIZE)?;
             fault_and_commit(&mut range, false, |table, pfns| {
                 table.map_device_local(pfns, self.owner, &mut reserve)
             })?;

@@ -79,11 +79,19 @@ pub struct NodeReserve(KVec<RBTreeNodeReservation<usize, Entry>>);
 impl NodeReserve {
     /// Reserves room for `n` new entries (call without the lock held).
     pub fn new(n: usize) -> Result<Self> {
-        let mut v = KVec::with_capacity(n, GFP_KERNEL)?;
-        for _ in 0..n {
-            v.push(RBTreeNodeReservation::new(GFP_KERNEL)?, GFP_KERNEL)?;
+        let mut reserve = Self(KVec::new());
+        reserve.top_up(n)?;
+        Ok(reserve)
+    }
+
+    /// Makes sure room for `n` new entries is reserved, allocating only what is missing: nodes left over from an
+    /// earlier insertion (a PMD mapping uses one node for 512 pages) are kept for the next one.
+    pub fn top_up(&mut self, n: usize) -> Result {
+        while self.0.len() < n {
+            self.0
+                .push(RBTreeNodeReservation::new(GFP_KERNEL)?, GFP_KERNEL)?;
         }
-        Ok(Self(v))
+        Ok(())
     }
 }
 
