@@ -5,7 +5,9 @@
 //! Behaves as upstream `lib/test_hmm.c` does for its device-private devices, built on p2pmm's mirror bindings:
 //! the device page table is a [`MirrorTable`] inside an [`IntervalNotifier`] over the whole address space.
 //!
-//! Lock order: mmap lock -> folio lock (exclusive pages) -> the notifier's state lock.
+//! Lock order: mmap lock -> folio lock (exclusive pages, pages under migration) -> the notifier's state lock;
+//! mmap lock -> `devmem` (chunk list) mutex -> a chunk's free-list spinlock. The state lock and the `devmem` mutex
+//! are never held together.
 
 use crate::{
     devmem::{DevPage, DevmemChunk, FailNext},
