@@ -12,6 +12,9 @@ impl From<Errno> for Error {
             Errno::Inval => code::EINVAL,
             Errno::TooBig => code::E2BIG,
             Errno::NoTty => code::ENOTTY,
+            Errno::NoDev => code::ENODEV,
+            Errno::NoMem => code::ENOMEM,
+            Errno::Busy => code::EBUSY,
         }
     }
 }

@@ -18,17 +18,33 @@ pub mod errno;
 pub mod extensible;
 #[path = "core/src/ioctl_cmd.rs"]
 pub mod ioctl_cmd;
+#[path = "core/src/pci_name.rs"]
+pub mod pci_name;
+#[path = "core/src/uapi_providers.rs"]
+pub mod uapi_providers;
+#[path = "core/src/uapi_route.rs"]
+pub mod uapi_route;
 #[path = "core/src/version.rs"]
 pub mod version;
+
+// ---- the binding layer: the only place with `unsafe` kernel calls (besides mm/uapi_layout.rs) ----
+#[path = "bind/pci_p2p.rs"]
+pub mod pci_p2p;
 
 // ---- kernel-only parts ----
 pub mod chardev;
 pub mod errno_map;
+pub mod provider;
+pub mod registry;
 pub mod uapi_layout;
 pub mod user_struct;
 
 #[cfg(CONFIG_KUNIT)]
 mod tests;
+
+// ---- p2pmm's own drivers (see drivers/vaccel/vaccel.rs for why they are linked in) ----
+#[path = "../drivers/vaccel/vaccel.rs"]
+pub mod vaccel;
 
 module! {
     type: P2pmmModule,
@@ -36,24 +52,42 @@ module! {
     authors: ["The p2pmm developers"],
     description: "Peer-to-peer device memory manager: static BARs and invalidatable device memory",
     license: "GPL",
+    params: {
+        vaccel_static_mb: u32 {
+            default: 16,
+            description: "MiB at the start of each vaccel BAR offered as static (p2pdma) memory",
+        },
+    },
 }
 
 /// The module's state: the registered `/dev/p2pmm`, unregistered when the module goes away.
 #[pin_data]
 pub struct P2pmmModule {
+    // Dropped first: unbinding the drivers unregisters their providers before `/dev/p2pmm` goes.
+    #[pin]
+    _vaccel: kernel::driver::Registration<kernel::pci::Adapter<vaccel::VaccelDriver>>,
     #[pin]
     _dev: MiscDeviceRegistration<chardev::P2pmmFile>,
 }
 
 impl kernel::InPlaceModule for P2pmmModule {
-    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         pr_info!(
-            "p2pmm: uapi version {}, features {:#x}\n",
+            "uapi version {}, features {:#x}\n",
             version::UAPI_VERSION,
             version::FEATURES
         );
+        // SAFETY: Module init runs once, before any other p2pmm code.
+        unsafe { registry::init() };
         try_pin_init!(Self {
+            _vaccel <- kernel::driver::Registration::new(c"p2pmm_vaccel", module),
             _dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"p2pmm" }),
+            _: {
+                // Existing p2pdma memory (an NVMe CMB) becomes static providers; listing re-checks later.
+                if let Err(e) = registry::sync_adopted() {
+                    pr_warn!("adopting p2pdma providers failed: {:?}\n", e);
+                }
+            },
         })
     }
 }

@@ -13,7 +13,8 @@ cp -a "$REPO/tests" "$REPO/include" "$src/"
 
 CC="gcc -static -Wall -Wextra -Werror -O2 -no-pie -U_FORTIFY_SOURCE"
 log "building guest programs (kselftests, hmm-tests)"
-{
+# A subshell, so that `exit 1` on a failed compile ends it (and is reported below), not the whole script silently.
+(
 	for t in "$src"/tests/kselftest/*.c; do
 		name=$(basename "$t" .c)
 		in_chroot $CC -Wno-sign-compare -I /build/guest-src/include/uapi -I $KTREE/tools/testing/selftests \
@@ -27,7 +28,7 @@ log "building guest programs (kselftests, hmm-tests)"
 	in_chroot sh -c "cd $KTREE/tools/testing/selftests/mm && gcc -static -Wall -O2 -no-pie -U_FORTIFY_SOURCE \
 		-I $KTREE -I .. -isystem $KTREE/tools/include/uapi hmm-tests.c vm_util.c hugepage_settings.c \
 		-lrt -lpthread -lm -o /build/guest-bin/hmm-tests" || exit 1
-} >"$OUT/guest-build.log" 2>&1 || { tail -30 "$OUT/guest-build.log" >&2; die "building guest programs failed; see $OUT/guest-build.log"; }
+) >"$OUT/guest-build.log" 2>&1 || { tail -30 "$OUT/guest-build.log" >&2; die "building guest programs failed; see $OUT/guest-build.log"; }
 
 # Staged and packed inside the chroot: it has cpio, a fresh host may not.
 stage=$ROOT/build/initramfs

@@ -6,7 +6,8 @@
 # Topology (see Documentation/p2pmm/dev-loop.rst):
 #   pcie.0 ─ rp1 ─ switch up1 ─┬─ dn1: nvme "p2pmm-cmb" with a 64 MiB CMB (p2pdma provider)
 #          │                   └─ dn2: ivshmem-plain, 256 MiB BAR2 (accelerator "VRAM" stand-in)
-#          └ rp2 ─ nvme "p2pmm-rp2" (no CMB; not P2P-reachable from the switch: q35's host bridge is not whitelisted)
+#          ├ rp2 ─ nvme "p2pmm-rp2" (no CMB; not P2P-reachable from the switch: q35's host bridge is not whitelisted)
+#          └ rp3 ─ ivshmem-plain, 128 MiB BAR2 (a second accelerator, on its own root port)
 # VM_TIMEOUT (seconds, default 1200) bounds the whole boot; KVM is not used (it does not work on these hosts).
 . "$(dirname "$0")/lib.sh"
 mount_chroot vm
@@ -39,6 +40,9 @@ qemu=(chroot "$ROOT" qemu-system-x86_64
 	-device nvme,serial=p2pmm-rp2,drive=nvm1,bus=rp2
 	-object memory-backend-ram,id=vram0,size=256M
 	-device ivshmem-plain,memdev=vram0,bus=dn2
+	-device pcie-root-port,id=rp3,bus=pcie.0,chassis=4,slot=1
+	-object memory-backend-ram,id=vram1,size=128M
+	-device ivshmem-plain,memdev=vram1,bus=rp3
 )
 log "booting the VM ($mode${suites:+: $suites}); log: $log"
 t0=$(date +%s)

@@ -19,10 +19,11 @@
 #include <linux/types.h>
 
 /* Version of this interface; bumped when a struct grows or an ioctl is added. */
-#define P2PMM_UAPI_VERSION 1
+#define P2PMM_UAPI_VERSION 2
 
 /* Feature bits returned by P2PMM_IOC_VERSION: what the running kernel implements. */
-#define P2PMM_FEATURE_VERSION (1ULL << 0) /* P2PMM_IOC_VERSION and extensible structs */
+#define P2PMM_FEATURE_VERSION (1ULL << 0)   /* P2PMM_IOC_VERSION and extensible structs */
+#define P2PMM_FEATURE_PROVIDERS (1ULL << 1) /* P2PMM_IOC_PROVIDERS and P2PMM_IOC_ROUTE */
 
 /* 0xB9 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst. */
 #define P2PMM_IOC_MAGIC 0xB9
@@ -45,5 +46,111 @@ struct p2pmm_version {
 #define P2PMM_VERSION_SIZE_VER0 24 /* sizeof first published struct p2pmm_version */
 
 #define P2PMM_IOC_VERSION _IOWR(P2PMM_IOC_MAGIC, 0x00, struct p2pmm_version)
+
+/* ---- Providers: device memory p2pmm manages ---- */
+
+/* Kinds of provider. */
+#define P2PMM_PROVIDER_STATIC 1	 /* a BAR (or part) used through p2pdma: never invalidated, revoked on removal */
+#define P2PMM_PROVIDER_MANAGED 2 /* capacity-bounded device memory whose pages may be evicted at any time */
+
+/* Provider flags. */
+#define P2PMM_PROVIDER_F_ADOPTED (1U << 0) /* registered with p2pdma by another driver (e.g. an NVMe CMB) */
+
+/**
+ * struct p2pmm_provider_info - one provider, as listed by P2PMM_IOC_PROVIDERS
+ * @id:           p2pmm's id of the provider (stable while it exists; never reused while the module is loaded)
+ * @kind:         P2PMM_PROVIDER_*
+ * @flags:        P2PMM_PROVIDER_F_*
+ * @__reserved:   0
+ * @device:       PCI name of the device offering the memory ("0000:04:00.0"), NUL-terminated
+ * @capacity:     bytes the provider offers
+ * @used:         bytes in use
+ * @evictions:    pages evicted from the provider to make room
+ * @migrated_in:  pages migrated to the provider
+ * @migrated_out: pages migrated away from the provider (evictions included)
+ * @invalidations: invalidations p2pmm caused on this provider's pages (each unmaps them for every importer)
+ */
+struct p2pmm_provider_info {
+	__u32 id;
+	__u32 kind;
+	__u32 flags;
+	__u32 __reserved;
+	char device[32];
+	__u64 capacity;
+	__u64 used;
+	__u64 evictions;
+	__u64 migrated_in;
+	__u64 migrated_out;
+	__u64 invalidations;
+};
+#define P2PMM_PROVIDER_INFO_SIZE_VER0 96
+
+/**
+ * struct p2pmm_providers - argument of P2PMM_IOC_PROVIDERS: list the providers
+ * @size:       in: sizeof(struct p2pmm_providers)
+ * @flags:      in: must be 0
+ * @count:      in: how many entries @entries has room for (0: only count);
+ *              out: how many providers exist (may exceed the room: call again with more)
+ * @entry_size: in: sizeof(struct p2pmm_provider_info) as userspace knows it (>= P2PMM_PROVIDER_INFO_SIZE_VER0),
+ *              the stride of @entries; the kernel writes min(entry_size, its own) bytes per entry;
+ *              out: the kernel's sizeof(struct p2pmm_provider_info)
+ * @entries:    in: user pointer to the array (may be 0 when @count is 0)
+ */
+struct p2pmm_providers {
+	__u32 size;
+	__u32 flags;
+	__u32 count;
+	__u32 entry_size;
+	__u64 entries;
+};
+#define P2PMM_PROVIDERS_SIZE_VER0 24
+
+/* Verdicts of the PCI topology for a (provider, client) pair, as pci_p2pdma_distance() decides them. */
+#define P2PMM_ROUTE_BUS_ADDR 1	    /* below a common PCI bridge: the client uses PCI bus addresses */
+#define P2PMM_ROUTE_HOST_BRIDGE 2   /* through a host bridge on p2pdma's allowlist */
+#define P2PMM_ROUTE_NOT_SUPPORTED 3 /* no P2P path: the data must bounce through system memory */
+
+/* What p2pmm does for the pair. */
+#define P2PMM_PLAN_DIRECT 1 /* the client maps the provider's memory directly */
+#define P2PMM_PLAN_BOUNCE 2 /* the data moves through system memory (never silently: reported here) */
+
+/* Why a route is not direct (P2PMM_REASON_NONE when it is). */
+#define P2PMM_REASON_NONE 0
+#define P2PMM_REASON_HOST_BRIDGE_NOT_ALLOWED 1 /* no common upstream bridge, host bridge not on the allowlist */
+#define P2PMM_REASON_ACS_REDIRECT 2	      /* common bridge, but ACS redirects and the host bridge is not allowed */
+
+/**
+ * struct p2pmm_route - argument of P2PMM_IOC_ROUTE: how a PCI device reaches a provider's memory
+ * @size:        in: sizeof(struct p2pmm_route)
+ * @flags:       in: must be 0
+ * @provider:    in: provider id
+ * @__reserved:  0
+ * @client:      in: PCI name of the importing device ("0000:05:00.0"), NUL-terminated
+ * @verdict:     out: P2PMM_ROUTE_*
+ * @plan:        out: P2PMM_PLAN_*
+ * @reason:      out: P2PMM_REASON_*
+ * @distance:    out: pci_p2pdma_distance() (-1 when not supported)
+ * @host_bridge: out: vendor << 16 | device of the host bridge the provider sits under (0 if unknown)
+ * @__reserved2: 0
+ *
+ * Errors: ENODEV for an unknown provider or client device, EINVAL for a malformed @client.
+ */
+struct p2pmm_route {
+	__u32 size;
+	__u32 flags;
+	__u32 provider;
+	__u32 __reserved;
+	char client[32];
+	__u32 verdict;
+	__u32 plan;
+	__u32 reason;
+	__s32 distance;
+	__u32 host_bridge;
+	__u32 __reserved2;
+};
+#define P2PMM_ROUTE_SIZE_VER0 72
+
+#define P2PMM_IOC_PROVIDERS _IOWR(P2PMM_IOC_MAGIC, 0x01, struct p2pmm_providers)
+#define P2PMM_IOC_ROUTE _IOWR(P2PMM_IOC_MAGIC, 0x02, struct p2pmm_route)
 
 #endif /* _UAPI_LINUX_P2PMM_H */

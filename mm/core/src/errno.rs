@@ -16,6 +16,12 @@ pub enum Errno {
     TooBig,
     /// `ENOTTY`: an ioctl number this device does not implement.
     NoTty,
+    /// `ENODEV`: no such provider or device.
+    NoDev,
+    /// `ENOMEM`: out of memory, or an address range that is not mapped (as madvise(2) reports it).
+    NoMem,
+    /// `EBUSY`: nothing can be moved right now (every candidate is pinned or too young to evict).
+    Busy,
 }
 
 impl Errno {
@@ -26,6 +32,9 @@ impl Errno {
             Errno::Inval => 22,
             Errno::TooBig => 7,
             Errno::NoTty => 25,
+            Errno::NoDev => 19,
+            Errno::NoMem => 12,
+            Errno::Busy => 16,
         }
     }
 }

@@ -26,6 +26,10 @@ const DIR_READ_WRITE: u32 = 3;
 pub enum Command {
     /// `P2PMM_IOC_VERSION`: report the uAPI version and the feature bits.
     Version,
+    /// `P2PMM_IOC_PROVIDERS`: list the providers.
+    Providers,
+    /// `P2PMM_IOC_ROUTE`: how a PCI device reaches a provider.
+    Route,
 }
 
 impl Command {
@@ -33,6 +37,8 @@ impl Command {
     const fn nr(self) -> u32 {
         match self {
             Command::Version => 0x00,
+            Command::Providers => 0x01,
+            Command::Route => 0x02,
         }
     }
 
@@ -46,6 +52,8 @@ impl Command {
         }
         match nr {
             0x00 => Ok(Command::Version),
+            0x01 => Ok(Command::Providers),
+            0x02 => Ok(Command::Route),
             _ => Err(Errno::NoTty),
         }
     }

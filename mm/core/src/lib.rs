@@ -10,4 +10,7 @@
 pub mod errno;
 pub mod extensible;
 pub mod ioctl_cmd;
+pub mod pci_name;
+pub mod uapi_providers;
+pub mod uapi_route;
 pub mod version;

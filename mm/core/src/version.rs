@@ -9,13 +9,16 @@ use crate::errno::Errno;
 use crate::extensible::{get_u32, get_u64, put_u32, put_u64};
 
 /// `P2PMM_UAPI_VERSION`.
-pub const UAPI_VERSION: u32 = 1;
+pub const UAPI_VERSION: u32 = 2;
 
 /// `P2PMM_FEATURE_VERSION`: the VERSION ioctl and extensible structs.
 pub const FEATURE_VERSION: u64 = 1 << 0;
 
+/// `P2PMM_FEATURE_PROVIDERS`: the PROVIDERS and ROUTE ioctls.
+pub const FEATURE_PROVIDERS: u64 = 1 << 1;
+
 /// Every feature this build implements; a bit is added here only together with the code behind it.
-pub const FEATURES: u64 = FEATURE_VERSION;
+pub const FEATURES: u64 = FEATURE_VERSION | FEATURE_PROVIDERS;
 
 /// `P2PMM_VERSION_SIZE_VER0`: the first published size of `struct p2pmm_version`.
 pub const SIZE_VER0: usize = 24;

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! vaccel: a virtual accelerator on QEMU's `ivshmem-plain` device, whose BAR 2 plays the accelerator's VRAM.
+//!
+//! On probe, the first `vaccel_static_mb` MiB of the BAR become a *static* provider (registered with p2pdma, so
+//! peers reach it by PCI bus address or not at all, as p2pdma decides). The provider goes away with the device:
+//! unbinding unregisters it, and p2pdma revokes the memory.
+//!
+//! The driver lives in `p2pmm.ko` (declared by `mm/p2pmm.rs`): an out-of-tree Rust module cannot call another
+//! module's Rust API, so p2pmm's in-kernel drivers are linked with the subsystem they use.
+
+use crate::{pci_p2p, provider::Kind, registry};
+use kernel::{device::Core, pci, prelude::*};
+
+/// The BAR of `ivshmem-plain` that maps the shared memory (BAR 0 holds registers, BAR 1 MSI-X).
+const VRAM_BAR: u32 = 2;
+
+/// One bound vaccel device: the ids of the providers it registered.
+pub struct Vaccel {
+    static_id: u32,
+}
+
+/// The driver.
+pub struct VaccelDriver;
+
+kernel::pci_device_table!(
+    PCI_TABLE,
+    <VaccelDriver as pci::Driver>::IdInfo,
+    [(
+        pci::DeviceId::from_id(pci::Vendor::REDHAT_QUMRANET, 0x1110),
+        ()
+    )]
+);
+
+impl pci::Driver for VaccelDriver {
+    type IdInfo = ();
+    type Data<'bound> = Vaccel;
+
+    const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+
+    fn probe<'bound>(
+        pdev: &'bound pci::Device<Core<'_>>,
+        _info: Option<&'bound Self::IdInfo>,
+    ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        pdev.enable_device_mem()?;
+        pdev.set_master();
+        let bar_len = pdev.resource_len(VRAM_BAR)?;
+        let static_len =
+            (u64::from(crate::module_parameters::vaccel_static_mb.value()) << 20).min(bar_len);
+        if static_len == 0 {
+            dev_err!(
+                pdev,
+                "vaccel: BAR {} is empty or vaccel_static_mb is 0\n",
+                VRAM_BAR
+            );
+            return Err(ENODEV);
+        }
+        // Register first, then give p2pdma the memory: p2pmm's adoption scan must never see this device's p2p
+        // memory before its own provider exists (it would adopt it a second time).
+        let provider = registry::register(Kind::Static, false, pdev.into(), static_len)?;
+        if let Err(e) = pci_p2p::add_p2p_memory(pdev, VRAM_BAR, static_len, 0) {
+            registry::unregister(provider.id);
+            dev_err!(pdev, "vaccel: p2pdma refused BAR {}: {:?}\n", VRAM_BAR, e);
+            return Err(e);
+        }
+        dev_info!(
+            pdev,
+            "vaccel: {} MiB VRAM, {} MiB static (provider {})\n",
+            bar_len >> 20,
+            static_len >> 20,
+            provider.id
+        );
+        Ok(Vaccel {
+            static_id: provider.id,
+        })
+    }
+}
+
+impl Drop for Vaccel {
+    fn drop(&mut self) {
+        registry::unregister(self.static_id);
+    }
+}

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C glue for mm/bind/pci_p2p.rs; see p2p_glue.h.
+ */
+#include <linux/build_bug.h>
+#include <linux/genalloc.h>
+#include <linux/pci.h>
+#include <linux/pci-p2pdma.h>
+#include <linux/rcupdate.h>
+#include <uapi/linux/p2pmm.h>
+
+#include "p2p_glue.h"
+
+static_assert(P2PMM_GLUE_ROUTE_BUS_ADDR == P2PMM_ROUTE_BUS_ADDR);
+static_assert(P2PMM_GLUE_ROUTE_HOST_BRIDGE == P2PMM_ROUTE_HOST_BRIDGE);
+static_assert(P2PMM_GLUE_ROUTE_NOT_SUPPORTED == P2PMM_ROUTE_NOT_SUPPORTED);
+
+int p2pmm_p2p_add_resource(struct pci_dev *pdev, int bar, u64 size, u64 offset)
+{
+	return pci_p2pdma_add_resource(pdev, bar, size, offset);
+}
+
+void p2pmm_p2p_publish(struct pci_dev *pdev, bool publish)
+{
+	pci_p2pmem_publish(pdev, publish);
+}
+
+/*
+ * The head of drivers/pci/p2pdma.c's private `struct pci_p2pdma`: its first member is the pool of p2p memory. Only
+ * that first member is read, so the rest of the (private) layout does not matter. Exported p2pdma API offers no
+ * way to ask a device how much p2p memory it has, which adopting an existing provider (the NVMe CMB) needs.
+ */
+struct p2pmm_p2pdma_head {
+	struct gen_pool *pool;
+};
+
+bool p2pmm_p2p_has_mem(struct pci_dev *pdev, u64 *size, u64 *avail)
+{
+	struct p2pmm_p2pdma_head *p2pdma;
+	bool ret = false;
+
+	rcu_read_lock();
+	p2pdma = (struct p2pmm_p2pdma_head *)rcu_dereference(pdev->p2pdma);
+	if (p2pdma && p2pdma->pool) {
+		*size = gen_pool_size(p2pdma->pool);
+		*avail = gen_pool_avail(p2pdma->pool);
+		ret = *size > 0;
+	}
+	rcu_read_unlock();
+	return ret;
+}
+
+/* Whether `a` and `b` share an upstream bridge (p2pdma's first test for a bus-address route). */
+static bool p2pmm_common_bridge(struct pci_dev *a, struct pci_dev *b)
+{
+	struct pci_dev *x, *y;
+
+	for (x = a; x; x = pci_upstream_bridge(x))
+		for (y = b; y; y = pci_upstream_bridge(y))
+			if (x == y)
+				return true;
+	return false;
+}
+
+void p2pmm_p2p_route(struct pci_dev *provider, struct pci_dev *client, struct p2pmm_p2p_route *out)
+{
+	struct pci_host_bridge *host = pci_find_host_bridge(provider->bus);
+	struct pci_dev *root = NULL;
+
+	out->distance = pci_p2pdma_distance(provider, &client->dev, false);
+	out->common_bridge = p2pmm_common_bridge(provider, client);
+	if (host)
+		root = list_first_entry_or_null(&host->bus->devices, struct pci_dev, bus_list);
+	out->host_bridge_id = root ? ((u32)root->vendor << 16) | root->device : 0;
+	/*
+	 * pci_p2pdma_map_type() is not exported; its verdict follows from the distance (-1: not supported) and whether
+	 * the path stays below a common bridge (bus address) or crosses a whitelisted host bridge.
+	 */
+	if (out->distance < 0)
+		out->verdict = P2PMM_GLUE_ROUTE_NOT_SUPPORTED;
+	else if (out->common_bridge)
+		out->verdict = P2PMM_GLUE_ROUTE_BUS_ADDR;
+	else
+		out->verdict = P2PMM_GLUE_ROUTE_HOST_BRIDGE;
+}
+
+struct pci_dev *p2pmm_pci_get(u32 domain, u32 bus, u32 devfn)
+{
+	return pci_get_domain_bus_and_slot(domain, bus, devfn);
+}
+
+struct pci_dev *p2pmm_pci_next(struct pci_dev *from)
+{
+	return pci_get_device(PCI_ANY_ID, PCI_ANY_ID, from);
+}
+
+void p2pmm_pci_put(struct pci_dev *pdev)
+{
+	pci_dev_put(pdev);
+}
+
+const char *p2pmm_pci_name(struct pci_dev *pdev)
+{
+	return pci_name(pdev);
+}

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! PCI peer-to-peer: registering BAR memory with p2pdma, asking p2pdma how two devices reach each other, and
+//! finding PCI devices by name. Thin wrappers over `<linux/pci-p2pdma.h>` (C glue in `p2p_glue.c`).
+//!
+//! The verdict for a pair comes from `pci_p2pdma_distance()` (the kernel's own rules: common upstream bridge,
+//! ACS, host-bridge allowlist); p2pmm never second-guesses it, it only reports it and plans around it.
+
+use crate::pci_name::PciAddr;
+use kernel::{
+    device,
+    error::to_result,
+    ffi::{c_char, c_int, c_void},
+    pci,
+    prelude::*,
+    str::CStr,
+    sync::aref::ARef,
+};
+
+/// Layout of the glue's `struct p2pmm_p2p_route` (p2p_glue.h).
+#[repr(C)]
+#[derive(Default)]
+struct RawRoute {
+    verdict: u32,
+    distance: i32,
+    common_bridge: u32,
+    host_bridge_id: u32,
+}
+
+extern "C" {
+    fn p2pmm_p2p_add_resource(pdev: *mut c_void, bar: c_int, size: u64, offset: u64) -> c_int;
+    fn p2pmm_p2p_publish(pdev: *mut c_void, publish: bool);
+    fn p2pmm_p2p_has_mem(pdev: *mut c_void, size: *mut u64, avail: *mut u64) -> bool;
+    fn p2pmm_p2p_route(provider: *mut c_void, client: *mut c_void, out: *mut RawRoute);
+    fn p2pmm_pci_get(domain: u32, bus: u32, devfn: u32) -> *mut c_void;
+    fn p2pmm_pci_next(from: *mut c_void) -> *mut c_void;
+    fn p2pmm_pci_name(pdev: *mut c_void) -> *const c_char;
+}
+
+/// The raw `struct pci_dev` of a device (as `void *`: the extern declarations above use `void *` because
+/// `struct pci_dev` holds a zero-sized array that rustc's FFI-safety lint rejects).
+fn raw<Ctx: device::DeviceContext>(pdev: &pci::Device<Ctx>) -> *mut c_void {
+    // `pci::Device` is `#[repr(transparent)]` over `Opaque<bindings::pci_dev>`, so a reference to it points at
+    // the C struct.
+    core::ptr::from_ref(pdev).cast_mut().cast()
+}
+
+/// Gives `size` bytes of `bar`, from `offset`, to p2pdma as peer-to-peer memory (`pci_p2pdma_add_resource`), and
+/// publishes it so p2pdma clients (and `/sys/bus/pci/devices/*/p2pmem`) can find it. The memory stays registered
+/// until the driver unbinds (p2pdma ties it to the device with devres).
+pub fn add_p2p_memory(
+    pdev: &pci::Device<device::Bound>,
+    bar: u32,
+    size: u64,
+    offset: u64,
+) -> Result {
+    let bar = c_int::try_from(bar).map_err(|_| EINVAL)?;
+    // SAFETY: `pdev` is bound to a driver for the duration of the call (the `Bound` context).
+    to_result(unsafe { p2pmm_p2p_add_resource(raw(pdev), bar, size, offset) })?;
+    // SAFETY: As above; p2pdma was set up by the call above.
+    unsafe { p2pmm_p2p_publish(raw(pdev), true) };
+    Ok(())
+}
+
+/// The p2pdma memory a device offers, `(size, available)` in bytes, or `None` if it offers none (or no longer
+/// does: p2pdma drops it when the owning driver unbinds, which is how p2pmm notices a revoked static provider).
+pub fn p2p_memory(pdev: &pci::Device) -> Option<(u64, u64)> {
+    let (mut size, mut avail) = (0u64, 0u64);
+    // SAFETY: `pdev` is a live PCI device (we hold a reference); the glue reads its p2pdma pool under RCU.
+    unsafe { p2pmm_p2p_has_mem(raw(pdev), &mut size, &mut avail) }.then_some((size, avail))
+}
+
+/// What p2pdma says about a (provider, client) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteFacts {
+    /// `P2PMM_ROUTE_*`.
+    pub verdict: u32,
+    /// `pci_p2pdma_distance()`, -1 when not supported.
+    pub distance: i32,
+    /// Both sit below a common upstream bridge.
+    pub common_bridge: bool,
+    /// Vendor << 16 | device of the provider's host bridge.
+    pub host_bridge: u32,
+}
+
+/// Asks p2pdma how `client` reaches memory of `provider`.
+pub fn route(provider: &pci::Device, client: &pci::Device) -> RouteFacts {
+    let mut r = RawRoute::default();
+    // SAFETY: Both devices are live (we hold references); `r` is a valid out-parameter.
+    unsafe { p2pmm_p2p_route(raw(provider), raw(client), &mut r) };
+    RouteFacts {
+        verdict: r.verdict,
+        distance: r.distance,
+        common_bridge: r.common_bridge != 0,
+        host_bridge: r.host_bridge_id,
+    }
+}
+
+/// The PCI device at `addr`, if there is one.
+pub fn find(addr: PciAddr) -> Option<ARef<pci::Device>> {
+    // SAFETY: Plain lookup; a non-null result carries a reference that the `ARef` now owns.
+    let p = unsafe { p2pmm_pci_get(addr.domain, u32::from(addr.bus), u32::from(addr.devfn)) };
+    let p = core::ptr::NonNull::new(p.cast::<pci::Device>())?;
+    // SAFETY: `p` is a live `struct pci_dev` (which `pci::Device` wraps transparently) with a reference we own.
+    Some(unsafe { ARef::from_raw(p) })
+}
+
+/// Calls `f` for every PCI device in the system (`for_each_pci_dev`).
+pub fn for_each(mut f: impl FnMut(&pci::Device)) {
+    let mut cur: *mut c_void = core::ptr::null_mut();
+    loop {
+        // SAFETY: `cur` is null or a device we hold a reference to; the call drops that reference and returns the
+        // next device with a new one (or null at the end).
+        cur = unsafe { p2pmm_pci_next(cur) };
+        if cur.is_null() {
+            return;
+        }
+        // SAFETY: `cur` is live while we hold its reference (until the next call above).
+        f(unsafe { &*cur.cast::<pci::Device>() });
+    }
+}
+
+/// The device's PCI name (`"0000:04:00.0"`).
+pub fn name(pdev: &pci::Device) -> &CStr {
+    // SAFETY: `pci_name` returns the device's name, a NUL-terminated string that lives as long as the device.
+    unsafe { CStr::from_char_ptr(p2pmm_pci_name(raw(pdev))) }
+}

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The providers p2pmm knows: registered by p2pmm's own drivers, or adopted from p2pdma (memory another driver,
+//! such as nvme for its CMB, published with `pci_p2pmem_publish`).
+//!
+//! One global mutex guards the list; it is held only to add, remove or copy out `Arc`s, never across a
+//! migration or a user copy. Adoption is re-checked whenever userspace lists providers, so a CMB that appears
+//! (hotplug) is adopted and one whose driver went away is dropped: p2pdma revoked it.
+
+use crate::{
+    pci_p2p,
+    provider::{Kind, Provider},
+};
+use kernel::{
+    pci,
+    prelude::*,
+    sync::{aref::ARef, Arc},
+};
+
+/// The list and the next id to hand out.
+pub struct Registry {
+    list: KVec<Arc<Provider>>,
+    next_id: u32,
+}
+
+impl Registry {
+    const fn new() -> Self {
+        Self {
+            list: KVec::new(),
+            next_id: 1,
+        }
+    }
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: Initialised by `init()`, which module init calls before anything else in p2pmm runs.
+    unsafe(uninit) static PROVIDERS: Mutex<Registry> = Registry::new();
+}
+
+/// Initialises the registry.
+///
+/// # Safety
+///
+/// Must be called exactly once, from module init, before any other function of this file.
+pub unsafe fn init() {
+    // SAFETY: Called once before first use, as the caller promises.
+    unsafe { PROVIDERS.init() };
+}
+
+/// Registers a provider of `capacity` bytes on `pdev`.
+pub fn register(
+    kind: Kind,
+    adopted: bool,
+    pdev: ARef<pci::Device>,
+    capacity: u64,
+) -> Result<Arc<Provider>> {
+    let mut reg = PROVIDERS.lock();
+    if kind == Kind::Static
+        && reg
+            .list
+            .iter()
+            .any(|p| p.kind == Kind::Static && is_same(&p.pdev, &pdev))
+    {
+        // p2pdma keeps one pool per device: a second static provider on it would count the same memory twice.
+        return Err(EEXIST);
+    }
+    let id = reg.next_id;
+    let p = Arc::new(Provider::new(id, kind, adopted, pdev, capacity), GFP_KERNEL)?;
+    reg.list.push(p.clone(), GFP_KERNEL)?;
+    reg.next_id += 1;
+    let what = match (kind, adopted) {
+        (Kind::Static, false) => "static",
+        (Kind::Static, true) => "static (adopted from p2pdma)",
+        (Kind::Managed, _) => "managed",
+    };
+    pr_info!(
+        "provider {} registered: {} MiB of {} memory on {}\n",
+        id,
+        capacity >> 20,
+        what,
+        p.device_name()
+    );
+    Ok(p)
+}
+
+/// Removes provider `id` (its device is going away).
+pub fn unregister(id: u32) {
+    let mut reg = PROVIDERS.lock();
+    reg.list.retain(|p| p.id != id);
+    pr_info!("provider {} unregistered\n", id);
+}
+
+/// The provider with `id`.
+pub fn get(id: u32) -> Option<Arc<Provider>> {
+    PROVIDERS.lock().list.iter().find(|p| p.id == id).cloned()
+}
+
+/// Every provider, in id order.
+pub fn snapshot() -> Result<KVec<Arc<Provider>>> {
+    let reg = PROVIDERS.lock();
+    let mut out = KVec::with_capacity(reg.list.len(), GFP_KERNEL)?;
+    for p in reg.list.iter() {
+        out.push(p.clone(), GFP_KERNEL)?;
+    }
+    Ok(out)
+}
+
+/// Adopts every p2pdma provider not yet known and forgets adopted ones whose memory is gone.
+pub fn sync_adopted() -> Result {
+    PROVIDERS
+        .lock()
+        .list
+        .retain(|p| !p.adopted || pci_p2p::p2p_memory(&p.pdev).is_some());
+    let mut found: KVec<(ARef<pci::Device>, u64)> = KVec::new();
+    let mut err = Ok(());
+    pci_p2p::for_each(|pdev| {
+        let Some((size, _)) = pci_p2p::p2p_memory(pdev) else {
+            return;
+        };
+        let known = PROVIDERS
+            .lock()
+            .list
+            .iter()
+            .any(|p| p.kind == Kind::Static && is_same(&p.pdev, pdev));
+        if !known && err.is_ok() {
+            err = found
+                .push((pdev.into(), size), GFP_KERNEL)
+                .map_err(Error::from);
+        }
+    });
+    err?;
+    for (pdev, size) in found {
+        // Lost a race with another adopter or with the owning driver's own registration: already known.
+        match register(Kind::Static, true, pdev, size) {
+            Err(e) if e != EEXIST => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn is_same(a: &pci::Device, b: &pci::Device) -> bool {
+    core::ptr::eq(a, b)
+}

@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kselftests of p2pmm's providers and routes: P2PMM_IOC_PROVIDERS lists exactly the memory the PCI topology offers
+ * (checked against sysfs, not against constants), and P2PMM_IOC_ROUTE reports what the topology allows (checked
+ * against the bridges each device sits under). Needs p2pmm.ko loaded on the default VM topology; run as root.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/p2pmm.h>
+
+#include "kselftest_harness.h"
+
+#define P2PMM_DEV "/dev/p2pmm"
+#define PCI_DEVICES "/sys/bus/pci/devices"
+#define MAX_PROVIDERS 32
+
+static unsigned long sysfs_ulong(const char *dev, const char *attr)
+{
+	char path[PATH_MAX], buf[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/%s", dev, attr);
+	f = fopen(path, "r");
+	if (!f)
+		return ULONG_MAX;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return strtoul(buf, NULL, 0);
+}
+
+/* Names of the PCI devices with this vendor:device, in sysfs order. */
+static int find_pci(unsigned int vendor, unsigned int device, char names[][32], int max)
+{
+	struct dirent *d;
+	DIR *dir = opendir(PCI_DEVICES);
+	int n = 0;
+
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir)) && n < max) {
+		if (d->d_name[0] == '.')
+			continue;
+		if (sysfs_ulong(d->d_name, "vendor") == vendor && sysfs_ulong(d->d_name, "device") == device)
+			snprintf(names[n++], 32, "%.31s", d->d_name);
+	}
+	closedir(dir);
+	return n;
+}
+
+/* Whether two devices sit below a common PCI bridge: their sysfs paths share a PCI device component. */
+static int share_bridge(const char *a, const char *b)
+{
+	char pa[PATH_MAX], pb[PATH_MAX], link[PATH_MAX];
+	char *sa, *sb, *ta, *tb;
+
+	snprintf(link, sizeof(link), PCI_DEVICES "/%s", a);
+	if (!realpath(link, pa))
+		return -1;
+	snprintf(link, sizeof(link), PCI_DEVICES "/%s", b);
+	if (!realpath(link, pb))
+		return -1;
+	/* /sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/... : the first PCI component is the root port. */
+	for (ta = strtok_r(pa, "/", &sa); ta; ta = strtok_r(NULL, "/", &sa)) {
+		char copy[PATH_MAX];
+
+		if (strlen(ta) != 12 || ta[4] != ':')
+			continue;
+		snprintf(copy, sizeof(copy), "%s", pb);
+		for (tb = strtok_r(copy, "/", &sb); tb; tb = strtok_r(NULL, "/", &sb))
+			if (!strcmp(ta, tb))
+				return 1;
+	}
+	return 0;
+}
+
+static int list_providers(int fd, struct p2pmm_provider_info *out, int room)
+{
+	struct p2pmm_providers req = {
+		.size = sizeof(req), .count = room, .entry_size = sizeof(*out), .entries = (uintptr_t)out,
+	};
+
+	if (ioctl(fd, P2PMM_IOC_PROVIDERS, &req))
+		return -1;
+	return req.count;
+}
+
+static int route(int fd, uint32_t provider, const char *client, struct p2pmm_route *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->size = sizeof(*r);
+	r->provider = provider;
+	snprintf(r->client, sizeof(r->client), "%.31s", client);
+	return ioctl(fd, P2PMM_IOC_ROUTE, r);
+}
+
+FIXTURE(prov) {
+	int fd;
+	int n;
+	struct p2pmm_provider_info p[MAX_PROVIDERS];
+};
+
+FIXTURE_SETUP(prov)
+{
+	self->fd = open(P2PMM_DEV, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s (is p2pmm.ko loaded?)", P2PMM_DEV, strerror(errno));
+	self->n = list_providers(self->fd, self->p, MAX_PROVIDERS);
+	ASSERT_LE(0, self->n) TH_LOG("P2PMM_IOC_PROVIDERS: %s", strerror(errno));
+	ASSERT_GE(MAX_PROVIDERS, self->n);
+}
+
+FIXTURE_TEARDOWN(prov)
+{
+	close(self->fd);
+}
+
+static const struct p2pmm_provider_info *by_device(const struct p2pmm_provider_info *p, int n, const char *dev,
+						    uint32_t kind)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(p[i].device, dev) && p[i].kind == kind)
+			return &p[i];
+	return NULL;
+}
+
+/* Every vaccel (ivshmem) device offers a static provider; so does every device with published p2pdma memory. */
+TEST_F(prov, list_matches_sysfs)
+{
+	char vaccels[8][32];
+	int nv = find_pci(0x1af4, 0x1110, vaccels, 8);
+	struct dirent *d;
+	DIR *dir;
+	int nstatic = 0;
+
+	ASSERT_EQ(2, nv) TH_LOG("the default VM topology has two ivshmem devices");
+	for (int i = 0; i < nv; i++) {
+		const struct p2pmm_provider_info *p = by_device(self->p, self->n, vaccels[i], P2PMM_PROVIDER_STATIC);
+
+		ASSERT_NE(NULL, p) TH_LOG("no static provider on vaccel %s", vaccels[i]);
+		EXPECT_EQ(0, p->flags & P2PMM_PROVIDER_F_ADOPTED);
+	}
+	dir = opendir(PCI_DEVICES);
+	ASSERT_NE(NULL, dir);
+	while ((d = readdir(dir))) {
+		const struct p2pmm_provider_info *p;
+
+		if (d->d_name[0] == '.' || sysfs_ulong(d->d_name, "p2pmem/size") == ULONG_MAX)
+			continue;
+		nstatic++;
+		p = by_device(self->p, self->n, d->d_name, P2PMM_PROVIDER_STATIC);
+		ASSERT_NE(NULL, p) TH_LOG("p2pdma memory of %s not listed", d->d_name);
+		/* Capacity and use are p2pdma's own figures. */
+		EXPECT_EQ(sysfs_ulong(d->d_name, "p2pmem/size"), p->capacity);
+		EXPECT_EQ(p->capacity - sysfs_ulong(d->d_name, "p2pmem/available"), p->used);
+		/* The NVMe CMB is nvme's memory, adopted; a vaccel's is p2pmm's own. */
+		if (sysfs_ulong(d->d_name, "vendor") == 0x1b36)
+			EXPECT_TRUE(p->flags & P2PMM_PROVIDER_F_ADOPTED);
+	}
+	closedir(dir);
+	EXPECT_EQ(3, nstatic) TH_LOG("two vaccels and one NVMe CMB publish p2pdma memory");
+	/* Ids are unique. */
+	for (int i = 0; i < self->n; i++)
+		for (int j = i + 1; j < self->n; j++)
+			EXPECT_NE(self->p[i].id, self->p[j].id);
+}
+
+/* count = 0 only counts; a short array gets what fits and the full count; nothing is written past it. */
+TEST_F(prov, count_and_short_array)
+{
+	struct p2pmm_provider_info two[2];
+	struct p2pmm_providers req = { .size = sizeof(req) };
+
+	ASSERT_EQ(0, ioctl(self->fd, P2PMM_IOC_PROVIDERS, &req));
+	EXPECT_EQ(self->n, req.count);
+	EXPECT_EQ(sizeof(struct p2pmm_provider_info), req.entry_size);
+
+	memset(two, 0xa5, sizeof(two));
+	req = (struct p2pmm_providers){
+		.size = sizeof(req), .count = 1, .entry_size = sizeof(two[0]), .entries = (uintptr_t)two,
+	};
+	ASSERT_EQ(0, ioctl(self->fd, P2PMM_IOC_PROVIDERS, &req));
+	EXPECT_EQ(self->n, req.count);
+	EXPECT_EQ(self->p[0].id, two[0].id);
+	EXPECT_EQ(0xa5a5a5a5, two[1].id) TH_LOG("the kernel wrote past the room it was given");
+}
+
+/* A newer userspace's longer entries: the known prefix is filled, the unknown tail zeroed, the stride honoured. */
+TEST_F(prov, longer_entries)
+{
+	struct {
+		struct p2pmm_provider_info info;
+		uint64_t future[4];
+	} big[MAX_PROVIDERS];
+	struct p2pmm_providers req = {
+		.size = sizeof(req), .count = MAX_PROVIDERS, .entry_size = sizeof(big[0]), .entries = (uintptr_t)big,
+	};
+
+	memset(big, 0xa5, sizeof(big));
+	ASSERT_EQ(0, ioctl(self->fd, P2PMM_IOC_PROVIDERS, &req));
+	ASSERT_EQ(self->n, req.count);
+	for (int i = 0; i < self->n; i++) {
+		EXPECT_EQ(self->p[i].id, big[i].info.id);
+		EXPECT_STREQ(self->p[i].device, big[i].info.device);
+		for (int j = 0; j < 4; j++)
+			EXPECT_EQ(0, big[i].future[j]);
+	}
+}
+
+TEST_F(prov, bad_requests)
+{
+	struct p2pmm_provider_info one;
+	struct p2pmm_providers req = { .size = sizeof(req), .flags = 1 };
+
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_PROVIDERS, &req));
+	EXPECT_EQ(EINVAL, errno);
+	req = (struct p2pmm_providers){ .size = sizeof(req), .count = 1, .entry_size = 8, .entries = (uintptr_t)&one };
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_PROVIDERS, &req));
+	EXPECT_EQ(EINVAL, errno);
+	req.entry_size = 1 << 20;
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_PROVIDERS, &req));
+	EXPECT_EQ(E2BIG, errno);
+	req.entry_size = sizeof(one);
+	req.entries = 16; /* unmapped */
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_PROVIDERS, &req));
+	EXPECT_EQ(EFAULT, errno);
+	req.entries = UINT64_MAX - 8;
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_PROVIDERS, &req));
+	EXPECT_EQ(EINVAL, errno);
+	req.size = P2PMM_PROVIDERS_SIZE_VER0 - 1;
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_PROVIDERS, &req));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+/*
+ * For every (provider, client) pair of p2pmm's devices: below a common bridge p2pdma allows bus addresses and
+ * p2pmm plans a direct route; otherwise the route crosses q35's host bridge, which p2pdma does not allow, and
+ * p2pmm reports a bounce with that reason. A device reaching its own memory is distance 0.
+ */
+TEST_F(prov, routes_follow_topology)
+{
+	int checked = 0, direct = 0, bounce = 0;
+
+	for (int i = 0; i < self->n; i++) {
+		for (int j = 0; j < self->n; j++) {
+			const char *client = self->p[j].device;
+			int shared = share_bridge(self->p[i].device, client);
+			struct p2pmm_route r;
+
+			ASSERT_LE(0, shared);
+			ASSERT_EQ(0, route(self->fd, self->p[i].id, client, &r))
+				TH_LOG("route %u -> %s: %s", self->p[i].id, client, strerror(errno));
+			TH_LOG("%s -> %s: verdict %u plan %u reason %u distance %d", self->p[i].device, client,
+			       r.verdict, r.plan, r.reason, r.distance);
+			if (!strcmp(self->p[i].device, client)) {
+				EXPECT_EQ(P2PMM_ROUTE_BUS_ADDR, r.verdict);
+				EXPECT_EQ(0, r.distance);
+			} else if (shared) {
+				EXPECT_EQ(P2PMM_ROUTE_BUS_ADDR, r.verdict);
+				EXPECT_EQ(P2PMM_PLAN_DIRECT, r.plan);
+				EXPECT_EQ(P2PMM_REASON_NONE, r.reason);
+				EXPECT_LT(0, r.distance);
+				direct++;
+			} else {
+				EXPECT_EQ(P2PMM_ROUTE_NOT_SUPPORTED, r.verdict);
+				EXPECT_EQ(P2PMM_PLAN_BOUNCE, r.plan);
+				EXPECT_EQ(P2PMM_REASON_HOST_BRIDGE_NOT_ALLOWED, r.reason);
+				EXPECT_EQ(-1, r.distance);
+				EXPECT_EQ(0x808629c0, r.host_bridge) TH_LOG("q35's host bridge is 8086:29c0");
+				bounce++;
+			}
+			checked++;
+		}
+	}
+	/* The topology has both kinds of pair: the switch's CMB and vaccel, and the vaccel on its own root port. */
+	EXPECT_LT(0, direct);
+	EXPECT_LT(0, bounce);
+	EXPECT_LE(9, checked);
+}
+
+TEST_F(prov, route_bad_requests)
+{
+	struct p2pmm_route r;
+	uint32_t max_id = 0;
+
+	ASSERT_LT(0, self->n);
+	for (int i = 0; i < self->n; i++)
+		if (self->p[i].id > max_id)
+			max_id = self->p[i].id;
+	ASSERT_EQ(-1, route(self->fd, max_id + 1000, self->p[0].device, &r));
+	EXPECT_EQ(ENODEV, errno) TH_LOG("unknown provider");
+	ASSERT_EQ(-1, route(self->fd, self->p[0].id, "0000:7f:1f.7", &r));
+	EXPECT_EQ(ENODEV, errno) TH_LOG("no such PCI device");
+	ASSERT_EQ(-1, route(self->fd, self->p[0].id, "04:00.0", &r));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("malformed name");
+	memset(&r, 0, sizeof(r));
+	r.size = sizeof(r);
+	r.provider = self->p[0].id;
+	memset(r.client, 'a', sizeof(r.client)); /* no NUL */
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_ROUTE, &r));
+	EXPECT_EQ(EINVAL, errno);
+	route(self->fd, self->p[0].id, self->p[0].device, &r);
+	r.flags = 1;
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_ROUTE, &r));
+	EXPECT_EQ(EINVAL, errno);
+	r.flags = 0;
+	r.__reserved = 1;
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_ROUTE, &r));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_HARNESS_MAIN
