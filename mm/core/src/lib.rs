@@ -4,13 +4,22 @@
 //!
 //! Every file below is compiled twice from the same source: into this host crate, where `cargo test` checks it,
 //! and into `p2pmm.ko`, whose crate root (`mm/p2pmm.rs`) declares the same files with `#[path]` at its top level.
-//! So a file here may use only `core` and refer to its siblings as `crate::<file>`.
+//! So a file here may use only `core` and refer to its siblings as `crate::<file>`; it allocates only through
+//! `kalloc.rs` and uses atomics only through `katomic.rs`.
 #![no_std]
+
+// Host only: the module gets its vectors from the `kernel` crate (see kalloc.rs).
+extern crate alloc;
 
 pub mod errno;
 pub mod extensible;
 pub mod ioctl_cmd;
+pub mod kalloc;
+pub mod katomic;
+pub mod location;
+pub mod page_state;
 pub mod pci_name;
+pub mod route;
 pub mod uapi_providers;
 pub mod uapi_route;
 pub mod version;
