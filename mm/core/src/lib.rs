@@ -19,6 +19,7 @@ pub mod katomic;
 pub mod location;
 pub mod page_state;
 pub mod pci_name;
+pub mod range_index;
 pub mod route;
 pub mod uapi_providers;
 pub mod uapi_route;
