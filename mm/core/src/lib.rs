@@ -11,7 +11,9 @@
 // Host only: the module gets its vectors from the `kernel` crate (see kalloc.rs).
 extern crate alloc;
 
+pub mod advice;
 pub mod errno;
+pub mod eviction;
 pub mod extensible;
 pub mod ioctl_cmd;
 pub mod kalloc;

@@ -6,6 +6,7 @@
 //! move or free it, so a racing second migration or a free during a copy is refused here instead of corrupting the
 //! bookkeeping. Every transition returns the new state or an error and leaves the caller's state untouched on error.
 
+use crate::errno::Errno;
 use crate::location::{Location, ProviderId};
 
 /// Where a page is, as p2pmm tracks it.
@@ -35,6 +36,15 @@ pub enum TransitionError {
     NotMigrating,
     /// The page already lives at the target (a no-op the caller should have skipped, `EINVAL`).
     AlreadyThere,
+}
+
+impl From<TransitionError> for Errno {
+    fn from(e: TransitionError) -> Errno {
+        match e {
+            TransitionError::Busy => Errno::Busy,
+            TransitionError::NotMigrating | TransitionError::AlreadyThere => Errno::Inval,
+        }
+    }
 }
 
 impl PageState {
