@@ -23,6 +23,7 @@ pub mod page_state;
 pub mod pci_name;
 pub mod range_index;
 pub mod route;
+pub mod slot_claim;
 pub mod uapi_providers;
 pub mod uapi_route;
 pub mod version;
