@@ -208,6 +208,25 @@ impl AdviceMap {
         self.merge(start, end)
     }
 
+    /// Drops all advice for `[start, end)` (the range was unmapped).
+    ///
+    /// Fails only if splitting an entry at a bound needs memory; nothing has changed then.
+    pub fn clear(&mut self, start: u64, end: u64) -> Result<(), RangeError> {
+        if start >= end {
+            return Err(RangeError::Empty);
+        }
+        self.ranges.split_at(start)?;
+        if let Err(e) = self.ranges.split_at(end) {
+            // Undo the first split so that the map is exactly as it was.
+            self.merge(start, start)?;
+            return Err(e);
+        }
+        while let Some(e) = self.ranges.overlapping(start, end).next() {
+            self.ranges.remove(e.start);
+        }
+        Ok(())
+    }
+
     /// Merges touching entries with equal advice from the one before `start` to the one after `end`.
     fn merge(&mut self, start: u64, end: u64) -> Result<(), RangeError> {
         let mut pos = start.saturating_sub(1);
@@ -279,6 +298,11 @@ mod tests {
         assert_eq!(dump(&m), [(0, 10, Advice::default().changed(pref))]);
         m.advise(0, 10, AdviceChange::ClearPreferred).unwrap();
         assert!(m.is_empty());
+        m.advise(0, 10, pref).unwrap();
+        m.clear(3, 5).unwrap();
+        assert_eq!(dump(&m).len(), 2);
+        assert_eq!(m.get(4), Advice::default());
+        assert_eq!(m.clear(5, 5), Err(RangeError::Empty));
     }
 
     #[test]

@@ -218,6 +218,13 @@ impl Clock {
         Ok(())
     }
 
+    /// Whether the slot's page moved in less than the minimum residency before `now`.
+    pub fn is_young(&self, slot: u32, now: u64) -> bool {
+        self.slots
+            .get(slot as usize)
+            .is_some_and(|s| now.saturating_sub(s.occupied_at) < self.min_residency)
+    }
+
     /// Whether the slot holds a pinned page.
     pub fn is_pinned(&self, slot: u32) -> bool {
         self.slots.get(slot as usize).is_some_and(|s| s.pins > 0)
@@ -379,6 +386,7 @@ mod tests {
         assert_eq!(c.pick_victims(2, 99, &mut out), 0);
         assert_eq!(c.pick_victims(2, 100, &mut out), 1);
         assert_eq!(out[0], 0);
+        assert!(c.is_young(1, 149) && !c.is_young(1, 150));
         c.set_min_residency(0);
         assert_eq!(c.pick_victims(2, 100, &mut out), 1);
         assert_eq!(out[0], 1);

@@ -21,6 +21,7 @@ pub mod katomic;
 pub mod location;
 pub mod page_state;
 pub mod pci_name;
+pub mod placement;
 pub mod range_index;
 pub mod route;
 pub mod slot_claim;
