@@ -6,7 +6,12 @@
 //! permissions are the gate to the uAPI.
 
 use crate::{
-    ioctl_cmd::Command, pci_p2p, registry, uapi_providers, uapi_route, user_struct::UserStruct,
+    ioctl_cmd::Command,
+    managed::{self, Moved, Placement},
+    pci_p2p, registry,
+    uapi_migrate::{self as um, MigrateRequest, QueryRequest, Target},
+    uapi_providers, uapi_route,
+    user_struct::UserStruct,
     version,
 };
 use kernel::{
@@ -33,6 +38,8 @@ impl MiscDevice for P2pmmFile {
             Command::Version => version_ioctl(arg)?,
             Command::Providers => providers_ioctl(arg)?,
             Command::Route => route_ioctl(arg)?,
+            Command::Migrate => migrate_ioctl(arg)?,
+            Command::Query => query_ioctl(arg)?,
         }
         Ok(0)
     }
@@ -90,3 +97,65 @@ fn route_ioctl(arg: UserPtr) -> Result {
     let reply = answer.reply(&request.bytes);
     request.write_back(&reply)
 }
+
+/// `P2PMM_IOC_MIGRATE`: moves a range of the caller's memory to system memory or a managed provider.
+fn migrate_ioctl(arg: UserPtr) -> Result {
+    let request = UserStruct::<{ um::MIGRATE_SIZE }>::read(arg, um::MIGRATE_SIZE_VER0)?;
+    let m = MigrateRequest::decode(&request.bytes)?;
+    let task = kernel::current!();
+    let mm = task.mm().ok_or(EINVAL)?;
+    let (start, end) = (m.range.start as usize, m.range.end as usize);
+    managed::ensure_mapped(mm, start, end)?;
+    let all = registry::snapshot()?;
+    let done = match m.target {
+        Target::System => Moved {
+            migrated: managed::migrate_to_system(mm, start, end, &all)?,
+            evicted: 0,
+        },
+        Target::Provider(id) => {
+            let target = all.iter().find(|p| p.id == id).ok_or(ENODEV)?;
+            if target.managed().is_none() {
+                // Static memory is allocated (mapped from its BAR), never migrated to.
+                return Err(EINVAL);
+            }
+            managed::migrate_to_provider(mm, start, end, target, &all)?
+        }
+    };
+    let reply = MigrateRequest::reply(&request.bytes, done.migrated, done.evicted);
+    request.write_back(&reply)
+}
+
+/// `P2PMM_IOC_QUERY`: writes where each page of a range of the caller's memory is.
+fn query_ioctl(arg: UserPtr) -> Result {
+    let request = UserStruct::<{ um::QUERY_SIZE }>::read(arg, um::QUERY_SIZE_VER0)?;
+    let q = QueryRequest::decode(&request.bytes)?;
+    let task = kernel::current!();
+    let mm = task.mm().ok_or(EINVAL)?;
+    let (start, end) = (q.range.start as usize, q.range.end as usize);
+    managed::ensure_mapped(mm, start, end)?;
+    let all = registry::snapshot()?;
+    let total = (end - start) / PAGE_SIZE;
+    let mut out = UserSlice::new(UserPtr::from_addr(q.locations as usize), total * 4).writer();
+    let chunk = managed::QUERY_CHUNK_PAGES;
+    let mut places = KVec::from_elem(Placement::None, chunk, GFP_KERNEL)?;
+    let mut bytes = KVec::from_elem(0u8, chunk * 4, GFP_KERNEL)?;
+    let mut addr = start;
+    while addr < end {
+        let next = end.min(addr + chunk * PAGE_SIZE);
+        let n = (next - addr) / PAGE_SIZE;
+        managed::query(mm, addr, next, &all, &mut places[..n])?;
+        for (i, p) in places[..n].iter().enumerate() {
+            let v = match *p {
+                Placement::None => um::LOCATION_NONE,
+                Placement::System => um::LOCATION_SYSTEM,
+                Placement::Provider(id) => id,
+            };
+            bytes[i * 4..i * 4 + 4].copy_from_slice(&v.to_ne_bytes());
+        }
+        out.write_slice(&bytes[..n * 4])?;
+        addr = next;
+    }
+    Ok(())
+}
+
+const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;

@@ -14,12 +14,18 @@ use kernel::{
 // ---- the portable core, shared with the host crate `p2pmm-core` ----
 #[path = "core/src/errno.rs"]
 pub mod errno;
+#[path = "core/src/eviction.rs"]
+pub mod eviction;
 #[path = "core/src/extensible.rs"]
 pub mod extensible;
 #[path = "core/src/ioctl_cmd.rs"]
 pub mod ioctl_cmd;
+#[path = "core/src/kalloc.rs"]
+pub mod kalloc;
 #[path = "core/src/pci_name.rs"]
 pub mod pci_name;
+#[path = "core/src/uapi_migrate.rs"]
+pub mod uapi_migrate;
 #[path = "core/src/uapi_providers.rs"]
 pub mod uapi_providers;
 #[path = "core/src/uapi_route.rs"]
@@ -28,12 +34,23 @@ pub mod uapi_route;
 pub mod version;
 
 // ---- the binding layer: the only place with `unsafe` kernel calls (besides mm/uapi_layout.rs) ----
+#[path = "bind/bar_devmem.rs"]
+pub mod bar_devmem;
+#[path = "bind/devmem.rs"]
+pub mod devmem;
+#[path = "bind/hmm.rs"]
+pub mod hmm;
+#[path = "bind/migrate.rs"]
+pub mod migrate;
+#[path = "bind/notifier.rs"]
+pub mod notifier;
 #[path = "bind/pci_p2p.rs"]
 pub mod pci_p2p;
 
 // ---- kernel-only parts ----
 pub mod chardev;
 pub mod errno_map;
+pub mod managed;
 pub mod provider;
 pub mod registry;
 pub mod uapi_layout;
@@ -56,6 +73,10 @@ module! {
         vaccel_static_mb: u32 {
             default: 16,
             description: "MiB at the start of each vaccel BAR offered as static (p2pdma) memory",
+        },
+        vaccel_managed_mb: u32 {
+            default: 8,
+            description: "MiB of each vaccel BAR, after the static part, offered as managed (evictable) memory",
         },
     },
 }

@@ -6,13 +6,14 @@
 //! gone when the device goes) and *managed* memory (capacity-bounded device memory whose pages p2pmm may evict at
 //! any time). The counters are what `P2PMM_IOC_PROVIDERS` reports.
 
-use crate::{pci_p2p, uapi_providers as uapi};
+use crate::{managed::Managed, pci_p2p, uapi_providers as uapi};
 use kernel::{
     pci,
     prelude::*,
     sync::{
         aref::ARef,
         atomic::{ordering, Atomic},
+        Arc,
     },
 };
 
@@ -37,21 +38,18 @@ pub struct Stats {
     pub invalidations: Atomic<u64>,
 }
 
-impl Default for Stats {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Stats {
     /// All counters at zero.
-    pub fn new() -> Self {
-        Self {
-            evictions: Atomic::new(0),
-            migrated_in: Atomic::new(0),
-            migrated_out: Atomic::new(0),
-            invalidations: Atomic::new(0),
-        }
+    pub fn new() -> Result<Arc<Self>> {
+        Ok(Arc::new(
+            Self {
+                evictions: Atomic::new(0),
+                migrated_in: Atomic::new(0),
+                migrated_out: Atomic::new(0),
+                invalidations: Atomic::new(0),
+            },
+            GFP_KERNEL,
+        )?)
     }
 
     /// Adds `n` to a counter.
@@ -70,26 +68,48 @@ pub struct Provider {
     pub adopted: bool,
     /// The PCI device offering the memory.
     pub pdev: ARef<pci::Device>,
-    /// Bytes offered (static providers report p2pdma's own figure when it has one).
+    /// Bytes offered by a static provider (managed ones ask their memory).
     capacity: u64,
-    /// Counters.
-    pub stats: Stats,
-    /// Bytes in use for a managed provider (static providers ask p2pdma).
-    pub managed_used: Atomic<u64>,
+    /// Counters (shared with a managed provider's slots, which count from `folio_free`).
+    pub stats: Arc<Stats>,
+    /// The memory of a managed provider.
+    managed: Option<Managed>,
 }
 
 impl Provider {
-    /// A provider of `capacity` bytes on `pdev`.
-    pub fn new(id: u32, kind: Kind, adopted: bool, pdev: ARef<pci::Device>, capacity: u64) -> Self {
+    /// A provider on `pdev`: managed if it has `managed` memory, else static with `capacity` bytes.
+    pub fn new(
+        id: u32,
+        adopted: bool,
+        pdev: ARef<pci::Device>,
+        capacity: u64,
+        managed: Option<Managed>,
+        stats: Arc<Stats>,
+    ) -> Self {
+        let kind = if managed.is_some() {
+            Kind::Managed
+        } else {
+            Kind::Static
+        };
         Self {
             id,
             kind,
             adopted,
             pdev,
             capacity,
-            stats: Stats::new(),
-            managed_used: Atomic::new(0),
+            stats,
+            managed,
         }
+    }
+
+    /// Bytes the provider offers.
+    pub fn capacity_bytes(&self) -> u64 {
+        self.managed().map_or(self.capacity, |m| m.capacity())
+    }
+
+    /// The memory of a managed provider.
+    pub fn managed(&self) -> Option<&Managed> {
+        self.managed.as_ref()
     }
 
     /// `(capacity, used)` in bytes, now. A static provider whose p2pdma memory is gone (the owning driver
@@ -100,7 +120,7 @@ impl Provider {
                 let (size, avail) = pci_p2p::p2p_memory(&self.pdev)?;
                 Some((size, size.saturating_sub(avail)))
             }
-            Kind::Managed => Some((self.capacity, self.managed_used.load(ordering::Relaxed))),
+            Kind::Managed => self.managed().map(|m| (m.capacity(), m.used())),
         }
     }
 

@@ -8,8 +8,9 @@
 //! (hotplug) is adopted and one whose driver went away is dropped: p2pdma revoked it.
 
 use crate::{
+    managed::Managed,
     pci_p2p,
-    provider::{Kind, Provider},
+    provider::{Kind, Provider, Stats},
 };
 use kernel::{
     pci,
@@ -47,25 +48,55 @@ pub unsafe fn init() {
     unsafe { PROVIDERS.init() };
 }
 
-/// Registers a provider of `capacity` bytes on `pdev`.
-pub fn register(
-    kind: Kind,
+/// Registers a static provider of `capacity` bytes on `pdev`.
+pub fn register_static(
     adopted: bool,
     pdev: ARef<pci::Device>,
     capacity: u64,
 ) -> Result<Arc<Provider>> {
+    register(Provider::new(
+        0,
+        adopted,
+        pdev,
+        capacity,
+        None,
+        Stats::new()?,
+    ))
+}
+
+/// Registers a managed provider of `managed` memory on `pdev`, counting into `stats` (which `managed` shares).
+pub fn register_managed(
+    pdev: ARef<pci::Device>,
+    managed: Managed,
+    stats: Arc<Stats>,
+) -> Result<Arc<Provider>> {
+    let capacity = managed.capacity();
+    register(Provider::new(
+        0,
+        false,
+        pdev,
+        capacity,
+        Some(managed),
+        stats,
+    ))
+}
+
+/// Gives `p` the next id and lists it.
+fn register(mut p: Provider) -> Result<Arc<Provider>> {
+    let (kind, adopted) = (p.kind, p.adopted);
     let mut reg = PROVIDERS.lock();
     if kind == Kind::Static
         && reg
             .list
             .iter()
-            .any(|p| p.kind == Kind::Static && is_same(&p.pdev, &pdev))
+            .any(|q| q.kind == Kind::Static && is_same(&q.pdev, &p.pdev))
     {
         // p2pdma keeps one pool per device: a second static provider on it would count the same memory twice.
         return Err(EEXIST);
     }
     let id = reg.next_id;
-    let p = Arc::new(Provider::new(id, kind, adopted, pdev, capacity), GFP_KERNEL)?;
+    p.id = id;
+    let p = Arc::new(p, GFP_KERNEL)?;
     reg.list.push(p.clone(), GFP_KERNEL)?;
     reg.next_id += 1;
     let what = match (kind, adopted) {
@@ -76,18 +107,25 @@ pub fn register(
     pr_info!(
         "provider {} registered: {} MiB of {} memory on {}\n",
         id,
-        capacity >> 20,
+        p.capacity_bytes() >> 20,
         what,
         p.device_name()
     );
     Ok(p)
 }
 
-/// Removes provider `id` (its device is going away).
+/// Removes provider `id` (its device is going away). A managed provider's memory is evicted to system memory
+/// when the last user lets go of it: here, after the registry lock is dropped, unless an ioctl still uses it.
 pub fn unregister(id: u32) {
-    let mut reg = PROVIDERS.lock();
-    reg.list.retain(|p| p.id != id);
-    pr_info!("provider {} unregistered\n", id);
+    let gone = {
+        let mut reg = PROVIDERS.lock();
+        let i = reg.list.iter().position(|p| p.id == id);
+        i.and_then(|i| reg.list.remove(i).ok())
+    };
+    if gone.is_some() {
+        pr_info!("provider {} unregistered\n", id);
+    }
+    drop(gone);
 }
 
 /// The provider with `id`.
@@ -131,7 +169,7 @@ pub fn sync_adopted() -> Result {
     err?;
     for (pdev, size) in found {
         // Lost a race with another adopter or with the owning driver's own registration: already known.
-        match register(Kind::Static, true, pdev, size) {
+        match register_static(true, pdev, size) {
             Err(e) if e != EEXIST => return Err(e),
             _ => {}
         }

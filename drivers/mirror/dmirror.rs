@@ -12,14 +12,14 @@
 use crate::{
     devmem::{DevPage, DevmemChunk, FailNext},
     exclusive::ExclusiveSession,
-    hmm::{pmd_order, pud_order, FaultedPfns, HmmRange, PageKind, Request, RequestFlag},
-    migrate::{MigrateVma, Select},
+    hmm::{fault_and_commit, pmd_order, pud_order, HmmRange, PageKind, Request, RequestFlag},
+    migrate::{for_each_vma_piece, MigrateVma, Select},
     mirror_table::{MirrorTable, NodeReserve},
-    notifier::{IntervalNotifier, InvalidateHandler, Invalidation, Retry},
+    notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
     uapi::{self, prot, Cmd},
 };
 use kernel::{
-    mm::{virt::flags as vm_flags, Mm},
+    mm::Mm,
     new_mutex,
     prelude::*,
     sync::{Arc, Mutex},
@@ -37,36 +37,6 @@ const FAULT_RETRIES: u32 = 10_000;
 
 /// Pages migrated per `migrate_vma` call (one PMD's worth of PTEs, as upstream).
 const MIGRATE_CHUNK_PAGES: usize = 512;
-
-/// Faults `range` until the result commits, then hands the locked state and the PFNs to `consume`.
-///
-/// The retry policy of this device: retry races with invalidations up to [`FAULT_RETRIES`] times, then `EBUSY`.
-fn fault_and_commit<T: InvalidateHandler, R>(
-    range: &mut HmmRange<'_, T>,
-    unlocked: bool,
-    consume: impl FnOnce(&mut T::State, &FaultedPfns<'_>) -> Result<R>,
-) -> Result<R> {
-    for _ in 0..FAULT_RETRIES {
-        let attempt = if unlocked {
-            range.fault_unlocked(0)
-        } else {
-            range.fault()
-        };
-        let faulted = match attempt {
-            Ok(faulted) => faulted,
-            Err(e) if e == EBUSY => continue,
-            Err(e) => return Err(e),
-        };
-        match faulted.commit() {
-            Ok(mut committed) => {
-                let (state, pfns) = committed.parts();
-                return consume(state, pfns);
-            }
-            Err(Retry) => continue,
-        }
-    }
-    Err(EBUSY)
-}
 
 /// The invalidate side of the mirror: drop the device's mappings of the range.
 ///
@@ -167,7 +137,7 @@ impl Dmirror {
             let next = end.min(addr + FAULT_CHUNK_PAGES * PAGE_SIZE);
             let mut range = HmmRange::new(&self.notifier, addr, next, request, self.owner)?;
             reserve.top_up((next - addr) / PAGE_SIZE)?;
-            fault_and_commit(&mut range, unlocked, |table, pfns| {
+            fault_and_commit(&mut range, unlocked, FAULT_RETRIES, |table, pfns| {
                 table.map(pfns, &mut reserve)
             })?;
             addr = next;
@@ -251,7 +221,7 @@ impl Dmirror {
                 GFP_KERNEL,
             )?;
             let mut range = HmmRange::new(&watch, addr, next, Request::SNAPSHOT, self.owner)?;
-            fault_and_commit(&mut range, false, |(), pfns| {
+            fault_and_commit(&mut range, false, FAULT_RETRIES, |(), pfns| {
                 for (i, (_, pfn)) in pfns.iter().enumerate() {
                     perm[i] = self.prot_byte(pfn);
                 }
@@ -335,29 +305,15 @@ impl Dmirror {
         Ok(page)
     }
 
-    /// Runs `step` on each VMA-bounded piece of `[start, end)` under the mmap read lock; `EINVAL` for a hole or
-    /// an unreadable VMA, as upstream.
+    /// Calls `step` for each piece of `[start, end)` within one VMA, at most [`MIGRATE_CHUNK_PAGES`] long.
     fn for_each_vma_piece(
         &self,
         start: usize,
         end: usize,
-        mut step: impl FnMut(&kernel::mm::virt::VmaRef, usize, usize) -> Result,
+        step: impl FnMut(&kernel::mm::virt::VmaRef, usize, usize) -> Result,
     ) -> Result {
         let mm = self.notifier.mm().ok_or(EINVAL)?;
-        let mmap = mm.mmap_read_lock();
-        let mut addr = start;
-        while addr < end {
-            let vma = mmap.vma_lookup(addr).ok_or(EINVAL)?;
-            if vma.flags() & vm_flags::READ == 0 {
-                return Err(EINVAL);
-            }
-            let next = end
-                .min(addr + MIGRATE_CHUNK_PAGES * PAGE_SIZE)
-                .min(vma.end());
-            step(vma, addr, next)?;
-            addr = next;
-        }
-        Ok(())
+        for_each_vma_piece(&mm, start, end, MIGRATE_CHUNK_PAGES, step)
     }
 
     /// `MIGRATE_TO_DEV`: move system pages of the range into device memory and map them, then return the data
@@ -385,7 +341,7 @@ impl Dmirror {
             let mut range =
                 HmmRange::new(&self.notifier, addr, next, Request::SNAPSHOT, self.owner)?;
             reserve.top_up((next - addr) / PAGE_SIZE)?;
-            fault_and_commit(&mut range, false, |table, pfns| {
+            fault_and_commit(&mut range, false, FAULT_RETRIES, |table, pfns| {
                 table.map_device_local(pfns, self.owner, &mut reserve)
             })?;
             addr = next;

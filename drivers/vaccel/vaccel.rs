@@ -3,13 +3,15 @@
 //! vaccel: a virtual accelerator on QEMU's `ivshmem-plain` device, whose BAR 2 plays the accelerator's VRAM.
 //!
 //! On probe, the first `vaccel_static_mb` MiB of the BAR become a *static* provider (registered with p2pdma, so
-//! peers reach it by PCI bus address or not at all, as p2pdma decides). The provider goes away with the device:
-//! unbinding unregisters it, and p2pdma revokes the memory.
+//! peers reach it by PCI bus address or not at all, as p2pdma decides), and the next `vaccel_managed_mb` MiB a
+//! *managed* provider: device-private pages whose data lives in the BAR, which p2pmm evicts when it is full (the
+//! small default lets tests oversubscribe it). Both go away with the device: unbinding unregisters them, the
+//! managed pages are evicted to system memory, and p2pdma revokes the static memory.
 //!
 //! The driver lives in `p2pmm.ko` (declared by `mm/p2pmm.rs`): an out-of-tree Rust module cannot call another
 //! module's Rust API, so p2pmm's in-kernel drivers are linked with the subsystem they use.
 
-use crate::{pci_p2p, provider::Kind, registry};
+use crate::{managed::Managed, pci_p2p, provider::Stats, registry};
 use kernel::{device::Core, pci, prelude::*};
 
 /// The BAR of `ivshmem-plain` that maps the shared memory (BAR 0 holds registers, BAR 1 MSI-X).
@@ -18,6 +20,7 @@ const VRAM_BAR: u32 = 2;
 /// One bound vaccel device: the ids of the providers it registered.
 pub struct Vaccel {
     static_id: u32,
+    managed_id: Option<u32>,
 }
 
 /// The driver.
@@ -57,27 +60,50 @@ impl pci::Driver for VaccelDriver {
         }
         // Register first, then give p2pdma the memory: p2pmm's adoption scan must never see this device's p2p
         // memory before its own provider exists (it would adopt it a second time).
-        let provider = registry::register(Kind::Static, false, pdev.into(), static_len)?;
+        let provider = registry::register_static(false, pdev.into(), static_len)?;
         if let Err(e) = pci_p2p::add_p2p_memory(pdev, VRAM_BAR, static_len, 0) {
             registry::unregister(provider.id);
             dev_err!(pdev, "vaccel: p2pdma refused BAR {}: {:?}\n", VRAM_BAR, e);
             return Err(e);
         }
+        let managed_len = (u64::from(crate::module_parameters::vaccel_managed_mb.value()) << 20)
+            .min(bar_len - static_len)
+            & !((2 << 20) - 1);
+        let managed_id = if managed_len > 0 {
+            let stats = Stats::new()?;
+            let managed = Managed::new(pdev, VRAM_BAR, static_len, managed_len, stats.clone())
+                .and_then(|m| registry::register_managed(pdev.into(), m, stats));
+            match managed {
+                Ok(p) => Some(p.id),
+                Err(e) => {
+                    registry::unregister(provider.id);
+                    dev_err!(pdev, "vaccel: managed memory failed: {:?}\n", e);
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
         dev_info!(
             pdev,
-            "vaccel: {} MiB VRAM, {} MiB static (provider {})\n",
+            "vaccel: {} MiB VRAM: {} MiB static (provider {}), {} MiB managed\n",
             bar_len >> 20,
             static_len >> 20,
-            provider.id
+            provider.id,
+            managed_len >> 20
         );
         Ok(Vaccel {
             static_id: provider.id,
+            managed_id,
         })
     }
 }
 
 impl Drop for Vaccel {
     fn drop(&mut self) {
+        if let Some(id) = self.managed_id {
+            registry::unregister(id);
+        }
         registry::unregister(self.static_id);
     }
 }

@@ -110,6 +110,13 @@ impl HmmPfn {
         HmmPfn((self.0 & !mask) | ((addr / PAGE_SIZE) & mask))
     }
 
+    /// The page frame number of a valid entry (a plain number: only meaningful while the fault's lock is held).
+    pub fn pfn(self) -> Option<usize> {
+        let page = self.raw_page()?;
+        // SAFETY: `page` comes from a valid entry, so it is a `struct page` with a PFN.
+        Some(unsafe { p2pmm_page_to_pfn(page.cast()) } as usize)
+    }
+
     /// The raw `struct page` of a valid entry; only meaningful while the fault's lock is held.
     pub(crate) fn raw_page(self) -> Option<*mut bindings::page> {
         if !self.is_valid() {
@@ -298,6 +305,7 @@ extern "C" {
     fn p2pmm_page_is_zero(page: *mut c_void) -> bool;
     fn p2pmm_page_is_device_private(page: *mut c_void) -> bool;
     fn p2pmm_page_pgmap_owner(page: *mut c_void) -> *mut c_void;
+    fn p2pmm_page_to_pfn(page: *mut c_void) -> c_ulong;
     fn p2pmm_pmd_order() -> c_uint;
     fn p2pmm_pud_order() -> c_uint;
 }
@@ -357,4 +365,36 @@ pub fn pmd_order() -> u32 {
 pub fn pud_order() -> u32 {
     // SAFETY: Returns a compile-time constant of the kernel.
     unsafe { p2pmm_pud_order() }
+}
+
+/// Faults `range` until the result commits, then hands the locked state and the PFNs to `consume`.
+///
+/// Races with invalidations are retried up to `retries` times, then the answer is `EBUSY`: the retry policy is the
+/// caller's, core mm never spins on its behalf.
+pub fn fault_and_commit<T: InvalidateHandler, R>(
+    range: &mut HmmRange<'_, T>,
+    unlocked: bool,
+    retries: u32,
+    consume: impl FnOnce(&mut T::State, &FaultedPfns<'_>) -> Result<R>,
+) -> Result<R> {
+    for _ in 0..retries {
+        let attempt = if unlocked {
+            range.fault_unlocked(0)
+        } else {
+            range.fault()
+        };
+        let faulted = match attempt {
+            Ok(faulted) => faulted,
+            Err(e) if e == EBUSY => continue,
+            Err(e) => return Err(e),
+        };
+        match faulted.commit() {
+            Ok(mut committed) => {
+                let (state, pfns) = committed.parts();
+                return consume(state, pfns);
+            }
+            Err(Retry) => continue,
+        }
+    }
+    Err(EBUSY)
 }

@@ -15,7 +15,7 @@ use crate::devmem::{DevPage, FailNext, PMD_ORDER};
 use kernel::{
     error::to_result,
     ffi::{c_uint, c_ulong, c_void},
-    mm::virt::VmaRef,
+    mm::{virt::flags as vm_flags, virt::VmaRef, MmWithUser},
     prelude::*,
 };
 
@@ -36,6 +36,7 @@ extern "C" {
     fn p2pmm_migrate_vma_pages(m: *mut c_void);
     fn p2pmm_migrate_vma_finalize(m: *mut c_void);
     fn p2pmm_migrate_device_range(src: *mut c_ulong, start_pfn: c_ulong, npages: c_ulong) -> i32;
+    fn p2pmm_migrate_device_pfns(src: *mut c_ulong, npages: c_ulong) -> i32;
     fn p2pmm_migrate_device_pages(src: *mut c_ulong, dst: *mut c_ulong, npages: c_ulong);
     fn p2pmm_migrate_device_finalize(src: *mut c_ulong, dst: *mut c_ulong, npages: c_ulong);
     fn p2pmm_alloc_page_vma_locked(vma: *mut c_void, addr: c_ulong, order: c_uint) -> *mut c_void;
@@ -106,6 +107,8 @@ pub enum Select {
     System,
     /// Device-private pages of the given owner: for a migration back to system memory.
     DevicePrivate,
+    /// Both: for a migration to a device from wherever the pages are (system memory or another device).
+    Any,
 }
 
 /// One `struct migrate_vma` migration of `[start, end)` within a single VMA.
@@ -180,6 +183,9 @@ impl MigrateVma {
             let f = match select {
                 Select::System => p2pmm_migrate_select_system(),
                 Select::DevicePrivate => p2pmm_migrate_select_device_private(),
+                Select::Any => {
+                    p2pmm_migrate_select_system() | p2pmm_migrate_select_device_private()
+                }
             };
             if compound {
                 f | p2pmm_migrate_select_compound()
@@ -341,6 +347,45 @@ impl MigrateVma {
         }
     }
 
+    /// Gives selected pages a destination chosen by `f`, which is called with the index of each selected small
+    /// page and its source page (`None` for an empty entry: the destination must then be zeroed), and returns the
+    /// destination page it filled (locked, with one reference, owned by the migration from then on) or `None` to
+    /// leave the page where it is. For migrations set up without `compound` (core mm then splits large folios).
+    pub fn fill(
+        &mut self,
+        mut f: impl FnMut(&Self, usize, Option<*mut c_void>) -> Result<Option<*mut c_void>>,
+    ) -> Result {
+        for i in 0..self.npages {
+            let src = self.src()[i];
+            if src & mpfn::MIGRATE == 0 {
+                continue;
+            }
+            if let Some(dpage) = f(self, i, mpfn_page(src))? {
+                self.dst_mut()[i] = mpfn_of(dpage, src, false);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether entry `i` moved (selected and still valid after [`MigrateVma::pages`]).
+    pub fn moved(&self, i: usize) -> bool {
+        self.src()
+            .get(i)
+            .is_some_and(|&e| e & mpfn::VALID != 0 && e & mpfn::MIGRATE != 0)
+    }
+
+    /// The user address of entry `i`.
+    pub fn addr(&self, i: usize) -> usize {
+        self.start + i * PAGE_SIZE
+    }
+
+    /// A locked system page for entry `i`, allocated near the VMA (`None` when memory is short).
+    pub fn alloc_system_page(&self, i: usize) -> Option<*mut c_void> {
+        // SAFETY: `vma` is live with its mmap lock held (type invariant).
+        let p = unsafe { p2pmm_alloc_page_vma_locked(self.vma, self.addr(i) as c_ulong, 0) };
+        (!p.is_null()).then_some(p)
+    }
+
     /// Moves the mappings to the destinations (`migrate_vma_pages`).
     pub fn pages(&mut self) {
         // SAFETY: Set up and not finalized (type invariant); destinations filled.
@@ -382,6 +427,46 @@ impl Drop for MigrateVma {
         // SAFETY: Finalized; `raw` came from `p2pmm_migrate_alloc` (type invariant).
         unsafe { p2pmm_migrate_free(self.raw) };
     }
+}
+
+/// Evicts the device pages `pfns` (any order, each a small page of device-private memory the caller owns) to
+/// system memory (`migrate_device_pfns`): `copy(device_page, system_page)` copies each page that could be
+/// isolated. Pages that are free or busy are skipped. Returns how many pages moved.
+pub fn evict_pfns(pfns: &[usize], mut copy: impl FnMut(*mut c_void, *mut c_void)) -> Result<usize> {
+    let n = pfns.len();
+    let mut src = KVVec::<usize>::with_capacity(n, GFP_KERNEL)?;
+    src.extend_from_slice(pfns, GFP_KERNEL)?;
+    let mut dst = KVVec::<usize>::with_capacity(n, GFP_KERNEL)?;
+    dst.resize(n, 0, GFP_KERNEL)?;
+    // SAFETY: `src` holds `n` PFNs of device-private pages the caller owns; the call locks and unmaps those it can.
+    to_result(unsafe { p2pmm_migrate_device_pfns(src.as_mut_ptr().cast(), n as c_ulong) })?;
+    for i in 0..n {
+        let s = src[i];
+        let Some(spage) = mpfn_page(s).filter(|_| s & mpfn::MIGRATE != 0) else {
+            continue;
+        };
+        // SAFETY: Plain allocation; small ones never fail (`__GFP_NOFAIL`).
+        let dpage = unsafe { p2pmm_alloc_page_locked(0) };
+        copy(spage, dpage);
+        dst[i] = mpfn_of(dpage, s, false);
+    }
+    // SAFETY: `src`/`dst` were prepared by `migrate_device_pfns` and the loop above.
+    unsafe {
+        p2pmm_migrate_device_pages(
+            src.as_mut_ptr().cast(),
+            dst.as_mut_ptr().cast(),
+            n as c_ulong,
+        );
+        p2pmm_migrate_device_finalize(
+            src.as_mut_ptr().cast(),
+            dst.as_mut_ptr().cast(),
+            n as c_ulong,
+        );
+    }
+    Ok(src
+        .iter()
+        .filter(|&&e| e & mpfn::VALID != 0 && e & mpfn::MIGRATE != 0)
+        .count())
 }
 
 /// Evicts every used page of the device PFN range `[first_pfn, first_pfn + npages)` to system memory
@@ -435,6 +520,29 @@ pub(crate) fn evict_range(first_pfn: usize, npages: usize) -> Result {
     }
     if stuck {
         return Err(EBUSY);
+    }
+    Ok(())
+}
+
+/// Calls `step(vma, a, b)` for consecutive pieces `[a, b)` of `[start, end)`, each inside one VMA and at most
+/// `chunk_pages` long, under the mmap read lock. `EINVAL` where the range has a hole or an unreadable VMA.
+pub fn for_each_vma_piece(
+    mm: &MmWithUser,
+    start: usize,
+    end: usize,
+    chunk_pages: usize,
+    mut step: impl FnMut(&VmaRef, usize, usize) -> Result,
+) -> Result {
+    let mmap = mm.mmap_read_lock();
+    let mut addr = start;
+    while addr < end {
+        let vma = mmap.vma_lookup(addr).ok_or(EINVAL)?;
+        if vma.flags() & vm_flags::READ == 0 {
+            return Err(EINVAL);
+        }
+        let next = end.min(addr + chunk_pages * PAGE_SIZE).min(vma.end());
+        step(vma, addr, next)?;
+        addr = next;
     }
     Ok(())
 }

@@ -349,6 +349,11 @@ int p2pmm_migrate_device_range(unsigned long *src, unsigned long start_pfn, unsi
 	return migrate_device_range(src, start_pfn, npages);
 }
 
+int p2pmm_migrate_device_pfns(unsigned long *src, unsigned long npages)
+{
+	return migrate_device_pfns(src, npages);
+}
+
 void p2pmm_migrate_device_pages(unsigned long *src, unsigned long *dst, unsigned long npages)
 {
 	migrate_device_pages(src, dst, npages);

@@ -81,6 +81,7 @@ int p2pmm_migrate_vma_setup(struct migrate_vma *m, struct vm_area_struct *vma, u
 void p2pmm_migrate_vma_pages(struct migrate_vma *m);
 void p2pmm_migrate_vma_finalize(struct migrate_vma *m);
 int p2pmm_migrate_device_range(unsigned long *src, unsigned long start_pfn, unsigned long npages);
+int p2pmm_migrate_device_pfns(unsigned long *src, unsigned long npages);
 void p2pmm_migrate_device_pages(unsigned long *src, unsigned long *dst, unsigned long npages);
 void p2pmm_migrate_device_finalize(unsigned long *src, unsigned long *dst, unsigned long npages);
 struct page *p2pmm_alloc_page_vma_locked(struct vm_area_struct *vma, unsigned long addr, unsigned int order);

@@ -39,7 +39,7 @@ extern "C" {
 
 /// The raw `struct pci_dev` of a device (as `void *`: the extern declarations above use `void *` because
 /// `struct pci_dev` holds a zero-sized array that rustc's FFI-safety lint rejects).
-fn raw<Ctx: device::DeviceContext>(pdev: &pci::Device<Ctx>) -> *mut c_void {
+pub(crate) fn raw<Ctx: device::DeviceContext>(pdev: &pci::Device<Ctx>) -> *mut c_void {
     // `pci::Device` is `#[repr(transparent)]` over `Opaque<bindings::pci_dev>`, so a reference to it points at
     // the C struct.
     core::ptr::from_ref(pdev).cast_mut().cast()

@@ -24,6 +24,7 @@
 /* Feature bits returned by P2PMM_IOC_VERSION: what the running kernel implements. */
 #define P2PMM_FEATURE_VERSION (1ULL << 0)   /* P2PMM_IOC_VERSION and extensible structs */
 #define P2PMM_FEATURE_PROVIDERS (1ULL << 1) /* P2PMM_IOC_PROVIDERS and P2PMM_IOC_ROUTE */
+#define P2PMM_FEATURE_MIGRATE (1ULL << 2)   /* managed providers, P2PMM_IOC_MIGRATE and P2PMM_IOC_QUERY */
 
 /* 0xB9 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst. */
 #define P2PMM_IOC_MAGIC 0xB9
@@ -152,5 +153,66 @@ struct p2pmm_route {
 
 #define P2PMM_IOC_PROVIDERS _IOWR(P2PMM_IOC_MAGIC, 0x01, struct p2pmm_providers)
 #define P2PMM_IOC_ROUTE _IOWR(P2PMM_IOC_MAGIC, 0x02, struct p2pmm_route)
+
+/* ---- Placement: moving the caller's memory between system memory and managed providers ---- */
+
+/* Locations: a provider id, or one of these. */
+#define P2PMM_LOCATION_SYSTEM 0		/* system memory */
+#define P2PMM_LOCATION_NONE 0xffffffffU /* query: not populated (or memory p2pmm does not manage) */
+
+/**
+ * struct p2pmm_migrate - argument of P2PMM_IOC_MIGRATE: move a range of the caller's memory (prefetch)
+ * @size:       in: sizeof(struct p2pmm_migrate)
+ * @flags:      in: must be 0
+ * @addr:       in: start of the range, page aligned
+ * @length:     in: bytes, page aligned, > 0
+ * @target:     in: P2PMM_LOCATION_SYSTEM or the id of a managed provider
+ * @__reserved: 0
+ * @migrated:   out: pages that moved to @target
+ * @evicted:    out: pages evicted from @target to make room (moved to system memory)
+ *
+ * Private anonymous memory moves; other pages (shared, file-backed, pinned by others) stay where they are and
+ * are not counted. When @target is full, p2pmm evicts what its policy picks (least recently placed first,
+ * never a pinned page nor one younger than the residency time slice); what still does not fit stays. Every
+ * page that moves is unmapped from all importers first; they re-fault and find it at the new place.
+ *
+ * Errors: EINVAL for flags, reserved fields, an unaligned or empty range, a static provider as @target;
+ * ENODEV for an unknown provider; ENOMEM if part of the range is not mapped (as madvise(2)).
+ */
+struct p2pmm_migrate {
+	__u32 size;
+	__u32 flags;
+	__u64 addr;
+	__u64 length;
+	__u32 target;
+	__u32 __reserved;
+	__u64 migrated;
+	__u64 evicted;
+};
+#define P2PMM_MIGRATE_SIZE_VER0 48
+
+/**
+ * struct p2pmm_query - argument of P2PMM_IOC_QUERY: where each page of a range of the caller's memory is
+ * @size:      in: sizeof(struct p2pmm_query)
+ * @flags:     in: must be 0
+ * @addr:      in: start of the range, page aligned
+ * @length:    in: bytes, page aligned, > 0
+ * @locations: in: user pointer to length / page size __u32s; out (through it): each page's location, a
+ *             provider id, P2PMM_LOCATION_SYSTEM or P2PMM_LOCATION_NONE. Nothing is faulted in.
+ *
+ * Errors: EINVAL for flags or an unaligned or empty range; ENOMEM if part of the range is not mapped;
+ * EFAULT for @locations.
+ */
+struct p2pmm_query {
+	__u32 size;
+	__u32 flags;
+	__u64 addr;
+	__u64 length;
+	__u64 locations;
+};
+#define P2PMM_QUERY_SIZE_VER0 32
+
+#define P2PMM_IOC_MIGRATE _IOWR(P2PMM_IOC_MAGIC, 0x03, struct p2pmm_migrate)
+#define P2PMM_IOC_QUERY _IOWR(P2PMM_IOC_MAGIC, 0x04, struct p2pmm_query)
 
 #endif /* _UAPI_LINUX_P2PMM_H */

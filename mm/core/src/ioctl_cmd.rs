@@ -30,6 +30,10 @@ pub enum Command {
     Providers,
     /// `P2PMM_IOC_ROUTE`: how a PCI device reaches a provider.
     Route,
+    /// `P2PMM_IOC_MIGRATE`: move a range of the caller's memory to a location.
+    Migrate,
+    /// `P2PMM_IOC_QUERY`: where each page of a range of the caller's memory is.
+    Query,
 }
 
 impl Command {
@@ -39,6 +43,8 @@ impl Command {
             Command::Version => 0x00,
             Command::Providers => 0x01,
             Command::Route => 0x02,
+            Command::Migrate => 0x03,
+            Command::Query => 0x04,
         }
     }
 
@@ -54,6 +60,8 @@ impl Command {
             0x00 => Ok(Command::Version),
             0x01 => Ok(Command::Providers),
             0x02 => Ok(Command::Route),
+            0x03 => Ok(Command::Migrate),
+            0x04 => Ok(Command::Query),
             _ => Err(Errno::NoTty),
         }
     }

@@ -17,8 +17,11 @@ pub const FEATURE_VERSION: u64 = 1 << 0;
 /// `P2PMM_FEATURE_PROVIDERS`: the PROVIDERS and ROUTE ioctls.
 pub const FEATURE_PROVIDERS: u64 = 1 << 1;
 
+/// `P2PMM_FEATURE_MIGRATE`: managed providers, the MIGRATE and QUERY ioctls.
+pub const FEATURE_MIGRATE: u64 = 1 << 2;
+
 /// Every feature this build implements; a bit is added here only together with the code behind it.
-pub const FEATURES: u64 = FEATURE_VERSION | FEATURE_PROVIDERS;
+pub const FEATURES: u64 = FEATURE_VERSION | FEATURE_PROVIDERS | FEATURE_MIGRATE;
 
 /// `P2PMM_VERSION_SIZE_VER0`: the first published size of `struct p2pmm_version`.
 pub const SIZE_VER0: usize = 24;

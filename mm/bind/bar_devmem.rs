@@ -1,0 +1,429 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device-private memory whose data lives in a PCI BAR window: the memory of a managed provider.
+//!
+//! A [`BarDevmem`] is one `MEMORY_DEVICE_PRIVATE` pagemap (`memremap_pages`) of `npages` pages; page `i` of it, a
+//! *slot*, keeps its data at offset `i * PAGE_SIZE` of the BAR window. The CPU cannot map device-private pages:
+//! when it touches one, core mm calls `migrate_to_ram` and the page moves back to system memory, and every other
+//! importer of the address is invalidated by core mm (`MMU_NOTIFY_MIGRATE`) and re-faults.
+//!
+//! Which slots are free is the owner's business (p2pmm's eviction policy): this type turns slots into pages and
+//! moves data, and tells the owner through [`SlotHandler`] when a slot's page is gone.
+//!
+//! Lock order: mmap lock -> page lock -> the handler's lock (taken in [`SlotHandler::slot_freed`], any context).
+
+use crate::migrate::{evict_pfns, MigrateVma, Select};
+use crate::pci_p2p;
+use kernel::{
+    bindings, device,
+    error::to_result,
+    ffi::{c_int, c_ulong, c_void},
+    mm::virt::VmaRef,
+    pci,
+    prelude::*,
+    sync::aref::ARef,
+    types::Opaque,
+};
+
+extern "C" {
+    fn p2pmm_devmem_add(
+        pgmap: *mut c_void,
+        size: c_ulong,
+        ops: *const c_void,
+        owner: *mut c_void,
+        first_pfn: *mut c_ulong,
+    ) -> i32;
+    fn p2pmm_devmem_remove(pgmap: *mut c_void);
+    fn p2pmm_page_pgmap(page: *mut c_void) -> *mut c_void;
+    fn p2pmm_page_to_pfn(page: *mut c_void) -> c_ulong;
+    fn p2pmm_pfn_to_page(pfn: c_ulong) -> *mut c_void;
+    fn p2pmm_folio_page(folio: *mut c_void) -> *mut c_void;
+    fn p2pmm_devpage_init(dpage: *mut c_void, backing: *mut c_void, order: u32);
+    fn p2pmm_vmf_page(vmf: *mut c_void) -> *mut c_void;
+    fn p2pmm_vmf_vma(vmf: *mut c_void) -> *mut c_void;
+    fn p2pmm_vmf_address(vmf: *mut c_void) -> c_ulong;
+    fn p2pmm_vm_fault_oom() -> u32;
+    fn p2pmm_vm_fault_sigbus() -> u32;
+    fn p2pmm_bar_map(pdev: *mut c_void, bar: c_int, offset: u64, len: u64) -> *mut c_void;
+    fn p2pmm_bar_unmap(pdev: *mut c_void, addr: *mut c_void);
+    fn p2pmm_bar_copy_from_page(dst: *mut c_void, src: *mut c_void);
+    fn p2pmm_bar_zero(dst: *mut c_void);
+    fn p2pmm_bar_copy_to_page(dst: *mut c_void, src: *mut c_void);
+    fn p2pmm_bar_copy_bar(dst: *mut c_void, src: *mut c_void);
+}
+
+const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
+
+/// What the owner of a [`BarDevmem`] learns about its slots.
+pub trait SlotHandler: Send + Sync + Sized {
+    /// The page of `slot` lost its last reference (it moved out, its process unmapped it, or a migration into it
+    /// failed): the slot is free again. Called from any context: must not sleep.
+    fn slot_freed(&self, slot: u32);
+
+    /// The page of `slot` moved elsewhere (system memory or another device; its `slot_freed` follows).
+    fn moved_out(&self, _slot: u32) {}
+}
+
+/// Where a page to be migrated into a [`BarDevmem`] is now.
+pub enum Source<'a, T: SlotHandler> {
+    /// Nothing was there yet (the destination is zeroed).
+    Empty,
+    /// System memory.
+    System,
+    /// A slot of some p2pmm device memory (maybe this one).
+    Device(&'a BarDevmem<T>, u32),
+}
+
+/// Device-private memory in a BAR window.
+///
+/// # Invariants
+///
+/// From the end of initialisation until `drop`: `pgmap` is a `memremap_pages`-ed `MEMORY_DEVICE_PRIVATE` pagemap of
+/// `npages` pages from `first_pfn`, with `Self::OPS` and owner `owner`; `io` maps `npages * PAGE_SIZE` bytes of the
+/// BAR of `pdev`.
+#[pin_data(PinnedDrop)]
+pub struct BarDevmem<T: SlotHandler> {
+    #[pin]
+    pgmap: Opaque<bindings::dev_pagemap>,
+    first_pfn: usize,
+    npages: usize,
+    io: *mut c_void,
+    pdev: ARef<pci::Device>,
+    owner: usize,
+    handler: T,
+}
+
+// SAFETY: The pagemap is only changed by core mm, the BAR window is plain MMIO that any CPU may access, and `T` is
+// `Send + Sync`.
+unsafe impl<T: SlotHandler> Send for BarDevmem<T> {}
+// SAFETY: See `Send`.
+unsafe impl<T: SlotHandler> Sync for BarDevmem<T> {}
+
+impl<T: SlotHandler> BarDevmem<T> {
+    const OPS: bindings::dev_pagemap_ops = bindings::dev_pagemap_ops {
+        folio_free: Some(Self::folio_free_callback),
+        migrate_to_ram: Some(Self::migrate_to_ram_callback),
+        memory_failure: None,
+        folio_split: None,
+    };
+
+    /// Device memory over `len` bytes (a multiple of 2 MiB, the sub-section size `memremap_pages` needs) of
+    /// `bar` from `offset`, owned by `owner` (the `pgmap_owner`: p2pmm uses one for all its providers, so a
+    /// migration can find pages on any of them).
+    pub fn new(
+        pdev: &pci::Device<device::Bound>,
+        bar: u32,
+        offset: u64,
+        len: u64,
+        owner: usize,
+        handler: T,
+    ) -> impl PinInit<Self, Error> {
+        // The window is mapped while the device is bound (probe); the reference keeps the device alive after.
+        let pdev: ARef<pci::Device> = pdev.into();
+        try_pin_init!(&this in Self {
+            pgmap: Opaque::uninit(),
+            first_pfn: 0,
+            npages: (len as usize) / PAGE_SIZE,
+            io: core::ptr::null_mut(),
+            pdev,
+            owner,
+            handler,
+            _: {
+                if len == 0 || len % (2 << 20) != 0 {
+                    return Err(EINVAL);
+                }
+                let bar = c_int::try_from(bar).map_err(|_| EINVAL)?;
+                // SAFETY: `this` is pinned and every field is initialised; nothing else sees it yet.
+                let me = unsafe { &mut *this.as_ptr() };
+                // SAFETY: `pdev` is bound (the `Bound` context), so its BARs are assigned.
+                me.io = unsafe { p2pmm_bar_map(pci_p2p::raw(&me.pdev), bar, offset, len) };
+                if me.io.is_null() {
+                    return Err(ENOMEM);
+                }
+                let mut first: c_ulong = 0;
+                // SAFETY: `pgmap` is ours and pinned; `Self::OPS` is a constant. Callbacks may run from here on:
+                // every field they read is set.
+                let added = to_result(unsafe {
+                    p2pmm_devmem_add(
+                        me.pgmap.get().cast(),
+                        len as c_ulong,
+                        core::ptr::from_ref(&Self::OPS).cast(),
+                        me.owner as *mut c_void,
+                        &mut first,
+                    )
+                });
+                if let Err(e) = added {
+                    // SAFETY: Mapped above, unused.
+                    unsafe { p2pmm_bar_unmap(pci_p2p::raw(&me.pdev), me.io) };
+                    return Err(e);
+                }
+                me.first_pfn = first as usize;
+            },
+        })
+    }
+
+    /// The number of slots.
+    pub fn slots(&self) -> usize {
+        self.npages
+    }
+
+    /// The owner handler.
+    pub fn handler(&self) -> &T {
+        &self.handler
+    }
+
+    /// The slot of device page `pfn`, if it is one of ours.
+    pub fn slot_of_pfn(&self, pfn: usize) -> Option<u32> {
+        let i = pfn.checked_sub(self.first_pfn)?;
+        (i < self.npages).then_some(i as u32)
+    }
+
+    fn slot_io(&self, slot: u32) -> *mut c_void {
+        // By the type invariant `io` maps `npages` pages; callers pass slots below `npages`.
+        self.io.wrapping_byte_add(slot as usize * PAGE_SIZE)
+    }
+
+    fn slot_page(&self, slot: u32) -> *mut c_void {
+        // SAFETY: `first_pfn + slot` is a page of our pagemap (type invariant, `slot < npages`).
+        unsafe { p2pmm_pfn_to_page((self.first_pfn + slot as usize) as c_ulong) }
+    }
+
+    /// Migrates `[start, end)` of `vma` (mmap lock held through the `&VmaRef`) into this memory. For each page,
+    /// `place(addr, source)` returns the slot to copy it to (a slot it reserved), or `None` to leave the page
+    /// where it is; `placed(addr, slot)` then reports each page that moved (and the source slot's handler hears
+    /// [`SlotHandler::moved_out`]). A slot whose page did not move is
+    /// released through [`SlotHandler::slot_freed`] when core mm drops it. `peers` are every device memory of
+    /// this owner (pages found on one of them are copied BAR to BAR). Returns the number of pages moved.
+    pub fn migrate_in(
+        &self,
+        vma: &VmaRef,
+        start: usize,
+        end: usize,
+        peers: &[&Self],
+        mut place: impl FnMut(usize, &Source<'_, T>) -> Option<u32>,
+        mut placed: impl FnMut(usize, u32),
+    ) -> Result<usize> {
+        let mut m = MigrateVma::setup(vma, start, end, self.owner, Select::Any, false)?;
+        let mut slots = KVec::<(usize, u32, Option<(&Self, u32)>)>::new();
+        slots.reserve((end - start) / PAGE_SIZE, GFP_KERNEL)?;
+        m.fill(|m, i, spage| {
+            let addr = m.addr(i);
+            // SAFETY: `spage` is a page isolated and locked by the migration.
+            let pfn = spage.map(|p| unsafe { p2pmm_page_to_pfn(p) } as usize);
+            let remote = pfn.and_then(|pfn| {
+                peers
+                    .iter()
+                    .find_map(|mem| mem.slot_of_pfn(pfn).map(|slot| (*mem, slot)))
+            });
+            let source = match (spage, remote) {
+                (None, _) => Source::Empty,
+                (Some(_), Some((mem, slot))) => Source::Device(mem, slot),
+                (Some(_), None) => Source::System,
+            };
+            let Some(slot) = place(addr, &source) else {
+                return Ok(None);
+            };
+            if slot as usize >= self.npages {
+                return Err(EINVAL);
+            }
+            let dst = self.slot_io(slot);
+            // SAFETY: `dst` is one page of our BAR window (checked above); the source page is isolated and locked
+            // by the migration, a remote slot is another live window's page.
+            unsafe {
+                match (&source, spage) {
+                    (Source::Empty, _) => p2pmm_bar_zero(dst),
+                    (Source::Device(mem, s), _) => p2pmm_bar_copy_bar(dst, mem.slot_io(*s)),
+                    (Source::System, Some(p)) => p2pmm_bar_copy_from_page(dst, p),
+                    (Source::System, None) => p2pmm_bar_zero(dst),
+                }
+            }
+            let page = self.slot_page(slot);
+            // SAFETY: The slot was free (the caller reserved it), so its page has no user: initialising gives it
+            // one reference, which the migration takes over.
+            unsafe { p2pmm_devpage_init(page, core::ptr::null_mut(), 0) };
+            slots
+                .push_within_capacity((i, slot, remote))
+                .map_err(|_| ENOMEM)?;
+            Ok(Some(page))
+        })?;
+        m.pages();
+        let mut n = 0;
+        for &(i, slot, from) in slots.iter() {
+            if m.moved(i) {
+                placed(start + i * PAGE_SIZE, slot);
+                if let Some((mem, s)) = from {
+                    mem.handler.moved_out(s);
+                }
+                n += 1;
+            }
+        }
+        m.finalize();
+        Ok(n)
+    }
+
+    /// Migrates every page of `[start, end)` of `vma` (mmap lock held) that lives in one of `peers` (device memories
+    /// of owner `owner`) back to system memory. Returns the number of pages moved.
+    pub fn migrate_out(
+        vma: &VmaRef,
+        start: usize,
+        end: usize,
+        owner: usize,
+        peers: &[&Self],
+    ) -> Result<usize> {
+        let mut m = MigrateVma::setup(vma, start, end, owner, Select::DevicePrivate, false)?;
+        let mut from = KVec::<(usize, &Self, u32)>::new();
+        from.reserve((end - start) / PAGE_SIZE, GFP_KERNEL)?;
+        m.fill(|m, i, spage| {
+            let Some(spage) = spage else { return Ok(None) };
+            // SAFETY: `spage` is a page isolated and locked by the migration.
+            let pfn = unsafe { p2pmm_page_to_pfn(spage) } as usize;
+            let Some((mem, slot)) = peers
+                .iter()
+                .find_map(|mem| mem.slot_of_pfn(pfn).map(|s| (*mem, s)))
+            else {
+                return Ok(None);
+            };
+            let dst = m.alloc_system_page(i).ok_or(ENOMEM)?;
+            // SAFETY: `dst` is a fresh locked system page; the slot is one page of `mem`'s window.
+            unsafe { p2pmm_bar_copy_to_page(dst, mem.slot_io(slot)) };
+            from.push_within_capacity((i, mem, slot))
+                .map_err(|_| ENOMEM)?;
+            Ok(Some(dst))
+        })?;
+        m.pages();
+        let mut n = 0;
+        for &(i, mem, slot) in from.iter() {
+            if m.moved(i) {
+                mem.handler.moved_out(slot);
+                n += 1;
+            }
+        }
+        m.finalize();
+        Ok(n)
+    }
+
+    /// Evicts the pages of `slots` to system memory (`migrate_device_pfns`); pages that are free or busy stay.
+    /// Returns how many moved. Their slots come back through [`SlotHandler::slot_freed`].
+    pub fn evict(&self, slots: &[u32]) -> Result<usize> {
+        let mut pfns = KVec::with_capacity(slots.len(), GFP_KERNEL)?;
+        for &s in slots {
+            if (s as usize) < self.npages {
+                pfns.push(self.first_pfn + s as usize, GFP_KERNEL)?;
+            }
+        }
+        evict_pfns(&pfns, |dev, sys| {
+            // SAFETY: `dev` is one of our pages (its PFN came from a slot), isolated by the eviction; `sys` is a
+            // fresh locked system page.
+            unsafe {
+                let pfn = p2pmm_page_to_pfn(dev) as usize;
+                p2pmm_bar_copy_to_page(sys, self.slot_io((pfn - self.first_pfn) as u32));
+            }
+        })
+    }
+
+    /// The memory a device page belongs to.
+    ///
+    /// # Safety
+    ///
+    /// `page` must be a page of a live `BarDevmem<T>`.
+    unsafe fn of_page<'a>(page: *mut c_void) -> &'a Self {
+        // SAFETY: The caller guarantees `page` is ours, so its pgmap is the `pgmap` field of a live `Self`.
+        unsafe {
+            let pgmap = p2pmm_page_pgmap(page).cast::<Opaque<bindings::dev_pagemap>>();
+            &*kernel::container_of!(pgmap, Self, pgmap)
+        }
+    }
+
+    /// `folio_free`: the last reference to one of our pages went away.
+    ///
+    /// # Safety
+    ///
+    /// Called by core mm only, for a folio of a pagemap with `Self::OPS`.
+    unsafe extern "C" fn folio_free_callback(folio: *mut bindings::folio) {
+        // SAFETY: Core mm passes a live folio of one of our pagemaps.
+        let page = unsafe { p2pmm_folio_page(folio.cast()) };
+        // SAFETY: As above.
+        let me = unsafe { Self::of_page(page) };
+        // SAFETY: As above.
+        let pfn = unsafe { p2pmm_page_to_pfn(page) } as usize;
+        if let Some(slot) = me.slot_of_pfn(pfn) {
+            me.handler.slot_freed(slot);
+        }
+    }
+
+    /// `migrate_to_ram`: the CPU touched one of our pages; move it back to system memory.
+    ///
+    /// # Safety
+    ///
+    /// Called by core mm only, with a valid `vmf` whose page belongs to a pagemap with `Self::OPS`.
+    unsafe extern "C" fn migrate_to_ram_callback(
+        vmf: *mut bindings::vm_fault,
+    ) -> bindings::vm_fault_t {
+        let vmf = vmf.cast::<c_void>();
+        // SAFETY: Core mm passes a valid fault on one of our pages, with the mmap (or VMA) lock and the page lock
+        // held for the duration of the call.
+        unsafe {
+            let page = p2pmm_vmf_page(vmf);
+            let vma = p2pmm_vmf_vma(vmf);
+            let me = Self::of_page(page);
+            let start = p2pmm_vmf_address(vmf) as usize & !(PAGE_SIZE - 1);
+            let Ok(mut m) = MigrateVma::setup_raw(
+                vma,
+                start,
+                start + PAGE_SIZE,
+                me.owner,
+                Select::DevicePrivate,
+                false,
+                page,
+            ) else {
+                return p2pmm_vm_fault_sigbus();
+            };
+            let mut slot = None;
+            let filled = m.fill(|m, i, spage| {
+                let Some(spage) = spage else { return Ok(None) };
+                let pfn = p2pmm_page_to_pfn(spage) as usize;
+                // Only our own page can be selected here: core mm calls the fault page's own pagemap.
+                let Some(s) = me.slot_of_pfn(pfn) else {
+                    return Ok(None);
+                };
+                let Some(dst) = m.alloc_system_page(i) else {
+                    return Err(ENOMEM);
+                };
+                p2pmm_bar_copy_to_page(dst, me.slot_io(s));
+                slot = Some(s);
+                Ok(Some(dst))
+            });
+            if filled.is_err() {
+                return p2pmm_vm_fault_oom();
+            }
+            m.pages();
+            let moved = m.migrated() > 0;
+            m.finalize();
+            if let (true, Some(s)) = (moved, slot) {
+                me.handler.moved_out(s);
+            }
+        }
+        0
+    }
+}
+
+#[pinned_drop]
+impl<T: SlotHandler> PinnedDrop for BarDevmem<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // Every page must be back in system memory before the pagemap goes: `memunmap_pages` waits for them.
+        let mut all = KVec::new();
+        if all.reserve(self.npages, GFP_KERNEL).is_ok() {
+            for s in 0..self.npages as u32 {
+                let _ = all.push_within_capacity(s);
+            }
+            if self.evict(&all).is_err() {
+                pr_err!("evicting device memory failed; pages stay in use\n");
+            }
+        }
+        // SAFETY: Mapped since initialisation (type invariant); no page is in use after the eviction.
+        unsafe {
+            p2pmm_devmem_remove(self.pgmap.get().cast());
+            p2pmm_bar_unmap(pci_p2p::raw(&self.pdev), self.io);
+        }
+    }
+}

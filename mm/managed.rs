@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Managed providers: capacity-bounded device memory in a BAR (`bind/bar_devmem.rs`) whose pages p2pmm places,
+//! evicts and moves, following the portable eviction policy (`core/src/eviction.rs`, a CLOCK with pins, preferred
+//! pages and a minimum residency).
+//!
+//! Moving a page always goes through core mm's migration, which unmaps it from the process and from every importer
+//! first (an `MMU_NOTIFY_MIGRATE` invalidation to each mirror of the range), so peers re-fault and find the new
+//! location: p2pmm never has to track who maps a page.
+//!
+//! Lock order: mmap lock -> page lock -> [`Slots::clock`] (a spinlock, also taken from `folio_free` in any context).
+//! The clock lock is never held across a migration or an eviction.
+
+use crate::{
+    bar_devmem::{BarDevmem, SlotHandler, Source},
+    eviction::Clock,
+    hmm::{fault_and_commit, HmmRange, PageKind, Request},
+    migrate::for_each_vma_piece,
+    notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+    provider::{Provider, Stats},
+};
+use kernel::{
+    device,
+    mm::MmWithUser,
+    new_spinlock, pci,
+    prelude::*,
+    sync::{Arc, SpinLock},
+    time::{Instant, Monotonic},
+};
+
+const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
+
+/// Pages moved per `migrate_vma` call: bounds the migration arrays and how much is evicted at once.
+const CHUNK_PAGES: usize = 256;
+
+/// A page stays at least this long where it was moved before it may be evicted (damps ping-pong between
+/// providers; drm_pagemap's `timeslice_ms` plays the same role). Short: the tests oversubscribe on purpose.
+const MIN_RESIDENCY_NS: u64 = 1_000_000;
+
+/// How often a placement query retries after racing an invalidation.
+const QUERY_RETRIES: u32 = 1000;
+
+/// p2pmm's `pgmap_owner`: one identity for every managed provider, so one migration finds pages on any of them.
+static OWNER: u8 = 0;
+
+/// The `pgmap_owner` of p2pmm's device memory.
+pub fn owner() -> usize {
+    core::ptr::from_ref(&OWNER) as usize
+}
+
+/// The slots of a managed provider: the eviction policy's state, under a spinlock.
+#[pin_data]
+pub struct Slots {
+    #[pin]
+    clock: SpinLock<Clock>,
+    stats: Arc<Stats>,
+    epoch: Instant<Monotonic>,
+}
+
+impl Slots {
+    fn new(capacity: u32, stats: Arc<Stats>) -> Result<Arc<Self>> {
+        let clock = Clock::new(capacity, MIN_RESIDENCY_NS).map_err(|_| ENOMEM)?;
+        Arc::pin_init(
+            pin_init!(Self {
+                clock <- new_spinlock!(clock, "p2pmm_slots"),
+                stats,
+                epoch: Instant::now(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Nanoseconds since the provider was created: the policy's clock.
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+}
+
+impl SlotHandler for Arc<Slots> {
+    fn slot_freed(&self, slot: u32) {
+        let mut clock = self.clock.lock();
+        // The page is gone, whoever pinned it: pins of a freed page (its range was unmapped) go with it.
+        while clock.is_pinned(slot) {
+            if clock.unpin(slot).is_err() {
+                break;
+            }
+        }
+        // A slot already free is core mm freeing a page it never gave us (cannot happen); nothing to undo.
+        let _ = clock.release(slot);
+    }
+
+    fn moved_out(&self, _slot: u32) {
+        Stats::add(&self.stats.migrated_out, 1);
+    }
+}
+
+/// The device memory of a managed provider.
+pub type Memory = BarDevmem<Arc<Slots>>;
+
+/// A managed provider's memory and slots.
+pub struct Managed {
+    mem: Pin<KBox<Memory>>,
+    slots: Arc<Slots>,
+}
+
+/// What a migration did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Moved {
+    /// Pages that moved to the target.
+    pub migrated: u64,
+    /// Pages evicted from the target to make room.
+    pub evicted: u64,
+}
+
+impl Managed {
+    /// Managed memory over `len` bytes of `bar` of `pdev` from `offset`, counting into `stats`.
+    pub fn new(
+        pdev: &pci::Device<device::Bound>,
+        bar: u32,
+        offset: u64,
+        len: u64,
+        stats: Arc<Stats>,
+    ) -> Result<Self> {
+        let pages = u32::try_from(len / PAGE_SIZE as u64).map_err(|_| EINVAL)?;
+        let slots = Slots::new(pages, stats)?;
+        let mem = KBox::pin_init(
+            BarDevmem::new(pdev, bar, offset, len, owner(), slots.clone()),
+            GFP_KERNEL,
+        )?;
+        Ok(Self { mem, slots })
+    }
+
+    /// Bytes of device memory.
+    pub fn capacity(&self) -> u64 {
+        (self.mem.slots() * PAGE_SIZE) as u64
+    }
+
+    /// Bytes in use (slots holding a page or being filled).
+    pub fn used(&self) -> u64 {
+        u64::from(self.slots.clock.lock().used()) * PAGE_SIZE as u64
+    }
+
+    /// The device memory.
+    pub fn memory(&self) -> &Memory {
+        &self.mem
+    }
+
+    /// Makes room for `want` pages by evicting victims the policy picks to system memory. Returns how many pages
+    /// were evicted (fewer than needed when the rest is pinned or too young to move).
+    fn make_room(&self, want: usize) -> Result<usize> {
+        let mut victims = [0u32; CHUNK_PAGES];
+        let n = {
+            let now = self.slots.now();
+            let mut clock = self.slots.clock.lock();
+            let free = (clock.capacity() - clock.used()) as usize;
+            if free >= want {
+                return Ok(0);
+            }
+            clock.pick_victims(want - free, now, &mut victims)
+        };
+        if n == 0 {
+            return Ok(0);
+        }
+        let moved = self.mem.evict(&victims[..n]);
+        {
+            // A victim whose page did not move (busy, or freed meanwhile) is occupied again, or already free.
+            let mut clock = self.slots.clock.lock();
+            for &slot in &victims[..n] {
+                let _ = clock.cancel_eviction(slot);
+            }
+        }
+        let moved = moved? as u64;
+        let stats = &self.slots.stats;
+        Stats::add(&stats.evictions, moved);
+        // Each evicted page was unmapped from the process and every importer of it.
+        Stats::add(&stats.invalidations, moved);
+        Ok(moved as usize)
+    }
+}
+
+/// Migrates `[start, end)` of `mm` to the managed provider `target`, from system memory or any provider in
+/// `all`, evicting from `target` what its policy picks when it is full.
+pub fn migrate_to_provider(
+    mm: &MmWithUser,
+    start: usize,
+    end: usize,
+    target: &Provider,
+    all: &[Arc<Provider>],
+) -> Result<Moved> {
+    let tm = target.managed().ok_or(EINVAL)?;
+    let peers = peer_memories(all)?;
+    let mut done = Moved::default();
+    for_each_vma_piece(mm, start, end, CHUNK_PAGES, |vma, a, b| {
+        done.evicted += tm.make_room((b - a) / PAGE_SIZE)? as u64;
+        let moved = tm.mem.migrate_in(
+            vma,
+            a,
+            b,
+            &peers,
+            |_addr, source| {
+                if let Source::Device(mem, _) = source {
+                    if core::ptr::eq(*mem, &*tm.mem) {
+                        // Already here.
+                        return None;
+                    }
+                }
+                tm.slots.clock.lock().alloc_slot()
+            },
+            |_addr, slot| {
+                let now = tm.slots.now();
+                let _ = tm.slots.clock.lock().occupy(slot, now);
+            },
+        )?;
+        done.migrated += moved as u64;
+        Ok(())
+    })?;
+    Stats::add(&target.stats.migrated_in, done.migrated);
+    Ok(done)
+}
+
+/// Migrates every page of `[start, end)` of `mm` that lives on a provider in `all` back to system memory.
+pub fn migrate_to_system(
+    mm: &MmWithUser,
+    start: usize,
+    end: usize,
+    all: &[Arc<Provider>],
+) -> Result<u64> {
+    let peers = peer_memories(all)?;
+    let mut moved = 0u64;
+    for_each_vma_piece(mm, start, end, CHUNK_PAGES, |vma, a, b| {
+        moved += Memory::migrate_out(vma, a, b, owner(), &peers)? as u64;
+        Ok(())
+    })?;
+    Ok(moved)
+}
+
+/// `ENOMEM` unless every page of `[start, end)` is inside a VMA of `mm` (madvise(2)'s rule for unmapped ranges).
+pub fn ensure_mapped(mm: &MmWithUser, start: usize, end: usize) -> Result {
+    let mmap = mm.mmap_read_lock();
+    let mut addr = start;
+    while addr < end {
+        addr = mmap.vma_lookup(addr).ok_or(ENOMEM)?.end();
+    }
+    Ok(())
+}
+
+fn peer_memories(all: &[Arc<Provider>]) -> Result<KVec<&Memory>> {
+    let mut peers = KVec::with_capacity(all.len(), GFP_KERNEL)?;
+    for p in all {
+        if let Some(m) = p.managed() {
+            peers.push(m.memory(), GFP_KERNEL)?;
+        }
+    }
+    Ok(peers)
+}
+
+/// Pages a query handles at once (bounds its buffers).
+pub const QUERY_CHUNK_PAGES: usize = CHUNK_PAGES;
+
+/// Where a page is, as a query reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Not populated.
+    None,
+    /// System memory.
+    System,
+    /// On the provider with this id.
+    Provider(u32),
+}
+
+/// A query only needs the sequence bumped by invalidations; it keeps no state.
+struct QueryHandler;
+
+impl InvalidateHandler for QueryHandler {
+    type State = ();
+
+    fn invalidate(&self, _inv: &Invalidation<'_>, _state: &mut ()) {}
+}
+
+/// Reports where each page of `[start, end)` of `mm` is, into `out` (one entry per page), without faulting.
+pub fn query(
+    mm: &MmWithUser,
+    start: usize,
+    end: usize,
+    all: &[Arc<Provider>],
+    out: &mut [Placement],
+) -> Result {
+    if out.len() != (end - start) / PAGE_SIZE {
+        return Err(EINVAL);
+    }
+    let watch = KBox::pin_init(
+        IntervalNotifier::new(mm, start, end - start, QueryHandler, ()),
+        GFP_KERNEL,
+    )?;
+    let mut addr = start;
+    while addr < end {
+        let next = end.min(addr + CHUNK_PAGES * PAGE_SIZE);
+        let first = (addr - start) / PAGE_SIZE;
+        let mut range = HmmRange::new(&watch, addr, next, Request::SNAPSHOT, owner())?;
+        fault_and_commit(&mut range, false, QUERY_RETRIES, |(), pfns| {
+            for (i, (_, pfn)) in pfns.iter().enumerate() {
+                out[first + i] = match pfn.kind(owner()) {
+                    PageKind::System | PageKind::Zero => Placement::System,
+                    PageKind::DevicePrivateLocal => pfn
+                        .pfn()
+                        .and_then(|pfn| {
+                            all.iter().find(|p| {
+                                p.managed()
+                                    .is_some_and(|m| m.mem.slot_of_pfn(pfn).is_some())
+                            })
+                        })
+                        .map_or(Placement::None, |p| Placement::Provider(p.id)),
+                    // Another driver's device memory, a hole or an error: not p2pmm's to report.
+                    PageKind::DevicePrivateRemote | PageKind::None | PageKind::Error => {
+                        Placement::None
+                    }
+                };
+            }
+            Ok(())
+        })?;
+        addr = next;
+    }
+    Ok(())
+}

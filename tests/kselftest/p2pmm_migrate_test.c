@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kselftests of managed providers: P2PMM_IOC_MIGRATE (prefetch to a provider, back to system memory, device to
+ * device), P2PMM_IOC_QUERY (per-page placement), eviction when a provider is oversubscribed, and what happens to
+ * placed memory on munmap and fork. Every data check compares bytes written before the moves with bytes read
+ * after them. Needs p2pmm.ko loaded on the default VM topology (two vaccel devices); run as root.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/p2pmm.h>
+
+#include "kselftest_harness.h"
+
+#define P2PMM_DEV "/dev/p2pmm"
+#define MAX_PROVIDERS 32
+#define PAGE 4096UL
+
+static int providers(int fd, struct p2pmm_provider_info *out, int room)
+{
+	struct p2pmm_providers req = {
+		.size = sizeof(req), .count = room, .entry_size = sizeof(*out), .entries = (uintptr_t)out,
+	};
+
+	return ioctl(fd, P2PMM_IOC_PROVIDERS, &req) ? -1 : (int)req.count;
+}
+
+static int find_provider(int fd, uint32_t id, struct p2pmm_provider_info *info)
+{
+	struct p2pmm_provider_info p[MAX_PROVIDERS];
+	int n = providers(fd, p, MAX_PROVIDERS);
+
+	for (int i = 0; i < n; i++)
+		if (p[i].id == id) {
+			*info = p[i];
+			return 0;
+		}
+	return -1;
+}
+
+static int migrate(int fd, void *addr, size_t len, uint32_t target, struct p2pmm_migrate *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->size = sizeof(*m);
+	m->addr = (uintptr_t)addr;
+	m->length = len;
+	m->target = target;
+	return ioctl(fd, P2PMM_IOC_MIGRATE, m);
+}
+
+static int query(int fd, void *addr, size_t len, uint32_t *loc)
+{
+	struct p2pmm_query q = {
+		.size = sizeof(q), .addr = (uintptr_t)addr, .length = len, .locations = (uintptr_t)loc,
+	};
+
+	return ioctl(fd, P2PMM_IOC_QUERY, &q);
+}
+
+/* How many of the n pages query reports at `where`. */
+static size_t count_at(const uint32_t *loc, size_t n, uint32_t where)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < n; i++)
+		c += loc[i] == where;
+	return c;
+}
+
+/* The byte at offset i of a buffer written in round r: every byte of every round differs from its neighbours. */
+static uint8_t pattern(size_t i, unsigned int r)
+{
+	return (uint8_t)((i * 2654435761u) >> 13) ^ (uint8_t)(r * 37 + 1);
+}
+
+static void fill(uint8_t *p, size_t len, unsigned int r)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = pattern(i, r);
+}
+
+/* The offset of the first byte that differs from round r's pattern, or -1. */
+static long first_bad(const uint8_t *p, size_t len, unsigned int r)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != pattern(i, r))
+			return (long)i;
+	return -1;
+}
+
+FIXTURE(mig) {
+	int fd;
+	uint32_t managed[2];
+	uint64_t capacity[2];
+	uint32_t static_id;
+};
+
+FIXTURE_SETUP(mig)
+{
+	struct p2pmm_provider_info p[MAX_PROVIDERS];
+	int n, nm = 0;
+
+	self->fd = open(P2PMM_DEV, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s (is p2pmm.ko loaded?)", P2PMM_DEV, strerror(errno));
+	n = providers(self->fd, p, MAX_PROVIDERS);
+	ASSERT_LT(0, n);
+	self->static_id = 0;
+	for (int i = 0; i < n; i++) {
+		if (p[i].kind == P2PMM_PROVIDER_MANAGED && nm < 2) {
+			self->managed[nm] = p[i].id;
+			self->capacity[nm++] = p[i].capacity;
+		} else if (p[i].kind == P2PMM_PROVIDER_STATIC) {
+			self->static_id = p[i].id;
+		}
+	}
+	ASSERT_EQ(2, nm) TH_LOG("the default VM topology has two vaccels, each with a managed provider");
+	ASSERT_NE(0, self->static_id);
+}
+
+FIXTURE_TEARDOWN(mig)
+{
+	close(self->fd);
+}
+
+/* Each vaccel's managed provider sits on the same device as its static one and has the configured capacity. */
+TEST_F(mig, managed_providers_listed)
+{
+	struct p2pmm_provider_info p[MAX_PROVIDERS];
+	int n = providers(self->fd, p, MAX_PROVIDERS);
+
+	for (int m = 0; m < 2; m++) {
+		int found_static = 0;
+		struct p2pmm_provider_info info;
+
+		ASSERT_EQ(0, find_provider(self->fd, self->managed[m], &info));
+		EXPECT_EQ(8UL << 20, info.capacity) TH_LOG("vaccel_managed_mb defaults to 8");
+		EXPECT_EQ(0, info.flags);
+		for (int i = 0; i < n; i++)
+			found_static |= p[i].kind == P2PMM_PROVIDER_STATIC && !strcmp(p[i].device, info.device);
+		EXPECT_TRUE(found_static) TH_LOG("%s has no static provider", info.device);
+	}
+}
+
+/* Prefetch to a provider, see it there, read it back through CPU faults (which bring each page home). */
+TEST_F(mig, prefetch_query_read_back)
+{
+	size_t len = 1 << 20, n = len / PAGE;
+	uint8_t *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint32_t *loc = calloc(n, sizeof(*loc));
+	struct p2pmm_provider_info before, during, after;
+	struct p2pmm_migrate m;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, loc);
+	fill(buf, len, 1);
+	ASSERT_EQ(0, query(self->fd, buf, len, loc));
+	EXPECT_EQ(n, count_at(loc, n, P2PMM_LOCATION_SYSTEM));
+	ASSERT_EQ(0, find_provider(self->fd, self->managed[0], &before));
+
+	ASSERT_EQ(0, migrate(self->fd, buf, len, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(n, m.migrated);
+	ASSERT_EQ(0, query(self->fd, buf, len, loc));
+	EXPECT_EQ(n, count_at(loc, n, self->managed[0]));
+	ASSERT_EQ(0, find_provider(self->fd, self->managed[0], &during));
+	EXPECT_EQ(before.used + len, during.used);
+	EXPECT_EQ(before.migrated_in + n, during.migrated_in);
+
+	/* Migrating again to where it is moves nothing. */
+	ASSERT_EQ(0, migrate(self->fd, buf, len, self->managed[0], &m));
+	EXPECT_EQ(0, m.migrated);
+
+	EXPECT_EQ(-1, first_bad(buf, len, 1));
+	ASSERT_EQ(0, query(self->fd, buf, len, loc));
+	EXPECT_EQ(n, count_at(loc, n, P2PMM_LOCATION_SYSTEM)) TH_LOG("CPU access brings pages to system memory");
+	ASSERT_EQ(0, find_provider(self->fd, self->managed[0], &after));
+	EXPECT_EQ(before.used, after.used);
+	EXPECT_EQ(during.migrated_out + n, after.migrated_out);
+	munmap(buf, len);
+	free(loc);
+}
+
+/* Device to device, then back to system memory explicitly; the data survives every hop. */
+TEST_F(mig, device_to_device_and_back)
+{
+	size_t len = 2 << 20, n = len / PAGE;
+	uint8_t *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint32_t *loc = calloc(n, sizeof(*loc));
+	struct p2pmm_provider_info a0, a1;
+	struct p2pmm_migrate m;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	fill(buf, len, 2);
+	ASSERT_EQ(0, migrate(self->fd, buf, len, self->managed[0], &m));
+	ASSERT_EQ(n, m.migrated);
+	ASSERT_EQ(0, find_provider(self->fd, self->managed[0], &a0));
+	ASSERT_EQ(0, migrate(self->fd, buf, len, self->managed[1], &m));
+	EXPECT_EQ(n, m.migrated);
+	ASSERT_EQ(0, query(self->fd, buf, len, loc));
+	EXPECT_EQ(n, count_at(loc, n, self->managed[1]));
+	ASSERT_EQ(0, find_provider(self->fd, self->managed[0], &a1));
+	EXPECT_EQ(a0.used - len, a1.used) TH_LOG("the source provider's pages are freed");
+	EXPECT_EQ(a0.migrated_out + n, a1.migrated_out);
+
+	ASSERT_EQ(0, migrate(self->fd, buf, len, P2PMM_LOCATION_SYSTEM, &m));
+	EXPECT_EQ(n, m.migrated);
+	ASSERT_EQ(0, query(self->fd, buf, len, loc));
+	EXPECT_EQ(n, count_at(loc, n, P2PMM_LOCATION_SYSTEM));
+	EXPECT_EQ(-1, first_bad(buf, len, 2));
+	munmap(buf, len);
+	free(loc);
+}
+
+/*
+ * A working set of twice a provider's capacity, prefetched chunk by chunk to one provider for two rounds, then to
+ * the other for two rounds, rewritten every other round: each pass must evict at least half the set, pages pass
+ * through both providers and system memory (device to device for what was still resident), and not one byte may
+ * be lost.
+ */
+TEST_F(mig, oversubscribe_twice_capacity)
+{
+	size_t len = 2 * self->capacity[0], chunk = 1 << 20, n = len / PAGE;
+	uint8_t *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint32_t *loc = calloc(n, sizeof(*loc));
+	struct p2pmm_provider_info s0, s1, e0, e1;
+	uint64_t evicted = 0, migrated = 0;
+	int seen[3] = { 0, 0, 0 };
+	struct p2pmm_migrate m;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(self->capacity[0], self->capacity[1]);
+	ASSERT_EQ(0, find_provider(self->fd, self->managed[0], &s0));
+	ASSERT_EQ(0, find_provider(self->fd, self->managed[1], &s1));
+	for (unsigned int round = 0; round < 4; round++) {
+		if (round % 2 == 0)
+			fill(buf, len, 10 + round);
+		for (size_t off = 0; off < len; off += chunk) {
+			uint32_t target = self->managed[round / 2];
+
+			ASSERT_EQ(0, migrate(self->fd, buf + off, chunk, target, &m)) TH_LOG("%s", strerror(errno));
+			migrated += m.migrated;
+			evicted += m.evicted;
+		}
+		ASSERT_EQ(0, query(self->fd, buf, len, loc));
+		seen[0] += count_at(loc, n, P2PMM_LOCATION_SYSTEM) > 0;
+		seen[1] += count_at(loc, n, self->managed[0]) > 0;
+		seen[2] += count_at(loc, n, self->managed[1]) > 0;
+		/* Never more on a provider than it holds. */
+		EXPECT_GE(self->capacity[0] / PAGE, count_at(loc, n, self->managed[0]));
+		EXPECT_GE(self->capacity[1] / PAGE, count_at(loc, n, self->managed[1]));
+		if (round % 2 == 1) {
+			long bad = first_bad(buf, len, 10 + round - 1);
+
+			ASSERT_EQ(-1, bad) TH_LOG("round %u: byte %ld differs", round, bad);
+		}
+	}
+	ASSERT_EQ(0, find_provider(self->fd, self->managed[0], &e0));
+	ASSERT_EQ(0, find_provider(self->fd, self->managed[1], &e1));
+	TH_LOG("%lu pages migrated, %lu evicted; provider evictions %llu + %llu", (unsigned long)migrated,
+	       (unsigned long)evicted, e0.evictions - s0.evictions, e1.evictions - s1.evictions);
+	/* Each of the 4 passes pushes 2x capacity through a provider: at least one capacity's worth is evicted. */
+	EXPECT_LE(4 * (self->capacity[0] / PAGE), evicted) TH_LOG("twice the capacity must evict");
+	EXPECT_EQ(evicted, (e0.evictions - s0.evictions) + (e1.evictions - s1.evictions));
+	EXPECT_LT(n, migrated);
+	EXPECT_TRUE(seen[0] && seen[1] && seen[2]) TH_LOG("data passed through system memory and both providers");
+	munmap(buf, len);
+	free(loc);
+}
+
+/* munmap of placed memory frees its device pages. */
+TEST_F(mig, munmap_frees_device_pages)
+{
+	size_t len = 1 << 20;
+	uint8_t *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct p2pmm_provider_info before, during, after;
+	struct p2pmm_migrate m;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	fill(buf, len, 3);
+	ASSERT_EQ(0, find_provider(self->fd, self->managed[1], &before));
+	ASSERT_EQ(0, migrate(self->fd, buf, len, self->managed[1], &m));
+	ASSERT_EQ(len / PAGE, m.migrated);
+	ASSERT_EQ(0, find_provider(self->fd, self->managed[1], &during));
+	EXPECT_EQ(before.used + len, during.used);
+	ASSERT_EQ(0, munmap(buf, len));
+	ASSERT_EQ(0, find_provider(self->fd, self->managed[1], &after));
+	EXPECT_EQ(before.used, after.used);
+}
+
+/* fork shares placed pages copy-on-write: the child sees the data, its writes do not reach the parent. */
+TEST_F(mig, fork_cow)
+{
+	size_t len = 256 << 10;
+	uint8_t *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct p2pmm_migrate m;
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	fill(buf, len, 4);
+	ASSERT_EQ(0, migrate(self->fd, buf, len, self->managed[0], &m));
+	ASSERT_EQ(len / PAGE, m.migrated);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (first_bad(buf, len, 4) != -1)
+			_exit(1);
+		fill(buf, len, 5);
+		_exit(first_bad(buf, len, 5) == -1 ? 0 : 2);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("1: child saw wrong data, 2: child's write lost");
+	EXPECT_EQ(-1, first_bad(buf, len, 4)) TH_LOG("the child's write reached the parent");
+	munmap(buf, len);
+}
+
+TEST_F(mig, bad_requests)
+{
+	size_t len = 64 << 10;
+	uint8_t *buf = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint32_t loc[32];
+	struct p2pmm_migrate m;
+	struct p2pmm_query q;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(0, munmap(buf + len, len)); /* a hole right after the buffer */
+	ASSERT_EQ(-1, migrate(self->fd, buf + 1, len, self->managed[0], &m));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("unaligned address");
+	ASSERT_EQ(-1, migrate(self->fd, buf, len - 1, self->managed[0], &m));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("unaligned length");
+	ASSERT_EQ(-1, migrate(self->fd, buf, 0, self->managed[0], &m));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("empty range");
+	ASSERT_EQ(-1, migrate(self->fd, (void *)(~0UL & ~(PAGE - 1)), 2 * PAGE, self->managed[0], &m));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("wrapping range");
+	ASSERT_EQ(-1, migrate(self->fd, buf, 2 * len, self->managed[0], &m));
+	EXPECT_EQ(ENOMEM, errno) TH_LOG("partly unmapped, as madvise");
+	ASSERT_EQ(-1, migrate(self->fd, buf, len, 0x7fff0000, &m));
+	EXPECT_EQ(ENODEV, errno) TH_LOG("no such provider");
+	ASSERT_EQ(-1, migrate(self->fd, buf, len, self->static_id, &m));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("static memory is not a migration target");
+	ASSERT_EQ(-1, migrate(self->fd, buf, len, P2PMM_LOCATION_NONE, &m));
+	EXPECT_EQ(EINVAL, errno);
+	migrate(self->fd, buf, len, self->managed[0], &m);
+	m.flags = 1;
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_MIGRATE, &m));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("unknown flags");
+	m.flags = 0;
+	m.__reserved = 1;
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_MIGRATE, &m));
+	EXPECT_EQ(EINVAL, errno);
+
+	q = (struct p2pmm_query){ .size = sizeof(q), .addr = (uintptr_t)buf, .length = len, .locations = 16 };
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_QUERY, &q));
+	EXPECT_EQ(EFAULT, errno) TH_LOG("unwritable output");
+	q.locations = (uintptr_t)loc;
+	q.length = 2 * len;
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_QUERY, &q));
+	EXPECT_EQ(ENOMEM, errno);
+	q.length = len;
+	q.flags = 4;
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_QUERY, &q));
+	EXPECT_EQ(EINVAL, errno);
+	munmap(buf, len);
+}
+
+TEST_HARNESS_MAIN
