@@ -8,7 +8,10 @@
 use crate::{
     ioctl_cmd::Command,
     managed::{self, Moved, Placement},
-    pci_p2p, registry,
+    pci_p2p,
+    provider::Kind,
+    registry,
+    route::ProviderKind,
     uapi_migrate::{self as um, MigrateRequest, QueryRequest, Target},
     uapi_providers, uapi_route,
     user_struct::UserStruct,
@@ -88,11 +91,16 @@ fn route_ioctl(arg: UserPtr) -> Result {
     let provider = registry::get(q.provider).ok_or(ENODEV)?;
     let client = pci_p2p::find(q.client).ok_or(ENODEV)?;
     let facts = pci_p2p::route(&provider.pdev, &client);
+    let kind = match provider.kind {
+        Kind::Static => ProviderKind::Static,
+        Kind::Managed => ProviderKind::Managed,
+    };
     let answer = uapi_route::RouteAnswer::from_facts(
         facts.verdict,
         facts.distance,
         facts.common_bridge,
         facts.host_bridge,
+        kind,
     );
     let reply = answer.reply(&request.bytes);
     request.write_back(&reply)

@@ -24,6 +24,8 @@ pub mod ioctl_cmd;
 pub mod kalloc;
 #[path = "core/src/pci_name.rs"]
 pub mod pci_name;
+#[path = "core/src/route.rs"]
+pub mod route;
 #[path = "core/src/uapi_migrate.rs"]
 pub mod uapi_migrate;
 #[path = "core/src/uapi_providers.rs"]

@@ -27,3 +27,66 @@ void p2pmm_glue_uapi_layout(struct p2pmm_uapi_layout *out)
 		.feature_version = P2PMM_FEATURE_VERSION,
 	};
 }
+
+#define FACT(name, value) [P2PMM_FACT_##name] = (value)
+
+static const u64 p2pmm_facts[P2PMM_FACT_COUNT] = {
+	FACT(PROVIDERS_SIZE, sizeof(struct p2pmm_providers)),
+	FACT(PROVIDERS_SIZE_VER0, P2PMM_PROVIDERS_SIZE_VER0),
+	FACT(PROVIDERS_OFF_FLAGS, offsetof(struct p2pmm_providers, flags)),
+	FACT(PROVIDERS_OFF_COUNT, offsetof(struct p2pmm_providers, count)),
+	FACT(PROVIDERS_OFF_ENTRY_SIZE, offsetof(struct p2pmm_providers, entry_size)),
+	FACT(PROVIDERS_OFF_ENTRIES, offsetof(struct p2pmm_providers, entries)),
+	FACT(INFO_SIZE, sizeof(struct p2pmm_provider_info)),
+	FACT(INFO_SIZE_VER0, P2PMM_PROVIDER_INFO_SIZE_VER0),
+	FACT(INFO_OFF_KIND, offsetof(struct p2pmm_provider_info, kind)),
+	FACT(INFO_OFF_FLAGS, offsetof(struct p2pmm_provider_info, flags)),
+	FACT(INFO_OFF_DEVICE, offsetof(struct p2pmm_provider_info, device)),
+	FACT(INFO_OFF_CAPACITY, offsetof(struct p2pmm_provider_info, capacity)),
+	FACT(INFO_OFF_USED, offsetof(struct p2pmm_provider_info, used)),
+	FACT(INFO_OFF_EVICTIONS, offsetof(struct p2pmm_provider_info, evictions)),
+	FACT(INFO_OFF_MIGRATED_IN, offsetof(struct p2pmm_provider_info, migrated_in)),
+	FACT(INFO_OFF_MIGRATED_OUT, offsetof(struct p2pmm_provider_info, migrated_out)),
+	FACT(INFO_OFF_INVALIDATIONS, offsetof(struct p2pmm_provider_info, invalidations)),
+	FACT(ROUTE_SIZE, sizeof(struct p2pmm_route)),
+	FACT(ROUTE_SIZE_VER0, P2PMM_ROUTE_SIZE_VER0),
+	FACT(ROUTE_OFF_PROVIDER, offsetof(struct p2pmm_route, provider)),
+	FACT(ROUTE_OFF_CLIENT, offsetof(struct p2pmm_route, client)),
+	FACT(ROUTE_OFF_VERDICT, offsetof(struct p2pmm_route, verdict)),
+	FACT(ROUTE_OFF_PLAN, offsetof(struct p2pmm_route, plan)),
+	FACT(ROUTE_OFF_REASON, offsetof(struct p2pmm_route, reason)),
+	FACT(ROUTE_OFF_DISTANCE, offsetof(struct p2pmm_route, distance)),
+	FACT(ROUTE_OFF_HOST_BRIDGE, offsetof(struct p2pmm_route, host_bridge)),
+	FACT(ROUTE_OFF_RESERVED2, offsetof(struct p2pmm_route, __reserved2)),
+	FACT(MIGRATE_SIZE, sizeof(struct p2pmm_migrate)),
+	FACT(MIGRATE_SIZE_VER0, P2PMM_MIGRATE_SIZE_VER0),
+	FACT(MIGRATE_OFF_ADDR, offsetof(struct p2pmm_migrate, addr)),
+	FACT(MIGRATE_OFF_LENGTH, offsetof(struct p2pmm_migrate, length)),
+	FACT(MIGRATE_OFF_TARGET, offsetof(struct p2pmm_migrate, target)),
+	FACT(MIGRATE_OFF_MIGRATED, offsetof(struct p2pmm_migrate, migrated)),
+	FACT(MIGRATE_OFF_EVICTED, offsetof(struct p2pmm_migrate, evicted)),
+	FACT(QUERY_SIZE, sizeof(struct p2pmm_query)),
+	FACT(QUERY_SIZE_VER0, P2PMM_QUERY_SIZE_VER0),
+	FACT(QUERY_OFF_ADDR, offsetof(struct p2pmm_query, addr)),
+	FACT(QUERY_OFF_LENGTH, offsetof(struct p2pmm_query, length)),
+	FACT(QUERY_OFF_LOCATIONS, offsetof(struct p2pmm_query, locations)),
+	FACT(IOC_PROVIDERS, P2PMM_IOC_PROVIDERS),
+	FACT(IOC_ROUTE, P2PMM_IOC_ROUTE),
+	FACT(IOC_MIGRATE, P2PMM_IOC_MIGRATE),
+	FACT(IOC_QUERY, P2PMM_IOC_QUERY),
+	FACT(FEATURES_ALL, P2PMM_FEATURE_VERSION | P2PMM_FEATURE_PROVIDERS | P2PMM_FEATURE_MIGRATE),
+	FACT(KIND_STATIC, P2PMM_PROVIDER_STATIC),
+	FACT(KIND_MANAGED, P2PMM_PROVIDER_MANAGED),
+	FACT(FLAG_ADOPTED, P2PMM_PROVIDER_F_ADOPTED),
+	FACT(LOCATION_SYSTEM, P2PMM_LOCATION_SYSTEM),
+	FACT(LOCATION_NONE, P2PMM_LOCATION_NONE),
+	FACT(PLAN_DIRECT, P2PMM_PLAN_DIRECT),
+	FACT(PLAN_BOUNCE, P2PMM_PLAN_BOUNCE),
+	FACT(PLAN_REFUSED, P2PMM_PLAN_REFUSED),
+};
+
+void p2pmm_glue_uapi_facts(u64 *out, u32 n)
+{
+	for (u32 i = 0; i < n && i < P2PMM_FACT_COUNT; i++)
+		out[i] = p2pmm_facts[i];
+}

@@ -10,9 +10,12 @@ use kernel::prelude::*;
 #[kunit_tests(p2pmm)]
 mod p2pmm_kunit {
     use crate::{
-        errno::Errno, extensible::CopyPlan, ioctl_cmd::Command, uapi_layout::UapiLayout, version,
+        errno::Errno, extensible::CopyPlan, ioctl_cmd::Command, route, uapi_layout::UapiFact as F,
+        uapi_layout::UapiFacts, uapi_layout::UapiLayout, uapi_migrate as um, uapi_providers as up,
+        uapi_route as ur, version,
     };
     use kernel::error::{code, Error};
+    use kernel::pr_err;
 
     #[test]
     fn version_struct_layout_matches_c_header() {
@@ -44,6 +47,89 @@ mod p2pmm_kunit {
             Command::decode(Command::Version.encode(version::SIZE + 8)),
             Ok(Command::Version)
         );
+    }
+
+    /// Every struct, ioctl number and constant the portable core decodes, against the C header.
+    #[test]
+    fn newer_structs_match_c_header() {
+        let c = UapiFacts::from_c_header();
+        let checks: [(F, u64); 52] = [
+            (F::ProvidersSize, up::SIZE as u64),
+            (F::ProvidersSizeVer0, up::SIZE_VER0 as u64),
+            (F::ProvidersOffFlags, up::offset::FLAGS as u64),
+            (F::ProvidersOffCount, up::offset::COUNT as u64),
+            (F::ProvidersOffEntrySize, up::offset::ENTRY_SIZE as u64),
+            (F::ProvidersOffEntries, up::offset::ENTRIES as u64),
+            (F::InfoSize, up::INFO_SIZE as u64),
+            (F::InfoSizeVer0, up::INFO_SIZE as u64),
+            (F::InfoOffKind, up::info_offset::KIND as u64),
+            (F::InfoOffFlags, up::info_offset::FLAGS as u64),
+            (F::InfoOffDevice, up::info_offset::DEVICE as u64),
+            (F::InfoOffCapacity, up::info_offset::CAPACITY as u64),
+            (F::InfoOffUsed, up::info_offset::USED as u64),
+            (F::InfoOffEvictions, up::info_offset::EVICTIONS as u64),
+            (F::InfoOffMigratedIn, up::info_offset::MIGRATED_IN as u64),
+            (F::InfoOffMigratedOut, up::info_offset::MIGRATED_OUT as u64),
+            (
+                F::InfoOffInvalidations,
+                up::info_offset::INVALIDATIONS as u64,
+            ),
+            (F::RouteSize, ur::SIZE as u64),
+            (F::RouteSizeVer0, ur::SIZE_VER0 as u64),
+            (F::RouteOffProvider, ur::offset::PROVIDER as u64),
+            (F::RouteOffClient, ur::offset::CLIENT as u64),
+            (F::RouteOffVerdict, ur::offset::VERDICT as u64),
+            (F::RouteOffPlan, ur::offset::PLAN as u64),
+            (F::RouteOffReason, ur::offset::REASON as u64),
+            (F::RouteOffDistance, ur::offset::DISTANCE as u64),
+            (F::RouteOffHostBridge, ur::offset::HOST_BRIDGE as u64),
+            (F::RouteOffReserved2, ur::offset::RESERVED2 as u64),
+            (F::MigrateSize, um::MIGRATE_SIZE as u64),
+            (F::MigrateSizeVer0, um::MIGRATE_SIZE_VER0 as u64),
+            (F::MigrateOffAddr, um::migrate_offset::ADDR as u64),
+            (F::MigrateOffLength, um::migrate_offset::LENGTH as u64),
+            (F::MigrateOffTarget, um::migrate_offset::TARGET as u64),
+            (F::MigrateOffMigrated, um::migrate_offset::MIGRATED as u64),
+            (F::MigrateOffEvicted, um::migrate_offset::EVICTED as u64),
+            (F::QuerySize, um::QUERY_SIZE as u64),
+            (F::QuerySizeVer0, um::QUERY_SIZE_VER0 as u64),
+            (F::QueryOffAddr, um::query_offset::ADDR as u64),
+            (F::QueryOffLength, um::query_offset::LENGTH as u64),
+            (F::QueryOffLocations, um::query_offset::LOCATIONS as u64),
+            (
+                F::IocProviders,
+                u64::from(Command::Providers.encode(up::SIZE)),
+            ),
+            (F::IocRoute, u64::from(Command::Route.encode(ur::SIZE))),
+            (
+                F::IocMigrate,
+                u64::from(Command::Migrate.encode(um::MIGRATE_SIZE)),
+            ),
+            (
+                F::IocQuery,
+                u64::from(Command::Query.encode(um::QUERY_SIZE)),
+            ),
+            (F::FeaturesAll, version::FEATURES),
+            (F::KindStatic, u64::from(up::KIND_STATIC)),
+            (F::KindManaged, u64::from(up::KIND_MANAGED)),
+            (F::FlagAdopted, u64::from(up::FLAG_ADOPTED)),
+            (F::LocationSystem, u64::from(um::LOCATION_SYSTEM)),
+            (F::LocationNone, u64::from(um::LOCATION_NONE)),
+            (F::PlanDirect, u64::from(route::PLAN_DIRECT)),
+            (F::PlanBounce, u64::from(route::PLAN_BOUNCE)),
+            (F::PlanRefused, u64::from(route::PLAN_REFUSED)),
+        ];
+        for (fact, rust) in checks {
+            if c.get(fact) != rust {
+                pr_err!(
+                    "uapi mismatch: {:?}: C {} Rust {}\n",
+                    fact,
+                    c.get(fact),
+                    rust
+                );
+            }
+            assert_eq!(c.get(fact), rust);
+        }
     }
 
     #[test]

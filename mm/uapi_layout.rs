@@ -47,3 +47,86 @@ impl UapiLayout {
         layout
     }
 }
+
+/// The facts `p2pmm_glue_uapi_facts()` reports, in the order of `enum p2pmm_uapi_fact` (mm/p2pmm_glue.h).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+#[allow(missing_docs)]
+pub enum UapiFact {
+    ProvidersSize,
+    ProvidersSizeVer0,
+    ProvidersOffFlags,
+    ProvidersOffCount,
+    ProvidersOffEntrySize,
+    ProvidersOffEntries,
+    InfoSize,
+    InfoSizeVer0,
+    InfoOffKind,
+    InfoOffFlags,
+    InfoOffDevice,
+    InfoOffCapacity,
+    InfoOffUsed,
+    InfoOffEvictions,
+    InfoOffMigratedIn,
+    InfoOffMigratedOut,
+    InfoOffInvalidations,
+    RouteSize,
+    RouteSizeVer0,
+    RouteOffProvider,
+    RouteOffClient,
+    RouteOffVerdict,
+    RouteOffPlan,
+    RouteOffReason,
+    RouteOffDistance,
+    RouteOffHostBridge,
+    RouteOffReserved2,
+    MigrateSize,
+    MigrateSizeVer0,
+    MigrateOffAddr,
+    MigrateOffLength,
+    MigrateOffTarget,
+    MigrateOffMigrated,
+    MigrateOffEvicted,
+    QuerySize,
+    QuerySizeVer0,
+    QueryOffAddr,
+    QueryOffLength,
+    QueryOffLocations,
+    IocProviders,
+    IocRoute,
+    IocMigrate,
+    IocQuery,
+    FeaturesAll,
+    KindStatic,
+    KindManaged,
+    FlagAdopted,
+    LocationSystem,
+    LocationNone,
+    PlanDirect,
+    PlanBounce,
+    PlanRefused,
+    /// Number of facts.
+    Count,
+}
+
+extern "C" {
+    fn p2pmm_glue_uapi_facts(out: *mut u64, n: u32);
+}
+
+/// The header's facts as the C compiler sees them.
+pub struct UapiFacts([u64; UapiFact::Count as usize]);
+
+impl UapiFacts {
+    /// Asks the C side.
+    pub fn from_c_header() -> Self {
+        let mut facts = [0u64; UapiFact::Count as usize];
+        // SAFETY: `facts` has room for `Count` values, which is what is passed as `n`.
+        unsafe { p2pmm_glue_uapi_facts(facts.as_mut_ptr(), UapiFact::Count as u32) };
+        Self(facts)
+    }
+
+    /// One fact.
+    pub fn get(&self, f: UapiFact) -> u64 {
+        self.0[f as usize]
+    }
+}

@@ -113,12 +113,16 @@ struct p2pmm_providers {
 
 /* What p2pmm does for the pair. */
 #define P2PMM_PLAN_DIRECT 1 /* the client maps the provider's memory directly */
-#define P2PMM_PLAN_BOUNCE 2 /* the data moves through system memory (never silently: reported here) */
+#define P2PMM_PLAN_BOUNCE 2  /* managed memory: the page moves to system memory and the client maps it there */
+#define P2PMM_PLAN_REFUSED 3 /* static memory cannot move: the client cannot use it (an error, never a copy) */
 
 /* Why a route is not direct (P2PMM_REASON_NONE when it is). */
 #define P2PMM_REASON_NONE 0
 #define P2PMM_REASON_HOST_BRIDGE_NOT_ALLOWED 1 /* no common upstream bridge, host bridge not on the allowlist */
 #define P2PMM_REASON_ACS_REDIRECT 2	      /* common bridge, but ACS redirects and the host bridge is not allowed */
+#define P2PMM_REASON_NOT_PCI 3		      /* the client is not a PCI device */
+#define P2PMM_REASON_HOST_BRIDGE_DISALLOWED 4 /* p2pmm's policy forbids the host-bridge path p2pdma allows */
+#define P2PMM_REASON_TOO_FAR 5		      /* p2pmm's policy limits the PCI distance */
 
 /**
  * struct p2pmm_route - argument of P2PMM_IOC_ROUTE: how a PCI device reaches a provider's memory

@@ -5,6 +5,7 @@
 use crate::errno::Errno;
 use crate::extensible::{get_u32, put_u32};
 use crate::pci_name::PciAddr;
+use crate::route::{decide, P2pVerdict, ProviderKind, RouteInput, RoutePolicy};
 
 /// `sizeof(struct p2pmm_route)` this kernel knows, and its first published size.
 pub const SIZE: usize = 72;
@@ -82,31 +83,33 @@ pub const ROUTE_BUS_ADDR: u32 = 1;
 pub const ROUTE_HOST_BRIDGE: u32 = 2;
 /// `P2PMM_ROUTE_NOT_SUPPORTED`.
 pub const ROUTE_NOT_SUPPORTED: u32 = 3;
-/// `P2PMM_PLAN_DIRECT`.
-pub const PLAN_DIRECT: u32 = 1;
-/// `P2PMM_PLAN_BOUNCE`.
-pub const PLAN_BOUNCE: u32 = 2;
-/// `P2PMM_REASON_NONE`.
-pub const REASON_NONE: u32 = 0;
-/// `P2PMM_REASON_HOST_BRIDGE_NOT_ALLOWED`.
-pub const REASON_HOST_BRIDGE_NOT_ALLOWED: u32 = 1;
-/// `P2PMM_REASON_ACS_REDIRECT`.
-pub const REASON_ACS_REDIRECT: u32 = 2;
 
 impl RouteAnswer {
-    /// p2pmm's plan for what p2pdma found: a supported path is used directly; an unsupported one bounces through
-    /// system memory, with the reason: below a common bridge only ACS redirection can have refused it, otherwise
-    /// the host bridge is not on p2pdma's allowlist.
-    pub fn from_facts(verdict: u32, distance: i32, common_bridge: bool, host_bridge: u32) -> Self {
-        let (plan, reason) = match verdict {
-            ROUTE_BUS_ADDR | ROUTE_HOST_BRIDGE => (PLAN_DIRECT, REASON_NONE),
-            _ if common_bridge => (PLAN_BOUNCE, REASON_ACS_REDIRECT),
-            _ => (PLAN_BOUNCE, REASON_HOST_BRIDGE_NOT_ALLOWED),
+    /// p2pmm's plan (`crate::route::decide`, default policy) for what p2pdma found about a PCI client and a
+    /// provider of `kind`.
+    pub fn from_facts(
+        verdict: u32,
+        distance: i32,
+        common_bridge: bool,
+        host_bridge: u32,
+        kind: ProviderKind,
+    ) -> Self {
+        let input = RouteInput {
+            verdict: match verdict {
+                ROUTE_BUS_ADDR => P2pVerdict::BusAddress,
+                ROUTE_HOST_BRIDGE => P2pVerdict::ThroughHostBridge,
+                _ => P2pVerdict::NotSupported,
+            },
+            distance: u32::try_from(distance).unwrap_or(u32::MAX),
+            common_bridge,
+            importer_is_pci: true,
+            kind,
         };
+        let route = decide(&input, &RoutePolicy::PERMISSIVE);
         Self {
             verdict,
-            plan,
-            reason,
+            plan: route.plan(),
+            reason: route.reason(),
             distance,
             host_bridge,
         }
@@ -173,18 +176,20 @@ mod tests {
     }
 
     #[test]
-    fn plans_follow_the_verdict() {
-        let a = RouteAnswer::from_facts(ROUTE_BUS_ADDR, 4, true, 0);
+    fn plans_follow_the_verdict_and_kind() {
+        use crate::route::{PLAN_BOUNCE, PLAN_DIRECT, PLAN_REFUSED, REASON_NONE};
+        let a = RouteAnswer::from_facts(ROUTE_BUS_ADDR, 4, true, 0, ProviderKind::Static);
         assert_eq!((a.plan, a.reason), (PLAN_DIRECT, REASON_NONE));
-        let a = RouteAnswer::from_facts(ROUTE_HOST_BRIDGE, 6, false, 0);
+        let a = RouteAnswer::from_facts(ROUTE_HOST_BRIDGE, 6, false, 0, ProviderKind::Managed);
         assert_eq!((a.plan, a.reason), (PLAN_DIRECT, REASON_NONE));
-        let a = RouteAnswer::from_facts(ROUTE_NOT_SUPPORTED, -1, false, 0);
-        assert_eq!(
-            (a.plan, a.reason),
-            (PLAN_BOUNCE, REASON_HOST_BRIDGE_NOT_ALLOWED)
-        );
-        let a = RouteAnswer::from_facts(ROUTE_NOT_SUPPORTED, -1, true, 0);
-        assert_eq!((a.plan, a.reason), (PLAN_BOUNCE, REASON_ACS_REDIRECT));
+        // Host bridge not allowed (1): managed memory bounces, static memory is refused.
+        let a = RouteAnswer::from_facts(ROUTE_NOT_SUPPORTED, -1, false, 0, ProviderKind::Managed);
+        assert_eq!((a.plan, a.reason), (PLAN_BOUNCE, 1));
+        let a = RouteAnswer::from_facts(ROUTE_NOT_SUPPORTED, -1, false, 0, ProviderKind::Static);
+        assert_eq!((a.plan, a.reason), (PLAN_REFUSED, 1));
+        // ACS redirect (2).
+        let a = RouteAnswer::from_facts(ROUTE_NOT_SUPPORTED, -1, true, 0, ProviderKind::Managed);
+        assert_eq!((a.plan, a.reason), (PLAN_BOUNCE, 2));
     }
 
     #[test]
