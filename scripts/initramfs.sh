@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Build the guest's test programs (static, inside the chroot) and pack the busybox initramfs:
-#   /init (tests/guest/init.sh), /showcase.sh, /lib/modules/{p2pmm,test_hmm}.ko, /kselftest/*, /bin/hmm-tests.
+#   /init (tests/guest/init.sh), /showcase.sh, /lib/modules/{p2pmm,test_hmm}.ko, /kselftest/*, /bin/hmm-tests,
+#   /bin/{mirror_bench,oversub_bench} (tests/bench).
 . "$(dirname "$0")/lib.sh"
 mount_chroot initramfs
 
@@ -22,6 +23,8 @@ log "building guest programs (kselftests, hmm-tests)"
 	done
 	in_chroot $CC -I $KTREE/lib /build/guest-src/tests/bench/mirror_bench.c -o /build/guest-bin/mirror_bench ||
 		exit 1
+	in_chroot $CC -I /build/guest-src/include/uapi /build/guest-src/tests/bench/oversub_bench.c \
+		-o /build/guest-bin/oversub_bench || exit 1
 	in_chroot $CC -I /build/guest-src/include/uapi /build/guest-src/tests/guest/p2pmm_info.c -o /build/guest-bin/p2pmm-info ||
 		exit 1
 	# Upstream hmm-tests, unmodified, as tools/testing/selftests/mm builds it (minus -Werror: upstream's own code).
@@ -35,7 +38,7 @@ stage=$ROOT/build/initramfs
 rm -rf "$stage"
 mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,mnt,root,lib/modules,kselftest}
 cp "$ROOT/usr/bin/busybox" "$stage/bin/busybox"
-cp "$bin/hmm-tests" "$bin/p2pmm-info" "$bin/mirror_bench" "$stage/bin/"
+cp "$bin/hmm-tests" "$bin/p2pmm-info" "$bin/mirror_bench" "$bin/oversub_bench" "$stage/bin/"
 cp "$bin"/kselftest/* "$stage/kselftest/"
 cp "$KSRC/lib/test_hmm.ko" "$OUT"/modules/*.ko "$stage/lib/modules/"
 mkdir -p "$stage/conformance"

@@ -89,6 +89,13 @@ suite_bench_migration() {
 	return 0
 }
 
+# `make bench`: tests/bench/oversub_bench, streaming a working set that fits a managed provider and one twice its
+# capacity through p2pmm.ko's managed providers (P2PMM_IOC_MIGRATE); scripts/bench_report.py prints its table.
+suite_bench_oversub() {
+	load_p2pmm || return 1
+	oversub_bench
+}
+
 run_suite() {
 	name=$1
 	fn=suite_$(echo "$name" | tr '-' '_')

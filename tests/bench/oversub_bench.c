@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Oversubscribed streaming through p2pmm's managed providers (`make bench`, guest suite bench-oversub).
+ *
+ * A working set of private anonymous memory (4 KiB pages, THP off) is streamed through a managed provider in
+ * chunks with P2PMM_IOC_MIGRATE, for a fixed number of passes, at two sizes: half the provider's capacity ("fits")
+ * and twice it ("oversub", every pass evicts). Two scenarios:
+ *  - prefetch_read: each pass prefetches every chunk to provider A in address order (the device streams over the
+ *    set), then the CPU reads every chunk (a position-weighted checksum of the whole set, checked every pass), which
+ *    brings the pages still on A back through migrate_to_ram. Reading each chunk right after its own prefetch would
+ *    never hold more than one chunk on the provider, so nothing would be evicted: the CPU reads after the pass.
+ *  - pingpong_ab: each pass prefetches every chunk to one provider, A and B alternately; the CPU does not touch the
+ *    data (device to device moves, and under oversubscription evictions to system memory on every pass).
+ * Throughput is MiB of working set per second of wall time (CLOCK_MONOTONIC) over the timed passes, best of REPS.
+ * Every run ends with a byte-exact check of the whole set; a run that fails it (or any ioctl) prints
+ * `P2PMM-BENCH-ERROR oversub <run> ...` and no figure, and the program exits non-zero. Runs are bounded by their
+ * pass count and by an alarm, never by "until done".
+ *
+ * Machine-readable output (scripts/bench_report.py), one line per run:
+ *   P2PMM-BENCH oversub <scenario>.<fits|oversub> key=value ...
+ * migrated/evicted/shortfall are page counts summed over all timed passes of all repetitions (per pass: divide by
+ * passes * reps); shortfall = pages a prefetch left where they were (every pass should move every page).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/p2pmm.h>
+
+#define MIB (1UL << 20)
+#define PAGE 4096UL
+#define MAX_PROVIDERS 32
+#define REPS 3
+#define TARGET_MIB 128 /* working set processed per repetition: passes = TARGET_MIB / working set */
+#define RUN_ALARM_S 300 /* a run that takes longer than this is reported as hung */
+
+static int fd;
+static const char *current_run = "setup";
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void on_alarm(int sig)
+{
+	char msg[160];
+	int n = snprintf(msg, sizeof(msg), "P2PMM-BENCH-ERROR oversub %s timeout after %d s (no progress?)\n",
+			 current_run, RUN_ALARM_S);
+
+	(void)sig;
+	if (write(STDOUT_FILENO, msg, n) < 0)
+		_exit(3);
+	_exit(2);
+}
+
+static int providers(struct p2pmm_provider_info *out, int room)
+{
+	struct p2pmm_providers req = {
+		.size = sizeof(req), .count = room, .entry_size = sizeof(*out), .entries = (uintptr_t)out,
+	};
+
+	return ioctl(fd, P2PMM_IOC_PROVIDERS, &req) ? -1 : (int)req.count;
+}
+
+static int provider(uint32_t id, struct p2pmm_provider_info *info)
+{
+	struct p2pmm_provider_info p[MAX_PROVIDERS];
+	int n = providers(p, MAX_PROVIDERS);
+
+	for (int i = 0; i < n && i < MAX_PROVIDERS; i++)
+		if (p[i].id == id) {
+			*info = p[i];
+			return 0;
+		}
+	return -1;
+}
+
+/* The word at index i of the working set: differs from its neighbours and between pages. */
+static uint64_t pattern(uint64_t i)
+{
+	uint64_t x = i * 0x9e3779b97f4a7c15ULL + 0x632be59bd9b4e019ULL;
+
+	x ^= x >> 31;
+	return x * 0xbf58476d1ce4e5b9ULL;
+}
+
+/* Position-weighted: a page read back at the wrong offset, or a stale page, changes it. */
+static uint64_t checksum(const uint64_t *w, size_t words)
+{
+	uint64_t s = 0;
+
+	for (size_t i = 0; i < words; i++)
+		s += w[i] * (2 * i + 1);
+	return s;
+}
+
+struct run {
+	const char *scenario; /* prefetch_read or pingpong_ab */
+	const char *size;     /* fits or oversub */
+	size_t wset;	      /* bytes */
+	int passes;
+	/* results */
+	double best_mib_s;
+	uint64_t migrated, evicted, shortfall, prov_evictions;
+};
+
+static int fail(const struct run *r, const char *what)
+{
+	printf("P2PMM-BENCH-ERROR oversub %s.%s %s\n", r->scenario, r->size, what);
+	fflush(stdout);
+	return 1;
+}
+
+/* Prefetches every chunk of buf to target, adding the ioctl's counts; 0 or -1 (errno set). */
+static int prefetch_pass(uint8_t *buf, struct run *r, size_t chunk, uint32_t target, int counted)
+{
+	for (size_t off = 0; off < r->wset; off += chunk) {
+		struct p2pmm_migrate m = {
+			.size = sizeof(m), .addr = (uintptr_t)(buf + off), .length = chunk, .target = target,
+		};
+
+		if (ioctl(fd, P2PMM_IOC_MIGRATE, &m))
+			return -1;
+		if (counted) {
+			r->migrated += m.migrated;
+			r->evicted += m.evicted;
+			r->shortfall += chunk / PAGE - m.migrated;
+		}
+	}
+	return 0;
+}
+
+static int run_one(struct run *r, const uint32_t *ids, size_t chunk)
+{
+	int ab = !strcmp(r->scenario, "pingpong_ab");
+	size_t words = r->wset / sizeof(uint64_t);
+	uint64_t *w, sum;
+	char msg[200];
+
+	r->best_mib_s = 0;
+	r->migrated = r->evicted = r->shortfall = r->prov_evictions = 0;
+	w = mmap(NULL, r->wset, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (w == MAP_FAILED)
+		return fail(r, "mmap failed");
+	madvise(w, r->wset, MADV_NOHUGEPAGE);
+	for (size_t i = 0; i < words; i++)
+		w[i] = pattern(i);
+	sum = checksum(w, words);
+
+	for (int rep = 0; rep < REPS; rep++) {
+		struct p2pmm_provider_info a0, b0, a1, b1;
+		double t0, secs;
+
+		/* pingpong_ab: an untimed pass to A first, so every timed pass starts from the steady state. */
+		if (ab && prefetch_pass((uint8_t *)w, r, chunk, ids[0], 0))
+			goto ioctl_failed;
+		if (provider(ids[0], &a0) || provider(ids[1], &b0))
+			return fail(r, "P2PMM_IOC_PROVIDERS failed");
+		t0 = now_s();
+		for (int pass = 0; pass < r->passes; pass++) {
+			uint32_t target = ab ? ids[(pass + 1) % 2] : ids[0];
+
+			if (prefetch_pass((uint8_t *)w, r, chunk, target, 1))
+				goto ioctl_failed;
+			if (!ab) {
+				uint64_t got = checksum(w, words);
+
+				if (got != sum) {
+					snprintf(msg, sizeof(msg), "checksum mismatch in rep %d pass %d: %#llx, want %#llx",
+						 rep, pass, (unsigned long long)got, (unsigned long long)sum);
+					return fail(r, msg);
+				}
+			}
+		}
+		secs = now_s() - t0;
+		if (provider(ids[0], &a1) || provider(ids[1], &b1))
+			return fail(r, "P2PMM_IOC_PROVIDERS failed");
+		r->prov_evictions += a1.evictions - a0.evictions;
+		if (ab || ids[1] != ids[0])
+			r->prov_evictions += b1.evictions - b0.evictions;
+		if (secs > 0 && r->passes * (r->wset / (double)MIB) / secs > r->best_mib_s)
+			r->best_mib_s = r->passes * (r->wset / (double)MIB) / secs;
+	}
+
+	/* Byte-exact check of the whole set (the CPU reads fault back whatever is still on a provider). */
+	for (size_t i = 0; i < words; i++)
+		if (w[i] != pattern(i)) {
+			snprintf(msg, sizeof(msg), "data mismatch at byte %zu (page %zu): %#llx, want %#llx",
+				 i * sizeof(uint64_t), i * sizeof(uint64_t) / PAGE, (unsigned long long)w[i],
+				 (unsigned long long)pattern(i));
+			return fail(r, msg);
+		}
+	munmap(w, r->wset);
+	if (r->prov_evictions != r->evicted) {
+		snprintf(msg, sizeof(msg), "the providers count %llu evictions, P2PMM_IOC_MIGRATE reported %llu",
+			 (unsigned long long)r->prov_evictions, (unsigned long long)r->evicted);
+		return fail(r, msg);
+	}
+	return 0;
+
+ioctl_failed:
+	snprintf(msg, sizeof(msg), "P2PMM_IOC_MIGRATE failed: %s", strerror(errno));
+	return fail(r, msg);
+}
+
+int main(void)
+{
+	struct p2pmm_provider_info p[MAX_PROVIDERS];
+	uint32_t ids[2];
+	uint64_t capacity = 0;
+	int n, nm = 0, rc = 0;
+	size_t chunk;
+	struct run runs[4];
+	int nruns = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		printf("P2PMM-BENCH-ERROR oversub setup open /dev/p2pmm: %s (is p2pmm.ko loaded?)\n", strerror(errno));
+		return 1;
+	}
+	n = providers(p, MAX_PROVIDERS);
+	for (int i = 0; i < n && i < MAX_PROVIDERS; i++)
+		if (p[i].kind == P2PMM_PROVIDER_MANAGED && nm < 2) {
+			ids[nm++] = p[i].id;
+			if (!capacity || p[i].capacity < capacity)
+				capacity = p[i].capacity;
+		}
+	if (nm == 0 || capacity < 4 * PAGE) {
+		printf("P2PMM-BENCH-ERROR oversub setup no managed provider (P2PMM_IOC_PROVIDERS: %d providers)\n", n);
+		return 1;
+	}
+	if (nm == 1)
+		ids[1] = ids[0];
+	capacity &= ~(PAGE - 1);
+	chunk = capacity / 4 < MIB ? (capacity / 4) & ~(PAGE - 1) : MIB;
+
+	for (int s = 0; s < 2; s++) {
+		const char *scenario = s ? "pingpong_ab" : "prefetch_read";
+
+		if (s && nm < 2) {
+			printf("P2PMM-BENCH-SKIP oversub pingpong_ab needs two managed providers\n");
+			continue;
+		}
+		for (int big = 0; big < 2; big++) {
+			struct run *r = &runs[nruns++];
+			/* Whole chunks: half the capacity rounded down, twice the capacity rounded up. */
+			size_t wset = big ? (2 * capacity + chunk - 1) / chunk * chunk : capacity / 2 / chunk * chunk;
+
+			*r = (struct run){ .scenario = scenario, .size = big ? "oversub" : "fits", .wset = wset };
+			r->passes = TARGET_MIB * MIB / wset < 2 ? 2 : TARGET_MIB * MIB / wset;
+		}
+	}
+
+	signal(SIGALRM, on_alarm);
+	for (int i = 0; i < nruns; i++) {
+		struct run *r = &runs[i];
+		char name[64];
+
+		snprintf(name, sizeof(name), "%s.%s", r->scenario, r->size);
+		current_run = name;
+		alarm(RUN_ALARM_S);
+		if (run_one(r, ids, chunk)) {
+			rc = 1;
+			r->best_mib_s = -1;
+			continue;
+		}
+		alarm(0);
+		printf("P2PMM-BENCH oversub %s capacity_kib=%llu wset_kib=%zu chunk_kib=%zu passes=%d reps=%d "
+		       "mib_s=%.2f migrated=%llu evicted=%llu shortfall=%llu verify=ok\n",
+		       name, (unsigned long long)(capacity >> 10), r->wset >> 10, chunk >> 10, r->passes, REPS,
+		       r->best_mib_s, (unsigned long long)r->migrated, (unsigned long long)r->evicted,
+		       (unsigned long long)r->shortfall);
+	}
+	alarm(0);
+
+	printf("\noversubscribed streaming, managed provider capacity %llu KiB, chunk %zu KiB, best of %d\n",
+	       (unsigned long long)(capacity >> 10), chunk >> 10, REPS);
+	printf("%-22s %9s %7s %9s %14s %13s %10s\n", "run", "wset KiB", "passes", "MiB/s", "migrated/pass",
+	       "evicted/pass", "shortfall");
+	for (int i = 0; i < nruns; i++) {
+		struct run *r = &runs[i];
+		char name[64];
+		double per = (double)r->passes * REPS;
+
+		snprintf(name, sizeof(name), "%s.%s", r->scenario, r->size);
+		if (r->best_mib_s < 0) {
+			printf("%-22s %9zu %7d %9s\n", name, r->wset >> 10, r->passes, "FAILED");
+			continue;
+		}
+		printf("%-22s %9zu %7d %9.2f %14.0f %13.0f %10llu\n", name, r->wset >> 10, r->passes, r->best_mib_s,
+		       r->migrated / per, r->evicted / per, (unsigned long long)r->shortfall);
+	}
+	for (int i = 0; i + 1 < nruns; i += 2)
+		if (runs[i].best_mib_s > 0 && runs[i + 1].best_mib_s > 0)
+			printf("%s: oversub / fits = %.2fx (goal >= 0.5x)\n", runs[i].scenario,
+			       runs[i + 1].best_mib_s / runs[i].best_mib_s);
+	if (rc)
+		fprintf(stderr, "oversub_bench: a run failed (ioctl error, data mismatch or timeout); see above\n");
+	close(fd);
+	return rc;
+}
