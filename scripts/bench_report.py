@@ -1,13 +1,22 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Compares p2pmm_mirror with upstream test_hmm from one boot: tests/bench/mirror_bench's `BENCH` lines and
-upstream's benchmark_thp_migration tables.
+"""Prints `make bench`'s guest figures from one boot's log:
+ - p2pmm_mirror against upstream test_hmm: tests/bench/mirror_bench's `BENCH` lines and upstream's
+   benchmark_thp_migration tables (suite bench-migration);
+ - oversubscribed streaming through p2pmm's managed providers: tests/bench/oversub_bench's `P2PMM-BENCH oversub`
+   lines (suite bench-oversub).
 
 For `BENCH` figures, ratio = p2pmm / upstream where higher is better and upstream / p2pmm where lower is better.
 
 Times are per migration (average of the benchmark's iterations); ratio = upstream time / p2pmm time, so a ratio
 of 1.0 or more means p2pmm is at least as fast. Sizes the benchmark did not reach (it has a 120 s budget) are
 shown as missing.
+
+Oversubscription: MiB/s of working set streamed, for a working set that fits the provider (half its capacity) and
+one twice its capacity; ratio = oversub / fits (goal >= 0.5x). Page counts are per pass.
+
+Figures never fail the run; a benchmark's failed data check (`P2PMM-BENCH-ERROR`) or a bench suite that ended
+with rc != 0 does: exit status 1.
 """
 import re
 import sys
@@ -15,13 +24,18 @@ import sys
 ROW = re.compile(r"^(Sys->Dev Migration|Dev->Sys Migration)\s*\|\s*([\d.]+) ms\s*\|\s*([\d.]+) ms")
 SECTION = re.compile(r"^=== (.+) ===")
 BENCH = re.compile(r"^BENCH (\S+) ([\d.]+) (\S+) (higher|lower)")
+OVERSUB = re.compile(r"^P2PMM-BENCH oversub (\S+)\.(fits|oversub) (.*)$")
+ERROR = re.compile(r"^P2PMM-BENCH-ERROR (.*)$")
+SUITE_END = re.compile(r"^P2PMM-SUITE-END (bench-\S+) rc=(\d+)")
 
 
 def parse_bench(lines):
     figures, driver = {}, None
     for line in lines:
         line = line.rstrip("\r")
-        if line.startswith("P2PMM-BENCH-DRIVER "):
+        if line.startswith("P2PMM-SUITE-BEGIN "):
+            driver = None
+        elif line.startswith("P2PMM-BENCH-DRIVER "):
             driver = line.split()[1]
             continue
         m = BENCH.match(line)
@@ -32,6 +46,9 @@ def parse_bench(lines):
 
 def print_bench(figures):
     print()
+    if not figures:
+        print("mirror benchmarks (tests/bench/mirror_bench.c): no figures in the log")
+        return
     print("mirror benchmarks (tests/bench/mirror_bench.c), same boot, QEMU TCG")
     print(f"{'benchmark':<28} {'unit':<8} {'p2pmm':>12} {'upstream':>12} {'ratio':>7}")
     print("-" * 71)
@@ -52,7 +69,9 @@ def parse(lines):
     tables, driver, section = {}, None, None
     for line in lines:
         line = line.rstrip("\r")
-        if line.startswith("P2PMM-BENCH-DRIVER "):
+        if line.startswith("P2PMM-SUITE-BEGIN "):
+            driver, section = None, None
+        elif line.startswith("P2PMM-BENCH-DRIVER "):
             driver = line.split()[1]
             tables[driver] = {}
             continue
@@ -66,6 +85,61 @@ def parse(lines):
             tables[driver][(section, kind, "THP")] = float(m.group(2))
             tables[driver][(section, kind, "4K")] = float(m.group(3))
     return tables
+
+
+def parse_oversub(lines):
+    """{scenario: {"fits"|"oversub": {key: value}}}, in the order the benchmark printed them."""
+    runs = {}
+    for line in lines:
+        m = OVERSUB.match(line.rstrip("\r"))
+        if m:
+            kv = dict(f.split("=", 1) for f in m.group(3).split() if "=" in f)
+            runs.setdefault(m.group(1), {})[m.group(2)] = kv
+    return runs
+
+
+def print_oversub(runs, bad):
+    print()
+    print("oversubscribed streaming through a managed provider (tests/bench/oversub_bench.c), QEMU TCG")
+    if not runs:
+        print("no figures in the log (suite bench-oversub missing or failed)")
+        return
+    any_run = next(iter(next(iter(runs.values())).values()))
+    print(f"provider capacity {int(any_run['capacity_kib']) // 1024} MiB, chunk {any_run['chunk_kib']} KiB, "
+          f"best of {any_run['reps']} repetitions; page counts per pass")
+    print(f"{'scenario':<15} {'working set':<20} {'MiB/s':>8} {'migrated':>9} {'evicted':>8} {'shortfall':>9} "
+          f"{'ratio':>7}")
+    print("-" * 82)
+    for scenario, sizes in runs.items():
+        for size in ("fits", "oversub"):
+            kv = sizes.get(size)
+            if kv is None:
+                failed = any(b.startswith(f"oversub {scenario}.{size} ") for b in bad)
+                print(f"{scenario:<15} {size:<20} {'FAILED' if failed else 'missing':>8}")
+                continue
+            cap, wset = int(kv["capacity_kib"]), int(kv["wset_kib"])
+            label = f"{size} {wset // 1024} MiB ({wset / cap:g}x)"
+            per = int(kv["passes"]) * int(kv["reps"])
+            ratio = ""
+            if size == "oversub" and "fits" in sizes and float(sizes["fits"]["mib_s"]) > 0:
+                ratio = f"{float(kv['mib_s']) / float(sizes['fits']['mib_s']):.2f}x"
+            print(f"{scenario:<15} {label:<20} {float(kv['mib_s']):>8.1f} {int(kv['migrated']) / per:>9.0f} "
+                  f"{int(kv['evicted']) / per:>8.0f} {int(kv['shortfall']) / per:>9.1f} {ratio:>7}".rstrip())
+    print("ratio = oversub / fits MiB/s (goal >= 0.5x); shortfall: pages a prefetch left in place (0 expected)")
+
+
+def failures(lines):
+    """Failed data checks and bench suites that ended with rc != 0."""
+    out = []
+    for line in lines:
+        line = line.rstrip("\r")
+        m = ERROR.match(line)
+        if m:
+            out.append(m.group(1))
+        m = SUITE_END.match(line)
+        if m and m.group(2) != "0":
+            out.append(f"suite {m.group(1)} ended with rc={m.group(2)}")
+    return out
 
 
 def main():
@@ -96,6 +170,13 @@ def main():
     missing = [k for k in base if k not in ours]
     if missing:
         print(f"{len(missing)} rows missing for p2pmm (benchmark budget exceeded before those sizes)")
+    bad = failures(lines)
+    print_oversub(parse_oversub(lines), bad)
+    if bad:
+        print()
+        for b in bad:
+            print(f"FAILED: {b}")
+        return 1
     return 0
 
 
