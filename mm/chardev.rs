@@ -12,6 +12,8 @@ use crate::{
     provider::Kind,
     registry,
     route::ProviderKind,
+    space::Space,
+    uapi_advise::{self as ua, AdviseRequest},
     uapi_migrate::{self as um, MigrateRequest, QueryRequest, Target},
     uapi_providers, uapi_route,
     user_struct::UserStruct,
@@ -24,24 +26,28 @@ use kernel::{
     uaccess::{UserPtr, UserSlice},
 };
 
-/// One open file of `/dev/p2pmm`. It carries no state yet; later uAPI (advice, placement) hangs off it.
+/// One open file of `/dev/p2pmm`: see [`Space`].
 pub struct P2pmmFile;
 
 #[vtable]
 impl MiscDevice for P2pmmFile {
-    type Ptr = KBox<Self>;
+    type Ptr = Pin<KBox<Space>>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<KBox<Self>> {
-        Ok(KBox::new(P2pmmFile, GFP_KERNEL)?)
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Pin<KBox<Space>>> {
+        let task = kernel::current!();
+        // A kernel thread has no address space to manage.
+        let mm = task.mm().ok_or(EINVAL)?;
+        KBox::pin_init(Space::new(mm), GFP_KERNEL)
     }
 
-    fn ioctl(_me: &P2pmmFile, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(me: Pin<&Space>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         let arg = UserPtr::from_addr(arg);
         match Command::decode(cmd)? {
             Command::Version => version_ioctl(arg)?,
             Command::Providers => providers_ioctl(arg)?,
             Command::Route => route_ioctl(arg)?,
-            Command::Migrate => migrate_ioctl(arg)?,
+            Command::Migrate => migrate_ioctl(&me, arg)?,
+            Command::Advise => advise_ioctl(&me, arg)?,
             Command::Query => query_ioctl(arg)?,
         }
         Ok(0)
@@ -106,8 +112,18 @@ fn route_ioctl(arg: UserPtr) -> Result {
     request.write_back(&reply)
 }
 
+/// `P2PMM_IOC_ADVISE`: advice on a range of the caller's memory.
+fn advise_ioctl(space: &Space, arg: UserPtr) -> Result {
+    let request = UserStruct::<{ ua::SIZE }>::read(arg, ua::SIZE_VER0)?;
+    let req = AdviseRequest::decode(&request.bytes)?;
+    let task = kernel::current!();
+    let mm = task.mm().ok_or(EINVAL)?;
+    let all = registry::snapshot()?;
+    space.advise(mm, &req, &all)
+}
+
 /// `P2PMM_IOC_MIGRATE`: moves a range of the caller's memory to system memory or a managed provider.
-fn migrate_ioctl(arg: UserPtr) -> Result {
+fn migrate_ioctl(space: &Space, arg: UserPtr) -> Result {
     let request = UserStruct::<{ um::MIGRATE_SIZE }>::read(arg, um::MIGRATE_SIZE_VER0)?;
     let m = MigrateRequest::decode(&request.bytes)?;
     let task = kernel::current!();
@@ -126,7 +142,13 @@ fn migrate_ioctl(arg: UserPtr) -> Result {
                 // Static memory is allocated (mapped from its BAR), never migrated to.
                 return Err(EINVAL);
             }
-            managed::migrate_to_provider(mm, start, end, target, &all)?
+            // Advice given through this file applies if it was opened in the caller's address space.
+            let advice = if space.is_own(mm) {
+                space.advice_over(start, end)?
+            } else {
+                KVec::new()
+            };
+            managed::migrate_to_provider(mm, start, end, target, &all, &advice)?
         }
     };
     let reply = MigrateRequest::reply(&request.bytes, done.migrated, done.evicted);

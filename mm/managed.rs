@@ -12,12 +12,15 @@
 //! The clock lock is never held across a migration or an eviction.
 
 use crate::{
+    advice::{Advice, AdviceFlags},
     bar_devmem::{BarDevmem, SlotHandler, Source},
     eviction::Clock,
     hmm::{fault_and_commit, HmmRange, PageKind, Request},
+    location::{Location, ProviderId},
     migrate::for_each_vma_piece,
     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
     provider::{Provider, Stats},
+    range_index::Entry,
 };
 use kernel::{
     device,
@@ -145,6 +148,22 @@ impl Managed {
         &self.mem
     }
 
+    /// Pins a slot's page (once: advice pins are on or off) or removes every pin.
+    fn set_slot_pinned(&self, slot: u32, pin: bool) {
+        let mut clock = self.slots.clock.lock();
+        if pin {
+            if !clock.is_pinned(slot) {
+                let _ = clock.pin(slot);
+            }
+        } else {
+            while clock.is_pinned(slot) {
+                if clock.unpin(slot).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
     /// Makes room for `want` pages by evicting victims the policy picks to system memory. Returns how many pages
     /// were evicted (fewer than needed when the rest is pinned or too young to move).
     fn make_room(&self, want: usize) -> Result<usize> {
@@ -179,14 +198,20 @@ impl Managed {
 }
 
 /// Migrates `[start, end)` of `mm` to the managed provider `target`, from system memory or any provider in
-/// `all`, evicting from `target` what its policy picks when it is full.
+/// `all`, evicting from `target` what its policy picks when it is full. `advice` (the caller's advice over the
+/// range) decides how each page lands: pinned, or preferring `target`.
 pub fn migrate_to_provider(
     mm: &MmWithUser,
     start: usize,
     end: usize,
     target: &Provider,
     all: &[Arc<Provider>],
+    advice: &[Entry<Advice>],
 ) -> Result<Moved> {
+    let target_loc = u16::try_from(target.id)
+        .ok()
+        .and_then(|id| ProviderId::new(id).ok())
+        .map(Location::Provider);
     let tm = target.managed().ok_or(EINVAL)?;
     let peers = peer_memories(all)?;
     let mut done = Moved::default();
@@ -206,9 +231,20 @@ pub fn migrate_to_provider(
                 }
                 tm.slots.clock.lock().alloc_slot()
             },
-            |_addr, slot| {
+            |addr, slot| {
+                let a = advice
+                    .iter()
+                    .find(|e| e.start <= addr as u64 && (addr as u64) < e.end)
+                    .map_or(Advice::default(), |e| e.value);
                 let now = tm.slots.now();
-                let _ = tm.slots.clock.lock().occupy(slot, now);
+                let mut clock = tm.slots.clock.lock();
+                let _ = clock.occupy(slot, now);
+                if a.flags.contains(AdviceFlags::PINNED) {
+                    let _ = clock.pin(slot);
+                }
+                if a.preferred.is_some() && a.preferred == target_loc {
+                    let _ = clock.set_preferred(slot, true);
+                }
             },
         )?;
         done.migrated += moved as u64;
@@ -277,7 +313,55 @@ impl InvalidateHandler for QueryHandler {
     fn invalidate(&self, _inv: &Invalidation<'_>, _state: &mut ()) {}
 }
 
-/// Reports where each page of `[start, end)` of `mm` is, into `out` (one entry per page), without faulting.
+/// Calls `f(addr, placement, resident)` for each page of `[start, end)` of `mm`, without faulting; `resident` is
+/// the provider and slot of a page on p2pmm's device memory. `f` runs while the walk's notifier lock is held, so
+/// no page can move meanwhile (a migration must invalidate first, and that waits for the lock).
+pub fn walk(
+    mm: &MmWithUser,
+    start: usize,
+    end: usize,
+    all: &[Arc<Provider>],
+    mut f: impl FnMut(usize, Placement, Option<(&Provider, u32)>),
+) -> Result {
+    let watch = KBox::pin_init(
+        IntervalNotifier::new(mm, start, end - start, QueryHandler, ()),
+        GFP_KERNEL,
+    )?;
+    let mut addr = start;
+    while addr < end {
+        let next = end.min(addr + CHUNK_PAGES * PAGE_SIZE);
+        let mut range = HmmRange::new(&watch, addr, next, Request::SNAPSHOT, owner())?;
+        fault_and_commit(&mut range, false, QUERY_RETRIES, |(), pfns| {
+            for (i, (_, pfn)) in pfns.iter().enumerate() {
+                let page = addr + i * PAGE_SIZE;
+                match pfn.kind(owner()) {
+                    PageKind::System | PageKind::Zero => f(page, Placement::System, None),
+                    PageKind::DevicePrivateLocal => {
+                        let found = pfn.pfn().and_then(|pfn| {
+                            all.iter().find_map(|p| {
+                                let slot = p.managed()?.mem.slot_of_pfn(pfn)?;
+                                Some((&**p, slot))
+                            })
+                        });
+                        match found {
+                            Some((p, slot)) => f(page, Placement::Provider(p.id), Some((p, slot))),
+                            None => f(page, Placement::None, None),
+                        }
+                    }
+                    // Another driver's device memory, a hole or an error: not p2pmm's to report.
+                    PageKind::DevicePrivateRemote | PageKind::None | PageKind::Error => {
+                        f(page, Placement::None, None)
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        addr = next;
+    }
+    Ok(())
+}
+
+/// Reports where each page of `[start, end)` of `mm` is, into `out` (one entry per page).
 pub fn query(
     mm: &MmWithUser,
     start: usize,
@@ -288,37 +372,48 @@ pub fn query(
     if out.len() != (end - start) / PAGE_SIZE {
         return Err(EINVAL);
     }
-    let watch = KBox::pin_init(
-        IntervalNotifier::new(mm, start, end - start, QueryHandler, ()),
-        GFP_KERNEL,
-    )?;
-    let mut addr = start;
-    while addr < end {
-        let next = end.min(addr + CHUNK_PAGES * PAGE_SIZE);
-        let first = (addr - start) / PAGE_SIZE;
-        let mut range = HmmRange::new(&watch, addr, next, Request::SNAPSHOT, owner())?;
-        fault_and_commit(&mut range, false, QUERY_RETRIES, |(), pfns| {
-            for (i, (_, pfn)) in pfns.iter().enumerate() {
-                out[first + i] = match pfn.kind(owner()) {
-                    PageKind::System | PageKind::Zero => Placement::System,
-                    PageKind::DevicePrivateLocal => pfn
-                        .pfn()
-                        .and_then(|pfn| {
-                            all.iter().find(|p| {
-                                p.managed()
-                                    .is_some_and(|m| m.mem.slot_of_pfn(pfn).is_some())
-                            })
-                        })
-                        .map_or(Placement::None, |p| Placement::Provider(p.id)),
-                    // Another driver's device memory, a hole or an error: not p2pmm's to report.
-                    PageKind::DevicePrivateRemote | PageKind::None | PageKind::Error => {
-                        Placement::None
-                    }
-                };
+    walk(mm, start, end, all, |addr, placement, _| {
+        out[(addr - start) / PAGE_SIZE] = placement;
+    })
+}
+
+/// Pins (or unpins) every page of `[start, end)` now resident on a managed provider: a pinned page is never picked
+/// to make room. Returns the number of resident pages seen.
+pub fn set_pinned(
+    mm: &MmWithUser,
+    start: usize,
+    end: usize,
+    all: &[Arc<Provider>],
+    pin: bool,
+) -> Result<u64> {
+    let mut n = 0;
+    walk(mm, start, end, all, |_, _, resident| {
+        let Some((p, slot)) = resident else { return };
+        let Some(m) = p.managed() else { return };
+        m.set_slot_pinned(slot, pin);
+        n += 1;
+    })?;
+    Ok(n)
+}
+
+/// Marks every page of `[start, end)` now resident on a managed provider as preferring it (or not): the policy
+/// evicts such pages last. `preferred` is the provider the range prefers, if any.
+pub fn set_preferred(
+    mm: &MmWithUser,
+    start: usize,
+    end: usize,
+    all: &[Arc<Provider>],
+    preferred: Option<u32>,
+) -> Result {
+    walk(mm, start, end, all, |_, _, resident| {
+        if let Some((p, slot)) = resident {
+            if let Some(m) = p.managed() {
+                let _ = m
+                    .slots
+                    .clock
+                    .lock()
+                    .set_preferred(slot, preferred == Some(p.id));
             }
-            Ok(())
-        })?;
-        addr = next;
-    }
-    Ok(())
+        }
+    })
 }

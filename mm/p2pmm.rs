@@ -12,6 +12,8 @@ use kernel::{
 };
 
 // ---- the portable core, shared with the host crate `p2pmm-core` ----
+#[path = "core/src/advice.rs"]
+pub mod advice;
 #[path = "core/src/errno.rs"]
 pub mod errno;
 #[path = "core/src/eviction.rs"]
@@ -22,10 +24,16 @@ pub mod extensible;
 pub mod ioctl_cmd;
 #[path = "core/src/kalloc.rs"]
 pub mod kalloc;
+#[path = "core/src/location.rs"]
+pub mod location;
 #[path = "core/src/pci_name.rs"]
 pub mod pci_name;
+#[path = "core/src/range_index.rs"]
+pub mod range_index;
 #[path = "core/src/route.rs"]
 pub mod route;
+#[path = "core/src/uapi_advise.rs"]
+pub mod uapi_advise;
 #[path = "core/src/uapi_migrate.rs"]
 pub mod uapi_migrate;
 #[path = "core/src/uapi_providers.rs"]
@@ -55,6 +63,7 @@ pub mod errno_map;
 pub mod managed;
 pub mod provider;
 pub mod registry;
+pub mod space;
 pub mod uapi_layout;
 pub mod user_struct;
 

@@ -10,9 +10,9 @@ use kernel::prelude::*;
 #[kunit_tests(p2pmm)]
 mod p2pmm_kunit {
     use crate::{
-        errno::Errno, extensible::CopyPlan, ioctl_cmd::Command, route, uapi_layout::UapiFact as F,
-        uapi_layout::UapiFacts, uapi_layout::UapiLayout, uapi_migrate as um, uapi_providers as up,
-        uapi_route as ur, version,
+        errno::Errno, extensible::CopyPlan, ioctl_cmd::Command, route, uapi_advise as ua,
+        uapi_layout::UapiFact as F, uapi_layout::UapiFacts, uapi_layout::UapiLayout,
+        uapi_migrate as um, uapi_providers as up, uapi_route as ur, version,
     };
     use kernel::error::{code, Error};
     use kernel::pr_err;
@@ -53,7 +53,7 @@ mod p2pmm_kunit {
     #[test]
     fn newer_structs_match_c_header() {
         let c = UapiFacts::from_c_header();
-        let checks: [(F, u64); 52] = [
+        let checks: [(F, u64); 59] = [
             (F::ProvidersSize, up::SIZE as u64),
             (F::ProvidersSizeVer0, up::SIZE_VER0 as u64),
             (F::ProvidersOffFlags, up::offset::FLAGS as u64),
@@ -118,6 +118,13 @@ mod p2pmm_kunit {
             (F::PlanDirect, u64::from(route::PLAN_DIRECT)),
             (F::PlanBounce, u64::from(route::PLAN_BOUNCE)),
             (F::PlanRefused, u64::from(route::PLAN_REFUSED)),
+            (F::AdviseSize, ua::SIZE as u64),
+            (F::AdviseSizeVer0, ua::SIZE_VER0 as u64),
+            (F::AdviseOffAdvice, ua::offset::ADVICE as u64),
+            (F::AdviseOffLocation, ua::offset::LOCATION as u64),
+            (F::IocAdvise, u64::from(Command::Advise.encode(ua::SIZE))),
+            (F::AdvPin, u64::from(ua::adv::PIN)),
+            (F::AdvUnpin, u64::from(ua::adv::UNPIN)),
         ];
         for (fact, rust) in checks {
             if c.get(fact) != rust {

@@ -105,6 +105,13 @@ pub enum UapiFact {
     PlanDirect,
     PlanBounce,
     PlanRefused,
+    AdviseSize,
+    AdviseSizeVer0,
+    AdviseOffAdvice,
+    AdviseOffLocation,
+    IocAdvise,
+    AdvPin,
+    AdvUnpin,
     /// Number of facts.
     Count,
 }

@@ -25,6 +25,7 @@
 #define P2PMM_FEATURE_VERSION (1ULL << 0)   /* P2PMM_IOC_VERSION and extensible structs */
 #define P2PMM_FEATURE_PROVIDERS (1ULL << 1) /* P2PMM_IOC_PROVIDERS and P2PMM_IOC_ROUTE */
 #define P2PMM_FEATURE_MIGRATE (1ULL << 2)   /* managed providers, P2PMM_IOC_MIGRATE and P2PMM_IOC_QUERY */
+#define P2PMM_FEATURE_ADVISE (1ULL << 3)    /* P2PMM_IOC_ADVISE */
 
 /* 0xB9 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst. */
 #define P2PMM_IOC_MAGIC 0xB9
@@ -216,7 +217,47 @@ struct p2pmm_query {
 };
 #define P2PMM_QUERY_SIZE_VER0 32
 
+/* Advice (struct p2pmm_advise @advice). */
+#define P2PMM_ADV_PREFERRED_LOCATION 1	 /* @location: a managed provider or P2PMM_LOCATION_SYSTEM */
+#define P2PMM_ADV_UNSET_PREFERRED_LOCATION 2
+#define P2PMM_ADV_ACCESSED_BY 3		 /* @location: the provider whose device accesses the range */
+#define P2PMM_ADV_UNSET_ACCESSED_BY 4
+#define P2PMM_ADV_READ_MOSTLY 5
+#define P2PMM_ADV_UNSET_READ_MOSTLY 6
+#define P2PMM_ADV_PIN 7	  /* never evict the range's pages from a provider to make room */
+#define P2PMM_ADV_UNPIN 8
+
+/**
+ * struct p2pmm_advise - argument of P2PMM_IOC_ADVISE: advice on a range of the caller's memory (like madvise(2))
+ * @size:     in: sizeof(struct p2pmm_advise)
+ * @flags:    in: must be 0
+ * @addr:     in: start of the range, page aligned
+ * @length:   in: bytes, page aligned, > 0
+ * @advice:   in: P2PMM_ADV_*
+ * @location: in: the provider (or P2PMM_LOCATION_SYSTEM) for PREFERRED_LOCATION, the provider for
+ *            (UNSET_)ACCESSED_BY; 0 for every other advice
+ *
+ * Advice belongs to the range and to this open file: unmapping the range or closing the file drops it.
+ * PIN: pages of the range on a managed provider are never evicted to make room (they still move when the CPU
+ * touches them or on an explicit P2PMM_IOC_MIGRATE). PREFERRED_LOCATION: such pages are evicted from their
+ * preferred provider only when nothing else can be. ACCESSED_BY and READ_MOSTLY are recorded for importers.
+ *
+ * Errors: EINVAL for flags, an unknown advice, a misplaced @location, an unaligned or empty range, a static
+ * provider as preferred location; ENODEV for an unknown provider; ENOMEM if part of the range is not mapped;
+ * EPERM if the caller's address space is not the one that opened the file.
+ */
+struct p2pmm_advise {
+	__u32 size;
+	__u32 flags;
+	__u64 addr;
+	__u64 length;
+	__u32 advice;
+	__u32 location;
+};
+#define P2PMM_ADVISE_SIZE_VER0 32
+
 #define P2PMM_IOC_MIGRATE _IOWR(P2PMM_IOC_MAGIC, 0x03, struct p2pmm_migrate)
 #define P2PMM_IOC_QUERY _IOWR(P2PMM_IOC_MAGIC, 0x04, struct p2pmm_query)
+#define P2PMM_IOC_ADVISE _IOWR(P2PMM_IOC_MAGIC, 0x05, struct p2pmm_advise)
 
 #endif /* _UAPI_LINUX_P2PMM_H */

@@ -10,8 +10,9 @@
 //! rejected when decoding, because the uAPI answers unknown flags with `EINVAL` so they can be given a meaning later.
 
 use crate::errno::Errno;
+use crate::kalloc::{self, Vec};
 use crate::location::{Location, ProviderId};
-use crate::range_index::{RangeError, RangeIndex};
+use crate::range_index::{Entry, RangeError, RangeIndex};
 
 /// Boolean advice bits (the uAPI's `P2PMM_ADVISE_*` flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -227,6 +228,55 @@ impl AdviceMap {
         Ok(())
     }
 
+    /// A map holding exactly `entries` (sorted, not overlapping, as [`AdviceMap::ranges`] returns them): how a
+    /// caller that must not allocate under its lock rebuilds a copy outside it.
+    pub fn from_entries(entries: &[Entry<Advice>]) -> Result<Self, RangeError> {
+        let mut m = AdviceMap::new();
+        for e in entries {
+            m.ranges.insert(e.start, e.end, e.value)?;
+        }
+        Ok(m)
+    }
+
+    /// Copies the entries overlapping `[start, end)` into `out` without allocating; `false` (and `out` partly
+    /// filled) if they do not fit in its spare capacity.
+    pub fn copy_within_capacity(&self, start: u64, end: u64, out: &mut Vec<Entry<Advice>>) -> bool {
+        for e in self.ranges.overlapping(start, end) {
+            if !kalloc::push_within_capacity(out, e) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Forgets advice for `[start, end)` without allocating (for an unmap notification, where allocation is not
+    /// allowed): entries inside go, entries crossing a bound are trimmed. An entry that contains the whole range
+    /// cannot be split without memory and keeps its advice; returns `false` in that case.
+    pub fn forget(&mut self, start: u64, end: u64) -> bool {
+        let mut complete = true;
+        let mut cursor = start;
+        while cursor < end {
+            let Some(e) = self.ranges.overlapping(cursor, end).next() else {
+                break;
+            };
+            cursor = e.end;
+            let done = if e.start >= start && e.end <= end {
+                self.ranges.remove(e.start);
+                Ok(())
+            } else if e.start < start && e.end > end {
+                complete = false;
+                Ok(())
+            } else if e.start < start {
+                self.ranges.set_end(e.start, start)
+            } else {
+                self.ranges.set_start(e.start, end)
+            };
+            // Each case was chosen so its operation applies; a failure would leave advice, never corrupt it.
+            complete &= done.is_ok();
+        }
+        complete
+    }
+
     /// Merges touching entries with equal advice from the one before `start` to the one after `end`.
     fn merge(&mut self, start: u64, end: u64) -> Result<(), RangeError> {
         let mut pos = start.saturating_sub(1);
@@ -357,5 +407,31 @@ mod tests {
             assert!(d.iter().all(|e| !e.2.is_default()));
             assert!(d.windows(2).all(|w| w[0].1 != w[1].0 || w[0].2 != w[1].2));
         }
+    }
+
+    #[test]
+    fn forget_trims_and_removes_without_splitting() {
+        let mut m = AdviceMap::new();
+        let pin = AdviceChange::SetFlags(AdviceFlags::PINNED);
+        m.advise(0x1000, 0x5000, pin).unwrap();
+        m.advise(
+            0x8000,
+            0x9000,
+            AdviceChange::SetFlags(AdviceFlags::READ_MOSTLY),
+        )
+        .unwrap();
+        // Crosses the first entry's end and swallows the second.
+        assert!(m.forget(0x3000, 0xa000));
+        assert_eq!(m.get(0x2000).flags, AdviceFlags::PINNED);
+        assert_eq!(m.get(0x3000), Advice::default());
+        assert_eq!(m.get(0x8000), Advice::default());
+        // Crosses the start.
+        assert!(m.forget(0x0, 0x2000));
+        assert_eq!(m.get(0x1000), Advice::default());
+        assert_eq!(m.get(0x2000).flags, AdviceFlags::PINNED);
+        // A hole in the middle cannot be split out without memory: reported, advice kept.
+        m.advise(0x10000, 0x20000, pin).unwrap();
+        assert!(!m.forget(0x14000, 0x15000));
+        assert_eq!(m.get(0x14000).flags, AdviceFlags::PINNED);
     }
 }

@@ -34,6 +34,8 @@ pub enum Command {
     Migrate,
     /// `P2PMM_IOC_QUERY`: where each page of a range of the caller's memory is.
     Query,
+    /// `P2PMM_IOC_ADVISE`: madvise-like advice on a range of the caller's memory.
+    Advise,
 }
 
 impl Command {
@@ -45,6 +47,7 @@ impl Command {
             Command::Route => 0x02,
             Command::Migrate => 0x03,
             Command::Query => 0x04,
+            Command::Advise => 0x05,
         }
     }
 
@@ -62,6 +65,7 @@ impl Command {
             0x02 => Ok(Command::Route),
             0x03 => Ok(Command::Migrate),
             0x04 => Ok(Command::Query),
+            0x05 => Ok(Command::Advise),
             _ => Err(Errno::NoTty),
         }
     }

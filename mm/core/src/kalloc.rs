@@ -71,6 +71,22 @@ pub fn try_push<T>(v: &mut Vec<T>, x: T) -> Result<(), AllocError> {
     }
 }
 
+/// Appends `x` if the array has room for it, never allocating; `false` (and `x` dropped) when it is full.
+pub fn push_within_capacity<T>(v: &mut Vec<T>, x: T) -> bool {
+    #[cfg(MODULE)]
+    {
+        v.push_within_capacity(x).is_ok()
+    }
+    #[cfg(not(MODULE))]
+    {
+        if v.len() == v.capacity() {
+            return false;
+        }
+        v.push(x);
+        true
+    }
+}
+
 /// Inserts `x` at `index`, shifting the elements after it, growing the array if it is full.
 ///
 /// An `index` past the end is a caller bug; it is reported as [`AllocError`] rather than a panic, and the array is

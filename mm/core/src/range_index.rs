@@ -253,6 +253,25 @@ impl<V: Copy> RangeIndex<V> {
         Ok(())
     }
 
+    /// Moves the start of the entry starting at `start` forward to `new_start` (inside the entry). Never allocates,
+    /// so it may be used where allocation is not allowed (an invalidation callback).
+    pub fn set_start(&mut self, start: u64, new_start: u64) -> Result<(), RangeError> {
+        let p = self.last_at_or_before(start).ok_or(RangeError::NotFound)?;
+        let e = &mut self.blocks[p.block][p.slot];
+        if e.start != start {
+            return Err(RangeError::NotFound);
+        }
+        if new_start < start || new_start >= e.end {
+            return Err(RangeError::Empty);
+        }
+        // Later than the old start and before the end: still after the previous entry and before the next.
+        e.start = new_start;
+        if p.slot == 0 {
+            self.keys[p.block] = new_start;
+        }
+        Ok(())
+    }
+
     /// Position of the last entry with `start <= addr`.
     fn last_at_or_before(&self, addr: u64) -> Option<Pos> {
         let block = self.keys.partition_point(|&k| k <= addr).checked_sub(1)?;

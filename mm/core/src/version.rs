@@ -20,8 +20,11 @@ pub const FEATURE_PROVIDERS: u64 = 1 << 1;
 /// `P2PMM_FEATURE_MIGRATE`: managed providers, the MIGRATE and QUERY ioctls.
 pub const FEATURE_MIGRATE: u64 = 1 << 2;
 
+/// `P2PMM_FEATURE_ADVISE`: the ADVISE ioctl.
+pub const FEATURE_ADVISE: u64 = 1 << 3;
+
 /// Every feature this build implements; a bit is added here only together with the code behind it.
-pub const FEATURES: u64 = FEATURE_VERSION | FEATURE_PROVIDERS | FEATURE_MIGRATE;
+pub const FEATURES: u64 = FEATURE_VERSION | FEATURE_PROVIDERS | FEATURE_MIGRATE | FEATURE_ADVISE;
 
 /// `P2PMM_VERSION_SIZE_VER0`: the first published size of `struct p2pmm_version`.
 pub const SIZE_VER0: usize = 24;

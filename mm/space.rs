@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One open `/dev/p2pmm`: the address space of the process that opened it, and the advice given for it.
+//!
+//! Advice follows madvise(2): it belongs to address ranges, and unmapping a range drops it. p2pmm learns about
+//! unmaps from an `mmu_interval_notifier` over the whole address space, whose lock is also the advice lock. The
+//! notifier ignores every other event (in particular the `MIGRATE` invalidations p2pmm's own moves cause), so
+//! moving pages never waits for the advice lock.
+//!
+//! Advice lives as long as the file: closing it unpins what its pin advice pinned (when the closing process is
+//! the one that opened it; otherwise the pages' exit or unmap releases their pins).
+//!
+//! Lock order: the advice lock (the notifier's) is taken with the mmap lock held (unmap) or alone, never around
+//! a page walk or a migration: callers copy what they need out of it first.
+
+use crate::{
+    advice::{Advice, AdviceChange, AdviceFlags, AdviceMap},
+    location::Location,
+    managed,
+    notifier::{Event, IntervalNotifier, InvalidateHandler, Invalidation},
+    provider::{Kind, Provider},
+    range_index::Entry,
+    uapi_advise::AdviseRequest,
+};
+use kernel::{
+    mm::{Mm, MmWithUser},
+    prelude::*,
+    sync::Arc,
+};
+
+const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
+
+/// The advice and a generation count that every change bumps, behind the notifier's lock.
+///
+/// Nothing may allocate under that lock: core mm takes it inside `invalidate_range_start`, which reclaim can reach.
+/// So a change is made on a copy built outside the lock and swapped in only if the generation is still the one the
+/// copy was taken at (else an unmap came in between, and the change starts over).
+pub struct AdviceState {
+    map: AdviceMap,
+    generation: u64,
+}
+
+/// Drops advice of unmapped ranges.
+pub struct AdviceHandler;
+
+impl InvalidateHandler for AdviceHandler {
+    type State = AdviceState;
+
+    fn ignore(&self, inv: &Invalidation<'_>) -> bool {
+        !matches!(inv.event(), Event::Unmap | Event::Release)
+    }
+
+    fn invalidate(&self, inv: &Invalidation<'_>, state: &mut AdviceState) {
+        // Without allocating: an unmap punching a hole in the middle of one advised range leaves that range's
+        // advice on the hole (documented in uapi.rst).
+        let _ = state.map.forget(inv.start() as u64, inv.end() as u64);
+        state.generation += 1;
+    }
+}
+
+/// How often a change of advice retries after racing unmaps before giving up with `EAGAIN`.
+const ADVICE_RETRIES: u32 = 100;
+
+/// The state of one open file.
+#[pin_data(PinnedDrop)]
+pub struct Space {
+    #[pin]
+    advice: IntervalNotifier<AdviceHandler>,
+    /// The opener's address space, as an identity: the only one this file's advice may name.
+    mm: usize,
+}
+
+impl Space {
+    /// The state of a file opened by a process with address space `mm`.
+    pub fn new(mm: &Mm) -> impl PinInit<Self, Error> + '_ {
+        try_pin_init!(Self {
+            advice <- IntervalNotifier::new(
+                mm,
+                0,
+                usize::MAX & !(PAGE_SIZE - 1),
+                AdviceHandler,
+                AdviceState {
+                    map: AdviceMap::new(),
+                    generation: 0,
+                },
+            ),
+            mm: mm.as_raw() as usize,
+        })
+    }
+
+    /// Whether `mm` is the address space this file was opened in.
+    pub fn is_own(&self, mm: &Mm) -> bool {
+        mm.as_raw() as usize == self.mm
+    }
+
+    /// The advice over `[start, end)` (entries not clipped) and its generation, copied out of the lock (the copy
+    /// is sized outside it).
+    fn copy_advice(&self, start: u64, end: u64) -> Result<(KVec<Entry<Advice>>, u64)> {
+        let mut room = self.advice.lock().map.len() + 8;
+        for _ in 0..ADVICE_RETRIES {
+            let mut out = KVec::with_capacity(room, GFP_KERNEL)?;
+            let state = self.advice.lock();
+            if state.map.copy_within_capacity(start, end, &mut out) {
+                return Ok((out, state.generation));
+            }
+            room = state.map.len() + 8;
+        }
+        Err(EAGAIN)
+    }
+
+    /// The advice over `[start, end)` (entries not clipped), copied out of the lock.
+    pub fn advice_over(&self, start: usize, end: usize) -> Result<KVec<Entry<Advice>>> {
+        Ok(self.copy_advice(start as u64, end as u64)?.0)
+    }
+
+    /// Applies `change` to `[start, end)`: on a copy, swapped in unless an unmap raced (then again).
+    fn change_advice(&self, start: u64, end: u64, change: AdviceChange) -> Result {
+        for _ in 0..ADVICE_RETRIES {
+            let (entries, generation) = self.copy_advice(0, u64::MAX)?;
+            let mut map = AdviceMap::from_entries(&entries).map_err(errno)?;
+            map.advise(start, end, change).map_err(errno)?;
+            let old = {
+                let mut state = self.advice.lock();
+                if state.generation != generation {
+                    continue;
+                }
+                state.generation += 1;
+                core::mem::replace(&mut state.map, map)
+            };
+            // Freed outside the lock.
+            drop(old);
+            return Ok(());
+        }
+        Err(EAGAIN)
+    }
+
+    /// `P2PMM_IOC_ADVISE` for the caller's address space `mm` (which must be this file's: `EPERM`).
+    pub fn advise(&self, mm: &MmWithUser, req: &AdviseRequest, all: &[Arc<Provider>]) -> Result {
+        if !self.is_own(mm) {
+            return Err(EPERM);
+        }
+        if let Some(id) = req.provider {
+            let p = all.iter().find(|p| p.id == id).ok_or(ENODEV)?;
+            // Static memory is never a page's home: it cannot be preferred.
+            if matches!(req.change, AdviceChange::SetPreferred(_)) && p.kind == Kind::Static {
+                return Err(EINVAL);
+            }
+        }
+        let (start, end) = (req.range.start as usize, req.range.end as usize);
+        managed::ensure_mapped(mm, start, end)?;
+        self.change_advice(req.range.start, req.range.end, req.change)?;
+        // Pages already on a provider follow the new advice now; later arrivals when they land.
+        match req.change {
+            AdviceChange::SetFlags(f) if f.contains(AdviceFlags::PINNED) => {
+                managed::set_pinned(mm, start, end, all, true)?;
+            }
+            AdviceChange::ClearFlags(f) if f.contains(AdviceFlags::PINNED) => {
+                managed::set_pinned(mm, start, end, all, false)?;
+            }
+            AdviceChange::SetPreferred(loc) => {
+                let id = match loc {
+                    Location::Provider(p) => Some(u32::from(p.raw())),
+                    Location::System => None,
+                };
+                managed::set_preferred(mm, start, end, all, id)?;
+            }
+            AdviceChange::ClearPreferred => managed::set_preferred(mm, start, end, all, None)?,
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn errno(e: crate::range_index::RangeError) -> Error {
+    Error::from(crate::errno::Errno::from(e))
+}
+
+#[pinned_drop]
+impl PinnedDrop for Space {
+    fn drop(self: Pin<&mut Self>) {
+        // Unpin what this file's advice pinned, if the closing process can reach those pages.
+        let task = kernel::current!();
+        let Some(mm) = task.mm() else { return };
+        if !self.is_own(mm) {
+            return;
+        }
+        let Ok(pinned) = self.advice_over(0, usize::MAX) else {
+            return;
+        };
+        let Ok(all) = crate::registry::snapshot() else {
+            return;
+        };
+        for e in pinned
+            .iter()
+            .filter(|e| e.value.flags.contains(AdviceFlags::PINNED))
+        {
+            let (start, end) = (e.start as usize, e.end as usize);
+            if managed::ensure_mapped(mm, start, end).is_ok() {
+                let _ = managed::set_pinned(mm, start, end, &all, false);
+            }
+        }
+    }
+}

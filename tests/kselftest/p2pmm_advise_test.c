@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kselftests of P2PMM_IOC_ADVISE: pinned pages survive any amount of eviction pressure, preferred pages are
+ * evicted last, advice dies with munmap and with the file, and every bad request gets its errno. Pressure is
+ * real: other memory is streamed through the same 8 MiB managed provider until it must evict. Needs p2pmm.ko
+ * loaded on the default VM topology; run as root.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/p2pmm.h>
+
+#include "kselftest_harness.h"
+
+#define P2PMM_DEV "/dev/p2pmm"
+#define PAGE 4096UL
+#define MB (1UL << 20)
+
+static int find_managed(int fd, uint32_t *managed, uint64_t *capacity, uint32_t *static_id)
+{
+	struct p2pmm_provider_info p[32];
+	struct p2pmm_providers req = {
+		.size = sizeof(req), .count = 32, .entry_size = sizeof(p[0]), .entries = (uintptr_t)p,
+	};
+
+	if (ioctl(fd, P2PMM_IOC_PROVIDERS, &req))
+		return -1;
+	*static_id = 0;
+	for (unsigned int i = 0; i < req.count && i < 32; i++) {
+		if (p[i].kind == P2PMM_PROVIDER_MANAGED && !*managed) {
+			*managed = p[i].id;
+			*capacity = p[i].capacity;
+		} else if (p[i].kind == P2PMM_PROVIDER_STATIC) {
+			*static_id = p[i].id;
+		}
+	}
+	return *managed ? 0 : -1;
+}
+
+static int advise(int fd, void *addr, size_t len, uint32_t advice, uint32_t location)
+{
+	struct p2pmm_advise a = {
+		.size = sizeof(a), .addr = (uintptr_t)addr, .length = len, .advice = advice, .location = location,
+	};
+
+	return ioctl(fd, P2PMM_IOC_ADVISE, &a);
+}
+
+static int migrate(int fd, void *addr, size_t len, uint32_t target)
+{
+	struct p2pmm_migrate m = {
+		.size = sizeof(m), .addr = (uintptr_t)addr, .length = len, .target = target,
+	};
+
+	return ioctl(fd, P2PMM_IOC_MIGRATE, &m) ? -1 : (int)m.migrated;
+}
+
+/* Pages of [addr, addr + len) on provider `where`. */
+static long pages_on(int fd, void *addr, size_t len, uint32_t where)
+{
+	size_t n = len / PAGE;
+	uint32_t *loc = calloc(n, sizeof(*loc));
+	struct p2pmm_query q = {
+		.size = sizeof(q), .addr = (uintptr_t)addr, .length = len, .locations = (uintptr_t)loc,
+	};
+	long c = 0;
+
+	if (!loc || ioctl(fd, P2PMM_IOC_QUERY, &q)) {
+		free(loc);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		c += loc[i] == where;
+	free(loc);
+	return c;
+}
+
+static void fill(uint8_t *p, size_t len, uint8_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(i * 131 + seed);
+}
+
+static int check(const uint8_t *p, size_t len, uint8_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != (uint8_t)(i * 131 + seed))
+			return -1;
+	return 0;
+}
+
+/* Streams `len` bytes of fresh memory through `target` in 1 MiB prefetches: pressure on its capacity. */
+static int pressure(int fd, uint32_t target, size_t len)
+{
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int rc = 0;
+
+	if (p == MAP_FAILED)
+		return -1;
+	memset(p, 0x5a, len);
+	/* Let the pages already placed outlive the provider's minimum residency (1 ms). */
+	usleep(20000);
+	for (size_t off = 0; off < len && !rc; off += MB)
+		rc = migrate(fd, p + off, MB, target) < 0;
+	munmap(p, len);
+	return rc ? -1 : 0;
+}
+
+FIXTURE(adv) {
+	int fd;
+	uint32_t managed;
+	uint64_t capacity;
+	uint32_t static_id;
+};
+
+FIXTURE_SETUP(adv)
+{
+	self->fd = open(P2PMM_DEV, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->fd);
+	self->managed = 0;
+	ASSERT_EQ(0, find_managed(self->fd, &self->managed, &self->capacity, &self->static_id));
+}
+
+FIXTURE_TEARDOWN(adv)
+{
+	close(self->fd);
+}
+
+/* Pinned after arriving, and pinned before arriving: both stay through 2x capacity of pressure. */
+TEST_F(adv, pinned_pages_are_never_evicted)
+{
+	size_t len = 2 * MB;
+	uint8_t *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_NE(MAP_FAILED, a);
+	ASSERT_NE(MAP_FAILED, b);
+	fill(a, len, 1);
+	fill(b, len, 2);
+	ASSERT_EQ((int)(len / PAGE), migrate(self->fd, a, len, self->managed));
+	ASSERT_EQ(0, advise(self->fd, a, len, P2PMM_ADV_PIN, 0));
+	ASSERT_EQ(0, advise(self->fd, b, len, P2PMM_ADV_PIN, 0));
+	ASSERT_EQ((int)(len / PAGE), migrate(self->fd, b, len, self->managed));
+
+	ASSERT_EQ(0, pressure(self->fd, self->managed, 2 * self->capacity));
+	EXPECT_EQ((long)(len / PAGE), pages_on(self->fd, a, len, self->managed));
+	EXPECT_EQ((long)(len / PAGE), pages_on(self->fd, b, len, self->managed));
+
+	/* Unpinned, the same pressure evicts them. */
+	ASSERT_EQ(0, advise(self->fd, a, len, P2PMM_ADV_UNPIN, 0));
+	ASSERT_EQ(0, advise(self->fd, b, len, P2PMM_ADV_UNPIN, 0));
+	ASSERT_EQ(0, pressure(self->fd, self->managed, 2 * self->capacity));
+	EXPECT_GT((long)(2 * len / PAGE),
+		  pages_on(self->fd, a, len, self->managed) + pages_on(self->fd, b, len, self->managed));
+	EXPECT_EQ(0, check(a, len, 1));
+	EXPECT_EQ(0, check(b, len, 2));
+	munmap(a, len);
+	munmap(b, len);
+}
+
+/* Under pressure, pages that prefer the provider go after the others. */
+TEST_F(adv, preferred_pages_are_evicted_last)
+{
+	size_t len = 3 * MB;
+	uint8_t *pref = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *other = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_NE(MAP_FAILED, pref);
+	ASSERT_NE(MAP_FAILED, other);
+	fill(pref, len, 3);
+	fill(other, len, 4);
+	ASSERT_EQ(0, advise(self->fd, pref, len, P2PMM_ADV_PREFERRED_LOCATION, self->managed));
+	ASSERT_EQ((int)(len / PAGE), migrate(self->fd, pref, len, self->managed));
+	ASSERT_EQ((int)(len / PAGE), migrate(self->fd, other, len, self->managed));
+	/* 2x capacity streamed through: the clock passes every slot; what does not prefer the provider goes. */
+	ASSERT_EQ(0, pressure(self->fd, self->managed, 2 * self->capacity));
+	EXPECT_EQ((long)(len / PAGE), pages_on(self->fd, pref, len, self->managed));
+	EXPECT_GT((long)(len / PAGE), pages_on(self->fd, other, len, self->managed));
+	EXPECT_EQ(0, check(pref, len, 3));
+	EXPECT_EQ(0, check(other, len, 4));
+	munmap(pref, len);
+	munmap(other, len);
+}
+
+/* Advice dies with the mapping: new memory at the same address is not pinned. */
+TEST_F(adv, munmap_drops_advice)
+{
+	size_t len = 2 * MB;
+	uint8_t *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *again;
+
+	ASSERT_NE(MAP_FAILED, a);
+	ASSERT_EQ(0, advise(self->fd, a, len, P2PMM_ADV_PIN, 0));
+	ASSERT_EQ(0, munmap(a, len));
+	again = mmap(a, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	ASSERT_EQ(a, again);
+	fill(again, len, 5);
+	ASSERT_EQ((int)(len / PAGE), migrate(self->fd, again, len, self->managed));
+	ASSERT_EQ(0, pressure(self->fd, self->managed, 2 * self->capacity));
+	EXPECT_GT((long)(len / PAGE), pages_on(self->fd, again, len, self->managed));
+	EXPECT_EQ(0, check(again, len, 5));
+	munmap(again, len);
+}
+
+/* Closing the file that pinned unpins. */
+TEST_F(adv, close_unpins)
+{
+	size_t len = 2 * MB;
+	uint8_t *a = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int fd2 = open(P2PMM_DEV, O_RDWR | O_CLOEXEC);
+
+	ASSERT_NE(MAP_FAILED, a);
+	ASSERT_LE(0, fd2);
+	fill(a, len, 6);
+	ASSERT_EQ((int)(len / PAGE), migrate(fd2, a, len, self->managed));
+	ASSERT_EQ(0, advise(fd2, a, len, P2PMM_ADV_PIN, 0));
+	ASSERT_EQ(0, pressure(self->fd, self->managed, 2 * self->capacity));
+	EXPECT_EQ((long)(len / PAGE), pages_on(self->fd, a, len, self->managed));
+	ASSERT_EQ(0, close(fd2));
+	ASSERT_EQ(0, pressure(self->fd, self->managed, 2 * self->capacity));
+	EXPECT_GT((long)(len / PAGE), pages_on(self->fd, a, len, self->managed));
+	EXPECT_EQ(0, check(a, len, 6));
+	munmap(a, len);
+}
+
+TEST_F(adv, bad_requests)
+{
+	size_t len = 64 << 10;
+	uint8_t *buf = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct p2pmm_advise a = { .size = sizeof(a), .advice = P2PMM_ADV_PIN };
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(0, munmap(buf + len, len));
+	a.addr = (uintptr_t)buf;
+	a.length = len;
+	a.flags = 1;
+	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_ADVISE, &a));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("unknown flags");
+	ASSERT_EQ(-1, advise(self->fd, buf, len, 0, 0));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("advice 0");
+	ASSERT_EQ(-1, advise(self->fd, buf, len, 9, 0));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("unknown advice");
+	ASSERT_EQ(-1, advise(self->fd, buf, len, P2PMM_ADV_PIN, self->managed));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("a location where none is taken");
+	ASSERT_EQ(-1, advise(self->fd, buf, len, P2PMM_ADV_ACCESSED_BY, P2PMM_LOCATION_SYSTEM));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("accessed-by needs a provider");
+	ASSERT_EQ(-1, advise(self->fd, buf, len, P2PMM_ADV_PREFERRED_LOCATION, 60));
+	EXPECT_EQ(ENODEV, errno) TH_LOG("no such provider");
+	ASSERT_EQ(-1, advise(self->fd, buf, len, P2PMM_ADV_PREFERRED_LOCATION, self->static_id));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("static memory cannot be a preferred location");
+	ASSERT_EQ(-1, advise(self->fd, buf + 1, len, P2PMM_ADV_PIN, 0));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("unaligned");
+	ASSERT_EQ(-1, advise(self->fd, buf, 0, P2PMM_ADV_PIN, 0));
+	EXPECT_EQ(EINVAL, errno) TH_LOG("empty");
+	ASSERT_EQ(-1, advise(self->fd, buf, 2 * len, P2PMM_ADV_PIN, 0));
+	EXPECT_EQ(ENOMEM, errno) TH_LOG("partly unmapped");
+	EXPECT_EQ(0, advise(self->fd, buf, len, P2PMM_ADV_ACCESSED_BY, self->managed));
+	EXPECT_EQ(0, advise(self->fd, buf, len, P2PMM_ADV_READ_MOSTLY, 0));
+	EXPECT_EQ(0, advise(self->fd, buf, len, P2PMM_ADV_PREFERRED_LOCATION, P2PMM_LOCATION_SYSTEM));
+	/* A child inherits the file but has its own address space: advice through it is refused. */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(advise(self->fd, buf, len, P2PMM_ADV_PIN, 0) == -1 && errno == EPERM ? 0 : 1);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) TH_LOG("advice from another process: EPERM");
+	munmap(buf, len);
+}
+
+TEST_HARNESS_MAIN
