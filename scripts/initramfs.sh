@@ -18,7 +18,7 @@ log "building guest programs (kselftests, hmm-tests)"
 (
 	for t in "$src"/tests/kselftest/*.c; do
 		name=$(basename "$t" .c)
-		in_chroot $CC -Wno-sign-compare -I /build/guest-src/include/uapi -I $KTREE/tools/testing/selftests \
+		in_chroot $CC -Wno-sign-compare -I /build/guest-src/include/uapi -I $KTREE/tools/testing/selftests -I $KTREE \
 			"/build/guest-src/tests/kselftest/$name.c" -o "/build/guest-bin/kselftest/$name" || exit 1
 	done
 	in_chroot $CC -I $KTREE/lib /build/guest-src/tests/bench/mirror_bench.c -o /build/guest-bin/mirror_bench ||
