@@ -22,6 +22,7 @@ use crate::{
 use kernel::{
     fs::File,
     miscdevice::{MiscDevice, MiscDeviceRegistration},
+    mm::virt::VmaNew,
     prelude::*,
     uaccess::{UserPtr, UserSlice},
 };
@@ -38,6 +39,17 @@ impl MiscDevice for P2pmmFile {
         // A kernel thread has no address space to manage.
         let mm = task.mm().ok_or(EINVAL)?;
         KBox::pin_init(Space::new(mm), GFP_KERNEL)
+    }
+
+    /// Maps static memory: the offset names the provider (`P2PMM_MMAP_OFFSET(id)`), the length how much of it.
+    fn mmap(_me: Pin<&Space>, _file: &File, vma: &VmaNew) -> Result {
+        let id = um::provider_of_mmap_offset(pci_p2p::mmap_offset(vma))?;
+        let provider = registry::get(id).ok_or(ENODEV)?;
+        if provider.kind != Kind::Static {
+            // Managed memory is reached by migrating to it, not by mapping it.
+            return Err(EINVAL);
+        }
+        pci_p2p::map_p2p_memory(&provider.pdev, vma)
     }
 
     fn ioctl(me: Pin<&Space>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

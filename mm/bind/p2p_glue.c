@@ -4,6 +4,8 @@
  */
 #include <linux/build_bug.h>
 #include <linux/genalloc.h>
+#include <linux/mm.h>
+#include <linux/percpu-refcount.h>
 #include <linux/pci.h>
 #include <linux/pci-p2pdma.h>
 #include <linux/rcupdate.h>
@@ -102,4 +104,67 @@ void p2pmm_pci_put(struct pci_dev *pdev)
 const char *p2pmm_pci_name(struct pci_dev *pdev)
 {
 	return pci_name(pdev);
+}
+
+/*
+ * Maps `vma` (a shared mapping) with freshly allocated p2pdma memory of `pdev`, as p2pdma's own sysfs
+ * `p2pmem/allocate` file does (drivers/pci/p2pdma.c, p2pmem_alloc_mmap(), which is static): each page holds a
+ * reference on the pool's percpu ref and goes back to the pool when the mapping drops it.
+ */
+int p2pmm_p2p_mmap(struct pci_dev *pdev, struct vm_area_struct *vma)
+{
+	size_t len = vma->vm_end - vma->vm_start;
+	struct p2pmm_p2pdma_head *p2pdma;
+	struct percpu_ref *ref;
+	unsigned long vaddr;
+	void *kaddr;
+	int ret;
+
+	if ((vma->vm_flags & VM_MAYSHARE) != VM_MAYSHARE)
+		return -EINVAL;
+
+	rcu_read_lock();
+	p2pdma = (struct p2pmm_p2pdma_head *)rcu_dereference(pdev->p2pdma);
+	if (!p2pdma || !p2pdma->pool) {
+		ret = -ENODEV;
+		goto out;
+	}
+	kaddr = (void *)gen_pool_alloc_owner(p2pdma->pool, len, (void **)&ref);
+	if (!kaddr) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* vm_insert_page() can sleep: hold the pool's ref, not RCU, while inserting. */
+	if (unlikely(!percpu_ref_tryget_live_rcu(ref))) {
+		ret = -ENODEV;
+		goto out_free_mem;
+	}
+	rcu_read_unlock();
+
+	for (vaddr = vma->vm_start; vaddr < vma->vm_end; vaddr += PAGE_SIZE) {
+		struct page *page = virt_to_page(kaddr);
+
+		VM_WARN_ON_ONCE_PAGE(page_ref_count(page), page);
+		set_page_count(page, 1);
+		ret = vm_insert_page(vma, vaddr, page);
+		if (ret) {
+			gen_pool_free(p2pdma->pool, (uintptr_t)kaddr, len);
+			/* Not put_page(): that would free it to the pool a second time. */
+			set_page_count(page, 0);
+			percpu_ref_put(ref);
+			return ret;
+		}
+		percpu_ref_get(ref);
+		put_page(page);
+		kaddr += PAGE_SIZE;
+		len -= PAGE_SIZE;
+	}
+	percpu_ref_put(ref);
+	return 0;
+
+out_free_mem:
+	gen_pool_free(p2pdma->pool, (uintptr_t)kaddr, len);
+out:
+	rcu_read_unlock();
+	return ret;
 }

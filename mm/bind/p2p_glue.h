@@ -10,6 +10,7 @@
 #include <linux/types.h>
 
 struct pci_dev;
+struct vm_area_struct;
 
 /* Verdicts of p2pmm_p2p_route(); the numbers are the uAPI's P2PMM_ROUTE_* (static_assert in p2p_glue.c). */
 #define P2PMM_GLUE_ROUTE_BUS_ADDR 1
@@ -32,5 +33,6 @@ struct pci_dev *p2pmm_pci_get(u32 domain, u32 bus, u32 devfn);
 struct pci_dev *p2pmm_pci_next(struct pci_dev *from);
 void p2pmm_pci_put(struct pci_dev *pdev);
 const char *p2pmm_pci_name(struct pci_dev *pdev);
+int p2pmm_p2p_mmap(struct pci_dev *pdev, struct vm_area_struct *vma);
 
 #endif /* P2PMM_P2P_GLUE_H */

@@ -34,6 +34,7 @@ extern "C" {
     fn p2pmm_p2p_route(provider: *mut c_void, client: *mut c_void, out: *mut RawRoute);
     fn p2pmm_pci_get(domain: u32, bus: u32, devfn: u32) -> *mut c_void;
     fn p2pmm_pci_next(from: *mut c_void) -> *mut c_void;
+    fn p2pmm_p2p_mmap(pdev: *mut c_void, vma: *mut c_void) -> c_int;
     fn p2pmm_pci_name(pdev: *mut c_void) -> *const c_char;
 }
 
@@ -118,6 +119,22 @@ pub fn for_each(mut f: impl FnMut(&pci::Device)) {
         // SAFETY: `cur` is live while we hold its reference (until the next call above).
         f(unsafe { &*cur.cast::<pci::Device>() });
     }
+}
+
+/// Maps all of `vma` (a new, shared mapping; `EINVAL` for a private one) with newly allocated p2pdma memory of
+/// `pdev` (`ENOMEM` when its pool has no room, `ENODEV` when it has none any more). The memory goes back to the
+/// pool when the mapping is torn down.
+pub fn map_p2p_memory(pdev: &pci::Device, vma: &kernel::mm::virt::VmaNew) -> Result {
+    // SAFETY: `pdev` is live (we hold a reference); `vma` is a VMA being set up by `mmap`, with the mmap lock
+    // held for the duration of the call, as `vm_insert_page()` requires.
+    to_result(unsafe { p2pmm_p2p_mmap(raw(pdev), vma.as_ptr().cast()) })
+}
+
+/// The file offset a new mapping was asked for (`vm_pgoff` in bytes).
+pub fn mmap_offset(vma: &kernel::mm::virt::VmaNew) -> u64 {
+    // SAFETY: `vma` is a VMA being set up by `mmap` (the mmap lock is held), so reading its fields is safe.
+    let pgoff = unsafe { (*vma.as_ptr()).vm_pgoff };
+    (pgoff as u64) << kernel::page::PAGE_SHIFT
 }
 
 /// The device's PCI name (`"0000:04:00.0"`).

@@ -321,4 +321,74 @@ TEST_F(prov, route_bad_requests)
 	EXPECT_EQ(EINVAL, errno);
 }
 
+/*
+ * Static memory is allocated by mapping it: every static provider (the vaccels' BARs and the adopted NVMe CMB)
+ * gives memory that reads back what was written, is accounted as used while mapped, and returns on munmap.
+ */
+TEST_F(prov, allocate_static_memory_and_read_back)
+{
+	size_t len = 1 << 20;
+	int tested = 0;
+
+	for (int i = 0; i < self->n; i++) {
+		struct p2pmm_provider_info before[MAX_PROVIDERS], during[MAX_PROVIDERS], after[MAX_PROVIDERS];
+		uint8_t *p;
+		long bad = -1;
+
+		if (self->p[i].kind != P2PMM_PROVIDER_STATIC)
+			continue;
+		ASSERT_EQ(self->n, list_providers(self->fd, before, MAX_PROVIDERS));
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(self->p[i].id));
+		ASSERT_NE(MAP_FAILED, p) TH_LOG("provider %u (%s): %s", self->p[i].id, self->p[i].device,
+						 strerror(errno));
+		for (size_t j = 0; j < len; j++)
+			p[j] = (uint8_t)(j * 7 + i);
+		for (size_t j = 0; j < len && bad < 0; j++)
+			if (p[j] != (uint8_t)(j * 7 + i))
+				bad = (long)j;
+		ASSERT_EQ(-1, bad) TH_LOG("provider %u: byte %ld reads back wrong", self->p[i].id, bad);
+		ASSERT_EQ(self->n, list_providers(self->fd, during, MAX_PROVIDERS));
+		EXPECT_EQ(before[i].used + len, during[i].used);
+		ASSERT_EQ(0, munmap(p, len));
+		ASSERT_EQ(self->n, list_providers(self->fd, after, MAX_PROVIDERS));
+		EXPECT_EQ(before[i].used, after[i].used);
+		tested++;
+	}
+	EXPECT_EQ(3, tested);
+}
+
+TEST_F(prov, static_mmap_bad_requests)
+{
+	uint32_t managed = 0, stat = 0;
+	void *p;
+
+	for (int i = 0; i < self->n; i++) {
+		if (self->p[i].kind == P2PMM_PROVIDER_MANAGED)
+			managed = self->p[i].id;
+		else
+			stat = self->p[i].id;
+	}
+	ASSERT_NE(0, stat);
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, self->fd, P2PMM_MMAP_OFFSET(stat));
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno) TH_LOG("private mapping");
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(stat) + 4096);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno) TH_LOG("offset inside a provider");
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, 0);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno) TH_LOG("offset 0");
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(60000));
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(ENODEV, errno) TH_LOG("no such provider");
+	if (managed) {
+		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(managed));
+		EXPECT_EQ(MAP_FAILED, p);
+		EXPECT_EQ(EINVAL, errno) TH_LOG("managed memory is migrated to, not mapped");
+	}
+	p = mmap(NULL, 1UL << 30, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(stat));
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(ENOMEM, errno) TH_LOG("more than the provider has");
+}
+
 TEST_HARNESS_MAIN

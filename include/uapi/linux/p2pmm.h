@@ -156,6 +156,14 @@ struct p2pmm_route {
 };
 #define P2PMM_ROUTE_SIZE_VER0 72
 
+/*
+ * Static memory is allocated by mapping it: mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+ * P2PMM_MMAP_OFFSET(id)) maps len bytes of new memory of static provider id; munmap gives it back.
+ * Errors: EINVAL for a private mapping, an offset that is not P2PMM_MMAP_OFFSET(id) or a managed provider;
+ * ENODEV for an unknown provider; ENOMEM when the provider has not that much free.
+ */
+#define P2PMM_MMAP_OFFSET(id) ((__u64)(id) << 32)
+
 #define P2PMM_IOC_PROVIDERS _IOWR(P2PMM_IOC_MAGIC, 0x01, struct p2pmm_providers)
 #define P2PMM_IOC_ROUTE _IOWR(P2PMM_IOC_MAGIC, 0x02, struct p2pmm_route)
 

@@ -13,6 +13,20 @@ pub const LOCATION_SYSTEM: u32 = 0;
 /// `P2PMM_LOCATION_NONE`: a query's answer for a page that is not populated (or not p2pmm's).
 pub const LOCATION_NONE: u32 = u32::MAX;
 
+/// `P2PMM_MMAP_OFFSET(id)`: the mmap offset that maps static memory of provider `id`.
+pub const fn mmap_offset(id: u32) -> u64 {
+    (id as u64) << 32
+}
+
+/// The provider an mmap offset names: `EINVAL` unless it is exactly `P2PMM_MMAP_OFFSET(id)` for some id > 0.
+pub fn provider_of_mmap_offset(offset: u64) -> Result<u32, Errno> {
+    let id = (offset >> 32) as u32;
+    if offset & 0xffff_ffff != 0 || id == 0 {
+        return Err(Errno::Inval);
+    }
+    Ok(id)
+}
+
 /// `sizeof(struct p2pmm_migrate)` and its first published size.
 pub const MIGRATE_SIZE: usize = 48;
 /// `P2PMM_MIGRATE_SIZE_VER0`.
@@ -209,6 +223,16 @@ mod tests {
         let r = MigrateRequest::reply(&migrate(0, 0x10000, 0x1000, 0, 0), 5, 2);
         assert_eq!(get_u64(&r, migrate_offset::MIGRATED), 5);
         assert_eq!(get_u64(&r, migrate_offset::EVICTED), 2);
+    }
+
+    #[test]
+    fn mmap_offsets() {
+        assert_eq!(provider_of_mmap_offset(mmap_offset(3)), Ok(3));
+        assert_eq!(provider_of_mmap_offset(0), Err(Errno::Inval));
+        assert_eq!(
+            provider_of_mmap_offset(mmap_offset(3) + 4096),
+            Err(Errno::Inval)
+        );
     }
 
     #[test]
