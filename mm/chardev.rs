@@ -42,13 +42,16 @@ impl MiscDevice for P2pmmFile {
     }
 
     /// Maps static memory: the offset names the provider (`P2PMM_MMAP_OFFSET(id)`), the length how much of it.
-    fn mmap(_me: Pin<&Space>, _file: &File, vma: &VmaNew) -> Result {
+    fn mmap(_me: Pin<&Space>, file: &File, vma: &VmaNew) -> Result {
         let id = um::provider_of_mmap_offset(pci_p2p::mmap_offset(vma))?;
         let provider = registry::get(id).ok_or(ENODEV)?;
         if provider.kind != Kind::Static {
             // Managed memory is reached by migrating to it, not by mapping it.
             return Err(EINVAL);
         }
+        pci_p2p::note_mapping(file);
+        // A provider revoked meanwhile is gone from the registry: mapping it now fails with ENODEV, and one that
+        // raced in before the revocation's zap is zapped by it (the zap runs after the registry forgets it).
         pci_p2p::map_p2p_memory(&provider.pdev, vma)
     }
 

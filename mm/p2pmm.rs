@@ -98,6 +98,8 @@ pub struct P2pmmModule {
     // Dropped first: unbinding the drivers unregisters their providers before `/dev/p2pmm` goes.
     #[pin]
     _vaccel: kernel::driver::Registration<kernel::pci::Adapter<vaccel::VaccelDriver>>,
+    // Revokes static memory when any PCI driver unbinds from its device; after the drivers are gone.
+    _unbind: pci_p2p::UnbindGuard,
     #[pin]
     _dev: MiscDeviceRegistration<chardev::P2pmmFile>,
 }
@@ -112,6 +114,7 @@ impl kernel::InPlaceModule for P2pmmModule {
         // SAFETY: Module init runs once, before any other p2pmm code.
         unsafe { registry::init() };
         try_pin_init!(Self {
+            _unbind: pci_p2p::watch_unbind::<registry::RevokeOnUnbind>()?,
             _vaccel <- kernel::driver::Registration::new(c"p2pmm_vaccel", module),
             _dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"p2pmm" }),
             _: {

@@ -11,6 +11,7 @@ use crate::{
     managed::Managed,
     pci_p2p,
     provider::{Kind, Provider, Stats},
+    uapi_migrate::mmap_offset,
 };
 use kernel::{
     pci,
@@ -179,4 +180,41 @@ pub fn sync_adopted() -> Result {
 
 fn is_same(a: &pci::Device, b: &pci::Device) -> bool {
     core::ptr::eq(a, b)
+}
+
+/// Revokes every static provider on `pdev` before its driver unbinds: forgets it (no new mappings), then unmaps
+/// what userspace mapped of it, so p2pdma's teardown does not wait for those mappings. The memory's own driver
+/// (vaccel, or nvme for a CMB) goes on to unregister it from p2pdma.
+pub struct RevokeOnUnbind;
+
+impl pci_p2p::UnbindWatcher for RevokeOnUnbind {
+    fn unbinding(pdev: &pci::Device) {
+        let mut gone = KVec::new();
+        {
+            let mut reg = PROVIDERS.lock();
+            if gone.reserve(reg.list.len(), GFP_KERNEL).is_err() {
+                pr_err!("cannot revoke {}: out of memory\n", pci_p2p::name(pdev));
+                return;
+            }
+            let mut i = 0;
+            while i < reg.list.len() {
+                if reg.list[i].kind == Kind::Static && is_same(&reg.list[i].pdev, pdev) {
+                    if let Ok(p) = reg.list.remove(i) {
+                        // Within the capacity reserved above.
+                        let _ = gone.push_within_capacity(p);
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        for p in gone.iter() {
+            pr_info!(
+                "provider {} revoked: {} is unbinding\n",
+                p.id,
+                p.device_name()
+            );
+            pci_p2p::zap(mmap_offset(p.id), 1 << 32);
+        }
+    }
 }

@@ -4,7 +4,9 @@
  */
 #include <linux/build_bug.h>
 #include <linux/genalloc.h>
+#include <linux/fs.h>
 #include <linux/mm.h>
+#include <linux/notifier.h>
 #include <linux/percpu-refcount.h>
 #include <linux/pci.h>
 #include <linux/pci-p2pdma.h>
@@ -167,4 +169,50 @@ out_free_mem:
 out:
 	rcu_read_unlock();
 	return ret;
+}
+
+/*
+ * Revocation. Static memory mapped through /dev/p2pmm must be unmapped before p2pdma tears the memory down when
+ * its device's driver unbinds (vaccel's or, for an adopted CMB, nvme's), or that teardown would wait for the
+ * mappings forever. A PCI bus notifier tells p2pmm at BUS_NOTIFY_UNBIND_DRIVER, before the driver's remove runs.
+ */
+static struct address_space *p2pmm_dev_mapping;
+static void (*p2pmm_unbind_cb)(struct pci_dev *pdev);
+
+void p2pmm_p2p_note_mapping(struct file *file)
+{
+	/* Every open of /dev/p2pmm shares the device inode's mapping; remember it for revocation. */
+	WRITE_ONCE(p2pmm_dev_mapping, file->f_mapping);
+}
+
+void p2pmm_p2p_zap(u64 offset, u64 len)
+{
+	struct address_space *mapping = READ_ONCE(p2pmm_dev_mapping);
+
+	if (mapping)
+		unmap_mapping_range(mapping, offset, len, 1);
+}
+
+static int p2pmm_bus_notify(struct notifier_block *nb, unsigned long action, void *data)
+{
+	struct device *dev = data;
+
+	if (action == BUS_NOTIFY_UNBIND_DRIVER && dev_is_pci(dev) && p2pmm_unbind_cb)
+		p2pmm_unbind_cb(to_pci_dev(dev));
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block p2pmm_bus_nb = {
+	.notifier_call = p2pmm_bus_notify,
+};
+
+int p2pmm_p2p_watch_unbind(void (*cb)(struct pci_dev *pdev))
+{
+	p2pmm_unbind_cb = cb;
+	return bus_register_notifier(&pci_bus_type, &p2pmm_bus_nb);
+}
+
+void p2pmm_p2p_unwatch_unbind(void)
+{
+	bus_unregister_notifier(&pci_bus_type, &p2pmm_bus_nb);
 }

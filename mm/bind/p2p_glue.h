@@ -11,6 +11,7 @@
 
 struct pci_dev;
 struct vm_area_struct;
+struct file;
 
 /* Verdicts of p2pmm_p2p_route(); the numbers are the uAPI's P2PMM_ROUTE_* (static_assert in p2p_glue.c). */
 #define P2PMM_GLUE_ROUTE_BUS_ADDR 1
@@ -34,5 +35,9 @@ struct pci_dev *p2pmm_pci_next(struct pci_dev *from);
 void p2pmm_pci_put(struct pci_dev *pdev);
 const char *p2pmm_pci_name(struct pci_dev *pdev);
 int p2pmm_p2p_mmap(struct pci_dev *pdev, struct vm_area_struct *vma);
+void p2pmm_p2p_note_mapping(struct file *file);
+void p2pmm_p2p_zap(u64 offset, u64 len);
+int p2pmm_p2p_watch_unbind(void (*cb)(struct pci_dev *pdev));
+void p2pmm_p2p_unwatch_unbind(void);
 
 #endif /* P2PMM_P2P_GLUE_H */

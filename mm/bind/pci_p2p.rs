@@ -35,6 +35,10 @@ extern "C" {
     fn p2pmm_pci_get(domain: u32, bus: u32, devfn: u32) -> *mut c_void;
     fn p2pmm_pci_next(from: *mut c_void) -> *mut c_void;
     fn p2pmm_p2p_mmap(pdev: *mut c_void, vma: *mut c_void) -> c_int;
+    fn p2pmm_p2p_note_mapping(file: *mut c_void);
+    fn p2pmm_p2p_zap(offset: u64, len: u64);
+    fn p2pmm_p2p_watch_unbind(cb: unsafe extern "C" fn(*mut c_void)) -> c_int;
+    fn p2pmm_p2p_unwatch_unbind();
     fn p2pmm_pci_name(pdev: *mut c_void) -> *const c_char;
 }
 
@@ -128,6 +132,50 @@ pub fn map_p2p_memory(pdev: &pci::Device, vma: &kernel::mm::virt::VmaNew) -> Res
     // SAFETY: `pdev` is live (we hold a reference); `vma` is a VMA being set up by `mmap`, with the mmap lock
     // held for the duration of the call, as `vm_insert_page()` requires.
     to_result(unsafe { p2pmm_p2p_mmap(raw(pdev), vma.as_ptr().cast()) })
+}
+
+/// Remembers the mapping (the device inode's) that `file`'s mmaps of static memory go into, for [`zap`].
+pub fn note_mapping(file: &kernel::fs::File) {
+    // SAFETY: `file` is a live open file; the glue only reads its `f_mapping`.
+    unsafe { p2pmm_p2p_note_mapping(file.as_ptr().cast()) };
+}
+
+/// Unmaps, from every process, what `/dev/p2pmm` mapped at file offsets `[offset, offset + len)`: accesses fault
+/// (`SIGBUS`) from then on, and the memory goes back to its pool.
+pub fn zap(offset: u64, len: u64) {
+    // SAFETY: Plain call; a mapping never noted is skipped by the glue.
+    unsafe { p2pmm_p2p_zap(offset, len) };
+}
+
+/// Calls `T::unbinding(pdev)` whenever a PCI driver is about to unbind from a device, until the returned guard
+/// is dropped. One watcher at a time (p2pmm's module holds it).
+pub fn watch_unbind<T: UnbindWatcher>() -> Result<UnbindGuard> {
+    /// # Safety
+    ///
+    /// Called by the bus notifier only, with a live `struct pci_dev`.
+    unsafe extern "C" fn trampoline<T: UnbindWatcher>(pdev: *mut c_void) {
+        // SAFETY: The bus notifier passes a live PCI device, which stays alive for the callback.
+        T::unbinding(unsafe { &*pdev.cast::<pci::Device>() });
+    }
+    // SAFETY: `trampoline::<T>` stays valid while the module is loaded; the guard unregisters before unload.
+    to_result(unsafe { p2pmm_p2p_watch_unbind(trampoline::<T>) })?;
+    Ok(UnbindGuard(()))
+}
+
+/// What to do when a PCI driver unbinds.
+pub trait UnbindWatcher {
+    /// `pdev`'s driver is about to unbind (`BUS_NOTIFY_UNBIND_DRIVER`), before its remove runs.
+    fn unbinding(pdev: &pci::Device);
+}
+
+/// Unregisters the unbind watcher when dropped.
+pub struct UnbindGuard(());
+
+impl Drop for UnbindGuard {
+    fn drop(&mut self) {
+        // SAFETY: Registered by `watch_unbind`.
+        unsafe { p2pmm_p2p_unwatch_unbind() };
+    }
 }
 
 /// The file offset a new mapping was asked for (`vm_pgoff` in bytes).
