@@ -13,6 +13,7 @@ use crate::{
     registry,
     route::ProviderKind,
     space::Space,
+    trace,
     uapi_advise::{self as ua, AdviseRequest},
     uapi_migrate::{self as um, MigrateRequest, QueryRequest, Target},
     uapi_providers, uapi_route,
@@ -122,6 +123,14 @@ fn route_ioctl(arg: UserPtr) -> Result {
         facts.common_bridge,
         facts.host_bridge,
         kind,
+    );
+    trace::route(
+        provider.id,
+        pci_p2p::name(&client),
+        answer.verdict,
+        answer.plan,
+        answer.reason,
+        answer.distance,
     );
     let reply = answer.reply(&request.bytes);
     request.write_back(&reply)

@@ -21,6 +21,7 @@ use crate::{
     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
     provider::{Provider, Stats},
     range_index::Entry,
+    trace,
 };
 use kernel::{
     device,
@@ -166,7 +167,7 @@ impl Managed {
 
     /// Makes room for `want` pages by evicting victims the policy picks to system memory. Returns how many pages
     /// were evicted (fewer than needed when the rest is pinned or too young to move).
-    fn make_room(&self, want: usize) -> Result<usize> {
+    fn make_room(&self, id: u32, want: usize) -> Result<usize> {
         let mut victims = [0u32; CHUNK_PAGES];
         let n = {
             let now = self.slots.now();
@@ -189,6 +190,7 @@ impl Managed {
             }
         }
         let moved = moved? as u64;
+        trace::evict(id, n as u32, moved as u32);
         let stats = &self.slots.stats;
         Stats::add(&stats.evictions, moved);
         // Each evicted page was unmapped from the process and every importer of it.
@@ -216,7 +218,7 @@ pub fn migrate_to_provider(
     let peers = peer_memories(all)?;
     let mut done = Moved::default();
     for_each_vma_piece(mm, start, end, CHUNK_PAGES, |vma, a, b| {
-        done.evicted += tm.make_room((b - a) / PAGE_SIZE)? as u64;
+        done.evicted += tm.make_room(target.id, (b - a) / PAGE_SIZE)? as u64;
         let moved = tm.mem.migrate_in(
             vma,
             a,
@@ -251,6 +253,7 @@ pub fn migrate_to_provider(
         Ok(())
     })?;
     Stats::add(&target.stats.migrated_in, done.migrated);
+    trace::migrate(target.id, start, end, done.migrated, done.evicted);
     Ok(done)
 }
 
@@ -267,6 +270,7 @@ pub fn migrate_to_system(
         moved += Memory::migrate_out(vma, a, b, owner(), &peers)? as u64;
         Ok(())
     })?;
+    trace::migrate(0, start, end, moved, 0);
     Ok(moved)
 }
 

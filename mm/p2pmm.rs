@@ -56,6 +56,8 @@ pub mod migrate;
 pub mod notifier;
 #[path = "bind/pci_p2p.rs"]
 pub mod pci_p2p;
+#[path = "bind/trace.rs"]
+pub mod trace;
 
 // ---- kernel-only parts ----
 pub mod chardev;

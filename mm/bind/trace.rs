@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! p2pmm's tracepoints (system `p2pmm` in tracefs; defined in `mm/p2pmm_trace.h`, emitted by `mm/trace_glue.c`).
+//!
+//! Each function costs a static-branch test when its event is disabled.
+
+use kernel::{ffi::c_char, prelude::*, str::CStr};
+
+extern "C" {
+    fn p2pmm_trace_migrate(target: u32, start: usize, end: usize, migrated: u64, evicted: u64);
+    fn p2pmm_trace_evict(provider: u32, picked: u32, evicted: u32);
+    fn p2pmm_trace_route(
+        provider: u32,
+        client: *const c_char,
+        verdict: u32,
+        plan: u32,
+        reason: u32,
+        distance: i32,
+    );
+    fn p2pmm_trace_revoke(provider: u32, device: *const c_char);
+}
+
+/// A migration of `[start, end)` to `target` (0: system memory) finished.
+pub fn migrate(target: u32, start: usize, end: usize, migrated: u64, evicted: u64) {
+    // SAFETY: Plain values.
+    unsafe { p2pmm_trace_migrate(target, start, end, migrated, evicted) };
+}
+
+/// `provider`'s policy picked `picked` victims, of which `evicted` moved out.
+pub fn evict(provider: u32, picked: u32, evicted: u32) {
+    // SAFETY: Plain values.
+    unsafe { p2pmm_trace_evict(provider, picked, evicted) };
+}
+
+/// A route was decided for `client` to `provider`'s memory.
+pub fn route(provider: u32, client: &CStr, verdict: u32, plan: u32, reason: u32, distance: i32) {
+    // SAFETY: `client` is a NUL-terminated string, valid for the call (the event copies it).
+    unsafe {
+        p2pmm_trace_route(
+            provider,
+            client.as_char_ptr(),
+            verdict,
+            plan,
+            reason,
+            distance,
+        )
+    };
+}
+
+/// `provider` on `device` was revoked.
+pub fn revoke(provider: u32, device: &CStr) {
+    // SAFETY: `device` is a NUL-terminated string, valid for the call (the event copies it).
+    unsafe { p2pmm_trace_revoke(provider, device.as_char_ptr()) };
+}

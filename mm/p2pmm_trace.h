@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * p2pmm's tracepoints (system "p2pmm"): what moved where and why. Emitted through the wrappers in
+ * mm/trace_glue.c, which mm/bind/trace.rs declares for the Rust side.
+ */
+#undef TRACE_SYSTEM
+#define TRACE_SYSTEM p2pmm
+
+#if !defined(_P2PMM_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
+#define _P2PMM_TRACE_H
+
+#include <linux/tracepoint.h>
+
+TRACE_EVENT(p2pmm_migrate,
+	TP_PROTO(u32 target, unsigned long start, unsigned long end, u64 migrated, u64 evicted),
+	TP_ARGS(target, start, end, migrated, evicted),
+	TP_STRUCT__entry(
+		__field(u32, target)
+		__field(unsigned long, start)
+		__field(unsigned long, end)
+		__field(u64, migrated)
+		__field(u64, evicted)
+	),
+	TP_fast_assign(
+		__entry->target = target;
+		__entry->start = start;
+		__entry->end = end;
+		__entry->migrated = migrated;
+		__entry->evicted = evicted;
+	),
+	TP_printk("target=%u range=%#lx-%#lx migrated=%llu evicted=%llu", __entry->target, __entry->start,
+		  __entry->end, __entry->migrated, __entry->evicted)
+);
+
+TRACE_EVENT(p2pmm_evict,
+	TP_PROTO(u32 provider, u32 picked, u32 evicted),
+	TP_ARGS(provider, picked, evicted),
+	TP_STRUCT__entry(
+		__field(u32, provider)
+		__field(u32, picked)
+		__field(u32, evicted)
+	),
+	TP_fast_assign(
+		__entry->provider = provider;
+		__entry->picked = picked;
+		__entry->evicted = evicted;
+	),
+	TP_printk("provider=%u picked=%u evicted=%u", __entry->provider, __entry->picked, __entry->evicted)
+);
+
+TRACE_EVENT(p2pmm_route,
+	TP_PROTO(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance),
+	TP_ARGS(provider, client, verdict, plan, reason, distance),
+	TP_STRUCT__entry(
+		__field(u32, provider)
+		__string(client, client)
+		__field(u32, verdict)
+		__field(u32, plan)
+		__field(u32, reason)
+		__field(s32, distance)
+	),
+	TP_fast_assign(
+		__entry->provider = provider;
+		__assign_str(client);
+		__entry->verdict = verdict;
+		__entry->plan = plan;
+		__entry->reason = reason;
+		__entry->distance = distance;
+	),
+	TP_printk("provider=%u client=%s verdict=%u plan=%u reason=%u distance=%d", __entry->provider,
+		  __get_str(client), __entry->verdict, __entry->plan, __entry->reason, __entry->distance)
+);
+
+TRACE_EVENT(p2pmm_revoke,
+	TP_PROTO(u32 provider, const char *device),
+	TP_ARGS(provider, device),
+	TP_STRUCT__entry(
+		__field(u32, provider)
+		__string(device, device)
+	),
+	TP_fast_assign(
+		__entry->provider = provider;
+		__assign_str(device);
+	),
+	TP_printk("provider=%u device=%s", __entry->provider, __get_str(device))
+);
+
+#endif /* _P2PMM_TRACE_H */
+
+#undef TRACE_INCLUDE_PATH
+#define TRACE_INCLUDE_PATH .
+#undef TRACE_INCLUDE_FILE
+#define TRACE_INCLUDE_FILE p2pmm_trace
+#include <trace/define_trace.h>

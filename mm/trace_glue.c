@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * p2pmm's tracepoints (mm/p2pmm_trace.h) as plain functions the Rust side can call (mm/bind/trace.rs): the
+ * trace_*() helpers are static inlines.
+ */
+#include "p2pmm_glue.h"
+
+#define CREATE_TRACE_POINTS
+#include "p2pmm_trace.h"
+
+void p2pmm_trace_migrate(u32 target, unsigned long start, unsigned long end, u64 migrated, u64 evicted)
+{
+	trace_p2pmm_migrate(target, start, end, migrated, evicted);
+}
+
+void p2pmm_trace_evict(u32 provider, u32 picked, u32 evicted)
+{
+	trace_p2pmm_evict(provider, picked, evicted);
+}
+
+void p2pmm_trace_route(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance)
+{
+	trace_p2pmm_route(provider, client, verdict, plan, reason, distance);
+}
+
+void p2pmm_trace_revoke(u32 provider, const char *device)
+{
+	trace_p2pmm_revoke(provider, device);
+}
