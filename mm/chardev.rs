@@ -45,6 +45,10 @@ impl MiscDevice for P2pmmFile {
     /// Maps static memory: the offset names the provider (`P2PMM_MMAP_OFFSET(id)`), the length how much of it.
     fn mmap(_me: Pin<&Space>, file: &File, vma: &VmaNew) -> Result {
         let id = um::provider_of_mmap_offset(pci_p2p::mmap_offset(vma))?;
+        if (vma.end() - vma.start()) as u64 > um::MMAP_WINDOW {
+            // One provider's window of file offsets; a longer mapping would reach into the next id's.
+            return Err(EINVAL);
+        }
         let provider = registry::get(id).ok_or(ENODEV)?;
         if provider.kind != Kind::Static {
             // Managed memory is reached by migrating to it, not by mapping it.

@@ -14,7 +14,7 @@
 use crate::{
     advice::{Advice, AdviceFlags},
     bar_devmem::{BarDevmem, SlotHandler, Source},
-    eviction::Clock,
+    eviction::{Clock, SlotInfo},
     hmm::{fault_and_commit, HmmRange, PageKind, Request},
     location::{Location, ProviderId},
     migrate::for_each_vma_piece,
@@ -36,10 +36,6 @@ const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 
 /// Pages moved per `migrate_vma` call: bounds the migration arrays and how much is evicted at once.
 const CHUNK_PAGES: usize = 256;
-
-/// A page stays at least this long where it was moved before it may be evicted (damps ping-pong between
-/// providers; drm_pagemap's `timeslice_ms` plays the same role). Short: the tests oversubscribe on purpose.
-const MIN_RESIDENCY_NS: u64 = 1_000_000;
 
 /// How often a placement query retries after racing an invalidation.
 const QUERY_RETRIES: u32 = 1000;
@@ -63,7 +59,10 @@ pub struct Slots {
 
 impl Slots {
     fn new(capacity: u32, stats: Arc<Stats>) -> Result<Arc<Self>> {
-        let clock = Clock::new(capacity, MIN_RESIDENCY_NS).map_err(|_| ENOMEM)?;
+        // A page stays at least this long where it was moved before it may be evicted: damps ping-pong between
+        // providers, as drm_pagemap's `timeslice_ms` does. Short by default: the tests oversubscribe on purpose.
+        let min_residency = u64::from(crate::module_parameters::min_residency_us.value()) * 1000;
+        let clock = Clock::new(capacity, min_residency).map_err(|_| ENOMEM)?;
         Arc::pin_init(
             pin_init!(Self {
                 clock <- new_spinlock!(clock, "p2pmm_slots"),
@@ -94,7 +93,9 @@ impl SlotHandler for Arc<Slots> {
     }
 
     fn moved_out(&self, _slot: u32) {
+        // Moving a page out unmaps it from the process and every importer.
         Stats::add(&self.stats.migrated_out, 1);
+        Stats::add(&self.stats.invalidations, 1);
     }
 }
 
@@ -149,6 +150,30 @@ impl Managed {
         &self.mem
     }
 
+    /// Every slot's state, copied out of the clock (for debugfs).
+    pub fn slot_infos(&self) -> Result<KVec<(u32, SlotInfo)>> {
+        let n = self.mem.slots();
+        let mut out = KVec::with_capacity(n, GFP_KERNEL)?;
+        let clock = self.slots.clock.lock();
+        for slot in 0..n as u32 {
+            if let Some(info) = clock.slot_info(slot) {
+                // Within the capacity reserved above.
+                let _ = out.push_within_capacity((slot, info));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The CLOCK hand's position.
+    pub fn hand(&self) -> u32 {
+        self.slots.clock.lock().hand()
+    }
+
+    /// The policy's current time (ns since the provider was created).
+    pub fn now(&self) -> u64 {
+        self.slots.now()
+    }
+
     /// Pins a slot's page (once: advice pins are on or off) or removes every pin.
     fn set_slot_pinned(&self, slot: u32, pin: bool) {
         let mut clock = self.slots.clock.lock();
@@ -193,6 +218,7 @@ impl Managed {
         trace::evict(id, n as u32, moved as u32);
         let stats = &self.slots.stats;
         Stats::add(&stats.evictions, moved);
+        Stats::add(&stats.migrated_out, moved);
         // Each evicted page was unmapped from the process and every importer of it.
         Stats::add(&stats.invalidations, moved);
         Ok(moved as usize)
@@ -225,9 +251,10 @@ pub fn migrate_to_provider(
             b,
             &peers,
             |_addr, source| {
-                if let Source::Device(mem, _) = source {
+                if let Source::Device(mem, slot) = source {
                     if core::ptr::eq(*mem, &*tm.mem) {
-                        // Already here.
+                        // Already here; asked for again: a second chance when the policy next looks at it.
+                        let _ = tm.slots.clock.lock().touch(*slot);
                         return None;
                     }
                 }

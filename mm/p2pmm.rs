@@ -61,6 +61,7 @@ pub mod trace;
 
 // ---- kernel-only parts ----
 pub mod chardev;
+pub mod debugfs;
 pub mod errno_map;
 pub mod managed;
 pub mod provider;
@@ -87,6 +88,10 @@ module! {
             default: 16,
             description: "MiB at the start of each vaccel BAR offered as static (p2pdma) memory",
         },
+        min_residency_us: u32 {
+            default: 1000,
+            description: "Microseconds a page stays on a managed provider before it may be evicted (read at probe)",
+        },
         vaccel_managed_mb: u32 {
             default: 8,
             description: "MiB of each vaccel BAR, after the static part, offered as managed (evictable) memory",
@@ -104,6 +109,7 @@ pub struct P2pmmModule {
     _unbind: pci_p2p::UnbindGuard,
     #[pin]
     _dev: MiscDeviceRegistration<chardev::P2pmmFile>,
+    _debugfs: debugfs::Debugfs,
 }
 
 impl kernel::InPlaceModule for P2pmmModule {
@@ -119,6 +125,7 @@ impl kernel::InPlaceModule for P2pmmModule {
             _unbind: pci_p2p::watch_unbind::<registry::RevokeOnUnbind>()?,
             _vaccel <- kernel::driver::Registration::new(c"p2pmm_vaccel", module),
             _dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"p2pmm" }),
+            _debugfs: debugfs::Debugfs::new()?,
             _: {
                 // Existing p2pdma memory (an NVMe CMB) becomes static providers; listing re-checks later.
                 if let Err(e) = registry::sync_adopted() {

@@ -129,6 +129,11 @@ impl Provider {
         pci_p2p::name(&self.pdev)
     }
 
+    /// The PCI name as text (PCI names are ASCII).
+    pub fn device_str(&self) -> &str {
+        self.device_name().to_str().unwrap_or("?")
+    }
+
     /// The `struct p2pmm_provider_info` image of this provider (`None` once revoked).
     pub fn info(&self) -> Option<[u8; uapi::INFO_SIZE]> {
         let (capacity, used) = self.usage()?;

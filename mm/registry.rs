@@ -11,7 +11,7 @@ use crate::{
     managed::Managed,
     pci_p2p,
     provider::{Kind, Provider, Stats},
-    uapi_migrate::mmap_offset,
+    uapi_migrate::{mmap_offset, MMAP_WINDOW},
 };
 use kernel::{
     pci,
@@ -23,6 +23,9 @@ use kernel::{
 pub struct Registry {
     list: KVec<Arc<Provider>>,
     next_id: u32,
+    /// Devices whose driver is unbinding: their p2pdma memory is being revoked and must not be adopted again
+    /// before the driver is gone (between the unbind notification and the driver's `remove`, the pool exists).
+    unbinding: KVec<ARef<pci::Device>>,
 }
 
 impl Registry {
@@ -30,6 +33,7 @@ impl Registry {
         Self {
             list: KVec::new(),
             next_id: 1,
+            unbinding: KVec::new(),
         }
     }
 }
@@ -94,6 +98,10 @@ fn register(mut p: Provider) -> Result<Arc<Provider>> {
     {
         // p2pdma keeps one pool per device: a second static provider on it would count the same memory twice.
         return Err(EEXIST);
+    }
+    if adopted && reg.unbinding.iter().any(|d| is_same(d, &p.pdev)) {
+        // Being revoked: adopting it again would hand out memory that is about to go.
+        return Err(EBUSY);
     }
     let id = reg.next_id;
     p.id = id;
@@ -171,7 +179,7 @@ pub fn sync_adopted() -> Result {
     for (pdev, size) in found {
         // Lost a race with another adopter or with the owning driver's own registration: already known.
         match register_static(true, pdev, size) {
-            Err(e) if e != EEXIST => return Err(e),
+            Err(e) if e != EEXIST && e != EBUSY => return Err(e),
             _ => {}
         }
     }
@@ -192,7 +200,9 @@ impl pci_p2p::UnbindWatcher for RevokeOnUnbind {
         let mut gone = KVec::new();
         {
             let mut reg = PROVIDERS.lock();
-            if gone.reserve(reg.list.len(), GFP_KERNEL).is_err() {
+            if gone.reserve(reg.list.len(), GFP_KERNEL).is_err()
+                || reg.unbinding.push(pdev.into(), GFP_KERNEL).is_err()
+            {
                 pr_err!("cannot revoke {}: out of memory\n", pci_p2p::name(pdev));
                 return;
             }
@@ -214,7 +224,12 @@ impl pci_p2p::UnbindWatcher for RevokeOnUnbind {
                 p.id,
                 p.device_name()
             );
-            pci_p2p::zap(mmap_offset(p.id), 1 << 32);
+            crate::trace::revoke(p.id, p.device_name());
+            pci_p2p::zap(mmap_offset(p.id), MMAP_WINDOW);
         }
+    }
+
+    fn unbound(pdev: &pci::Device) {
+        PROVIDERS.lock().unbinding.retain(|d| !is_same(d, pdev));
     }
 }

@@ -178,6 +178,7 @@ out:
  */
 static struct address_space *p2pmm_dev_mapping;
 static void (*p2pmm_unbind_cb)(struct pci_dev *pdev);
+static void (*p2pmm_unbound_cb)(struct pci_dev *pdev);
 
 void p2pmm_p2p_note_mapping(struct file *file)
 {
@@ -197,8 +198,12 @@ static int p2pmm_bus_notify(struct notifier_block *nb, unsigned long action, voi
 {
 	struct device *dev = data;
 
-	if (action == BUS_NOTIFY_UNBIND_DRIVER && dev_is_pci(dev) && p2pmm_unbind_cb)
+	if (!dev_is_pci(dev))
+		return NOTIFY_DONE;
+	if (action == BUS_NOTIFY_UNBIND_DRIVER)
 		p2pmm_unbind_cb(to_pci_dev(dev));
+	else if (action == BUS_NOTIFY_UNBOUND_DRIVER)
+		p2pmm_unbound_cb(to_pci_dev(dev));
 	return NOTIFY_DONE;
 }
 
@@ -206,9 +211,10 @@ static struct notifier_block p2pmm_bus_nb = {
 	.notifier_call = p2pmm_bus_notify,
 };
 
-int p2pmm_p2p_watch_unbind(void (*cb)(struct pci_dev *pdev))
+int p2pmm_p2p_watch_unbind(void (*unbinding)(struct pci_dev *pdev), void (*unbound)(struct pci_dev *pdev))
 {
-	p2pmm_unbind_cb = cb;
+	p2pmm_unbind_cb = unbinding;
+	p2pmm_unbound_cb = unbound;
 	return bus_register_notifier(&pci_bus_type, &p2pmm_bus_nb);
 }
 

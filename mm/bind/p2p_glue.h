@@ -37,7 +37,7 @@ const char *p2pmm_pci_name(struct pci_dev *pdev);
 int p2pmm_p2p_mmap(struct pci_dev *pdev, struct vm_area_struct *vma);
 void p2pmm_p2p_note_mapping(struct file *file);
 void p2pmm_p2p_zap(u64 offset, u64 len);
-int p2pmm_p2p_watch_unbind(void (*cb)(struct pci_dev *pdev));
+int p2pmm_p2p_watch_unbind(void (*unbinding)(struct pci_dev *pdev), void (*unbound)(struct pci_dev *pdev));
 void p2pmm_p2p_unwatch_unbind(void);
 
 #endif /* P2PMM_P2P_GLUE_H */

@@ -37,7 +37,10 @@ extern "C" {
     fn p2pmm_p2p_mmap(pdev: *mut c_void, vma: *mut c_void) -> c_int;
     fn p2pmm_p2p_note_mapping(file: *mut c_void);
     fn p2pmm_p2p_zap(offset: u64, len: u64);
-    fn p2pmm_p2p_watch_unbind(cb: unsafe extern "C" fn(*mut c_void)) -> c_int;
+    fn p2pmm_p2p_watch_unbind(
+        unbinding: unsafe extern "C" fn(*mut c_void),
+        unbound: unsafe extern "C" fn(*mut c_void),
+    ) -> c_int;
     fn p2pmm_p2p_unwatch_unbind();
     fn p2pmm_pci_name(pdev: *mut c_void) -> *const c_char;
 }
@@ -153,12 +156,19 @@ pub fn watch_unbind<T: UnbindWatcher>() -> Result<UnbindGuard> {
     /// # Safety
     ///
     /// Called by the bus notifier only, with a live `struct pci_dev`.
-    unsafe extern "C" fn trampoline<T: UnbindWatcher>(pdev: *mut c_void) {
+    unsafe extern "C" fn unbinding<T: UnbindWatcher>(pdev: *mut c_void) {
         // SAFETY: The bus notifier passes a live PCI device, which stays alive for the callback.
         T::unbinding(unsafe { &*pdev.cast::<pci::Device>() });
     }
-    // SAFETY: `trampoline::<T>` stays valid while the module is loaded; the guard unregisters before unload.
-    to_result(unsafe { p2pmm_p2p_watch_unbind(trampoline::<T>) })?;
+    /// # Safety
+    ///
+    /// Called by the bus notifier only, with a live `struct pci_dev`.
+    unsafe extern "C" fn unbound<T: UnbindWatcher>(pdev: *mut c_void) {
+        // SAFETY: As above.
+        T::unbound(unsafe { &*pdev.cast::<pci::Device>() });
+    }
+    // SAFETY: The callbacks stay valid while the module is loaded; the guard unregisters before unload.
+    to_result(unsafe { p2pmm_p2p_watch_unbind(unbinding::<T>, unbound::<T>) })?;
     Ok(UnbindGuard(()))
 }
 
@@ -166,6 +176,9 @@ pub fn watch_unbind<T: UnbindWatcher>() -> Result<UnbindGuard> {
 pub trait UnbindWatcher {
     /// `pdev`'s driver is about to unbind (`BUS_NOTIFY_UNBIND_DRIVER`), before its remove runs.
     fn unbinding(pdev: &pci::Device);
+
+    /// `pdev`'s driver is gone (`BUS_NOTIFY_UNBOUND_DRIVER`), after its remove ran.
+    fn unbound(pdev: &pci::Device);
 }
 
 /// Unregisters the unbind watcher when dropped.

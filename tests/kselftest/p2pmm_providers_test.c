@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/p2pmm.h>
@@ -389,6 +391,55 @@ TEST_F(prov, static_mmap_bad_requests)
 	p = mmap(NULL, 1UL << 30, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(stat));
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(ENOMEM, errno) TH_LOG("more than the provider has");
+}
+
+static char *slurp(const char *path)
+{
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (!buf || fd < 0) {
+		free(buf);
+		return NULL;
+	}
+	while ((n = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = 0;
+	return buf;
+}
+
+/* debugfs shows the same providers the ioctl lists, and each managed provider's slot count. */
+TEST_F(prov, debugfs_matches_ioctl)
+{
+	char *providers, *slots, line[128];
+
+	mkdir("/sys/kernel/debug", 0755);
+	if (access("/sys/kernel/debug/p2pmm", F_OK))
+		mount("nodev", "/sys/kernel/debug", "debugfs", 0, NULL);
+	providers = slurp("/sys/kernel/debug/p2pmm/providers");
+	slots = slurp("/sys/kernel/debug/p2pmm/slots");
+	ASSERT_NE(NULL, providers);
+	ASSERT_NE(NULL, slots);
+	for (int i = 0; i < self->n; i++) {
+		const char *kind = self->p[i].kind == P2PMM_PROVIDER_MANAGED ? "managed" :
+				   self->p[i].flags & P2PMM_PROVIDER_F_ADOPTED ? "adopted" : "static";
+
+		snprintf(line, sizeof(line), "%3u  %-8s %-13s %10llu", self->p[i].id, kind, self->p[i].device,
+			 (unsigned long long)self->p[i].capacity);
+		EXPECT_NE(NULL, strstr(providers, line)) TH_LOG("missing in debugfs: '%s'", line);
+		if (self->p[i].kind == P2PMM_PROVIDER_MANAGED) {
+			snprintf(line, sizeof(line), "provider %u (%s): ", self->p[i].id, self->p[i].device);
+			EXPECT_NE(NULL, strstr(slots, line)) TH_LOG("missing in debugfs slots: '%s'", line);
+			snprintf(line, sizeof(line), " of %llu slots in use",
+				 (unsigned long long)(self->p[i].capacity / 4096));
+			EXPECT_NE(NULL, strstr(slots, line)) TH_LOG("missing in debugfs slots: '%s'", line);
+		}
+	}
+	free(providers);
+	free(slots);
 }
 
 TEST_HARNESS_MAIN

@@ -71,6 +71,21 @@ impl From<SlotError> for Errno {
     }
 }
 
+/// What a slot holds, for diagnostics (debugfs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotInfo {
+    /// `free`, `reserved`, `occupied` or `evicting`.
+    pub state: &'static str,
+    /// Pins on the page.
+    pub pins: u32,
+    /// The page prefers this provider.
+    pub preferred: bool,
+    /// Accessed since the hand last passed.
+    pub referenced: bool,
+    /// When the page moved in.
+    pub occupied_at: u64,
+}
+
 /// The slots of one managed provider and the CLOCK hand over them.
 pub struct Clock {
     slots: Vec<Slot>,
@@ -125,7 +140,7 @@ impl Clock {
         self.used
     }
 
-    /// Changes the minimum residency (a module parameter may change at run time).
+    /// Changes the minimum residency.
     pub fn set_min_residency(&mut self, min_residency: u64) {
         self.min_residency = min_residency;
     }
@@ -223,6 +238,28 @@ impl Clock {
         self.slots
             .get(slot as usize)
             .is_some_and(|s| now.saturating_sub(s.occupied_at) < self.min_residency)
+    }
+
+    /// What `slot` holds (`None` past the capacity).
+    pub fn slot_info(&self, slot: u32) -> Option<SlotInfo> {
+        let s = self.slots.get(slot as usize)?;
+        Some(SlotInfo {
+            state: match s.state {
+                SlotState::Free => "free",
+                SlotState::Reserved => "reserved",
+                SlotState::Occupied => "occupied",
+                SlotState::Evicting => "evicting",
+            },
+            pins: s.pins,
+            preferred: s.preferred,
+            referenced: s.referenced,
+            occupied_at: s.occupied_at,
+        })
+    }
+
+    /// The position of the CLOCK hand.
+    pub fn hand(&self) -> u32 {
+        self.hand
     }
 
     /// Whether the slot holds a pinned page.
@@ -438,5 +475,18 @@ mod tests {
         c.occupy(s, 5).unwrap();
         assert_eq!(c.occupy(s, 5), Err(SlotError::WrongState));
         assert_eq!(c.pick_victims(1, 5, &mut out), 1);
+    }
+
+    #[test]
+    fn slot_info_reports_state() {
+        let mut c = Clock::new(2, 0).unwrap();
+        let s = c.alloc_slot().unwrap();
+        assert_eq!(c.slot_info(s).unwrap().state, "reserved");
+        c.occupy(s, 7).unwrap();
+        c.pin(s).unwrap();
+        let i = c.slot_info(s).unwrap();
+        assert_eq!((i.state, i.pins, i.occupied_at), ("occupied", 1, 7));
+        assert_eq!(c.slot_info(1 - s).unwrap().state, "free");
+        assert_eq!(c.slot_info(2), None);
     }
 }

@@ -193,6 +193,17 @@ impl NoRouteReason {
     }
 }
 
+/// The short name of a `P2PMM_REASON_*` code (`"none"` for [`REASON_NONE`], `"unknown"` for others).
+pub fn reason_name(code: u32) -> &'static str {
+    if code == REASON_NONE {
+        return "none";
+    }
+    NoRouteReason::ALL
+        .iter()
+        .find(|r| r.code() == code)
+        .map_or("unknown", |r| r.name())
+}
+
 // One-word encoding of a route for tools and per-mapping reports: the plan in bits 8..16, the path (direct) or
 // reason (otherwise) in bits 0..8. Zero means "no route decided". These values are ABI: never renumber, only add.
 const PLAN_SHIFT: u32 = 8;
@@ -383,5 +394,12 @@ mod tests {
         }
         names.sort_unstable();
         assert!(names.windows(2).all(|w| w[0] != w[1]));
+    }
+
+    #[test]
+    fn reason_names() {
+        assert_eq!(reason_name(REASON_NONE), "none");
+        assert_eq!(reason_name(1), "host-bridge-not-allowed");
+        assert_eq!(reason_name(99), "unknown");
     }
 }

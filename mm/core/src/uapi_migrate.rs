@@ -13,6 +13,10 @@ pub const LOCATION_SYSTEM: u32 = 0;
 /// `P2PMM_LOCATION_NONE`: a query's answer for a page that is not populated (or not p2pmm's).
 pub const LOCATION_NONE: u32 = u32::MAX;
 
+/// Bytes of file offsets each provider's static memory owns (`P2PMM_MMAP_OFFSET(id + 1) - P2PMM_MMAP_OFFSET(id)`):
+/// the most one mapping may be.
+pub const MMAP_WINDOW: u64 = 1 << 32;
+
 /// `P2PMM_MMAP_OFFSET(id)`: the mmap offset that maps static memory of provider `id`.
 pub const fn mmap_offset(id: u32) -> u64 {
     (id as u64) << 32

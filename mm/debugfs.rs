@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/sys/kernel/debug/p2pmm/`: what p2pmm holds right now, for people and bug reports.
+//!
+//! - `providers`: every provider with its counters (the same figures as `P2PMM_IOC_PROVIDERS`);
+//! - `routes`: the plan for every (provider, client device) pair of p2pmm's devices, with reasons;
+//! - `slots`: every managed provider's slots that hold a page: state, pins, preference, age.
+//!
+//! The format is for reading, not a stable ABI (that is what the ioctls and sysfs are for).
+
+use crate::{
+    managed::Managed,
+    pci_p2p,
+    provider::{Kind, Provider},
+    registry, route,
+    uapi_route::RouteAnswer,
+};
+use core::fmt::{self, Formatter};
+use kernel::{
+    debugfs::{Dir, File},
+    prelude::*,
+};
+
+/// The directory and its files, removed when dropped.
+pub struct Debugfs {
+    _files: KVec<Pin<KBox<File<()>>>>,
+    _dir: Dir,
+}
+
+impl Debugfs {
+    /// Creates `/sys/kernel/debug/p2pmm/` (silently absent if debugfs is).
+    pub fn new() -> Result<Self> {
+        let dir = Dir::new(c"p2pmm");
+        let mut files = KVec::with_capacity(3, GFP_KERNEL)?;
+        files.push(
+            KBox::pin_init(
+                dir.read_callback_file(c"providers", (), &providers),
+                GFP_KERNEL,
+            )?,
+            GFP_KERNEL,
+        )?;
+        files.push(
+            KBox::pin_init(dir.read_callback_file(c"routes", (), &routes), GFP_KERNEL)?,
+            GFP_KERNEL,
+        )?;
+        files.push(
+            KBox::pin_init(dir.read_callback_file(c"slots", (), &slots), GFP_KERNEL)?,
+            GFP_KERNEL,
+        )?;
+        Ok(Self {
+            _files: files,
+            _dir: dir,
+        })
+    }
+}
+
+fn kind_name(p: &Provider) -> &'static str {
+    match (p.kind, p.adopted) {
+        (Kind::Static, false) => "static",
+        (Kind::Static, true) => "adopted",
+        (Kind::Managed, _) => "managed",
+    }
+}
+
+fn providers(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
+    let Ok(all) = registry::snapshot() else {
+        return writeln!(f, "(out of memory)");
+    };
+    writeln!(
+        f,
+        "{:>3}  {:<8} {:<13} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "id", "kind", "device", "capacity", "used", "evicted", "in", "out", "invalid"
+    )?;
+    for p in all.iter() {
+        let Some((capacity, used)) = p.usage() else {
+            continue;
+        };
+        let s = &p.stats;
+        let load = |a: &kernel::sync::atomic::Atomic<u64>| a.load(kernel::sync::atomic::Relaxed);
+        writeln!(
+            f,
+            "{:>3}  {:<8} {:<13} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}",
+            p.id,
+            kind_name(p),
+            p.device_str(),
+            capacity,
+            used,
+            load(&s.evictions),
+            load(&s.migrated_in),
+            load(&s.migrated_out),
+            load(&s.invalidations)
+        )?;
+    }
+    Ok(())
+}
+
+fn plan_name(plan: u32) -> &'static str {
+    match plan {
+        route::PLAN_DIRECT => "direct",
+        route::PLAN_BOUNCE => "bounce",
+        _ => "refused",
+    }
+}
+
+fn routes(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
+    let Ok(all) = registry::snapshot() else {
+        return writeln!(f, "(out of memory)");
+    };
+    writeln!(f, "provider -> client: verdict (distance), plan, reason")?;
+    for p in all.iter() {
+        let kind = match p.kind {
+            Kind::Static => route::ProviderKind::Static,
+            Kind::Managed => route::ProviderKind::Managed,
+        };
+        for q in all.iter() {
+            if q.id != p.id && core::ptr::eq::<kernel::pci::Device>(&*q.pdev, &*p.pdev) {
+                // One line per client device is enough.
+                continue;
+            }
+            let facts = pci_p2p::route(&p.pdev, &q.pdev);
+            let a = RouteAnswer::from_facts(
+                facts.verdict,
+                facts.distance,
+                facts.common_bridge,
+                facts.host_bridge,
+                kind,
+            );
+            let verdict = match a.verdict {
+                1 => "bus-address",
+                2 => "host-bridge",
+                _ => "not-supported",
+            };
+            writeln!(
+                f,
+                "{:>3} {} -> {}: {} ({}), {}, {}",
+                p.id,
+                p.device_str(),
+                q.device_str(),
+                verdict,
+                a.distance,
+                plan_name(a.plan),
+                route::reason_name(a.reason)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn slots(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
+    let Ok(all) = registry::snapshot() else {
+        return writeln!(f, "(out of memory)");
+    };
+    for p in all.iter() {
+        let Some(m) = p.managed() else { continue };
+        dump_slots(p, m, f)?;
+    }
+    Ok(())
+}
+
+fn dump_slots(p: &Provider, m: &Managed, f: &mut Formatter<'_>) -> fmt::Result {
+    let Ok(infos) = m.slot_infos() else {
+        return writeln!(f, "provider {}: (out of memory)", p.id);
+    };
+    let (hand, now) = (m.hand(), m.now());
+    let used = infos.iter().filter(|(_, i)| i.state != "free").count();
+    writeln!(
+        f,
+        "provider {} ({}): {} of {} slots in use, hand at {}",
+        p.id,
+        p.device_str(),
+        used,
+        m.memory().slots(),
+        hand
+    )?;
+    for (slot, i) in infos.iter().filter(|(_, i)| i.state != "free") {
+        writeln!(
+            f,
+            "  slot {:>6} {:<9} pins={} preferred={} referenced={} age_ms={}",
+            slot,
+            i.state,
+            i.pins,
+            u8::from(i.preferred),
+            u8::from(i.referenced),
+            now.saturating_sub(i.occupied_at) / 1_000_000
+        )?;
+    }
+    Ok(())
+}
