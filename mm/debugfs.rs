@@ -19,6 +19,7 @@ use core::fmt::{self, Formatter};
 use kernel::{
     debugfs::{Dir, File},
     prelude::*,
+    sync::Arc,
 };
 
 /// The directory and its files, removed when dropped.
@@ -54,7 +55,8 @@ impl Debugfs {
     }
 }
 
-fn kind_name(p: &Provider) -> &'static str {
+/// The kind as tools print it: `static`, `adopted` or `managed`.
+pub fn kind_name(p: &Provider) -> &'static str {
     match (p.kind, p.adopted) {
         (Kind::Static, false) => "static",
         (Kind::Static, true) => "adopted",
@@ -106,6 +108,11 @@ fn routes(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
     let Ok(all) = registry::snapshot() else {
         return writeln!(f, "(out of memory)");
     };
+    write_routes(&all, f)
+}
+
+/// Writes one line per (provider, client device) pair: verdict (distance), plan, reason.
+pub fn write_routes(all: &[Arc<Provider>], f: &mut impl fmt::Write) -> fmt::Result {
     writeln!(f, "provider -> client: verdict (distance), plan, reason")?;
     for p in all.iter() {
         let kind = match p.kind {

@@ -46,6 +46,8 @@ pub mod version;
 // ---- the binding layer: the only place with `unsafe` kernel calls (besides mm/uapi_layout.rs) ----
 #[path = "bind/bar_devmem.rs"]
 pub mod bar_devmem;
+#[path = "bind/sysfs.rs"]
+pub mod bind_sysfs;
 #[path = "bind/devmem.rs"]
 pub mod devmem;
 #[path = "bind/hmm.rs"]
@@ -67,6 +69,7 @@ pub mod managed;
 pub mod provider;
 pub mod registry;
 pub mod space;
+pub mod sysfs;
 pub mod uapi_layout;
 pub mod user_struct;
 
@@ -107,6 +110,9 @@ pub struct P2pmmModule {
     _vaccel: kernel::driver::Registration<kernel::pci::Adapter<vaccel::VaccelDriver>>,
     // Revokes static memory when any PCI driver unbinds from its device; after the drivers are gone.
     _unbind: pci_p2p::UnbindGuard,
+    // Then the providers still listed (adopted ones) and their sysfs directories, then the sysfs root.
+    _registry: registry::ClearOnDrop,
+    _sysfs: bind_sysfs::SysfsRoot,
     #[pin]
     _dev: MiscDeviceRegistration<chardev::P2pmmFile>,
     _debugfs: debugfs::Debugfs,
@@ -123,6 +129,8 @@ impl kernel::InPlaceModule for P2pmmModule {
         unsafe { registry::init() };
         try_pin_init!(Self {
             _unbind: pci_p2p::watch_unbind::<registry::RevokeOnUnbind>()?,
+            _registry: registry::ClearOnDrop,
+            _sysfs: bind_sysfs::init::<sysfs::FromRegistry>()?,
             _vaccel <- kernel::driver::Registration::new(c"p2pmm_vaccel", module),
             _dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"p2pmm" }),
             _debugfs: debugfs::Debugfs::new()?,

@@ -8,6 +8,7 @@
 //! (hotplug) is adopted and one whose driver went away is dropped: p2pdma revoked it.
 
 use crate::{
+    bind_sysfs::{self, ProviderDir},
     managed::Managed,
     pci_p2p,
     provider::{Kind, Provider, Stats},
@@ -26,6 +27,8 @@ pub struct Registry {
     /// Devices whose driver is unbinding: their p2pdma memory is being revoked and must not be adopted again
     /// before the driver is gone (between the unbind notification and the driver's `remove`, the pool exists).
     unbinding: KVec<ARef<pci::Device>>,
+    /// The sysfs directory of each listed provider.
+    dirs: KVec<(u32, ProviderDir)>,
 }
 
 impl Registry {
@@ -34,6 +37,7 @@ impl Registry {
             list: KVec::new(),
             next_id: 1,
             unbinding: KVec::new(),
+            dirs: KVec::new(),
         }
     }
 }
@@ -106,8 +110,15 @@ fn register(mut p: Provider) -> Result<Arc<Provider>> {
     let id = reg.next_id;
     p.id = id;
     let p = Arc::new(p, GFP_KERNEL)?;
+    reg.dirs.reserve(1, GFP_KERNEL)?;
     reg.list.push(p.clone(), GFP_KERNEL)?;
     reg.next_id += 1;
+    match bind_sysfs::add_provider(id) {
+        // Within the capacity reserved above.
+        Ok(dir) => drop(reg.dirs.push_within_capacity((id, dir))),
+        // The provider works without its sysfs directory; say so rather than refuse it.
+        Err(e) => pr_warn!("provider {}: no sysfs directory ({:?})\n", id, e),
+    }
     let what = match (kind, adopted) {
         (Kind::Static, false) => "static",
         (Kind::Static, true) => "static (adopted from p2pdma)",
@@ -126,11 +137,17 @@ fn register(mut p: Provider) -> Result<Arc<Provider>> {
 /// Removes provider `id` (its device is going away). A managed provider's memory is evicted to system memory
 /// when the last user lets go of it: here, after the registry lock is dropped, unless an ioctl still uses it.
 pub fn unregister(id: u32) {
-    let gone = {
+    let (gone, dir) = {
         let mut reg = PROVIDERS.lock();
         let i = reg.list.iter().position(|p| p.id == id);
-        i.and_then(|i| reg.list.remove(i).ok())
+        let d = reg.dirs.iter().position(|(i, _)| *i == id);
+        (
+            i.and_then(|i| reg.list.remove(i).ok()),
+            d.and_then(|d| reg.dirs.remove(d).ok()),
+        )
     };
+    // Removing the directory waits for its readers, which take the registry lock: outside it.
+    drop(dir);
     if gone.is_some() {
         pr_info!("provider {} unregistered\n", id);
     }
@@ -225,11 +242,35 @@ impl pci_p2p::UnbindWatcher for RevokeOnUnbind {
                 p.device_name()
             );
             crate::trace::revoke(p.id, p.device_name());
+            let dir = {
+                let mut reg = PROVIDERS.lock();
+                let d = reg.dirs.iter().position(|(i, _)| *i == p.id);
+                d.and_then(|d| reg.dirs.remove(d).ok())
+            };
+            drop(dir);
             pci_p2p::zap(mmap_offset(p.id), MMAP_WINDOW);
         }
     }
 
     fn unbound(pdev: &pci::Device) {
         PROVIDERS.lock().unbinding.retain(|d| !is_same(d, pdev));
+    }
+}
+
+/// Empties the registry when dropped (module exit): providers still listed (adopted ones) let go of their
+/// devices and their sysfs directories go.
+pub struct ClearOnDrop;
+
+impl Drop for ClearOnDrop {
+    fn drop(&mut self) {
+        let (list, dirs) = {
+            let mut reg = PROVIDERS.lock();
+            (
+                core::mem::replace(&mut reg.list, KVec::new()),
+                core::mem::replace(&mut reg.dirs, KVec::new()),
+            )
+        };
+        drop(dirs);
+        drop(list);
     }
 }

@@ -53,7 +53,7 @@ mod p2pmm_kunit {
     #[test]
     fn newer_structs_match_c_header() {
         let c = UapiFacts::from_c_header();
-        let checks: [(F, u64); 59] = [
+        let checks: [(F, u64); 60] = [
             (F::ProvidersSize, up::SIZE as u64),
             (F::ProvidersSizeVer0, up::SIZE_VER0 as u64),
             (F::ProvidersOffFlags, up::offset::FLAGS as u64),
@@ -125,6 +125,7 @@ mod p2pmm_kunit {
             (F::IocAdvise, u64::from(Command::Advise.encode(ua::SIZE))),
             (F::AdvPin, u64::from(ua::adv::PIN)),
             (F::AdvUnpin, u64::from(ua::adv::UNPIN)),
+            (F::MmapOffset7, um::mmap_offset(7)),
         ];
         for (fact, rust) in checks {
             if c.get(fact) != rust {

@@ -112,6 +112,7 @@ pub enum UapiFact {
     IocAdvise,
     AdvPin,
     AdvUnpin,
+    MmapOffset7,
     /// Number of facts.
     Count,
 }

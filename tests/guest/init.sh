@@ -45,7 +45,16 @@ suite_kselftest() {
 		"$t" || rc=1
 	done
 	rmmod p2pmm_mirror || rc=1
+	# Unloading tears everything down (drivers unbind, managed memory is evicted, sysfs/debugfs go): any
+	# splat on the way fails the run, a refused rmmod fails the suite.
+	rmmod p2pmm || { echo "rmmod p2pmm failed"; rc=1; }
 	return $rc
+}
+
+# p2pmmctl's guest test alone (it also runs inside suite_kselftest): `scripts/vm.sh test p2pmmctl`.
+suite_p2pmmctl() {
+	load_p2pmm || return 1
+	/kselftest/p2pmmctl_test.sh
 }
 
 # Upstream hmm-tests (with arguments "$@") against the test_hmm uAPI driver module $1, which is loaded for the

@@ -442,4 +442,58 @@ TEST_F(prov, debugfs_matches_ioctl)
 	free(slots);
 }
 
+/* /sys/kernel/p2pmm/providers/<id>/ holds the values the ioctl reports; routes has every pair. */
+TEST_F(prov, sysfs_matches_ioctl)
+{
+	char path[128], *v, *routes;
+
+	for (int i = 0; i < self->n; i++) {
+		const struct p2pmm_provider_info *p = &self->p[i];
+		const char *kind = p->kind == P2PMM_PROVIDER_MANAGED ? "managed\n" :
+				   p->flags & P2PMM_PROVIDER_F_ADOPTED ? "adopted\n" : "static\n";
+		char num[32];
+		struct {
+			const char *attr;
+			uint64_t value;
+		} counters[] = {
+			{ "capacity", p->capacity },
+			{ "evictions", p->evictions },
+			{ "migrated_in", p->migrated_in },
+			{ "migrated_out", p->migrated_out },
+			{ "invalidations", p->invalidations },
+		};
+
+		snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/kind", p->id);
+		v = slurp(path);
+		ASSERT_NE(NULL, v) TH_LOG("no %s", path);
+		EXPECT_STREQ(kind, v);
+		free(v);
+		snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/device", p->id);
+		v = slurp(path);
+		ASSERT_NE(NULL, v);
+		snprintf(num, sizeof(num), "%s\n", p->device);
+		EXPECT_STREQ(num, v);
+		free(v);
+		for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
+			snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/%s", p->id, counters[c].attr);
+			v = slurp(path);
+			ASSERT_NE(NULL, v) TH_LOG("no %s", path);
+			snprintf(num, sizeof(num), "%llu\n", (unsigned long long)counters[c].value);
+			EXPECT_STREQ(num, v) TH_LOG("%s", path);
+			free(v);
+		}
+	}
+	routes = slurp("/sys/kernel/p2pmm/routes");
+	ASSERT_NE(NULL, routes);
+	for (int i = 0; i < self->n; i++) {
+		char line[96];
+
+		snprintf(line, sizeof(line), "%3u %s -> ", self->p[i].id, self->p[i].device);
+		EXPECT_NE(NULL, strstr(routes, line)) TH_LOG("no route lines for provider %u", self->p[i].id);
+	}
+	free(routes);
+	/* A provider that does not exist has no directory. */
+	EXPECT_NE(0, access("/sys/kernel/p2pmm/providers/60000", F_OK));
+}
+
 TEST_HARNESS_MAIN

@@ -26,6 +26,7 @@
 #define P2PMM_FEATURE_PROVIDERS (1ULL << 1) /* P2PMM_IOC_PROVIDERS and P2PMM_IOC_ROUTE */
 #define P2PMM_FEATURE_MIGRATE (1ULL << 2)   /* managed providers, P2PMM_IOC_MIGRATE and P2PMM_IOC_QUERY */
 #define P2PMM_FEATURE_ADVISE (1ULL << 3)    /* P2PMM_IOC_ADVISE */
+#define P2PMM_FEATURE_STATIC_MMAP (1ULL << 4) /* mmap of static memory at P2PMM_MMAP_OFFSET(id) */
 
 /* 0xB9 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst. */
 #define P2PMM_IOC_MAGIC 0xB9

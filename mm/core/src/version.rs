@@ -23,8 +23,12 @@ pub const FEATURE_MIGRATE: u64 = 1 << 2;
 /// `P2PMM_FEATURE_ADVISE`: the ADVISE ioctl.
 pub const FEATURE_ADVISE: u64 = 1 << 3;
 
+/// `P2PMM_FEATURE_STATIC_MMAP`: static memory is mapped with mmap at `P2PMM_MMAP_OFFSET(id)`.
+pub const FEATURE_STATIC_MMAP: u64 = 1 << 4;
+
 /// Every feature this build implements; a bit is added here only together with the code behind it.
-pub const FEATURES: u64 = FEATURE_VERSION | FEATURE_PROVIDERS | FEATURE_MIGRATE | FEATURE_ADVISE;
+pub const FEATURES: u64 =
+    FEATURE_VERSION | FEATURE_PROVIDERS | FEATURE_MIGRATE | FEATURE_ADVISE | FEATURE_STATIC_MMAP;
 
 /// `P2PMM_VERSION_SIZE_VER0`: the first published size of `struct p2pmm_version`.
 pub const SIZE_VER0: usize = 24;

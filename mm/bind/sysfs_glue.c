@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /sys/kernel/p2pmm: kobjects and attributes for mm/bind/sysfs.rs. Each provider gets a directory named by its id
+ * under providers/; every attribute's show() asks the Rust side, which formats from the live provider. Removing a
+ * directory (kobject_put) waits for readers in progress, so show() never runs for a provider that is gone.
+ */
+#include <linux/kobject.h>
+#include <linux/kstrtox.h>
+#include <linux/sysfs.h>
+
+#include "sysfs_glue.h"
+
+static struct kobject *p2pmm_root, *p2pmm_providers;
+static ssize_t (*p2pmm_provider_show_cb)(u32 id, u32 attr, char *buf);
+static ssize_t (*p2pmm_routes_show_cb)(char *buf);
+
+static ssize_t p2pmm_attr_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf);
+
+static struct kobj_attribute p2pmm_provider_attrs[P2PMM_SYSFS_NR_ATTRS] = {
+	[P2PMM_SYSFS_KIND] = __ATTR(kind, 0444, p2pmm_attr_show, NULL),
+	[P2PMM_SYSFS_DEVICE] = __ATTR(device, 0444, p2pmm_attr_show, NULL),
+	[P2PMM_SYSFS_CAPACITY] = __ATTR(capacity, 0444, p2pmm_attr_show, NULL),
+	[P2PMM_SYSFS_USED] = __ATTR(used, 0444, p2pmm_attr_show, NULL),
+	[P2PMM_SYSFS_EVICTIONS] = __ATTR(evictions, 0444, p2pmm_attr_show, NULL),
+	[P2PMM_SYSFS_MIGRATED_IN] = __ATTR(migrated_in, 0444, p2pmm_attr_show, NULL),
+	[P2PMM_SYSFS_MIGRATED_OUT] = __ATTR(migrated_out, 0444, p2pmm_attr_show, NULL),
+	[P2PMM_SYSFS_INVALIDATIONS] = __ATTR(invalidations, 0444, p2pmm_attr_show, NULL),
+};
+
+static struct attribute *p2pmm_provider_attr_list[P2PMM_SYSFS_NR_ATTRS + 1] = {
+	&p2pmm_provider_attrs[0].attr, &p2pmm_provider_attrs[1].attr, &p2pmm_provider_attrs[2].attr,
+	&p2pmm_provider_attrs[3].attr, &p2pmm_provider_attrs[4].attr, &p2pmm_provider_attrs[5].attr,
+	&p2pmm_provider_attrs[6].attr, &p2pmm_provider_attrs[7].attr, NULL,
+};
+
+static const struct attribute_group p2pmm_provider_group = {
+	.attrs = p2pmm_provider_attr_list,
+};
+
+static ssize_t p2pmm_attr_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	u32 id;
+
+	if (kstrtou32(kobject_name(kobj), 10, &id))
+		return -EINVAL;
+	return p2pmm_provider_show_cb(id, attr - p2pmm_provider_attrs, buf);
+}
+
+static ssize_t p2pmm_routes_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
+{
+	return p2pmm_routes_show_cb(buf);
+}
+
+static struct kobj_attribute p2pmm_routes_attr = __ATTR(routes, 0444, p2pmm_routes_show, NULL);
+
+int p2pmm_sysfs_init(ssize_t (*provider_show)(u32 id, u32 attr, char *buf), ssize_t (*routes_show)(char *buf))
+{
+	int ret;
+
+	static_assert(ARRAY_SIZE(p2pmm_provider_attr_list) == P2PMM_SYSFS_NR_ATTRS + 1);
+	p2pmm_provider_show_cb = provider_show;
+	p2pmm_routes_show_cb = routes_show;
+	p2pmm_root = kobject_create_and_add("p2pmm", kernel_kobj);
+	if (!p2pmm_root)
+		return -ENOMEM;
+	p2pmm_providers = kobject_create_and_add("providers", p2pmm_root);
+	if (!p2pmm_providers) {
+		kobject_put(p2pmm_root);
+		return -ENOMEM;
+	}
+	ret = sysfs_create_file(p2pmm_root, &p2pmm_routes_attr.attr);
+	if (ret) {
+		kobject_put(p2pmm_providers);
+		kobject_put(p2pmm_root);
+	}
+	return ret;
+}
+
+void p2pmm_sysfs_exit(void)
+{
+	sysfs_remove_file(p2pmm_root, &p2pmm_routes_attr.attr);
+	kobject_put(p2pmm_providers);
+	kobject_put(p2pmm_root);
+}
+
+struct kobject *p2pmm_sysfs_add_provider(u32 id)
+{
+	char name[16];
+	struct kobject *k;
+
+	snprintf(name, sizeof(name), "%u", id);
+	k = kobject_create_and_add(name, p2pmm_providers);
+	if (!k)
+		return NULL;
+	if (sysfs_create_group(k, &p2pmm_provider_group)) {
+		kobject_put(k);
+		return NULL;
+	}
+	return k;
+}
+
+void p2pmm_sysfs_remove_provider(struct kobject *k)
+{
+	sysfs_remove_group(k, &p2pmm_provider_group);
+	kobject_put(k);
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * C glue for /sys/kernel/p2pmm (mm/bind/sysfs.rs): kobjects and attribute groups, which `kernel::bindings` offers
+ * no safe abstraction for. The attribute numbers are mirrored by `Attr` in sysfs.rs.
+ */
+#ifndef P2PMM_SYSFS_GLUE_H
+#define P2PMM_SYSFS_GLUE_H
+
+#include <linux/types.h>
+
+struct kobject;
+
+enum p2pmm_sysfs_attr {
+	P2PMM_SYSFS_KIND,
+	P2PMM_SYSFS_DEVICE,
+	P2PMM_SYSFS_CAPACITY,
+	P2PMM_SYSFS_USED,
+	P2PMM_SYSFS_EVICTIONS,
+	P2PMM_SYSFS_MIGRATED_IN,
+	P2PMM_SYSFS_MIGRATED_OUT,
+	P2PMM_SYSFS_INVALIDATIONS,
+	P2PMM_SYSFS_NR_ATTRS,
+};
+
+int p2pmm_sysfs_init(ssize_t (*provider_show)(u32 id, u32 attr, char *buf), ssize_t (*routes_show)(char *buf));
+void p2pmm_sysfs_exit(void);
+struct kobject *p2pmm_sysfs_add_provider(u32 id);
+void p2pmm_sysfs_remove_provider(struct kobject *k);
+
+#endif /* P2PMM_SYSFS_GLUE_H */
