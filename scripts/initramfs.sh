@@ -27,6 +27,8 @@ log "building guest programs (kselftests, hmm-tests)"
 		-o /build/guest-bin/oversub_bench || exit 1
 	in_chroot $CC -I /build/guest-src/include/uapi /build/guest-src/tests/guest/p2pmm_info.c -o /build/guest-bin/p2pmm-info ||
 		exit 1
+	in_chroot $CC -I /build/guest-src/include/uapi -I $KTREE /build/guest-src/tests/guest/p2pmm_demo.c \
+		-o /build/guest-bin/p2pmm-demo || exit 1
 	# Upstream hmm-tests, unmodified, as tools/testing/selftests/mm builds it (minus -Werror: upstream's own code).
 	in_chroot sh -c "cd $KTREE/tools/testing/selftests/mm && gcc -static -Wall -O2 -no-pie -U_FORTIFY_SOURCE \
 		-I $KTREE -I .. -isystem $KTREE/tools/include/uapi hmm-tests.c vm_util.c hugepage_settings.c \
@@ -38,7 +40,7 @@ stage=$ROOT/build/initramfs
 rm -rf "$stage"
 mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,mnt,root,lib/modules,kselftest}
 cp "$ROOT/usr/bin/busybox" "$stage/bin/busybox"
-cp "$bin/hmm-tests" "$bin/p2pmm-info" "$bin/mirror_bench" "$bin/oversub_bench" "$stage/bin/"
+cp "$bin/hmm-tests" "$bin/p2pmm-info" "$bin/p2pmm-demo" "$bin/mirror_bench" "$bin/oversub_bench" "$stage/bin/"
 cp "$bin"/kselftest/* "$stage/kselftest/"
 cp "$KSRC/lib/test_hmm.ko" "$OUT"/modules/*.ko "$stage/lib/modules/"
 mkdir -p "$stage/conformance"

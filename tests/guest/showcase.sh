@@ -1,6 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# `make run`: what a user first wants to see in the guest: the PCI tree, who offers P2P memory, p2pmm's version.
+# `make run`: the PCI tree, who offers P2P memory, then p2pmm: its providers and routes, a workload showing both
+# camps (static BARs; invalidatable memory under 2x oversubscription with a mirroring peer; device to device),
+# and the counters at the end.
 
 echo
 echo "== PCI devices (tree from sysfs) =="
@@ -41,10 +43,39 @@ done
 
 echo
 echo "== p2pmm =="
-if insmod /lib/modules/p2pmm.ko; then
-	grep '^p2pmm ' /proc/modules | awk '{print "module p2pmm loaded, " $2 " bytes"}'
-	ls -l /dev/p2pmm
-	/bin/p2pmm-info
-else
+if ! insmod /lib/modules/p2pmm.ko; then
 	echo "p2pmm.ko failed to load"
+	exit 0
+fi
+grep '^p2pmm ' /proc/modules | awk '{print "module p2pmm loaded, " $2 " bytes"}'
+/bin/p2pmm-info
+
+echo
+echo "== providers =="
+if [ -x /bin/p2pmmctl ]; then
+	p2pmmctl providers
+	echo
+	echo "== routes (p2pmmctl topo) =="
+	p2pmmctl topo
+else
+	for d in /sys/kernel/p2pmm/providers/*; do
+		printf '%3s  %-8s %s  %s bytes\n' "${d##*/}" "$(cat "$d/kind")" "$(cat "$d/device")" "$(cat "$d/capacity")"
+	done
+	echo
+	echo "== routes =="
+	cat /sys/kernel/p2pmm/routes
+fi
+
+# The peer of part (b): p2pmm's mirror device, an importer on the mirror layer.
+insmod /lib/modules/p2pmm_mirror.ko
+/bin/p2pmm-demo
+rmmod p2pmm_mirror
+
+echo
+echo "== counters =="
+if [ -x /bin/p2pmmctl ]; then
+	p2pmmctl stats
+else
+	mount -t debugfs nodev /sys/kernel/debug 2>/dev/null
+	cat /sys/kernel/debug/p2pmm/providers
 fi
