@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The only unsafe code of the crate: the `ioctl(2)`, `mmap(2)` and `munmap(2)` calls, each behind a safe function
+//! whose arguments make the call sound.
+#![allow(unsafe_code)]
+
+use crate::raw;
+use core::ptr::NonNull;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// The uAPI structs without user pointers: plain old data that the kernel reads and writes through an ioctl's
+/// argument pointer. Crate-private, so implemented for exactly these.
+pub(crate) trait IoctlArg: Copy {}
+impl IoctlArg for raw::Version {}
+impl IoctlArg for raw::Route {}
+impl IoctlArg for raw::Migrate {}
+impl IoctlArg for raw::Advise {}
+
+/// The current thread's errno.
+fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// `ioctl(fd, request, arg)` for an argument struct without user pointers in it; `Err(errno)` on failure.
+pub(crate) fn ioctl<T: IoctlArg>(fd: BorrowedFd<'_>, request: u32, arg: &mut T) -> Result<(), i32> {
+    // SAFETY: `arg` is a valid, exclusively borrowed `#[repr(C)]` struct of plain integers (`IoctlArg` is
+    // crate-private, implemented only for the uAPI structs without user pointers), so the kernel may read and
+    // write any of its bytes; it writes at most `size` bytes, and every caller sets `size` to `size_of::<T>()`.
+    // `fd` is an open descriptor for the duration of the call.
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::Ioctl::from(request),
+            core::ptr::from_mut(arg),
+        )
+    };
+    if rc < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// `P2PMM_IOC_PROVIDERS` into `entries`: returns (count, entry_size) as the kernel reports them.
+pub(crate) fn providers(
+    fd: BorrowedFd<'_>,
+    entries: &mut [raw::ProviderInfo],
+) -> Result<(u32, u32), i32> {
+    let mut req = raw::Providers {
+        size: raw::size_of_u32::<raw::Providers>(),
+        count: u32::try_from(entries.len()).map_err(|_| libc::EINVAL)?,
+        entry_size: raw::size_of_u32::<raw::ProviderInfo>(),
+        entries: entries.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    // SAFETY: `req` is a valid `struct p2pmm_providers`; its `entries` points to `count` exclusively borrowed
+    // `struct p2pmm_provider_info`s of `entry_size` bytes each, which the kernel writes at most; they are plain
+    // integers and bytes, valid for any value. `fd` is open for the call.
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::Ioctl::from(raw::P2PMM_IOC_PROVIDERS),
+            &raw mut req,
+        )
+    };
+    if rc < 0 {
+        Err(errno())
+    } else {
+        Ok((req.count, req.entry_size))
+    }
+}
+
+/// `P2PMM_IOC_QUERY` of `[addr, addr + length)` into `locations`, which must hold a `u32` for each page.
+pub(crate) fn query(
+    fd: BorrowedFd<'_>,
+    addr: u64,
+    length: u64,
+    locations: &mut [u32],
+) -> Result<(), i32> {
+    let pages = length.div_ceil(page_size() as u64);
+    if (locations.len() as u64) < pages {
+        return Err(libc::EINVAL);
+    }
+    let mut req = raw::Query {
+        size: raw::size_of_u32::<raw::Query>(),
+        addr,
+        length,
+        locations: locations.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    // SAFETY: `req` is a valid `struct p2pmm_query`; `locations` points to at least one exclusively borrowed
+    // `u32` per page of the range (checked above; the kernel's page size is the one `sysconf` reports), which is
+    // all the kernel writes through it. The range itself is only looked at by the kernel, never dereferenced
+    // here. `fd` is open for the call.
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::Ioctl::from(raw::P2PMM_IOC_QUERY),
+            &raw mut req,
+        )
+    };
+    if rc < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// The system's page size.
+pub fn page_size() -> usize {
+    // SAFETY: `sysconf` only reads a configuration value.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
+}
+
+/// A memory mapping owned by this process, unmapped on drop.
+#[derive(Debug)]
+pub struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a `Mapping` owns its pages exclusively, as a `Vec<u8>` owns its buffer; nothing in it is tied to a thread.
+unsafe impl Send for Mapping {}
+
+impl Mapping {
+    /// `mmap(NULL, len, PROT_READ | PROT_WRITE, flags, fd, offset)`.
+    pub(crate) fn new(
+        len: usize,
+        flags: i32,
+        fd: Option<BorrowedFd<'_>>,
+        offset: u64,
+    ) -> Result<Mapping, i32> {
+        if len == 0 {
+            return Err(libc::EINVAL);
+        }
+        let offset = libc::off_t::try_from(offset).map_err(|_| libc::EINVAL)?;
+        let fd = fd.map_or(-1, |fd| fd.as_raw_fd());
+        // SAFETY: a new mapping at an address the kernel picks (no MAP_FIXED) cannot overlap any existing object.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                fd,
+                offset,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(errno());
+        }
+        NonNull::new(p.cast::<u8>())
+            .map(|ptr| Mapping { ptr, len })
+            .ok_or(libc::EFAULT)
+    }
+
+    /// The start address.
+    pub fn addr(&self) -> u64 {
+        self.ptr.as_ptr() as u64
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it is empty (never: a mapping has at least one page).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The mapped bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the mapping is `len` readable bytes, owned by `self` until drop; shared borrow of `self`.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The mapped bytes, writable.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: the mapping is `len` readable and writable bytes, owned by `self` until drop; exclusive borrow.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` is a mapping this object created and nothing borrows it any more.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
