@@ -425,3 +425,19 @@ static_assert(HPAGE_PMD_ORDER == 9, "mm/bind/devmem.rs PMD_ORDER");
 static_assert(MIGRATE_PFN_VALID == (1UL << 0) && MIGRATE_PFN_MIGRATE == (1UL << 1) &&
 	      MIGRATE_PFN_WRITE == (1UL << 3) && MIGRATE_PFN_COMPOUND == (1UL << 4) && MIGRATE_PFN_SHIFT == 6,
 	      "mm/bind/migrate.rs mirrors these values");
+
+/* ---- tracepoints of the notifiers (mm/bind/notifier.rs; events defined in notify_trace.h) ---- */
+
+#define CREATE_TRACE_POINTS
+#include "notify_trace.h"
+
+void p2pmm_trace_invalidate_start(unsigned long start, unsigned long end, u32 event, unsigned long owner,
+				  bool two_pass)
+{
+	trace_invalidate_start(start, end, event, owner, two_pass);
+}
+
+void p2pmm_trace_invalidate_finish(unsigned long start, unsigned long end, bool deferred)
+{
+	trace_invalidate_finish(start, end, deferred);
+}

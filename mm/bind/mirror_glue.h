@@ -93,4 +93,9 @@ unsigned long p2pmm_migrate_select_device_private(void);
 unsigned long p2pmm_vma_flags(struct vm_area_struct *vma);
 unsigned long p2pmm_vm_read(void);
 
+/* tracepoints (notify_trace.h) */
+void p2pmm_trace_invalidate_start(unsigned long start, unsigned long end, u32 event, unsigned long owner,
+				  bool two_pass);
+void p2pmm_trace_invalidate_finish(unsigned long start, unsigned long end, bool deferred);
+
 #endif /* P2PMM_MIRROR_GLUE_H */

@@ -32,6 +32,20 @@ extern "C" {
     fn p2pmm_range_blockable(range: *const c_void) -> bool;
     fn p2pmm_interval_set_seq(sub: *mut c_void, cur_seq: c_ulong);
     fn p2pmm_interval_read_retry(sub: *mut c_void, seq: c_ulong) -> bool;
+    fn p2pmm_trace_invalidate_start(
+        start: c_ulong,
+        end: c_ulong,
+        event: u32,
+        owner: c_ulong,
+        two_pass: bool,
+    );
+    fn p2pmm_trace_invalidate_finish(start: c_ulong, end: c_ulong, deferred: bool);
+}
+
+/// Emits the `invalidate_finish` tracepoint.
+fn trace_finish(start: usize, end: usize, deferred: bool) {
+    // SAFETY: Plain values.
+    unsafe { p2pmm_trace_invalidate_finish(start as c_ulong, end as c_ulong, deferred) };
 }
 
 /// Why core mm invalidates a range (`enum mmu_notifier_event`).
@@ -306,6 +320,16 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
                 guard: None,
             });
         }
+        // SAFETY: Plain values.
+        unsafe {
+            p2pmm_trace_invalidate_start(
+                inv.start() as c_ulong,
+                inv.end() as c_ulong,
+                inv.range.event,
+                inv.owner() as c_ulong,
+                T::TWO_PASS,
+            )
+        };
         let guard = if inv.blockable() {
             this.state.lock()
         } else {
@@ -374,7 +398,10 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
                 unsafe { *finish = &raw mut (*KBox::into_raw(pass)).raw };
             }
             // No memory to defer the second pass: run it now, as the op's contract asks.
-            Err(_) => this.handler.invalidate_finish(inv.start(), inv.end()),
+            Err(_) => {
+                trace_finish(inv.start(), inv.end(), false);
+                this.handler.invalidate_finish(inv.start(), inv.end());
+            }
         }
         true
     }
@@ -394,6 +421,7 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
         // SAFETY: Core mm set `notifier` to our inserted notifier, which outlives its invalidations.
         let this =
             unsafe { &*kernel::container_of!(Opaque::cast_from(pass.raw.notifier), Self, raw) };
+        trace_finish(pass.start, pass.end, true);
         this.handler.invalidate_finish(pass.start, pass.end);
     }
 }

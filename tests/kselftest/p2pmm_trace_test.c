@@ -120,4 +120,33 @@ TEST(events_match_what_happened)
 	close(fd);
 }
 
+/* The mirror layer's notifiers trace both passes: an unmap reaches /dev/p2pmm's advice notifier. */
+TEST(notifier_traces_invalidations)
+{
+	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
+	size_t len = 64 << 10;
+	char expect[128], *trace;
+	uint8_t *buf;
+
+	ASSERT_LE(0, fd);
+	mkdir(TRACEFS, 0755);
+	if (access(TRACEFS "/trace", F_OK))
+		ASSERT_EQ(0, mount("nodev", TRACEFS, "tracefs", 0, NULL));
+	ASSERT_EQ(0, write_file(TRACEFS "/trace", ""));
+	ASSERT_EQ(0, write_file(TRACEFS "/events/p2pmm_notify/enable", "1")) TH_LOG("no p2pmm_notify events");
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	memset(buf, 1, len);
+	ASSERT_EQ(0, munmap(buf, len));
+	ASSERT_EQ(0, write_file(TRACEFS "/events/p2pmm_notify/enable", "0"));
+	trace = read_trace();
+	ASSERT_NE(NULL, trace);
+	/* MMU_NOTIFY_UNMAP is 0. */
+	snprintf(expect, sizeof(expect), "invalidate_start: range=%#lx-%#lx event=0 ", (unsigned long)buf,
+		 (unsigned long)buf + len);
+	EXPECT_NE(NULL, strstr(trace, expect)) TH_LOG("missing: %s", expect);
+	free(trace);
+	close(fd);
+}
+
 TEST_HARNESS_MAIN
