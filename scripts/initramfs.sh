@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build the guest's test programs (static, inside the chroot) and pack the busybox initramfs:
 #   /init (tests/guest/init.sh), /showcase.sh, /lib/modules/{p2pmm,test_hmm}.ko, /kselftest/*, /bin/hmm-tests,
-#   /bin/{mirror_bench,oversub_bench} (tests/bench).
+#   /bin/{mirror_bench,oversub_bench} (tests/bench), /bin/p2pmmctl (tools/p2pmmctl, with its guest test
+#   tests/guest/p2pmmctl_test.sh as /kselftest/p2pmmctl_test.sh).
 . "$(dirname "$0")/lib.sh"
 mount_chroot initramfs
 
@@ -35,6 +36,19 @@ log "building guest programs (kselftests, hmm-tests)"
 		-lrt -lpthread -lm -o /build/guest-bin/hmm-tests" || exit 1
 ) >"$OUT/guest-build.log" 2>&1 || { tail -30 "$OUT/guest-build.log" >&2; die "building guest programs failed; see $OUT/guest-build.log"; }
 
+# p2pmmctl is Rust with crates.io dependencies: built on the host with the host's cargo (the chroot's rustc is the
+# kernel's), linked statically against the host's glibc (libc6-dev's libc.a), since the guest has no libc. With
+# --target, RUSTFLAGS apply to p2pmmctl only, not to clap's proc-macro, and the output lands in its own directory.
+log "building p2pmmctl (host cargo, static)"
+p2pmmctl=$REPO/target/x86_64-unknown-linux-gnu/release/p2pmmctl
+(cd "$REPO" && RUSTFLAGS="-C target-feature=+crt-static -C strip=symbols" \
+	cargo build --release -p p2pmmctl --target x86_64-unknown-linux-gnu) >"$OUT/p2pmmctl-build.log" 2>&1 ||
+	{ tail -30 "$OUT/p2pmmctl-build.log" >&2; die "building p2pmmctl failed; see $OUT/p2pmmctl-build.log"; }
+# A dynamically linked binary would fail in the guest with a confusing "not found": refuse it here.
+if readelf -l "$p2pmmctl" | grep -q 'program interpreter'; then
+	die "p2pmmctl is not statically linked (is the host's libc6-dev installed?)"
+fi
+
 # Staged and packed inside the chroot: it has cpio, a fresh host may not.
 stage=$ROOT/build/initramfs
 rm -rf "$stage"
@@ -42,6 +56,9 @@ mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,mnt,root,lib/modules,kselftest}
 cp "$ROOT/usr/bin/busybox" "$stage/bin/busybox"
 cp "$bin/hmm-tests" "$bin/p2pmm-info" "$bin/p2pmm-demo" "$bin/mirror_bench" "$bin/oversub_bench" "$stage/bin/"
 cp "$bin"/kselftest/* "$stage/kselftest/"
+cp "$p2pmmctl" "$stage/bin/p2pmmctl"
+cp "$REPO/tests/guest/p2pmmctl_test.sh" "$stage/kselftest/p2pmmctl_test.sh"
+chmod +x "$stage/kselftest/p2pmmctl_test.sh"
 cp "$KSRC/lib/test_hmm.ko" "$OUT"/modules/*.ko "$stage/lib/modules/"
 mkdir -p "$stage/conformance"
 cp "$REPO"/tests/conformance/*.txt "$stage/conformance/"

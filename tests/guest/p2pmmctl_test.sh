@@ -1,0 +1,179 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# p2pmmctl against the real /dev/p2pmm, as a kselftest: TAP lines (`ok N name` / `not ok N name`) that
+# scripts/report.py counts in the kselftest suite. Installed as /kselftest/p2pmmctl_test.sh by scripts/initramfs.sh.
+# Busybox only (no python, no jq): JSON is checked by flattening p2pmmctl's pretty-printed objects with awk, and
+# every expectation comes from sysfs (p2pmem sizes, which devices share a root port), not from constants.
+# Needs p2pmm.ko loaded on the default VM topology; runs as root and drops to nobody for the permission check.
+
+CTL=${P2PMMCTL:-/bin/p2pmmctl}
+PCI=/sys/bus/pci/devices
+T=$(mktemp -d)
+n=0
+failed=0
+
+echo "TAP version 13"
+echo "# p2pmmctl: $($CTL --version)"
+
+ok() {
+	n=$((n + 1))
+	echo "ok $n p2pmmctl.$1"
+}
+not_ok() {
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n p2pmmctl.$1"
+}
+# check NAME 'CONDITION': one test result (CONDITION is a shell list, evaluated here); on failure the condition
+# and the last command's output as comments.
+check() {
+	name=$1
+	if eval "$2"; then
+		ok "$name"
+	else
+		not_ok "$name"
+		echo "$2" | sed 's/^[[:space:]]*/#   failed: /'
+		[ -s "$T/out" ] && sed 's/^/#   stdout: /' "$T/out" | head -40
+		[ -s "$T/err" ] && sed 's/^/#   stderr: /' "$T/err" | head -10
+	fi
+}
+# run ARGS...: p2pmmctl with stdout in $T/out, stderr in $T/err, exit code in $rc.
+run() {
+	"$CTL" "$@" >"$T/out" 2>"$T/err"
+	rc=$?
+}
+
+# One line per innermost JSON object of pretty-printed JSON: " key=value key=value ..." (strings unquoted).
+flat() {
+	awk '
+	/^ *"[a-z_]+": [^[{]/ {
+		line = $0
+		sub(/^ *"/, "", line); key = line; sub(/".*/, "", key)
+		val = line; sub(/^[a-z_]+": /, "", val); sub(/,$/, "", val); gsub(/"/, "", val)
+		acc = acc " " key "=" val
+		next
+	}
+	/^ *[}]/ { if (acc != "") print acc " "; acc = "" }
+	' "$@"
+}
+# field KEY: the value of KEY in each line of stdin.
+field() { sed -n "s/.* $1=\([^ ]*\) .*/\1/p"; }
+one_line_stderr() { [ "$(wc -l <"$T/err")" = 1 ]; }
+
+# ---- sysfs facts: the CMB NVMe, the vaccel below the same switch, the vaccel on its own root port ----
+root_port() { readlink -f "$PCI/$1" | cut -d/ -f5; }
+cmb=
+for d in "$PCI"/*; do
+	[ -f "$d/p2pmem/size" ] && [ "$(cat "$d/vendor")" = 0x1b36 ] && cmb=${d##*/}
+done
+near=
+far=
+for d in "$PCI"/*; do
+	[ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x1af4:0x1110 ] || continue
+	if [ -n "$cmb" ] && [ "$(root_port "${d##*/}")" = "$(root_port "$cmb")" ]; then near=${d##*/}; else far=${d##*/}; fi
+done
+echo "# topology from sysfs: CMB $cmb, vaccel below the same switch $near, vaccel on its own root port $far"
+
+# ---- version ----
+run version
+check version_reports_uapi '[ $rc = 0 ] && grep -q "^p2pmm uAPI version 2 " "$T/out" && grep -q "^features: version, providers, migrate, advise" "$T/out"'
+
+# ---- providers ----
+run providers --json
+check providers_json_exits_0 '[ $rc = 0 ]'
+cp "$T/out" "$T/providers.json"
+flat "$T/providers.json" >"$T/providers"
+njson=$(grep -c ' id=' "$T/providers")
+check providers_json_well_formed '[ "$(head -1 "$T/providers.json")" = "{" ] && [ "$(tail -1 "$T/providers.json")" = "}" ] &&
+	[ "$(grep -c "{" "$T/providers.json")" = "$(grep -c "}" "$T/providers.json")" ] && [ "$njson" -ge 5 ]'
+run providers
+# The summary line "N providers (S static, M managed)" and the table's rows agree with the JSON.
+nsum=$(sed -n 's/^\([0-9]*\) providers (.*/\1/p' "$T/out")
+nrows=$(grep -cE '^ *[0-9]+  (static|managed) ' "$T/out")
+check providers_table_matches_json '[ $rc = 0 ] && [ "$nsum" = "$njson" ] && [ "$nrows" = "$njson" ]'
+# Every device with p2pdma memory has a static provider of exactly that size and use; the CMB is adopted.
+good=1
+for d in "$PCI"/*; do
+	[ -f "$d/p2pmem/size" ] || continue
+	name=${d##*/}
+	line=$(grep " kind=static device=$name " "$T/providers")
+	size=$(echo "$line" | field capacity)
+	used=$(echo "$line" | field used)
+	if [ "$size" != "$(cat "$d/p2pmem/size")" ] || [ "$used" != $(($(cat "$d/p2pmem/size") - $(cat "$d/p2pmem/available"))) ]; then
+		echo "# $name: p2pmem size $(cat "$d/p2pmem/size") available $(cat "$d/p2pmem/available"), p2pmmctl: $line"
+		good=0
+	fi
+done
+check providers_match_sysfs_p2pmem '[ $good = 1 ] && [ -n "$cmb" ] && grep " device=$cmb " "$T/providers" | grep -q " adopted=true "'
+managed=$(grep " kind=managed device=$near " "$T/providers" | field id)
+managed_far=$(grep " kind=managed device=$far " "$T/providers" | field id)
+static_cmb=$(grep " kind=static device=$cmb " "$T/providers" | field id)
+static_far=$(grep " kind=static device=$far " "$T/providers" | field id)
+echo "# providers: managed $managed ($near), managed $managed_far ($far), static $static_cmb ($cmb), static $static_far ($far)"
+
+# ---- topo ----
+run topo --json
+flat "$T/out" >"$T/routes"
+route() { grep " provider=$1 client=$2 " "$T/routes"; }
+check topo_switch_pair_is_bus_address '[ $rc = 0 ] && route "$static_cmb" "$near" | grep -q " cell=BUS verdict=bus-address plan=direct reason=NONE "'
+check topo_root_port_pair_static_refused 'route "$static_far" "$cmb" | grep -q " cell=X verdict=not-supported plan=refused reason=HOST_BRIDGE_NOT_ALLOWED "'
+check topo_root_port_pair_managed_bounces 'route "$managed_far" "$cmb" | grep -q " cell=BNC verdict=not-supported plan=bounce reason=HOST_BRIDGE_NOT_ALLOWED "'
+check topo_own_device_is_self 'route "$managed" "$near" | grep -q " cell=SELF .* distance=0 "'
+run topo
+# The matrix row of the CMB: its cell in the far static provider's column is X; the reason is spelled out.
+col=$(awk -v id="$static_far" '/^CLIENT/ { for (i = 1; i <= NF; i++) if ($i == id) print i - 1 }' "$T/out")
+cellx=$(awk -v dev="$cmb" -v c="$col" 'index($0, dev) == 1 { print $c; exit }' "$T/out")
+check topo_table_marks_refused_pair '[ $rc = 0 ] && [ "$cellx" = X ] &&
+	grep -q "^  HOST_BRIDGE_NOT_ALLOWED  no common upstream bridge" "$T/out" && grep -q "^Not direct ([0-9]* pairs):" "$T/out"'
+run topo --all-pci --json
+nclients=$(flat "$T/out" | grep -c ' device=.* class=')
+check topo_all_pci_lists_every_device '[ $rc = 0 ] && [ "$nclients" = "$(ls "$PCI" | wc -l)" ]'
+
+# ---- prefetch self-test ----
+before=$(flat "$T/providers.json" | grep " id=$managed " | field migrated_in)
+run prefetch --size 4M --to "$managed"
+check prefetch_places_pages_on_target '[ $rc = 0 ] && grep -qE "^  placement +provider $managed: 1024 pages$" "$T/out" &&
+	grep -qE "^  data check +ok, 4194304 bytes" "$T/out"'
+"$CTL" providers --json | flat | grep " id=$managed " >"$T/after"
+after=$(field migrated_in <"$T/after")
+check prefetch_counted_in_stats '[ $((after - before)) -ge 1024 ]'
+run prefetch --size 1M --to "$managed" --json
+check prefetch_json '[ $rc = 0 ] && grep -q "\"data_ok\": true" "$T/out" && flat "$T/out" | grep -q " target=provider $managed migrated=256 "'
+
+# ---- query self-test: provider, system and unpopulated pages in one buffer ----
+run query --size 1M --fill 512K --prefetch-to "$managed" --prefetch-size 256K
+check query_shows_three_kinds_of_page '[ $rc = 0 ] && grep -qE "^0-63 .* provider $managed$" "$T/out" &&
+	grep -qE "^64-127 .* system$" "$T/out" && grep -qE "^128-255 .* not populated$" "$T/out"'
+
+# ---- advise self-test: pinned pages stay under 2x pressure ----
+run advise --size 2M --pin --prefetch-to "$managed" --pressure 16M
+check advise_pin_survives_pressure '[ $rc = 0 ] && grep -q "512 of the 512 advised pages on provider $managed stayed" "$T/out"'
+
+# ---- stats ----
+run stats --watch 0.2 --count 3
+check stats_watch_count '[ $rc = 0 ] && [ "$(grep -c "^sample [0-9]* at +" "$T/out")" = 3 ] && [ "$(grep -c "^ID  KIND" "$T/out")" = 3 ]'
+run stats --json --watch 0.1 --count 2
+check stats_json_lines '[ $rc = 0 ] && [ "$(grep -c "^{\"sample\":" "$T/out")" = 2 ]'
+
+# ---- errors: one line on stderr, non-zero exit ----
+run prefetch --to 4242
+check error_unknown_provider '[ $rc = 1 ] && one_line_stderr && grep -q "^p2pmmctl: no provider 4242 " "$T/err"'
+run prefetch --to "$static_cmb"
+check error_static_target '[ $rc = 1 ] && one_line_stderr && grep -q "^p2pmmctl: provider $static_cmb is static" "$T/err"'
+run query --pid 1 --addr 0x1000 --len 4096
+check error_other_pid_exit_2 '[ $rc = 2 ] && one_line_stderr &&
+	grep -q "^p2pmmctl: --pid 1: p2pmm.s uAPI acts on the caller.s own address space" "$T/err"'
+run providers --device /dev/nonexistent
+check error_missing_node '[ $rc = 1 ] && one_line_stderr && grep -q "^p2pmmctl: /dev/nonexistent: no such file or directory (is p2pmm.ko loaded?)$" "$T/err"'
+# Not root: the node is 0600 root. busybox su, as root, needs only a passwd entry.
+grep -q '^nobody:' /etc/passwd 2>/dev/null || { mkdir -p /etc && echo 'nobody:x:65534:65534:nobody:/:/bin/sh' >>/etc/passwd; }
+grep -q '^nogroup:' /etc/group 2>/dev/null || echo 'nogroup:x:65534:' >>/etc/group
+su -s /bin/sh nobody -c "$CTL providers" >"$T/out" 2>"$T/err"
+rc=$?
+check error_not_root '[ $rc = 1 ] && one_line_stderr &&
+	grep -q "^p2pmmctl: /dev/p2pmm: permission denied (the uAPI is root-only by default)$" "$T/err"'
+
+echo "1..$n"
+echo "# p2pmmctl: $((n - failed)) passed, $failed failed"
+rm -rf "$T"
+[ $failed = 0 ]
