@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <linux/p2pmm.h>
+#include <lib/test_hmm_uapi.h>
 
 #include "kselftest_harness.h"
 
@@ -146,6 +147,47 @@ TEST(notifier_traces_invalidations)
 		 (unsigned long)buf + len);
 	EXPECT_NE(NULL, strstr(trace, expect)) TH_LOG("missing: %s", expect);
 	free(trace);
+	close(fd);
+}
+
+/*
+ * The mirror device (p2pmm_mirror.ko) is a two-pass importer: unmapping what it mirrors runs its first pass under
+ * its lock and a deferred second pass after every notifier of the range had its first.
+ */
+TEST(importer_gets_both_passes)
+{
+	int fd = open("/dev/hmm_dmirror0", O_RDWR | O_CLOEXEC);
+	size_t len = 64 << 10;
+	char expect[128], *trace;
+	uint8_t *buf, *out = malloc(len);
+	struct hmm_dmirror_cmd cmd = { 0 };
+
+	ASSERT_LE(0, fd) TH_LOG("is p2pmm_mirror.ko loaded?");
+	ASSERT_NE(NULL, out);
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	memset(buf, 7, len);
+	cmd.addr = (uintptr_t)buf;
+	cmd.ptr = (uintptr_t)out;
+	cmd.npages = len / 4096;
+	ASSERT_EQ(0, ioctl(fd, HMM_DMIRROR_READ, &cmd)) TH_LOG("the mirror maps the range");
+	mkdir(TRACEFS, 0755);
+	if (access(TRACEFS "/trace", F_OK))
+		ASSERT_EQ(0, mount("nodev", TRACEFS, "tracefs", 0, NULL));
+	ASSERT_EQ(0, write_file(TRACEFS "/trace", ""));
+	ASSERT_EQ(0, write_file(TRACEFS "/events/p2pmm_mirror/enable", "1")) TH_LOG("no p2pmm_mirror events");
+	ASSERT_EQ(0, munmap(buf, len));
+	ASSERT_EQ(0, write_file(TRACEFS "/events/p2pmm_mirror/enable", "0"));
+	trace = read_trace();
+	ASSERT_NE(NULL, trace);
+	snprintf(expect, sizeof(expect), "invalidate_start: range=%#lx-%#lx event=0 owner=0x0 two_pass=1",
+		 (unsigned long)buf, (unsigned long)buf + len);
+	EXPECT_NE(NULL, strstr(trace, expect)) TH_LOG("missing: %s", expect);
+	snprintf(expect, sizeof(expect), "invalidate_finish: range=%#lx-%#lx deferred=1", (unsigned long)buf,
+		 (unsigned long)buf + len);
+	EXPECT_NE(NULL, strstr(trace, expect)) TH_LOG("missing: %s", expect);
+	free(trace);
+	free(out);
 	close(fd);
 }
 
