@@ -19,9 +19,11 @@ use crate::{
     location::{Location, ProviderId},
     migrate::for_each_vma_piece,
     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+    pci_p2p,
     provider::{Provider, Stats},
     range_index::Entry,
     trace,
+    uapi_route::ROUTE_NOT_SUPPORTED,
 };
 use kernel::{
     device,
@@ -192,7 +194,7 @@ impl Managed {
 
     /// Makes room for `want` pages by evicting victims the policy picks to system memory. Returns how many pages
     /// were evicted (fewer than needed when the rest is pinned or too young to move).
-    fn make_room(&self, id: u32, want: usize) -> Result<usize> {
+    fn make_room(&self, target: &Provider, all: &[Arc<Provider>], want: usize) -> Result<usize> {
         let mut victims = [0u32; CHUNK_PAGES];
         let n = {
             let now = self.slots.now();
@@ -206,7 +208,31 @@ impl Managed {
         if n == 0 {
             return Ok(0);
         }
-        let moved = self.mem.evict(&victims[..n]);
+        // Where to: a peer provider with room that this device reaches directly keeps the data in device memory;
+        // otherwise system memory.
+        let peer = all.iter().find(|p| {
+            p.id != target.id
+                && p.managed().is_some_and(|m| m.free_slots() >= n)
+                && pci_p2p::route(&target.pdev, &p.pdev).verdict != ROUTE_NOT_SUPPORTED
+        });
+        let moved = match peer.and_then(|p| p.managed().map(|m| (p, m))) {
+            Some((p, m)) => {
+                let moved = self.mem.evict_to(
+                    &victims[..n],
+                    &m.mem,
+                    || m.slots.clock.lock().alloc_slot(),
+                    |slot| {
+                        let now = m.slots.now();
+                        let _ = m.slots.clock.lock().occupy(slot, now);
+                    },
+                );
+                if let Ok(k) = moved {
+                    Stats::add(&p.stats.migrated_in, k as u64);
+                }
+                moved
+            }
+            None => self.mem.evict(&victims[..n]),
+        };
         {
             // A victim whose page did not move (busy, or freed meanwhile) is occupied again, or already free.
             let mut clock = self.slots.clock.lock();
@@ -215,13 +241,19 @@ impl Managed {
             }
         }
         let moved = moved? as u64;
-        trace::evict(id, n as u32, moved as u32);
+        trace::evict(target.id, n as u32, moved as u32);
         let stats = &self.slots.stats;
         Stats::add(&stats.evictions, moved);
         Stats::add(&stats.migrated_out, moved);
         // Each evicted page was unmapped from the process and every importer of it.
         Stats::add(&stats.invalidations, moved);
         Ok(moved as usize)
+    }
+
+    /// Slots with no page.
+    fn free_slots(&self) -> usize {
+        let clock = self.slots.clock.lock();
+        (clock.capacity() - clock.used()) as usize
     }
 }
 
@@ -244,7 +276,7 @@ pub fn migrate_to_provider(
     let peers = peer_memories(all)?;
     let mut done = Moved::default();
     for_each_vma_piece(mm, start, end, CHUNK_PAGES, |vma, a, b| {
-        done.evicted += tm.make_room(target.id, (b - a) / PAGE_SIZE)? as u64;
+        done.evicted += tm.make_room(target, all, (b - a) / PAGE_SIZE)? as u64;
         let moved = tm.mem.migrate_in(
             vma,
             a,

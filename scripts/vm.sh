@@ -5,7 +5,8 @@
 #   scripts/vm.sh run                     the showcase; console shown live, log -> $OUT/vm-run.log
 # Topology (see Documentation/p2pmm/dev-loop.rst):
 #   pcie.0 ─ rp1 ─ switch up1 ─┬─ dn1: nvme "p2pmm-cmb" with a 64 MiB CMB (p2pdma provider)
-#          │                   └─ dn2: ivshmem-plain, 256 MiB BAR2 (accelerator "VRAM" stand-in)
+#          │                   ├─ dn2: ivshmem-plain, 256 MiB BAR2 (accelerator "VRAM" stand-in)
+#          │                   └─ dn3: ivshmem-plain, 64 MiB BAR2 (a peer accelerator on the same switch)
 #          ├ rp2 ─ nvme "p2pmm-rp2" (no CMB; not P2P-reachable from the switch: q35's host bridge is not whitelisted)
 #          └ rp3 ─ ivshmem-plain, 128 MiB BAR2 (a second accelerator, on its own root port)
 # VM_TIMEOUT (seconds, default 1200) bounds the whole boot; KVM is not used (it does not work on these hosts).
@@ -33,6 +34,7 @@ qemu=(chroot "$ROOT" qemu-system-x86_64
 	-device x3130-upstream,id=up1,bus=rp1
 	-device xio3130-downstream,id=dn1,bus=up1,chassis=2,slot=1
 	-device xio3130-downstream,id=dn2,bus=up1,chassis=2,slot=2
+	-device xio3130-downstream,id=dn3,bus=up1,chassis=2,slot=3
 	-device pcie-root-port,id=rp2,bus=pcie.0,chassis=3,slot=1
 	-drive file=/build/vm/nvme-cmb.img,if=none,id=nvm0,format=raw
 	-device nvme,serial=p2pmm-cmb,drive=nvm0,cmb_size_mb=64,bus=dn1
@@ -40,6 +42,8 @@ qemu=(chroot "$ROOT" qemu-system-x86_64
 	-device nvme,serial=p2pmm-rp2,drive=nvm1,bus=rp2
 	-object memory-backend-ram,id=vram0,size=256M
 	-device ivshmem-plain,memdev=vram0,bus=dn2
+	-object memory-backend-ram,id=vram2,size=64M
+	-device ivshmem-plain,memdev=vram2,bus=dn3
 	-device pcie-root-port,id=rp3,bus=pcie.0,chassis=4,slot=1
 	-object memory-backend-ram,id=vram1,size=128M
 	-device ivshmem-plain,memdev=vram1,bus=rp3

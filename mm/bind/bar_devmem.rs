@@ -12,7 +12,7 @@
 //!
 //! Lock order: mmap lock -> page lock -> the handler's lock (taken in [`SlotHandler::slot_freed`], any context).
 
-use crate::migrate::{evict_pfns, MigrateVma, Select};
+use crate::migrate::{evict_pfns, evict_pfns_to, MigrateVma, Select};
 use crate::pci_p2p;
 use kernel::{
     bindings, device,
@@ -319,6 +319,55 @@ impl<T: SlotHandler> BarDevmem<T> {
                 p2pmm_bar_copy_to_page(sys, self.slot_io((pfn - self.first_pfn) as u32));
             }
         })
+    }
+
+    /// Evicts the pages of `slots` into `dest` (another device memory, reachable from this one): `alloc()` gives
+    /// a free slot of `dest` for each page (`None` leaves the page where it is) and `placed(slot)` reports each
+    /// one that arrived. The data is copied BAR to BAR. Returns how many moved; their old slots come back through
+    /// [`SlotHandler::slot_freed`], and a reserved `dest` slot whose page did not move through `dest`'s.
+    pub fn evict_to(
+        &self,
+        slots: &[u32],
+        dest: &Self,
+        mut alloc: impl FnMut() -> Option<u32>,
+        mut placed: impl FnMut(u32),
+    ) -> Result<usize> {
+        let mut pfns = KVec::with_capacity(slots.len(), GFP_KERNEL)?;
+        let mut to = KVec::with_capacity(slots.len(), GFP_KERNEL)?;
+        for &s in slots {
+            if (s as usize) < self.npages {
+                pfns.push(self.first_pfn + s as usize, GFP_KERNEL)?;
+                to.push(None, GFP_KERNEL)?;
+            }
+        }
+        let moved = evict_pfns_to(&pfns, |i, dev| {
+            let slot = alloc()?;
+            if slot as usize >= dest.npages {
+                return None;
+            }
+            // SAFETY: `dev` is one of our pages, isolated by the eviction; the destination slot was free (the
+            // caller reserved it), so its page has no user and initialising gives it the one reference the
+            // migration takes over.
+            unsafe {
+                let pfn = p2pmm_page_to_pfn(dev) as usize;
+                p2pmm_bar_copy_bar(
+                    dest.slot_io(slot),
+                    self.slot_io((pfn - self.first_pfn) as u32),
+                );
+                let page = dest.slot_page(slot);
+                p2pmm_devpage_init(page, core::ptr::null_mut(), 0);
+                to[i] = Some(slot);
+                Some(page)
+            }
+        })?;
+        let mut n = 0;
+        for (i, m) in moved.iter().enumerate() {
+            if let (true, Some(slot)) = (*m, to[i]) {
+                placed(slot);
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// The memory a device page belongs to.

@@ -433,6 +433,22 @@ impl Drop for MigrateVma {
 /// system memory (`migrate_device_pfns`): `copy(device_page, system_page)` copies each page that could be
 /// isolated. Pages that are free or busy are skipped. Returns how many pages moved.
 pub fn evict_pfns(pfns: &[usize], mut copy: impl FnMut(*mut c_void, *mut c_void)) -> Result<usize> {
+    evict_pfns_to(pfns, |_, spage| {
+        // SAFETY: Plain allocation; small ones never fail (`__GFP_NOFAIL`).
+        let dpage = unsafe { p2pmm_alloc_page_locked(0) };
+        copy(spage, dpage);
+        Some(dpage)
+    })
+    .map(|moved| moved.iter().filter(|&&m| m).count())
+}
+
+/// As [`evict_pfns`], with the destination chosen by `dest(i, device_page)`: a locked page holding the data
+/// (system memory, or a page of another device's memory), or `None` to leave page `i` where it is. Returns for
+/// each entry whether it moved.
+pub fn evict_pfns_to(
+    pfns: &[usize],
+    mut dest: impl FnMut(usize, *mut c_void) -> Option<*mut c_void>,
+) -> Result<KVVec<bool>> {
     let n = pfns.len();
     let mut src = KVVec::<usize>::with_capacity(n, GFP_KERNEL)?;
     src.extend_from_slice(pfns, GFP_KERNEL)?;
@@ -445,10 +461,9 @@ pub fn evict_pfns(pfns: &[usize], mut copy: impl FnMut(*mut c_void, *mut c_void)
         let Some(spage) = mpfn_page(s).filter(|_| s & mpfn::MIGRATE != 0) else {
             continue;
         };
-        // SAFETY: Plain allocation; small ones never fail (`__GFP_NOFAIL`).
-        let dpage = unsafe { p2pmm_alloc_page_locked(0) };
-        copy(spage, dpage);
-        dst[i] = mpfn_of(dpage, s, false);
+        if let Some(dpage) = dest(i, spage) {
+            dst[i] = mpfn_of(dpage, s, false);
+        }
     }
     // SAFETY: `src`/`dst` were prepared by `migrate_device_pfns` and the loop above.
     unsafe {
@@ -463,10 +478,11 @@ pub fn evict_pfns(pfns: &[usize], mut copy: impl FnMut(*mut c_void, *mut c_void)
             n as c_ulong,
         );
     }
-    Ok(src
-        .iter()
-        .filter(|&&e| e & mpfn::VALID != 0 && e & mpfn::MIGRATE != 0)
-        .count())
+    let mut moved = KVVec::with_capacity(n, GFP_KERNEL)?;
+    for &e in src.iter() {
+        moved.push(e & mpfn::VALID != 0 && e & mpfn::MIGRATE != 0, GFP_KERNEL)?;
+    }
+    Ok(moved)
 }
 
 /// Evicts every used page of the device PFN range `[first_pfn, first_pfn + npages)` to system memory

@@ -122,7 +122,7 @@ FIXTURE_SETUP(mig)
 			self->static_id = p[i].id;
 		}
 	}
-	ASSERT_EQ(2, nm) TH_LOG("the default VM topology has two vaccels, each with a managed provider");
+	ASSERT_EQ(2, nm) TH_LOG("the default VM topology has vaccels with managed providers");
 	ASSERT_NE(0, self->static_id);
 }
 
@@ -271,6 +271,67 @@ TEST_F(mig, oversubscribe_twice_capacity)
 	EXPECT_EQ(evicted, (e0.evictions - s0.evictions) + (e1.evictions - s1.evictions));
 	EXPECT_LT(n, migrated);
 	EXPECT_TRUE(seen[0] && seen[1] && seen[2]) TH_LOG("data passed through system memory and both providers");
+	munmap(buf, len);
+	free(loc);
+}
+
+/*
+ * A full provider evicts to a peer provider its device reaches directly (the two vaccels below the switch), so the
+ * data stays in device memory; a peer behind the host bridge never receives its pages.
+ */
+TEST_F(mig, eviction_prefers_a_routable_peer)
+{
+	struct p2pmm_provider_info p[MAX_PROVIDERS], a, b, before_b;
+	int n = providers(self->fd, p, MAX_PROVIDERS);
+	uint32_t ida = 0, idb = 0, far = 0;
+	size_t len, pages;
+	uint8_t *buf;
+	uint32_t *loc;
+	struct p2pmm_migrate m;
+	long bad;
+
+	/* A routable pair of managed providers, and one the first cannot reach. */
+	for (int i = 0; i < n && !idb; i++) {
+		for (int j = 0; j < n; j++) {
+			struct p2pmm_route r = { .size = sizeof(r), .provider = p[j].id };
+
+			if (i == j || p[i].kind != P2PMM_PROVIDER_MANAGED || p[j].kind != P2PMM_PROVIDER_MANAGED)
+				continue;
+			snprintf(r.client, sizeof(r.client), "%.31s", p[i].device);
+			ASSERT_EQ(0, ioctl(self->fd, P2PMM_IOC_ROUTE, &r));
+			if (r.plan == P2PMM_PLAN_DIRECT && !idb) {
+				ida = p[i].id;
+				idb = p[j].id;
+			} else if (r.plan != P2PMM_PLAN_DIRECT) {
+				far = p[j].id;
+			}
+		}
+	}
+	ASSERT_NE(0, idb) TH_LOG("the default topology has two vaccels below one switch");
+	ASSERT_EQ(0, find_provider(self->fd, ida, &a));
+	ASSERT_EQ(0, find_provider(self->fd, idb, &before_b));
+	ASSERT_EQ(0, before_b.used) TH_LOG("the peer starts empty");
+	len = a.capacity + a.capacity / 2;
+	pages = len / PAGE;
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	loc = calloc(pages, sizeof(*loc));
+	ASSERT_NE(MAP_FAILED, buf);
+	fill(buf, len, 7);
+	for (size_t off = 0; off < len; off += 1 << 20) {
+		ASSERT_EQ(0, migrate(self->fd, buf + off, 1 << 20, ida, &m));
+		usleep(2000); /* past the minimum residency: earlier pages become victims */
+	}
+	ASSERT_EQ(0, query(self->fd, buf, len, loc));
+	ASSERT_EQ(0, find_provider(self->fd, idb, &b));
+	TH_LOG("on A: %zu, on the peer: %zu, in system memory: %zu", count_at(loc, pages, ida), count_at(loc, pages, idb),
+	       count_at(loc, pages, P2PMM_LOCATION_SYSTEM));
+	EXPECT_LT(0, count_at(loc, pages, idb)) TH_LOG("evicted pages went to the routable peer");
+	EXPECT_EQ(0, count_at(loc, pages, P2PMM_LOCATION_SYSTEM)) TH_LOG("the peer had room: nothing left device memory");
+	EXPECT_EQ(count_at(loc, pages, idb), b.migrated_in - before_b.migrated_in);
+	if (far)
+		EXPECT_EQ(0, count_at(loc, pages, far));
+	bad = first_bad(buf, len, 7);
+	EXPECT_EQ(-1, bad);
 	munmap(buf, len);
 	free(loc);
 }

@@ -145,7 +145,7 @@ TEST_F(prov, list_matches_sysfs)
 	DIR *dir;
 	int nstatic = 0;
 
-	ASSERT_EQ(2, nv) TH_LOG("the default VM topology has two ivshmem devices");
+	ASSERT_EQ(3, nv) TH_LOG("the default VM topology has three ivshmem devices");
 	for (int i = 0; i < nv; i++) {
 		const struct p2pmm_provider_info *p = by_device(self->p, self->n, vaccels[i], P2PMM_PROVIDER_STATIC);
 
@@ -170,7 +170,7 @@ TEST_F(prov, list_matches_sysfs)
 			EXPECT_TRUE(p->flags & P2PMM_PROVIDER_F_ADOPTED);
 	}
 	closedir(dir);
-	EXPECT_EQ(3, nstatic) TH_LOG("two vaccels and one NVMe CMB publish p2pdma memory");
+	EXPECT_EQ(4, nstatic) TH_LOG("three vaccels and one NVMe CMB publish p2pdma memory");
 	/* Ids are unique. */
 	for (int i = 0; i < self->n; i++)
 		for (int j = i + 1; j < self->n; j++)
@@ -289,7 +289,7 @@ TEST_F(prov, routes_follow_topology)
 	/* The topology has both kinds of pair: the switch's CMB and vaccel, and the vaccel on its own root port. */
 	EXPECT_LT(0, direct);
 	EXPECT_LT(0, bounce);
-	EXPECT_LE(25, checked) TH_LOG("3 static and 2 managed providers");
+	EXPECT_LE(49, checked) TH_LOG("4 static and 3 managed providers");
 }
 
 TEST_F(prov, route_bad_requests)
@@ -356,7 +356,7 @@ TEST_F(prov, allocate_static_memory_and_read_back)
 		EXPECT_EQ(before[i].used, after[i].used);
 		tested++;
 	}
-	EXPECT_EQ(3, tested);
+	EXPECT_EQ(4, tested);
 }
 
 TEST_F(prov, static_mmap_bad_requests)
