@@ -20,7 +20,7 @@ use crate::{
     migrate::for_each_vma_piece,
     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
     pci_p2p,
-    provider::{Provider, Stats},
+    provider::{Kind, Provider, Stats},
     range_index::Entry,
     trace,
     uapi_route::ROUTE_NOT_SUPPORTED,
@@ -398,7 +398,19 @@ pub fn walk(
             for (i, (_, pfn)) in pfns.iter().enumerate() {
                 let page = addr + i * PAGE_SIZE;
                 match pfn.kind(owner()) {
-                    PageKind::System | PageKind::Zero => f(page, Placement::System, None),
+                    PageKind::Zero => f(page, Placement::System, None),
+                    PageKind::System => {
+                        // Static memory a process mapped is PCI memory, not system memory: name its provider.
+                        let on_static = pfn.pfn().and_then(|pfn| {
+                            all.iter().find(|p| {
+                                p.kind == Kind::Static && pci_p2p::owns_p2p_pfn(&p.pdev, pfn)
+                            })
+                        });
+                        match on_static {
+                            Some(p) => f(page, Placement::Provider(p.id), None),
+                            None => f(page, Placement::System, None),
+                        }
+                    }
                     PageKind::DevicePrivateLocal => {
                         let found = pfn.pfn().and_then(|pfn| {
                             all.iter().find_map(|p| {

@@ -171,6 +171,23 @@ out:
 	return ret;
 }
 
+/* Whether page frame `pfn` is p2pdma memory inside one of `pdev`'s BARs. */
+bool p2pmm_pci_owns_p2pdma_pfn(struct pci_dev *pdev, unsigned long pfn)
+{
+	phys_addr_t phys = PFN_PHYS(pfn);
+	int bar;
+
+	if (!pfn_valid(pfn) || !is_pci_p2pdma_page(pfn_to_page(pfn)))
+		return false;
+	for (bar = 0; bar < PCI_STD_NUM_BARS; bar++) {
+		resource_size_t start = pci_resource_start(pdev, bar), len = pci_resource_len(pdev, bar);
+
+		if (len && phys >= start && phys - start < len)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Revocation. Static memory mapped through /dev/p2pmm must be unmapped before p2pdma tears the memory down when
  * its device's driver unbinds (vaccel's or, for an adopted CMB, nvme's), or that teardown would wait for the

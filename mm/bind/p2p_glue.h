@@ -35,6 +35,7 @@ struct pci_dev *p2pmm_pci_next(struct pci_dev *from);
 void p2pmm_pci_put(struct pci_dev *pdev);
 const char *p2pmm_pci_name(struct pci_dev *pdev);
 int p2pmm_p2p_mmap(struct pci_dev *pdev, struct vm_area_struct *vma);
+bool p2pmm_pci_owns_p2pdma_pfn(struct pci_dev *pdev, unsigned long pfn);
 void p2pmm_p2p_note_mapping(struct file *file);
 void p2pmm_p2p_zap(u64 offset, u64 len);
 int p2pmm_p2p_watch_unbind(void (*unbinding)(struct pci_dev *pdev), void (*unbound)(struct pci_dev *pdev));

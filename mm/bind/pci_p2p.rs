@@ -36,6 +36,7 @@ extern "C" {
     fn p2pmm_pci_next(from: *mut c_void) -> *mut c_void;
     fn p2pmm_p2p_mmap(pdev: *mut c_void, vma: *mut c_void) -> c_int;
     fn p2pmm_p2p_note_mapping(file: *mut c_void);
+    fn p2pmm_pci_owns_p2pdma_pfn(pdev: *mut c_void, pfn: usize) -> bool;
     fn p2pmm_p2p_zap(offset: u64, len: u64);
     fn p2pmm_p2p_watch_unbind(
         unbinding: unsafe extern "C" fn(*mut c_void),
@@ -135,6 +136,12 @@ pub fn map_p2p_memory(pdev: &pci::Device, vma: &kernel::mm::virt::VmaNew) -> Res
     // SAFETY: `pdev` is live (we hold a reference); `vma` is a VMA being set up by `mmap`, with the mmap lock
     // held for the duration of the call, as `vm_insert_page()` requires.
     to_result(unsafe { p2pmm_p2p_mmap(raw(pdev), vma.as_ptr().cast()) })
+}
+
+/// Whether page frame `pfn` is p2pdma memory of one of `pdev`'s BARs (static memory mapped by a process).
+pub fn owns_p2p_pfn(pdev: &pci::Device, pfn: usize) -> bool {
+    // SAFETY: `pdev` is live (we hold a reference); the glue checks `pfn` before looking at its page.
+    unsafe { p2pmm_pci_owns_p2pdma_pfn(raw(pdev), pfn) }
 }
 
 /// Remembers the mapping (the device inode's) that `file`'s mmaps of static memory go into, for [`zap`].

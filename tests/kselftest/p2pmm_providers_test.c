@@ -349,6 +349,18 @@ TEST_F(prov, allocate_static_memory_and_read_back)
 			if (p[j] != (uint8_t)(j * 7 + i))
 				bad = (long)j;
 		ASSERT_EQ(-1, bad) TH_LOG("provider %u: byte %ld reads back wrong", self->p[i].id, bad);
+		{
+			/* Placement queries name the static provider, not system memory. */
+			uint32_t loc[256];
+			struct p2pmm_query q = {
+				.size = sizeof(q), .addr = (uintptr_t)p, .length = sizeof(loc) / 4 * 4096,
+				.locations = (uintptr_t)loc,
+			};
+
+			ASSERT_EQ(0, ioctl(self->fd, P2PMM_IOC_QUERY, &q));
+			EXPECT_EQ(self->p[i].id, loc[0]);
+			EXPECT_EQ(self->p[i].id, loc[255]);
+		}
 		ASSERT_EQ(self->n, list_providers(self->fd, during, MAX_PROVIDERS));
 		EXPECT_EQ(before[i].used + len, during[i].used);
 		ASSERT_EQ(0, munmap(p, len));
