@@ -39,6 +39,15 @@ pub enum Command {
 }
 
 impl Command {
+    const ALL: [Command; 6] = [
+        Command::Version,
+        Command::Providers,
+        Command::Route,
+        Command::Migrate,
+        Command::Query,
+        Command::Advise,
+    ];
+
     /// The command number (`_IOC_NR`) of each command.
     const fn nr(self) -> u32 {
         match self {
@@ -51,6 +60,18 @@ impl Command {
         }
     }
 
+    /// The name of the command's ioctl number in the C header (`"P2PMM_IOC_VERSION"`), for tools and logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Command::Version => "P2PMM_IOC_VERSION",
+            Command::Providers => "P2PMM_IOC_PROVIDERS",
+            Command::Route => "P2PMM_IOC_ROUTE",
+            Command::Migrate => "P2PMM_IOC_MIGRATE",
+            Command::Query => "P2PMM_IOC_QUERY",
+            Command::Advise => "P2PMM_IOC_ADVISE",
+        }
+    }
+
     /// Decodes an ioctl number; anything that is not a p2pmm read-write command is `ENOTTY`.
     pub fn decode(cmd: u32) -> Result<Command, Errno> {
         let dir = cmd >> DIR_SHIFT;
@@ -59,15 +80,10 @@ impl Command {
         if ty != IOC_MAGIC || dir != DIR_READ_WRITE {
             return Err(Errno::NoTty);
         }
-        match nr {
-            0x00 => Ok(Command::Version),
-            0x01 => Ok(Command::Providers),
-            0x02 => Ok(Command::Route),
-            0x03 => Ok(Command::Migrate),
-            0x04 => Ok(Command::Query),
-            0x05 => Ok(Command::Advise),
-            _ => Err(Errno::NoTty),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|c| c.nr() == nr)
+            .ok_or(Errno::NoTty)
     }
 
     /// The ioctl number of this command for an argument of `size` bytes, as C's `_IOWR` computes it.
@@ -100,6 +116,14 @@ mod tests {
             Command::decode(Command::Version.encode(4096)),
             Ok(Command::Version)
         );
+    }
+
+    #[test]
+    fn every_command_round_trips() {
+        for c in Command::ALL {
+            assert_eq!(Command::decode(c.encode(24)), Ok(c), "{}", c.name());
+        }
+        assert_eq!(Command::Advise.name(), "P2PMM_IOC_ADVISE");
     }
 
     #[test]

@@ -12,8 +12,8 @@
 //! - refused: the provider is static (its pages cannot move), so the mapping fails instead of silently copying.
 //!
 //! The numeric codes are those of `include/uapi/linux/p2pmm.h` (`P2PMM_ROUTE_*`, `P2PMM_PLAN_*`,
-//! `P2PMM_REASON_*`); values this file adds beyond the header are marked, and go into the header with the first
-//! ioctl that reports them.
+//! `P2PMM_REASON_*`), and this file is their one Rust definition: the userspace crate `tools/p2pmm-uapi` takes them
+//! from here, and its layout test checks them against the header.
 
 /// The p2pdma map type of a (provider, importer) pair, as `pci_p2pdma_map_type()` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,11 +85,11 @@ pub enum NoRouteReason {
     HostBridgeNotAllowed,
     /// A common upstream bridge redirects peer traffic upstream (ACS), and the host bridge is not allowed.
     AcsRedirect,
-    /// The importer is not a PCI device (code beyond the header).
+    /// The importer is not a PCI device.
     NotPci,
-    /// The route would cross the host bridge and p2pmm's policy forbids that (code beyond the header).
+    /// The route would cross the host bridge and p2pmm's policy forbids that.
     HostBridgeDisallowed,
-    /// The route is longer than the policy's maximum distance (code beyond the header).
+    /// The route is longer than the policy's maximum distance.
     TooFar,
 }
 
@@ -136,7 +136,7 @@ fn direct_path(input: &RouteInput, policy: &RoutePolicy) -> Result<DirectPath, N
 pub const PLAN_DIRECT: u32 = 1;
 /// `P2PMM_PLAN_BOUNCE`.
 pub const PLAN_BOUNCE: u32 = 2;
-/// A refused route (code beyond the header).
+/// `P2PMM_PLAN_REFUSED`.
 pub const PLAN_REFUSED: u32 = 3;
 /// `P2PMM_REASON_NONE`.
 pub const REASON_NONE: u32 = 0;
@@ -147,8 +147,8 @@ impl DirectPath {
     /// The uAPI code: the `P2PMM_ROUTE_*` verdict this path comes from.
     pub const fn code(self) -> u32 {
         match self {
-            DirectPath::BusAddress => 1,
-            DirectPath::HostBridge => 2,
+            DirectPath::BusAddress => crate::uapi_route::ROUTE_BUS_ADDR,
+            DirectPath::HostBridge => crate::uapi_route::ROUTE_HOST_BRIDGE,
         }
     }
 
@@ -181,7 +181,12 @@ impl NoRouteReason {
         }
     }
 
-    /// A short name for tools and logs.
+    /// The reason of a uAPI code; `None` for [`REASON_NONE`] and for codes this build does not know.
+    pub fn from_code(code: u32) -> Option<NoRouteReason> {
+        NoRouteReason::ALL.into_iter().find(|r| r.code() == code)
+    }
+
+    /// A short name for tools and logs: the header's `P2PMM_REASON_*` suffix in lower case, `-` for `_`.
     pub const fn name(self) -> &'static str {
         match self {
             NoRouteReason::HostBridgeNotAllowed => "host-bridge-not-allowed",
@@ -198,10 +203,18 @@ pub fn reason_name(code: u32) -> &'static str {
     if code == REASON_NONE {
         return "none";
     }
-    NoRouteReason::ALL
-        .iter()
-        .find(|r| r.code() == code)
-        .map_or("unknown", |r| r.name())
+    NoRouteReason::from_code(code).map_or("unknown", NoRouteReason::name)
+}
+
+/// The short name of a `P2PMM_PLAN_*` code: the header's suffix in lower case (`"direct"`, `"bounce"`,
+/// `"refused"`), `"unknown"` for others.
+pub const fn plan_name(code: u32) -> &'static str {
+    match code {
+        PLAN_DIRECT => "direct",
+        PLAN_BOUNCE => "bounce",
+        PLAN_REFUSED => "refused",
+        _ => "unknown",
+    }
 }
 
 // One-word encoding of a route for tools and per-mapping reports: the plan in bits 8..16, the path (direct) or
@@ -239,7 +252,7 @@ impl Route {
     /// Decodes [`Route::to_raw`]; `None` for 0 (undecided) and for values this build does not know.
     pub fn from_raw(raw: u32) -> Option<Route> {
         let code = raw & CODE_MASK;
-        let reason = || NoRouteReason::ALL.into_iter().find(|r| r.code() == code);
+        let reason = || NoRouteReason::from_code(code);
         match raw >> PLAN_SHIFT {
             PLAN_DIRECT => DirectPath::ALL
                 .into_iter()
@@ -251,13 +264,9 @@ impl Route {
         }
     }
 
-    /// A short name of the plan for tools: `direct`, `bounce` or `refused`.
+    /// A short name of the plan for tools: `direct`, `bounce` or `refused` ([`plan_name`]).
     pub const fn name(self) -> &'static str {
-        match self {
-            Route::Direct(_) => "direct",
-            Route::Bounce(_) => "bounce",
-            Route::Refused(_) => "refused",
-        }
+        plan_name(self.plan())
     }
 
     /// The short name of the path (direct) or of the reason (bounce, refused).
@@ -401,5 +410,19 @@ mod tests {
         assert_eq!(reason_name(REASON_NONE), "none");
         assert_eq!(reason_name(1), "host-bridge-not-allowed");
         assert_eq!(reason_name(99), "unknown");
+        for r in NoRouteReason::ALL {
+            assert_eq!(NoRouteReason::from_code(r.code()), Some(r));
+        }
+        assert_eq!(NoRouteReason::from_code(REASON_NONE), None);
+    }
+
+    #[test]
+    fn plan_names() {
+        assert_eq!(
+            [1, 2, 3, 0, 4].map(plan_name),
+            ["direct", "bounce", "refused", "unknown", "unknown"]
+        );
+        let r = Route::Refused(NoRouteReason::TooFar);
+        assert_eq!(r.name(), plan_name(r.plan()));
     }
 }
