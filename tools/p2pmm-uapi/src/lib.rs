@@ -3,8 +3,9 @@
 //! Userspace side of p2pmm's uAPI, `/dev/p2pmm` (`include/uapi/linux/p2pmm.h`).
 //!
 //! [`raw`] is the header itself in Rust: the ioctl numbers, constants and `#[repr(C)]` structs, checked against
-//! the C header by `tests/layout.rs`. [`Device`] wraps each ioctl in a safe call with typed results and one error
-//! type, [`Error`], that names the call and the errno.
+//! the C header by `tests/layout.rs`. Its numbers come from the portable core the kernel module is built from
+//! (`p2pmm-core`), and so do the names of commands, plans and reasons here. [`Device`] wraps each ioctl in a safe
+//! call with typed results and one error type, [`Error`], that names the call and the errno.
 //!
 //! Every placement ioctl (migrate, query, advise) acts on the **caller's own address space**: there is no way to
 //! name another process's memory through this uAPI.
@@ -17,6 +18,9 @@ use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
+pub use p2pmm_core::ioctl_cmd::Command;
+pub use p2pmm_core::route::NoRouteReason;
+use p2pmm_core::route::{plan_name, reason_name};
 pub use sys::{page_size, Mapping};
 
 /// The default path of the device node.
@@ -27,32 +31,23 @@ pub const DEFAULT_PATH: &str = "/dev/p2pmm";
 pub enum Call {
     /// `open(2)` of the device node at this path.
     Open(PathBuf),
-    /// `P2PMM_IOC_VERSION`.
-    Version,
-    /// `P2PMM_IOC_PROVIDERS`.
-    Providers,
-    /// `P2PMM_IOC_ROUTE`.
-    Route,
-    /// `P2PMM_IOC_MIGRATE`.
-    Migrate,
-    /// `P2PMM_IOC_QUERY`.
-    Query,
-    /// `P2PMM_IOC_ADVISE`.
-    Advise,
+    /// An ioctl of `/dev/p2pmm`.
+    Ioctl(Command),
     /// `mmap(2)` of `/dev/p2pmm` (static memory) or of anonymous memory.
     Mmap,
+}
+
+impl From<Command> for Call {
+    fn from(c: Command) -> Call {
+        Call::Ioctl(c)
+    }
 }
 
 impl fmt::Display for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Call::Open(p) => write!(f, "open {}", p.display()),
-            Call::Version => f.write_str("P2PMM_IOC_VERSION"),
-            Call::Providers => f.write_str("P2PMM_IOC_PROVIDERS"),
-            Call::Route => f.write_str("P2PMM_IOC_ROUTE"),
-            Call::Migrate => f.write_str("P2PMM_IOC_MIGRATE"),
-            Call::Query => f.write_str("P2PMM_IOC_QUERY"),
-            Call::Advise => f.write_str("P2PMM_IOC_ADVISE"),
+            Call::Ioctl(c) => f.write_str(c.name()),
             Call::Mmap => f.write_str("mmap"),
         }
     }
@@ -86,23 +81,22 @@ impl Error {
     /// What the uAPI documents this errno to mean for this call, when it documents one.
     pub fn meaning(&self) -> Option<&'static str> {
         use libc::*;
+        use Call::Ioctl;
+        use Command as C;
         Some(match (&self.call, self.errno) {
             (Call::Open(_), EACCES | EPERM) => "the uAPI is root-only by default",
             (Call::Open(_), ENOENT | ENODEV | ENXIO) => "is p2pmm.ko loaded?",
             (_, ENOTTY) => "not a p2pmm device, or a kernel without this ioctl",
-            (Call::Route, ENODEV) => "unknown provider or client device",
-            (Call::Migrate | Call::Advise, ENODEV) => "unknown provider",
-            (Call::Mmap, ENODEV) => "unknown provider",
-            (Call::Migrate | Call::Query | Call::Advise, ENOMEM) => {
-                "part of the range is not mapped"
-            }
+            (Ioctl(C::Route), ENODEV) => "unknown provider or client device",
+            (Ioctl(C::Migrate | C::Advise) | Call::Mmap, ENODEV) => "unknown provider",
+            (Ioctl(C::Migrate | C::Query | C::Advise), ENOMEM) => "part of the range is not mapped",
             (Call::Mmap, ENOMEM) => "the provider has not that much free",
-            (Call::Migrate, EINVAL) => "bad range, or a static provider as target",
-            (Call::Advise, EINVAL) => {
+            (Ioctl(C::Migrate), EINVAL) => "bad range, or a static provider as target",
+            (Ioctl(C::Advise), EINVAL) => {
                 "bad range or advice, or a static provider as preferred location"
             }
             (Call::Mmap, EINVAL) => "not a static provider, or a bad offset",
-            (Call::Advise, EPERM) => {
+            (Ioctl(C::Advise), EPERM) => {
                 "the caller's address space is not the one that opened the file"
             }
             (_, E2BIG) => {
@@ -212,50 +206,30 @@ impl ProviderKind {
     }
 }
 
-/// One provider of device memory.
+/// One provider of device memory: the kernel's `struct p2pmm_provider_info` with its kind and device name decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Provider {
-    /// p2pmm's id (stable while it exists, never reused while the module is loaded).
-    pub id: u32,
-    /// Static or managed.
+    /// The entry as the kernel wrote it: p2pmm's `id` (stable while the provider exists, never reused while the
+    /// module is loaded), the `flags`, the bytes offered (`capacity`) and in use (`used`), and the counters.
+    pub info: raw::ProviderInfo,
+    /// Static or managed (`info.kind`).
     pub kind: ProviderKind,
-    /// `P2PMM_PROVIDER_F_*`.
-    pub flags: u32,
-    /// PCI name of the device offering the memory ("0000:04:00.0").
+    /// PCI name of the device offering the memory ("0000:04:00.0", `info.device`).
     pub device: String,
-    /// Bytes offered.
-    pub capacity: u64,
-    /// Bytes in use.
-    pub used: u64,
-    /// Pages evicted to make room.
-    pub evictions: u64,
-    /// Pages migrated to the provider.
-    pub migrated_in: u64,
-    /// Pages migrated away (evictions included).
-    pub migrated_out: u64,
-    /// Invalidations p2pmm caused on the provider's pages.
-    pub invalidations: u64,
 }
 
 impl Provider {
     /// Registered with p2pdma by another driver (e.g. an NVMe CMB) and adopted by p2pmm.
     pub fn adopted(&self) -> bool {
-        self.flags & raw::P2PMM_PROVIDER_F_ADOPTED != 0
+        self.info.flags & raw::P2PMM_PROVIDER_F_ADOPTED != 0
     }
 
     /// From the uAPI struct.
     pub fn from_raw(r: &raw::ProviderInfo) -> Provider {
         Provider {
-            id: r.id,
+            info: *r,
             kind: ProviderKind::from_raw(r.kind),
-            flags: r.flags,
             device: c_string(&r.device),
-            capacity: r.capacity,
-            used: r.used,
-            evictions: r.evictions,
-            migrated_in: r.migrated_in,
-            migrated_out: r.migrated_out,
-            invalidations: r.invalidations,
         }
     }
 }
@@ -319,13 +293,21 @@ impl Plan {
         }
     }
 
-    /// A short lowercase name.
+    /// The uAPI code.
+    pub fn to_raw(self) -> u32 {
+        match self {
+            Plan::Direct => raw::P2PMM_PLAN_DIRECT,
+            Plan::Bounce => raw::P2PMM_PLAN_BOUNCE,
+            Plan::Refused => raw::P2PMM_PLAN_REFUSED,
+            Plan::Unknown(v) => v,
+        }
+    }
+
+    /// A short lowercase name, the kernel's (`direct`, `bounce`, `refused`), or "planN".
     pub fn name(&self) -> String {
         match self {
-            Plan::Direct => "direct".into(),
-            Plan::Bounce => "bounce".into(),
-            Plan::Refused => "refused".into(),
             Plan::Unknown(v) => format!("plan{v}"),
+            p => plan_name(p.to_raw()).into(),
         }
     }
 }
@@ -333,18 +315,10 @@ impl Plan {
 /// `P2PMM_REASON_*`: why a route is not direct.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
-    /// The route is direct.
+    /// `P2PMM_REASON_NONE`: the route is direct.
     None,
-    /// No common upstream bridge, and the host bridge is not on p2pdma's allowlist.
-    HostBridgeNotAllowed,
-    /// A common bridge, but ACS redirects the traffic and the host bridge is not allowed.
-    AcsRedirect,
-    /// The client is not a PCI device.
-    NotPci,
-    /// p2pmm's policy forbids the host-bridge path p2pdma allows.
-    HostBridgeDisallowed,
-    /// p2pmm's policy limits the PCI distance.
-    TooFar,
+    /// Why there is no direct route, in the kernel's own terms.
+    NoRoute(NoRouteReason),
     /// A code this crate does not know.
     Unknown(u32),
 }
@@ -354,25 +328,27 @@ impl Reason {
     pub fn from_raw(v: u32) -> Reason {
         match v {
             raw::P2PMM_REASON_NONE => Reason::None,
-            raw::P2PMM_REASON_HOST_BRIDGE_NOT_ALLOWED => Reason::HostBridgeNotAllowed,
-            raw::P2PMM_REASON_ACS_REDIRECT => Reason::AcsRedirect,
-            raw::P2PMM_REASON_NOT_PCI => Reason::NotPci,
-            raw::P2PMM_REASON_HOST_BRIDGE_DISALLOWED => Reason::HostBridgeDisallowed,
-            raw::P2PMM_REASON_TOO_FAR => Reason::TooFar,
-            v => Reason::Unknown(v),
+            v => NoRouteReason::from_code(v).map_or(Reason::Unknown(v), Reason::NoRoute),
         }
     }
 
-    /// The header's name without the prefix ("HOST_BRIDGE_NOT_ALLOWED").
+    /// The uAPI code.
+    pub fn to_raw(self) -> u32 {
+        match self {
+            Reason::None => raw::P2PMM_REASON_NONE,
+            Reason::NoRoute(r) => r.code(),
+            Reason::Unknown(v) => v,
+        }
+    }
+
+    /// The header's name without the prefix ("HOST_BRIDGE_NOT_ALLOWED"): the kernel's short name
+    /// (`p2pmm_core::route::reason_name`, "host-bridge-not-allowed") in upper case; "REASON_N" for unknown codes.
     pub fn name(&self) -> String {
         match self {
-            Reason::None => "NONE".into(),
-            Reason::HostBridgeNotAllowed => "HOST_BRIDGE_NOT_ALLOWED".into(),
-            Reason::AcsRedirect => "ACS_REDIRECT".into(),
-            Reason::NotPci => "NOT_PCI".into(),
-            Reason::HostBridgeDisallowed => "HOST_BRIDGE_DISALLOWED".into(),
-            Reason::TooFar => "TOO_FAR".into(),
             Reason::Unknown(v) => format!("REASON_{v}"),
+            r => reason_name(r.to_raw())
+                .to_ascii_uppercase()
+                .replace('-', "_"),
         }
     }
 
@@ -380,16 +356,18 @@ impl Reason {
     pub fn text(&self) -> &'static str {
         match self {
             Reason::None => "direct route",
-            Reason::HostBridgeNotAllowed => {
+            Reason::NoRoute(NoRouteReason::HostBridgeNotAllowed) => {
                 "no common upstream bridge, and the host bridge is not on p2pdma's allowlist"
             }
-            Reason::AcsRedirect => {
+            Reason::NoRoute(NoRouteReason::AcsRedirect) => {
                 "a common bridge, but ACS redirects the traffic upstream and the host bridge is not allowed \
                  (pci=disable_acs_redir= lifts it)"
             }
-            Reason::NotPci => "the client is not a PCI device",
-            Reason::HostBridgeDisallowed => "p2pmm's policy forbids the host-bridge path p2pdma allows",
-            Reason::TooFar => "p2pmm's policy limits the PCI distance",
+            Reason::NoRoute(NoRouteReason::NotPci) => "the client is not a PCI device",
+            Reason::NoRoute(NoRouteReason::HostBridgeDisallowed) => {
+                "p2pmm's policy forbids the host-bridge path p2pdma allows"
+            }
+            Reason::NoRoute(NoRouteReason::TooFar) => "p2pmm's policy limits the PCI distance",
             Reason::Unknown(_) => "a reason this p2pmmctl does not know (newer kernel)",
         }
     }
@@ -564,7 +542,7 @@ impl Device {
             ..Default::default()
         };
         sys::ioctl(self.file.as_fd(), raw::P2PMM_IOC_VERSION, &mut v)
-            .map_err(|e| err(Call::Version, e))?;
+            .map_err(|e| err(Command::Version, e))?;
         Ok(Version {
             version: v.version,
             features: v.features,
@@ -578,7 +556,7 @@ impl Device {
         loop {
             let mut entries = vec![raw::ProviderInfo::default(); room];
             let (count, _entry_size) = sys::providers(self.file.as_fd(), &mut entries)
-                .map_err(|e| err(Call::Providers, e))?;
+                .map_err(|e| err(Command::Providers, e))?;
             let count = count as usize;
             if count <= room {
                 return Ok(entries[..count].iter().map(Provider::from_raw).collect());
@@ -589,7 +567,7 @@ impl Device {
 
     /// One provider by id, `None` if there is no such provider.
     pub fn provider(&self, id: u32) -> Result<Option<Provider>> {
-        Ok(self.providers()?.into_iter().find(|p| p.id == id))
+        Ok(self.providers()?.into_iter().find(|p| p.info.id == id))
     }
 
     /// `P2PMM_IOC_ROUTE`: how PCI device `client` ("0000:05:00.0") reaches provider `provider`'s memory.
@@ -601,11 +579,11 @@ impl Device {
         };
         // The kernel wants a NUL inside the field: a longer name cannot be a PCI name.
         if client.len() >= r.client.len() || client.contains('\0') {
-            return Err(err(Call::Route, libc::EINVAL));
+            return Err(err(Command::Route, libc::EINVAL));
         }
         r.client[..client.len()].copy_from_slice(client.as_bytes());
         sys::ioctl(self.file.as_fd(), raw::P2PMM_IOC_ROUTE, &mut r)
-            .map_err(|e| err(Call::Route, e))?;
+            .map_err(|e| err(Command::Route, e))?;
         Ok(Route::from_raw(&r))
     }
 
@@ -620,7 +598,7 @@ impl Device {
             ..Default::default()
         };
         sys::ioctl(self.file.as_fd(), raw::P2PMM_IOC_MIGRATE, &mut m)
-            .map_err(|e| err(Call::Migrate, e))?;
+            .map_err(|e| err(Command::Migrate, e))?;
         Ok(Migrated {
             migrated: m.migrated,
             evicted: m.evicted,
@@ -630,9 +608,10 @@ impl Device {
     /// `P2PMM_IOC_QUERY`: where each page of `[addr, addr + length)` of the caller's memory is. Faults nothing in.
     pub fn query(&self, addr: u64, length: u64) -> Result<Vec<Location>> {
         let pages = usize::try_from(length.div_ceil(page_size() as u64))
-            .map_err(|_| err(Call::Query, libc::EINVAL))?;
+            .map_err(|_| err(Command::Query, libc::EINVAL))?;
         let mut loc = vec![0u32; pages];
-        sys::query(self.file.as_fd(), addr, length, &mut loc).map_err(|e| err(Call::Query, e))?;
+        sys::query(self.file.as_fd(), addr, length, &mut loc)
+            .map_err(|e| err(Command::Query, e))?;
         Ok(loc.into_iter().map(Location::from_raw).collect())
     }
 
@@ -649,7 +628,7 @@ impl Device {
             ..Default::default()
         };
         sys::ioctl(self.file.as_fd(), raw::P2PMM_IOC_ADVISE, &mut a)
-            .map_err(|e| err(Call::Advise, e))
+            .map_err(|e| err(Command::Advise, e))
     }
 
     /// Maps `len` bytes of new memory of static provider `id` (`P2PMM_MMAP_OFFSET(id)`); dropping the mapping
@@ -673,8 +652,11 @@ pub fn anonymous(len: usize) -> Result<Mapping> {
         .map_err(|e| err(Call::Mmap, e))
 }
 
-fn err(call: Call, errno: i32) -> Error {
-    Error { call, errno }
+fn err(call: impl Into<Call>, errno: i32) -> Error {
+    Error {
+        call: call.into(),
+        errno,
+    }
 }
 
 /// The string before the first NUL (lossy UTF-8).
@@ -692,7 +674,16 @@ mod tests {
         for v in [0, 1, 2, 3, 4, 5, 6] {
             let r = Reason::from_raw(v);
             assert_eq!(r == Reason::Unknown(v), v > 5);
+            assert_eq!(r.to_raw(), v);
         }
+        assert_eq!(
+            [0, 2, 9].map(|v| Reason::from_raw(v).name()),
+            ["NONE", "ACS_REDIRECT", "REASON_9"]
+        );
+        assert_eq!(
+            [1, 3, 7].map(|v| Plan::from_raw(v).name()),
+            ["direct", "refused", "plan7"]
+        );
         assert_eq!(Location::from_raw(0), Location::System);
         assert_eq!(Location::from_raw(u32::MAX), Location::None);
         assert_eq!(Location::from_raw(7), Location::Provider(7));
@@ -735,7 +726,7 @@ mod tests {
             "open /dev/p2pmm: permission denied (EACCES); the uAPI is root-only by default"
         );
         let e = Error {
-            call: Call::Route,
+            call: Call::Ioctl(Command::Route),
             errno: libc::ENODEV,
         };
         assert_eq!(

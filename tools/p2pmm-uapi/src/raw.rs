@@ -3,133 +3,123 @@
 //! The C uAPI as it is: the constants, ioctl numbers and `#[repr(C)]` structs of `include/uapi/linux/p2pmm.h`,
 //! under the header's own names (structs in CamelCase, `__reserved` fields as `reserved`).
 //!
+//! The numbers are not written here: each constant names the one the kernel module itself uses, from the portable
+//! core (`mm/core`, crate `p2pmm-core`), and the ioctl numbers are the core's `Command::encode` of these structs'
+//! sizes. The structs are this crate's own: userspace's memory image of the header's.
+//!
 //! `tests/layout.rs` compiles a C program against the header and checks every size, offset and constant here
-//! against what the C compiler computes; it also fails when the header gains a `#define` this file lacks.
+//! against what the C compiler computes, so it checks the core's numbers too; it also fails when the header gains
+//! a `#define` this file lacks.
+
+use p2pmm_core::ioctl_cmd::Command;
+use p2pmm_core::route::{self, NoRouteReason};
+use p2pmm_core::{ioctl_cmd, uapi_advise, uapi_migrate, uapi_providers, uapi_route, version};
 
 /// `P2PMM_UAPI_VERSION`: the interface version this crate was written against.
-pub const P2PMM_UAPI_VERSION: u32 = 2;
+pub const P2PMM_UAPI_VERSION: u32 = version::UAPI_VERSION;
 
 /// `P2PMM_FEATURE_VERSION`: `P2PMM_IOC_VERSION` and extensible structs.
-pub const P2PMM_FEATURE_VERSION: u64 = 1 << 0;
+pub const P2PMM_FEATURE_VERSION: u64 = version::FEATURE_VERSION;
 /// `P2PMM_FEATURE_PROVIDERS`: `P2PMM_IOC_PROVIDERS` and `P2PMM_IOC_ROUTE`.
-pub const P2PMM_FEATURE_PROVIDERS: u64 = 1 << 1;
+pub const P2PMM_FEATURE_PROVIDERS: u64 = version::FEATURE_PROVIDERS;
 /// `P2PMM_FEATURE_MIGRATE`: managed providers, `P2PMM_IOC_MIGRATE` and `P2PMM_IOC_QUERY`.
-pub const P2PMM_FEATURE_MIGRATE: u64 = 1 << 2;
+pub const P2PMM_FEATURE_MIGRATE: u64 = version::FEATURE_MIGRATE;
 /// `P2PMM_FEATURE_ADVISE`: `P2PMM_IOC_ADVISE`.
-pub const P2PMM_FEATURE_ADVISE: u64 = 1 << 3;
+pub const P2PMM_FEATURE_ADVISE: u64 = version::FEATURE_ADVISE;
 /// `P2PMM_FEATURE_STATIC_MMAP`: mmap of static memory at `P2PMM_MMAP_OFFSET(id)`.
-pub const P2PMM_FEATURE_STATIC_MMAP: u64 = 1 << 4;
+pub const P2PMM_FEATURE_STATIC_MMAP: u64 = version::FEATURE_STATIC_MMAP;
 
 /// `P2PMM_IOC_MAGIC`: the ioctl type byte.
-pub const P2PMM_IOC_MAGIC: u32 = 0xB9;
+pub const P2PMM_IOC_MAGIC: u32 = ioctl_cmd::IOC_MAGIC;
 
 /// `P2PMM_VERSION_SIZE_VER0`.
-pub const P2PMM_VERSION_SIZE_VER0: u32 = 24;
+pub const P2PMM_VERSION_SIZE_VER0: u32 = version::SIZE_VER0 as u32;
 /// `P2PMM_PROVIDER_INFO_SIZE_VER0`.
-pub const P2PMM_PROVIDER_INFO_SIZE_VER0: u32 = 96;
+pub const P2PMM_PROVIDER_INFO_SIZE_VER0: u32 = uapi_providers::INFO_SIZE as u32;
 /// `P2PMM_PROVIDERS_SIZE_VER0`.
-pub const P2PMM_PROVIDERS_SIZE_VER0: u32 = 24;
+pub const P2PMM_PROVIDERS_SIZE_VER0: u32 = uapi_providers::SIZE_VER0 as u32;
 /// `P2PMM_ROUTE_SIZE_VER0`.
-pub const P2PMM_ROUTE_SIZE_VER0: u32 = 72;
+pub const P2PMM_ROUTE_SIZE_VER0: u32 = uapi_route::SIZE_VER0 as u32;
 /// `P2PMM_MIGRATE_SIZE_VER0`.
-pub const P2PMM_MIGRATE_SIZE_VER0: u32 = 48;
+pub const P2PMM_MIGRATE_SIZE_VER0: u32 = uapi_migrate::MIGRATE_SIZE_VER0 as u32;
 /// `P2PMM_QUERY_SIZE_VER0`.
-pub const P2PMM_QUERY_SIZE_VER0: u32 = 32;
+pub const P2PMM_QUERY_SIZE_VER0: u32 = uapi_migrate::QUERY_SIZE_VER0 as u32;
 /// `P2PMM_ADVISE_SIZE_VER0`.
-pub const P2PMM_ADVISE_SIZE_VER0: u32 = 32;
+pub const P2PMM_ADVISE_SIZE_VER0: u32 = uapi_advise::SIZE_VER0 as u32;
 
 /// `P2PMM_PROVIDER_STATIC`: a BAR (or part) used through p2pdma: never invalidated, revoked on removal.
-pub const P2PMM_PROVIDER_STATIC: u32 = 1;
+pub const P2PMM_PROVIDER_STATIC: u32 = uapi_providers::KIND_STATIC;
 /// `P2PMM_PROVIDER_MANAGED`: capacity-bounded device memory whose pages may be evicted at any time.
-pub const P2PMM_PROVIDER_MANAGED: u32 = 2;
+pub const P2PMM_PROVIDER_MANAGED: u32 = uapi_providers::KIND_MANAGED;
 /// `P2PMM_PROVIDER_F_ADOPTED`: registered with p2pdma by another driver (e.g. an NVMe CMB).
-pub const P2PMM_PROVIDER_F_ADOPTED: u32 = 1 << 0;
+pub const P2PMM_PROVIDER_F_ADOPTED: u32 = uapi_providers::FLAG_ADOPTED;
 
 /// `P2PMM_ROUTE_BUS_ADDR`: below a common PCI bridge: the client uses PCI bus addresses.
-pub const P2PMM_ROUTE_BUS_ADDR: u32 = 1;
+pub const P2PMM_ROUTE_BUS_ADDR: u32 = uapi_route::ROUTE_BUS_ADDR;
 /// `P2PMM_ROUTE_HOST_BRIDGE`: through a host bridge on p2pdma's allowlist.
-pub const P2PMM_ROUTE_HOST_BRIDGE: u32 = 2;
+pub const P2PMM_ROUTE_HOST_BRIDGE: u32 = uapi_route::ROUTE_HOST_BRIDGE;
 /// `P2PMM_ROUTE_NOT_SUPPORTED`: no P2P path.
-pub const P2PMM_ROUTE_NOT_SUPPORTED: u32 = 3;
+pub const P2PMM_ROUTE_NOT_SUPPORTED: u32 = uapi_route::ROUTE_NOT_SUPPORTED;
 
 /// `P2PMM_PLAN_DIRECT`: the client maps the provider's memory directly.
-pub const P2PMM_PLAN_DIRECT: u32 = 1;
+pub const P2PMM_PLAN_DIRECT: u32 = route::PLAN_DIRECT;
 /// `P2PMM_PLAN_BOUNCE`: managed memory: the page moves to system memory and the client maps it there.
-pub const P2PMM_PLAN_BOUNCE: u32 = 2;
+pub const P2PMM_PLAN_BOUNCE: u32 = route::PLAN_BOUNCE;
 /// `P2PMM_PLAN_REFUSED`: static memory cannot move: the client cannot use it.
-pub const P2PMM_PLAN_REFUSED: u32 = 3;
+pub const P2PMM_PLAN_REFUSED: u32 = route::PLAN_REFUSED;
 
 /// `P2PMM_REASON_NONE`: the route is direct.
-pub const P2PMM_REASON_NONE: u32 = 0;
+pub const P2PMM_REASON_NONE: u32 = route::REASON_NONE;
 /// `P2PMM_REASON_HOST_BRIDGE_NOT_ALLOWED`: no common upstream bridge, host bridge not on the allowlist.
-pub const P2PMM_REASON_HOST_BRIDGE_NOT_ALLOWED: u32 = 1;
+pub const P2PMM_REASON_HOST_BRIDGE_NOT_ALLOWED: u32 = NoRouteReason::HostBridgeNotAllowed.code();
 /// `P2PMM_REASON_ACS_REDIRECT`: common bridge, but ACS redirects and the host bridge is not allowed.
-pub const P2PMM_REASON_ACS_REDIRECT: u32 = 2;
+pub const P2PMM_REASON_ACS_REDIRECT: u32 = NoRouteReason::AcsRedirect.code();
 /// `P2PMM_REASON_NOT_PCI`: the client is not a PCI device.
-pub const P2PMM_REASON_NOT_PCI: u32 = 3;
+pub const P2PMM_REASON_NOT_PCI: u32 = NoRouteReason::NotPci.code();
 /// `P2PMM_REASON_HOST_BRIDGE_DISALLOWED`: p2pmm's policy forbids the host-bridge path p2pdma allows.
-pub const P2PMM_REASON_HOST_BRIDGE_DISALLOWED: u32 = 4;
+pub const P2PMM_REASON_HOST_BRIDGE_DISALLOWED: u32 = NoRouteReason::HostBridgeDisallowed.code();
 /// `P2PMM_REASON_TOO_FAR`: p2pmm's policy limits the PCI distance.
-pub const P2PMM_REASON_TOO_FAR: u32 = 5;
+pub const P2PMM_REASON_TOO_FAR: u32 = NoRouteReason::TooFar.code();
 
 /// `P2PMM_LOCATION_SYSTEM`: system memory.
-pub const P2PMM_LOCATION_SYSTEM: u32 = 0;
+pub const P2PMM_LOCATION_SYSTEM: u32 = uapi_migrate::LOCATION_SYSTEM;
 /// `P2PMM_LOCATION_NONE`: not populated (or memory p2pmm does not manage).
-pub const P2PMM_LOCATION_NONE: u32 = 0xffff_ffff;
+pub const P2PMM_LOCATION_NONE: u32 = uapi_migrate::LOCATION_NONE;
 
 /// `P2PMM_ADV_PREFERRED_LOCATION`.
-pub const P2PMM_ADV_PREFERRED_LOCATION: u32 = 1;
+pub const P2PMM_ADV_PREFERRED_LOCATION: u32 = uapi_advise::adv::PREFERRED_LOCATION;
 /// `P2PMM_ADV_UNSET_PREFERRED_LOCATION`.
-pub const P2PMM_ADV_UNSET_PREFERRED_LOCATION: u32 = 2;
+pub const P2PMM_ADV_UNSET_PREFERRED_LOCATION: u32 = uapi_advise::adv::UNSET_PREFERRED_LOCATION;
 /// `P2PMM_ADV_ACCESSED_BY`.
-pub const P2PMM_ADV_ACCESSED_BY: u32 = 3;
+pub const P2PMM_ADV_ACCESSED_BY: u32 = uapi_advise::adv::ACCESSED_BY;
 /// `P2PMM_ADV_UNSET_ACCESSED_BY`.
-pub const P2PMM_ADV_UNSET_ACCESSED_BY: u32 = 4;
+pub const P2PMM_ADV_UNSET_ACCESSED_BY: u32 = uapi_advise::adv::UNSET_ACCESSED_BY;
 /// `P2PMM_ADV_READ_MOSTLY`.
-pub const P2PMM_ADV_READ_MOSTLY: u32 = 5;
+pub const P2PMM_ADV_READ_MOSTLY: u32 = uapi_advise::adv::READ_MOSTLY;
 /// `P2PMM_ADV_UNSET_READ_MOSTLY`.
-pub const P2PMM_ADV_UNSET_READ_MOSTLY: u32 = 6;
+pub const P2PMM_ADV_UNSET_READ_MOSTLY: u32 = uapi_advise::adv::UNSET_READ_MOSTLY;
 /// `P2PMM_ADV_PIN`: never evict the range's pages from a provider to make room.
-pub const P2PMM_ADV_PIN: u32 = 7;
+pub const P2PMM_ADV_PIN: u32 = uapi_advise::adv::PIN;
 /// `P2PMM_ADV_UNPIN`.
-pub const P2PMM_ADV_UNPIN: u32 = 8;
+pub const P2PMM_ADV_UNPIN: u32 = uapi_advise::adv::UNPIN;
 
 /// `P2PMM_MMAP_OFFSET(id)`: the mmap offset that allocates memory of static provider `id`.
 pub const fn p2pmm_mmap_offset(id: u32) -> u64 {
-    (id as u64) << 32
+    uapi_migrate::mmap_offset(id)
 }
 
-// <asm-generic/ioctl.h>, as x86 (and every architecture but alpha, mips, powerpc, sparc) encodes it.
-const IOC_NRBITS: u32 = 8;
-const IOC_TYPEBITS: u32 = 8;
-const IOC_SIZEBITS: u32 = 14;
-const IOC_NRSHIFT: u32 = 0;
-const IOC_TYPESHIFT: u32 = IOC_NRSHIFT + IOC_NRBITS;
-const IOC_SIZESHIFT: u32 = IOC_TYPESHIFT + IOC_TYPEBITS;
-const IOC_DIRSHIFT: u32 = IOC_SIZESHIFT + IOC_SIZEBITS;
-const IOC_WRITE: u32 = 1;
-const IOC_READ: u32 = 2;
-
-/// `_IOWR(P2PMM_IOC_MAGIC, nr, T)` for an argument of `size` bytes.
-pub const fn iowr(nr: u32, size: usize) -> u32 {
-    ((IOC_READ | IOC_WRITE) << IOC_DIRSHIFT)
-        | ((size as u32) << IOC_SIZESHIFT)
-        | (P2PMM_IOC_MAGIC << IOC_TYPESHIFT)
-        | (nr << IOC_NRSHIFT)
-}
-
-/// `P2PMM_IOC_VERSION`.
-pub const P2PMM_IOC_VERSION: u32 = iowr(0x00, core::mem::size_of::<Version>());
-/// `P2PMM_IOC_PROVIDERS`.
-pub const P2PMM_IOC_PROVIDERS: u32 = iowr(0x01, core::mem::size_of::<Providers>());
-/// `P2PMM_IOC_ROUTE`.
-pub const P2PMM_IOC_ROUTE: u32 = iowr(0x02, core::mem::size_of::<Route>());
-/// `P2PMM_IOC_MIGRATE`.
-pub const P2PMM_IOC_MIGRATE: u32 = iowr(0x03, core::mem::size_of::<Migrate>());
-/// `P2PMM_IOC_QUERY`.
-pub const P2PMM_IOC_QUERY: u32 = iowr(0x04, core::mem::size_of::<Query>());
-/// `P2PMM_IOC_ADVISE`.
-pub const P2PMM_IOC_ADVISE: u32 = iowr(0x05, core::mem::size_of::<Advise>());
+/// `P2PMM_IOC_VERSION`: `_IOWR(P2PMM_IOC_MAGIC, 0x00, struct p2pmm_version)`.
+pub const P2PMM_IOC_VERSION: u32 = Command::Version.encode(size_of::<Version>());
+/// `P2PMM_IOC_PROVIDERS`: `_IOWR(P2PMM_IOC_MAGIC, 0x01, struct p2pmm_providers)`.
+pub const P2PMM_IOC_PROVIDERS: u32 = Command::Providers.encode(size_of::<Providers>());
+/// `P2PMM_IOC_ROUTE`: `_IOWR(P2PMM_IOC_MAGIC, 0x02, struct p2pmm_route)`.
+pub const P2PMM_IOC_ROUTE: u32 = Command::Route.encode(size_of::<Route>());
+/// `P2PMM_IOC_MIGRATE`: `_IOWR(P2PMM_IOC_MAGIC, 0x03, struct p2pmm_migrate)`.
+pub const P2PMM_IOC_MIGRATE: u32 = Command::Migrate.encode(size_of::<Migrate>());
+/// `P2PMM_IOC_QUERY`: `_IOWR(P2PMM_IOC_MAGIC, 0x04, struct p2pmm_query)`.
+pub const P2PMM_IOC_QUERY: u32 = Command::Query.encode(size_of::<Query>());
+/// `P2PMM_IOC_ADVISE`: `_IOWR(P2PMM_IOC_MAGIC, 0x05, struct p2pmm_advise)`.
+pub const P2PMM_IOC_ADVISE: u32 = Command::Advise.encode(size_of::<Advise>());
 
 /// `struct p2pmm_version`: argument of `P2PMM_IOC_VERSION`.
 #[repr(C)]

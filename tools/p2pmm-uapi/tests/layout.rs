@@ -4,8 +4,13 @@
 //! host's C compiler (`$CC`, default `gcc`) prints the size of every struct, the offset, size and signedness of
 //! every field and the value of every constant and ioctl number; each must equal the Rust side. The fields listed for a struct
 //! must tile it with no gap (so none is forgotten), and every `#define P2PMM_*` of the header must be compared.
+//!
+//! `src/raw.rs` takes its numbers from the portable core (`p2pmm-core`, also compiled into p2pmm.ko), so this
+//! checks the kernel's Rust constants and ioctl encoding against the header from userspace's side too; and the
+//! plan and reason names, which come from the core, must be the header's.
 
 use p2pmm_uapi::raw::{self, *};
+use p2pmm_uapi::{Plan, Reason};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::mem::{offset_of, size_of};
@@ -320,4 +325,25 @@ fn every_header_definition_is_checked() {
             _ => {}
         }
     }
+}
+
+/// The names shown for plans and reasons (from the core's `plan_name` and `reason_name`) are the header's: for
+/// every `P2PMM_PLAN_*` and `P2PMM_REASON_*` it defines, the name of its value is the macro's suffix.
+#[test]
+fn plan_and_reason_names_are_the_headers() {
+    let c = c_values();
+    let mut seen = 0;
+    for (name, &v) in c {
+        let Ok(v) = u32::try_from(v) else { continue };
+        let shown = if name.starts_with("P2PMM_PLAN_") {
+            format!("P2PMM_PLAN_{}", Plan::from_raw(v).name().to_uppercase())
+        } else if name.starts_with("P2PMM_REASON_") {
+            format!("P2PMM_REASON_{}", Reason::from_raw(v).name())
+        } else {
+            continue;
+        };
+        assert_eq!(&shown, name, "the name of {name}'s value {v}");
+        seen += 1;
+    }
+    assert_eq!(seen, 3 + 6);
 }

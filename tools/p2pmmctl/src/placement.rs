@@ -55,15 +55,15 @@ pub(crate) fn check_target(
     }
 }
 
-/// `system` or a provider id.
+/// `system` or a provider id, a number read as the uAPI reads a location: 0 (`P2PMM_LOCATION_SYSTEM`) is system
+/// memory, `P2PMM_LOCATION_NONE` is no target.
 pub(crate) fn parse_location(s: &str) -> Result<Location, String> {
     if s == "system" {
         return Ok(Location::System);
     }
-    match s.parse::<u32>() {
-        Ok(0) => Ok(Location::System),
-        Ok(u32::MAX) | Err(_) => Err(format!("'{s}' is not a provider id or 'system'")),
-        Ok(id) => Ok(Location::Provider(id)),
+    match s.parse::<u32>().map(Location::from_raw) {
+        Ok(Location::None) | Err(_) => Err(format!("'{s}' is not a provider id or 'system'")),
+        Ok(l) => Ok(l),
     }
 }
 
@@ -163,7 +163,7 @@ fn managed_target(
     let Location::Provider(id) = l else {
         return Ok(None);
     };
-    let p = providers.iter().find(|p| p.id == id).ok_or_else(|| {
+    let p = providers.iter().find(|p| p.info.id == id).ok_or_else(|| {
         Failure::new(format!(
             "no provider {id} ('p2pmmctl providers' lists them)"
         ))
@@ -181,7 +181,7 @@ fn managed_target(
 
 fn target_name(l: Location, p: Option<&Provider>) -> String {
     match p {
-        Some(p) => format!("provider {} ({}, {})", p.id, p.kind.name(), p.device),
+        Some(p) => format!("provider {} ({}, {})", p.info.id, p.kind.name(), p.device),
         None => location_name(l),
     }
 }
@@ -284,7 +284,7 @@ pub(crate) fn prefetch(dev: &Device, size: u64, to: Location) -> Result<Outcome,
     let m = dev.migrate(buf.addr(), buf.len() as u64, to)?;
     let placed = Placement::of(&dev.query(buf.addr(), buf.len() as u64)?);
     let during = match &target {
-        Some(t) => dev.provider(t.id)?,
+        Some(t) => dev.provider(t.info.id)?,
         None => None,
     };
     let bad = first_bad(buf.as_slice(), 1);
@@ -304,12 +304,12 @@ pub(crate) fn prefetch(dev: &Device, size: u64, to: Location) -> Result<Outcome,
     ];
     if let (Some(t), Some(d)) = (&target, &during) {
         lines.push((
-            format!("provider {}", t.id),
+            format!("provider {}", t.info.id),
             format!(
                 "used {} of {} (was {})",
-                human_bytes(d.used),
-                human_bytes(d.capacity),
-                human_bytes(t.used)
+                human_bytes(d.info.used),
+                human_bytes(d.info.capacity),
+                human_bytes(t.info.used)
             ),
         ));
     }
@@ -483,7 +483,7 @@ pub(crate) fn advise(dev: &Device, req: &AdviseRequest) -> Result<Outcome, Failu
     };
     for a in &req.advice {
         if let Advice::PreferredLocation(Location::Provider(id)) | Advice::AccessedBy(id) = a {
-            if !providers.iter().any(|p| p.id == *id) {
+            if !providers.iter().any(|p| p.info.id == *id) {
                 return Err(Failure::new(format!(
                     "no provider {id} ('p2pmmctl providers' lists them)"
                 )));
@@ -676,6 +676,7 @@ mod tests {
             managed_target(&ps, Location::Provider(3), "x")
                 .unwrap()
                 .unwrap()
+                .info
                 .id,
             3
         );

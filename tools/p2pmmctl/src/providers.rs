@@ -25,17 +25,17 @@ pub(crate) struct ProviderJson {
 impl From<&Provider> for ProviderJson {
     fn from(p: &Provider) -> ProviderJson {
         ProviderJson {
-            id: p.id,
+            id: p.info.id,
             kind: p.kind.name(),
             device: p.device.clone(),
-            capacity: p.capacity,
-            used: p.used,
+            capacity: p.info.capacity,
+            used: p.info.used,
             adopted: p.adopted(),
-            flags: p.flags,
-            evictions: p.evictions,
-            migrated_in: p.migrated_in,
-            migrated_out: p.migrated_out,
-            invalidations: p.invalidations,
+            flags: p.info.flags,
+            evictions: p.info.evictions,
+            migrated_in: p.info.migrated_in,
+            migrated_out: p.info.migrated_out,
+            invalidations: p.info.invalidations,
         }
     }
 }
@@ -82,12 +82,12 @@ pub(crate) fn render_providers(providers: &[Provider]) -> String {
     ]);
     for p in providers {
         t.row(vec![
-            p.id.to_string(),
+            p.info.id.to_string(),
             p.kind.name(),
             p.device.clone(),
-            human_bytes(p.capacity),
-            human_bytes(p.used),
-            percent(p.used, p.capacity),
+            human_bytes(p.info.capacity),
+            human_bytes(p.info.used),
+            percent(p.info.used, p.info.capacity),
             if p.adopted() { "yes" } else { "no" }.into(),
         ]);
     }
@@ -119,17 +119,17 @@ pub(crate) fn render_stats(providers: &[Provider], previous: Option<&[Provider]>
         "INVALIDATIONS",
     ]);
     for p in providers {
-        let prev = previous.and_then(|ps| ps.iter().find(|q| q.id == p.id));
+        let prev = previous.and_then(|ps| ps.iter().find(|q| q.info.id == p.info.id));
         t.row(vec![
-            p.id.to_string(),
+            p.info.id.to_string(),
             p.kind.name(),
             p.device.clone(),
-            human_bytes(p.used),
-            human_bytes(p.capacity),
-            counter(p.evictions, prev.map(|q| q.evictions)),
-            counter(p.migrated_in, prev.map(|q| q.migrated_in)),
-            counter(p.migrated_out, prev.map(|q| q.migrated_out)),
-            counter(p.invalidations, prev.map(|q| q.invalidations)),
+            human_bytes(p.info.used),
+            human_bytes(p.info.capacity),
+            counter(p.info.evictions, prev.map(|q| q.info.evictions)),
+            counter(p.info.migrated_in, prev.map(|q| q.info.migrated_in)),
+            counter(p.info.migrated_out, prev.map(|q| q.info.migrated_out)),
+            counter(p.info.invalidations, prev.map(|q| q.info.invalidations)),
         ]);
     }
     t.render()
@@ -160,22 +160,22 @@ pub(crate) mod tests {
 
     /// The default VM topology's providers (ids as p2pmm hands them out there).
     pub(crate) fn fake_providers() -> Vec<Provider> {
-        let p = |id, kind, flags, device: &str, capacity, used| Provider {
-            id,
-            kind,
-            flags,
-            device: device.into(),
-            capacity,
-            used,
-            evictions: 0,
-            migrated_in: 0,
-            migrated_out: 0,
-            invalidations: 0,
+        let p = |id, kind, flags, device: &str, capacity, used| {
+            let mut info = raw::ProviderInfo {
+                id,
+                kind,
+                flags,
+                capacity,
+                used,
+                ..Default::default()
+            };
+            info.device[..device.len()].copy_from_slice(device.as_bytes());
+            Provider::from_raw(&info)
         };
         vec![
             p(
                 1,
-                ProviderKind::Static,
+                raw::P2PMM_PROVIDER_STATIC,
                 raw::P2PMM_PROVIDER_F_ADOPTED,
                 "0000:03:00.0",
                 64 << 20,
@@ -183,7 +183,7 @@ pub(crate) mod tests {
             ),
             p(
                 2,
-                ProviderKind::Static,
+                raw::P2PMM_PROVIDER_STATIC,
                 0,
                 "0000:04:00.0",
                 248 << 20,
@@ -191,14 +191,28 @@ pub(crate) mod tests {
             ),
             p(
                 3,
-                ProviderKind::Managed,
+                raw::P2PMM_PROVIDER_MANAGED,
                 0,
                 "0000:04:00.0",
                 8 << 20,
                 2 << 20,
             ),
-            p(4, ProviderKind::Static, 0, "0000:07:00.0", 120 << 20, 0),
-            p(5, ProviderKind::Managed, 0, "0000:07:00.0", 8 << 20, 0),
+            p(
+                4,
+                raw::P2PMM_PROVIDER_STATIC,
+                0,
+                "0000:07:00.0",
+                120 << 20,
+                0,
+            ),
+            p(
+                5,
+                raw::P2PMM_PROVIDER_MANAGED,
+                0,
+                "0000:07:00.0",
+                8 << 20,
+                0,
+            ),
         ]
     }
 
@@ -236,8 +250,8 @@ ID  KIND     DEVICE        CAPACITY  USED   USE%  ADOPTED
     fn stats_show_changes() {
         let before = fake_providers();
         let mut after = before.clone();
-        after[2].migrated_in = 512;
-        after[2].evictions = 3;
+        after[2].info.migrated_in = 512;
+        after[2].info.evictions = 3;
         let first = render_stats(&after, None);
         assert!(first.lines().nth(3).unwrap().contains(" 512 "), "{first}");
         let second = render_stats(&after, Some(&before));

@@ -37,9 +37,9 @@ impl Topo {
         for c in &clients {
             for p in &providers {
                 pairs.push(Pair {
-                    provider: p.id,
+                    provider: p.info.id,
                     client: c.device.clone(),
-                    route: route(p.id, &c.device).map_err(|e| e.to_string()),
+                    route: route(p.info.id, &c.device).map_err(|e| e.to_string()),
                 });
             }
         }
@@ -57,7 +57,7 @@ impl Topo {
     }
 
     fn provider(&self, id: u32) -> Option<&Provider> {
-        self.providers.iter().find(|p| p.id == id)
+        self.providers.iter().find(|p| p.info.id == id)
     }
 }
 
@@ -94,7 +94,7 @@ pub(crate) fn render(t: &Topo) -> String {
         return "no providers: nothing to route to\n".into();
     }
     let mut header = vec!["CLIENT \\ PROVIDER".to_string(), String::new()];
-    header.extend(t.providers.iter().map(|p| p.id.to_string()));
+    header.extend(t.providers.iter().map(|p| p.info.id.to_string()));
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut table = Table::new(&header);
     let mut kinds = vec![String::new(), String::new()];
@@ -106,7 +106,7 @@ pub(crate) fn render(t: &Topo) -> String {
     for c in &t.clients {
         let mut row = vec![c.device.clone(), c.label().to_string()];
         for p in &t.providers {
-            row.push(match t.pair(p.id, &c.device).map(|x| &x.route) {
+            row.push(match t.pair(p.info.id, &c.device).map(|x| &x.route) {
                 Some(Ok(r)) => cell(r, &p.device).to_string(),
                 Some(Err(_)) => "ERR".into(),
                 None => "-".into(),
@@ -126,7 +126,7 @@ pub(crate) fn render(t: &Topo) -> String {
         let Some(p) = t.provider(pair.provider) else {
             continue;
         };
-        let provider = format!("{} {} {}", p.id, p.kind.name(), short(&p.device));
+        let provider = format!("{} {} {}", p.info.id, p.kind.name(), short(&p.device));
         match &pair.route {
             Ok(r) if r.plan == Plan::Direct => continue,
             Ok(r) => {
@@ -150,7 +150,7 @@ pub(crate) fn render(t: &Topo) -> String {
                     "-".into(),
                     "-".into(),
                 ]);
-                errors.push(format!("  {} -> provider {}: {e}", pair.client, p.id));
+                errors.push(format!("  {} -> provider {}: {e}", pair.client, p.info.id));
             }
         }
         n += 1;
@@ -248,7 +248,7 @@ mod tests {
     use super::*;
     use crate::output::parse_json;
     use crate::providers::tests::fake_providers;
-    use p2pmm_uapi::{Call, Error, Reason};
+    use p2pmm_uapi::{Call, Command, Error, NoRouteReason, Reason};
 
     fn dev(name: &str, driver: &str) -> PciDevice {
         PciDevice {
@@ -261,9 +261,9 @@ mod tests {
     /// The default VM topology: 03:00.0 (NVMe CMB) and 04:00.0 (vaccel) below one switch, 07:00.0 (vaccel) on
     /// its own root port; q35's host bridge is not on p2pdma's allowlist.
     fn fake_route(providers: &[Provider], id: u32, client: &str) -> Result<Route, Error> {
-        let Some(p) = providers.iter().find(|p| p.id == id) else {
+        let Some(p) = providers.iter().find(|p| p.info.id == id) else {
             return Err(Error {
-                call: Call::Route,
+                call: Call::Ioctl(Command::Route),
                 errno: libc_enodev(),
             });
         };
@@ -293,7 +293,7 @@ mod tests {
             (
                 Verdict::NotSupported,
                 plan,
-                Reason::HostBridgeNotAllowed,
+                Reason::NoRoute(NoRouteReason::HostBridgeNotAllowed),
                 None,
                 Some((0x8086, 0x29c0)),
             )
@@ -373,7 +373,7 @@ mod tests {
             |id, c| {
                 if id == 1 {
                     Err(Error {
-                        call: Call::Route,
+                        call: Call::Ioctl(Command::Route),
                         errno: libc_enodev(),
                     })
                 } else {
