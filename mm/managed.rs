@@ -192,8 +192,9 @@ impl Managed {
         }
     }
 
-    /// Makes room for `want` pages by evicting victims the policy picks to system memory. Returns how many pages
-    /// were evicted (fewer than needed when the rest is pinned or too young to move).
+    /// Makes room for `want` pages by evicting victims the policy picks: into a peer provider with room for all
+    /// of them that this device reaches directly, else to system memory. Returns how many pages were evicted
+    /// (fewer than needed when the rest is pinned or too young to move).
     fn make_room(&self, target: &Provider, all: &[Arc<Provider>], want: usize) -> Result<usize> {
         let mut victims = [0u32; CHUNK_PAGES];
         let n = {
@@ -215,6 +216,7 @@ impl Managed {
                 && p.managed().is_some_and(|m| m.free_slots() >= n)
                 && pci_p2p::route(&target.pdev, &p.pdev).verdict != ROUTE_NOT_SUPPORTED
         });
+        let to = peer.map_or(0, |p| p.id);
         let moved = match peer.and_then(|p| p.managed().map(|m| (p, m))) {
             Some((p, m)) => {
                 let moved = self.mem.evict_to(
@@ -241,7 +243,7 @@ impl Managed {
             }
         }
         let moved = moved? as u64;
-        trace::evict(target.id, n as u32, moved as u32);
+        trace::evict(target.id, to, n as u32, moved as u32);
         let stats = &self.slots.stats;
         Stats::add(&stats.evictions, moved);
         Stats::add(&stats.migrated_out, moved);

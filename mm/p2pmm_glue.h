@@ -100,7 +100,7 @@ void p2pmm_glue_uapi_facts(u64 *out, u32 n);
 
 /* Tracepoints (mm/trace_glue.c, Rust: mm/bind/trace.rs). */
 void p2pmm_trace_migrate(u32 target, unsigned long start, unsigned long end, u64 migrated, u64 evicted);
-void p2pmm_trace_evict(u32 provider, u32 picked, u32 evicted);
+void p2pmm_trace_evict(u32 provider, u32 to, u32 picked, u32 evicted);
 void p2pmm_trace_route(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance);
 void p2pmm_trace_revoke(u32 provider, const char *device);
 

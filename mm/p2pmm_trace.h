@@ -33,19 +33,22 @@ TRACE_EVENT(p2pmm_migrate,
 );
 
 TRACE_EVENT(p2pmm_evict,
-	TP_PROTO(u32 provider, u32 picked, u32 evicted),
-	TP_ARGS(provider, picked, evicted),
+	TP_PROTO(u32 provider, u32 to, u32 picked, u32 evicted),
+	TP_ARGS(provider, to, picked, evicted),
 	TP_STRUCT__entry(
 		__field(u32, provider)
+		__field(u32, to)
 		__field(u32, picked)
 		__field(u32, evicted)
 	),
 	TP_fast_assign(
 		__entry->provider = provider;
+		__entry->to = to;
 		__entry->picked = picked;
 		__entry->evicted = evicted;
 	),
-	TP_printk("provider=%u picked=%u evicted=%u", __entry->provider, __entry->picked, __entry->evicted)
+	TP_printk("provider=%u to=%u picked=%u evicted=%u", __entry->provider, __entry->to, __entry->picked,
+		  __entry->evicted)
 );
 
 TRACE_EVENT(p2pmm_route,

@@ -13,9 +13,9 @@ void p2pmm_trace_migrate(u32 target, unsigned long start, unsigned long end, u64
 	trace_p2pmm_migrate(target, start, end, migrated, evicted);
 }
 
-void p2pmm_trace_evict(u32 provider, u32 picked, u32 evicted)
+void p2pmm_trace_evict(u32 provider, u32 to, u32 picked, u32 evicted)
 {
-	trace_p2pmm_evict(provider, picked, evicted);
+	trace_p2pmm_evict(provider, to, picked, evicted);
 }
 
 void p2pmm_trace_route(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance)

@@ -9,3 +9,5 @@ bash "$REPO/scripts/modules.sh"
 bash "$REPO/scripts/initramfs.sh"
 bash "$REPO/scripts/vm.sh" run
 grep -q '^P2PMM-DONE' "$OUT/vm-run.log" || die "the guest did not finish; see $OUT/vm-run.log"
+# The demo verifies its data: a failed check (or a demo that did not run) fails `make run`.
+tr -d '\r' <"$OUT/vm-run.log" | grep -q '^P2PMM-DEMO rc=0$' || die "the demo's data checks failed; see $OUT/vm-run.log"

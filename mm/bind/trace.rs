@@ -8,7 +8,7 @@ use kernel::{ffi::c_char, prelude::*, str::CStr};
 
 extern "C" {
     fn p2pmm_trace_migrate(target: u32, start: usize, end: usize, migrated: u64, evicted: u64);
-    fn p2pmm_trace_evict(provider: u32, picked: u32, evicted: u32);
+    fn p2pmm_trace_evict(provider: u32, to: u32, picked: u32, evicted: u32);
     fn p2pmm_trace_route(
         provider: u32,
         client: *const c_char,
@@ -26,10 +26,10 @@ pub fn migrate(target: u32, start: usize, end: usize, migrated: u64, evicted: u6
     unsafe { p2pmm_trace_migrate(target, start, end, migrated, evicted) };
 }
 
-/// `provider`'s policy picked `picked` victims, of which `evicted` moved out.
-pub fn evict(provider: u32, picked: u32, evicted: u32) {
+/// `provider`'s policy picked `picked` victims, of which `evicted` moved to provider `to` (0: system memory).
+pub fn evict(provider: u32, to: u32, picked: u32, evicted: u32) {
     // SAFETY: Plain values.
-    unsafe { p2pmm_trace_evict(provider, picked, evicted) };
+    unsafe { p2pmm_trace_evict(provider, to, picked, evicted) };
 }
 
 /// A route was decided for `client` to `provider`'s memory.

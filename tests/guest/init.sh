@@ -83,6 +83,11 @@ suite_hmm_conformance() {
 	run_hmm_tests p2pmm_mirror "$@"
 }
 
+# Upstream's THP migration benchmark alone against p2pmm's driver (for investigating its run time).
+suite_hmm_thp_bench() {
+	run_hmm_tests p2pmm_mirror -r hmm.hmm_device_private.benchmark_thp_migration
+}
+
 # Every upstream case against p2pmm's driver, to see what is left (not part of `make test`).
 suite_hmm_conformance_all() {
 	run_hmm_tests p2pmm_mirror

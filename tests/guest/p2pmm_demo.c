@@ -176,6 +176,17 @@ static void *peer_main(void *arg)
 	return NULL;
 }
 
+/* Pages that arrived on managed providers other than `id` (where its evictions can go besides system memory). */
+static uint64_t arrived_elsewhere(uint32_t id)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < nprov; i++)
+		if (prov[i].id != id && prov[i].kind == P2PMM_PROVIDER_MANAGED)
+			n += prov[i].migrated_in;
+	return n;
+}
+
 static uint64_t counter(uint32_t id, int which)
 {
 	for (int i = 0; i < nprov; i++)
@@ -188,7 +199,7 @@ static uint64_t counter(uint32_t id, int which)
 static void oversubscribe(int fd, const struct p2pmm_provider_info *acc)
 {
 	struct peer p = { .seed = 0x5b };
-	uint64_t ev0, inv0, moved = 0, evicted = 0;
+	uint64_t ev0, inv0, peer0, moved = 0, evicted = 0;
 	pthread_t t;
 	double t0;
 	long bad = -1;
@@ -207,6 +218,7 @@ static void oversubscribe(int fd, const struct p2pmm_provider_info *acc)
 	list(fd);
 	ev0 = counter(acc->id, 0);
 	inv0 = counter(acc->id, 1);
+	peer0 = arrived_elsewhere(acc->id);
 	if (pthread_create(&t, NULL, peer_main, &p))
 		die("pthread_create");
 	t0 = now();
@@ -234,6 +246,13 @@ static void oversubscribe(int fd, const struct p2pmm_provider_info *acc)
 	pthread_join(t, NULL);
 	printf("\n  %.1f s for 4 passes of %zu MiB through %llu MiB\n", now() - t0, p.len / MB,
 	       (unsigned long long)(acc->capacity / MB));
+	{
+		uint64_t to_peer = arrived_elsewhere(acc->id) - peer0;
+
+		printf("  evicted pages went to: a peer provider below the same switch %llu, system memory %llu\n",
+		       (unsigned long long)to_peer,
+		       (unsigned long long)(evicted > to_peer ? evicted - to_peer : 0));
+	}
 	for (size_t i = 0; i < p.len && bad < 0; i++)
 		if (p.base[i] != pattern(i, p.seed))
 			bad = (long)i;

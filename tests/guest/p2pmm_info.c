@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Prints what P2PMM_IOC_VERSION reports; `make run` shows it. (Grows into p2pmmctl.) */
+/* Prints what P2PMM_IOC_VERSION reports; `make run` shows it (p2pmmctl version says the same, in Rust). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,8 +22,11 @@ int main(void)
 		fprintf(stderr, "p2pmm-info: P2PMM_IOC_VERSION failed: %s\n", strerror(errno));
 		return 1;
 	}
-	printf("p2pmm uapi version %u, features 0x%llx%s\n", v.version, (unsigned long long)v.features,
-	       v.features & P2PMM_FEATURE_VERSION ? " (version)" : "");
+	printf("p2pmm uapi version %u, features 0x%llx:%s%s%s%s%s\n", v.version, (unsigned long long)v.features,
+	       v.features & P2PMM_FEATURE_VERSION ? " version" : "",
+	       v.features & P2PMM_FEATURE_PROVIDERS ? " providers" : "",
+	       v.features & P2PMM_FEATURE_MIGRATE ? " migrate" : "", v.features & P2PMM_FEATURE_ADVISE ? " advise" : "",
+	       v.features & P2PMM_FEATURE_STATIC_MMAP ? " static-mmap" : "");
 	close(fd);
 	return 0;
 }

@@ -69,6 +69,7 @@ fi
 # The peer of part (b): p2pmm's mirror device, an importer on the mirror layer.
 insmod /lib/modules/p2pmm_mirror.ko
 /bin/p2pmm-demo
+echo "P2PMM-DEMO rc=$?"
 rmmod p2pmm_mirror
 
 echo
