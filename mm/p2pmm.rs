@@ -42,6 +42,8 @@ pub mod uapi_providers;
 pub mod uapi_route;
 #[path = "core/src/version.rs"]
 pub mod version;
+#[path = "core/src/versioned.rs"]
+pub mod versioned;
 
 // ---- the binding layer: the only place with `unsafe` kernel calls (besides mm/uapi_layout.rs) ----
 #[path = "bind/bar_devmem.rs"]

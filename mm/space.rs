@@ -19,8 +19,9 @@ use crate::{
     managed,
     notifier::{Event, IntervalNotifier, InvalidateHandler, Invalidation},
     provider::{Kind, Provider},
-    range_index::Entry,
+    range_index::{Entry, RangeError},
     uapi_advise::AdviseRequest,
+    versioned::{self, CopyError, FixedBuf, LockedState, UpdateError, Versioned},
 };
 use kernel::{
     mm::{Mm, MmWithUser},
@@ -33,12 +34,10 @@ const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 /// The advice and a generation count that every change bumps, behind the notifier's lock.
 ///
 /// Nothing may allocate under that lock: core mm takes it inside `invalidate_range_start`, which reclaim can reach.
-/// So a change is made on a copy built outside the lock and swapped in only if the generation is still the one the
-/// copy was taken at (else an unmap came in between, and the change starts over).
-pub struct AdviceState {
-    map: AdviceMap,
-    generation: u64,
-}
+/// So a change is made with the portable core's [`versioned::update`] (loom-checked in
+/// `mm/core/tests/loom_versioned.rs`): on a copy built outside the lock and swapped in only if the generation is
+/// still the one the copy was taken at (else an unmap came in between, and the change starts over).
+pub type AdviceState = Versioned<AdviceMap>;
 
 /// Drops advice of unmapped ranges.
 pub struct AdviceHandler;
@@ -52,14 +51,32 @@ impl InvalidateHandler for AdviceHandler {
 
     fn invalidate(&self, inv: &Invalidation<'_>, state: &mut AdviceState) {
         // Without allocating: an unmap punching a hole in the middle of one advised range leaves that range's
-        // advice on the hole (documented in uapi.rst).
-        let _ = state.map.forget(inv.start() as u64, inv.end() as u64);
-        state.generation += 1;
+        // advice on the hole (documented in uapi.rst). Bumps the generation, so a change whose copy predates the
+        // unmap starts over instead of swapping the unmapped advice back in.
+        state.invalidate(|map| {
+            let _ = map.forget(inv.start() as u64, inv.end() as u64);
+        });
     }
 }
 
-/// How often a change of advice retries after racing unmaps before giving up with `EAGAIN`.
+/// The advice lock is the notifier's: what [`versioned`] takes around each of its short sections.
+impl LockedState for IntervalNotifier<AdviceHandler> {
+    type State = AdviceState;
+
+    fn with<R>(&self, f: impl FnOnce(&mut AdviceState) -> R) -> R {
+        let mut state = self.lock();
+        f(&mut state)
+    }
+}
+
+/// How many attempts a change (or copy) of advice makes, each lost to a racing unmap or a copy that no longer fit,
+/// before giving up with `EAGAIN`.
 const ADVICE_RETRIES: u32 = 100;
+
+/// Room for a copy of `map`: its entries, and some slack for entries that arrive between sizing and copying.
+fn advice_room(map: &AdviceMap) -> usize {
+    map.len() + 8
+}
 
 /// The state of one open file.
 #[pin_data(PinnedDrop)]
@@ -79,10 +96,7 @@ impl Space {
                 0,
                 usize::MAX & !(PAGE_SIZE - 1),
                 AdviceHandler,
-                AdviceState {
-                    map: AdviceMap::new(),
-                    generation: 0,
-                },
+                AdviceState::new(AdviceMap::new()),
             ),
             mm: mm.as_raw() as usize,
         })
@@ -93,45 +107,45 @@ impl Space {
         mm.as_raw() as usize == self.mm
     }
 
-    /// The advice over `[start, end)` (entries not clipped) and its generation, copied out of the lock (the copy
-    /// is sized outside it).
-    fn copy_advice(&self, start: u64, end: u64) -> Result<(KVec<Entry<Advice>>, u64)> {
-        let mut room = self.advice.lock().map.len() + 8;
-        for _ in 0..ADVICE_RETRIES {
-            let mut out = KVec::with_capacity(room, GFP_KERNEL)?;
-            let state = self.advice.lock();
-            if state.map.copy_within_capacity(start, end, &mut out) {
-                return Ok((out, state.generation));
-            }
-            room = state.map.len() + 8;
-        }
-        Err(EAGAIN)
-    }
-
-    /// The advice over `[start, end)` (entries not clipped), copied out of the lock.
+    /// The advice over `[start, end)` (entries not clipped), copied out of the lock (the copy is sized outside it).
     pub fn advice_over(&self, start: usize, end: usize) -> Result<KVec<Entry<Advice>>> {
-        Ok(self.copy_advice(start as u64, end as u64)?.0)
+        let (start, end) = (start as u64, end as u64);
+        let copy = versioned::snapshot(
+            &self.advice,
+            ADVICE_RETRIES,
+            advice_room,
+            |map: &AdviceMap, out: &mut FixedBuf<'_, Entry<Advice>>| {
+                map.copy_within_capacity(start, end, out)
+            },
+        )
+        .map_err(|e| match e {
+            CopyError::NoMemory => ENOMEM,
+            CopyError::Raced => EAGAIN,
+        })?;
+        Ok(copy.items)
     }
 
-    /// Applies `change` to `[start, end)`: on a copy, swapped in unless an unmap raced (then again).
+    /// Applies `change` to `[start, end)`: on a copy, swapped in unless an unmap raced (then again). The old map is
+    /// freed outside the lock.
     fn change_advice(&self, start: u64, end: u64, change: AdviceChange) -> Result {
-        for _ in 0..ADVICE_RETRIES {
-            let (entries, generation) = self.copy_advice(0, u64::MAX)?;
-            let mut map = AdviceMap::from_entries(&entries).map_err(errno)?;
-            map.advise(start, end, change).map_err(errno)?;
-            let old = {
-                let mut state = self.advice.lock();
-                if state.generation != generation {
-                    continue;
-                }
-                state.generation += 1;
-                core::mem::replace(&mut state.map, map)
-            };
-            // Freed outside the lock.
-            drop(old);
-            return Ok(());
-        }
-        Err(EAGAIN)
+        versioned::update(
+            &self.advice,
+            ADVICE_RETRIES,
+            advice_room,
+            |map: &AdviceMap, out: &mut FixedBuf<'_, Entry<Advice>>| {
+                map.copy_within_capacity(0, u64::MAX, out)
+            },
+            |entries: &[Entry<Advice>]| -> core::result::Result<AdviceMap, RangeError> {
+                let mut map = AdviceMap::from_entries(entries)?;
+                map.advise(start, end, change)?;
+                Ok(map)
+            },
+        )
+        .map_err(|e| match e {
+            UpdateError::NoMemory => ENOMEM,
+            UpdateError::Raced => EAGAIN,
+            UpdateError::Change(e) => errno(e),
+        })
     }
 
     /// `P2PMM_IOC_ADVISE` for the caller's address space `mm` (which must be this file's: `EPERM`).

@@ -10,9 +10,9 @@
 //! rejected when decoding, because the uAPI answers unknown flags with `EINVAL` so they can be given a meaning later.
 
 use crate::errno::Errno;
-use crate::kalloc::{self, Vec};
 use crate::location::{Location, ProviderId};
 use crate::range_index::{Entry, RangeError, RangeIndex};
+use crate::versioned::FixedBuf;
 
 /// Boolean advice bits (the uAPI's `P2PMM_ADVISE_*` flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -238,15 +238,15 @@ impl AdviceMap {
         Ok(m)
     }
 
-    /// Copies the entries overlapping `[start, end)` into `out` without allocating; `false` (and `out` partly
-    /// filled) if they do not fit in its spare capacity.
-    pub fn copy_within_capacity(&self, start: u64, end: u64, out: &mut Vec<Entry<Advice>>) -> bool {
-        for e in self.ranges.overlapping(start, end) {
-            if !kalloc::push_within_capacity(out, e) {
-                return false;
-            }
-        }
-        true
+    /// Copies the entries overlapping `[start, end)` into `out` without allocating (the copying step of
+    /// [`crate::versioned::update`]); `false` (and `out` partly filled) if they do not fit.
+    pub fn copy_within_capacity(
+        &self,
+        start: u64,
+        end: u64,
+        out: &mut FixedBuf<'_, Entry<Advice>>,
+    ) -> bool {
+        self.ranges.overlapping(start, end).all(|e| out.push(e))
     }
 
     /// Forgets advice for `[start, end)` without allocating (for an unmap notification, where allocation is not

@@ -30,3 +30,4 @@ pub mod uapi_migrate;
 pub mod uapi_providers;
 pub mod uapi_route;
 pub mod version;
+pub mod versioned;
