@@ -183,12 +183,24 @@ fn migrate_ioctl(space: &Space, arg: UserPtr) -> Result {
     request.write_back(&reply)
 }
 
-/// `P2PMM_IOC_QUERY`: writes where each page of a range of the caller's memory is.
+/// `P2PMM_IOC_QUERY`: writes where each page of a range of a process's memory is (the caller's by default;
+/// another's with `CAP_SYS_PTRACE`).
 fn query_ioctl(arg: UserPtr) -> Result {
     let request = UserStruct::<{ um::QUERY_SIZE }>::read(arg, um::QUERY_SIZE_VER0)?;
     let q = QueryRequest::decode(&request.bytes)?;
     let task = kernel::current!();
-    let mm = task.mm().ok_or(EINVAL)?;
+    let other = if q.pid == 0 || q.pid == pci_p2p::caller_pid() {
+        None
+    } else {
+        if !pci_p2p::caller_may_inspect_others() {
+            return Err(EPERM);
+        }
+        Some(pci_p2p::pid_mm(q.pid)?)
+    };
+    let mm = match &other {
+        Some(mm) => mm,
+        None => task.mm().ok_or(EINVAL)?,
+    };
     let (start, end) = (q.range.start as usize, q.range.end as usize);
     managed::ensure_mapped(mm, start, end)?;
     let all = registry::snapshot()?;

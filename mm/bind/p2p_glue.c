@@ -7,6 +7,10 @@
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/notifier.h>
+#include <linux/capability.h>
+#include <linux/pid.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/task.h>
 #include <linux/percpu-refcount.h>
 #include <linux/pci.h>
 #include <linux/pci-p2pdma.h>
@@ -238,4 +242,34 @@ int p2pmm_p2p_watch_unbind(void (*unbinding)(struct pci_dev *pdev), void (*unbou
 void p2pmm_p2p_unwatch_unbind(void)
 {
 	bus_unregister_notifier(&pci_bus_type, &p2pmm_bus_nb);
+}
+
+/*
+ * The address space of process `nr` (in the caller's pid namespace), with a reference (mmget) the caller drops
+ * with mmput(); NULL with *err = -ESRCH if there is no such process or it has no address space.
+ */
+struct mm_struct *p2pmm_pid_mm(int nr, int *err)
+{
+	struct task_struct *task;
+	struct mm_struct *mm;
+	struct pid *pid;
+
+	pid = find_get_pid(nr);
+	task = pid ? get_pid_task(pid, PIDTYPE_TGID) : NULL;
+	put_pid(pid);
+	mm = task ? get_task_mm(task) : NULL;
+	if (task)
+		put_task_struct(task);
+	*err = mm ? 0 : -ESRCH;
+	return mm;
+}
+
+bool p2pmm_capable_ptrace(void)
+{
+	return capable(CAP_SYS_PTRACE);
+}
+
+int p2pmm_current_tgid(void)
+{
+	return task_tgid_vnr(current);
 }

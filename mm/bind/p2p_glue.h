@@ -12,6 +12,7 @@
 struct pci_dev;
 struct vm_area_struct;
 struct file;
+struct mm_struct;
 
 /* Verdicts of p2pmm_p2p_route(); the numbers are the uAPI's P2PMM_ROUTE_* (static_assert in p2p_glue.c). */
 #define P2PMM_GLUE_ROUTE_BUS_ADDR 1
@@ -40,5 +41,8 @@ void p2pmm_p2p_note_mapping(struct file *file);
 void p2pmm_p2p_zap(u64 offset, u64 len);
 int p2pmm_p2p_watch_unbind(void (*unbinding)(struct pci_dev *pdev), void (*unbound)(struct pci_dev *pdev));
 void p2pmm_p2p_unwatch_unbind(void);
+struct mm_struct *p2pmm_pid_mm(int nr, int *err);
+bool p2pmm_capable_ptrace(void);
+int p2pmm_current_tgid(void);
 
 #endif /* P2PMM_P2P_GLUE_H */

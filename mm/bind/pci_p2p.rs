@@ -37,6 +37,9 @@ extern "C" {
     fn p2pmm_p2p_mmap(pdev: *mut c_void, vma: *mut c_void) -> c_int;
     fn p2pmm_p2p_note_mapping(file: *mut c_void);
     fn p2pmm_pci_owns_p2pdma_pfn(pdev: *mut c_void, pfn: usize) -> bool;
+    fn p2pmm_pid_mm(nr: c_int, err: *mut c_int) -> *mut c_void;
+    fn p2pmm_capable_ptrace() -> bool;
+    fn p2pmm_current_tgid() -> c_int;
     fn p2pmm_p2p_zap(offset: u64, len: u64);
     fn p2pmm_p2p_watch_unbind(
         unbinding: unsafe extern "C" fn(*mut c_void),
@@ -142,6 +145,31 @@ pub fn map_p2p_memory(pdev: &pci::Device, vma: &kernel::mm::virt::VmaNew) -> Res
 pub fn owns_p2p_pfn(pdev: &pci::Device, pfn: usize) -> bool {
     // SAFETY: `pdev` is live (we hold a reference); the glue checks `pfn` before looking at its page.
     unsafe { p2pmm_pci_owns_p2pdma_pfn(raw(pdev), pfn) }
+}
+
+/// The address space of process `pid` (in the caller's pid namespace); `ESRCH` if there is none. Whether the
+/// caller may look at it is the caller's check.
+pub fn pid_mm(pid: u32) -> Result<ARef<kernel::mm::MmWithUser>> {
+    let nr = c_int::try_from(pid).map_err(|_| ESRCH)?;
+    let mut err: c_int = 0;
+    // SAFETY: Plain lookup; a non-null result carries an `mmget` reference.
+    let mm = unsafe { p2pmm_pid_mm(nr, &mut err) };
+    let mm = core::ptr::NonNull::new(mm.cast::<kernel::mm::MmWithUser>()).ok_or(ESRCH)?;
+    // SAFETY: `mm` is a live `struct mm_struct` with a user reference (`mmget`) that the `ARef` now owns;
+    // `MmWithUser` wraps it transparently and drops that reference with `mmput`.
+    Ok(unsafe { ARef::from_raw(mm) })
+}
+
+/// Whether the caller may look at other processes' memory (`CAP_SYS_PTRACE`).
+pub fn caller_may_inspect_others() -> bool {
+    // SAFETY: Plain call on the current task.
+    unsafe { p2pmm_capable_ptrace() }
+}
+
+/// The caller's process id (thread group id) in its pid namespace.
+pub fn caller_pid() -> u32 {
+    // SAFETY: Plain call on the current task.
+    unsafe { p2pmm_current_tgid() as u32 }
 }
 
 /// Remembers the mapping (the device inode's) that `file`'s mmaps of static memory go into, for [`zap`].

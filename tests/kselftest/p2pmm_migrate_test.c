@@ -384,6 +384,74 @@ TEST_F(mig, fork_cow)
 	munmap(buf, len);
 }
 
+/* Another process's placement, with CAP_SYS_PTRACE; without it, EPERM; no such process, ESRCH. */
+TEST_F(mig, query_another_process)
+{
+	size_t len = 256 << 10, n = len / PAGE;
+	int to_parent[2], to_child[2], status;
+	uint32_t *loc = calloc(n, sizeof(*loc));
+	uint8_t *child_buf;
+	char go = 0;
+	pid_t pid;
+
+	ASSERT_NE(NULL, loc);
+	ASSERT_EQ(0, pipe(to_parent));
+	ASSERT_EQ(0, pipe(to_child));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct p2pmm_migrate m;
+		uint8_t *b = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
+
+		fill(b, len, 9);
+		if (fd < 0 || migrate(fd, b, len, self->managed[1], &m) || m.migrated != n)
+			b = NULL;
+		if (write(to_parent[1], &b, sizeof(b)) != sizeof(b) || read(to_child[0], &go, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	ASSERT_EQ(sizeof(child_buf), read(to_parent[0], &child_buf, sizeof(child_buf)));
+	ASSERT_NE(NULL, child_buf) TH_LOG("the child could not place its buffer");
+	{
+		struct p2pmm_query q = {
+			.size = sizeof(q), .addr = (uintptr_t)child_buf, .length = len, .locations = (uintptr_t)loc,
+			.pid = pid,
+		};
+
+		ASSERT_EQ(0, ioctl(self->fd, P2PMM_IOC_QUERY, &q)) TH_LOG("%s", strerror(errno));
+		EXPECT_EQ(n, count_at(loc, n, self->managed[1])) TH_LOG("the child's pages, seen from here");
+		q.pid = 0x7ffffff0;
+		ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_QUERY, &q));
+		EXPECT_EQ(ESRCH, errno);
+		q.pid = pid;
+		q.__reserved = 1;
+		ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_QUERY, &q));
+		EXPECT_EQ(EINVAL, errno);
+	}
+	/* Without CAP_SYS_PTRACE (a grandchild that dropped to nobody), another process is off limits. */
+	{
+		pid_t g = fork();
+
+		ASSERT_LE(0, g);
+		if (g == 0) {
+			struct p2pmm_query q = {
+				.size = sizeof(q), .addr = (uintptr_t)child_buf, .length = len,
+				.locations = (uintptr_t)loc, .pid = pid,
+			};
+
+			if (setgid(65534) || setuid(65534))
+				_exit(2);
+			_exit(ioctl(self->fd, P2PMM_IOC_QUERY, &q) == -1 && errno == EPERM ? 0 : 1);
+		}
+		ASSERT_EQ(g, waitpid(g, &status, 0));
+		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) TH_LOG("unprivileged: EPERM");
+	}
+	ASSERT_EQ(1, write(to_child[1], &go, 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	free(loc);
+}
+
 TEST_F(mig, bad_requests)
 {
 	size_t len = 64 << 10;

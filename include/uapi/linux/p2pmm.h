@@ -19,7 +19,7 @@
 #include <linux/types.h>
 
 /* Version of this interface; bumped when a struct grows or an ioctl is added. */
-#define P2PMM_UAPI_VERSION 2
+#define P2PMM_UAPI_VERSION 3
 
 /* Feature bits returned by P2PMM_IOC_VERSION: what the running kernel implements. */
 #define P2PMM_FEATURE_VERSION (1ULL << 0)   /* P2PMM_IOC_VERSION and extensible structs */
@@ -206,16 +206,21 @@ struct p2pmm_migrate {
 #define P2PMM_MIGRATE_SIZE_VER0 48
 
 /**
- * struct p2pmm_query - argument of P2PMM_IOC_QUERY: where each page of a range of the caller's memory is
- * @size:      in: sizeof(struct p2pmm_query)
- * @flags:     in: must be 0
- * @addr:      in: start of the range, page aligned
- * @length:    in: bytes, page aligned, > 0
- * @locations: in: user pointer to length / page size __u32s; out (through it): each page's location, a
- *             provider id, P2PMM_LOCATION_SYSTEM or P2PMM_LOCATION_NONE. Nothing is faulted in.
+ * struct p2pmm_query - argument of P2PMM_IOC_QUERY: where each page of a range of a process's memory is
+ * @size:       in: sizeof(struct p2pmm_query)
+ * @flags:      in: must be 0
+ * @addr:       in: start of the range, page aligned
+ * @length:     in: bytes, page aligned, > 0
+ * @locations:  in: user pointer to length / page size __u32s; out (through it): each page's location, a
+ *              provider id, P2PMM_LOCATION_SYSTEM or P2PMM_LOCATION_NONE. Nothing is faulted in.
+ * @pid:        in: the process whose memory to look at; 0 (or the caller's own pid) for the caller. Another
+ *              process needs CAP_SYS_PTRACE. (Added in uAPI version 3; a struct of P2PMM_QUERY_SIZE_VER0 bytes
+ *              means the caller.)
+ * @__reserved: 0
  *
- * Errors: EINVAL for flags or an unaligned or empty range; ENOMEM if part of the range is not mapped;
- * EFAULT for @locations.
+ * Errors: EINVAL for flags, reserved fields, or an unaligned or empty range; ENOMEM if part of the range is not
+ * mapped; EFAULT for @locations; ESRCH for no such process (or one without an address space); EPERM for
+ * another process without CAP_SYS_PTRACE.
  */
 struct p2pmm_query {
 	__u32 size;
@@ -223,8 +228,11 @@ struct p2pmm_query {
 	__u64 addr;
 	__u64 length;
 	__u64 locations;
+	__u32 pid;
+	__u32 __reserved;
 };
 #define P2PMM_QUERY_SIZE_VER0 32
+#define P2PMM_QUERY_SIZE_VER1 40 /* with @pid */
 
 /* Advice (struct p2pmm_advise @advice). */
 #define P2PMM_ADV_PREFERRED_LOCATION 1	 /* @location: a managed provider or P2PMM_LOCATION_SYSTEM */

@@ -36,7 +36,7 @@ pub const MIGRATE_SIZE: usize = 48;
 /// `P2PMM_MIGRATE_SIZE_VER0`.
 pub const MIGRATE_SIZE_VER0: usize = 48;
 /// `sizeof(struct p2pmm_query)` and its first published size.
-pub const QUERY_SIZE: usize = 32;
+pub const QUERY_SIZE: usize = 40;
 /// `P2PMM_QUERY_SIZE_VER0`.
 pub const QUERY_SIZE_VER0: usize = 32;
 
@@ -68,6 +68,10 @@ pub mod query_offset {
     pub const LENGTH: usize = 16;
     /// `locations`.
     pub const LOCATIONS: usize = 24;
+    /// `pid` (uAPI version 3).
+    pub const PID: usize = 32;
+    /// `__reserved`.
+    pub const RESERVED: usize = 36;
 }
 
 /// A page-aligned, non-empty user address range `[start, end)`.
@@ -147,12 +151,14 @@ pub struct QueryRequest {
     pub range: UserRange,
     /// User address of the `u32` array, one entry per page.
     pub locations: u64,
+    /// The process to look at (0: the caller).
+    pub pid: u32,
 }
 
 impl QueryRequest {
     /// Checks flags (`EINVAL`), the range, and that the output array does not wrap (`EINVAL`).
     pub fn decode(r: &[u8; QUERY_SIZE]) -> Result<Self, Errno> {
-        if get_u32(r, query_offset::FLAGS) != 0 {
+        if get_u32(r, query_offset::FLAGS) != 0 || get_u32(r, query_offset::RESERVED) != 0 {
             return Err(Errno::Inval);
         }
         let range = UserRange::new(
@@ -163,7 +169,11 @@ impl QueryRequest {
         locations
             .checked_add(range.pages() * 4)
             .ok_or(Errno::Inval)?;
-        Ok(Self { range, locations })
+        Ok(Self {
+            range,
+            locations,
+            pid: get_u32(r, query_offset::PID),
+        })
     }
 }
 
@@ -250,6 +260,11 @@ mod tests {
         put_u64(&mut q, query_offset::LOCATIONS, u64::MAX - 8);
         assert_eq!(QueryRequest::decode(&q), Err(Errno::Inval));
         put_u64(&mut q, query_offset::LOCATIONS, 0x5000);
+        put_u32(&mut q, query_offset::PID, 42);
+        assert_eq!(QueryRequest::decode(&q).map(|d| d.pid), Ok(42));
+        put_u32(&mut q, query_offset::RESERVED, 1);
+        assert_eq!(QueryRequest::decode(&q), Err(Errno::Inval));
+        put_u32(&mut q, query_offset::RESERVED, 0);
         put_u32(&mut q, query_offset::FLAGS, 2);
         assert_eq!(QueryRequest::decode(&q), Err(Errno::Inval));
     }

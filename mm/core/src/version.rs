@@ -9,7 +9,7 @@ use crate::errno::Errno;
 use crate::extensible::{get_u32, get_u64, put_u32, put_u64};
 
 /// `P2PMM_UAPI_VERSION`.
-pub const UAPI_VERSION: u32 = 2;
+pub const UAPI_VERSION: u32 = 3;
 
 /// `P2PMM_FEATURE_VERSION`: the VERSION ioctl and extensible structs.
 pub const FEATURE_VERSION: u64 = 1 << 0;
