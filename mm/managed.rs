@@ -337,12 +337,23 @@ pub fn migrate_to_system(
 
 /// `ENOMEM` unless every page of `[start, end)` is inside a VMA of `mm` (madvise(2)'s rule for unmapped ranges).
 pub fn ensure_mapped(mm: &MmWithUser, start: usize, end: usize) -> Result {
+    while_mapped(mm, start, end, || Ok(()))
+}
+
+/// Runs `f` if every page of `[start, end)` is inside a VMA of `mm` (else `ENOMEM`), with the mmap read lock held
+/// so no unmap can come in between. `f` must not take the mmap lock itself (no page walk, no migration).
+pub fn while_mapped<R>(
+    mm: &MmWithUser,
+    start: usize,
+    end: usize,
+    f: impl FnOnce() -> Result<R>,
+) -> Result<R> {
     let mmap = mm.mmap_read_lock();
     let mut addr = start;
     while addr < end {
         addr = mmap.vma_lookup(addr).ok_or(ENOMEM)?.end();
     }
-    Ok(())
+    f()
 }
 
 fn peer_memories(all: &[Arc<Provider>]) -> Result<KVec<&Memory>> {

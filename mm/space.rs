@@ -10,7 +10,7 @@
 //! Advice lives as long as the file: closing it unpins what its pin advice pinned (when the closing process is
 //! the one that opened it; otherwise the pages' exit or unmap releases their pins).
 //!
-//! Lock order: the advice lock (the notifier's) is taken with the mmap lock held (unmap) or alone, never around
+//! Lock order: mmap lock -> the advice lock (the notifier's): taken with the mmap lock held (unmap, advise) or alone, never around
 //! a page walk or a migration: callers copy what they need out of it first.
 
 use crate::{
@@ -161,8 +161,11 @@ impl Space {
             }
         }
         let (start, end) = (req.range.start as usize, req.range.end as usize);
-        managed::ensure_mapped(mm, start, end)?;
-        self.change_advice(req.range.start, req.range.end, req.change)?;
+        // Checked and changed under the mmap read lock: an unmap cannot slip in between and leave advice on a range
+        // that is gone (the unmap's own forget waits for the lock, then runs after the change).
+        managed::while_mapped(mm, start, end, || {
+            self.change_advice(req.range.start, req.range.end, req.change)
+        })?;
         // Pages already on a provider follow the new advice now; later arrivals when they land.
         match req.change {
             AdviceChange::SetFlags(f) if f.contains(AdviceFlags::PINNED) => {
