@@ -7,8 +7,9 @@
 //! (`p2pmm-core`), and so do the names of commands, plans and reasons here. [`Device`] wraps each ioctl in a safe
 //! call with typed results and one error type, [`Error`], that names the call and the errno.
 //!
-//! Every placement ioctl (migrate, query, advise) acts on the **caller's own address space**: there is no way to
-//! name another process's memory through this uAPI.
+//! Migrate and advise act on the **caller's own address space**: there is no way to place or advise another
+//! process's memory through this uAPI. Query looks at the caller's memory too, or, since uAPI version 3, at another
+//! process's ([`Device::query_pid`]), which needs `CAP_SYS_PTRACE`.
 
 pub mod raw;
 mod sys;
@@ -96,6 +97,13 @@ impl Error {
                 "bad range or advice, or a static provider as preferred location"
             }
             (Call::Mmap, EINVAL) => "not a static provider, or a bad offset",
+            (Ioctl(C::Query), EPERM) => "another process's memory needs CAP_SYS_PTRACE",
+            (Ioctl(C::Query), ESRCH) => {
+                "no process with that pid (or one without an address space, e.g. a kernel thread)"
+            }
+            (Ioctl(C::Query), E2BIG) => {
+                "this kernel's P2PMM_IOC_QUERY takes no pid (uAPI version 2 or older)"
+            }
             (Ioctl(C::Advise), EPERM) => {
                 "the caller's address space is not the one that opened the file"
             }
@@ -128,6 +136,7 @@ pub fn errno_name(errno: i32) -> Option<&'static str> {
     Some(match errno {
         EPERM => "EPERM",
         ENOENT => "ENOENT",
+        ESRCH => "ESRCH",
         EIO => "EIO",
         ENXIO => "ENXIO",
         E2BIG => "E2BIG",
@@ -607,10 +616,18 @@ impl Device {
 
     /// `P2PMM_IOC_QUERY`: where each page of `[addr, addr + length)` of the caller's memory is. Faults nothing in.
     pub fn query(&self, addr: u64, length: u64) -> Result<Vec<Location>> {
+        self.query_pid(0, addr, length)
+    }
+
+    /// `P2PMM_IOC_QUERY` of process `pid`'s memory: where each page of `[addr, addr + length)` of its address
+    /// space is; `pid` 0 (or the caller's own pid) is the caller. Faults nothing in. Another process needs
+    /// `CAP_SYS_PTRACE` (`EPERM`); no such process, or one without an address space, is `ESRCH`; a range not
+    /// mapped in it is `ENOMEM`. A kernel before uAPI version 3 answers a non-zero `pid` with `E2BIG`.
+    pub fn query_pid(&self, pid: u32, addr: u64, length: u64) -> Result<Vec<Location>> {
         let pages = usize::try_from(length.div_ceil(page_size() as u64))
             .map_err(|_| err(Command::Query, libc::EINVAL))?;
         let mut loc = vec![0u32; pages];
-        sys::query(self.file.as_fd(), addr, length, &mut loc)
+        sys::query(self.file.as_fd(), pid, addr, length, &mut loc)
             .map_err(|e| err(Command::Query, e))?;
         Ok(loc.into_iter().map(Location::from_raw).collect())
     }
@@ -732,6 +749,37 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "P2PMM_IOC_ROUTE: no such device (ENODEV); unknown provider or client device"
+        );
+        let query = |errno| Error {
+            call: Call::Ioctl(Command::Query),
+            errno,
+        };
+        assert_eq!(
+            query(libc::EPERM).to_string(),
+            "P2PMM_IOC_QUERY: operation not permitted (EPERM); another process's memory needs CAP_SYS_PTRACE"
+        );
+        assert_eq!(
+            query(libc::ESRCH).to_string(),
+            "P2PMM_IOC_QUERY: no such process (ESRCH); no process with that pid (or one without an address \
+             space, e.g. a kernel thread)"
+        );
+        assert!(query(libc::E2BIG).to_string().contains("takes no pid"));
+        // EPERM of advise keeps its own meaning.
+        assert!(Error {
+            call: Call::Ioctl(Command::Advise),
+            errno: libc::EPERM
+        }
+        .to_string()
+        .contains("not the one that opened the file"));
+    }
+
+    #[test]
+    fn query_struct_is_version_3() {
+        assert_eq!(raw::P2PMM_UAPI_VERSION, 3);
+        assert_eq!(size_of::<raw::Query>() as u32, raw::P2PMM_QUERY_SIZE_VER1);
+        assert_eq!(
+            core::mem::offset_of!(raw::Query, pid) as u32,
+            raw::P2PMM_QUERY_SIZE_VER0
         );
     }
 

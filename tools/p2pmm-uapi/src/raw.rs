@@ -42,8 +42,10 @@ pub const P2PMM_PROVIDERS_SIZE_VER0: u32 = uapi_providers::SIZE_VER0 as u32;
 pub const P2PMM_ROUTE_SIZE_VER0: u32 = uapi_route::SIZE_VER0 as u32;
 /// `P2PMM_MIGRATE_SIZE_VER0`.
 pub const P2PMM_MIGRATE_SIZE_VER0: u32 = uapi_migrate::MIGRATE_SIZE_VER0 as u32;
-/// `P2PMM_QUERY_SIZE_VER0`.
+/// `P2PMM_QUERY_SIZE_VER0`: the struct without `pid` (uAPI version 2), which always means the caller.
 pub const P2PMM_QUERY_SIZE_VER0: u32 = uapi_migrate::QUERY_SIZE_VER0 as u32;
+/// `P2PMM_QUERY_SIZE_VER1`: the struct with `pid` (uAPI version 3).
+pub const P2PMM_QUERY_SIZE_VER1: u32 = uapi_migrate::QUERY_SIZE as u32;
 /// `P2PMM_ADVISE_SIZE_VER0`.
 pub const P2PMM_ADVISE_SIZE_VER0: u32 = uapi_advise::SIZE_VER0 as u32;
 
@@ -245,6 +247,11 @@ pub struct Query {
     pub length: u64,
     /// In: user pointer to `length / page size` `u32`s, each page's location on return.
     pub locations: u64,
+    /// In: the process whose memory to look at; 0 (or the caller's own pid) for the caller. Another process needs
+    /// `CAP_SYS_PTRACE`. Added in uAPI version 3.
+    pub pid: u32,
+    /// `__reserved`: 0.
+    pub reserved: u32,
 }
 
 /// `struct p2pmm_advise`: argument of `P2PMM_IOC_ADVISE`.

@@ -72,9 +72,11 @@ pub(crate) fn providers(
     }
 }
 
-/// `P2PMM_IOC_QUERY` of `[addr, addr + length)` into `locations`, which must hold a `u32` for each page.
+/// `P2PMM_IOC_QUERY` of `[addr, addr + length)` of process `pid` (0: the caller) into `locations`, which must
+/// hold a `u32` for each page.
 pub(crate) fn query(
     fd: BorrowedFd<'_>,
+    pid: u32,
     addr: u64,
     length: u64,
     locations: &mut [u32],
@@ -88,12 +90,13 @@ pub(crate) fn query(
         addr,
         length,
         locations: locations.as_mut_ptr() as u64,
+        pid,
         ..Default::default()
     };
     // SAFETY: `req` is a valid `struct p2pmm_query`; `locations` points to at least one exclusively borrowed
     // `u32` per page of the range (checked above; the kernel's page size is the one `sysconf` reports), which is
-    // all the kernel writes through it. The range itself is only looked at by the kernel, never dereferenced
-    // here. `fd` is open for the call.
+    // all the kernel writes through it. The range itself (of this process or of process `pid`) is only looked at
+    // by the kernel, never dereferenced here. `fd` is open for the call.
     let rc = unsafe {
         libc::ioctl(
             fd.as_raw_fd(),

@@ -89,6 +89,7 @@ fn structs() -> Vec<StructLayout> {
         }),
         layout!(raw::Query, "p2pmm_query" {
             size => "size", flags => "flags", addr => "addr", length => "length", locations => "locations",
+            pid => "pid", reserved => "__reserved",
         }),
         layout!(raw::Advise, "p2pmm_advise" {
             size => "size", flags => "flags", addr => "addr", length => "length", advice => "advice",
@@ -136,6 +137,7 @@ fn constants() -> Vec<(&'static str, u64)> {
         P2PMM_LOCATION_NONE,
         P2PMM_MIGRATE_SIZE_VER0,
         P2PMM_QUERY_SIZE_VER0,
+        P2PMM_QUERY_SIZE_VER1,
         P2PMM_ADV_PREFERRED_LOCATION,
         P2PMM_ADV_UNSET_PREFERRED_LOCATION,
         P2PMM_ADV_ACCESSED_BY,
