@@ -4,7 +4,9 @@
 //!
 //! `providers`, `topo` and `stats` show what device memory p2pmm manages, which path each device's mappings of
 //! it take (and why not, when not), and the providers' counters. `prefetch`, `query` and `advise` exercise the
-//! placement ioctls on memory p2pmmctl allocates itself, because the uAPI acts on the caller's own address space.
+//! placement ioctls on memory p2pmmctl allocates itself, because migrate and advise act on the caller's own
+//! address space; `query --pid PID --addr A --len L` shows where another process's pages are (uAPI version 3,
+//! `CAP_SYS_PTRACE`), and `prefetch --hold` keeps a placed buffer alive to look at that way.
 //! Errors are one line on stderr and a non-zero exit code: 1 for a failure, 2 for a command that cannot work.
 
 mod output;
@@ -15,7 +17,7 @@ mod topo;
 
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use p2pmm_uapi::{raw, Advice, Call, Device, Location};
-use placement::{parse_location, parse_pid, PidArg};
+use placement::{parse_addr, parse_len, parse_location, parse_pid, PidArg, Target};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -115,23 +117,32 @@ enum Cmd {
         /// Where to move it: a managed provider's id, or 'system'.
         #[arg(long, value_name = "ID|system", value_parser = parse_location)]
         to: Location,
+        /// Once placed, print 'holding <addr> <len> pid <pid>' and keep the buffer until killed (or --hold-secs),
+        /// for 'p2pmmctl query --pid'; the data check follows the hold.
+        #[arg(long)]
+        hold: bool,
+        /// The longest --hold lasts.
+        #[arg(long, value_name = "SECS", default_value_t = 60, requires = "hold")]
+        hold_secs: u64,
         #[command(flatten)]
         target: TargetArgs,
         #[command(flatten)]
         json: JsonArg,
     },
-    /// Self-test: allocate a buffer, place part of it, and show where each page is (P2PMM_IOC_QUERY).
+    /// Show where each page is (P2PMM_IOC_QUERY): of another process's range with --pid PID --addr A --len L
+    /// (needs CAP_SYS_PTRACE), else a self-test that allocates a buffer and places part of it first.
     Query {
-        /// Size of the buffer.
-        #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = output::parse_size)]
+        /// Size of the buffer (self-test).
+        #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = output::parse_size,
+              conflicts_with = "addr")]
         size: u64,
-        /// Write only the first SIZE bytes (the rest stays unpopulated).
-        #[arg(long, value_name = "SIZE", value_parser = output::parse_size)]
+        /// Write only the first SIZE bytes (the rest stays unpopulated; self-test).
+        #[arg(long, value_name = "SIZE", value_parser = output::parse_size, conflicts_with = "addr")]
         fill: Option<u64>,
-        /// Prefetch to this managed provider (or 'system') before querying.
-        #[arg(long, value_name = "ID|system", value_parser = parse_location)]
+        /// Prefetch to this managed provider (or 'system') before querying (self-test).
+        #[arg(long, value_name = "ID|system", value_parser = parse_location, conflicts_with = "addr")]
         prefetch_to: Option<Location>,
-        /// Prefetch only the first SIZE bytes.
+        /// Prefetch only the first SIZE bytes (self-test).
         #[arg(long, value_name = "SIZE", requires = "prefetch_to", value_parser = output::parse_size)]
         prefetch_size: Option<u64>,
         #[command(flatten)]
@@ -177,26 +188,31 @@ struct JsonArg {
     json: bool,
 }
 
-/// What a person would name as the memory to act on; p2pmm's uAPI only lets p2pmmctl act on its own.
+/// What a person would name as the memory to act on: another process's only for `query` (P2PMM_IOC_QUERY takes
+/// a pid; MIGRATE and ADVISE act on the caller's own address space).
 #[derive(Debug, Args)]
 struct TargetArgs {
-    /// The process whose memory to act on: only 'self' (or p2pmmctl's own pid) can work, see the guide.
+    /// The process whose memory to look at: a pid (query only; needs CAP_SYS_PTRACE), or 'self' for the
+    /// self-test. prefetch and advise act on p2pmmctl's own memory only.
     #[arg(long, value_name = "PID|self", value_parser = parse_pid)]
     pid: Option<PidArg>,
-    /// Start of the range in that process (only with --pid).
-    #[arg(long, value_name = "ADDR", requires = "pid")]
-    addr: Option<String>,
-    /// Length of the range (only with --pid).
-    #[arg(long, value_name = "LEN", requires = "pid")]
-    len: Option<String>,
+    /// Start of the range in that process, page aligned (query --pid PID; hex with 0x, or decimal).
+    #[arg(long, value_name = "ADDR", requires = "pid", value_parser = parse_addr)]
+    addr: Option<u64>,
+    /// Length of the range, whole pages (query --pid PID; e.g. 1048576, 1M, 0x100000).
+    #[arg(long, value_name = "LEN", requires = "pid", value_parser = parse_len)]
+    len: Option<u64>,
 }
 
 impl TargetArgs {
-    fn check(&self) -> Result<(), Failure> {
-        placement::check_target(
+    fn resolve(&self, cmd: &str) -> Result<Target, Failure> {
+        placement::resolve_target(
+            cmd,
             self.pid,
-            self.addr.is_some() || self.len.is_some(),
+            self.addr,
+            self.len,
             std::process::id(),
+            p2pmm_uapi::page_size() as u64,
         )
     }
 }
@@ -231,13 +247,21 @@ fn outcome(out: &mut impl Write, o: placement::Outcome, json: bool) -> Result<()
 
 fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
     // Refuse what cannot work before touching the device, so the answer does not depend on p2pmm being loaded.
-    match &cli.cmd {
-        Cmd::Prefetch { target, .. } | Cmd::Query { target, .. } | Cmd::Advise { target, .. } => {
-            target.check()?
-        }
-        _ => {}
-    }
+    let target = match &cli.cmd {
+        Cmd::Prefetch { target, .. } => target.resolve("prefetch")?,
+        Cmd::Query { target, .. } => target.resolve("query")?,
+        Cmd::Advise { target, .. } => target.resolve("advise")?,
+        _ => Target::Own,
+    };
     let dev = Device::open(&cli.device)?;
+    if let (Cmd::Query { json, .. }, Target::Process { pid, addr, len }) = (&cli.cmd, target) {
+        // Another process's range: no self-test.
+        return outcome(
+            out,
+            placement::query_process(&dev, pid, addr, len)?,
+            json.json,
+        );
+    }
     match cli.cmd {
         Cmd::Version(j) => {
             let v = dev.version()?;
@@ -347,8 +371,24 @@ fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
                 std::thread::sleep(every);
             }
         }
-        Cmd::Prefetch { size, to, json, .. } => {
-            outcome(out, placement::prefetch(&dev, size, to)?, json.json)?
+        Cmd::Prefetch {
+            size,
+            to,
+            hold,
+            hold_secs,
+            json,
+            ..
+        } => {
+            let o = placement::prefetch(&dev, size, to, |addr, len| {
+                if hold {
+                    let line = placement::holding_line(addr, len, std::process::id());
+                    writeln!(out, "{line}")?;
+                    out.flush()?;
+                    std::thread::sleep(Duration::from_secs(hold_secs));
+                }
+                Ok(())
+            })?;
+            outcome(out, o, json.json)?
         }
         Cmd::Query {
             size,
@@ -474,17 +514,40 @@ mod tests {
         assert!(
             matches!(c.cmd, Cmd::Advise { pin: true, ref accessed_by, pressure: Some(0x100_0000), .. } if accessed_by == &[3, 5])
         );
-        let c = parse(&["query", "--pid", "1", "--addr", "0x1000", "--len", "4096"]).unwrap();
+        let c = parse(&["query", "--pid", "1", "--addr", "0x1000", "--len", "1M"]).unwrap();
         assert!(matches!(
             c.cmd,
             Cmd::Query {
                 target: TargetArgs {
                     pid: Some(PidArg::Pid(1)),
-                    ..
+                    addr: Some(0x1000),
+                    len: Some(0x10_0000),
                 },
+                fill: None,
+                prefetch_to: None,
                 ..
             }
         ));
+        let c = parse(&["prefetch", "--size", "1M", "--to", "2", "--hold"]).unwrap();
+        assert!(matches!(
+            c.cmd,
+            Cmd::Prefetch {
+                hold: true,
+                hold_secs: 60,
+                ..
+            }
+        ));
+        let c = parse(&["prefetch", "--to", "2", "--hold", "--hold-secs", "5"]).unwrap();
+        assert!(matches!(
+            c.cmd,
+            Cmd::Prefetch {
+                hold: true,
+                hold_secs: 5,
+                ..
+            }
+        ));
+        let c = parse(&["prefetch", "--to", "2"]).unwrap();
+        assert!(matches!(c.cmd, Cmd::Prefetch { hold: false, .. }));
     }
 
     #[test]
@@ -531,26 +594,58 @@ mod tests {
             kind(&["query", "--prefetch-size", "1M"]),
             ErrorKind::MissingRequiredArgument
         );
+        assert_eq!(
+            kind(&["query", "--pid", "1", "--addr", "here", "--len", "4096"]),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(
+            kind(&["query", "--pid", "1", "--addr", "0x1000", "--len", "0"]),
+            ErrorKind::ValueValidation
+        );
+        // The self-test's options say nothing about another process's range.
+        for extra in [["--fill", "1M"], ["--size", "1M"], ["--prefetch-to", "2"]] {
+            let mut args = vec!["query", "--pid", "1", "--addr", "0x1000", "--len", "4096"];
+            args.extend(extra);
+            assert_eq!(kind(&args), ErrorKind::ArgumentConflict, "{extra:?}");
+        }
+        assert_eq!(
+            kind(&["prefetch", "--to", "2", "--hold-secs", "5"]),
+            ErrorKind::MissingRequiredArgument
+        );
         assert_eq!(kind(&["frobnicate"]), ErrorKind::InvalidSubcommand);
     }
 
     #[test]
     fn another_process_is_refused_before_the_device_is_opened() {
-        let cli = parse(&[
-            "--device",
-            "/nonexistent",
-            "prefetch",
-            "--to",
-            "3",
-            "--pid",
-            "1",
-        ])
-        .unwrap();
-        let f = run(cli, &mut Vec::new()).unwrap_err();
+        let run_args = |args: &[&str]| {
+            let mut all = vec!["--device", "/nonexistent"];
+            all.extend(args);
+            run(parse(&all).unwrap(), &mut Vec::new()).unwrap_err()
+        };
+        let f = run_args(&["prefetch", "--to", "3", "--pid", "1"]);
         assert_eq!(f.code, 2);
-        assert!(f
-            .msg
-            .starts_with("--pid 1: p2pmm's uAPI acts on the caller's own address space"));
+        assert!(f.msg.starts_with(
+            "--pid 1: prefetch acts on the caller's own address space only (P2PMM_IOC_MIGRATE takes no pid)"
+        ));
+        let f = run_args(&["advise", "--pin", "--pid", "1"]);
+        assert_eq!(f.code, 2);
+        assert!(f.msg.starts_with(
+            "--pid 1: advise acts on the caller's own address space only (P2PMM_IOC_ADVISE takes no pid)"
+        ));
+        let f = run_args(&["query", "--pid", "1", "--len", "4096"]);
+        assert_eq!(f.code, 2);
+        assert!(f.msg.contains("needs --addr and --len"), "{}", f.msg);
+        let f = run_args(&["query", "--pid", "1", "--addr", "0x1001", "--len", "4096"]);
+        assert_eq!(f.code, 2);
+        assert!(
+            f.msg.starts_with("--addr 0x1001: not page aligned"),
+            "{}",
+            f.msg
+        );
+        // A well-formed query of another process gets as far as the device.
+        let f = run_args(&["query", "--pid", "1", "--addr", "0x1000", "--len", "4096"]);
+        assert_eq!(f.code, 1);
+        assert!(f.msg.starts_with("/nonexistent: no such file"), "{}", f.msg);
     }
 
     #[test]

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `p2pmmctl prefetch`, `query` and `advise`: self-tests of the placement ioctls on a buffer p2pmmctl allocates.
+//! `p2pmmctl prefetch`, `query` and `advise`: self-tests of the placement ioctls on a buffer p2pmmctl allocates,
+//! and `query --pid` of another process's memory.
 //!
-//! p2pmm's uAPI acts on the caller's own address space (`P2PMM_IOC_MIGRATE`, `_QUERY` and `_ADVISE` take
-//! addresses of the calling process, and there is no pid parameter), so a command-line tool cannot place another
-//! process's memory. What it can do is show, on memory of its own, what each call does: allocate, fill, place,
-//! query, and check that the data survived every move.
+//! `P2PMM_IOC_MIGRATE` and `_ADVISE` act on the caller's own address space (they take addresses of the calling
+//! process, and no pid), so a command-line tool cannot place or advise another process's memory. What it can do
+//! is show, on memory of its own, what each call does: allocate, fill, place, query, and check that the data
+//! survived every move. `P2PMM_IOC_QUERY` takes a pid since uAPI version 3 (another process needs
+//! `CAP_SYS_PTRACE`), so `query --pid PID --addr A --len L` shows where another process's pages are; `prefetch
+//! --hold` keeps a placed buffer alive for that.
 
 use crate::output::{human_bytes, to_json, Table};
 use crate::Failure;
@@ -33,26 +36,100 @@ pub(crate) fn parse_pid(s: &str) -> Result<PidArg, String> {
         .map_err(|_| format!("'{s}' is not a process id (a number, or 'self')"))
 }
 
-/// Refuses `--pid` of another process (exit 2), and `--addr`/`--len`, which could only name memory p2pmmctl
-/// itself does not know about.
-pub(crate) fn check_target(
-    pid: Option<PidArg>,
-    addr_given: bool,
-    own_pid: u32,
-) -> Result<(), Failure> {
-    match pid {
-        Some(PidArg::Pid(p)) if p != own_pid => Err(Failure::usage(format!(
-            "--pid {p}: p2pmm's uAPI acts on the caller's own address space (no ioctl takes a pid), so another \
-             process's memory can only be placed from inside that process; without --pid, p2pmmctl runs this \
-             on a buffer of its own"
-        ))),
-        _ if addr_given => Err(Failure::usage(
-            "--addr/--len would name memory inside p2pmmctl itself, which only p2pmmctl allocates: use --size \
-             for a buffer of its own"
-                .into(),
-        )),
-        _ => Ok(()),
+/// `--addr`: an address, hexadecimal with `0x` (as `prefetch --hold` prints it; `/proc/PID/maps` prints it without
+/// the prefix) or decimal.
+pub(crate) fn parse_addr(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse(),
     }
+    .map_err(|_| {
+        format!("'{s}' is not an address (hexadecimal with 0x, e.g. 0x7f1234560000, or decimal)")
+    })
+}
+
+/// `--len`: a size (`4096`, `64K`, `1M`) or a hexadecimal byte count (`0x100000`).
+pub(crate) fn parse_len(s: &str) -> Result<u64, String> {
+    match s.trim().strip_prefix("0x") {
+        Some(hex) => match u64::from_str_radix(hex, 16) {
+            Ok(0) => Err("the length must be more than 0".into()),
+            Ok(n) => Ok(n),
+            Err(_) => Err(format!("'{s}' is not a length (e.g. 4096, 1M, 0x100000)")),
+        },
+        None => crate::output::parse_size(s),
+    }
+}
+
+/// The memory a placement command acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A buffer p2pmmctl allocates: the self-test.
+    Own,
+    /// `[addr, addr + len)` of process `pid` (query only).
+    Process { pid: u32, addr: u64, len: u64 },
+}
+
+/// What `--pid`, `--addr` and `--len` name for command `cmd` (`prefetch`, `query`, `advise`): another process
+/// only for `query`, with a page-aligned range; p2pmmctl itself (`self`, its own pid, or no `--pid`) without a
+/// range. Anything else is refused with one line, exit 2.
+pub(crate) fn resolve_target(
+    cmd: &str,
+    pid: Option<PidArg>,
+    addr: Option<u64>,
+    len: Option<u64>,
+    own_pid: u32,
+    page: u64,
+) -> Result<Target, Failure> {
+    let other = match pid {
+        Some(PidArg::Pid(p)) if p != own_pid => Some(p),
+        _ => None,
+    };
+    let Some(p) = other else {
+        if addr.is_some() || len.is_some() {
+            return Err(Failure::usage(
+                "--addr/--len would name memory inside p2pmmctl itself, which only p2pmmctl allocates: use \
+                 --size for a buffer of its own, or --pid PID for another process's (query)"
+                    .into(),
+            ));
+        }
+        return Ok(Target::Own);
+    };
+    let (ioctl, verb) = match cmd {
+        "query" => ("", ""),
+        "advise" => ("P2PMM_IOC_ADVISE", "advised"),
+        _ => ("P2PMM_IOC_MIGRATE", "placed"),
+    };
+    if !ioctl.is_empty() {
+        return Err(Failure::usage(format!(
+            "--pid {p}: {cmd} acts on the caller's own address space only ({ioctl} takes no pid), so another \
+             process's memory can only be {verb} from inside that process; 'p2pmmctl query --pid {p} --addr ADDR \
+             --len LEN' shows where it is"
+        )));
+    }
+    let (Some(addr), Some(len)) = (addr, len) else {
+        return Err(Failure::usage(format!(
+            "--pid {p}: a query of another process needs --addr and --len (a range of its memory, e.g. from \
+             /proc/{p}/maps)"
+        )));
+    };
+    if addr % page != 0 {
+        return Err(Failure::usage(format!(
+            "--addr {addr:#x}: not page aligned (pages are {page} bytes)"
+        )));
+    }
+    if len % page != 0 || addr.checked_add(len).is_none() {
+        return Err(Failure::usage(format!(
+            "--len {len}: not a whole number of pages ({page} bytes) inside the address space"
+        )));
+    }
+    Ok(Target::Process { pid: p, addr, len })
+}
+
+/// The line `prefetch --hold` prints once its buffer is placed: `holding <addr> <len> pid <pid>`, the address
+/// in hex, the length in bytes, ready for `query --pid <pid> --addr <addr> --len <len>`.
+pub(crate) fn holding_line(addr: u64, len: u64, pid: u32) -> String {
+    format!("holding {addr:#x} {len} pid {pid}")
 }
 
 /// `system` or a provider id, a number read as the uAPI reads a location: 0 (`P2PMM_LOCATION_SYSTEM`) is system
@@ -273,8 +350,14 @@ struct AdviseJson {
     data_ok: bool,
 }
 
-/// `p2pmmctl prefetch --size S --to T`.
-pub(crate) fn prefetch(dev: &Device, size: u64, to: Location) -> Result<Outcome, Failure> {
+/// `p2pmmctl prefetch --size S --to T`. `placed(addr, len)` is called once the buffer is placed and queried,
+/// before the CPU reads it back (which brings its pages to system memory): `--hold` waits there.
+pub(crate) fn prefetch(
+    dev: &Device,
+    size: u64,
+    to: Location,
+    placed_hook: impl FnOnce(u64, u64) -> Result<(), Failure>,
+) -> Result<Outcome, Failure> {
     let providers = dev.providers()?;
     let target = managed_target(&providers, to, "prefetch")?;
     let mut buf = buffer(size)?;
@@ -287,6 +370,7 @@ pub(crate) fn prefetch(dev: &Device, size: u64, to: Location) -> Result<Outcome,
         Some(t) => dev.provider(t.info.id)?,
         None => None,
     };
+    placed_hook(buf.addr(), buf.len() as u64)?;
     let bad = first_bad(buf.as_slice(), 1);
     let after_read = Placement::of(&dev.query(buf.addr(), buf.len() as u64)?);
 
@@ -403,31 +487,13 @@ pub(crate) fn query(
     let locations = dev.query(buf.addr(), buf.len() as u64)?;
     let placement = Placement::of(&locations);
     lines.push(("placement".into(), placement.describe()));
-    let mut t = Table::new(&["PAGES", "BYTES", "LOCATION"]);
-    let mut runs_json = Vec::new();
-    for (first, last, l) in runs(&locations) {
-        t.row(vec![
-            format!("{first}-{last}"),
-            format!(
-                "{:#x}-{:#x}",
-                first as u64 * page,
-                (last as u64 + 1) * page - 1
-            ),
-            location_name(l),
-        ]);
-        runs_json.push(RunJson {
-            first,
-            last,
-            location: location_name(l),
-        });
-    }
+    let (table, runs_json) = runs_table(&locations, page);
     let text = format!(
-        "query self-test: {} ({} pages) of p2pmmctl's own memory, first {} written\n{}\n{}",
+        "query self-test: {} ({} pages) of p2pmmctl's own memory, first {} written\n{}\n{table}",
         human_bytes(buf.len() as u64),
         pages(buf.len()),
         human_bytes(filled as u64),
         report(&lines),
-        t.render()
     );
     let json = to_json(
         &QueryJson {
@@ -445,6 +511,104 @@ pub(crate) fn query(
         json,
         failed: None,
     })
+}
+
+/// The table of runs of pages at one place (`PAGES`, `BYTES` as offsets from the start of the range,
+/// `LOCATION`), and the same runs for JSON.
+fn runs_table(locations: &[Location], page: u64) -> (String, Vec<RunJson>) {
+    let mut t = Table::new(&["PAGES", "BYTES", "LOCATION"]);
+    let mut runs_json = Vec::new();
+    for (first, last, l) in runs(locations) {
+        t.row(vec![
+            format!("{first}-{last}"),
+            format!(
+                "{:#x}-{:#x}",
+                first as u64 * page,
+                (last as u64 + 1) * page - 1
+            ),
+            location_name(l),
+        ]);
+        runs_json.push(RunJson {
+            first,
+            last,
+            location: location_name(l),
+        });
+    }
+    (t.render(), runs_json)
+}
+
+#[derive(Serialize)]
+struct ProcessQueryJson {
+    pid: u32,
+    comm: Option<String>,
+    addr: u64,
+    length: u64,
+    pages: u64,
+    placement: Placement,
+    runs: Vec<RunJson>,
+}
+
+/// The name of process `pid` (`/proc/PID/comm`), when it can be read.
+fn comm(pid: u32) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    Some(s.trim_end().to_string()).filter(|s| !s.is_empty())
+}
+
+/// `p2pmmctl query --pid PID --addr A --len L`: where each page of another process's range is.
+pub(crate) fn query_process(
+    dev: &Device,
+    pid: u32,
+    addr: u64,
+    len: u64,
+) -> Result<Outcome, Failure> {
+    let locations = dev
+        .query_pid(pid, addr, len)
+        .map_err(|e| Failure::new(format!("--pid {pid}: {e}")))?;
+    Ok(process_outcome(
+        pid,
+        comm(pid),
+        addr,
+        len,
+        &locations,
+        page_size() as u64,
+    ))
+}
+
+/// The output of [`query_process`]: the self-test's table, headed by the process and the range.
+fn process_outcome(
+    pid: u32,
+    comm: Option<String>,
+    addr: u64,
+    len: u64,
+    locations: &[Location],
+    page: u64,
+) -> Outcome {
+    let placement = Placement::of(locations);
+    let (table, runs_json) = runs_table(locations, page);
+    let name = comm.as_ref().map(|c| format!(" ({c})")).unwrap_or_default();
+    let text = format!(
+        "query of process {pid}{name}: {} ({} pages) at {addr:#x}\n{}\n{table}",
+        human_bytes(len),
+        locations.len(),
+        report(&[("placement".into(), placement.describe())]),
+    );
+    let json = to_json(
+        &ProcessQueryJson {
+            pid,
+            comm,
+            addr,
+            length: len,
+            pages: locations.len() as u64,
+            placement,
+            runs: runs_json,
+        },
+        true,
+    );
+    Outcome {
+        text,
+        json,
+        failed: None,
+    }
 }
 
 /// What `p2pmmctl advise` is asked to do.
@@ -588,26 +752,149 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pid_of_another_process_is_refused() {
+    fn pid_of_another_process_only_for_query() {
         let own = std::process::id();
-        assert!(check_target(None, false, own).is_ok());
-        assert!(check_target(Some(PidArg::Own), false, own).is_ok());
-        assert!(check_target(Some(PidArg::Pid(own)), false, own).is_ok());
-        let e = check_target(Some(PidArg::Pid(1)), false, own).unwrap_err();
+        let page = 4096;
+        let t = |cmd, pid, addr, len| resolve_target(cmd, pid, addr, len, own, page);
+        for cmd in ["prefetch", "query", "advise"] {
+            assert_eq!(t(cmd, None, None, None).unwrap(), Target::Own);
+            assert_eq!(t(cmd, Some(PidArg::Own), None, None).unwrap(), Target::Own);
+            assert_eq!(
+                t(cmd, Some(PidArg::Pid(own)), None, None).unwrap(),
+                Target::Own
+            );
+            let e = t(cmd, Some(PidArg::Own), Some(0x1000), None).unwrap_err();
+            assert_eq!(e.code, 2);
+            assert!(e
+                .msg
+                .starts_with("--addr/--len would name memory inside p2pmmctl"));
+        }
+        assert_eq!(
+            t(
+                "query",
+                Some(PidArg::Pid(1)),
+                Some(0x7f00_0000_0000),
+                Some(1 << 20)
+            )
+            .unwrap(),
+            Target::Process {
+                pid: 1,
+                addr: 0x7f00_0000_0000,
+                len: 1 << 20
+            }
+        );
+        for (cmd, ioctl) in [
+            ("prefetch", "P2PMM_IOC_MIGRATE"),
+            ("advise", "P2PMM_IOC_ADVISE"),
+        ] {
+            let e = t(cmd, Some(PidArg::Pid(1)), Some(0x1000), Some(4096)).unwrap_err();
+            assert_eq!(e.code, 2);
+            assert!(
+                e.msg.starts_with(&format!(
+                    "--pid 1: {cmd} acts on the caller's own address space only ({ioctl} takes no pid)"
+                )),
+                "{}",
+                e.msg
+            );
+            assert!(e
+                .msg
+                .contains("'p2pmmctl query --pid 1 --addr ADDR --len LEN'"));
+            assert!(!e.msg.contains('\n'));
+        }
+        let e = t("query", Some(PidArg::Pid(1)), None, Some(4096)).unwrap_err();
         assert_eq!(e.code, 2);
         assert!(
             e.msg
-                .starts_with("--pid 1: p2pmm's uAPI acts on the caller's own address space"),
+                .starts_with("--pid 1: a query of another process needs --addr and --len"),
             "{}",
             e.msg
         );
-        assert!(!e.msg.contains('\n'));
-        let e = check_target(Some(PidArg::Own), true, own).unwrap_err();
+        let e = t("query", Some(PidArg::Pid(1)), Some(0x1800), Some(4096)).unwrap_err();
+        assert_eq!(
+            e.msg,
+            "--addr 0x1800: not page aligned (pages are 4096 bytes)"
+        );
+        let e = t("query", Some(PidArg::Pid(1)), Some(0x1000), Some(5000)).unwrap_err();
+        assert!(e.msg.starts_with("--len 5000: not a whole number of pages"));
+        let e = t(
+            "query",
+            Some(PidArg::Pid(1)),
+            Some(u64::MAX - 4095),
+            Some(8192),
+        )
+        .unwrap_err();
         assert_eq!(e.code, 2);
-        assert!(e.msg.contains("--addr"));
         assert_eq!(parse_pid("self"), Ok(PidArg::Own));
         assert_eq!(parse_pid("42"), Ok(PidArg::Pid(42)));
         assert!(parse_pid("init").is_err());
+    }
+
+    #[test]
+    fn addresses_and_lengths_parse() {
+        assert_eq!(parse_addr("0x7f0000001000"), Ok(0x7f00_0000_1000));
+        assert_eq!(parse_addr("0X1000"), Ok(0x1000));
+        assert!(parse_addr("7f0000001000").is_err(), "hex needs its 0x");
+        assert_eq!(parse_addr("4096"), Ok(4096));
+        assert!(parse_addr("0x").is_err());
+        assert!(parse_addr("somewhere").is_err());
+        assert!(parse_addr("0x10000000000000000").is_err());
+        assert_eq!(parse_len("1048576"), Ok(1 << 20));
+        assert_eq!(parse_len("1M"), Ok(1 << 20));
+        assert_eq!(parse_len("0x100000"), Ok(1 << 20));
+        assert!(parse_len("0x0").is_err());
+        assert!(parse_len("0").is_err());
+        assert!(parse_len("0xzz").is_err());
+    }
+
+    #[test]
+    fn holding_line_feeds_query() {
+        let line = holding_line(0x7f12_3456_0000, 1 << 20, 4321);
+        assert_eq!(line, "holding 0x7f1234560000 1048576 pid 4321");
+        // What the guest test does with it: the fields are --addr, --len and --pid as they parse.
+        let w: Vec<&str> = line.split(' ').collect();
+        assert_eq!(parse_addr(w[1]), Ok(0x7f12_3456_0000));
+        assert_eq!(parse_len(w[2]), Ok(1 << 20));
+        assert_eq!(parse_pid(w[4]), Ok(PidArg::Pid(4321)));
+    }
+
+    #[test]
+    fn process_query_output() {
+        use Location::*;
+        let mut locs = vec![Provider(2); 4];
+        locs.extend([System, None]);
+        let o = process_outcome(
+            77,
+            Some("app".into()),
+            0x7f00_0000_0000,
+            6 * 4096,
+            &locs,
+            4096,
+        );
+        assert_eq!(
+            o.text,
+            "query of process 77 (app): 24 KiB (6 pages) at 0x7f0000000000\n\
+             \x20 placement  provider 2: 4 pages, system: 1 pages, not populated: 1 pages\n\
+             \n\
+             PAGES  BYTES          LOCATION\n\
+             0-3    0x0-0x3fff     provider 2\n\
+             4-4    0x4000-0x4fff  system\n\
+             5-5    0x5000-0x5fff  not populated\n"
+        );
+        assert!(o.failed.is_none());
+        let v: serde_json::Value = serde_json::from_str(&o.json).unwrap();
+        assert_eq!(v["pid"], 77);
+        assert_eq!(v["comm"], "app");
+        assert_eq!(v["addr"], 0x7f00_0000_0000u64);
+        assert_eq!(v["length"], 6 * 4096);
+        assert_eq!(v["pages"], 6);
+        assert_eq!(v["placement"]["providers"]["2"], 4);
+        assert_eq!(v["runs"][0]["location"], "provider 2");
+        assert_eq!(v["runs"][2]["first"], 5);
+        let o = process_outcome(5, Option::None, 0x1000, 4096, &[Provider(3)], 4096);
+        assert!(o
+            .text
+            .starts_with("query of process 5: 4 KiB (1 pages) at 0x1000\n"));
+        assert!(o.json.contains("\"comm\": null"));
     }
 
     #[test]

@@ -42,8 +42,11 @@ fn a_file_that_is_not_p2pmm() {
 }
 
 #[test]
-fn another_process_is_exit_2() {
-    for cmd in ["prefetch --to 3", "query", "advise --pin"] {
+fn another_process_is_exit_2_for_prefetch_and_advise() {
+    for (cmd, ioctl) in [
+        ("prefetch --to 3", "P2PMM_IOC_MIGRATE"),
+        ("advise --pin", "P2PMM_IOC_ADVISE"),
+    ] {
         let mut args: Vec<&str> = cmd.split(' ').collect();
         args.extend(["--pid", "1", "--device", "/nonexistent"]);
         let o = p2pmmctl(&args);
@@ -51,10 +54,42 @@ fn another_process_is_exit_2() {
         let e = stderr(&o);
         assert_eq!(e.lines().count(), 1, "{e}");
         assert!(
-            e.starts_with("p2pmmctl: --pid 1: p2pmm's uAPI acts on the caller's own address space"),
+            e.starts_with(&format!(
+                "p2pmmctl: --pid 1: {} acts on the caller's own address space only ({ioctl} takes no pid)",
+                cmd.split(' ').next().unwrap()
+            )),
             "{e}"
         );
     }
+}
+
+#[test]
+fn query_of_another_process_needs_a_range() {
+    let o = p2pmmctl(&["query", "--pid", "1", "--device", "/nonexistent"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.starts_with("p2pmmctl: --pid 1: a query of another process needs --addr and --len"),
+        "{e}"
+    );
+    // With a range, it is the device's turn (here: none).
+    let o = p2pmmctl(&[
+        "query",
+        "--pid",
+        "1",
+        "--addr",
+        "0x1000",
+        "--len",
+        "4096",
+        "--device",
+        "/nonexistent",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "p2pmmctl: /nonexistent: no such file or directory (is p2pmm.ko loaded?)\n"
+    );
 }
 
 #[test]
