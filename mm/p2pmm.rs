@@ -2,9 +2,13 @@
 
 //! p2pmm: one memory manager for PCIe peer-to-peer device memory.
 //!
-//! This crate is `p2pmm.ko`. It compiles the portable core (`mm/core/src/*.rs`, also tested on the host by
-//! `cargo test`) from the same source files, declared below with `#[path]`, and adds what needs the kernel:
-//! the `/dev/p2pmm` character device, user copies and, in `p2pmm_glue.c`, C glue.
+//! This crate is `p2pmm.ko`. Its layers, bottom up (Documentation/p2pmm/index.rst draws them):
+//! - the portable core (`mm/core/src/*.rs`: uAPI decoding, eviction policy, advice, routes), compiled from the
+//!   same source files that `cargo test` checks on the host, declared below with `#[path]`;
+//! - the binding layer (`mm/bind/*.rs` and its C glue): the only place with `unsafe` kernel calls (besides
+//!   `uapi_layout.rs` and the registry's one-time global-lock init);
+//! - the subsystem (`registry`, `provider`, `managed`, `space`, `chardev`, `sysfs`, `debugfs`);
+//! - p2pmm's own drivers (`drivers/vaccel`), linked in because out-of-tree Rust modules cannot share Rust APIs.
 
 use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
