@@ -32,7 +32,7 @@ pub enum Command {
     Route,
     /// `P2PMM_IOC_MIGRATE`: move a range of the caller's memory to a location.
     Migrate,
-    /// `P2PMM_IOC_QUERY`: where each page of a range of the caller's memory is.
+    /// `P2PMM_IOC_QUERY`: where each page of a range of a process's memory is (the caller's by default).
     Query,
     /// `P2PMM_IOC_ADVISE`: madvise-like advice on a range of the caller's memory.
     Advise,

@@ -35,7 +35,7 @@ pub fn provider_of_mmap_offset(offset: u64) -> Result<u32, Errno> {
 pub const MIGRATE_SIZE: usize = 48;
 /// `P2PMM_MIGRATE_SIZE_VER0`.
 pub const MIGRATE_SIZE_VER0: usize = 48;
-/// `sizeof(struct p2pmm_query)` and its first published size.
+/// `sizeof(struct p2pmm_query)` this kernel knows (`P2PMM_QUERY_SIZE_VER1`, with `pid`).
 pub const QUERY_SIZE: usize = 40;
 /// `P2PMM_QUERY_SIZE_VER0`.
 pub const QUERY_SIZE_VER0: usize = 32;
