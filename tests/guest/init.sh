@@ -88,6 +88,11 @@ suite_hmm_thp_bench() {
 	run_hmm_tests p2pmm_mirror -r hmm.hmm_device_private.benchmark_thp_migration
 }
 
+# The same against upstream test_hmm, for comparison.
+suite_hmm_thp_bench_upstream() {
+	run_hmm_tests test_hmm -r hmm.hmm_device_private.benchmark_thp_migration
+}
+
 # Every upstream case against p2pmm's driver, to see what is left (not part of `make test`).
 suite_hmm_conformance_all() {
 	run_hmm_tests p2pmm_mirror
