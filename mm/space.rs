@@ -10,8 +10,8 @@
 //! Advice lives as long as the file: closing it unpins what its pin advice pinned (when the closing process is
 //! the one that opened it; otherwise the pages' exit or unmap releases their pins).
 //!
-//! Lock order: mmap lock -> the advice lock (the notifier's): taken with the mmap lock held (unmap, advise) or alone, never around
-//! a page walk or a migration: callers copy what they need out of it first.
+//! Lock order: mmap lock -> the advice lock (the notifier's). It is taken with the mmap lock held (unmap, advise)
+//! or alone, never around a page walk or a migration: callers copy what they need out of it first.
 
 use crate::{
     advice::{Advice, AdviceChange, AdviceFlags, AdviceMap},

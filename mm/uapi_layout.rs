@@ -41,8 +41,8 @@ impl UapiLayout {
     /// Asks the C compiler's view of the uAPI header.
     pub fn from_c_header() -> UapiLayout {
         let mut layout = UapiLayout::default();
-        // SAFETY: `layout` is a valid, writable `struct p2pmm_uapi_layout` (same `#[repr(C)]` field order and
-        // types as `mm/p2pmm_glue.h`); the C function only writes that struct.
+        // `UapiLayout` has the field order and types of `struct p2pmm_uapi_layout` in `mm/p2pmm_glue.h`.
+        // SAFETY: `layout` is a valid, writable struct of that layout; the C function only writes it.
         unsafe { p2pmm_glue_uapi_layout(&mut layout) };
         layout
     }

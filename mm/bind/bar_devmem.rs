@@ -227,8 +227,8 @@ impl<T: SlotHandler> BarDevmem<T> {
                 return Err(EINVAL);
             }
             let dst = self.slot_io(slot);
-            // SAFETY: `dst` is one page of our BAR window (checked above); the source page is isolated and locked
-            // by the migration, a remote slot is another live window's page.
+            // The source page is isolated and locked by the migration; a remote slot is a live window's page.
+            // SAFETY: `dst` is one page of our BAR window (checked above), the sources are valid (see above).
             unsafe {
                 match (&source, spage) {
                     (Source::Empty, _) => p2pmm_bar_zero(dst),
@@ -238,8 +238,9 @@ impl<T: SlotHandler> BarDevmem<T> {
                 }
             }
             let page = self.slot_page(slot);
-            // SAFETY: The slot was free (the caller reserved it), so its page has no user: initialising gives it
-            // one reference, which the migration takes over.
+            // The slot was free (the caller reserved it): initialising gives its page the one reference the migration
+            // takes over.
+            // SAFETY: The page has no user (see above).
             unsafe { p2pmm_devpage_init(page, core::ptr::null_mut(), 0) };
             slots
                 .push_within_capacity((i, slot, remote))
@@ -312,8 +313,7 @@ impl<T: SlotHandler> BarDevmem<T> {
             }
         }
         evict_pfns(&pfns, |dev, sys| {
-            // SAFETY: `dev` is one of our pages (its PFN came from a slot), isolated by the eviction; `sys` is a
-            // fresh locked system page.
+            // SAFETY: `dev` is our page (a slot's PFN), isolated by the eviction; `sys` is a fresh locked system page.
             unsafe {
                 let pfn = p2pmm_page_to_pfn(dev) as usize;
                 p2pmm_bar_copy_to_page(sys, self.slot_io((pfn - self.first_pfn) as u32));
@@ -345,9 +345,9 @@ impl<T: SlotHandler> BarDevmem<T> {
             if slot as usize >= dest.npages {
                 return None;
             }
-            // SAFETY: `dev` is one of our pages, isolated by the eviction; the destination slot was free (the
-            // caller reserved it), so its page has no user and initialising gives it the one reference the
-            // migration takes over.
+            // The destination slot was free (the caller reserved it), so its page has no user, and initialising gives
+            // it the one reference the migration takes over.
+            // SAFETY: `dev` is our page, isolated by the eviction; the destination page is unused (see above).
             unsafe {
                 let pfn = p2pmm_page_to_pfn(dev) as usize;
                 p2pmm_bar_copy_bar(
@@ -409,8 +409,7 @@ impl<T: SlotHandler> BarDevmem<T> {
         vmf: *mut bindings::vm_fault,
     ) -> bindings::vm_fault_t {
         let vmf = vmf.cast::<c_void>();
-        // SAFETY: Core mm passes a valid fault on one of our pages, with the mmap (or VMA) lock and the page lock
-        // held for the duration of the call.
+        // SAFETY: Core mm passes a valid fault on our page, holding the mmap (or VMA) lock and page lock meanwhile.
         unsafe {
             let page = p2pmm_vmf_page(vmf);
             let vma = p2pmm_vmf_vma(vmf);

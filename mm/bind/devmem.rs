@@ -301,8 +301,7 @@ impl DevmemChunk {
         vmf: *mut bindings::vm_fault,
     ) -> bindings::vm_fault_t {
         let vmf = vmf.cast::<c_void>();
-        // SAFETY: Core mm passes a valid fault on one of our pages, with the mmap (or VMA) lock and the page lock
-        // held for the duration of the call.
+        // SAFETY: Core mm passes a valid fault on our page, holding the mmap (or VMA) lock and page lock meanwhile.
         unsafe {
             let page = p2pmm_vmf_page(vmf);
             let vma = p2pmm_vmf_vma(vmf);

@@ -252,8 +252,7 @@ impl MigrateVma {
             if src & mpfn::COMPOUND != 0 {
                 let nr = (1usize << PMD_ORDER).min(self.npages - i);
                 if let Some(dpage) = alloc(PMD_ORDER)? {
-                    // SAFETY: The source folio is isolated and locked by setup and has `nr` pages; the backing
-                    // folio of a large device page has as many.
+                    // SAFETY: The isolated, locked source folio and the device page's backing both have `nr` pages.
                     unsafe { copy_pages(dpage.backing(), spage, nr) };
                     self.dst_mut()[i] = mpfn_of(dpage.into_raw(), src, true);
                 } else {
@@ -302,9 +301,9 @@ impl MigrateVma {
             let nr = (1usize << order).min(self.npages - i);
             let addr = self.start + i * PAGE_SIZE;
             if order > 0 && !fail.is_some_and(FailNext::take) {
+                let (vma, at) = (self.vma, addr as c_ulong);
                 // SAFETY: `vma` is live with its mmap lock held (type invariant).
-                let dpage =
-                    unsafe { p2pmm_alloc_page_vma_locked(self.vma, addr as c_ulong, order) };
+                let dpage = unsafe { p2pmm_alloc_page_vma_locked(vma, at, order) };
                 if !dpage.is_null() {
                     // SAFETY: Both folios have `nr` pages.
                     unsafe { copy_pages(dpage, Some(backing), nr) };

@@ -279,8 +279,7 @@ impl MirrorTable {
         for chunk in src.chunks_exact(PAGE_SIZE) {
             match self.find(addr / PAGE_SIZE + done) {
                 Some((e, offset)) if e.access == Access::Write => {
-                    // SAFETY: The entry's pages are valid while in the table (type invariant of `Entry`) and
-                    // mapped writable; one page.
+                    // SAFETY: The entry's pages stay valid while in the table (`Entry` invariant); writable; one page.
                     unsafe { p2pmm_copy_to_page(e.page(offset), chunk.as_ptr().cast()) };
                 }
                 _ => break,

@@ -393,8 +393,8 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
         };
         match KBox::new(pass, GFP_NOWAIT) {
             Ok(pass) => {
-                // SAFETY: `finish` is a valid out pointer (core mm's contract). Core mm links the record and hands
-                // it back to `invalidate_finish_callback`, which frees it.
+                // Core mm links the record and hands it back to `invalidate_finish_callback`, which frees it.
+                // SAFETY: `finish` is a valid out pointer (core mm's contract).
                 unsafe { *finish = &raw mut (*KBox::into_raw(pass)).raw };
             }
             // No memory to defer the second pass: run it now, as the op's contract asks.
@@ -418,9 +418,9 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
         // SAFETY: `finish` is the `raw` field (first, `repr(C)`) of a `FinishPass` leaked from a `KBox` by
         // `invalidate_start_callback`; ownership comes back here exactly once.
         let pass = unsafe { KBox::from_raw(finish.cast::<FinishPass>()) };
+        let raw = Opaque::cast_from(pass.raw.notifier);
         // SAFETY: Core mm set `notifier` to our inserted notifier, which outlives its invalidations.
-        let this =
-            unsafe { &*kernel::container_of!(Opaque::cast_from(pass.raw.notifier), Self, raw) };
+        let this = unsafe { &*kernel::container_of!(raw, Self, raw) };
         trace_finish(pass.start, pass.end, true);
         this.handler.invalidate_finish(pass.start, pass.end);
     }
@@ -429,8 +429,8 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
 #[pinned_drop]
 impl<T: InvalidateHandler> PinnedDrop for IntervalNotifier<T> {
     fn drop(self: Pin<&mut Self>) {
-        // SAFETY: By the type invariant the notifier is inserted. This waits for running callbacks, so none can
-        // see `self` after it returns, and drops the `mmgrab` reference.
+        // Removal waits for running callbacks, so none can see `self` after it, and drops the `mmgrab` reference.
+        // SAFETY: By the type invariant the notifier is inserted.
         unsafe { bindings::mmu_interval_notifier_remove(self.raw()) };
     }
 }

@@ -170,10 +170,7 @@ impl Clock {
     /// Refused while the slot is pinned.
     pub fn release(&mut self, slot: u32) -> Result<(), SlotError> {
         let head = self.free_head;
-        let s = self
-            .slots
-            .get_mut(slot as usize)
-            .ok_or(SlotError::OutOfRange)?;
+        let s = self.slot_mut(slot)?;
         if s.state == SlotState::Free {
             return Err(SlotError::WrongState);
         }
@@ -197,10 +194,7 @@ impl Clock {
 
     /// Records whether the slot's page prefers this provider.
     pub fn set_preferred(&mut self, slot: u32, preferred: bool) -> Result<(), SlotError> {
-        let s = self
-            .slots
-            .get_mut(slot as usize)
-            .ok_or(SlotError::OutOfRange)?;
+        let s = self.slot_mut(slot)?;
         if s.state == SlotState::Free {
             return Err(SlotError::WrongState);
         }
@@ -210,10 +204,7 @@ impl Clock {
 
     /// Pins the slot's page: it is not picked until unpinned. Refused while the slot is being evicted.
     pub fn pin(&mut self, slot: u32) -> Result<(), SlotError> {
-        let s = self
-            .slots
-            .get_mut(slot as usize)
-            .ok_or(SlotError::OutOfRange)?;
+        let s = self.slot_mut(slot)?;
         match s.state {
             SlotState::Occupied => {}
             SlotState::Evicting => return Err(SlotError::Busy),
@@ -225,10 +216,7 @@ impl Clock {
 
     /// Drops one pin.
     pub fn unpin(&mut self, slot: u32) -> Result<(), SlotError> {
-        let s = self
-            .slots
-            .get_mut(slot as usize)
-            .ok_or(SlotError::OutOfRange)?;
+        let s = self.slot_mut(slot)?;
         s.pins = s.pins.checked_sub(1).ok_or(SlotError::PinCount)?;
         Ok(())
     }
@@ -325,11 +313,14 @@ impl Clock {
         (picked, skipped_preferred)
     }
 
-    fn slot_in(&mut self, slot: u32, state: SlotState) -> Result<&mut Slot, SlotError> {
-        let s = self
-            .slots
+    fn slot_mut(&mut self, slot: u32) -> Result<&mut Slot, SlotError> {
+        self.slots
             .get_mut(slot as usize)
-            .ok_or(SlotError::OutOfRange)?;
+            .ok_or(SlotError::OutOfRange)
+    }
+
+    fn slot_in(&mut self, slot: u32, state: SlotState) -> Result<&mut Slot, SlotError> {
+        let s = self.slot_mut(slot)?;
         if s.state == state {
             Ok(s)
         } else {
