@@ -9,7 +9,11 @@
 //! location: p2pmm never has to track who maps a page.
 //!
 //! Lock order: mmap lock -> page lock -> [`Slots::clock`] (a spinlock, also taken from `folio_free` in any context).
-//! The clock lock is never held across a migration or an eviction.
+//! The clock lock is never held across a migration or an eviction, and never two providers' clocks at once (an
+//! eviction into a peer takes the peer's clock only while its own is released).
+//!
+//! Where victims go: into a peer provider with room that this provider's device reaches directly (the PCI route is
+//! not `NOT_SUPPORTED`), else to system memory.
 
 use crate::{
     advice::{Advice, AdviceFlags},
