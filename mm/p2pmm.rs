@@ -58,6 +58,9 @@ pub mod bind_sysfs;
 pub mod devmem;
 #[path = "bind/hmm.rs"]
 pub mod hmm;
+#[cfg(CONFIG_KUNIT)]
+#[path = "bind/kunit_mm.rs"]
+pub mod kunit_mm;
 #[path = "bind/migrate.rs"]
 pub mod migrate;
 #[path = "bind/notifier.rs"]
@@ -81,6 +84,12 @@ pub mod user_struct;
 
 #[cfg(CONFIG_KUNIT)]
 mod tests;
+
+// The binding layer's `# Examples` doctests as KUnit suite `p2pmm_doctests`: scripts/doctest_gen.py writes them
+// into the build copy (scripts/modules.sh), never into the repo, and Kbuild sets `p2pmm_doctests` only when the
+// file is there, so a build without the generator still compiles.
+#[cfg(all(CONFIG_KUNIT, p2pmm_doctests))]
+include!("doctests_generated.rs");
 
 // ---- p2pmm's own drivers (see drivers/vaccel/vaccel.rs for why they are linked in) ----
 #[path = "../drivers/vaccel/vaccel.rs"]

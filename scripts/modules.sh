@@ -10,6 +10,13 @@ rm -rf "$dst"
 mkdir -p "$dst"
 cp -a "$REPO/Kbuild" "$REPO/mm" "$REPO/drivers" "$REPO/include" "$dst/"
 rm -rf "$dst/mm/core/target"
+# The binding layer's `# Examples` doctests become one KUnit suite per module, generated into this build copy only
+# (the crate roots include the file; Kbuild compiles it in when it exists): Documentation/p2pmm/dev-loop.rst.
+python3 "$REPO/scripts/doctest_gen.py" --root "$dst" --crate mm/p2pmm.rs --suite p2pmm_doctests \
+	--out mm/doctests_generated.rs || die "generating p2pmm.ko's doctests failed"
+python3 "$REPO/scripts/doctest_gen.py" --root "$dst" --crate drivers/mirror/p2pmm_mirror.rs \
+	--suite p2pmm_mirror_doctests --out drivers/mirror/doctests_generated.rs ||
+	die "generating p2pmm_mirror.ko's doctests failed"
 log "building p2pmm.ko (clippy on)"
 in_chroot $KMAKE M=/build/p2pmm CLIPPY=1 W=1 modules >"$OUT/modules.log" 2>&1 || {
 	grep -E -A12 '^(error|warning)' "$OUT/modules.log" | head -80 >&2
@@ -19,8 +26,9 @@ if grep -qE '(^|: )(warning|error)(\[|:)' "$OUT/modules.log"; then
 	grep -E -A12 '(^|: )(warning|error)(\[|:)' "$OUT/modules.log" | head -80 >&2
 	die "module build has warnings (treated as errors); see $OUT/modules.log"
 fi
-# rustfmt with the kernel tree's settings, over every Rust file the module compiles.
-in_chroot sh -c 'cd /build/p2pmm && find mm drivers -name "*.rs" -not -path "mm/core/tests/*" -not -path "mm/core/benches/*" -not -path "mm/core/examples/*" | xargs rustfmt --check --edition 2021 --config-path /build/linux/.rustfmt.toml' \
+# rustfmt with the kernel tree's settings, over every Rust file the module compiles (but the generated doctests,
+# whose bodies must keep their source lines; see scripts/doctest_gen.py).
+in_chroot sh -c 'cd /build/p2pmm && find mm drivers -name "*.rs" -not -path "mm/core/tests/*" -not -path "mm/core/benches/*" -not -path "mm/core/examples/*" -not -name doctests_generated.rs | xargs rustfmt --check --edition 2021 --config-path /build/linux/.rustfmt.toml' \
 	>"$OUT/rustfmt.log" 2>&1 || { head -40 "$OUT/rustfmt.log" >&2; die "module sources are not rustfmt-clean; run 'cargo fmt' (see $OUT/rustfmt.log)"; }
 mkdir -p "$OUT/modules"
 cp "$dst"/*.ko "$OUT/modules/"

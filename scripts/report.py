@@ -15,10 +15,14 @@ SPLATS = re.compile(
     r"possible circular locking|possible recursive locking|inconsistent lock state|DEBUG_LOCKS_WARN_ON|"
     r"suspicious RCU usage|KASAN:|UBSAN:|INFO: task .* blocked|detected stall|soft lockup|hard LOCKUP"
 )
+# The KUnit suites of the modules (mm/tests.rs; scripts/doctest_gen.py): they run at every load of their module,
+# also outside the `kunit` guest suite, so their results in the closing dmesg dump are checked too.
+KUNIT_SUITES = ("p2pmm", "p2pmm_doctests", "p2pmm_mirror_doctests")
+SUITE_RESULT = re.compile(rf"^(?P<not>not )?ok \d+ (?P<suite>{'|'.join(KUNIT_SUITES)})(?:\s|$)")
 TITLES = {
     "host": "host: cargo test (portable core)",
     "lint": "host: fmt + clippy (host and module)",
-    "kunit": "kunit: p2pmm.ko",
+    "kunit": "kunit: p2pmm.ko + p2pmm_mirror.ko",
     "kselftest": "kselftest: p2pmm",
     "hmm-baseline": "hmm-baseline (upstream test_hmm)",
     "hmm-conformance": "hmm-conformance (p2pmm_mirror)",
@@ -99,7 +103,7 @@ def guest_suites(path, wanted):
         s = Suite("vm")
         s.add("failed")
         s.notes.append(f"no VM log at {path}")
-        return [s], ["(no log)"], False
+        return [s], ["(no log)"], False, []
     done = any(l.startswith("P2PMM-DONE") for l in lines)
     for name in wanted:
         s = Suite(name)
@@ -127,6 +131,30 @@ def guest_suites(path, wanted):
         if s.passed + s.failed == 0:
             s.add("failed")
             s.notes.append("ran no test")
+    # KUnit suites run at every load of their module: a module another suite loads (p2pmm_mirror, by kselftest and
+    # hmm-conformance) runs them again, and a suite failing there fails the run too. The closing dmesg dump holds
+    # every load's KTAP, the kunit suite's own among them, which are not counted twice.
+    def failed_suites(part, strip):
+        out = []
+        for line in part:
+            m = SUITE_RESULT.match(re.sub(r"^\[ *\d+\.\d+\] ", "", line) if strip else line)
+            if m and m.group("not"):
+                out.append(m.group("suite"))
+        return out
+
+    def section(begin, end):
+        try:
+            i = lines.index(begin)
+        except ValueError:
+            return []
+        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith(end)), len(lines))
+        return lines[i + 1 : j]
+
+    late_kunit = failed_suites(section("P2PMM-DMESG-BEGIN", "P2PMM-DMESG-END"), True)
+    if "kunit" in wanted:
+        for name in failed_suites(section("P2PMM-SUITE-BEGIN kunit", "P2PMM-SUITE-END kunit"), False):
+            if name in late_kunit:
+                late_kunit.remove(name)
     # The console and the closing dmesg dump both carry each kernel message: count each once.
     seen = set()
     for line in lines:
@@ -135,7 +163,7 @@ def guest_suites(path, wanted):
             if bare not in seen:
                 seen.add(bare)
                 splats.append(bare)
-    return suites, splats, done
+    return suites, splats, done, late_kunit
 
 
 def main():
@@ -147,12 +175,12 @@ def main():
     ap.add_argument("--expect-hmm-baseline-pass", type=int, default=0)
     args = ap.parse_args()
 
-    suites, splats, done = [], [], True
+    suites, splats, done, late_kunit = [], [], True, []
     if args.host_log:
         suites += host_suites(args.host_log)
     wanted = [s for s in args.suites.split(",") if s]
     if args.vm_log and wanted:
-        guest, splats, done = guest_suites(args.vm_log, wanted)
+        guest, splats, done, late_kunit = guest_suites(args.vm_log, wanted)
         suites += guest
     for s in suites:
         if s.name == "hmm-baseline" and s.passed < args.expect_hmm_baseline_pass and not s.failed:
@@ -181,6 +209,11 @@ def main():
         for l in splats[:20]:
             print(f"    {l}")
         extra_failures += len(splats)
+        if late_kunit:
+            print(f"{'kernel log: KUnit at other module loads':<40} {'':>5} {len(late_kunit):>5}")
+            for n in late_kunit[:20]:
+                print(f"    KUnit suite {n} failed when its module was loaded outside the kunit suite")
+            extra_failures += len(late_kunit)
         if not done:
             print("    guest did not reach P2PMM-DONE: panic, hang or timeout (see the VM log)")
             extra_failures += 1

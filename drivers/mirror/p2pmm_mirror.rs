@@ -24,6 +24,9 @@ pub mod devmem;
 pub mod exclusive;
 #[path = "../../mm/bind/hmm.rs"]
 pub mod hmm;
+#[cfg(CONFIG_KUNIT)]
+#[path = "../../mm/bind/kunit_mm.rs"]
+pub mod kunit_mm;
 #[path = "../../mm/bind/migrate.rs"]
 pub mod migrate;
 #[path = "../../mm/bind/mirror_table.rs"]
@@ -33,6 +36,12 @@ pub mod notifier;
 
 pub mod dmirror;
 mod uapi;
+
+// The `# Examples` doctests of the binding files above as KUnit suite `p2pmm_mirror_doctests`, run when the
+// module loads: generated into the build copy by scripts/doctest_gen.py (scripts/modules.sh); Kbuild sets
+// `p2pmm_doctests` only when the file is there.
+#[cfg(all(CONFIG_KUNIT, p2pmm_doctests))]
+include!("doctests_generated.rs");
 
 module! {
     type: MirrorModule,

@@ -81,6 +81,38 @@ pub enum Source<'a, T: SlotHandler> {
 /// From the end of initialisation until `drop`: `pgmap` is a `memremap_pages`-ed `MEMORY_DEVICE_PRIVATE` pagemap of
 /// `npages` pages from `first_pfn`, with `Self::OPS` and owner `owner`; `io` maps `npages * PAGE_SIZE` bytes of the
 /// BAR of `pdev`.
+///
+/// # Examples
+///
+/// In a driver's probe (compile-only: it needs a bound device with a BAR, which a KUnit test does not have; the
+/// guest suites exercise it through `p2pmm_migrate_test`):
+///
+/// ```no_run
+/// use crate::bar_devmem::{BarDevmem, SlotHandler};
+/// use kernel::{
+///     device, pci,
+///     sync::atomic::{ordering, Atomic},
+/// };
+///
+/// // The owner's bookkeeping: here only how many slots came back.
+/// struct Freed(Atomic<usize>);
+///
+/// impl SlotHandler for Freed {
+///     fn slot_freed(&self, _slot: u32) {
+///         self.0.fetch_add(1, ordering::Relaxed);
+///     }
+/// }
+///
+/// // 2 MiB of BAR 2 from its start: 512 slots of device-private memory.
+/// fn managed(pdev: &pci::Device<device::Bound>, owner: usize) -> Result<Pin<KBox<BarDevmem<Freed>>>> {
+///     let freed = Freed(Atomic::new(0));
+///     let mem = KBox::pin_init(BarDevmem::new(pdev, 2, 0, 2 << 20, owner, freed), GFP_KERNEL)?;
+///     assert_eq!(mem.slots(), 512);
+///     assert_eq!(mem.handler().0.load(ordering::Relaxed), 0);
+///     Ok(mem)
+/// }
+/// # Ok::<(), Error>(())
+/// ```
 #[pin_data(PinnedDrop)]
 pub struct BarDevmem<T: SlotHandler> {
     #[pin]

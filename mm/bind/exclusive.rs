@@ -24,6 +24,59 @@ extern "C" {
 }
 
 /// The mmap read lock of one address space, held while pages are made exclusive.
+///
+/// # Examples
+///
+/// A device takes a page for atomic access; the CPU's next access takes it back, and the invalidation that
+/// comes with it removes the device's mapping.
+///
+/// ```
+/// use crate::{
+///     exclusive::ExclusiveSession,
+///     kunit_mm::TestMapping,
+///     mirror_table::{Access, MirrorTable, NodeReserve},
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// struct Device;
+///
+/// impl InvalidateHandler for Device {
+///     type State = MirrorTable;
+///
+///     fn invalidate(&self, inv: &Invalidation<'_>, table: &mut MirrorTable) {
+///         table.unmap_range(inv.start(), inv.end());
+///     }
+/// }
+///
+/// let map = TestMapping::anonymous(2 * PAGE_SIZE)?;
+/// map.write(0, b"atomic")?;
+/// let mm = map.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Device, MirrorTable::new()),
+///     GFP_KERNEL,
+/// )?;
+/// let mut reserve = NodeReserve::new(1)?;
+/// {
+///     let session = ExclusiveSession::new(&mm);
+///     let page = session.make_exclusive(map.addr(), 0)?;
+///     assert_eq!(page.addr(), map.addr());
+///     n.lock().map_exclusive(&page, &mut reserve)?;
+/// } // The page is unlocked and the mmap lock released: the CPU may fault again.
+/// assert_eq!(n.lock().access(map.addr()), Some(Access::Atomic));
+/// assert!(n.lock().any_atomic(map.addr(), map.end()));
+/// let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+/// assert_eq!(n.lock().read(map.addr(), &mut buf), 1);
+/// assert_eq!(&buf[..6], b"atomic");
+///
+/// // The CPU reads the page: core mm restores its mapping and invalidates the device's.
+/// let mut cpu = [0u8; 6];
+/// map.read(0, &mut cpu)?;
+/// assert_eq!(&cpu, b"atomic");
+/// assert!(!n.lock().any_atomic(map.addr(), map.end()));
+/// assert_eq!(n.lock().access(map.addr()), None);
+/// # Ok::<(), Error>(())
+/// ```
 pub struct ExclusiveSession<'a> {
     mm: &'a MmWithUser,
     _lock: MmapReadGuard<'a>,

@@ -57,12 +57,94 @@ kernel::impl_flags!(
     }
 );
 
+/// # Examples
+///
+/// ```
+/// use crate::hmm::{Request, RequestFlag};
+///
+/// let write = RequestFlag::Fault | RequestFlag::Write;
+/// assert!(write.contains_all(RequestFlag::Fault | RequestFlag::Write));
+/// let read = Request::from(RequestFlag::Fault);
+/// assert!(read.contains(RequestFlag::Fault));
+/// assert!(!read.contains(RequestFlag::Write));
+/// assert_eq!(Request::SNAPSHOT, Request::default());
+/// assert!(!Request::SNAPSHOT.contains_any(write));
+/// // The bits are hmm_range_fault()'s own, HMM_PFN_REQ_FAULT and HMM_PFN_REQ_WRITE.
+/// assert_eq!(u64::from(write), 3 << 62);
+/// ```
 impl Request {
     /// No request: a snapshot of what is mapped, faulting nothing in.
     pub const SNAPSHOT: Request = Request(0);
 }
 
 /// One output entry of a fault (`unsigned long` of `hmm_pfns`).
+///
+/// # Examples
+///
+/// What anonymous memory looks like to a device ([`PageKind`]): nothing before it is touched, the shared zero
+/// page after a read fault, a page of its own, writable, after a write fault.
+///
+/// ```
+/// use crate::{
+///     hmm::{fault_and_commit, HmmPfn, HmmRange, PageKind, Request, RequestFlag},
+///     kunit_mm::TestMapping,
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// struct Mirror;
+///
+/// impl InvalidateHandler for Mirror {
+///     type State = ();
+///
+///     fn invalidate(&self, _inv: &Invalidation<'_>, _state: &mut ()) {}
+/// }
+///
+/// let map = TestMapping::anonymous(4 * PAGE_SIZE)?;
+/// let mm = map.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Mirror, ()),
+///     GFP_KERNEL,
+/// )?;
+/// let (start, end) = (map.addr(), map.end());
+///
+/// // `f` sees the committed PFNs of one fault of `[start, end)` with `request`, retried if it races.
+/// let walk = |request, f: &mut dyn FnMut(usize, HmmPfn)| -> Result {
+///     let mut range = HmmRange::new(&n, start, end, request, 0)?;
+///     assert_eq!((range.start(), range.end()), (start, end));
+///     fault_and_commit(&mut range, false, 16, |(), pfns| {
+///         assert_eq!(pfns.len(), 4);
+///         for (addr, pfn) in pfns.iter() {
+///             f(addr, pfn);
+///         }
+///         Ok(())
+///     })
+/// };
+///
+/// walk(Request::SNAPSHOT, &mut |_, pfn| {
+///     assert!(!pfn.is_valid());
+///     assert_eq!(pfn.kind(0), PageKind::None);
+///     assert_eq!(pfn.pfn(), None);
+/// })?;
+/// walk(RequestFlag::Fault.into(), &mut |_, pfn| {
+///     assert!(pfn.is_valid() && !pfn.is_writable());
+///     assert_eq!(pfn.kind(0), PageKind::Zero);
+/// })?;
+/// let mut next = start;
+/// let mut pfns = [0usize; 4];
+/// walk(RequestFlag::Fault | RequestFlag::Write, &mut |addr, pfn| {
+///     assert_eq!(addr, next);
+///     next += PAGE_SIZE;
+///     assert!(pfn.is_valid() && pfn.is_writable() && !pfn.is_error());
+///     assert_eq!(pfn.kind(0), PageKind::System);
+///     assert_eq!(pfn.map_order(), 0);
+///     pfns[(addr - start) / PAGE_SIZE] = pfn.pfn().unwrap_or(0);
+/// })?;
+/// // Four pages of their own: four different page frames.
+/// assert!(pfns.iter().all(|&p| p != 0));
+/// assert!((1..4).all(|i| !pfns[..i].contains(&pfns[i])));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HmmPfn(usize);
 
@@ -132,6 +214,66 @@ impl HmmPfn {
 /// # Invariants
 ///
 /// `start < end`, both page aligned, and `pfns.len() == (end - start) / PAGE_SIZE`.
+///
+/// # Examples
+///
+/// A fault is published only once it is known to be current ([`Faulted::commit`]), and fails for what the
+/// process itself could not do.
+///
+/// ```
+/// use crate::{
+///     hmm::{HmmRange, PageKind, Request, RequestFlag},
+///     kunit_mm::TestMapping,
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// struct Mirror;
+///
+/// impl InvalidateHandler for Mirror {
+///     type State = ();
+///
+///     fn invalidate(&self, _inv: &Invalidation<'_>, _state: &mut ()) {}
+/// }
+///
+/// let mut ro = TestMapping::read_only(2 * PAGE_SIZE)?;
+/// let mm = ro.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, ro.addr(), ro.len(), Mirror, ()),
+///     GFP_KERNEL,
+/// )?;
+/// // Ranges are whole pages.
+/// let (start, end) = (ro.addr(), ro.end());
+/// assert_eq!(HmmRange::new(&n, start, start, Request::SNAPSHOT, 0).err(), Some(EINVAL));
+/// assert_eq!(HmmRange::new(&n, start + 1, end, Request::SNAPSHOT, 0).err(), Some(EINVAL));
+///
+/// // Read-only memory cannot be faulted for writing.
+/// let write = RequestFlag::Fault | RequestFlag::Write;
+/// let mut range = HmmRange::new(&n, start, end, write, 0)?;
+/// assert_eq!(range.fault().err(), Some(EPERM));
+///
+/// // Reading is allowed: fault, then publish only once the fault is known to be current.
+/// let mut range = HmmRange::new(&n, start, end, RequestFlag::Fault.into(), 0)?;
+/// let mut zero_pages = None;
+/// for _ in 0..16 {
+///     let faulted = match range.fault() {
+///         Err(e) if e == EBUSY => continue,
+///         r => r?,
+///     };
+///     let Ok(mut committed) = faulted.commit() else {
+///         continue; // `Retry`: an invalidation ran since the fault
+///     };
+///     let (_state, pfns) = committed.parts();
+///     zero_pages = Some(pfns.iter().filter(|(_, p)| p.kind(0) == PageKind::Zero).count());
+///     break;
+/// }
+/// assert_eq!(zero_pages, Some(2));
+///
+/// // Once unmapped there is nothing to fault.
+/// ro.unmap()?;
+/// assert_eq!(range.fault().err(), Some(EFAULT));
+/// # Ok::<(), Error>(())
+/// ```
 pub struct HmmRange<'n, T: InvalidateHandler> {
     notifier: &'n IntervalNotifier<T>,
     start: usize,
@@ -371,6 +513,51 @@ pub fn pud_order() -> u32 {
 ///
 /// Races with invalidations are retried up to `retries` times, then the answer is `EBUSY`: the retry policy is the
 /// caller's, core mm never spins on its behalf.
+///
+/// # Examples
+///
+/// ```
+/// use crate::{
+///     devmem::PMD_ORDER,
+///     hmm::{fault_and_commit, pmd_order, pud_order, HmmRange, RequestFlag},
+///     kunit_mm::TestMapping,
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// // The state counts the pages this device has seen faulted.
+/// struct Counter;
+///
+/// impl InvalidateHandler for Counter {
+///     type State = usize;
+///
+///     fn invalidate(&self, _inv: &Invalidation<'_>, _seen: &mut usize) {}
+/// }
+///
+/// let map = TestMapping::anonymous(8 * PAGE_SIZE)?;
+/// let mm = map.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Counter, 0),
+///     GFP_KERNEL,
+/// )?;
+/// let write = RequestFlag::Fault | RequestFlag::Write;
+/// let mut range = HmmRange::new(&n, map.addr(), map.end(), write, 0)?;
+/// let writable = |seen: &mut usize, pfns: &crate::hmm::FaultedPfns<'_>| {
+///     *seen += pfns.len();
+///     Ok(pfns.iter().filter(|(_, p)| p.is_writable()).count())
+/// };
+/// assert_eq!(fault_and_commit(&mut range, false, 16, writable)?, 8);
+/// // The same without holding the mmap lock across the walk (hmm_range_fault_unlocked_timeout).
+/// assert_eq!(fault_and_commit(&mut range, true, 16, writable)?, 8);
+/// assert_eq!(*n.lock(), 16);
+/// // No attempt allowed: busy.
+/// assert_eq!(fault_and_commit(&mut range, false, 0, writable).err(), Some(EBUSY));
+///
+/// // The map orders a PFN reports for large CPU mappings.
+/// assert_eq!(pmd_order(), PMD_ORDER);
+/// assert_eq!(pud_order(), 2 * PMD_ORDER);
+/// # Ok::<(), Error>(())
+/// ```
 pub fn fault_and_commit<T: InvalidateHandler, R>(
     range: &mut HmmRange<'_, T>,
     unlocked: bool,

@@ -118,6 +118,93 @@ pub enum Select {
 /// `raw` is a `struct migrate_vma` allocated by `p2pmm_migrate_alloc(npages)` on which `migrate_vma_setup`
 /// succeeded; it is finalized exactly once (`finalized`) before it is freed in `drop`. `vma` stays valid (its
 /// mmap lock held) until then.
+///
+/// # Examples
+///
+/// Pages go to simulated device memory and come back with their data; meanwhile the CPU page tables hold this
+/// device's private pages, and every move reaches notifiers as an [`Event::Migrate`] invalidation naming the
+/// migration's owner.
+///
+/// [`Event::Migrate`]: crate::notifier::Event::Migrate
+///
+/// ```
+/// use crate::{
+///     devmem::{DevmemChunk, FailNext},
+///     hmm::{fault_and_commit, HmmRange, PageKind, Request},
+///     kunit_mm::TestMapping,
+///     migrate::{for_each_vma_piece, MigrateVma, Select},
+///     notifier::{Event, IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// // Counts the migration invalidations of a given owner.
+/// struct Migrations(usize);
+///
+/// impl InvalidateHandler for Migrations {
+///     type State = usize;
+///
+///     fn invalidate(&self, inv: &Invalidation<'_>, seen: &mut usize) {
+///         if inv.event() == Event::Migrate && inv.owner() == self.0 {
+///             *seen += 1;
+///         }
+///     }
+/// }
+///
+/// // The device's memory is told apart by its owner: the address of a byte of ours.
+/// static OWNER: u8 = 0;
+/// let owner = core::ptr::from_ref(&OWNER) as usize;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let map = TestMapping::anonymous(4 * PAGE_SIZE)?;
+/// for i in 0..4u8 {
+///     map.write(usize::from(i) * PAGE_SIZE, &[0xa0 + i; 16])?;
+/// }
+/// let mm = map.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Migrations(owner), 0),
+///     GFP_KERNEL,
+/// )?;
+///
+/// let mut moved = 0;
+/// for_each_vma_piece(&mm, map.addr(), map.end(), 4, |vma, a, b| {
+///     let mut m = MigrateVma::setup(vma, a, b, owner, Select::System, false)?;
+///     m.to_device(|order| chunk.alloc(order))?;
+///     m.pages();
+///     moved += m.migrated();
+///     m.finalize();
+///     Ok(())
+/// })?;
+/// assert_eq!(moved, 4);
+/// assert_eq!(chunk.used(), 4);
+/// let to_device = *n.lock();
+/// assert!(to_device > 0);
+///
+/// let mut range = HmmRange::new(&n, map.addr(), map.end(), Request::SNAPSHOT, owner)?;
+/// let on_device = fault_and_commit(&mut range, false, 16, |_, pfns| {
+///     Ok(pfns
+///         .iter()
+///         .filter(|(_, p)| p.kind(owner) == PageKind::DevicePrivateLocal)
+///         .count())
+/// })?;
+/// assert_eq!(on_device, 4);
+///
+/// let mut back = 0;
+/// for_each_vma_piece(&mm, map.addr(), map.end(), 4, |vma, a, b| {
+///     let mut m = MigrateVma::setup(vma, a, b, owner, Select::DevicePrivate, false)?;
+///     m.to_ram(None)?;
+///     m.pages();
+///     back += m.migrated();
+///     m.finalize();
+///     Ok(())
+/// })?;
+/// assert_eq!(back, 4);
+/// // The device pages went back to the chunk's free list (`folio_free`).
+/// assert_eq!(chunk.used(), 0);
+/// assert!(*n.lock() > to_device);
+/// let mut data = [0u8; 16];
+/// map.read(3 * PAGE_SIZE, &mut data)?;
+/// assert_eq!(data, [0xa3; 16]);
+/// # Ok::<(), Error>(())
+/// ```
 pub struct MigrateVma {
     raw: *mut c_void,
     npages: usize,
@@ -541,6 +628,36 @@ pub(crate) fn evict_range(first_pfn: usize, npages: usize) -> Result {
 
 /// Calls `step(vma, a, b)` for consecutive pieces `[a, b)` of `[start, end)`, each inside one VMA and at most
 /// `chunk_pages` long, under the mmap read lock. `EINVAL` where the range has a hole or an unreadable VMA.
+///
+/// # Examples
+///
+/// ```
+/// use crate::{
+///     kunit_mm::TestMapping,
+///     migrate::{for_each_vma_piece, MigrateVma, Select},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// let map = TestMapping::anonymous(5 * PAGE_SIZE)?;
+/// let mm = map.mm()?;
+/// let mut pieces = KVec::new();
+/// for_each_vma_piece(&mm, map.addr(), map.end(), 2, |vma, a, b| {
+///     assert!(vma.start() <= a && b <= vma.end());
+///     // A migration cannot leave its VMA, nor start mid-page.
+///     let beyond = MigrateVma::setup(vma, a, vma.end() + PAGE_SIZE, 0, Select::System, false);
+///     assert_eq!(beyond.err(), Some(EINVAL));
+///     let unaligned = MigrateVma::setup(vma, a + 1, b, 0, Select::System, false);
+///     assert_eq!(unaligned.err(), Some(EINVAL));
+///     pieces.push(((a - map.addr()) / PAGE_SIZE, (b - map.addr()) / PAGE_SIZE), GFP_KERNEL)?;
+///     Ok(())
+/// })?;
+/// assert_eq!(&pieces[..], &[(0, 2), (2, 4), (4, 5)]);
+///
+/// // Past the end of the mapping there is a hole.
+/// let past = for_each_vma_piece(&mm, map.addr(), map.end() + PAGE_SIZE, 8, |_, _, _| Ok(()));
+/// assert_eq!(past, Err(EINVAL));
+/// # Ok::<(), Error>(())
+/// ```
 pub fn for_each_vma_piece(
     mm: &MmWithUser,
     start: usize,

@@ -2,6 +2,8 @@
 /*
  * C glue for p2pmm's mirror bindings; see mirror_glue.h.
  */
+#include <kunit/test.h>
+#include <kunit/test-bug.h>
 #include <linux/err.h>
 #include <linux/highmem.h>
 #include <linux/hmm.h>
@@ -10,6 +12,7 @@
 #include <linux/memremap.h>
 #include <linux/migrate.h>
 #include <linux/mm.h>
+#include <linux/mman.h>
 #include <linux/mmu_notifier.h>
 #include <linux/pgtable.h>
 #include <linux/rmap.h>
@@ -420,6 +423,50 @@ void p2pmm_devpage_clear(struct page *dpage)
 {
 	dpage->zone_device_data = NULL;
 }
+
+/* ---- KUnit test memory (mm/bind/kunit_mm.rs) ---- */
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/*
+ * An anonymous private mapping in the running KUnit test's own address space: kunit_vm_mmap() attaches a fresh mm
+ * to the test kthread (kthread_use_mm) the first time, and that mm goes away with the kthread when the test ends.
+ * -EINVAL outside a KUnit test (there is no test to own the mapping). kunit_vm_mmap() returns 0 when its resource
+ * could not be set up, and vm_mmap()'s own error value when the mapping failed: both are reported.
+ */
+unsigned long p2pmm_kunit_mmap(unsigned long len, bool writable, int *err)
+{
+	struct kunit *test = kunit_get_current_test();
+	unsigned long addr;
+
+	if (!test) {
+		*err = -EINVAL;
+		return 0;
+	}
+	addr = kunit_vm_mmap(test, NULL, 0, len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_ANONYMOUS | MAP_PRIVATE,
+			     0);
+	if (!addr || IS_ERR_VALUE(addr)) {
+		*err = addr ? (int)addr : -ENOMEM;
+		return 0;
+	}
+	*err = 0;
+	return addr;
+}
+
+/* Unmaps part of the current task's address space, as munmap(2) would. */
+int p2pmm_kunit_munmap(unsigned long addr, unsigned long len)
+{
+	return vm_munmap(addr, len);
+}
+
+/* Marks the running KUnit test skipped (kunit_mark_skipped() is a macro); nothing outside a test. */
+void p2pmm_kunit_skip(const char *reason)
+{
+	struct kunit *test = kunit_get_current_test();
+
+	if (test)
+		kunit_mark_skipped(test, "%s", reason);
+}
+#endif /* CONFIG_KUNIT */
 
 static_assert(HPAGE_PMD_ORDER == 9, "mm/bind/devmem.rs PMD_ORDER");
 static_assert(MIGRATE_PFN_VALID == (1UL << 0) && MIGRATE_PFN_MIGRATE == (1UL << 1) &&

@@ -93,6 +93,11 @@ unsigned long p2pmm_migrate_select_device_private(void);
 unsigned long p2pmm_vma_flags(struct vm_area_struct *vma);
 unsigned long p2pmm_vm_read(void);
 
+/* mm/bind/kunit_mm.rs (CONFIG_KUNIT only): user memory for the doctests, which run in a KUnit kthread */
+unsigned long p2pmm_kunit_mmap(unsigned long len, bool writable, int *err);
+int p2pmm_kunit_munmap(unsigned long addr, unsigned long len);
+void p2pmm_kunit_skip(const char *reason);
+
 /* tracepoints (notify_trace.h) */
 void p2pmm_trace_invalidate_start(unsigned long start, unsigned long end, u32 event, unsigned long owner,
 				  bool two_pass);

@@ -40,6 +40,66 @@ const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 const LARGE: usize = 1 << PMD_ORDER;
 
 /// How the device may access a mapped page.
+///
+/// # Examples
+///
+/// A read fault of untouched memory maps the shared zero page: the device may read it but not write it. A
+/// write fault gives every page a page of its own, writable. (The device and its notifier are as in
+/// [`MirrorTable`]'s example.)
+///
+/// ```
+/// use crate::{
+///     hmm::{fault_and_commit, HmmRange, Request, RequestFlag},
+///     kunit_mm::TestMapping,
+///     mirror_table::{Access, MirrorTable, NodeReserve},
+/// #   notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// # struct Device;
+/// # impl InvalidateHandler for Device {
+/// #     type State = MirrorTable;
+/// #     fn invalidate(&self, inv: &Invalidation<'_>, table: &mut MirrorTable) {
+/// #         table.unmap_range(inv.start(), inv.end());
+/// #     }
+/// # }
+/// let map = TestMapping::anonymous(4 * PAGE_SIZE)?;
+/// # let mm = map.mm()?;
+/// # let n = KBox::pin_init(
+/// #     IntervalNotifier::new(&mm, map.addr(), map.len(), Device, MirrorTable::new()),
+/// #     GFP_KERNEL,
+/// # )?;
+/// let mut reserve = NodeReserve::new(4)?;
+/// // `map_with(request)` faults the whole mapping and maps it into the table.
+/// let mut map_with = |request: Request| -> Result {
+///     reserve.top_up(4)?;
+///     let mut range = HmmRange::new(&n, map.addr(), map.end(), request, 0)?;
+///     fault_and_commit(&mut range, false, 16, |t, pfns| t.map(pfns, &mut reserve))
+/// };
+/// map_with(RequestFlag::Fault.into())?;
+/// let page = KVec::from_elem(0xffu8, PAGE_SIZE, GFP_KERNEL)?;
+/// let mut back = KVec::from_elem(0xffu8, PAGE_SIZE, GFP_KERNEL)?;
+/// {
+///     let mut table = n.lock();
+///     assert_eq!(table.access(map.addr()), Some(Access::Read));
+///     assert_eq!(table.write(map.addr(), &page), 0);
+///     assert_eq!(table.read(map.addr(), &mut back), 1);
+///     assert!(back.iter().all(|&b| b == 0));
+///     // Dropping part of the mapping leaves the rest.
+///     table.unmap_range(map.addr() + PAGE_SIZE, map.addr() + 3 * PAGE_SIZE);
+///     assert_eq!(table.len(), 2);
+///     assert_eq!(table.access(map.addr() + PAGE_SIZE), None);
+///     assert_eq!(table.access(map.addr() + 3 * PAGE_SIZE), Some(Access::Read));
+///     assert!(!table.any_atomic(map.addr(), map.end()));
+/// }
+///
+/// map_with(RequestFlag::Fault | RequestFlag::Write)?;
+/// let mut table = n.lock();
+/// assert_eq!(table.len(), 4);
+/// assert!((0..4).all(|i| table.access(map.addr() + i * PAGE_SIZE) == Some(Access::Write)));
+/// assert_eq!(table.write(map.addr(), &page), 1);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Read only.
@@ -74,6 +134,48 @@ impl Entry {
 unsafe impl Send for Entry {}
 
 /// Nodes reserved ahead of inserting into a [`MirrorTable`] under its lock.
+///
+/// # Examples
+///
+/// Without reserved nodes nothing can be inserted: the table never allocates under its lock. (The device and
+/// its notifier are as in [`MirrorTable`]'s example.)
+///
+/// ```
+/// use crate::{
+///     hmm::{fault_and_commit, HmmRange, RequestFlag},
+///     kunit_mm::TestMapping,
+///     mirror_table::{MirrorTable, NodeReserve},
+/// #   notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// # struct Device;
+/// # impl InvalidateHandler for Device {
+/// #     type State = MirrorTable;
+/// #     fn invalidate(&self, inv: &Invalidation<'_>, table: &mut MirrorTable) {
+/// #         table.unmap_range(inv.start(), inv.end());
+/// #     }
+/// # }
+/// let map = TestMapping::anonymous(4 * PAGE_SIZE)?;
+/// # let mm = map.mm()?;
+/// # let n = KBox::pin_init(
+/// #     IntervalNotifier::new(&mm, map.addr(), map.len(), Device, MirrorTable::new()),
+/// #     GFP_KERNEL,
+/// # )?;
+/// let write = RequestFlag::Fault | RequestFlag::Write;
+/// let mut range = HmmRange::new(&n, map.addr(), map.end(), write, 0)?;
+/// let mut none = NodeReserve::new(0)?;
+/// let mapped = fault_and_commit(&mut range, false, 16, |t, pfns| t.map(pfns, &mut none));
+/// assert_eq!(mapped, Err(ENOMEM));
+/// assert!(n.lock().is_empty());
+///
+/// // Topping up allocates only what is missing; a mapping uses one node per page (or per PMD).
+/// let mut reserve = NodeReserve::new(1)?;
+/// reserve.top_up(4)?;
+/// fault_and_commit(&mut range, false, 16, |t, pfns| t.map(pfns, &mut reserve))?;
+/// assert_eq!(n.lock().len(), 4);
+/// # Ok::<(), Error>(())
+/// ```
 pub struct NodeReserve(KVec<RBTreeNodeReservation<usize, Entry>>);
 
 impl NodeReserve {
@@ -96,6 +198,71 @@ impl NodeReserve {
 }
 
 /// The device page table, keyed by the virtual page number of each mapping's first page.
+///
+/// # Examples
+///
+/// A simulated device mirrors an anonymous mapping: it faults it in for writing, reads what the CPU wrote,
+/// writes what the CPU then reads (both map the same pages), and loses everything when the mapping goes.
+///
+/// ```
+/// use crate::{
+///     hmm::{fault_and_commit, HmmRange, RequestFlag},
+///     kunit_mm::TestMapping,
+///     mirror_table::{Access, MirrorTable, NodeReserve},
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// // The device drops its mappings of whatever core mm invalidates.
+/// struct Device;
+///
+/// impl InvalidateHandler for Device {
+///     type State = MirrorTable;
+///
+///     fn invalidate(&self, inv: &Invalidation<'_>, table: &mut MirrorTable) {
+///         table.unmap_range(inv.start(), inv.end());
+///     }
+/// }
+///
+/// let mut map = TestMapping::anonymous(4 * PAGE_SIZE)?;
+/// for i in 0..4u8 {
+///     map.write(usize::from(i) * PAGE_SIZE, &[0x10 + i; 16])?;
+/// }
+/// let mm = map.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Device, MirrorTable::new()),
+///     GFP_KERNEL,
+/// )?;
+/// assert!(n.lock().is_empty());
+///
+/// // Reserve nodes first, then fault and map under the lock.
+/// let mut reserve = NodeReserve::new(4)?;
+/// let write = RequestFlag::Fault | RequestFlag::Write;
+/// let mut range = HmmRange::new(&n, map.addr(), map.end(), write, 0)?;
+/// fault_and_commit(&mut range, false, 16, |table, pfns| table.map(pfns, &mut reserve))?;
+///
+/// let mut buf = KVec::from_elem(0u8, 4 * PAGE_SIZE, GFP_KERNEL)?;
+/// {
+///     let mut table = n.lock();
+///     assert_eq!(table.len(), 4);
+///     assert_eq!(table.access(map.addr() + 3 * PAGE_SIZE), Some(Access::Write));
+///     assert_eq!(table.access(map.end()), None);
+///     assert_eq!(table.read(map.addr(), &mut buf), 4);
+///     assert_eq!(&buf[2 * PAGE_SIZE..2 * PAGE_SIZE + 16], &[0x12; 16]);
+///     buf[PAGE_SIZE..2 * PAGE_SIZE].fill(0xd0);
+///     assert_eq!(table.write(map.addr() + PAGE_SIZE, &buf[PAGE_SIZE..2 * PAGE_SIZE]), 1);
+/// }
+/// // The CPU sees the device's write (outside the lock: a CPU access may invalidate).
+/// let mut cpu = [0u8; 16];
+/// map.read(PAGE_SIZE + 100, &mut cpu)?;
+/// assert_eq!(cpu, [0xd0; 16]);
+///
+/// // munmap: core mm invalidates the range, the handler empties the device page table.
+/// map.unmap()?;
+/// assert!(n.lock().is_empty());
+/// assert_eq!(n.lock().read(map.addr(), &mut buf), 0);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Default)]
 pub struct MirrorTable {
     tree: RBTree<usize, Entry>,

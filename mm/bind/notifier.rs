@@ -72,6 +72,63 @@ pub enum Event {
 }
 
 /// One invalidation as core mm reports it to an [`IntervalNotifier`].
+///
+/// # Examples
+///
+/// A notifier over an anonymous mapping hears core mm invalidate it, with the range and the reason: a zap
+/// clears pages ([`Event::Clear`]), munmap unmaps them ([`Event::Unmap`]).
+///
+/// ```
+/// use crate::{
+///     kunit_mm::TestMapping,
+///     notifier::{Event, IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// // What the device saw: a fixed record, since a handler must not allocate.
+/// #[derive(Default)]
+/// struct Seen {
+///     calls: usize,
+///     last: Option<(usize, usize, Event)>,
+///     blockable: bool,
+/// }
+///
+/// struct Recorder;
+///
+/// impl InvalidateHandler for Recorder {
+///     type State = Seen;
+///
+///     fn invalidate(&self, inv: &Invalidation<'_>, seen: &mut Seen) {
+///         seen.calls += 1;
+///         seen.last = Some((inv.start(), inv.end(), inv.event()));
+///         seen.blockable = inv.blockable();
+///     }
+/// }
+///
+/// let mut map = TestMapping::anonymous(8 * PAGE_SIZE)?;
+/// let mm = map.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Recorder, Seen::default()),
+///     GFP_KERNEL,
+/// )?;
+/// // Faulting pages in changes no existing mapping: nothing to invalidate.
+/// map.write(0, &[1; 64])?;
+/// assert_eq!(n.lock().calls, 0);
+///
+/// map.zap(2 * PAGE_SIZE, PAGE_SIZE)?;
+/// {
+///     let seen = n.lock();
+///     let page2 = map.addr() + 2 * PAGE_SIZE;
+///     assert_eq!(seen.calls, 1);
+///     assert_eq!(seen.last, Some((page2, page2 + PAGE_SIZE, Event::Clear)));
+///     assert!(seen.blockable);
+/// }
+/// map.unmap()?;
+/// let seen = n.lock();
+/// assert_eq!(seen.calls, 2);
+/// assert_eq!(seen.last, Some((map.addr(), map.end(), Event::Unmap)));
+/// # Ok::<(), Error>(())
+/// ```
 pub struct Invalidation<'a> {
     range: &'a bindings::mmu_notifier_range,
 }
@@ -116,6 +173,102 @@ impl Invalidation<'_> {
 }
 
 /// What a device does when part of its mirror becomes stale.
+///
+/// # Examples
+///
+/// A two-pass handler: each first pass runs under the state lock and asks for a second pass, which runs without
+/// the lock once every notifier of the range had its first pass.
+///
+/// ```
+/// use crate::{
+///     kunit_mm::TestMapping,
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::{
+///     page::PAGE_SIZE,
+///     sync::atomic::{ordering, Atomic},
+/// };
+///
+/// // First passes are counted in the state (under the lock), second passes in the handler (no lock).
+/// struct TwoPass {
+///     finished: Atomic<usize>,
+/// }
+///
+/// impl InvalidateHandler for TwoPass {
+///     type State = usize;
+///
+///     const TWO_PASS: bool = true;
+///
+///     fn invalidate(&self, _inv: &Invalidation<'_>, started: &mut usize) {
+///         *started += 1;
+///     }
+///
+///     fn invalidate_start(&self, inv: &Invalidation<'_>, started: &mut usize) -> bool {
+///         self.invalidate(inv, started);
+///         true
+///     }
+///
+///     fn invalidate_finish(&self, _start: usize, _end: usize) {
+///         self.finished.fetch_add(1, ordering::Relaxed);
+///     }
+/// }
+///
+/// let mut map = TestMapping::anonymous(4 * PAGE_SIZE)?;
+/// let handler = TwoPass {
+///     finished: Atomic::new(0),
+/// };
+/// let mm = map.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), handler, 0),
+///     GFP_KERNEL,
+/// )?;
+/// map.zap(0, map.len())?;
+/// map.unmap()?;
+/// assert_eq!(*n.lock(), 2);
+/// assert_eq!(n.handler().finished.load(ordering::Relaxed), 2);
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// A handler that [`ignore`](InvalidateHandler::ignore)s an invalidation is not called for it, and the
+/// notifier's sequence stays as it was: a fault read before it still commits. (A device ignores only what it
+/// already accounts for, such as its own migrations.)
+///
+/// ```
+/// use crate::{
+///     kunit_mm::TestMapping,
+///     notifier::{Event, IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// struct IgnoreClears;
+///
+/// impl InvalidateHandler for IgnoreClears {
+///     type State = usize;
+///
+///     fn ignore(&self, inv: &Invalidation<'_>) -> bool {
+///         inv.event() == Event::Clear
+///     }
+///
+///     fn invalidate(&self, _inv: &Invalidation<'_>, calls: &mut usize) {
+///         *calls += 1;
+///     }
+/// }
+///
+/// let mut map = TestMapping::anonymous(4 * PAGE_SIZE)?;
+/// let mm = map.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), IgnoreClears, 0),
+///     GFP_KERNEL,
+/// )?;
+/// let seq = n.read_begin();
+/// map.zap(0, PAGE_SIZE)?;
+/// assert!(n.lock_checked(seq).is_ok());
+/// assert_eq!(*n.lock(), 0);
+/// map.unmap()?;
+/// assert!(n.lock_checked(seq).is_err());
+/// assert_eq!(*n.lock(), 1);
+/// # Ok::<(), Error>(())
+/// ```
 pub trait InvalidateHandler: Send + Sync + Sized {
     /// The state the notifier's lock protects (typically the device page table).
     type State: Send + Unpin;
@@ -165,10 +318,46 @@ struct FinishPass {
 }
 
 /// A fault raced with an invalidation: fault again (the caller decides how often and for how long).
+///
+/// # Examples
+///
+/// Whatever was read of the address space after [`IntervalNotifier::read_begin`] may be used only if
+/// [`IntervalNotifier::lock_checked`] finds no invalidation ran since; otherwise it is [`Retry`].
+///
+/// ```
+/// use crate::{
+///     kunit_mm::TestMapping,
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation, Retry},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// struct Nothing;
+///
+/// impl InvalidateHandler for Nothing {
+///     type State = ();
+///
+///     fn invalidate(&self, _inv: &Invalidation<'_>, _state: &mut ()) {}
+/// }
+///
+/// let map = TestMapping::anonymous(4 * PAGE_SIZE)?;
+/// let mm = map.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Nothing, ()),
+///     GFP_KERNEL,
+/// )?;
+/// let seq = n.read_begin();
+/// assert!(n.lock_checked(seq).is_ok());
+///
+/// let seq = n.read_begin();
+/// map.zap(0, PAGE_SIZE)?;
+/// assert!(matches!(n.lock_checked(seq), Err(Retry)));
+/// assert!(n.lock_checked(n.read_begin()).is_ok());
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retry;
 
-/// A sequence number from `mmu_interval_read_begin()`, to be checked under the state lock.
+/// A sequence number from `mmu_interval_read_begin()`, to be checked under the state lock (example: [`Retry`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ReadSeq(pub(crate) c_ulong);
 
@@ -180,6 +369,55 @@ pub struct ReadSeq(pub(crate) c_ulong);
 /// `raw` is inserted in the interval tree of `raw.mm` from the end of initialisation until `drop`, with
 /// `Self::OPS` as its ops, so core mm may call the callbacks at any time in between; `raw.mm` holds a reference
 /// (`mmgrab`) to the address space for as long.
+///
+/// # Examples
+///
+/// A notifier watches its range from registration until it is dropped; its handler and state are reachable
+/// through it.
+///
+/// ```
+/// use crate::{
+///     kunit_mm::TestMapping,
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// // Counts the invalidations of the range it watches.
+/// struct Counter;
+///
+/// impl InvalidateHandler for Counter {
+///     type State = usize;
+///
+///     fn invalidate(&self, _inv: &Invalidation<'_>, count: &mut usize) {
+///         *count += 1;
+///     }
+/// }
+///
+/// let map = TestMapping::anonymous(4 * PAGE_SIZE)?;
+/// let mm = map.mm()?;
+/// // Only the second half of the mapping is watched.
+/// let half = map.addr() + 2 * PAGE_SIZE;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, half, 2 * PAGE_SIZE, Counter, 0),
+///     GFP_KERNEL,
+/// )?;
+/// assert!(n.mm().is_some_and(|m| m.as_raw() == mm.as_raw()));
+/// map.zap(0, 2 * PAGE_SIZE)?;
+/// assert_eq!(*n.lock(), 0);
+/// map.zap(PAGE_SIZE, 2 * PAGE_SIZE)?;
+/// assert_eq!(*n.lock(), 1);
+///
+/// // An empty or wrapping range cannot be watched.
+/// let empty = KBox::pin_init(IntervalNotifier::new(&mm, half, 0, Counter, 0), GFP_KERNEL);
+/// assert_eq!(empty.err(), Some(EINVAL));
+/// let top = usize::MAX & !(PAGE_SIZE - 1);
+/// let wrapping = KBox::pin_init(
+///     IntervalNotifier::new(&mm, top, 2 * PAGE_SIZE, Counter, 0),
+///     GFP_KERNEL,
+/// );
+/// assert_eq!(wrapping.err(), Some(EINVAL));
+/// # Ok::<(), Error>(())
+/// ```
 #[pin_data(PinnedDrop)]
 pub struct IntervalNotifier<T: InvalidateHandler> {
     #[pin]

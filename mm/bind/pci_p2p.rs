@@ -60,6 +60,24 @@ pub(crate) fn raw<Ctx: device::DeviceContext>(pdev: &pci::Device<Ctx>) -> *mut c
 /// Gives `size` bytes of `bar`, from `offset`, to p2pdma as peer-to-peer memory (`pci_p2pdma_add_resource`), and
 /// publishes it so p2pdma clients (and `/sys/bus/pci/devices/*/p2pmem`) can find it. The memory stays registered
 /// until the driver unbinds (p2pdma ties it to the device with devres).
+///
+/// # Examples
+///
+/// In a driver's probe (compile-only: it needs a bound device, which a KUnit test does not have):
+///
+/// ```no_run
+/// use crate::pci_p2p;
+/// use kernel::{device, pci};
+///
+/// // The first half of BAR 2 becomes p2pdma memory, all of it free at first.
+/// fn offer(pdev: &pci::Device<device::Bound>) -> Result {
+///     let half = pdev.resource_len(2)? / 2;
+///     pci_p2p::add_p2p_memory(pdev, 2, half, 0)?;
+///     assert_eq!(pci_p2p::p2p_memory(pdev), Some((half, half)));
+///     Ok(())
+/// }
+/// # Ok::<(), Error>(())
+/// ```
 pub fn add_p2p_memory(
     pdev: &pci::Device<device::Bound>,
     bar: u32,
@@ -83,6 +101,26 @@ pub fn p2p_memory(pdev: &pci::Device) -> Option<(u64, u64)> {
 }
 
 /// What p2pdma says about a (provider, client) pair.
+///
+/// # Examples
+///
+/// Every PCI device reaches itself by bus address, at distance 0 (p2pdma's rule for a device paired with
+/// itself), whether or not it offers p2pdma memory.
+///
+/// ```
+/// use crate::{pci_p2p, uapi_route::ROUTE_BUS_ADDR};
+///
+/// let (mut devices, mut to_itself) = (0, 0);
+/// pci_p2p::for_each(|pdev| {
+///     devices += 1;
+///     let facts = pci_p2p::route(pdev, pdev);
+///     if facts.verdict == ROUTE_BUS_ADDR && facts.distance == 0 && facts.common_bridge {
+///         to_itself += 1;
+///     }
+/// });
+/// assert!(devices > 0);
+/// assert_eq!(to_itself, devices);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RouteFacts {
     /// `P2PMM_ROUTE_*`.
@@ -109,6 +147,32 @@ pub fn route(provider: &pci::Device, client: &pci::Device) -> RouteFacts {
 }
 
 /// The PCI device at `addr`, if there is one.
+///
+/// # Examples
+///
+/// Every PCI device is found again by the name it reports.
+///
+/// ```
+/// use crate::{pci_name::PciAddr, pci_p2p};
+///
+/// let (mut devices, mut found) = (0, 0);
+/// pci_p2p::for_each(|pdev| {
+///     devices += 1;
+///     let name = pci_p2p::name(pdev);
+///     let again = PciAddr::parse(name.to_bytes_with_nul())
+///         .ok()
+///         .and_then(pci_p2p::find);
+///     if again.is_some_and(|d| pci_p2p::name(&d) == name) {
+///         found += 1;
+///     }
+/// });
+/// assert!(devices > 0);
+/// assert_eq!(found, devices);
+/// // Domain ffff holds no device.
+/// let nowhere = PciAddr::parse(b"ffff:00:00.0\0")?;
+/// assert!(pci_p2p::find(nowhere).is_none());
+/// # Ok::<(), Error>(())
+/// ```
 pub fn find(addr: PciAddr) -> Option<ARef<pci::Device>> {
     // SAFETY: Plain lookup; a non-null result carries a reference that the `ARef` now owns.
     let p = unsafe { p2pmm_pci_get(addr.domain, u32::from(addr.bus), u32::from(addr.devfn)) };
@@ -149,6 +213,21 @@ pub fn owns_p2p_pfn(pdev: &pci::Device, pfn: usize) -> bool {
 
 /// The address space of process `pid` (in the caller's pid namespace); `ESRCH` if there is none. Whether the
 /// caller may look at it is the caller's check.
+///
+/// # Examples
+///
+/// ```
+/// use crate::pci_p2p;
+///
+/// // init always has an address space.
+/// assert!(pci_p2p::pid_mm(1).is_ok());
+/// assert_eq!(pci_p2p::pid_mm(u32::MAX).err(), Some(ESRCH));
+/// // A KUnit test runs in a kernel thread: it has a pid, every capability, and no address space to hand out.
+/// let me = pci_p2p::caller_pid();
+/// assert!(me > 1);
+/// assert!(pci_p2p::caller_may_inspect_others());
+/// assert_eq!(pci_p2p::pid_mm(me).err(), Some(ESRCH));
+/// ```
 pub fn pid_mm(pid: u32) -> Result<ARef<kernel::mm::MmWithUser>> {
     let nr = c_int::try_from(pid).map_err(|_| ESRCH)?;
     let mut err: c_int = 0;
@@ -208,6 +287,30 @@ pub fn watch_unbind<T: UnbindWatcher>() -> Result<UnbindGuard> {
 }
 
 /// What to do when a PCI driver unbinds.
+///
+/// # Examples
+///
+/// Compile-only: there is one watcher at a time, and p2pmm's module holds it.
+///
+/// ```no_run
+/// use crate::pci_p2p::{self, UnbindWatcher};
+/// use kernel::pci;
+///
+/// struct Log;
+///
+/// impl UnbindWatcher for Log {
+///     fn unbinding(pdev: &pci::Device) {
+///         pr_info!("{:?} is unbinding\n", pci_p2p::name(pdev));
+///     }
+///
+///     fn unbound(_pdev: &pci::Device) {}
+/// }
+///
+/// let guard = pci_p2p::watch_unbind::<Log>()?;
+/// // ...until the guard goes.
+/// drop(guard);
+/// # Ok::<(), Error>(())
+/// ```
 pub trait UnbindWatcher {
     /// `pdev`'s driver is about to unbind (`BUS_NOTIFY_UNBIND_DRIVER`), before its remove runs.
     fn unbinding(pdev: &pci::Device);

@@ -56,9 +56,38 @@ impl Attr {
 }
 
 /// A sysfs `show()` buffer (one page); writes past its end fail.
+///
+/// # Examples
+///
+/// ```
+/// use crate::bind_sysfs::PageWriter;
+/// use core::fmt::Write;
+///
+/// let mut page = [0u8; 16];
+/// let mut w = PageWriter::new(&mut page);
+/// writeln!(w, "{}", 16 << 20).map_err(|_| EINVAL)?;
+/// assert_eq!(w.written(), b"16777216\n");
+/// // One byte stays free for the NUL that ends a sysfs string: 15 bytes fit, the 16th does not.
+/// assert!(w.write_str("123456").is_ok());
+/// assert!(w.write_str("7").is_err());
+/// assert_eq!(w.written(), b"16777216\n123456");
+/// # Ok::<(), Error>(())
+/// ```
 pub struct PageWriter<'a> {
     buf: &'a mut [u8],
     len: usize,
+}
+
+impl<'a> PageWriter<'a> {
+    /// An empty writer over `buf`: the `show()` page, or any buffer (a test's).
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, len: 0 }
+    }
+
+    /// What was written so far.
+    pub fn written(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
 }
 
 impl fmt::Write for PageWriter<'_> {
@@ -90,7 +119,7 @@ pub trait SysfsSource {
 unsafe fn show(buf: *mut c_char, f: impl FnOnce(&mut PageWriter<'_>) -> Result) -> isize {
     // SAFETY: Guaranteed by the caller.
     let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), kernel::page::PAGE_SIZE) };
-    let mut w = PageWriter { buf, len: 0 };
+    let mut w = PageWriter::new(buf);
     match f(&mut w) {
         Ok(()) => w.len as isize,
         Err(e) => e.to_errno() as isize,
