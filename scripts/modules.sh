@@ -5,7 +5,13 @@
 . "$(dirname "$0")/lib.sh"
 mount_chroot modules
 
-dst=$ROOT/build/p2pmm
+# P2PMM_MODULE_BUILD names another build directory (and log/output names) so a second checkout can compile
+# its modules without touching the main build's; the default is what make test uses.
+name=${P2PMM_MODULE_BUILD:-p2pmm}
+dst=$ROOT/build/$name
+mods=$OUT/modules
+logname=modules
+if [ "$name" != p2pmm ]; then mods=$OUT/modules-$name; logname=modules-$name; fi
 rm -rf "$dst"
 mkdir -p "$dst"
 cp -a "$REPO/Kbuild" "$REPO/mm" "$REPO/drivers" "$REPO/include" "$dst/"
@@ -18,18 +24,18 @@ python3 "$REPO/scripts/doctest_gen.py" --root "$dst" --crate drivers/mirror/p2pm
 	--suite p2pmm_mirror_doctests --out drivers/mirror/doctests_generated.rs ||
 	die "generating p2pmm_mirror.ko's doctests failed"
 log "building p2pmm.ko (clippy on)"
-in_chroot $KMAKE M=/build/p2pmm CLIPPY=1 W=1 modules >"$OUT/modules.log" 2>&1 || {
-	grep -E -A12 '^(error|warning)' "$OUT/modules.log" | head -80 >&2
-	die "module build failed; see $OUT/modules.log"
+in_chroot $KMAKE M=/build/$name CLIPPY=1 W=1 modules >"$OUT/$logname.log" 2>&1 || {
+	grep -E -A12 '^(error|warning)' "$OUT/$logname.log" | head -80 >&2
+	die "module build failed; see $OUT/$logname.log"
 }
-if grep -qE '(^|: )(warning|error)(\[|:)' "$OUT/modules.log"; then
-	grep -E -A12 '(^|: )(warning|error)(\[|:)' "$OUT/modules.log" | head -80 >&2
-	die "module build has warnings (treated as errors); see $OUT/modules.log"
+if grep -qE '(^|: )(warning|error)(\[|:)' "$OUT/$logname.log"; then
+	grep -E -A12 '(^|: )(warning|error)(\[|:)' "$OUT/$logname.log" | head -80 >&2
+	die "module build has warnings (treated as errors); see $OUT/$logname.log"
 fi
 # rustfmt with the kernel tree's settings, over every Rust file the module compiles (but the generated doctests,
 # whose bodies must keep their source lines; see scripts/doctest_gen.py).
-in_chroot sh -c 'cd /build/p2pmm && find mm drivers -name "*.rs" -not -path "mm/core/tests/*" -not -path "mm/core/benches/*" -not -path "mm/core/examples/*" -not -name doctests_generated.rs | xargs rustfmt --check --edition 2021 --config-path /build/linux/.rustfmt.toml' \
-	>"$OUT/rustfmt.log" 2>&1 || { head -40 "$OUT/rustfmt.log" >&2; die "module sources are not rustfmt-clean; run 'cargo fmt' (see $OUT/rustfmt.log)"; }
-mkdir -p "$OUT/modules"
-cp "$dst"/*.ko "$OUT/modules/"
-log "modules ready: $(cd "$OUT/modules" && echo *.ko)"
+in_chroot sh -c "cd /build/$name && find mm drivers -name '*.rs' -not -path 'mm/core/tests/*' -not -path 'mm/core/benches/*' -not -path 'mm/core/examples/*' -not -name doctests_generated.rs | xargs rustfmt --check --edition 2021 --config-path /build/linux/.rustfmt.toml" \
+	>"$OUT/rustfmt-$logname.log" 2>&1 || { head -40 "$OUT/rustfmt-$logname.log" >&2; die "module sources are not rustfmt-clean; run 'cargo fmt' (see $OUT/rustfmt-$logname.log)"; }
+mkdir -p "$mods"
+cp "$dst"/*.ko "$mods/"
+log "modules ready: $(cd "$mods" && echo *.ko)"
