@@ -10,7 +10,7 @@
 //! are never held together.
 
 use crate::{
-    devmem::{DevPage, DevmemChunk, FailNext},
+    devmem::{Backing, DevPage, DevmemChunk, FailNext},
     exclusive::ExclusiveSession,
     hmm::{fault_and_commit, pmd_order, pud_order, HmmRange, PageKind, Request, RequestFlag},
     migrate::{for_each_vma_piece, MigrateVma, Select},
@@ -34,6 +34,10 @@ const FAULT_CHUNK_PAGES: usize = 64;
 /// How often a fault is retried after racing an invalidation before the device gives up with `EBUSY`. This is
 /// the device's policy: core mm never spins on our behalf.
 const FAULT_RETRIES: u32 = 10_000;
+
+/// Pages copied per lock hold by device reads and writes: the bounce buffer between the device page table and
+/// user memory has this size whatever the request's (upstream allocates, and so zeroes or faults, all of it).
+const BOUNCE_PAGES: usize = 32;
 
 /// Pages migrated per `migrate_vma` call (one PMD's worth of PTEs, as upstream).
 const MIGRATE_CHUNK_PAGES: usize = 512;
@@ -145,63 +149,95 @@ impl Dmirror {
         Ok(())
     }
 
-    fn bounce(len: usize) -> Result<KVVec<u8>> {
-        let mut v = KVVec::with_capacity(len, GFP_KERNEL)?;
+    /// A bounce buffer for one window of a device read or write (at most [`BOUNCE_PAGES`] pages of `len`).
+    fn bounce(len: usize) -> Result<KVec<u8>> {
+        let len = len.min(BOUNCE_PAGES * PAGE_SIZE);
+        let mut v = KVec::with_capacity(len, GFP_KERNEL)?;
         v.resize(len, 0, GFP_KERNEL)?;
         Ok(v)
     }
 
     /// Returns what the device maps of `[start, end)` without faulting (after a migration or exclusive access,
-    /// for the caller to verify): `ENOENT` if some page is not mapped.
+    /// for the caller to verify): `ENOENT` if some page is not mapped, before anything is copied.
     fn read_back(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
-        let mut bounce = Self::bounce(end - start)?;
-        let done = self.notifier.lock().read(start, &mut bounce);
-        cmd.cpages = done as u64;
-        if done != (end - start) / PAGE_SIZE {
+        let npages = (end - start) / PAGE_SIZE;
+        let mapped = self.notifier.lock().mapped_prefix(start, end);
+        if mapped != npages {
+            cmd.cpages = mapped as u64;
             return Err(ENOENT);
         }
-        cmd.buffer(end - start).writer().write_slice(&bounce)
+        let mut bounce = Self::bounce(end - start)?;
+        let mut out = cmd.buffer(end - start).writer();
+        let mut addr = start;
+        while addr < end {
+            let next = end.min(addr + bounce.len());
+            let window = &mut bounce[..next - addr];
+            let done = self.notifier.lock().read(addr, window);
+            cmd.cpages = ((addr - start) / PAGE_SIZE + done) as u64;
+            // Unmapped since the check: an invalidation raced with the copy.
+            if done != (next - addr) / PAGE_SIZE {
+                return Err(ENOENT);
+            }
+            out.write_slice(window)?;
+            addr = next;
+        }
+        Ok(())
     }
 
     /// Device read: copy what the device maps, faulting in what it does not.
+    ///
+    /// Copies a window at a time through a small bounce buffer. When a page is missing, the whole rest of the
+    /// range is faulted at once (one fault per request, as upstream counts them in `faults`).
     fn read(&self, cmd: &mut Cmd, start: usize, end: usize, unlocked: bool) -> Result {
         let mut bounce = Self::bounce(end - start)?;
-        let npages = (end - start) / PAGE_SIZE;
-        let mut done = 0;
-        loop {
-            let at = start + done * PAGE_SIZE;
-            done += self
-                .notifier
-                .lock()
-                .read(at, &mut bounce[done * PAGE_SIZE..]);
-            if done == npages {
-                break;
+        let mut out = cmd.buffer(end - start).writer();
+        let mut addr = start;
+        while addr < end {
+            let next = end.min(addr + bounce.len());
+            let window = &mut bounce[..next - addr];
+            let mut done = 0;
+            loop {
+                done += self
+                    .notifier
+                    .lock()
+                    .read(addr + done * PAGE_SIZE, &mut window[done * PAGE_SIZE..]);
+                cmd.cpages = ((addr - start) / PAGE_SIZE + done) as u64;
+                if done * PAGE_SIZE == window.len() {
+                    break;
+                }
+                self.fault(addr + done * PAGE_SIZE, end, false, unlocked)?;
+                cmd.faults += 1;
             }
-            let at = start + done * PAGE_SIZE;
-            let faulted = self.fault(at, end, false, unlocked);
-            cmd.cpages = done as u64;
-            faulted?;
-            cmd.faults += 1;
+            out.write_slice(window)?;
+            addr = next;
         }
-        cmd.cpages = done as u64;
-        cmd.buffer(end - start).writer().write_slice(&bounce)
+        Ok(())
     }
 
-    /// Device write: store into what the device maps writable, faulting for write what it does not.
+    /// Device write: store into what the device maps writable, faulting for write what it does not (the rest
+    /// of the range at once, as [`Self::read`]).
     fn write(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
         let mut bounce = Self::bounce(end - start)?;
-        cmd.buffer(end - start).reader().read_slice(&mut bounce)?;
-        let npages = (end - start) / PAGE_SIZE;
-        let mut done = 0;
-        loop {
-            let at = start + done * PAGE_SIZE;
-            done += self.notifier.lock().write(at, &bounce[done * PAGE_SIZE..]);
-            cmd.cpages = done as u64;
-            if done == npages {
-                break;
+        let mut input = cmd.buffer(end - start).reader();
+        let mut addr = start;
+        while addr < end {
+            let next = end.min(addr + bounce.len());
+            let window = &mut bounce[..next - addr];
+            input.read_slice(window)?;
+            let mut done = 0;
+            loop {
+                done += self
+                    .notifier
+                    .lock()
+                    .write(addr + done * PAGE_SIZE, &window[done * PAGE_SIZE..]);
+                cmd.cpages = ((addr - start) / PAGE_SIZE + done) as u64;
+                if done * PAGE_SIZE == window.len() {
+                    break;
+                }
+                self.fault(addr + done * PAGE_SIZE, end, true, false)?;
+                cmd.faults += 1;
             }
-            self.fault(start + done * PAGE_SIZE, end, true, false)?;
-            cmd.faults += 1;
+            addr = next;
         }
         Ok(())
     }
@@ -290,17 +326,22 @@ impl Dmirror {
         if order > 0 && self.fail.take() {
             return Ok(None);
         }
+        // One backing folio, whichever chunk has room (as upstream: never allocate and free one per full chunk).
+        let Some(mut backing) = Backing::new(order) else {
+            return if order > 0 { Ok(None) } else { Err(ENOMEM) };
+        };
         let mut chunks = self.devmem.lock();
         for chunk in chunks.iter() {
-            if let Some(page) = chunk.alloc(order)? {
-                return Ok(Some(page));
+            match chunk.take(backing) {
+                Ok(page) => return Ok(Some(page)),
+                Err(b) => backing = b,
             }
         }
         let chunk = KBox::pin_init(
             DevmemChunk::new(self.owner, order > 0, self.fail.clone()),
             GFP_KERNEL,
         )?;
-        let page = chunk.alloc(order)?;
+        let page = chunk.take(backing).ok();
         chunks.push(chunk, GFP_KERNEL)?;
         Ok(page)
     }

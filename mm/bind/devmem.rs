@@ -114,6 +114,33 @@ impl DevPage {
     }
 }
 
+/// A system folio that will hold the data of a device folio ([`DevmemChunk::take`]).
+///
+/// # Invariants
+///
+/// `page` heads a folio of `order` allocated by `p2pmm_alloc_backing` and owned by this value.
+pub struct Backing {
+    page: *mut c_void,
+    order: u32,
+}
+
+impl Backing {
+    /// A new backing folio of `order`; `None` when memory is short.
+    pub fn new(order: u32) -> Option<Self> {
+        // SAFETY: Plain allocation.
+        let page = unsafe { p2pmm_alloc_backing(order) };
+        // INVARIANT: a folio of `order`, ours.
+        (!page.is_null()).then_some(Self { page, order })
+    }
+}
+
+impl Drop for Backing {
+    fn drop(&mut self) {
+        // SAFETY: Allocated by `p2pmm_alloc_backing` with this order and never handed out (type invariant).
+        unsafe { p2pmm_free_pages(self.page, self.order) };
+    }
+}
+
 /// One chunk of simulated device-private memory.
 ///
 /// # Invariants
@@ -207,13 +234,19 @@ impl DevmemChunk {
     }
 
     /// Takes a free device folio of `order` (0 or [`PMD_ORDER`]) and gives it a backing folio; `None` when
-    /// the chunk has none of that size.
+    /// the chunk has none of that size (or, for a large folio, when no large backing folio can be had).
     pub fn alloc(&self, order: u32) -> Result<Option<DevPage>> {
-        // SAFETY: Plain allocation.
-        let backing = unsafe { p2pmm_alloc_backing(order) };
-        if backing.is_null() {
+        let Some(backing) = Backing::new(order) else {
             return if order > 0 { Ok(None) } else { Err(ENOMEM) };
-        }
+        };
+        Ok(self.take(backing).ok())
+    }
+
+    /// Takes a free device folio of `backing`'s order and gives it `backing` to hold its data; hands `backing`
+    /// back when the chunk has no free folio of that size, so a caller trying several chunks allocates the
+    /// backing memory once.
+    pub fn take(&self, backing: Backing) -> Result<DevPage, Backing> {
+        let order = backing.order;
         let pfn = {
             let mut free = self.free.lock();
             if order > 0 {
@@ -223,16 +256,16 @@ impl DevmemChunk {
             }
         };
         let Some(pfn) = pfn else {
-            // SAFETY: Allocated above, unused.
-            unsafe { p2pmm_free_pages(backing, order) };
-            return Ok(None);
+            return Err(backing);
         };
         // SAFETY: `pfn` heads a free folio of this size in this chunk (type invariant): no user.
         let page = unsafe { p2pmm_pfn_to_page(pfn as c_ulong) };
-        // SAFETY: As above; initialising sets its refcount to 1 and records the backing folio.
-        unsafe { p2pmm_devpage_init(page, backing, order) };
+        // The device folio owns the backing folio from here on (`folio_free` frees it).
+        let backing = core::mem::ManuallyDrop::new(backing);
+        // SAFETY: As above; initialising sets its refcount to 1 and records the backing folio of the same order.
+        unsafe { p2pmm_devpage_init(page, backing.page, order) };
         // INVARIANT: initialised with its backing folio of the same order.
-        Ok(Some(DevPage { page }))
+        Ok(DevPage { page })
     }
 
     /// Number of pages in use.

@@ -217,6 +217,12 @@ struct page *p2pmm_nth_page(struct page *page, unsigned long n)
 	return pfn_to_page(page_to_pfn(page) + n);
 }
 
+/* The page n pages before page, inside the same folio (the head of a large mapping from one of its pages). */
+struct page *p2pmm_nth_page_back(struct page *page, unsigned long n)
+{
+	return pfn_to_page(page_to_pfn(page) - n);
+}
+
 /*
  * folio_split of a simulated device's large folio: split its backing folio the same way and give every new
  * device folio its own backing page (as lib/test_hmm.c's dmirror_devmem_folio_split does).

@@ -60,6 +60,7 @@ struct page *p2pmm_alloc_backing(unsigned int order);
 void p2pmm_free_pages(struct page *page, unsigned int order);
 unsigned int p2pmm_page_folio_order(struct page *page);
 struct page *p2pmm_nth_page(struct page *page, unsigned long n);
+struct page *p2pmm_nth_page_back(struct page *page, unsigned long n);
 void p2pmm_devmem_split_backing(struct folio *head, struct folio *tail);
 bool p2pmm_vmf_has_pte(struct vm_fault *vmf);
 void p2pmm_copy_page(struct page *dst, struct page *src);

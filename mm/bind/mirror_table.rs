@@ -33,6 +33,7 @@ extern "C" {
     fn p2pmm_page_is_device_private(page: *mut c_void) -> bool;
     fn p2pmm_devpage_backing(dpage: *mut c_void) -> *mut c_void;
     fn p2pmm_nth_page(page: *mut c_void, n: c_ulong) -> *mut c_void;
+    fn p2pmm_nth_page_back(page: *mut c_void, n: c_ulong) -> *mut c_void;
 }
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
@@ -314,6 +315,10 @@ impl MirrorTable {
 
     /// Maps the entries of a committed walk that `wanted` selects, one node per PMD-sized mapping.
     /// `resolve` gives the page the device accesses for a walked page.
+    ///
+    /// A page the CPU maps with a PMD maps its whole PMD-sized folio: the walk proved the PMD current (committed
+    /// under the lock), so the device maps all of it as one entry even when the walk covered only part of it (a
+    /// fault chunk is smaller than a PMD), and a later walk of another part finds it mapped already.
     fn map_walk(
         &mut self,
         pfns: &FaultedPfns<'_>,
@@ -321,35 +326,40 @@ impl MirrorTable {
         wanted: impl Fn(HmmPfn) -> bool,
         resolve: impl Fn(*mut bindings::page) -> *mut bindings::page,
     ) -> Result {
-        let n = pfns.len();
-        let mut skip = 0;
-        for (i, (addr, pfn)) in pfns.iter().enumerate() {
-            if skip > 0 {
-                skip -= 1;
-                continue;
-            }
-            if !wanted(pfn) {
+        let mut covered_until = 0;
+        for (addr, pfn) in pfns.iter() {
+            let vpn = addr / PAGE_SIZE;
+            if vpn < covered_until || !wanted(pfn) {
                 continue;
             }
             let Some(page) = pfn.raw_page() else {
                 continue;
-            };
-            let vpn = addr / PAGE_SIZE;
-            let order = if pfn.map_order() == PMD_ORDER && vpn % LARGE == 0 && n - i >= LARGE {
-                skip = LARGE - 1;
-                PMD_ORDER
-            } else {
-                0
             };
             let access = if pfn.is_writable() {
                 Access::Write
             } else {
                 Access::Read
             };
+            let (vpn, page, order) = if pfn.map_order() == PMD_ORDER {
+                let head = vpn & !(LARGE - 1);
+                covered_until = head + LARGE;
+                // SAFETY: `page` is page `vpn - head` of the PMD-mapped folio (the walk realigned it), so stepping
+                // back stays inside the folio.
+                let first = unsafe { p2pmm_nth_page_back(page.cast(), (vpn - head) as c_ulong) };
+                (head, first.cast::<bindings::page>(), PMD_ORDER)
+            } else {
+                (vpn, page, 0)
+            };
+            let page = resolve(page);
+            if let Some(e) = self.tree.get(&vpn) {
+                if e.page == page && e.order == order && e.access == access {
+                    continue;
+                }
+            }
             // INVARIANT: the pages are valid now (committed walk under the lock), contiguous for a PMD mapping,
             // and the invalidation that precedes any free or move of them clears the entry.
             let entry = Entry {
-                page: resolve(page),
+                page,
                 access,
                 order,
             };
@@ -418,6 +428,20 @@ impl MirrorTable {
         self.find(addr / PAGE_SIZE).map(|(e, _)| e.access)
     }
 
+    /// How many pages of `[start, end)`, from `start` on, are mapped (up to the first that is not).
+    pub fn mapped_prefix(&self, start: usize, end: usize) -> usize {
+        let (first, last) = (start / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
+        let mut vpn = first;
+        while vpn < last {
+            let Some((e, offset)) = self.find(vpn) else {
+                break;
+            };
+            // The rest of this entry is mapped too.
+            vpn += (1usize << e.order) - offset;
+        }
+        vpn.min(last) - first
+    }
+
     /// Whether any page of `[start, end)` is mapped [`Access::Atomic`].
     pub fn any_atomic(&self, start: usize, end: usize) -> bool {
         (start / PAGE_SIZE..end.div_ceil(PAGE_SIZE))
@@ -427,14 +451,22 @@ impl MirrorTable {
     /// Device read: copies the pages from `addr` on into `dst` (a whole number of pages), stopping at the first
     /// unmapped one. Returns the number of pages copied.
     pub fn read(&self, addr: usize, dst: &mut [u8]) -> usize {
+        let npages = dst.len() / PAGE_SIZE;
         let mut done = 0;
-        for chunk in dst.chunks_exact_mut(PAGE_SIZE) {
+        while done < npages {
             let Some((e, offset)) = self.find(addr / PAGE_SIZE + done) else {
                 break;
             };
-            // SAFETY: The entry's pages are valid while in the table (type invariant of `Entry`); one page.
-            unsafe { p2pmm_copy_from_page(chunk.as_mut_ptr().cast(), e.page(offset)) };
-            done += 1;
+            // One lookup per entry: a large entry's pages follow each other.
+            let n = ((1usize << e.order) - offset).min(npages - done);
+            for (k, chunk) in dst[done * PAGE_SIZE..(done + n) * PAGE_SIZE]
+                .chunks_exact_mut(PAGE_SIZE)
+                .enumerate()
+            {
+                // SAFETY: The entry's pages are valid while in the table (type invariant of `Entry`); one page.
+                unsafe { p2pmm_copy_from_page(chunk.as_mut_ptr().cast(), e.page(offset + k)) };
+            }
+            done += n;
         }
         done
     }
@@ -442,16 +474,23 @@ impl MirrorTable {
     /// Device write: copies `src` (a whole number of pages) to the pages from `addr` on, stopping at the first
     /// page not mapped [`Access::Write`]. Returns the number of pages written.
     pub fn write(&mut self, addr: usize, src: &[u8]) -> usize {
+        let npages = src.len() / PAGE_SIZE;
         let mut done = 0;
-        for chunk in src.chunks_exact(PAGE_SIZE) {
-            match self.find(addr / PAGE_SIZE + done) {
-                Some((e, offset)) if e.access == Access::Write => {
-                    // SAFETY: The entry's pages stay valid while in the table (`Entry` invariant); writable; one page.
-                    unsafe { p2pmm_copy_to_page(e.page(offset), chunk.as_ptr().cast()) };
-                }
+        while done < npages {
+            let e = match self.find(addr / PAGE_SIZE + done) {
+                Some((e, offset)) if e.access == Access::Write => (e, offset),
                 _ => break,
+            };
+            let (e, offset) = e;
+            let n = ((1usize << e.order) - offset).min(npages - done);
+            for (k, chunk) in src[done * PAGE_SIZE..(done + n) * PAGE_SIZE]
+                .chunks_exact(PAGE_SIZE)
+                .enumerate()
+            {
+                // SAFETY: The entry's pages stay valid while in the table (`Entry` invariant); writable; one page.
+                unsafe { p2pmm_copy_to_page(e.page(offset + k), chunk.as_ptr().cast()) };
             }
-            done += 1;
+            done += n;
         }
         done
     }
