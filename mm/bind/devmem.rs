@@ -64,6 +64,21 @@ const PMD_PAGES: usize = 1 << PMD_ORDER;
 
 /// A test hook: makes the next large allocation of device or system memory fail, once, so the small-page
 /// fallbacks run (the upstream uAPI's `HMM_DMIRROR_FLAG_FAIL_ALLOC`).
+///
+/// # Examples
+///
+/// ```
+/// use crate::devmem::FailNext;
+///
+/// let fail = FailNext::new()?;
+/// assert!(!fail.take());
+/// fail.arm();
+/// fail.arm();
+/// // Armed twice, it still fails one allocation only.
+/// assert!(fail.take());
+/// assert!(!fail.take());
+/// # Ok::<(), Error>(())
+/// ```
 pub struct FailNext(Atomic<bool>);
 
 impl FailNext {
@@ -119,6 +134,24 @@ impl DevPage {
 /// # Invariants
 ///
 /// `page` heads a folio of `order` allocated by `p2pmm_alloc_backing` and owned by this value.
+///
+/// # Examples
+///
+/// A chunk without a free folio of the backing's size hands the backing back, for the next chunk to try.
+///
+/// ```
+/// use crate::devmem::{Backing, DevmemChunk, FailNext};
+///
+/// static OWNER: u8 = 0;
+/// let owner = core::ptr::from_ref(&OWNER) as usize;
+/// // A chunk handed out as PMD-sized folios has no small pages.
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, true, FailNext::new()?), GFP_KERNEL)?;
+/// let backing = Backing::new(0).ok_or(ENOMEM)?;
+/// let refused = chunk.take(backing).is_err();
+/// assert!(refused);
+/// assert_eq!(chunk.used(), 0);
+/// # Ok::<(), Error>(())
+/// ```
 pub struct Backing {
     page: *mut c_void,
     order: u32,
@@ -148,6 +181,54 @@ impl Drop for Backing {
 /// From the end of initialisation until `drop`, `pgmap` is a `memremap_pages`-ed `MEMORY_DEVICE_PRIVATE`
 /// pagemap of `CHUNK_PAGES` pages from `first_pfn`, with `Self::OPS` and owner `owner`; `free` holds the PFNs of
 /// its free folios, and each list has capacity for all of them (so `folio_free` never allocates).
+///
+/// # Examples
+///
+/// Pages migrated into a chunk come back when the CPU touches them (`migrate_to_ram`), and dropping the chunk
+/// evicts the ones still there, data intact.
+///
+/// ```
+/// use crate::{
+///     devmem::{DevmemChunk, FailNext},
+///     kunit_mm::TestMapping,
+///     migrate::{for_each_vma_piece, MigrateVma, Select},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// static OWNER: u8 = 0;
+/// let owner = core::ptr::from_ref(&OWNER) as usize;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// assert_eq!((chunk.owner(), chunk.used()), (owner, 0));
+/// assert!(!chunk.fail_hook().take());
+///
+/// let map = TestMapping::anonymous(3 * PAGE_SIZE)?;
+/// for i in 0..3u8 {
+///     map.write(usize::from(i) * PAGE_SIZE, &[i + 1; 8])?;
+/// }
+/// let mm = map.mm()?;
+/// for_each_vma_piece(&mm, map.addr(), map.end(), 3, |vma, a, b| {
+///     let mut m = MigrateVma::setup(vma, a, b, owner, Select::System, false)?;
+///     m.to_device(|order| chunk.alloc(order))?;
+///     m.pages();
+///     m.finalize();
+///     Ok(())
+/// })?;
+/// assert_eq!(chunk.used(), 3);
+///
+/// // The CPU reads page 1: it migrates back, and its device page is free again.
+/// let mut data = [0u8; 8];
+/// map.read(PAGE_SIZE, &mut data)?;
+/// assert_eq!(data, [2; 8]);
+/// assert_eq!(chunk.used(), 2);
+///
+/// // Dropping the chunk moves pages 0 and 2 back to system memory before the device memory goes.
+/// drop(chunk);
+/// map.read(0, &mut data)?;
+/// assert_eq!(data, [1; 8]);
+/// map.read(2 * PAGE_SIZE, &mut data)?;
+/// assert_eq!(data, [3; 8]);
+/// # Ok::<(), Error>(())
+/// ```
 #[pin_data(PinnedDrop)]
 pub struct DevmemChunk {
     #[pin]
