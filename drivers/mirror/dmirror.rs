@@ -5,9 +5,10 @@
 //! Behaves as upstream `lib/test_hmm.c` does for its device-private devices, built on p2pmm's mirror bindings:
 //! the device page table is a [`MirrorTable`] inside an [`IntervalNotifier`] over the whole address space.
 //!
-//! Lock order: mmap lock -> folio lock (exclusive pages, pages under migration) -> the notifier's state lock;
-//! mmap lock -> `devmem` (chunk list) mutex -> a chunk's free-list spinlock. The state lock and the `devmem` mutex
-//! are never held together.
+//! Lock order: `bounce` mutex -> mmap lock -> folio lock (exclusive pages, pages under migration) -> the
+//! notifier's state lock; mmap lock -> `devmem` (chunk list) mutex -> a chunk's free-list spinlock. The state lock
+//! and the `devmem` mutex are never held together. `bounce` is held across user copies and faults (which may take
+//! the mmap lock and run invalidations), never taken under any other lock.
 
 use crate::{
     devmem::{Backing, DevPage, DevmemChunk, FailNext},
@@ -83,6 +84,10 @@ pub struct Dmirror {
     /// This device's memory, grown a chunk at a time; dropped (evicted) after the notifier is gone.
     #[pin]
     devmem: Mutex<KVec<Pin<KBox<DevmemChunk>>>>,
+    /// The window between the device page table and user memory for device reads, writes and read-backs:
+    /// allocated (and zeroed) once per open file rather than per request.
+    #[pin]
+    bounce: Mutex<KVec<u8>>,
     /// `HMM_DMIRROR_FLAG_FAIL_ALLOC`: the next large allocation (device or system side) fails.
     fail: Arc<FailNext>,
     owner: usize,
@@ -93,9 +98,11 @@ impl Dmirror {
     pub fn new(mm: &Mm, owner: usize) -> Result<impl PinInit<Self, Error> + '_> {
         let length = usize::MAX & !(PAGE_SIZE - 1);
         let fail = FailNext::new()?;
+        let bounce = KVec::from_elem(0u8, BOUNCE_PAGES * PAGE_SIZE, GFP_KERNEL)?;
         Ok(try_pin_init!(Self {
             notifier <- IntervalNotifier::new(mm, 0, length, MirrorHandler, MirrorTable::new()),
             devmem <- new_mutex!(KVec::new(), "p2pmm_mirror_devmem"),
+            bounce <- new_mutex!(bounce, "p2pmm_mirror_bounce"),
             fail,
             owner,
         }))
@@ -149,14 +156,6 @@ impl Dmirror {
         Ok(())
     }
 
-    /// A bounce buffer for one window of a device read or write (at most [`BOUNCE_PAGES`] pages of `len`).
-    fn bounce(len: usize) -> Result<KVec<u8>> {
-        let len = len.min(BOUNCE_PAGES * PAGE_SIZE);
-        let mut v = KVec::with_capacity(len, GFP_KERNEL)?;
-        v.resize(len, 0, GFP_KERNEL)?;
-        Ok(v)
-    }
-
     /// Returns what the device maps of `[start, end)` without faulting (after a migration or exclusive access,
     /// for the caller to verify): `ENOENT` if some page is not mapped, before anything is copied.
     fn read_back(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
@@ -166,7 +165,7 @@ impl Dmirror {
             cmd.cpages = mapped as u64;
             return Err(ENOENT);
         }
-        let mut bounce = Self::bounce(end - start)?;
+        let mut bounce = self.bounce.lock();
         let mut out = cmd.buffer(end - start).writer();
         let mut addr = start;
         while addr < end {
@@ -189,7 +188,7 @@ impl Dmirror {
     /// Copies a window at a time through a small bounce buffer. When a page is missing, the whole rest of the
     /// range is faulted at once (one fault per request, as upstream counts them in `faults`).
     fn read(&self, cmd: &mut Cmd, start: usize, end: usize, unlocked: bool) -> Result {
-        let mut bounce = Self::bounce(end - start)?;
+        let mut bounce = self.bounce.lock();
         let mut out = cmd.buffer(end - start).writer();
         let mut addr = start;
         while addr < end {
@@ -217,7 +216,7 @@ impl Dmirror {
     /// Device write: store into what the device maps writable, faulting for write what it does not (the rest
     /// of the range at once, as [`Self::read`]).
     fn write(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
-        let mut bounce = Self::bounce(end - start)?;
+        let mut bounce = self.bounce.lock();
         let mut input = cmd.buffer(end - start).reader();
         let mut addr = start;
         while addr < end {
@@ -299,8 +298,9 @@ impl Dmirror {
         {
             let session = ExclusiveSession::new(&mm);
             let mut addr = start;
+            let mut reserve = NodeReserve::new(1)?;
             while addr < end {
-                let mut reserve = NodeReserve::new(1)?;
+                reserve.top_up(1)?;
                 let page = session.make_exclusive(addr, 0)?;
                 self.notifier.lock().map_exclusive(&page, &mut reserve)?;
                 addr += PAGE_SIZE;

@@ -11,9 +11,11 @@
 //! Insertion never allocates: nodes are reserved with [`NodeReserve`] before the lock is taken, because the lock
 //! is also taken inside core mm's invalidation, where reclaim must not recurse.
 //!
-//! A PMD-sized mapping (a THP, or a large device folio) is one entry, keyed by its first page: mapping and
-//! invalidating 2 MiB costs one node, not 512. Entries never overlap; an invalidation that touches part of a
-//! large entry drops all of it (the device faults the rest back in).
+//! Two trees hold the mappings. Small pages live in blocks of [`BLOCK`] consecutive virtual pages, one node per
+//! block (as an XArray leaf holds 64 entries), so mapping or invalidating 4 KiB pages costs one allocation per
+//! 64 pages, not one per page. A PMD-sized mapping (a THP, or a large device folio) is one entry of the other
+//! tree, keyed by its first page: mapping and invalidating 2 MiB costs one node, not 512. Mappings never overlap;
+//! an invalidation that touches part of a large mapping drops all of it (the device faults the rest back in).
 
 use crate::{
     devmem::PMD_ORDER,
@@ -24,7 +26,7 @@ use kernel::{
     bindings,
     ffi::{c_ulong, c_void},
     prelude::*,
-    rbtree::{RBTree, RBTreeNodeReservation},
+    rbtree::{CursorMut, RBTree, RBTreeNodeReservation},
 };
 
 extern "C" {
@@ -39,6 +41,8 @@ extern "C" {
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 /// Pages of a PMD-sized mapping.
 const LARGE: usize = 1 << PMD_ORDER;
+/// Virtual pages per node of the small-page tree (a PMD is a whole number of blocks).
+const BLOCK: usize = 64;
 
 /// How the device may access a mapped page.
 ///
@@ -104,19 +108,20 @@ const LARGE: usize = 1 << PMD_ORDER;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Read only.
-    Read,
+    Read = 1,
     /// Read and write.
-    Write,
+    Write = 2,
     /// Exclusive (atomic) access: the CPU's mapping was replaced by a device-exclusive entry.
-    Atomic,
+    Atomic = 3,
 }
 
-/// One mapping of the table: `1 << order` pages from `page`.
+/// One mapping of the table as a lookup reports it: `1 << order` pages from `page`.
 ///
 /// # Invariants
 ///
-/// `page` is the first of `1 << order` physically contiguous valid `struct page`s for as long as the entry is in
-/// a table (see the module comment).
+/// `page` is the first of `1 << order` physically contiguous valid `struct page`s while the table it was read
+/// from holds it (see the module comment); an `Entry` never outlives the lookup's borrow of the table.
+#[derive(Clone, Copy)]
 struct Entry {
     page: *mut bindings::page,
     access: Access,
@@ -131,8 +136,49 @@ impl Entry {
     }
 }
 
-// SAFETY: An entry is only a record of a page pointer; it is accessed under the notifier's lock only.
-unsafe impl Send for Entry {}
+/// A mapped page packed in one word: the `struct page` pointer (at least 8-byte aligned, so its two low bits are
+/// zero) or-ed with the [`Access`] code; 0 for no mapping. A small page's own page, or a large mapping's first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Slot(usize);
+
+impl Slot {
+    const EMPTY: Self = Slot(0);
+
+    fn new(page: *mut bindings::page, access: Access) -> Self {
+        Slot(page.expose_provenance() | access as usize)
+    }
+
+    /// The mapping this slot records, `1 << order` pages long.
+    fn entry(self, order: u32) -> Option<Entry> {
+        if self == Self::EMPTY {
+            return None;
+        }
+        let access = match self.0 & 3 {
+            1 => Access::Read,
+            2 => Access::Write,
+            _ => Access::Atomic,
+        };
+        // INVARIANT: the slot was made from a valid page by `Slot::new` and is in the table (see `MirrorTable`).
+        Some(Entry {
+            page: core::ptr::with_exposed_provenance_mut(self.0 & !3),
+            access,
+            order,
+        })
+    }
+}
+
+/// The small-page mappings of [`BLOCK`] consecutive virtual pages, `used` of them mapped.
+struct Block {
+    slots: [Slot; BLOCK],
+    used: usize,
+}
+
+impl Block {
+    const EMPTY: Self = Block {
+        slots: [Slot::EMPTY; BLOCK],
+        used: 0,
+    };
+}
 
 /// Nodes reserved ahead of inserting into a [`MirrorTable`] under its lock.
 ///
@@ -170,32 +216,53 @@ unsafe impl Send for Entry {}
 /// assert_eq!(mapped, Err(ENOMEM));
 /// assert!(n.lock().is_empty());
 ///
-/// // Topping up allocates only what is missing; a mapping uses one node per page (or per PMD).
+/// // Topping up allocates only what is missing; a mapping uses one node per 64-page block (or per PMD).
 /// let mut reserve = NodeReserve::new(1)?;
 /// reserve.top_up(4)?;
 /// fault_and_commit(&mut range, false, 16, |t, pfns| t.map(pfns, &mut reserve))?;
 /// assert_eq!(n.lock().len(), 4);
 /// # Ok::<(), Error>(())
 /// ```
-pub struct NodeReserve(KVec<RBTreeNodeReservation<usize, Entry>>);
+pub struct NodeReserve {
+    blocks: KVec<RBTreeNodeReservation<usize, Block>>,
+    large: KVec<RBTreeNodeReservation<usize, Slot>>,
+}
 
 impl NodeReserve {
-    /// Reserves room for `n` new entries (call without the lock held).
+    /// Reserves room for mapping `n` consecutive pages (call without the lock held).
     pub fn new(n: usize) -> Result<Self> {
-        let mut reserve = Self(KVec::new());
+        let mut reserve = Self {
+            blocks: KVec::new(),
+            large: KVec::new(),
+        };
         reserve.top_up(n)?;
         Ok(reserve)
     }
 
-    /// Makes sure room for `n` new entries is reserved, allocating only what is missing: nodes left over from an
-    /// earlier insertion (a PMD mapping uses one node for 512 pages) are kept for the next one.
+    /// Makes sure room for mapping `n` consecutive pages is reserved (a block for every 64 pages they may touch,
+    /// a large node for every PMD), allocating only what is missing: nodes left over from an earlier insertion
+    /// are kept for the next one.
     pub fn top_up(&mut self, n: usize) -> Result {
-        while self.0.len() < n {
-            self.0
+        if n == 0 {
+            return Ok(());
+        }
+        while self.blocks.len() < n.div_ceil(BLOCK) + 1 {
+            self.blocks
+                .push(RBTreeNodeReservation::new(GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        while self.large.len() < n / LARGE + 2 {
+            self.large
                 .push(RBTreeNodeReservation::new(GFP_KERNEL)?, GFP_KERNEL)?;
         }
         Ok(())
     }
+}
+
+/// Removes the node under `c` and moves on to the next one; `None` at the end of the tree (never back to the
+/// previous node, where `remove_current` would leave the cursor).
+fn remove_and_next<V>(c: CursorMut<'_, usize, V>) -> Option<CursorMut<'_, usize, V>> {
+    let key = *c.current().0;
+    c.remove_current().0.filter(|next| *next.current().0 > key)
 }
 
 /// The device page table, keyed by the virtual page number of each mapping's first page.
@@ -266,50 +333,87 @@ impl NodeReserve {
 /// ```
 #[derive(Default)]
 pub struct MirrorTable {
-    tree: RBTree<usize, Entry>,
+    /// Small pages, by block number (`vpn / BLOCK`).
+    blocks: RBTree<usize, Block>,
+    /// PMD-sized mappings, by the virtual page number of their first page.
+    large: RBTree<usize, Slot>,
 }
 
 impl MirrorTable {
     /// An empty table.
     pub fn new() -> Self {
         Self {
-            tree: RBTree::new(),
+            blocks: RBTree::new(),
+            large: RBTree::new(),
         }
     }
 
-    /// The entry mapping `vpn` and the offset of `vpn` inside it.
-    fn find(&self, vpn: usize) -> Option<(&Entry, usize)> {
-        if let Some(e) = self.tree.get(&vpn) {
-            return Some((e, 0));
-        }
+    /// The mapping of `vpn` and the offset of `vpn` inside it.
+    fn find(&self, vpn: usize) -> Option<(Entry, usize)> {
         let head = vpn & !(LARGE - 1);
-        match self.tree.get(&head) {
-            Some(e) if head != vpn && e.order > 0 => Some((e, vpn - head)),
-            _ => None,
+        if let Some(e) = self.large.get(&head).and_then(|s| s.entry(PMD_ORDER)) {
+            return Some((e, vpn - head));
         }
+        let block = self.blocks.get(&(vpn / BLOCK))?;
+        block.slots[vpn % BLOCK].entry(0).map(|e| (e, 0))
     }
 
     /// Drops every mapping that covers a page of `[first, last)` (virtual page numbers).
     fn unmap_vpns(&mut self, first: usize, last: usize) {
-        // A large entry that starts before `first` and covers it.
-        let head = first & !(LARGE - 1);
-        if head != first && self.tree.get(&head).is_some_and(|e| e.order > 0) {
-            self.tree.remove(&head);
+        if first >= last {
+            return;
         }
-        let mut cursor = self.tree.cursor_lower_bound_mut(&first);
+        // Large mappings from the one that may cover `first` on.
+        let mut cursor = self.large.cursor_lower_bound_mut(&(first & !(LARGE - 1)));
         while let Some(c) = cursor {
             if *c.current().0 >= last {
                 break;
             }
-            cursor = c.remove_current().0;
+            cursor = remove_and_next(c);
+        }
+        let last_block = (last - 1) / BLOCK;
+        let mut cursor = self.blocks.cursor_lower_bound_mut(&(first / BLOCK));
+        while let Some(mut c) = cursor {
+            let (&b, block) = c.current_mut();
+            if b > last_block {
+                break;
+            }
+            let base = b * BLOCK;
+            for slot in &mut block.slots[first.max(base) - base..last.min(base + BLOCK) - base] {
+                if *slot != Slot::EMPTY {
+                    *slot = Slot::EMPTY;
+                    block.used -= 1;
+                }
+            }
+            cursor = if block.used == 0 {
+                remove_and_next(c)
+            } else {
+                c.move_next()
+            };
         }
     }
 
-    fn insert(&mut self, vpn: usize, entry: Entry, reserve: &mut NodeReserve) -> Result {
-        // Keep entries disjoint: drop whatever the new mapping overlaps (it replaces it).
-        self.unmap_vpns(vpn, vpn + (1 << entry.order));
-        let node = reserve.0.pop().ok_or(ENOMEM)?;
-        self.tree.insert(node.into_node(vpn, entry));
+    /// Maps one small page at `vpn`, replacing what covered it.
+    fn insert_small(&mut self, vpn: usize, slot: Slot, reserve: &mut NodeReserve) -> Result {
+        self.large.remove(&(vpn & !(LARGE - 1)));
+        let b = vpn / BLOCK;
+        if self.blocks.get(&b).is_none() {
+            let node = reserve.blocks.pop().ok_or(ENOMEM)?;
+            self.blocks.insert(node.into_node(b, Block::EMPTY));
+        }
+        let block = self.blocks.get_mut(&b).ok_or(ENOMEM)?;
+        let old = core::mem::replace(&mut block.slots[vpn % BLOCK], slot);
+        if old == Slot::EMPTY {
+            block.used += 1;
+        }
+        Ok(())
+    }
+
+    /// Maps the PMD-sized mapping whose first page is `head` (aligned), replacing what it overlaps.
+    fn insert_large(&mut self, head: usize, slot: Slot, reserve: &mut NodeReserve) -> Result {
+        self.unmap_vpns(head, head + LARGE);
+        let node = reserve.large.pop().ok_or(ENOMEM)?;
+        self.large.insert(node.into_node(head, slot));
         Ok(())
     }
 
@@ -350,20 +454,14 @@ impl MirrorTable {
             } else {
                 (vpn, page, 0)
             };
-            let page = resolve(page);
-            if let Some(e) = self.tree.get(&vpn) {
-                if e.page == page && e.order == order && e.access == access {
-                    continue;
-                }
+            // The pages are valid now (committed walk under the lock), contiguous for a PMD mapping, and the
+            // invalidation that precedes any free or move of them clears the slot.
+            let slot = Slot::new(resolve(page), access);
+            if order == 0 {
+                self.insert_small(vpn, slot, reserve)?;
+            } else if self.large.get(&vpn) != Some(&slot) {
+                self.insert_large(vpn, slot, reserve)?;
             }
-            // INVARIANT: the pages are valid now (committed walk under the lock), contiguous for a PMD mapping,
-            // and the invalidation that precedes any free or move of them clears the entry.
-            let entry = Entry {
-                page,
-                access,
-                order,
-            };
-            self.insert(vpn, entry, reserve)?;
         }
         Ok(())
     }
@@ -409,16 +507,63 @@ impl MirrorTable {
 
     /// Maps a page the device now holds exclusively ([`Access::Atomic`]).
     pub fn map_exclusive(&mut self, page: &ExclusivePage<'_>, reserve: &mut NodeReserve) -> Result {
-        // INVARIANT: while exclusive the CPU cannot map the page; giving exclusivity back invalidates the range.
-        let entry = Entry {
-            page: page.raw_page(),
-            access: Access::Atomic,
-            order: 0,
-        };
-        self.insert(page.addr() / PAGE_SIZE, entry, reserve)
+        // While exclusive the CPU cannot map the page; giving exclusivity back invalidates the range.
+        let slot = Slot::new(page.raw_page(), Access::Atomic);
+        self.insert_small(page.addr() / PAGE_SIZE, slot, reserve)
     }
 
     /// Drops every mapping in `[start, end)`.
+    ///
+    /// # Examples
+    ///
+    /// Only the range goes, wherever it falls in the table's blocks of 64 pages: here the tail of a 160-page
+    /// mapping, then everything from a block boundary on (the last blocks emptied), then a page at the front. (The device and its notifier are as in
+    /// [`MirrorTable`]'s example.)
+    ///
+    /// ```
+    /// use crate::{
+    ///     hmm::{fault_and_commit, HmmRange, RequestFlag},
+    ///     kunit_mm::TestMapping,
+    ///     mirror_table::{Access, MirrorTable, NodeReserve},
+    /// #   notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+    /// };
+    /// use kernel::page::PAGE_SIZE;
+    ///
+    /// # struct Device;
+    /// # impl InvalidateHandler for Device {
+    /// #     type State = MirrorTable;
+    /// #     fn invalidate(&self, inv: &Invalidation<'_>, table: &mut MirrorTable) {
+    /// #         table.unmap_range(inv.start(), inv.end());
+    /// #     }
+    /// # }
+    /// let map = TestMapping::anonymous(160 * PAGE_SIZE)?;
+    /// # let mm = map.mm()?;
+    /// # let n = KBox::pin_init(
+    /// #     IntervalNotifier::new(&mm, map.addr(), map.len(), Device, MirrorTable::new()),
+    /// #     GFP_KERNEL,
+    /// # )?;
+    /// let write = RequestFlag::Fault | RequestFlag::Write;
+    /// let mut range = HmmRange::new(&n, map.addr(), map.end(), write, 0)?;
+    /// let mut reserve = NodeReserve::new(160)?;
+    /// fault_and_commit(&mut range, false, 16, |t, pfns| t.map(pfns, &mut reserve))?;
+    /// let page = |i: usize| map.addr() + i * PAGE_SIZE;
+    ///
+    /// let mut t = n.lock();
+    /// assert_eq!(t.len(), 160);
+    /// t.unmap_range(page(150), map.end());
+    /// assert_eq!(t.len(), 150);
+    /// // From a block boundary on (64 to 127 pages in): whole blocks go, the one before stays whole.
+    /// let boundary = 64 + (64 - (map.addr() / PAGE_SIZE) % 64) % 64;
+    /// t.unmap_range(page(boundary), map.end());
+    /// assert_eq!(t.len(), boundary);
+    /// t.unmap_range(page(0), page(1));
+    /// assert_eq!(t.len(), boundary - 1);
+    /// assert_eq!(t.access(page(0)), None);
+    /// assert_eq!(t.access(page(boundary - 1)), Some(Access::Write));
+    /// assert_eq!(t.access(page(boundary)), None);
+    /// assert_eq!(t.mapped_prefix(page(1), map.end()), boundary - 1);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn unmap_range(&mut self, start: usize, end: usize) {
         self.unmap_vpns(start / PAGE_SIZE, end.div_ceil(PAGE_SIZE));
     }
@@ -497,11 +642,12 @@ impl MirrorTable {
 
     /// Number of mapped pages.
     pub fn len(&self) -> usize {
-        self.tree.values().map(|e| 1usize << e.order).sum()
+        let small: usize = self.blocks.values().map(|b| b.used).sum();
+        small + self.large.values().count() * LARGE
     }
 
     /// Whether nothing is mapped.
     pub fn is_empty(&self) -> bool {
-        self.tree.is_empty()
+        self.blocks.is_empty() && self.large.is_empty()
     }
 }
