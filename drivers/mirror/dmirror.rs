@@ -156,6 +156,51 @@ impl Dmirror {
         Ok(())
     }
 
+    /// Calls `f(addr, window)` for `[start, end)` one bounce window at a time (at most [`BOUNCE_PAGES`]).
+    fn windows(
+        &self,
+        start: usize,
+        end: usize,
+        mut f: impl FnMut(usize, &mut [u8]) -> Result,
+    ) -> Result {
+        let mut bounce = self.bounce.lock();
+        let mut addr = start;
+        while addr < end {
+            let next = end.min(addr + bounce.len());
+            f(addr, &mut bounce[..next - addr])?;
+            addr = next;
+        }
+        Ok(())
+    }
+
+    /// Copies between `window` and the device's mapping of it at `addr` with `copy` (a table read or write,
+    /// returning the pages it managed). When a page is missing, the whole rest of the request (up to `end`) is
+    /// faulted at once, so a request counts one fault, as upstream counts them in `faults`.
+    fn copy_faulting(
+        &self,
+        cmd: &mut Cmd,
+        (start, addr, end): (usize, usize, usize),
+        window: &mut [u8],
+        write: bool,
+        unlocked: bool,
+        copy: impl Fn(&mut MirrorTable, usize, &mut [u8]) -> usize,
+    ) -> Result {
+        let mut done = 0;
+        loop {
+            done += copy(
+                &mut self.notifier.lock(),
+                addr + done * PAGE_SIZE,
+                &mut window[done * PAGE_SIZE..],
+            );
+            cmd.cpages = ((addr - start) / PAGE_SIZE + done) as u64;
+            if done * PAGE_SIZE == window.len() {
+                return Ok(());
+            }
+            self.fault(addr + done * PAGE_SIZE, end, write, unlocked)?;
+            cmd.faults += 1;
+        }
+    }
+
     /// Returns what the device maps of `[start, end)` without faulting (after a migration or exclusive access,
     /// for the caller to verify): `ENOENT` if some page is not mapped, before anything is copied.
     fn read_back(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
@@ -165,80 +210,43 @@ impl Dmirror {
             cmd.cpages = mapped as u64;
             return Err(ENOENT);
         }
-        let mut bounce = self.bounce.lock();
         let mut out = cmd.buffer(end - start).writer();
-        let mut addr = start;
-        while addr < end {
-            let next = end.min(addr + bounce.len());
-            let window = &mut bounce[..next - addr];
+        self.windows(start, end, |addr, window| {
             let done = self.notifier.lock().read(addr, window);
             cmd.cpages = ((addr - start) / PAGE_SIZE + done) as u64;
             // Unmapped since the check: an invalidation raced with the copy.
-            if done != (next - addr) / PAGE_SIZE {
+            if done * PAGE_SIZE != window.len() {
                 return Err(ENOENT);
             }
-            out.write_slice(window)?;
-            addr = next;
-        }
-        Ok(())
+            out.write_slice(window)
+        })
     }
 
     /// Device read: copy what the device maps, faulting in what it does not.
-    ///
-    /// Copies a window at a time through a small bounce buffer. When a page is missing, the whole rest of the
-    /// range is faulted at once (one fault per request, as upstream counts them in `faults`).
     fn read(&self, cmd: &mut Cmd, start: usize, end: usize, unlocked: bool) -> Result {
-        let mut bounce = self.bounce.lock();
         let mut out = cmd.buffer(end - start).writer();
-        let mut addr = start;
-        while addr < end {
-            let next = end.min(addr + bounce.len());
-            let window = &mut bounce[..next - addr];
-            let mut done = 0;
-            loop {
-                done += self
-                    .notifier
-                    .lock()
-                    .read(addr + done * PAGE_SIZE, &mut window[done * PAGE_SIZE..]);
-                cmd.cpages = ((addr - start) / PAGE_SIZE + done) as u64;
-                if done * PAGE_SIZE == window.len() {
-                    break;
-                }
-                self.fault(addr + done * PAGE_SIZE, end, false, unlocked)?;
-                cmd.faults += 1;
-            }
-            out.write_slice(window)?;
-            addr = next;
-        }
-        Ok(())
+        self.windows(start, end, |addr, window| {
+            self.copy_faulting(
+                cmd,
+                (start, addr, end),
+                window,
+                false,
+                unlocked,
+                |t, at, w| t.read(at, w),
+            )?;
+            out.write_slice(window)
+        })
     }
 
-    /// Device write: store into what the device maps writable, faulting for write what it does not (the rest
-    /// of the range at once, as [`Self::read`]).
+    /// Device write: store into what the device maps writable, faulting for write what it does not.
     fn write(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
-        let mut bounce = self.bounce.lock();
         let mut input = cmd.buffer(end - start).reader();
-        let mut addr = start;
-        while addr < end {
-            let next = end.min(addr + bounce.len());
-            let window = &mut bounce[..next - addr];
+        self.windows(start, end, |addr, window| {
             input.read_slice(window)?;
-            let mut done = 0;
-            loop {
-                done += self
-                    .notifier
-                    .lock()
-                    .write(addr + done * PAGE_SIZE, &window[done * PAGE_SIZE..]);
-                cmd.cpages = ((addr - start) / PAGE_SIZE + done) as u64;
-                if done * PAGE_SIZE == window.len() {
-                    break;
-                }
-                self.fault(addr + done * PAGE_SIZE, end, true, false)?;
-                cmd.faults += 1;
-            }
-            addr = next;
-        }
-        Ok(())
+            self.copy_faulting(cmd, (start, addr, end), window, true, false, |t, at, w| {
+                t.write(at, w)
+            })
+        })
     }
 
     /// What the CPU page tables map, without faulting anything in, one `HMM_DMIRROR_PROT_*` byte per page.
