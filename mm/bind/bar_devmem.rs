@@ -55,6 +55,50 @@ extern "C" {
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 
 /// What the owner of a [`BarDevmem`] learns about its slots.
+///
+/// # Examples
+///
+/// An owner counting the slots that come back and the pages that move out; `slot_freed` may run in any
+/// context, so the handler only touches atomics (compile-only, as for [`BarDevmem`]: it needs a bound device
+/// with a BAR).
+///
+/// ```no_run
+/// use crate::bar_devmem::{BarDevmem, SlotHandler};
+/// use kernel::{
+///     mm::virt::VmaRef,
+///     sync::atomic::{ordering, Atomic},
+/// };
+///
+/// struct Counts {
+///     freed: Atomic<usize>,
+///     moved_out: Atomic<usize>,
+/// }
+///
+/// impl SlotHandler for Counts {
+///     fn slot_freed(&self, _slot: u32) {
+///         self.freed.fetch_add(1, ordering::Relaxed);
+///     }
+///
+///     fn moved_out(&self, _slot: u32) {
+///         self.moved_out.fetch_add(1, ordering::Relaxed);
+///     }
+/// }
+///
+/// // Moving `[start, end)` of a process back to system memory: the owner hears of every page that moves.
+/// fn to_system(
+///     mem: &BarDevmem<Counts>,
+///     vma: &VmaRef,
+///     start: usize,
+///     end: usize,
+///     owner: usize,
+/// ) -> Result {
+///     let before = mem.handler().moved_out.load(ordering::Relaxed);
+///     let moved = BarDevmem::migrate_out(vma, start, end, owner, &[mem])?;
+///     assert_eq!(mem.handler().moved_out.load(ordering::Relaxed) - before, moved);
+///     Ok(())
+/// }
+/// # Ok::<(), Error>(())
+/// ```
 pub trait SlotHandler: Send + Sync + Sized {
     /// The page of `slot` lost its last reference (it moved out, its process unmapped it, or a migration into it
     /// failed): the slot is free again. Called from any context: must not sleep.
@@ -65,6 +109,56 @@ pub trait SlotHandler: Send + Sync + Sized {
 }
 
 /// Where a page to be migrated into a [`BarDevmem`] is now.
+///
+/// # Examples
+///
+/// The `place` closure of [`BarDevmem::migrate_in`] sees where each page is: here it gives a slot to pages in
+/// system memory or on a peer, and leaves alone pages already in this memory and empty ones, which have nothing
+/// to copy yet (compile-only, as for [`BarDevmem`]: it needs a bound device with a BAR).
+///
+/// ```no_run
+/// use crate::bar_devmem::{BarDevmem, SlotHandler, Source};
+/// use kernel::{
+///     mm::virt::VmaRef,
+///     sync::atomic::{ordering, Atomic},
+/// };
+///
+/// // Hands out slots in order, once each (a real owner reuses freed ones).
+/// struct Bump(Atomic<u32>);
+///
+/// impl SlotHandler for Bump {
+///     fn slot_freed(&self, _slot: u32) {}
+/// }
+///
+/// fn migrate_here(
+///     mem: &BarDevmem<Bump>,
+///     peers: &[&BarDevmem<Bump>],
+///     vma: &VmaRef,
+///     start: usize,
+///     end: usize,
+/// ) -> Result<usize> {
+///     let mut placed = 0;
+///     let moved = mem.migrate_in(
+///         vma,
+///         start,
+///         end,
+///         peers,
+///         |_addr, source| match source {
+///             Source::Device(m, _) if core::ptr::eq(*m, mem) => None,
+///             Source::Empty => None,
+///             Source::System | Source::Device(..) => {
+///                 let slot = mem.handler().0.fetch_add(1, ordering::Relaxed);
+///                 (slot < mem.slots() as u32).then_some(slot)
+///             }
+///         },
+///         |_addr, _slot| placed += 1,
+///     )?;
+///     // Each page that moved was reported placed (a page given a slot may still stay, e.g. a busy one).
+///     assert_eq!(placed, moved);
+///     Ok(moved)
+/// }
+/// # Ok::<(), Error>(())
+/// ```
 pub enum Source<'a, T: SlotHandler> {
     /// Nothing was there yet (the destination is zeroed).
     Empty,

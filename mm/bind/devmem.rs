@@ -10,7 +10,7 @@
 //!
 //! Lock order: mmap lock -> page lock -> the chunk's free-list spinlock (taken from `folio_free`, any context).
 
-use crate::migrate::{evict_range, MigrateVma, Select};
+use crate::migrate::{evict_pfns_to, evict_range, MigrateVma, Select};
 use kernel::{
     bindings,
     error::to_result,
@@ -40,6 +40,8 @@ extern "C" {
     fn p2pmm_devpage_init(dpage: *mut c_void, backing: *mut c_void, order: c_uint);
     fn p2pmm_devpage_backing(dpage: *mut c_void) -> *mut c_void;
     fn p2pmm_devpage_clear(dpage: *mut c_void);
+    fn p2pmm_copy_page(dst: *mut c_void, src: *mut c_void);
+    fn p2pmm_alloc_page_locked(order: c_uint) -> *mut c_void;
     fn p2pmm_alloc_backing(order: c_uint) -> *mut c_void;
     fn p2pmm_free_pages(page: *mut c_void, order: c_uint);
     fn p2pmm_page_folio_order(page: *mut c_void) -> c_uint;
@@ -107,6 +109,55 @@ struct FreeLists {
 }
 
 /// A device page handed out by [`DevmemChunk::alloc`], not yet given to a migration.
+///
+/// A `DevPage` must go to a migration: one that is dropped keeps its device page in use for good, and dropping
+/// its chunk then waits for that page forever.
+///
+/// # Examples
+///
+/// The allocator of [`MigrateVma::to_device`] hands out `DevPage`s, which the migration takes over at once; a
+/// page it gives none stays in system memory. Here there are device pages for two pages of three.
+///
+/// ```
+/// use crate::{
+///     devmem::{DevmemChunk, FailNext},
+///     kunit_mm::TestMapping,
+///     migrate::{for_each_vma_piece, MigrateVma, Select},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// static OWNER: u8 = 0;
+/// let owner = core::ptr::from_ref(&OWNER) as usize;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let map = TestMapping::anonymous(3 * PAGE_SIZE)?;
+/// for i in 0..3u8 {
+///     map.write(usize::from(i) * PAGE_SIZE, &[i + 1; 8])?;
+/// }
+/// let mm = map.mm()?;
+/// let (mut budget, mut moved) = (2, 0);
+/// for_each_vma_piece(&mm, map.addr(), map.end(), 3, |vma, a, b| {
+///     let mut m = MigrateVma::setup(vma, a, b, owner, Select::System, false)?;
+///     m.to_device(|order| {
+///         if budget == 0 {
+///             return Ok(None);
+///         }
+///         budget -= 1;
+///         chunk.alloc(order)
+///     })?;
+///     m.pages();
+///     moved = m.migrated();
+///     m.finalize();
+///     Ok(())
+/// })?;
+/// assert_eq!((moved, chunk.used()), (2, 2));
+///
+/// // Page 2 stayed in system memory: reading it brings nothing back from the device.
+/// let mut data = [0u8; 8];
+/// map.read(2 * PAGE_SIZE, &mut data)?;
+/// assert_eq!(data, [3; 8]);
+/// assert_eq!(chunk.used(), 2);
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///
@@ -358,6 +409,36 @@ impl DevmemChunk {
     /// Migrates every page in use back to system memory.
     pub fn evict(&self) -> Result {
         evict_range(self.first_pfn, CHUNK_PAGES)
+    }
+
+    /// Migrates the small pages of this chunk at `pfns` (device PFNs, e.g. from [`crate::hmm::HmmPfn::pfn`])
+    /// back to system memory with their data ([`evict_pfns_to`]); other PFNs, and pages that are free, busy or
+    /// large, stay. Returns how many moved.
+    pub fn evict_pfns(&self, pfns: &[usize]) -> Result<usize> {
+        let mut mine = KVec::with_capacity(pfns.len(), GFP_KERNEL)?;
+        for &pfn in pfns {
+            if pfn.wrapping_sub(self.first_pfn) < CHUNK_PAGES {
+                mine.push(pfn, GFP_KERNEL)?;
+            }
+        }
+        let moved = evict_pfns_to(&mine, |_, dev| {
+            // SAFETY: `dev` is a page of this chunk that the eviction isolated (locked, with a reference), so its
+            // backing page, if any, is live.
+            let backing = unsafe { p2pmm_devpage_backing(dev) };
+            // SAFETY: As above.
+            if backing.is_null() || unsafe { p2pmm_page_folio_order(backing) } != 0 {
+                return None;
+            }
+            // SAFETY: Plain allocation.
+            let sys = unsafe { p2pmm_alloc_page_locked(0) };
+            if sys.is_null() {
+                return None;
+            }
+            // SAFETY: `sys` is a new locked system page and `backing` a live small page (see above).
+            unsafe { p2pmm_copy_page(sys, backing) };
+            Some(sys)
+        })?;
+        Ok(moved.iter().filter(|&&m| m).count())
     }
 
     /// The chunk a device page of ours belongs to.

@@ -118,6 +118,61 @@ impl<'a> ExclusiveSession<'a> {
 
 /// A page made exclusive to a device, locked and referenced until dropped.
 ///
+/// # Examples
+///
+/// Each page is one `ExclusivePage`, faulted in writable first if need be. Making it exclusive invalidates it
+/// for every mirror ([`Event::Exclusive`], naming the device), and once it is dropped the CPU's next access
+/// gets the page back with its data.
+///
+/// [`Event::Exclusive`]: crate::notifier::Event::Exclusive
+///
+/// ```
+/// use crate::{
+///     exclusive::ExclusiveSession,
+///     kunit_mm::TestMapping,
+///     notifier::{Event, IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// // Counts the invalidations that make pages exclusive to a given device.
+/// struct Exclusions(usize);
+///
+/// impl InvalidateHandler for Exclusions {
+///     type State = usize;
+///
+///     fn invalidate(&self, inv: &Invalidation<'_>, seen: &mut usize) {
+///         if inv.event() == Event::Exclusive && inv.owner() == self.0 {
+///             *seen += 1;
+///         }
+///     }
+/// }
+///
+/// static OWNER: u8 = 0;
+/// let owner = core::ptr::from_ref(&OWNER) as usize;
+/// let map = TestMapping::anonymous(2 * PAGE_SIZE)?;
+/// map.write(PAGE_SIZE, b"x")?;
+/// let ro = TestMapping::read_only(PAGE_SIZE)?;
+/// let mm = map.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Exclusions(owner), 0),
+///     GFP_KERNEL,
+/// )?;
+/// {
+///     let session = ExclusiveSession::new(&mm);
+///     // Page 0 was never touched: it is faulted in first.
+///     let first = session.make_exclusive(map.addr(), owner)?;
+///     let second = session.make_exclusive(map.addr() + PAGE_SIZE, owner)?;
+///     assert_eq!((first.addr(), second.addr()), (map.addr(), map.addr() + PAGE_SIZE));
+///     assert_eq!(*n.lock(), 2);
+///     // Only writable memory can be made exclusive.
+///     assert_eq!(session.make_exclusive(ro.addr(), owner).err(), Some(EFAULT));
+/// } // Both pages are unlocked, and the mmap lock released.
+/// let mut cpu = [0u8; 1];
+/// map.read(PAGE_SIZE, &mut cpu)?;
+/// assert_eq!(&cpu, b"x");
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// # Invariants
 ///
 /// `folio` is locked and holds a reference taken by `make_device_exclusive`; `page` belongs to it.

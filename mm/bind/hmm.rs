@@ -383,6 +383,43 @@ impl<'n, T: InvalidateHandler> HmmRange<'n, T> {
 }
 
 /// A fault that succeeded but may already be stale.
+///
+/// # Examples
+///
+/// An invalidation between the fault and its commit makes the result stale: [`Faulted::commit`] refuses it with
+/// [`Retry`], and the next fault commits.
+///
+/// ```
+/// use crate::{
+///     hmm::{HmmRange, RequestFlag},
+///     kunit_mm::TestMapping,
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation, Retry},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// # struct Mirror;
+/// #
+/// # impl InvalidateHandler for Mirror {
+/// #     type State = ();
+/// #
+/// #     fn invalidate(&self, _inv: &Invalidation<'_>, _state: &mut ()) {}
+/// # }
+/// #
+/// let map = TestMapping::anonymous(2 * PAGE_SIZE)?;
+/// let mm = map.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Mirror, ()),
+///     GFP_KERNEL,
+/// )?;
+/// let mut range = HmmRange::new(&n, map.addr(), map.end(), RequestFlag::Fault.into(), 0)?;
+/// let faulted = range.fault()?;
+/// // The CPU page tables change before the device could use the result.
+/// map.zap(0, PAGE_SIZE)?;
+/// assert!(matches!(faulted.commit(), Err(Retry)));
+/// // Faulted again with nothing in between, the result commits.
+/// assert!(range.fault()?.commit().is_ok());
+/// # Ok::<(), Error>(())
+/// ```
 pub struct Faulted<'r, 'n, T: InvalidateHandler> {
     range: &'r HmmRange<'n, T>,
     seq: ReadSeq,
@@ -403,6 +440,51 @@ impl<'r, 'n, T: InvalidateHandler> Faulted<'r, 'n, T> {
 }
 
 /// A fault proven current: the notifier's lock is held, so its PFNs may be published to the device.
+///
+/// # Examples
+///
+/// The state and the PFNs come together under the lock: what a device records from a committed fault is in its
+/// state before any invalidation can run, and the next invalidation finds it there to tear it down.
+///
+/// ```
+/// use crate::{
+///     hmm::{HmmRange, RequestFlag},
+///     kunit_mm::TestMapping,
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// // The state: how many pages the device maps. An invalidation unmaps them all.
+/// struct Device;
+///
+/// impl InvalidateHandler for Device {
+///     type State = usize;
+///
+///     fn invalidate(&self, _inv: &Invalidation<'_>, mapped: &mut usize) {
+///         *mapped = 0;
+///     }
+/// }
+///
+/// let map = TestMapping::anonymous(4 * PAGE_SIZE)?;
+/// let mm = map.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Device, 0),
+///     GFP_KERNEL,
+/// )?;
+/// let mut range = HmmRange::new(&n, map.addr(), map.end(), RequestFlag::Fault.into(), 0)?;
+/// for _ in 0..16 {
+///     let Ok(mut committed) = range.fault()?.commit() else {
+///         continue; // `Retry`: fault again.
+///     };
+///     let (mapped, pfns) = committed.parts();
+///     *mapped += pfns.len();
+///     break;
+/// } // The lock goes with `committed`.
+/// assert_eq!(*n.lock(), 4);
+/// map.zap(0, PAGE_SIZE)?;
+/// assert_eq!(*n.lock(), 0);
+/// # Ok::<(), Error>(())
+/// ```
 pub struct Committed<'r, 'n, T: InvalidateHandler> {
     guard: MutexGuard<'n, T::State>,
     pfns: FaultedPfns<'r>,
@@ -417,6 +499,48 @@ impl<'r, 'n, T: InvalidateHandler> Committed<'r, 'n, T> {
 
 /// The PFNs of a committed fault. Only [`Committed`] hands these out, so whatever consumes them (e.g.
 /// [`crate::mirror_table::MirrorTable::map`]) runs under the lock with a current fault.
+///
+/// # Examples
+///
+/// One entry per page of the range, from its first address: here a snapshot of the middle two pages of four, of
+/// which only the first was ever written.
+///
+/// ```
+/// use crate::{
+///     hmm::{fault_and_commit, HmmRange, Request},
+///     kunit_mm::TestMapping,
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// # struct Mirror;
+/// #
+/// # impl InvalidateHandler for Mirror {
+/// #     type State = ();
+/// #
+/// #     fn invalidate(&self, _inv: &Invalidation<'_>, _state: &mut ()) {}
+/// # }
+/// #
+/// let map = TestMapping::anonymous(4 * PAGE_SIZE)?;
+/// map.write(PAGE_SIZE, b"written")?;
+/// let mm = map.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Mirror, ()),
+///     GFP_KERNEL,
+/// )?;
+/// let start = map.addr() + PAGE_SIZE;
+/// let mut range = HmmRange::new(&n, start, start + 2 * PAGE_SIZE, Request::SNAPSHOT, 0)?;
+/// fault_and_commit(&mut range, false, 16, |(), pfns| {
+///     assert_eq!(pfns.len(), 2);
+///     assert!(!pfns.is_empty());
+///     let mut pages = pfns.iter();
+///     assert!(pages.next().is_some_and(|(a, p)| a == start && p.is_valid()));
+///     assert!(pages.next().is_some_and(|(a, p)| a == start + PAGE_SIZE && !p.is_valid()));
+///     assert!(pages.next().is_none());
+///     Ok(())
+/// })?;
+/// # Ok::<(), Error>(())
+/// ```
 pub struct FaultedPfns<'r> {
     start: usize,
     pfns: &'r [usize],
@@ -453,6 +577,64 @@ extern "C" {
 }
 
 /// What kind of page a fault or snapshot entry refers to.
+///
+/// # Examples
+///
+/// A device page is [`PageKind::DevicePrivateLocal`] to its owner and [`PageKind::DevicePrivateRemote`] to
+/// anyone else; a snapshot for another device does not report it ([`PageKind::None`]), and a fault for another
+/// device brings it back to [`PageKind::System`] memory. ([`HmmPfn`] shows [`PageKind::Zero`].)
+///
+/// ```
+/// use crate::{
+///     devmem::{DevmemChunk, FailNext},
+///     hmm::{fault_and_commit, HmmRange, PageKind, Request, RequestFlag},
+///     kunit_mm::TestMapping,
+///     migrate::{for_each_vma_piece, MigrateVma, Select},
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// # struct Mirror;
+/// #
+/// # impl InvalidateHandler for Mirror {
+/// #     type State = ();
+/// #
+/// #     fn invalidate(&self, _inv: &Invalidation<'_>, _state: &mut ()) {}
+/// # }
+/// #
+/// static OWNER: u8 = 0;
+/// let owner = core::ptr::from_ref(&OWNER) as usize;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let map = TestMapping::anonymous(PAGE_SIZE)?;
+/// map.write(0, b"moved")?;
+/// let mm = map.mm()?;
+/// // The page moves to the memory of device `owner` (as in `MigrateVma`'s example).
+/// for_each_vma_piece(&mm, map.addr(), map.end(), 1, |vma, a, b| {
+///     let mut m = MigrateVma::setup(vma, a, b, owner, Select::System, false)?;
+///     m.to_device(|order| chunk.alloc(order))?;
+///     m.pages();
+///     m.finalize();
+///     Ok(())
+/// })?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Mirror, ()),
+///     GFP_KERNEL,
+/// )?;
+/// // The kind of the page in a fault by device `by` with `request`, classified for device `asked`.
+/// let kind = |request: Request, by: usize, asked: usize| -> Result<PageKind> {
+///     let mut range = HmmRange::new(&n, map.addr(), map.end(), request, by)?;
+///     fault_and_commit(&mut range, false, 16, |(), pfns| {
+///         pfns.iter().next().map(|(_, p)| p.kind(asked)).ok_or(EINVAL)
+///     })
+/// };
+/// assert_eq!(kind(Request::SNAPSHOT, owner, owner)?, PageKind::DevicePrivateLocal);
+/// assert_eq!(kind(Request::SNAPSHOT, owner, 0)?, PageKind::DevicePrivateRemote);
+/// assert_eq!(kind(Request::SNAPSHOT, 0, 0)?, PageKind::None);
+/// assert_eq!(chunk.used(), 1);
+/// assert_eq!(kind(RequestFlag::Fault.into(), 0, 0)?, PageKind::System);
+/// assert_eq!(chunk.used(), 0);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageKind {
     /// No access possible (`HMM_PFN_ERROR`).
@@ -498,12 +680,30 @@ impl HmmPfn {
 }
 
 /// The map order of a PMD-level CPU mapping (9 on x86-64 with 4 KiB pages).
+///
+/// # Examples
+///
+/// The orders [`HmmPfn::map_order`] reports for large CPU mappings: a PMD maps 2 MiB, a PUD 1 GiB
+/// ([`pud_order`]).
+///
+/// ```
+/// use crate::{
+///     devmem::PMD_ORDER,
+///     hmm::{pmd_order, pud_order},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// assert_eq!(PAGE_SIZE << pmd_order(), 2 << 20);
+/// assert_eq!(PAGE_SIZE << pud_order(), 1 << 30);
+/// // Large device folios are PMD-sized.
+/// assert_eq!(pmd_order(), PMD_ORDER);
+/// ```
 pub fn pmd_order() -> u32 {
     // SAFETY: Returns a compile-time constant of the kernel.
     unsafe { p2pmm_pmd_order() }
 }
 
-/// The map order of a PUD-level CPU mapping (18 on x86-64 with 4 KiB pages).
+/// The map order of a PUD-level CPU mapping (18 on x86-64 with 4 KiB pages; example: [`pmd_order`]).
 pub fn pud_order() -> u32 {
     // SAFETY: Returns a compile-time constant of the kernel.
     unsafe { p2pmm_pud_order() }
@@ -518,8 +718,7 @@ pub fn pud_order() -> u32 {
 ///
 /// ```
 /// use crate::{
-///     devmem::PMD_ORDER,
-///     hmm::{fault_and_commit, pmd_order, pud_order, HmmRange, RequestFlag},
+///     hmm::{fault_and_commit, HmmRange, RequestFlag},
 ///     kunit_mm::TestMapping,
 ///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
 /// };
@@ -552,10 +751,6 @@ pub fn pud_order() -> u32 {
 /// assert_eq!(*n.lock(), 16);
 /// // No attempt allowed: busy.
 /// assert_eq!(fault_and_commit(&mut range, false, 0, writable).err(), Some(EBUSY));
-///
-/// // The map orders a PFN reports for large CPU mappings.
-/// assert_eq!(pmd_order(), PMD_ORDER);
-/// assert_eq!(pud_order(), 2 * PMD_ORDER);
 /// # Ok::<(), Error>(())
 /// ```
 pub fn fault_and_commit<T: InvalidateHandler, R>(

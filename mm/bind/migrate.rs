@@ -101,6 +101,63 @@ unsafe fn copy_pages(dst: *mut c_void, src: Option<*mut c_void>, n: usize) {
 }
 
 /// Which pages a migration selects.
+///
+/// # Examples
+///
+/// Each selection picks its pages of a range, here of three pages with page 1 on this device and pages 0 and 2
+/// in system memory; device pages of another owner are never picked. [`MigrateVma::fill`] is offered each picked
+/// page, and giving none a destination moves nothing.
+///
+/// ```
+/// use crate::{
+///     devmem::{DevmemChunk, FailNext},
+///     kunit_mm::TestMapping,
+///     migrate::{for_each_vma_piece, MigrateVma, Select},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// static OWNER: u8 = 0;
+/// let owner = core::ptr::from_ref(&OWNER) as usize;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let map = TestMapping::anonymous(3 * PAGE_SIZE)?;
+/// for i in 0..3u8 {
+///     map.write(usize::from(i) * PAGE_SIZE, &[i + 1; 8])?;
+/// }
+/// let mm = map.mm()?;
+/// let page1 = map.addr() + PAGE_SIZE;
+/// for_each_vma_piece(&mm, page1, page1 + PAGE_SIZE, 1, |vma, a, b| {
+///     let mut m = MigrateVma::setup(vma, a, b, owner, Select::System, false)?;
+///     m.to_device(|order| chunk.alloc(order))?;
+///     m.pages();
+///     m.finalize();
+///     Ok(())
+/// })?;
+///
+/// // The pages `select` picks for a migration of device `by`, as bits.
+/// let picked = |select: Select, by: usize| -> Result<u32> {
+///     let mut bits = 0;
+///     for_each_vma_piece(&mm, map.addr(), map.end(), 3, |vma, a, b| {
+///         let mut m = MigrateVma::setup(vma, a, b, by, select, false)?;
+///         m.fill(|_, i, _| {
+///             bits |= 1 << i;
+///             Ok(None) // No destination: the page stays where it is.
+///         })
+///     })?;
+///     Ok(bits)
+/// };
+/// assert_eq!(picked(Select::System, owner)?, 0b101);
+/// assert_eq!(picked(Select::DevicePrivate, owner)?, 0b010);
+/// assert_eq!(picked(Select::Any, owner)?, 0b111);
+/// assert_eq!(picked(Select::DevicePrivate, 0)?, 0);
+/// assert_eq!(picked(Select::Any, 0)?, 0b101);
+///
+/// // Nothing moved.
+/// assert_eq!(chunk.used(), 1);
+/// let mut data = [0u8; 8];
+/// map.read(2 * PAGE_SIZE, &mut data)?;
+/// assert_eq!(data, [3; 8]);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Select {
     /// System memory (and empty or zero-page entries): for a migration to the device.
@@ -518,6 +575,85 @@ impl Drop for MigrateVma {
 /// Evicts the device pages `pfns` (any order, each a small page of device-private memory the caller owns) to
 /// system memory (`migrate_device_pfns`): `copy(device_page, system_page)` copies each page that could be
 /// isolated. Pages that are free or busy are skipped. Returns how many pages moved.
+///
+/// # Examples
+///
+/// A device page is evicted by its PFN alone, wherever it is mapped (here PFNs from a snapshot,
+/// [`HmmPfn::pfn`]); a page that is busy, such as one a migration holds, or free is skipped, and `copy` is not
+/// called for it. (The copy is the memory's own: `BarDevmem::evict` copies from its BAR; [`evict_pfns_to`]
+/// shows a `DevmemChunk` page evicted with its data.)
+///
+/// [`HmmPfn::pfn`]: crate::hmm::HmmPfn::pfn
+///
+/// ```
+/// use crate::{
+///     devmem::{DevmemChunk, FailNext},
+///     hmm::{fault_and_commit, HmmRange, PageKind, Request},
+///     kunit_mm::TestMapping,
+///     migrate::{evict_pfns, for_each_vma_piece, MigrateVma, Select},
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// # struct Mirror;
+/// #
+/// # impl InvalidateHandler for Mirror {
+/// #     type State = ();
+/// #
+/// #     fn invalidate(&self, _inv: &Invalidation<'_>, _state: &mut ()) {}
+/// # }
+/// #
+/// static OWNER: u8 = 0;
+/// let owner = core::ptr::from_ref(&OWNER) as usize;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let map = TestMapping::anonymous(2 * PAGE_SIZE)?;
+/// map.write(0, b"first")?;
+/// map.write(PAGE_SIZE, b"second")?;
+/// let mm = map.mm()?;
+/// // Both pages move to the device (as in `MigrateVma`'s example).
+/// # for_each_vma_piece(&mm, map.addr(), map.end(), 2, |vma, a, b| {
+/// #     let mut m = MigrateVma::setup(vma, a, b, owner, Select::System, false)?;
+/// #     m.to_device(|order| chunk.alloc(order))?;
+/// #     m.pages();
+/// #     m.finalize();
+/// #     Ok(())
+/// # })?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Mirror, ()),
+///     GFP_KERNEL,
+/// )?;
+/// // The PFN of each page that is on this device, from a snapshot.
+/// let on_device = || -> Result<[Option<usize>; 2]> {
+///     let mut range = HmmRange::new(&n, map.addr(), map.end(), Request::SNAPSHOT, owner)?;
+///     fault_and_commit(&mut range, false, 16, |(), pfns| {
+///         let mut out = [None; 2];
+///         for (slot, (_, p)) in out.iter_mut().zip(pfns.iter()) {
+///             if p.kind(owner) == PageKind::DevicePrivateLocal {
+///                 *slot = p.pfn();
+///             }
+///         }
+///         Ok(out)
+///     })
+/// };
+/// let pfns = on_device()?;
+/// let (page0, page1) = (pfns[0].ok_or(ENOENT)?, pfns[1].ok_or(ENOENT)?);
+/// let mut copies = 0;
+/// // Page 0 is busy while a migration back to system memory holds it.
+/// for_each_vma_piece(&mm, map.addr(), map.addr() + PAGE_SIZE, 1, |vma, a, b| {
+///     let _held = MigrateVma::setup(vma, a, b, owner, Select::DevicePrivate, false)?;
+///     assert_eq!(evict_pfns(&[page0], |_, _| copies += 1)?, 0);
+///     Ok(())
+/// })?; // The migration ends without a destination: page 0 stays on the device.
+///
+/// // The CPU reads page 1, which comes back to system memory: its device page is free.
+/// let mut data = [0u8; 6];
+/// map.read(PAGE_SIZE, &mut data)?;
+/// assert_eq!(&data, b"second");
+/// assert_eq!(evict_pfns(&[page1], |_, _| copies += 1)?, 0);
+/// assert_eq!(copies, 0);
+/// assert_eq!(on_device()?, [Some(page0), None]);
+/// # Ok::<(), Error>(())
+/// ```
 pub fn evict_pfns(pfns: &[usize], mut copy: impl FnMut(*mut c_void, *mut c_void)) -> Result<usize> {
     evict_pfns_to(pfns, |_, spage| {
         // SAFETY: Plain allocation; small ones never fail (`__GFP_NOFAIL`).
@@ -531,6 +667,85 @@ pub fn evict_pfns(pfns: &[usize], mut copy: impl FnMut(*mut c_void, *mut c_void)
 /// As [`evict_pfns`], with the destination chosen by `dest(i, device_page)`: a locked page holding the data
 /// (system memory, or a page of another device's memory), or `None` to leave page `i` where it is. Returns for
 /// each entry whether it moved.
+///
+/// # Examples
+///
+/// `dest` is offered each page that could be isolated, by its index in `pfns`, and gives it a destination that
+/// holds its data, or `None` to leave it where it is. [`DevmemChunk::evict_pfns`] is this function with a
+/// `dest` that copies a chunk page to a new system page.
+///
+/// [`DevmemChunk::evict_pfns`]: crate::devmem::DevmemChunk::evict_pfns
+///
+/// ```
+/// use crate::{
+///     devmem::{DevmemChunk, FailNext},
+///     hmm::{fault_and_commit, HmmRange, PageKind, Request},
+///     kunit_mm::TestMapping,
+///     migrate::{evict_pfns_to, for_each_vma_piece, MigrateVma, Select},
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// # struct Mirror;
+/// #
+/// # impl InvalidateHandler for Mirror {
+/// #     type State = ();
+/// #
+/// #     fn invalidate(&self, _inv: &Invalidation<'_>, _state: &mut ()) {}
+/// # }
+/// #
+/// static OWNER: u8 = 0;
+/// let owner = core::ptr::from_ref(&OWNER) as usize;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let map = TestMapping::anonymous(2 * PAGE_SIZE)?;
+/// map.write(0, b"first")?;
+/// map.write(PAGE_SIZE, b"second")?;
+/// let mm = map.mm()?;
+/// // Both pages move to the device (as in `MigrateVma`'s example).
+/// # for_each_vma_piece(&mm, map.addr(), map.end(), 2, |vma, a, b| {
+/// #     let mut m = MigrateVma::setup(vma, a, b, owner, Select::System, false)?;
+/// #     m.to_device(|order| chunk.alloc(order))?;
+/// #     m.pages();
+/// #     m.finalize();
+/// #     Ok(())
+/// # })?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Mirror, ()),
+///     GFP_KERNEL,
+/// )?;
+/// // The PFN of each page that is on this device, from a snapshot.
+/// let on_device = || -> Result<[Option<usize>; 2]> {
+///     let mut range = HmmRange::new(&n, map.addr(), map.end(), Request::SNAPSHOT, owner)?;
+///     fault_and_commit(&mut range, false, 16, |(), pfns| {
+///         let mut out = [None; 2];
+///         for (slot, (_, p)) in out.iter_mut().zip(pfns.iter()) {
+///             if p.kind(owner) == PageKind::DevicePrivateLocal {
+///                 *slot = p.pfn();
+///             }
+///         }
+///         Ok(out)
+///     })
+/// };
+/// let pfns = on_device()?;
+/// let (page0, page1) = (pfns[0].ok_or(ENOENT)?, pfns[1].ok_or(ENOENT)?);
+/// assert_eq!(chunk.evict_pfns(&[page0])?, 1);
+/// assert_eq!(on_device()?, [None, Some(page1)]);
+/// let mut data = [0u8; 5];
+/// map.read(0, &mut data)?;
+/// assert_eq!(&data, b"first");
+/// assert_eq!(chunk.used(), 1);
+///
+/// // Page 0's device page is free now, so only page 1 is offered; given no destination, it stays.
+/// let mut offered = 0u32;
+/// let moved = evict_pfns_to(&[page0, page1], |i, _| {
+///     offered |= 1 << i;
+///     None
+/// })?;
+/// assert_eq!(offered, 0b10);
+/// assert_eq!(&moved[..], &[false, false]);
+/// assert_eq!(on_device()?, [None, Some(page1)]);
+/// # Ok::<(), Error>(())
+/// ```
 pub fn evict_pfns_to(
     pfns: &[usize],
     mut dest: impl FnMut(usize, *mut c_void) -> Option<*mut c_void>,

@@ -49,6 +49,62 @@ fn trace_finish(start: usize, end: usize, deferred: bool) {
 }
 
 /// Why core mm invalidates a range (`enum mmu_notifier_event`).
+///
+/// # Examples
+///
+/// A migration reaches notifiers as [`Event::Migrate`] with the migration's owner, both ways: to a device, and
+/// back when the CPU touches the page (the device memory's `migrate_to_ram` migrates under the same owner). A
+/// zap is an [`Event::Clear`] of no owner; [`Invalidation`] shows munmap's [`Event::Unmap`].
+///
+/// ```
+/// use crate::{
+///     devmem::{DevmemChunk, FailNext},
+///     kunit_mm::TestMapping,
+///     migrate::{for_each_vma_piece, MigrateVma, Select},
+///     notifier::{Event, IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// // The reason and the owner of the last invalidation.
+/// struct Last;
+///
+/// impl InvalidateHandler for Last {
+///     type State = Option<(Event, usize)>;
+///
+///     fn invalidate(&self, inv: &Invalidation<'_>, last: &mut Option<(Event, usize)>) {
+///         *last = Some((inv.event(), inv.owner()));
+///     }
+/// }
+///
+/// static OWNER: u8 = 0;
+/// let owner = core::ptr::from_ref(&OWNER) as usize;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let map = TestMapping::anonymous(PAGE_SIZE)?;
+/// map.write(0, &[7; 8])?;
+/// let mm = map.mm()?;
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), map.len(), Last, None),
+///     GFP_KERNEL,
+/// )?;
+/// for_each_vma_piece(&mm, map.addr(), map.end(), 1, |vma, a, b| {
+///     let mut m = MigrateVma::setup(vma, a, b, owner, Select::System, false)?;
+///     m.to_device(|order| chunk.alloc(order))?;
+///     m.pages();
+///     m.finalize();
+///     Ok(())
+/// })?;
+/// assert_eq!(*n.lock(), Some((Event::Migrate, owner)));
+///
+/// *n.lock() = None;
+/// let mut data = [0u8; 8];
+/// map.read(0, &mut data)?;
+/// assert_eq!(data, [7; 8]);
+/// assert_eq!(*n.lock(), Some((Event::Migrate, owner)));
+///
+/// map.zap(0, PAGE_SIZE)?;
+/// assert_eq!(*n.lock(), Some((Event::Clear, 0)));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// The range was unmapped (munmap, mremap).
@@ -357,7 +413,50 @@ struct FinishPass {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retry;
 
-/// A sequence number from `mmu_interval_read_begin()`, to be checked under the state lock (example: [`Retry`]).
+/// A sequence number from `mmu_interval_read_begin()`, to be checked under the state lock.
+///
+/// # Examples
+///
+/// A sequence number may be checked any number of times; only an invalidation of its notifier's range makes it
+/// stale, and then for good: what was read after it must be read again, after a new
+/// [`IntervalNotifier::read_begin`]. ([`Retry`] shows the read-check cycle.)
+///
+/// ```
+/// use crate::{
+///     kunit_mm::TestMapping,
+///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::page::PAGE_SIZE;
+///
+/// # struct Nothing;
+/// #
+/// # impl InvalidateHandler for Nothing {
+/// #     type State = ();
+/// #
+/// #     fn invalidate(&self, _inv: &Invalidation<'_>, _state: &mut ()) {}
+/// # }
+/// #
+/// let map = TestMapping::anonymous(4 * PAGE_SIZE)?;
+/// let mm = map.mm()?;
+/// // The notifier watches the first two pages only.
+/// let n = KBox::pin_init(
+///     IntervalNotifier::new(&mm, map.addr(), 2 * PAGE_SIZE, Nothing, ()),
+///     GFP_KERNEL,
+/// )?;
+/// let seq = n.read_begin();
+/// assert!(n.lock_checked(seq).is_ok());
+/// assert!(n.lock_checked(seq).is_ok());
+/// // An invalidation outside the watched range leaves it current.
+/// map.zap(2 * PAGE_SIZE, 2 * PAGE_SIZE)?;
+/// assert!(n.lock_checked(seq).is_ok());
+///
+/// map.zap(0, PAGE_SIZE)?;
+/// let fresh = n.read_begin();
+/// assert!(n.lock_checked(seq).is_err());
+/// assert!(n.lock_checked(fresh).is_ok());
+/// assert!(n.lock_checked(seq).is_err());
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ReadSeq(pub(crate) c_ulong);
 

@@ -320,6 +320,44 @@ pub trait UnbindWatcher {
 }
 
 /// Unregisters the unbind watcher when dropped.
+///
+/// # Examples
+///
+/// The guard is kept in the module's state, so the watch ends at unload, after which no callback runs
+/// (compile-only: there is one watcher at a time, and p2pmm's module holds it; a second `watch_unbind` would
+/// register the same notifier again).
+///
+/// ```no_run
+/// use crate::pci_p2p::{self, UnbindGuard, UnbindWatcher};
+/// use kernel::{
+///     pci,
+///     sync::atomic::{ordering, Atomic},
+/// };
+///
+/// static UNBINDS: Atomic<usize> = Atomic::new(0);
+///
+/// struct Count;
+///
+/// impl UnbindWatcher for Count {
+///     fn unbinding(_pdev: &pci::Device) {
+///         UNBINDS.fetch_add(1, ordering::Relaxed);
+///     }
+///
+///     fn unbound(_pdev: &pci::Device) {}
+/// }
+///
+/// struct ModuleState {
+///     _unbind: UnbindGuard,
+/// }
+///
+/// let state = ModuleState {
+///     _unbind: pci_p2p::watch_unbind::<Count>()?,
+/// };
+/// // At unload: from here on the count stays as it is.
+/// drop(state);
+/// pr_info!("{} unbinds seen\n", UNBINDS.load(ordering::Relaxed));
+/// # Ok::<(), Error>(())
+/// ```
 pub struct UnbindGuard(());
 
 impl Drop for UnbindGuard {

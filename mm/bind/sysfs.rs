@@ -22,6 +22,54 @@ extern "C" {
 }
 
 /// A provider attribute (`enum p2pmm_sysfs_attr` in sysfs_glue.h, same order).
+///
+/// # Examples
+///
+/// Each attribute is one file of `providers/<id>/`, and a read of it asks the [`SysfsSource`] for that
+/// attribute: one value and a newline. (The source is called directly here, as sysfs would call it.)
+///
+/// ```
+/// use crate::bind_sysfs::{Attr, PageWriter, SysfsSource};
+/// use core::fmt::Write;
+///
+/// // One provider, id 3: 8 MiB of managed memory, 1 MiB of it used, nothing moved yet.
+/// struct Three;
+///
+/// impl SysfsSource for Three {
+///     fn provider_attr(id: u32, attr: Attr, out: &mut PageWriter<'_>) -> Result {
+///         if id != 3 {
+///             return Err(ENODEV);
+///         }
+///         let written = match attr {
+///             Attr::Kind => writeln!(out, "managed"),
+///             Attr::Device => writeln!(out, "0000:04:00.0"),
+///             Attr::Capacity => writeln!(out, "{}", 8 << 20),
+///             Attr::Used => writeln!(out, "{}", 1 << 20),
+///             Attr::Evictions | Attr::MigratedIn | Attr::MigratedOut | Attr::Invalidations => {
+///                 writeln!(out, "0")
+///             }
+///         };
+///         written.map_err(|_| EOVERFLOW)
+///     }
+///
+///     fn routes(_out: &mut PageWriter<'_>) -> Result {
+///         Ok(())
+///     }
+/// }
+///
+/// let mut page = [0u8; 64];
+/// let mut read = |attr: Attr| -> Result<KVec<u8>> {
+///     let mut w = PageWriter::new(&mut page);
+///     Three::provider_attr(3, attr, &mut w)?;
+///     let mut value = KVec::new();
+///     value.extend_from_slice(w.written(), GFP_KERNEL)?;
+///     Ok(value)
+/// };
+/// assert_eq!(&read(Attr::Kind)?[..], b"managed\n");
+/// assert_eq!(&read(Attr::Used)?[..], b"1048576\n");
+/// assert_eq!(&read(Attr::Evictions)?[..], b"0\n");
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attr {
     /// `kind`: static, adopted or managed.
@@ -104,6 +152,59 @@ impl fmt::Write for PageWriter<'_> {
 }
 
 /// Where the values come from.
+///
+/// # Examples
+///
+/// A source is asked on every read, so what it answers is what the files say at that moment: here a provider
+/// that goes away (`ENODEV` from then on, which the read returns), and a route table (`routes`) that grows.
+/// Whatever does not fit the page fails. (The source is called directly here, as sysfs would call it.)
+///
+/// ```
+/// use crate::bind_sysfs::{Attr, PageWriter, SysfsSource};
+/// use core::fmt::Write;
+/// use kernel::sync::atomic::{ordering, Atomic};
+///
+/// // Providers 0 to `COUNT - 1`, each with a route to the next one.
+/// static COUNT: Atomic<u32> = Atomic::new(0);
+///
+/// struct Counted;
+///
+/// impl SysfsSource for Counted {
+///     fn provider_attr(id: u32, attr: Attr, out: &mut PageWriter<'_>) -> Result {
+///         if id >= COUNT.load(ordering::Relaxed) {
+///             return Err(ENODEV);
+///         }
+///         match attr {
+///             Attr::Kind => writeln!(out, "static"),
+///             _ => writeln!(out, "0"),
+///         }
+///         .map_err(|_| EOVERFLOW)
+///     }
+///
+///     fn routes(out: &mut PageWriter<'_>) -> Result {
+///         for id in 1..COUNT.load(ordering::Relaxed) {
+///             writeln!(out, "{} {} bus-address", id - 1, id).map_err(|_| EOVERFLOW)?;
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// COUNT.store(2, ordering::Relaxed);
+/// let mut page = [0u8; 32];
+/// assert!(Counted::provider_attr(1, Attr::Kind, &mut PageWriter::new(&mut page)).is_ok());
+/// let mut w = PageWriter::new(&mut page);
+/// Counted::routes(&mut w)?;
+/// assert_eq!(w.written(), b"0 1 bus-address\n");
+///
+/// // Provider 1 goes.
+/// COUNT.store(1, ordering::Relaxed);
+/// let gone = Counted::provider_attr(1, Attr::Kind, &mut PageWriter::new(&mut page));
+/// assert_eq!(gone, Err(ENODEV));
+/// // Three more come: their routes are more than this page holds.
+/// COUNT.store(4, ordering::Relaxed);
+/// assert_eq!(Counted::routes(&mut PageWriter::new(&mut page)), Err(EOVERFLOW));
+/// # Ok::<(), Error>(())
+/// ```
 pub trait SysfsSource {
     /// Writes `attr` of provider `id` (`ENODEV` if it is gone).
     fn provider_attr(id: u32, attr: Attr, out: &mut PageWriter<'_>) -> Result;
@@ -127,6 +228,42 @@ unsafe fn show(buf: *mut c_char, f: impl FnOnce(&mut PageWriter<'_>) -> Result) 
 }
 
 /// `/sys/kernel/p2pmm/` itself; removed when dropped.
+///
+/// # Examples
+///
+/// In a module's init, kept in its state so the files go at unload, after every provider directory
+/// (compile-only: there is one `/sys/kernel/p2pmm`, which p2pmm.ko creates before its KUnit suites run, and the
+/// glue keeps it in globals; a second root would fail and overwrite them).
+///
+/// ```no_run
+/// use crate::bind_sysfs::{self, Attr, PageWriter, ProviderDir, SysfsRoot, SysfsSource};
+///
+/// // No provider yet: every read of one fails.
+/// struct NoProviders;
+///
+/// impl SysfsSource for NoProviders {
+///     fn provider_attr(_id: u32, _attr: Attr, _out: &mut PageWriter<'_>) -> Result {
+///         Err(ENODEV)
+///     }
+///
+///     fn routes(_out: &mut PageWriter<'_>) -> Result {
+///         Ok(())
+///     }
+/// }
+///
+/// // Fields drop in order: the directories, then the root.
+/// struct State {
+///     _dirs: KVec<ProviderDir>,
+///     _root: SysfsRoot,
+/// }
+///
+/// let state = State {
+///     _root: bind_sysfs::init::<NoProviders>()?,
+///     _dirs: KVec::new(),
+/// };
+/// drop(state);
+/// # Ok::<(), Error>(())
+/// ```
 pub struct SysfsRoot(());
 
 /// Creates `/sys/kernel/p2pmm/` with values from `T`.
@@ -165,6 +302,24 @@ impl Drop for SysfsRoot {
 }
 
 /// `/sys/kernel/p2pmm/providers/<id>/`; removed when dropped (waiting for reads in progress).
+///
+/// # Examples
+///
+/// A provider's directory lives as long as its entry in the module's list (compile-only: it goes into the
+/// live `/sys/kernel/p2pmm` of p2pmm.ko, whose reads the module's own source answers).
+///
+/// ```no_run
+/// use crate::bind_sysfs;
+///
+/// let mut listed = KVec::new();
+/// for id in [0, 1] {
+///     listed.push((id, bind_sysfs::add_provider(id)?), GFP_KERNEL)?;
+/// }
+/// // Unlisting provider 1 removes `providers/1/`, once reads in progress are done.
+/// listed.retain(|(id, _)| *id != 1);
+/// assert_eq!(listed.len(), 1);
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// # Invariants
 ///
