@@ -280,9 +280,26 @@ pub fn migrate_to_provider(
         .map(Location::Provider);
     let tm = target.managed().ok_or(EINVAL)?;
     let peers = peer_memories(all)?;
+    // Pages already on `target` need no slot: room is made only for the others, or the eviction would move
+    // out pages that this same call then brings back. (A page that moves meanwhile only makes the count stale:
+    // a page without a slot stays where it is. For the same reason a failed walk, e.g. over a hole that the
+    // migration below reports, only leaves the count high.)
+    let npages = (end - start) / PAGE_SIZE;
+    let mut on_target = KVVec::<u64>::from_elem(0, npages.div_ceil(64), GFP_KERNEL)?;
+    let _ = walk(mm, start, end, all, |addr, placement, _| {
+        if placement == Placement::Provider(target.id) {
+            let i = (addr - start) / PAGE_SIZE;
+            on_target[i / 64] |= 1 << (i % 64);
+        }
+    });
+    let needing_slots = |a: usize, b: usize| {
+        ((a - start) / PAGE_SIZE..(b - start) / PAGE_SIZE)
+            .filter(|&i| on_target[i / 64] & (1 << (i % 64)) == 0)
+            .count()
+    };
     let mut done = Moved::default();
     for_each_vma_piece(mm, start, end, CHUNK_PAGES, |vma, a, b| {
-        done.evicted += tm.make_room(target, all, (b - a) / PAGE_SIZE)? as u64;
+        done.evicted += tm.make_room(target, all, needing_slots(a, b))? as u64;
         let moved = tm.mem.migrate_in(
             vma,
             a,

@@ -125,7 +125,7 @@ def print_oversub(runs, bad):
                 ratio = f"{float(kv['mib_s']) / float(sizes['fits']['mib_s']):.2f}x"
             print(f"{scenario:<15} {label:<20} {float(kv['mib_s']):>8.1f} {int(kv['migrated']) / per:>9.0f} "
                   f"{int(kv['evicted']) / per:>8.0f} {int(kv['shortfall']) / per:>9.1f} {ratio:>7}".rstrip())
-    print("ratio = oversub / fits MiB/s (goal >= 0.5x); shortfall: pages a prefetch left in place (0 expected)")
+    print("ratio = oversub / fits MiB/s (goal >= 0.5x); shortfall: pages of a chunk not on the target after its prefetch (0 expected)")
 
 
 def failures(lines):

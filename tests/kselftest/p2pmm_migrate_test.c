@@ -276,6 +276,54 @@ TEST_F(mig, oversubscribe_twice_capacity)
 }
 
 /*
+ * Prefetching pages that are already on the target moves nothing and evicts nothing, even when the provider is
+ * full: room is made only for pages that need a slot (evicting for them would push out pages the same call
+ * then brings back).
+ */
+TEST_F(mig, prefetch_of_resident_pages_evicts_nothing)
+{
+	size_t len = self->capacity[0], chunk = 1 << 20, n = len / PAGE;
+	uint8_t *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint32_t *loc = calloc(n, sizeof(*loc));
+	struct p2pmm_provider_info before, after;
+	uint64_t migrated = 0, evicted = 0;
+	struct p2pmm_migrate m;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, loc);
+	ASSERT_EQ(0, find_provider(self->fd, self->managed[0], &before));
+	if (before.used)
+		SKIP(return, "provider %u holds %llu bytes of another test", self->managed[0],
+		     (unsigned long long)before.used);
+	fill(buf, len, 40);
+	/* Exactly the capacity: fills the provider without evicting. */
+	for (size_t off = 0; off < len; off += chunk) {
+		ASSERT_EQ(0, migrate(self->fd, buf + off, chunk, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
+		migrated += m.migrated;
+		evicted += m.evicted;
+	}
+	ASSERT_EQ(n, migrated);
+	ASSERT_EQ(0, evicted);
+	/* Again, whole and chunk by chunk, past the minimum residency: everything is where it is asked to be. */
+	usleep(20 * 1000);
+	ASSERT_EQ(0, migrate(self->fd, buf, len, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, m.migrated);
+	EXPECT_EQ(0, m.evicted);
+	for (size_t off = 0; off < len; off += chunk) {
+		ASSERT_EQ(0, migrate(self->fd, buf + off, chunk, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
+		EXPECT_EQ(0, m.migrated);
+		EXPECT_EQ(0, m.evicted);
+	}
+	ASSERT_EQ(0, find_provider(self->fd, self->managed[0], &after));
+	EXPECT_EQ(before.evictions, after.evictions);
+	ASSERT_EQ(0, query(self->fd, buf, len, loc));
+	EXPECT_EQ(n, count_at(loc, n, self->managed[0]));
+	EXPECT_EQ(-1, first_bad(buf, len, 40));
+	munmap(buf, len);
+	free(loc);
+}
+
+/*
  * A full provider evicts to a peer provider its device reaches directly (the two vaccels below the switch), so the
  * data stays in device memory; a peer behind the host bridge never receives its pages.
  */
