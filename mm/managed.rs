@@ -196,9 +196,9 @@ impl Managed {
         }
     }
 
-    /// Makes room for `want` pages by evicting victims the policy picks: into a peer provider with room for all
-    /// of them that this device reaches directly, else to system memory. Returns how many pages were evicted
-    /// (fewer than needed when the rest is pinned or too young to move).
+    /// Makes room for `want` pages by evicting victims the policy picks: into the peer provider with the most room
+    /// that this device reaches directly, as many as fit, and the rest to system memory. Returns how many pages
+    /// were evicted (fewer than needed when the rest is pinned or too young to move).
     fn make_room(&self, target: &Provider, all: &[Arc<Provider>], want: usize) -> Result<usize> {
         let mut victims = [0u32; CHUNK_PAGES];
         let n = {
@@ -213,16 +213,18 @@ impl Managed {
         if n == 0 {
             return Ok(0);
         }
-        // Where to: a peer provider with room that this device reaches directly keeps the data in device memory;
-        // otherwise system memory.
-        let peer = all.iter().find(|p| {
-            p.id != target.id
-                && p.managed().is_some_and(|m| m.free_slots() >= n)
-                && pci_p2p::route(&target.pdev, &p.pdev).verdict != ROUTE_NOT_SUPPORTED
-        });
-        let to = peer.map_or(0, |p| p.id);
-        let moved = match peer.and_then(|p| p.managed().map(|m| (p, m))) {
-            Some((p, m)) => {
+        // Where to: the peer provider with the most room that this device reaches directly keeps the data in
+        // device memory, as much of it as fits; the rest goes to system memory in the same migration.
+        let peer = all
+            .iter()
+            .filter(|p| p.id != target.id)
+            .filter_map(|p| p.managed().map(|m| (p, m, m.free_slots())))
+            .filter(|&(p, _, free)| {
+                free > 0 && pci_p2p::route(&target.pdev, &p.pdev).verdict != ROUTE_NOT_SUPPORTED
+            })
+            .max_by_key(|&(_, _, free)| free);
+        let moved = match peer {
+            Some((p, m, _)) => {
                 let moved = self.mem.evict_to(
                     &victims[..n],
                     &m.mem,
@@ -232,12 +234,13 @@ impl Managed {
                         let _ = m.slots.clock.lock().occupy(slot, now);
                     },
                 );
-                if let Ok(k) = moved {
-                    Stats::add(&p.stats.migrated_in, k as u64);
+                if let Ok((into_peer, _)) = moved {
+                    Stats::add(&p.stats.migrated_in, into_peer as u64);
+                    trace::evict(target.id, p.id, n as u32, into_peer as u32);
                 }
-                moved
+                moved.map(|(into_peer, into_system)| (into_peer, into_system, true))
             }
-            None => self.mem.evict(&victims[..n]),
+            None => self.mem.evict(&victims[..n]).map(|k| (0, k, false)),
         };
         {
             // A victim whose page did not move (busy, or freed meanwhile) is occupied again, or already free.
@@ -246,8 +249,12 @@ impl Managed {
                 let _ = clock.cancel_eviction(slot);
             }
         }
-        let moved = moved? as u64;
-        trace::evict(target.id, to, n as u32, moved as u32);
+        let (into_peer, into_system, had_peer) = moved?;
+        // One record per destination: what went to system memory (all of it without a peer).
+        if !had_peer || into_system > 0 {
+            trace::evict(target.id, 0, n as u32, into_system as u32);
+        }
+        let moved = (into_peer + into_system) as u64;
         let stats = &self.slots.stats;
         Stats::add(&stats.evictions, moved);
         Stats::add(&stats.migrated_out, moved);

@@ -50,6 +50,7 @@ extern "C" {
     fn p2pmm_bar_zero(dst: *mut c_void);
     fn p2pmm_bar_copy_to_page(dst: *mut c_void, src: *mut c_void);
     fn p2pmm_bar_copy_bar(dst: *mut c_void, src: *mut c_void);
+    fn p2pmm_alloc_page_locked(order: u32) -> *mut c_void;
 }
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
@@ -447,9 +448,11 @@ impl<T: SlotHandler> BarDevmem<T> {
         })
     }
 
-    /// Evicts the pages of `slots` into `dest` (another device memory, reachable from this one): `alloc()` gives
-    /// a free slot of `dest` for each page (`None` leaves the page where it is) and `placed(slot)` reports each
-    /// one that arrived. The data is copied BAR to BAR. Returns how many moved; their old slots come back through
+    /// Evicts the pages of `slots` into `dest` (another device memory, reachable from this one) as far as it has
+    /// room, and the rest to system memory, in one migration: `alloc()` gives a free slot of `dest` for each page,
+    /// or `None` when `dest` is full (that page goes to system memory), and `placed(slot)` reports each page that
+    /// arrived in `dest`. The data is copied BAR to BAR, or BAR to the new system page. Returns how many pages
+    /// moved into `dest` and how many into system memory; their old slots come back through
     /// [`SlotHandler::slot_freed`], and a reserved `dest` slot whose page did not move through `dest`'s.
     pub fn evict_to(
         &self,
@@ -457,7 +460,7 @@ impl<T: SlotHandler> BarDevmem<T> {
         dest: &Self,
         mut alloc: impl FnMut() -> Option<u32>,
         mut placed: impl FnMut(u32),
-    ) -> Result<usize> {
+    ) -> Result<(usize, usize)> {
         let mut pfns = KVec::with_capacity(slots.len(), GFP_KERNEL)?;
         let mut to = KVec::with_capacity(slots.len(), GFP_KERNEL)?;
         for &s in slots {
@@ -467,33 +470,43 @@ impl<T: SlotHandler> BarDevmem<T> {
             }
         }
         let moved = evict_pfns_to(&pfns, |i, dev| {
-            let slot = alloc()?;
-            if slot as usize >= dest.npages {
-                return None;
-            }
+            // SAFETY: `dev` is our page (a slot's PFN), isolated by the eviction.
+            let pfn = unsafe { p2pmm_page_to_pfn(dev) } as usize;
+            let from = self.slot_io((pfn - self.first_pfn) as u32);
+            let Some(slot) = alloc().filter(|&slot| (slot as usize) < dest.npages) else {
+                // `dest` is full: system memory. Small allocations never fail (`__GFP_NOFAIL`).
+                // SAFETY: Plain allocation; the new page is locked and ours, `from` is our slot's BAR memory.
+                let sys = unsafe { p2pmm_alloc_page_locked(0) };
+                if sys.is_null() {
+                    return None;
+                }
+                // SAFETY: See above.
+                unsafe { p2pmm_bar_copy_to_page(sys, from) };
+                return Some(sys);
+            };
             // The destination slot was free (the caller reserved it), so its page has no user, and initialising gives
             // it the one reference the migration takes over.
-            // SAFETY: `dev` is our page, isolated by the eviction; the destination page is unused (see above).
+            // SAFETY: `from` is our isolated page's BAR memory; the destination page is unused (see above).
             unsafe {
-                let pfn = p2pmm_page_to_pfn(dev) as usize;
-                p2pmm_bar_copy_bar(
-                    dest.slot_io(slot),
-                    self.slot_io((pfn - self.first_pfn) as u32),
-                );
+                p2pmm_bar_copy_bar(dest.slot_io(slot), from);
                 let page = dest.slot_page(slot);
                 p2pmm_devpage_init(page, core::ptr::null_mut(), 0);
                 to[i] = Some(slot);
                 Some(page)
             }
         })?;
-        let mut n = 0;
+        let (mut into_dest, mut into_system) = (0, 0);
         for (i, m) in moved.iter().enumerate() {
-            if let (true, Some(slot)) = (*m, to[i]) {
-                placed(slot);
-                n += 1;
+            match (*m, to[i]) {
+                (true, Some(slot)) => {
+                    placed(slot);
+                    into_dest += 1;
+                }
+                (true, None) => into_system += 1,
+                (false, _) => {}
             }
         }
-        Ok(n)
+        Ok((into_dest, into_system))
     }
 
     /// The memory a device page belongs to.

@@ -26,7 +26,8 @@ pub fn migrate(target: u32, start: usize, end: usize, migrated: u64, evicted: u6
     unsafe { p2pmm_trace_migrate(target, start, end, migrated, evicted) };
 }
 
-/// `provider`'s policy picked `picked` victims, of which `evicted` moved to provider `to` (0: system memory).
+/// `provider`'s policy picked `picked` victims, of which `evicted` moved to provider `to` (0: system memory); one
+/// record per destination when the victims were split between a peer and system memory.
 pub fn evict(provider: u32, to: u32, picked: u32, evicted: u32) {
     // SAFETY: Plain values.
     unsafe { p2pmm_trace_evict(provider, to, picked, evicted) };

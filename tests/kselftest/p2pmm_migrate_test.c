@@ -97,6 +97,33 @@ static long first_bad(const uint8_t *p, size_t len, unsigned int r)
 	return -1;
 }
 
+/*
+ * A routable pair of managed providers (*a's device reaches *b directly) and, in *far, one that *a cannot reach
+ * (0 if none); -1 if a route ioctl fails.
+ */
+static int routable_pair(int fd, const struct p2pmm_provider_info *p, int n, uint32_t *a, uint32_t *b, uint32_t *far)
+{
+	*a = *b = *far = 0;
+	for (int i = 0; i < n && !*b; i++) {
+		for (int j = 0; j < n; j++) {
+			struct p2pmm_route r = { .size = sizeof(r), .provider = p[j].id };
+
+			if (i == j || p[i].kind != P2PMM_PROVIDER_MANAGED || p[j].kind != P2PMM_PROVIDER_MANAGED)
+				continue;
+			snprintf(r.client, sizeof(r.client), "%.31s", p[i].device);
+			if (ioctl(fd, P2PMM_IOC_ROUTE, &r))
+				return -1;
+			if (r.plan == P2PMM_PLAN_DIRECT && !*b) {
+				*a = p[i].id;
+				*b = p[j].id;
+			} else if (r.plan != P2PMM_PLAN_DIRECT) {
+				*far = p[j].id;
+			}
+		}
+	}
+	return 0;
+}
+
 FIXTURE(mig) {
 	int fd;
 	uint32_t managed[2];
@@ -338,23 +365,7 @@ TEST_F(mig, eviction_prefers_a_routable_peer)
 	struct p2pmm_migrate m;
 	long bad;
 
-	/* A routable pair of managed providers, and one the first cannot reach. */
-	for (int i = 0; i < n && !idb; i++) {
-		for (int j = 0; j < n; j++) {
-			struct p2pmm_route r = { .size = sizeof(r), .provider = p[j].id };
-
-			if (i == j || p[i].kind != P2PMM_PROVIDER_MANAGED || p[j].kind != P2PMM_PROVIDER_MANAGED)
-				continue;
-			snprintf(r.client, sizeof(r.client), "%.31s", p[i].device);
-			ASSERT_EQ(0, ioctl(self->fd, P2PMM_IOC_ROUTE, &r));
-			if (r.plan == P2PMM_PLAN_DIRECT && !idb) {
-				ida = p[i].id;
-				idb = p[j].id;
-			} else if (r.plan != P2PMM_PLAN_DIRECT) {
-				far = p[j].id;
-			}
-		}
-	}
+	ASSERT_EQ(0, routable_pair(self->fd, p, n, &ida, &idb, &far));
 	ASSERT_NE(0, idb) TH_LOG("the default topology has two vaccels below one switch");
 	ASSERT_EQ(0, find_provider(self->fd, ida, &a));
 	ASSERT_EQ(0, find_provider(self->fd, idb, &before_b));
@@ -381,6 +392,69 @@ TEST_F(mig, eviction_prefers_a_routable_peer)
 	bad = first_bad(buf, len, 7);
 	EXPECT_EQ(-1, bad);
 	munmap(buf, len);
+	free(loc);
+}
+
+/*
+ * A peer with room for only some of the victims takes those, and the rest go to system memory in the same
+ * eviction (they used to go to system memory all together).
+ */
+TEST_F(mig, eviction_splits_between_peer_and_system)
+{
+	struct p2pmm_provider_info p[MAX_PROVIDERS], a, b, before_b;
+	int n = providers(self->fd, p, MAX_PROVIDERS);
+	uint32_t ida, idb, far;
+	const size_t peer_room = 32, chunk = 1 << 20;
+	size_t len, pages, flen;
+	uint8_t *buf, *filler;
+	uint32_t *loc;
+	struct p2pmm_migrate m;
+	size_t on_a, on_b, in_sys;
+
+	ASSERT_EQ(0, routable_pair(self->fd, p, n, &ida, &idb, &far));
+	ASSERT_NE(0, idb) TH_LOG("the default topology has two vaccels below one switch");
+	ASSERT_EQ(0, find_provider(self->fd, ida, &a));
+	ASSERT_EQ(0, find_provider(self->fd, idb, &before_b));
+	ASSERT_EQ(0, a.used) TH_LOG("the provider starts empty");
+	ASSERT_EQ(0, before_b.used) TH_LOG("the peer starts empty");
+	/* The peer is full but for peer_room pages. */
+	flen = before_b.capacity - peer_room * PAGE;
+	filler = mmap(NULL, flen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, filler);
+	fill(filler, flen, 8);
+	for (size_t off = 0; off < flen; off += chunk)
+		ASSERT_EQ(0, migrate(self->fd, filler + off, flen - off < chunk ? flen - off : chunk, idb, &m));
+	/* The provider exactly full, then one more chunk: it evicts a chunk's worth of its oldest pages. */
+	len = a.capacity + chunk;
+	pages = len / PAGE;
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	loc = calloc(pages, sizeof(*loc));
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, loc);
+	fill(buf, len, 9);
+	for (size_t off = 0; off < len; off += chunk) {
+		ASSERT_EQ(0, migrate(self->fd, buf + off, chunk, ida, &m)) TH_LOG("%s", strerror(errno));
+		usleep(2000); /* past the minimum residency: earlier pages become victims */
+	}
+	ASSERT_LT(peer_room, m.evicted) TH_LOG("the last chunk evicts more than the peer has room for");
+	ASSERT_EQ(0, query(self->fd, buf, len, loc));
+	ASSERT_EQ(0, find_provider(self->fd, idb, &b));
+	on_a = count_at(loc, pages, ida);
+	on_b = count_at(loc, pages, idb);
+	in_sys = count_at(loc, pages, P2PMM_LOCATION_SYSTEM);
+	TH_LOG("last chunk evicted %llu; on A: %zu, on the peer: %zu, in system memory: %zu",
+	       (unsigned long long)m.evicted, on_a, on_b, in_sys);
+	EXPECT_EQ(peer_room, on_b) TH_LOG("the peer took as many victims as it had room for");
+	EXPECT_EQ(peer_room, b.migrated_in - before_b.migrated_in - (flen / PAGE));
+	EXPECT_EQ(b.capacity, b.used) TH_LOG("the peer is full now");
+	EXPECT_LT(0, in_sys) TH_LOG("the other victims went to system memory");
+	EXPECT_EQ(pages, on_a + on_b + in_sys);
+	if (far)
+		EXPECT_EQ(0, count_at(loc, pages, far));
+	EXPECT_EQ(-1, first_bad(buf, len, 9));
+	EXPECT_EQ(-1, first_bad(filler, flen, 8)) TH_LOG("the peer's own pages stayed intact");
+	munmap(buf, len);
+	munmap(filler, flen);
 	free(loc);
 }
 
