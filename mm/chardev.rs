@@ -11,7 +11,6 @@ use crate::{
     pci_p2p,
     provider::Kind,
     registry,
-    route::ProviderKind,
     space::Space,
     trace,
     uapi_advise::{self as ua, AdviseRequest},
@@ -116,18 +115,7 @@ fn route_ioctl(arg: UserPtr) -> Result {
     let q = uapi_route::RouteRequest::decode(&request.bytes)?;
     let provider = registry::get(q.provider).ok_or(ENODEV)?;
     let client = pci_p2p::find(q.client).ok_or(ENODEV)?;
-    let facts = pci_p2p::route(&provider.pdev, &client);
-    let kind = match provider.kind {
-        Kind::Static => ProviderKind::Static,
-        Kind::Managed => ProviderKind::Managed,
-    };
-    let answer = uapi_route::RouteAnswer::from_facts(
-        facts.verdict,
-        facts.distance,
-        facts.common_bridge,
-        facts.host_bridge,
-        kind,
-    );
+    let answer = provider.route_to(&client);
     trace::route(
         provider.id,
         pci_p2p::name(&client),

@@ -10,10 +10,8 @@
 
 use crate::{
     managed::Managed,
-    pci_p2p,
     provider::{Kind, Provider},
     registry, route,
-    uapi_route::RouteAnswer,
 };
 use core::fmt::{self, Formatter};
 use kernel::{
@@ -115,23 +113,12 @@ fn routes(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
 pub fn write_routes(all: &[Arc<Provider>], f: &mut impl fmt::Write) -> fmt::Result {
     writeln!(f, "provider -> client: verdict (distance), plan, reason")?;
     for p in all.iter() {
-        let kind = match p.kind {
-            Kind::Static => route::ProviderKind::Static,
-            Kind::Managed => route::ProviderKind::Managed,
-        };
         for q in all.iter() {
             if q.id != p.id && core::ptr::eq::<kernel::pci::Device>(&*q.pdev, &*p.pdev) {
                 // One line per client device is enough.
                 continue;
             }
-            let facts = pci_p2p::route(&p.pdev, &q.pdev);
-            let a = RouteAnswer::from_facts(
-                facts.verdict,
-                facts.distance,
-                facts.common_bridge,
-                facts.host_bridge,
-                kind,
-            );
+            let a = p.route_to(&q.pdev);
             let verdict = match a.verdict {
                 1 => "bus-address",
                 2 => "host-bridge",

@@ -26,8 +26,8 @@ use crate::{
     pci_p2p,
     provider::{Kind, Provider, Stats},
     range_index::Entry,
+    route::PLAN_DIRECT,
     trace,
-    uapi_route::ROUTE_NOT_SUPPORTED,
 };
 use kernel::{
     device,
@@ -213,15 +213,14 @@ impl Managed {
         if n == 0 {
             return Ok(0);
         }
-        // Where to: the peer provider with the most room that this device reaches directly keeps the data in
-        // device memory, as much of it as fits; the rest goes to system memory in the same migration.
+        // Where to: the peer provider with the most room that this device reaches directly (p2pdma allows it and
+        // the route policy does not rule it out) keeps the data in device memory, as much of it as fits; the rest
+        // goes to system memory in the same migration.
         let peer = all
             .iter()
             .filter(|p| p.id != target.id)
             .filter_map(|p| p.managed().map(|m| (p, m, m.free_slots())))
-            .filter(|&(p, _, free)| {
-                free > 0 && pci_p2p::route(&target.pdev, &p.pdev).verdict != ROUTE_NOT_SUPPORTED
-            })
+            .filter(|&(p, _, free)| free > 0 && p.route_to(&target.pdev).plan == PLAN_DIRECT)
             .max_by_key(|&(_, _, free)| free);
         let moved = match peer {
             Some((p, m, _)) => {

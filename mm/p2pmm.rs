@@ -114,6 +114,14 @@ module! {
             default: 8,
             description: "MiB of each vaccel BAR, after the static part, offered as managed (evictable) memory",
         },
+        route_allow_host_bridge: bool {
+            default: true,
+            description: "Route peer traffic through the host bridge when p2pdma allows it (0: bounce or refuse)",
+        },
+        route_max_distance: u32 {
+            default: 0,
+            description: "Longest p2pdma distance of a direct route (0: no limit); longer routes bounce or are refused",
+        },
     },
 }
 

@@ -6,7 +6,13 @@
 //! gone when the device goes) and *managed* memory (capacity-bounded device memory whose pages p2pmm may evict at
 //! any time). The counters are what `P2PMM_IOC_PROVIDERS` reports.
 
-use crate::{managed::Managed, pci_p2p, uapi_providers as uapi};
+use crate::{
+    managed::Managed,
+    pci_p2p,
+    route::{ProviderKind, RoutePolicy},
+    uapi_providers as uapi,
+    uapi_route::RouteAnswer,
+};
 use kernel::{
     pci,
     prelude::*,
@@ -76,7 +82,36 @@ pub struct Provider {
     managed: Option<Managed>,
 }
 
+/// The administrator's route policy: the module parameters `route_allow_host_bridge` and `route_max_distance`
+/// (0: no limit). A route the policy rules out bounces (managed memory) or is refused (static memory), whatever
+/// p2pdma would allow.
+pub fn route_policy() -> RoutePolicy {
+    let max = crate::module_parameters::route_max_distance.value();
+    RoutePolicy {
+        allow_host_bridge: crate::module_parameters::route_allow_host_bridge.value(),
+        max_distance: if max == 0 { u32::MAX } else { max },
+    }
+}
+
 impl Provider {
+    /// How `client` reaches this provider's memory: p2pdma's verdict and distance, and p2pmm's plan under the
+    /// administrator's [`route_policy`].
+    pub fn route_to(&self, client: &pci::Device) -> RouteAnswer {
+        let facts = pci_p2p::route(&self.pdev, client);
+        let kind = match self.kind {
+            Kind::Static => ProviderKind::Static,
+            Kind::Managed => ProviderKind::Managed,
+        };
+        RouteAnswer::from_facts(
+            facts.verdict,
+            facts.distance,
+            facts.common_bridge,
+            facts.host_bridge,
+            kind,
+            &route_policy(),
+        )
+    }
+
     /// A provider on `pdev`: managed if it has `managed` memory, else static with `capacity` bytes.
     pub fn new(
         id: u32,

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Build the guest's test programs (static, inside the chroot) and pack the busybox initramfs:
-#   /init (tests/guest/init.sh), /showcase.sh, /lib/modules/{p2pmm,test_hmm}.ko, /kselftest/*, /bin/hmm-tests,
+#   /init (tests/guest/init.sh), /showcase.sh, /lib/modules/{p2pmm,test_hmm}.ko, /kselftest/*,
+#   /kselftest-policy/* (tests/kselftest/policy: run with p2pmm.ko's route policy knobs set), /bin/hmm-tests,
 #   /bin/{mirror_bench,oversub_bench} (tests/bench), /bin/p2pmmctl (tools/p2pmmctl, with its guest test
 #   tests/guest/p2pmmctl_test.sh as /kselftest/p2pmmctl_test.sh).
 . "$(dirname "$0")/lib.sh"
@@ -10,7 +11,7 @@ mount_chroot initramfs
 src=$ROOT/build/guest-src
 bin=$ROOT/build/guest-bin
 rm -rf "$src" "$bin"
-mkdir -p "$src" "$bin/kselftest"
+mkdir -p "$src" "$bin/kselftest" "$bin/kselftest-policy"
 cp -a "$REPO/tests" "$REPO/include" "$src/"
 
 CC="gcc -static -Wall -Wextra -Werror -O2 -no-pie -U_FORTIFY_SOURCE"
@@ -21,6 +22,11 @@ log "building guest programs (kselftests, hmm-tests)"
 		name=$(basename "$t" .c)
 		in_chroot $CC -Wno-sign-compare -I /build/guest-src/include/uapi -I $KTREE/tools/testing/selftests -I $KTREE \
 			"/build/guest-src/tests/kselftest/$name.c" -o "/build/guest-bin/kselftest/$name" || exit 1
+	done
+	for t in "$src"/tests/kselftest/policy/*.c; do
+		name=$(basename "$t" .c)
+		in_chroot $CC -Wno-sign-compare -I /build/guest-src/include/uapi -I $KTREE/tools/testing/selftests -I $KTREE \
+			"/build/guest-src/tests/kselftest/policy/$name.c" -o "/build/guest-bin/kselftest-policy/$name" || exit 1
 	done
 	in_chroot $CC -I $KTREE/lib /build/guest-src/tests/bench/mirror_bench.c -o /build/guest-bin/mirror_bench ||
 		exit 1
@@ -52,10 +58,11 @@ fi
 # Staged and packed inside the chroot: it has cpio, a fresh host may not.
 stage=$ROOT/build/initramfs
 rm -rf "$stage"
-mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,mnt,root,lib/modules,kselftest}
+mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,mnt,root,lib/modules,kselftest,kselftest-policy}
 cp "$ROOT/usr/bin/busybox" "$stage/bin/busybox"
 cp "$bin/hmm-tests" "$bin/p2pmm-info" "$bin/p2pmm-demo" "$bin/mirror_bench" "$bin/oversub_bench" "$stage/bin/"
 cp "$bin"/kselftest/* "$stage/kselftest/"
+cp "$bin"/kselftest-policy/* "$stage/kselftest-policy/"
 cp "$p2pmmctl" "$stage/bin/p2pmmctl"
 cp "$REPO/tests/guest/p2pmmctl_test.sh" "$stage/kselftest/p2pmmctl_test.sh"
 chmod +x "$stage/kselftest/p2pmmctl_test.sh"

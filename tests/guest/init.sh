@@ -58,6 +58,17 @@ suite_kselftest() {
 	# Unloading tears everything down (drivers unbind, managed memory is evicted, sysfs/debugfs go): any
 	# splat on the way fails the run, a refused rmmod fails the suite.
 	rmmod p2pmm || { echo "rmmod p2pmm failed"; rc=1; }
+	# The administrator's route policy (module parameters): p2pmm.ko once more, with strict knobs, for the tests
+	# written for them (tests/kselftest/policy), then unloaded again.
+	if insmod /lib/modules/p2pmm.ko route_max_distance=3 route_allow_host_bridge=0; then
+		for t in /kselftest-policy/*; do
+			"$t" || rc=1
+		done
+		rmmod p2pmm || { echo "rmmod p2pmm (route policy) failed"; rc=1; }
+	else
+		echo "insmod p2pmm.ko with route policy knobs failed"
+		rc=1
+	fi
 	return $rc
 }
 

@@ -85,7 +85,7 @@ pub const ROUTE_HOST_BRIDGE: u32 = 2;
 pub const ROUTE_NOT_SUPPORTED: u32 = 3;
 
 impl RouteAnswer {
-    /// p2pmm's plan (`crate::route::decide`, default policy) for what p2pdma found about a PCI client and a
+    /// p2pmm's plan (`crate::route::decide` under `policy`) for what p2pdma found about a PCI client and a
     /// provider of `kind`.
     pub fn from_facts(
         verdict: u32,
@@ -93,6 +93,7 @@ impl RouteAnswer {
         common_bridge: bool,
         host_bridge: u32,
         kind: ProviderKind,
+        policy: &RoutePolicy,
     ) -> Self {
         let input = RouteInput {
             verdict: match verdict {
@@ -105,7 +106,7 @@ impl RouteAnswer {
             importer_is_pci: true,
             kind,
         };
-        let route = decide(&input, &RoutePolicy::PERMISSIVE);
+        let route = decide(&input, policy);
         Self {
             verdict,
             plan: route.plan(),
@@ -178,18 +179,82 @@ mod tests {
     #[test]
     fn plans_follow_the_verdict_and_kind() {
         use crate::route::{PLAN_BOUNCE, PLAN_DIRECT, PLAN_REFUSED, REASON_NONE};
-        let a = RouteAnswer::from_facts(ROUTE_BUS_ADDR, 4, true, 0, ProviderKind::Static);
+        let a = RouteAnswer::from_facts(
+            ROUTE_BUS_ADDR,
+            4,
+            true,
+            0,
+            ProviderKind::Static,
+            &RoutePolicy::PERMISSIVE,
+        );
         assert_eq!((a.plan, a.reason), (PLAN_DIRECT, REASON_NONE));
-        let a = RouteAnswer::from_facts(ROUTE_HOST_BRIDGE, 6, false, 0, ProviderKind::Managed);
+        let a = RouteAnswer::from_facts(
+            ROUTE_HOST_BRIDGE,
+            6,
+            false,
+            0,
+            ProviderKind::Managed,
+            &RoutePolicy::PERMISSIVE,
+        );
         assert_eq!((a.plan, a.reason), (PLAN_DIRECT, REASON_NONE));
         // Host bridge not allowed (1): managed memory bounces, static memory is refused.
-        let a = RouteAnswer::from_facts(ROUTE_NOT_SUPPORTED, -1, false, 0, ProviderKind::Managed);
+        let a = RouteAnswer::from_facts(
+            ROUTE_NOT_SUPPORTED,
+            -1,
+            false,
+            0,
+            ProviderKind::Managed,
+            &RoutePolicy::PERMISSIVE,
+        );
         assert_eq!((a.plan, a.reason), (PLAN_BOUNCE, 1));
-        let a = RouteAnswer::from_facts(ROUTE_NOT_SUPPORTED, -1, false, 0, ProviderKind::Static);
+        let a = RouteAnswer::from_facts(
+            ROUTE_NOT_SUPPORTED,
+            -1,
+            false,
+            0,
+            ProviderKind::Static,
+            &RoutePolicy::PERMISSIVE,
+        );
         assert_eq!((a.plan, a.reason), (PLAN_REFUSED, 1));
         // ACS redirect (2).
-        let a = RouteAnswer::from_facts(ROUTE_NOT_SUPPORTED, -1, true, 0, ProviderKind::Managed);
+        let a = RouteAnswer::from_facts(
+            ROUTE_NOT_SUPPORTED,
+            -1,
+            true,
+            0,
+            ProviderKind::Managed,
+            &RoutePolicy::PERMISSIVE,
+        );
         assert_eq!((a.plan, a.reason), (PLAN_BOUNCE, 2));
+    }
+
+    #[test]
+    fn the_administrators_policy_narrows_direct_routes() {
+        use crate::route::{PLAN_BOUNCE, PLAN_DIRECT, PLAN_REFUSED, REASON_NONE};
+        let strict = RoutePolicy {
+            allow_host_bridge: false,
+            max_distance: 3,
+        };
+        // Below a switch at distance 4: too far for this policy (5); p2pdma's verdict is reported unchanged.
+        let a = RouteAnswer::from_facts(ROUTE_BUS_ADDR, 4, true, 0, ProviderKind::Managed, &strict);
+        assert_eq!(
+            (a.verdict, a.plan, a.reason, a.distance),
+            (ROUTE_BUS_ADDR, PLAN_BOUNCE, 5, 4)
+        );
+        let a = RouteAnswer::from_facts(ROUTE_BUS_ADDR, 4, true, 0, ProviderKind::Static, &strict);
+        assert_eq!((a.plan, a.reason), (PLAN_REFUSED, 5));
+        let a = RouteAnswer::from_facts(ROUTE_BUS_ADDR, 2, true, 0, ProviderKind::Static, &strict);
+        assert_eq!((a.plan, a.reason), (PLAN_DIRECT, REASON_NONE));
+        // Through the host bridge, which this policy forbids (4).
+        let a = RouteAnswer::from_facts(
+            ROUTE_HOST_BRIDGE,
+            2,
+            false,
+            0,
+            ProviderKind::Managed,
+            &strict,
+        );
+        assert_eq!((a.plan, a.reason), (PLAN_BOUNCE, 4));
     }
 
     #[test]
