@@ -103,6 +103,15 @@ impl SlotHandler for Arc<Slots> {
         Stats::add(&self.stats.migrated_out, 1);
         Stats::add(&self.stats.invalidations, 1);
     }
+
+    fn fault_around_pages(&self) -> usize {
+        crate::module_parameters::cpu_fault_around_pages.value() as usize
+    }
+
+    fn may_come_back_with_neighbour(&self, slot: u32) -> bool {
+        // A pinned page stays on the device unless the CPU touches it itself.
+        !self.clock.lock().is_pinned(slot)
+    }
 }
 
 /// The device memory of a managed provider.

@@ -114,6 +114,10 @@ module! {
             default: 8,
             description: "MiB of each vaccel BAR, after the static part, offered as managed (evictable) memory",
         },
+        cpu_fault_around_pages: u32 {
+            default: 16,
+            description: "Pages (power of two, at most 64) a CPU fault on managed memory brings back: the touched one and its aligned unpinned neighbours (1: the touched page only)",
+        },
         route_allow_host_bridge: bool {
             default: true,
             description: "Route peer traffic through the host bridge when p2pdma allows it (0: bounce or refuse)",

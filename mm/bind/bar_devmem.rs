@@ -107,7 +107,23 @@ pub trait SlotHandler: Send + Sync + Sized {
 
     /// The page of `slot` moved elsewhere (system memory or another device; its `slot_freed` follows).
     fn moved_out(&self, _slot: u32) {}
+
+    /// How many pages a CPU fault brings back to system memory: the touched page and its neighbours in the
+    /// naturally aligned window of this many pages (a power of two, at most [`MAX_FAULT_AROUND`]), as far as they
+    /// are in the same VMA and on this memory. 1, the default, moves the touched page only.
+    fn fault_around_pages(&self) -> usize {
+        1
+    }
+
+    /// Whether the page of `slot`, a neighbour of a page the CPU touched, may come back with it (e.g. not if it
+    /// is pinned to the device). The touched page itself always moves.
+    fn may_come_back_with_neighbour(&self, _slot: u32) -> bool {
+        true
+    }
 }
+
+/// The largest fault-around window, in pages ([`SlotHandler::fault_around_pages`]).
+pub const MAX_FAULT_AROUND: usize = 64;
 
 /// Where a page to be migrated into a [`BarDevmem`] is now.
 ///
@@ -539,7 +555,9 @@ impl<T: SlotHandler> BarDevmem<T> {
         }
     }
 
-    /// `migrate_to_ram`: the CPU touched one of our pages; move it back to system memory.
+    /// `migrate_to_ram`: the CPU touched one of our pages; move it back to system memory, with the neighbours the
+    /// handler lets come along ([`SlotHandler::fault_around_pages`]): one fault instead of one per page when the
+    /// CPU goes on to read the rest.
     ///
     /// # Safety
     ///
@@ -549,47 +567,80 @@ impl<T: SlotHandler> BarDevmem<T> {
     ) -> bindings::vm_fault_t {
         let vmf = vmf.cast::<c_void>();
         // SAFETY: Core mm passes a valid fault on our page, holding the mmap (or VMA) lock and page lock meanwhile.
-        unsafe {
-            let page = p2pmm_vmf_page(vmf);
-            let vma = p2pmm_vmf_vma(vmf);
-            let me = Self::of_page(page);
-            let start = p2pmm_vmf_address(vmf) as usize & !(PAGE_SIZE - 1);
-            let Ok(mut m) = MigrateVma::setup_raw(
+        let (page, vma, addr) = unsafe {
+            (
+                p2pmm_vmf_page(vmf),
+                p2pmm_vmf_vma(vmf),
+                p2pmm_vmf_address(vmf) as usize & !(PAGE_SIZE - 1),
+            )
+        };
+        // SAFETY: `page` is the faulting page, one of ours (core mm calls its own pagemap's op).
+        let me = unsafe { Self::of_page(page) };
+        // SAFETY: The VMA is valid and read-locked (mmap or VMA lock) for the duration of the fault.
+        let (vm_start, vm_end) = unsafe {
+            let v = VmaRef::from_raw(vma.cast());
+            (v.start(), v.end())
+        };
+        let window = me
+            .handler
+            .fault_around_pages()
+            .clamp(1, MAX_FAULT_AROUND)
+            .next_power_of_two()
+            .min(MAX_FAULT_AROUND)
+            * PAGE_SIZE;
+        let start = (addr & !(window - 1)).max(vm_start);
+        let end = ((addr & !(window - 1)) + window).min(vm_end);
+        let touched = (addr - start) / PAGE_SIZE;
+        // SAFETY: `vma` is valid and locked for the fault, `[start, end)` page aligned inside it and containing the
+        // locked fault page.
+        let m = unsafe {
+            MigrateVma::setup_raw(
                 vma,
                 start,
-                start + PAGE_SIZE,
+                end,
                 me.owner,
                 Select::DevicePrivate,
                 false,
                 page,
-            ) else {
-                return p2pmm_vm_fault_sigbus();
+            )
+        };
+        let Ok(mut m) = m else {
+            // SAFETY: A constant of the kernel.
+            return unsafe { p2pmm_vm_fault_sigbus() };
+        };
+        let mut slots = [None; MAX_FAULT_AROUND];
+        let filled = m.fill(|m, i, spage| {
+            let Some(spage) = spage else { return Ok(None) };
+            // SAFETY: `spage` is a page the migration isolated and locked.
+            let pfn = unsafe { p2pmm_page_to_pfn(spage) } as usize;
+            // Another provider's page (all share the owner) stays where it is, and so does a neighbour the handler
+            // keeps on the device.
+            let Some(s) = me.slot_of_pfn(pfn) else {
+                return Ok(None);
             };
-            let mut slot = None;
-            let filled = m.fill(|m, i, spage| {
-                let Some(spage) = spage else { return Ok(None) };
-                let pfn = p2pmm_page_to_pfn(spage) as usize;
-                // Only our own page can be selected here: core mm calls the fault page's own pagemap.
-                let Some(s) = me.slot_of_pfn(pfn) else {
-                    return Ok(None);
-                };
-                let Some(dst) = m.alloc_system_page(i) else {
-                    return Err(ENOMEM);
-                };
-                p2pmm_bar_copy_to_page(dst, me.slot_io(s));
-                slot = Some(s);
-                Ok(Some(dst))
-            });
-            if filled.is_err() {
-                return p2pmm_vm_fault_oom();
+            if i != touched && !me.handler.may_come_back_with_neighbour(s) {
+                return Ok(None);
             }
-            m.pages();
-            let moved = m.migrated() > 0;
-            m.finalize();
-            if let (true, Some(s)) = (moved, slot) {
-                me.handler.moved_out(s);
+            let Some(dst) = m.alloc_system_page(i) else {
+                // Short of memory: the touched page must move, a neighbour may stay.
+                return if i == touched { Err(ENOMEM) } else { Ok(None) };
+            };
+            // SAFETY: `dst` is a new locked system page, the slot's BAR memory is the isolated page's data.
+            unsafe { p2pmm_bar_copy_to_page(dst, me.slot_io(s)) };
+            slots[i] = Some(s);
+            Ok(Some(dst))
+        });
+        if filled.is_err() {
+            // SAFETY: A constant of the kernel.
+            return unsafe { p2pmm_vm_fault_oom() };
+        }
+        m.pages();
+        for (i, slot) in slots.iter().enumerate() {
+            if let (true, Some(s)) = (m.moved(i), slot) {
+                me.handler.moved_out(*s);
             }
         }
+        m.finalize();
         0
     }
 }

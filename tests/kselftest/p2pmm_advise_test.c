@@ -231,6 +231,36 @@ TEST_F(adv, close_unpins)
 	munmap(a, len);
 }
 
+/*
+ * A CPU fault brings back the touched page with the unpinned neighbours of its aligned 16-page window
+ * (cpu_fault_around_pages, default 16): one fault instead of sixteen when the CPU reads on. A pinned neighbour
+ * stays on the device, and pages of windows the CPU did not touch stay too.
+ */
+TEST_F(adv, cpu_fault_brings_back_unpinned_neighbours)
+{
+	const size_t win = 16 * PAGE, len = 4 * win;
+	uint8_t *raw = mmap(NULL, len + win, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *a;
+	volatile uint8_t x;
+
+	ASSERT_NE(MAP_FAILED, raw);
+	a = (uint8_t *)(((uintptr_t)raw + win - 1) & ~(uintptr_t)(win - 1));
+	fill(a, len, 8);
+	ASSERT_EQ((int)(len / PAGE), migrate(self->fd, a, len, self->managed));
+	ASSERT_EQ(0, advise(self->fd, a + win + 3 * PAGE, PAGE, P2PMM_ADV_PIN, 0));
+	/* The CPU reads page 1 of the first window and page 5 of the second. */
+	x = a[PAGE + 10];
+	x = a[win + 5 * PAGE];
+	(void)x;
+	EXPECT_EQ(0, pages_on(self->fd, a, win, self->managed)) TH_LOG("the whole first window came back");
+	EXPECT_EQ(1, pages_on(self->fd, a + win, win, self->managed)) TH_LOG("only the pinned page stayed");
+	EXPECT_EQ(1, pages_on(self->fd, a + win + 3 * PAGE, PAGE, self->managed));
+	EXPECT_EQ((long)(2 * win / PAGE), pages_on(self->fd, a + 2 * win, 2 * win, self->managed))
+		TH_LOG("untouched windows stayed on the provider");
+	EXPECT_EQ(0, check(a, len, 8));
+	munmap(raw, len + win);
+}
+
 TEST_F(adv, bad_requests)
 {
 	size_t len = 64 << 10;
