@@ -169,13 +169,14 @@ fn dump_slots(p: &Provider, m: &Managed, f: &mut Formatter<'_>) -> fmt::Result {
     for (slot, i) in infos.iter().filter(|(_, i)| i.state != "free") {
         writeln!(
             f,
-            "  slot {:>6} {:<9} pins={} preferred={} referenced={} age_ms={}",
+            "  slot {:>6} {:<9} pins={} preferred={} referenced={} age_ms={} accessed_by={:#x}",
             slot,
             i.state,
             i.pins,
             u8::from(i.preferred),
             u8::from(i.referenced),
-            now.saturating_sub(i.occupied_at) / 1_000_000
+            now.saturating_sub(i.occupied_at) / 1_000_000,
+            i.accessed_by.bits()
         )?;
     }
     Ok(())

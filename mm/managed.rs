@@ -16,7 +16,7 @@
 //! not `NOT_SUPPORTED`), else to system memory.
 
 use crate::{
-    advice::{Advice, AdviceFlags},
+    advice::{Advice, AdviceFlags, ProviderSet},
     bar_devmem::{BarDevmem, SlotHandler, Source},
     eviction::{Clock, SlotInfo},
     hmm::{fault_and_commit, HmmRange, PageKind, Request},
@@ -233,13 +233,39 @@ impl Managed {
             .max_by_key(|&(_, _, free)| free);
         let moved = match peer {
             Some((p, m, _)) => {
+                // A victim whose accessing devices (`ACCESSED_BY` advice) do not all reach the peer directly goes
+                // to system memory instead: the peer would be no better for them, and it stays free for others.
+                let mut accessed_by = [ProviderSet::EMPTY; CHUNK_PAGES];
+                {
+                    let clock = self.slots.clock.lock();
+                    for (a, &slot) in accessed_by.iter_mut().zip(&victims[..n]) {
+                        *a = clock.accessed_by(slot);
+                    }
+                }
+                let reaches = |set: ProviderSet| {
+                    all.iter()
+                        .filter(|q| {
+                            u16::try_from(q.id)
+                                .ok()
+                                .and_then(|id| ProviderId::new(id).ok())
+                                .is_some_and(|id| set.contains(id))
+                        })
+                        .all(|q| p.route_to(&q.pdev).plan == PLAN_DIRECT)
+                };
                 let moved = self.mem.evict_to(
                     &victims[..n],
                     &m.mem,
-                    || m.slots.clock.lock().alloc_slot(),
-                    |slot| {
+                    |i| {
+                        if !reaches(accessed_by[i]) {
+                            return None;
+                        }
+                        m.slots.clock.lock().alloc_slot()
+                    },
+                    |i, slot| {
                         let now = m.slots.now();
-                        let _ = m.slots.clock.lock().occupy(slot, now);
+                        let mut clock = m.slots.clock.lock();
+                        let _ = clock.occupy(slot, now);
+                        let _ = clock.set_accessed_by(slot, accessed_by[i]);
                     },
                 );
                 if let Ok((into_peer, _)) = moved {
@@ -343,6 +369,9 @@ pub fn migrate_to_provider(
                 }
                 if a.preferred.is_some() && a.preferred == target_loc {
                     let _ = clock.set_preferred(slot, true);
+                }
+                if a.accessed_by != ProviderSet::EMPTY {
+                    let _ = clock.set_accessed_by(slot, a.accessed_by);
                 }
             },
         )?;
@@ -518,6 +547,32 @@ pub fn set_pinned(
         n += 1;
     })?;
     Ok(n)
+}
+
+/// Adds `provider` to (`add`) or removes it from the devices advised to access every page of `[start, end)` now
+/// resident on a managed provider; later arrivals take the advice when they land.
+pub fn set_accessed_by(
+    mm: &MmWithUser,
+    start: usize,
+    end: usize,
+    all: &[Arc<Provider>],
+    provider: ProviderId,
+    add: bool,
+) -> Result {
+    walk(mm, start, end, all, |_, _, resident| {
+        if let Some((p, slot)) = resident {
+            if let Some(m) = p.managed() {
+                let mut clock = m.slots.clock.lock();
+                let set = clock.accessed_by(slot);
+                let set = if add {
+                    set.with(provider)
+                } else {
+                    set.without(provider)
+                };
+                let _ = clock.set_accessed_by(slot, set);
+            }
+        }
+    })
 }
 
 /// Marks every page of `[start, end)` now resident on a managed provider as preferring it (or not): the policy

@@ -182,6 +182,12 @@ impl Space {
                 managed::set_preferred(mm, start, end, all, id)?;
             }
             AdviceChange::ClearPreferred => managed::set_preferred(mm, start, end, all, None)?,
+            AdviceChange::SetAccessedBy(p) => {
+                managed::set_accessed_by(mm, start, end, all, p, true)?
+            }
+            AdviceChange::ClearAccessedBy(p) => {
+                managed::set_accessed_by(mm, start, end, all, p, false)?
+            }
             _ => {}
         }
         Ok(())

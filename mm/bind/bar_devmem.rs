@@ -465,31 +465,32 @@ impl<T: SlotHandler> BarDevmem<T> {
     }
 
     /// Evicts the pages of `slots` into `dest` (another device memory, reachable from this one) as far as it has
-    /// room, and the rest to system memory, in one migration: `alloc()` gives a free slot of `dest` for each page,
-    /// or `None` when `dest` is full (that page goes to system memory), and `placed(slot)` reports each page that
-    /// arrived in `dest`. The data is copied BAR to BAR, or BAR to the new system page. Returns how many pages
+    /// room, and the rest to system memory, in one migration: `alloc(i)` gives a free slot of `dest` for the page
+    /// of `slots[i]`, or `None` when `dest` is full or the page must not go there (it goes to system memory), and
+    /// `placed(i, slot)` reports each page that arrived in `dest`. The data is copied BAR to BAR, or BAR to the new system page. Returns how many pages
     /// moved into `dest` and how many into system memory; their old slots come back through
     /// [`SlotHandler::slot_freed`], and a reserved `dest` slot whose page did not move through `dest`'s.
     pub fn evict_to(
         &self,
         slots: &[u32],
         dest: &Self,
-        mut alloc: impl FnMut() -> Option<u32>,
-        mut placed: impl FnMut(u32),
+        mut alloc: impl FnMut(usize) -> Option<u32>,
+        mut placed: impl FnMut(usize, u32),
     ) -> Result<(usize, usize)> {
         let mut pfns = KVec::with_capacity(slots.len(), GFP_KERNEL)?;
+        // For each PFN, the index of its victim in `slots` and the `dest` slot it got.
         let mut to = KVec::with_capacity(slots.len(), GFP_KERNEL)?;
-        for &s in slots {
+        for (i, &s) in slots.iter().enumerate() {
             if (s as usize) < self.npages {
                 pfns.push(self.first_pfn + s as usize, GFP_KERNEL)?;
-                to.push(None, GFP_KERNEL)?;
+                to.push((i, None), GFP_KERNEL)?;
             }
         }
         let moved = evict_pfns_to(&pfns, |i, dev| {
             // SAFETY: `dev` is our page (a slot's PFN), isolated by the eviction.
             let pfn = unsafe { p2pmm_page_to_pfn(dev) } as usize;
             let from = self.slot_io((pfn - self.first_pfn) as u32);
-            let Some(slot) = alloc().filter(|&slot| (slot as usize) < dest.npages) else {
+            let Some(slot) = alloc(to[i].0).filter(|&slot| (slot as usize) < dest.npages) else {
                 // `dest` is full: system memory. Small allocations never fail (`__GFP_NOFAIL`).
                 // SAFETY: Plain allocation; the new page is locked and ours, `from` is our slot's BAR memory.
                 let sys = unsafe { p2pmm_alloc_page_locked(0) };
@@ -507,18 +508,18 @@ impl<T: SlotHandler> BarDevmem<T> {
                 p2pmm_bar_copy_bar(dest.slot_io(slot), from);
                 let page = dest.slot_page(slot);
                 p2pmm_devpage_init(page, core::ptr::null_mut(), 0);
-                to[i] = Some(slot);
+                to[i].1 = Some(slot);
                 Some(page)
             }
         })?;
         let (mut into_dest, mut into_system) = (0, 0);
         for (i, m) in moved.iter().enumerate() {
             match (*m, to[i]) {
-                (true, Some(slot)) => {
-                    placed(slot);
+                (true, (victim, Some(slot))) => {
+                    placed(victim, slot);
                     into_dest += 1;
                 }
-                (true, None) => into_system += 1,
+                (true, (_, None)) => into_system += 1,
                 (false, _) => {}
             }
         }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -259,6 +260,86 @@ TEST_F(adv, cpu_fault_brings_back_unpinned_neighbours)
 		TH_LOG("untouched windows stayed on the provider");
 	EXPECT_EQ(0, check(a, len, 8));
 	munmap(raw, len + win);
+}
+
+/*
+ * ACCESSED_BY decides where victims may go: a full provider evicts pages whose advised device cannot reach the
+ * peer directly to system memory, and the other victims still into the peer.
+ */
+TEST_F(adv, accessed_by_keeps_victims_off_a_peer_its_device_cannot_reach)
+{
+	struct p2pmm_provider_info p[32], a_info, b_info;
+	struct p2pmm_providers req = {
+		.size = sizeof(req), .count = 32, .entry_size = sizeof(p[0]), .entries = (uintptr_t)p,
+	};
+	uint32_t a = self->managed, b = 0, c = 0;
+	const char *a_dev = NULL;
+	size_t half = self->capacity / 2;
+	uint8_t *buf1, *buf2, *buf3;
+
+	ASSERT_EQ(0, ioctl(self->fd, P2PMM_IOC_PROVIDERS, &req));
+	for (unsigned int i = 0; i < req.count && i < 32; i++)
+		if (p[i].id == a)
+			a_dev = p[i].device, a_info = p[i];
+	ASSERT_NE(NULL, a_dev);
+	/* b: a managed peer a's device reaches directly; c: a managed provider whose device does not reach b. */
+	for (unsigned int i = 0; i < req.count && i < 32; i++) {
+		struct p2pmm_route r = { .size = sizeof(r), .provider = p[i].id };
+
+		if (p[i].kind != P2PMM_PROVIDER_MANAGED || p[i].id == a || b)
+			continue;
+		snprintf(r.client, sizeof(r.client), "%.31s", a_dev);
+		ASSERT_EQ(0, ioctl(self->fd, P2PMM_IOC_ROUTE, &r));
+		if (r.plan == P2PMM_PLAN_DIRECT)
+			b = p[i].id, b_info = p[i];
+	}
+	ASSERT_NE(0, b) TH_LOG("the default topology has two vaccels below one switch");
+	for (unsigned int i = 0; i < req.count && i < 32; i++) {
+		struct p2pmm_route r = { .size = sizeof(r), .provider = b };
+
+		if (p[i].kind != P2PMM_PROVIDER_MANAGED || p[i].id == a || p[i].id == b)
+			continue;
+		snprintf(r.client, sizeof(r.client), "%.31s", p[i].device);
+		ASSERT_EQ(0, ioctl(self->fd, P2PMM_IOC_ROUTE, &r));
+		if (r.plan != P2PMM_PLAN_DIRECT)
+			c = p[i].id;
+	}
+	ASSERT_NE(0, c) TH_LOG("the default topology has a vaccel on its own root port");
+	ASSERT_EQ(0, a_info.used);
+	ASSERT_EQ(0, b_info.used);
+
+	buf1 = mmap(NULL, half, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	buf2 = mmap(NULL, half, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	buf3 = mmap(NULL, 2 * half, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf1);
+	ASSERT_NE(MAP_FAILED, buf2);
+	ASSERT_NE(MAP_FAILED, buf3);
+	fill(buf1, half, 11);
+	fill(buf2, half, 12);
+	fill(buf3, 2 * half, 13);
+	/* buf1 is accessed by c's device, buf2 by nobody in particular: together they fill a. */
+	ASSERT_EQ(0, advise(self->fd, buf1, half, P2PMM_ADV_ACCESSED_BY, c));
+	ASSERT_EQ((int)(half / PAGE), migrate(self->fd, buf1, half, a));
+	ASSERT_EQ((int)(half / PAGE), migrate(self->fd, buf2, half, a));
+	usleep(5000); /* past the minimum residency */
+	/* A capacity's worth more pushes both out. */
+	for (size_t off = 0; off < 2 * half; off += MB) {
+		ASSERT_LE(0, migrate(self->fd, buf3 + off, MB, a));
+		usleep(2000);
+	}
+	TH_LOG("buf1 (accessed by %u): %ld on the peer %u, %ld in system memory; buf2: %ld on the peer, %ld in system",
+	       c, pages_on(self->fd, buf1, half, b), b, pages_on(self->fd, buf1, half, P2PMM_LOCATION_SYSTEM),
+	       pages_on(self->fd, buf2, half, b), pages_on(self->fd, buf2, half, P2PMM_LOCATION_SYSTEM));
+	EXPECT_EQ(0, pages_on(self->fd, buf1, half, b)) TH_LOG("c's device cannot reach the peer");
+	EXPECT_LT(0, pages_on(self->fd, buf1, half, P2PMM_LOCATION_SYSTEM));
+	EXPECT_LT(0, pages_on(self->fd, buf2, half, b)) TH_LOG("unadvised victims still go to the peer");
+	EXPECT_EQ(0, pages_on(self->fd, buf2, half, P2PMM_LOCATION_SYSTEM)) TH_LOG("the peer had room for them");
+	EXPECT_EQ(0, check(buf1, half, 11));
+	EXPECT_EQ(0, check(buf2, half, 12));
+	EXPECT_EQ(0, check(buf3, 2 * half, 13));
+	munmap(buf1, half);
+	munmap(buf2, half);
+	munmap(buf3, 2 * half);
 }
 
 TEST_F(adv, bad_requests)

@@ -257,7 +257,8 @@ struct p2pmm_query {
  * Advice belongs to the range and to this open file: unmapping the range or closing the file drops it.
  * PIN: pages of the range on a managed provider are never evicted to make room (they still move when the CPU
  * touches them or on an explicit P2PMM_IOC_MIGRATE). PREFERRED_LOCATION: such pages are evicted from their
- * preferred provider only when nothing else can be. ACCESSED_BY and READ_MOSTLY are recorded for importers.
+ * preferred provider only when nothing else can be. ACCESSED_BY: such pages are evicted into a peer provider
+ * only if the named provider's device reaches it directly, else to system memory. READ_MOSTLY is recorded.
  *
  * Errors: EINVAL for flags, an unknown advice, a misplaced @location, an unaligned or empty range, a static
  * provider as preferred location; ENODEV for an unknown provider; ENOMEM if part of the range is not mapped;

@@ -16,6 +16,7 @@
 //! A picked slot is marked as being evicted, so neither this nor a later call picks it again before the caller
 //! either releases it (the page moved out) or puts it back with [`Clock::cancel_eviction`].
 
+use crate::advice::ProviderSet;
 use crate::errno::Errno;
 use crate::kalloc::{self, AllocError, Vec};
 
@@ -45,6 +46,8 @@ struct Slot {
     referenced: bool,
     /// The page's preferred location is this provider.
     preferred: bool,
+    /// The providers whose devices are advised to access the page (`P2PMM_ADV_ACCESSED_BY`).
+    accessed_by: ProviderSet,
 }
 
 const NONE: u32 = u32::MAX;
@@ -84,6 +87,8 @@ pub struct SlotInfo {
     pub referenced: bool,
     /// When the page moved in.
     pub occupied_at: u64,
+    /// The providers whose devices access the page.
+    pub accessed_by: ProviderSet,
 }
 
 /// The slots of one managed provider and the CLOCK hand over them.
@@ -111,6 +116,7 @@ impl Clock {
             state: SlotState::Free,
             referenced: false,
             preferred: false,
+            accessed_by: ProviderSet::EMPTY,
         };
         let mut slots = kalloc::try_from_elem(free, capacity as usize)?;
         for (i, s) in slots.iter_mut().enumerate() {
@@ -180,6 +186,7 @@ impl Clock {
         s.state = SlotState::Free;
         s.referenced = false;
         s.preferred = false;
+        s.accessed_by = ProviderSet::EMPTY;
         s.next_free = head;
         self.free_head = slot;
         self.used -= 1;
@@ -200,6 +207,24 @@ impl Clock {
         }
         s.preferred = preferred;
         Ok(())
+    }
+
+    /// Records which providers' devices are advised to access the slot's page: where it may go when evicted
+    /// depends on whether they reach that place.
+    pub fn set_accessed_by(&mut self, slot: u32, set: ProviderSet) -> Result<(), SlotError> {
+        let s = self.slot_mut(slot)?;
+        if s.state == SlotState::Free {
+            return Err(SlotError::WrongState);
+        }
+        s.accessed_by = set;
+        Ok(())
+    }
+
+    /// The providers whose devices access the slot's page (empty for a free slot or one past the capacity).
+    pub fn accessed_by(&self, slot: u32) -> ProviderSet {
+        self.slots
+            .get(slot as usize)
+            .map_or(ProviderSet::EMPTY, |s| s.accessed_by)
     }
 
     /// Pins the slot's page: it is not picked until unpinned. Refused while the slot is being evicted.
@@ -242,6 +267,7 @@ impl Clock {
             preferred: s.preferred,
             referenced: s.referenced,
             occupied_at: s.occupied_at,
+            accessed_by: s.accessed_by,
         })
     }
 
@@ -332,6 +358,25 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accessed_by_follows_the_page_and_goes_with_it() {
+        use crate::location::ProviderId;
+        let mut c = Clock::new(2, 0).unwrap();
+        let p6 = ProviderId::new(6).unwrap();
+        assert_eq!(
+            c.set_accessed_by(0, ProviderSet::EMPTY.with(p6)),
+            Err(SlotError::WrongState)
+        );
+        let s = c.alloc_slot().unwrap();
+        c.occupy(s, 1).unwrap();
+        c.set_accessed_by(s, ProviderSet::EMPTY.with(p6)).unwrap();
+        assert!(c.accessed_by(s).contains(p6));
+        assert!(c.slot_info(s).unwrap().accessed_by.contains(p6));
+        assert_eq!(c.accessed_by(99), ProviderSet::EMPTY);
+        c.release(s).unwrap();
+        assert_eq!(c.accessed_by(s), ProviderSet::EMPTY);
+    }
 
     /// A clock with `n` slots occupied at time 0 and no minimum residency.
     fn full(n: u32) -> Clock {
