@@ -15,7 +15,7 @@ use crate::{
     exclusive::ExclusiveSession,
     hmm::{fault_and_commit, pmd_order, pud_order, HmmRange, PageKind, Request, RequestFlag},
     migrate::{for_each_vma_piece, MigrateVma, Select},
-    mirror_table::{MirrorTable, NodeReserve},
+    mirror_table::{HeldPage, MirrorTable, NodeReserve},
     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
     uapi::{self, prot, Cmd},
 };
@@ -84,8 +84,8 @@ pub struct Dmirror {
     /// This device's memory, grown a chunk at a time; dropped (evicted) after the notifier is gone.
     #[pin]
     devmem: Mutex<KVec<Pin<KBox<DevmemChunk>>>>,
-    /// The window between the device page table and user memory for device reads, writes and read-backs:
-    /// allocated (and zeroed) once per open file rather than per request.
+    /// The window between user memory and the device page table for device writes: allocated (and zeroed) once
+    /// per open file rather than per request. (Reads hold the pages and copy them straight out.)
     #[pin]
     bounce: Mutex<KVec<u8>>,
     /// `HMM_DMIRROR_FLAG_FAIL_ALLOC`: the next large allocation (device or system side) fails.
@@ -173,27 +173,24 @@ impl Dmirror {
         Ok(())
     }
 
-    /// Copies between `window` and the device's mapping of it at `addr` with `copy` (a table read or write,
-    /// returning the pages it managed). When a page is missing, the whole rest of the request (up to `end`) is
-    /// faulted at once, so a request counts one fault, as upstream counts them in `faults`.
-    fn copy_faulting(
+    /// Runs `step(table, done)` under the table's lock, each time from page `done` of the `n` pages at `addr`
+    /// (`step` returns how many more it managed: a table read or write), until all `n` are done. When a page is
+    /// missing, the whole rest of the request (up to `end`) is faulted at once, so a request counts one fault,
+    /// as upstream counts them in `faults`.
+    fn fault_until_done(
         &self,
         cmd: &mut Cmd,
         (start, addr, end): (usize, usize, usize),
-        window: &mut [u8],
+        n: usize,
         write: bool,
         unlocked: bool,
-        copy: impl Fn(&mut MirrorTable, usize, &mut [u8]) -> usize,
+        mut step: impl FnMut(&mut MirrorTable, usize) -> usize,
     ) -> Result {
         let mut done = 0;
         loop {
-            done += copy(
-                &mut self.notifier.lock(),
-                addr + done * PAGE_SIZE,
-                &mut window[done * PAGE_SIZE..],
-            );
+            done += step(&mut self.notifier.lock(), done);
             cmd.cpages = ((addr - start) / PAGE_SIZE + done) as u64;
-            if done * PAGE_SIZE == window.len() {
+            if done == n {
                 return Ok(());
             }
             self.fault(addr + done * PAGE_SIZE, end, write, unlocked)?;
@@ -201,8 +198,21 @@ impl Dmirror {
         }
     }
 
+    /// Copies held pages to the user buffer at `dst`, one page each, releasing them.
+    fn copy_out(held: &mut [Option<HeldPage>], dst: usize) -> Result {
+        for (k, page) in held.iter_mut().enumerate() {
+            if let Some(page) = page.take() {
+                page.copy_to_user(UserPtr::from_addr(dst + k * PAGE_SIZE))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Returns what the device maps of `[start, end)` without faulting (after a migration or exclusive access,
     /// for the caller to verify): `ENOENT` if some page is not mapped, before anything is copied.
+    ///
+    /// The pages are held under the lock and copied straight to the user buffer after it (no bounce copy), a
+    /// window of [`BOUNCE_PAGES`] at a time.
     fn read_back(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
         let npages = (end - start) / PAGE_SIZE;
         let mapped = self.notifier.lock().mapped_prefix(start, end);
@@ -210,32 +220,38 @@ impl Dmirror {
             cmd.cpages = mapped as u64;
             return Err(ENOENT);
         }
-        let mut out = cmd.buffer(end - start).writer();
-        self.windows(start, end, |addr, window| {
-            let done = self.notifier.lock().read(addr, window);
-            cmd.cpages = ((addr - start) / PAGE_SIZE + done) as u64;
+        let base = cmd.ptr as usize;
+        let mut held: [Option<HeldPage>; BOUNCE_PAGES] = [const { None }; BOUNCE_PAGES];
+        let mut addr = start;
+        while addr < end {
+            let n = ((end - addr) / PAGE_SIZE).min(BOUNCE_PAGES);
+            let got = self.notifier.lock().hold(addr, &mut held[..n]);
+            cmd.cpages = ((addr - start) / PAGE_SIZE + got) as u64;
             // Unmapped since the check: an invalidation raced with the copy.
-            if done * PAGE_SIZE != window.len() {
+            if got != n {
                 return Err(ENOENT);
             }
-            out.write_slice(window)
-        })
+            Self::copy_out(&mut held[..n], base + (addr - start))?;
+            addr += n * PAGE_SIZE;
+        }
+        Ok(())
     }
 
-    /// Device read: copy what the device maps, faulting in what it does not.
+    /// Device read: copy what the device maps, faulting in what it does not (held pages, as [`Self::read_back`]).
     fn read(&self, cmd: &mut Cmd, start: usize, end: usize, unlocked: bool) -> Result {
-        let mut out = cmd.buffer(end - start).writer();
-        self.windows(start, end, |addr, window| {
-            self.copy_faulting(
-                cmd,
-                (start, addr, end),
-                window,
-                false,
-                unlocked,
-                |t, at, w| t.read(at, w),
-            )?;
-            out.write_slice(window)
-        })
+        let base = cmd.ptr as usize;
+        let mut held: [Option<HeldPage>; BOUNCE_PAGES] = [const { None }; BOUNCE_PAGES];
+        let mut addr = start;
+        while addr < end {
+            let n = ((end - addr) / PAGE_SIZE).min(BOUNCE_PAGES);
+            let window = &mut held[..n];
+            self.fault_until_done(cmd, (start, addr, end), n, false, unlocked, |t, done| {
+                t.hold(addr + done * PAGE_SIZE, &mut window[done..])
+            })?;
+            Self::copy_out(window, base + (addr - start))?;
+            addr += n * PAGE_SIZE;
+        }
+        Ok(())
     }
 
     /// Device write: store into what the device maps writable, faulting for write what it does not.
@@ -243,8 +259,9 @@ impl Dmirror {
         let mut input = cmd.buffer(end - start).reader();
         self.windows(start, end, |addr, window| {
             input.read_slice(window)?;
-            self.copy_faulting(cmd, (start, addr, end), window, true, false, |t, at, w| {
-                t.write(at, w)
+            let n = window.len() / PAGE_SIZE;
+            self.fault_until_done(cmd, (start, addr, end), n, true, false, |t, done| {
+                t.write(addr + done * PAGE_SIZE, &window[done * PAGE_SIZE..])
             })
         })
     }

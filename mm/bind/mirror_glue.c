@@ -105,6 +105,26 @@ void p2pmm_copy_to_page(struct page *page, const void *src)
 	memcpy_to_page(page, 0, src, PAGE_SIZE);
 }
 
+void p2pmm_get_page(struct page *page)
+{
+	get_page(page);
+}
+
+void p2pmm_put_page(struct page *page)
+{
+	put_page(page);
+}
+
+/* One page to user memory; the bytes not copied (0 on success). May fault and sleep: call without locks. */
+unsigned long p2pmm_copy_page_to_user(void __user *dst, struct page *page)
+{
+	void *k = kmap_local_page(page);
+	unsigned long left = copy_to_user(dst, k, PAGE_SIZE);
+
+	kunmap_local(k);
+	return left;
+}
+
 struct page *p2pmm_make_device_exclusive(struct mm_struct *mm, unsigned long addr, void *owner,
 					 struct folio **folio)
 {

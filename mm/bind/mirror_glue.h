@@ -35,6 +35,9 @@ bool p2pmm_page_is_device_private(struct page *page);
 void *p2pmm_page_pgmap_owner(struct page *page);
 void p2pmm_copy_from_page(void *dst, struct page *page);
 void p2pmm_copy_to_page(struct page *page, const void *src);
+void p2pmm_get_page(struct page *page);
+void p2pmm_put_page(struct page *page);
+unsigned long p2pmm_copy_page_to_user(void __user *dst, struct page *page);
 struct page *p2pmm_make_device_exclusive(struct mm_struct *mm, unsigned long addr, void *owner,
 					 struct folio **folio);
 void p2pmm_folio_unlock_put(struct folio *folio);

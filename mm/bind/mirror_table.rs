@@ -36,6 +36,9 @@ extern "C" {
     fn p2pmm_devpage_backing(dpage: *mut c_void) -> *mut c_void;
     fn p2pmm_nth_page(page: *mut c_void, n: c_ulong) -> *mut c_void;
     fn p2pmm_nth_page_back(page: *mut c_void, n: c_ulong) -> *mut c_void;
+    fn p2pmm_get_page(page: *mut c_void);
+    fn p2pmm_put_page(page: *mut c_void);
+    fn p2pmm_copy_page_to_user(dst: *mut c_void, page: *mut c_void) -> c_ulong;
 }
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
@@ -178,6 +181,87 @@ impl Block {
         slots: [Slot::EMPTY; BLOCK],
         used: 0,
     };
+}
+
+/// A mapped page held past the table's lock ([`MirrorTable::hold`]): its reference keeps it from being freed, so
+/// the device can copy it to user memory without the lock (a user copy may fault, and a fault may invalidate,
+/// which takes the lock), and without copying it into a bounce buffer first.
+///
+/// # Examples
+///
+/// The device reads a page the CPU wrote, into another user buffer, with the table unlocked for the copy. (The
+/// device and its notifier are as in [`MirrorTable`]'s example.)
+///
+/// ```
+/// use crate::{
+///     hmm::{fault_and_commit, HmmRange, RequestFlag},
+///     kunit_mm::TestMapping,
+///     mirror_table::{HeldPage, MirrorTable, NodeReserve},
+/// #   notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+/// };
+/// use kernel::{page::PAGE_SIZE, uaccess::UserPtr};
+///
+/// # struct Device;
+/// # impl InvalidateHandler for Device {
+/// #     type State = MirrorTable;
+/// #     fn invalidate(&self, inv: &Invalidation<'_>, table: &mut MirrorTable) {
+/// #         table.unmap_range(inv.start(), inv.end());
+/// #     }
+/// # }
+/// let map = TestMapping::anonymous(2 * PAGE_SIZE)?;
+/// let out = TestMapping::anonymous(2 * PAGE_SIZE)?;
+/// map.write(PAGE_SIZE + 40, b"held")?;
+/// # let mm = map.mm()?;
+/// # let n = KBox::pin_init(
+/// #     IntervalNotifier::new(&mm, map.addr(), map.len(), Device, MirrorTable::new()),
+/// #     GFP_KERNEL,
+/// # )?;
+/// let mut range = HmmRange::new(&n, map.addr(), map.end(), RequestFlag::Fault.into(), 0)?;
+/// let mut reserve = NodeReserve::new(2)?;
+/// fault_and_commit(&mut range, false, 16, |t, pfns| t.map(pfns, &mut reserve))?;
+///
+/// let mut held: [Option<HeldPage>; 4] = [const { None }; 4];
+/// // Only two pages are mapped: the hold stops there.
+/// assert_eq!(n.lock().hold(map.addr(), &mut held), 2);
+/// // The lock is dropped: the copy may fault on `out`.
+/// if let Some(page) = &held[1] {
+///     page.copy_to_user(UserPtr::from_addr(out.addr()))?;
+/// }
+/// let mut back = [0u8; 4];
+/// out.read(40, &mut back)?;
+/// assert_eq!(&back, b"held");
+/// // A bad user address is an error, not a crash.
+/// if let Some(page) = &held[0] {
+///     assert_eq!(page.copy_to_user(UserPtr::from_addr(8)), Err(EFAULT));
+/// }
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// # Invariants
+///
+/// `page` is a `struct page` on which this value holds one reference (`get_page`), dropped with it.
+pub struct HeldPage {
+    page: *mut c_void,
+}
+
+impl HeldPage {
+    /// Copies the page to user memory at `dst` (one page); `EFAULT` where it cannot be written.
+    pub fn copy_to_user(&self, dst: kernel::uaccess::UserPtr) -> Result {
+        // SAFETY: `page` is live while referenced (type invariant); the glue checks and copies to `dst`, which
+        // may be any user address, and may sleep (no lock is held here by contract of `hold`).
+        let left = unsafe { p2pmm_copy_page_to_user(dst.as_mut_ptr(), self.page) };
+        if left != 0 {
+            return Err(EFAULT);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for HeldPage {
+    fn drop(&mut self) {
+        // SAFETY: The reference taken in `MirrorTable::hold` (type invariant).
+        unsafe { p2pmm_put_page(self.page) };
+    }
 }
 
 /// Nodes reserved ahead of inserting into a [`MirrorTable`] under its lock.
@@ -610,6 +694,27 @@ impl MirrorTable {
             {
                 // SAFETY: The entry's pages are valid while in the table (type invariant of `Entry`); one page.
                 unsafe { p2pmm_copy_from_page(chunk.as_mut_ptr().cast(), e.page(offset + k)) };
+            }
+            done += n;
+        }
+        done
+    }
+
+    /// Holds the pages mapped from `addr` on, one per element of `out`, stopping at the first unmapped one, so
+    /// they can be copied out after the lock is dropped ([`HeldPage`]). Returns how many were held.
+    pub fn hold(&self, addr: usize, out: &mut [Option<HeldPage>]) -> usize {
+        let mut done = 0;
+        while done < out.len() {
+            let Some((e, offset)) = self.find(addr / PAGE_SIZE + done) else {
+                break;
+            };
+            let n = ((1usize << e.order) - offset).min(out.len() - done);
+            for (k, slot) in out[done..done + n].iter_mut().enumerate() {
+                let page = e.page(offset + k);
+                // SAFETY: The entry's pages are valid while in the table and the lock is held (`Entry`).
+                unsafe { p2pmm_get_page(page) };
+                // INVARIANT: referenced just now.
+                *slot = Some(HeldPage { page });
             }
             done += n;
         }
