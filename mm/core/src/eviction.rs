@@ -201,22 +201,14 @@ impl Clock {
 
     /// Records whether the slot's page prefers this provider.
     pub fn set_preferred(&mut self, slot: u32, preferred: bool) -> Result<(), SlotError> {
-        let s = self.slot_mut(slot)?;
-        if s.state == SlotState::Free {
-            return Err(SlotError::WrongState);
-        }
-        s.preferred = preferred;
+        self.slot_holding_mut(slot)?.preferred = preferred;
         Ok(())
     }
 
     /// Records which providers' devices are advised to access the slot's page: where it may go when evicted
     /// depends on whether they reach that place.
     pub fn set_accessed_by(&mut self, slot: u32, set: ProviderSet) -> Result<(), SlotError> {
-        let s = self.slot_mut(slot)?;
-        if s.state == SlotState::Free {
-            return Err(SlotError::WrongState);
-        }
-        s.accessed_by = set;
+        self.slot_holding_mut(slot)?.accessed_by = set;
         Ok(())
     }
 
@@ -343,6 +335,15 @@ impl Clock {
         self.slots
             .get_mut(slot as usize)
             .ok_or(SlotError::OutOfRange)
+    }
+
+    /// A slot that holds (or is about to hold) a page: any state but free.
+    fn slot_holding_mut(&mut self, slot: u32) -> Result<&mut Slot, SlotError> {
+        let s = self.slot_mut(slot)?;
+        if s.state == SlotState::Free {
+            return Err(SlotError::WrongState);
+        }
+        Ok(s)
     }
 
     fn slot_in(&mut self, slot: u32, state: SlotState) -> Result<&mut Slot, SlotError> {
