@@ -12,8 +12,10 @@
 //! The clock lock is never held across a migration or an eviction, and never two providers' clocks at once (an
 //! eviction into a peer takes the peer's clock only while its own is released).
 //!
-//! Where victims go: into a peer provider with room that this provider's device reaches directly (the PCI route is
-//! not `NOT_SUPPORTED`), else to system memory.
+//! Where victims go: into the peer provider with the most room that this provider's device reaches by a direct plan
+//! (p2pdma's verdict under the administrator's route policy, `Provider::route_to`), as many as fit and only those
+//! whose `ACCESSED_BY` devices reach that peer directly too; the rest to system memory. A CPU fault brings back
+//! the touched page's unpinned neighbours of its aligned window (`cpu_fault_around_pages`).
 
 use crate::{
     advice::{Advice, AdviceFlags, ProviderSet},
