@@ -6,7 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 
 SUITES=${SUITES:-host,kunit,kselftest,hmm-conformance,hmm-baseline}
-guest=$(echo "$SUITES" | tr ',' '\n' | grep -vx host | paste -sd, -)
+# (grep finds nothing for SUITES=host alone: that is not an error.)
+guest=$(echo "$SUITES" | tr ',' '\n' | { grep -vx host || true; } | paste -sd, -)
 mkdir -p "$OUT"
 rm -f "$OUT/host.log" "$OUT/vm-test.log"
 timings=$OUT/timings
