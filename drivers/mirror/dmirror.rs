@@ -7,8 +7,9 @@
 //!
 //! Lock order: `bounce` mutex -> mmap lock -> folio lock (exclusive pages, pages under migration) -> the
 //! notifier's state lock; mmap lock -> `devmem` (chunk list) mutex -> a chunk's free-list spinlock. The state lock
-//! and the `devmem` mutex are never held together. `bounce` is held across user copies and faults (which may take
-//! the mmap lock and run invalidations), never taken under any other lock.
+//! and the `devmem` mutex are never held together. `bounce` (device writes only) is held across user copies and
+//! faults (which may take the mmap lock and run invalidations), never taken under any other lock. Reads copy held
+//! pages ([`crate::mirror_table::HeldPage`]) to user memory with no lock held.
 
 use crate::{
     devmem::{Backing, DevPage, DevmemChunk, FailNext},

@@ -4,9 +4,10 @@
 //!
 //! Test importers (the mirror driver) have no hardware page table; this is theirs. It lives inside an
 //! [`crate::notifier::IntervalNotifier`]'s state, so it is only touched under the notifier's lock, and new entries
-//! come only from a committed fault ([`FaultedPfns`]) or an exclusive page. It holds no page references: the
-//! notifier protocol clears an entry (under the same lock) before core mm can free or move the page, exactly as
-//! `lib/test_hmm.c` relies on.
+//! come only from a committed fault ([`FaultedPfns`]), a device-local snapshot or an exclusive page. Its entries
+//! hold no page references: the notifier protocol clears an entry (under the same lock) before core mm can free or
+//! move the page, exactly as `lib/test_hmm.c` relies on. Only a [`HeldPage`], taken under the lock to copy a page
+//! out after it, holds a reference, and only until the copy is done.
 //!
 //! Insertion never allocates: nodes are reserved with [`NodeReserve`] before the lock is taken, because the lock
 //! is also taken inside core mm's invalidation, where reclaim must not recurse.
