@@ -12,9 +12,11 @@
  *  - pingpong_ab: each pass prefetches every chunk to one provider, A and B alternately; the CPU does not touch the
  *    data (device to device moves, and under oversubscription evictions to system memory on every pass).
  * Throughput is MiB of working set per second of wall time (CLOCK_MONOTONIC) over the timed passes, best of REPS.
- * Every run ends with a byte-exact check of the whole set; a run that fails it (or any ioctl) prints
- * `P2PMM-BENCH-ERROR oversub <run> ...` and no figure, and the program exits non-zero. Runs are bounded by their
- * pass count and by an alarm, never by "until done".
+ * Every run ends with a byte-exact check of the whole set and of the eviction counters (the
+ * providers' against what P2PMM_IOC_MIGRATE reported; an oversubscribed run must evict); a run
+ * that fails one (or any ioctl) prints `P2PMM-BENCH-ERROR oversub <run> ...` and no figure, and
+ * the program exits non-zero. Runs are bounded by their pass count and by an alarm, never by
+ * "until done".
  *
  * Machine-readable output (scripts/bench_report.py), one line per run:
  *   P2PMM-BENCH oversub <scenario>.<fits|oversub> key=value ...
@@ -121,8 +123,14 @@ struct run {
 
 #define MAX_CHUNK_PAGES 1024
 static uint32_t locations[MAX_CHUNK_PAGES];
+/* No provider id and no location: a page QUERY left alone never counts as placed anywhere. */
+#define UNWRITTEN_LOC 0xa5a5a5a5U
 
-/* Pages of [addr, addr + len) that P2PMM_IOC_QUERY places on target; -1 (errno set) on failure. */
+/*
+ * Pages of [addr, addr + len) that P2PMM_IOC_QUERY places on target; -1 (errno set) on failure,
+ * ENODATA when the query left a page without a location (the previous chunk's answer would
+ * otherwise count as this one's).
+ */
 static long on_target(void *addr, size_t len, uint32_t target)
 {
 	struct p2pmm_query q = {
@@ -134,10 +142,17 @@ static long on_target(void *addr, size_t len, uint32_t target)
 		errno = E2BIG;
 		return -1;
 	}
+	for (size_t i = 0; i < len / PAGE; i++)
+		locations[i] = UNWRITTEN_LOC;
 	if (ioctl(fd, P2PMM_IOC_QUERY, &q))
 		return -1;
-	for (size_t i = 0; i < len / PAGE; i++)
+	for (size_t i = 0; i < len / PAGE; i++) {
+		if (locations[i] == UNWRITTEN_LOC) {
+			errno = ENODATA;
+			return -1;
+		}
 		n += locations[i] == target;
+	}
 	return n;
 }
 
@@ -235,6 +250,9 @@ static int run_one(struct run *r, const uint32_t *ids, size_t chunk)
 			return fail(r, msg);
 		}
 	munmap(w, r->wset);
+	/* 2x the capacity through a provider each pass: it must evict, or it measured nothing. */
+	if (!strcmp(r->size, "oversub") && r->evicted == 0)
+		return fail(r, "no evictions with a working set twice the capacity");
 	if (r->prov_evictions != r->evicted) {
 		snprintf(msg, sizeof(msg), "the providers count %llu evictions, P2PMM_IOC_MIGRATE reported %llu",
 			 (unsigned long long)r->prov_evictions, (unsigned long long)r->evicted);

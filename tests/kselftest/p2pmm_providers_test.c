@@ -29,17 +29,20 @@
 
 static unsigned long sysfs_ulong(const char *dev, const char *attr)
 {
-	char path[PATH_MAX], buf[64] = "";
+	char path[PATH_MAX], buf[64] = "", *end;
+	unsigned long v;
 	FILE *f;
 
 	snprintf(path, sizeof(path), PCI_DEVICES "/%s/%s", dev, attr);
 	f = fopen(path, "r");
 	if (!f)
 		return ULONG_MAX;
+	/* Unreadable or not a number: ULONG_MAX as for a missing file, never a plausible value. */
 	if (!fgets(buf, sizeof(buf), f))
 		buf[0] = 0;
 	fclose(f);
-	return strtoul(buf, NULL, 0);
+	v = strtoul(buf, &end, 0);
+	return end == buf ? ULONG_MAX : v;
 }
 
 /* Names of the PCI devices with this vendor:device, in sysfs order. */
@@ -104,6 +107,9 @@ static int route(int fd, uint32_t provider, const char *client, struct p2pmm_rou
 	r->size = sizeof(*r);
 	r->provider = provider;
 	snprintf(r->client, sizeof(r->client), "%.31s", client);
+	/* Output only (ignored on input): an answer left unwritten fails every check, of 0 too. */
+	r->verdict = r->plan = r->reason = r->host_bridge = 0xa5a5a5a5U;
+	r->distance = INT32_MIN;
 	return ioctl(fd, P2PMM_IOC_ROUTE, r);
 }
 
@@ -119,6 +125,8 @@ FIXTURE_SETUP(prov)
 	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s (is p2pmm.ko loaded?)", P2PMM_DEV, strerror(errno));
 	self->n = list_providers(self->fd, self->p, MAX_PROVIDERS);
 	ASSERT_LE(0, self->n) TH_LOG("P2PMM_IOC_PROVIDERS: %s", strerror(errno));
+	/* Every loop over the list below must run: the default topology always has providers. */
+	ASSERT_LT(0, self->n) TH_LOG("no providers listed");
 	ASSERT_GE(MAX_PROVIDERS, self->n);
 }
 
@@ -143,7 +151,7 @@ TEST_F(prov, list_matches_sysfs)
 	int nv = find_pci(0x1af4, 0x1110, vaccels, 8);
 	struct dirent *d;
 	DIR *dir;
-	int nstatic = 0;
+	int nstatic = 0, nvme = 0;
 
 	ASSERT_EQ(3, nv) TH_LOG("the default VM topology has three ivshmem devices");
 	for (int i = 0; i < nv; i++) {
@@ -166,11 +174,14 @@ TEST_F(prov, list_matches_sysfs)
 		EXPECT_EQ(sysfs_ulong(d->d_name, "p2pmem/size"), p->capacity);
 		EXPECT_EQ(p->capacity - sysfs_ulong(d->d_name, "p2pmem/available"), p->used);
 		/* The NVMe CMB is nvme's memory, adopted; a vaccel's is p2pmm's own. */
-		if (sysfs_ulong(d->d_name, "vendor") == 0x1b36)
+		if (sysfs_ulong(d->d_name, "vendor") == 0x1b36) {
 			EXPECT_TRUE(p->flags & P2PMM_PROVIDER_F_ADOPTED);
+			nvme++;
+		}
 	}
 	closedir(dir);
 	EXPECT_EQ(4, nstatic) TH_LOG("three vaccels and one NVMe CMB publish p2pdma memory");
+	EXPECT_EQ(1, nvme) TH_LOG("the adopted check above ran for the NVMe CMB");
 	/* Ids are unique. */
 	for (int i = 0; i < self->n; i++)
 		for (int j = i + 1; j < self->n; j++)
@@ -313,7 +324,9 @@ TEST_F(prov, route_bad_requests)
 	memset(r.client, 'a', sizeof(r.client)); /* no NUL */
 	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_ROUTE, &r));
 	EXPECT_EQ(EINVAL, errno);
-	route(self->fd, self->p[0].id, self->p[0].device, &r);
+	/* A request that succeeds, then the same with one bad field at a time. */
+	ASSERT_EQ(0, route(self->fd, self->p[0].id, self->p[0].device, &r))
+		TH_LOG("%s", strerror(errno));
 	r.flags = 1;
 	ASSERT_EQ(-1, ioctl(self->fd, P2PMM_IOC_ROUTE, &r));
 	EXPECT_EQ(EINVAL, errno);
@@ -383,6 +396,7 @@ TEST_F(prov, static_mmap_bad_requests)
 			stat = self->p[i].id;
 	}
 	ASSERT_NE(0, stat);
+	ASSERT_NE(0, managed) TH_LOG("the default topology has managed providers");
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, self->fd, P2PMM_MMAP_OFFSET(stat));
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(EINVAL, errno) TH_LOG("private mapping");
@@ -395,11 +409,10 @@ TEST_F(prov, static_mmap_bad_requests)
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(60000));
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(ENODEV, errno) TH_LOG("no such provider");
-	if (managed) {
-		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(managed));
-		EXPECT_EQ(MAP_FAILED, p);
-		EXPECT_EQ(EINVAL, errno) TH_LOG("managed memory is migrated to, not mapped");
-	}
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd,
+		 P2PMM_MMAP_OFFSET(managed));
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno) TH_LOG("managed memory is migrated to, not mapped");
 	p = mmap(NULL, 1UL << 30, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(stat));
 	EXPECT_EQ(MAP_FAILED, p);
 	EXPECT_EQ(ENOMEM, errno) TH_LOG("more than the provider has");
@@ -504,8 +517,9 @@ TEST_F(prov, sysfs_matches_ioctl)
 		EXPECT_NE(NULL, strstr(routes, line)) TH_LOG("no route lines for provider %u", self->p[i].id);
 	}
 	free(routes);
-	/* A provider that does not exist has no directory. */
-	EXPECT_NE(0, access("/sys/kernel/p2pmm/providers/60000", F_OK));
+	/* A provider that does not exist has no directory (ENOENT, not some other failure). */
+	EXPECT_EQ(-1, access("/sys/kernel/p2pmm/providers/60000", F_OK));
+	EXPECT_EQ(ENOENT, errno);
 }
 
 TEST_HARNESS_MAIN
