@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # `make bench`: build what is missing, run the host benchmarks of the portable core, boot the VM once, run the
 # same benchmarks against p2pmm and against upstream C in that boot plus p2pmm's oversubscription benchmark, and
-# print figures with ratios. Figures only: nothing here fails on speed; it fails if a benchmark's data check fails.
+# print figures with ratios. Figures only: nothing here fails on speed; it exits 1 if a benchmark's data check fails
+# or its output is missing or cut short.
 . "$(dirname "$0")/lib.sh"
 need_root bench
 bash "$REPO/scripts/toolchain.sh"
@@ -13,8 +14,15 @@ bash "$REPO/scripts/initramfs.sh"
 log "host benchmarks (scripts/host-bench.sh); log: $OUT/host-bench.log"
 bash "$REPO/scripts/host-bench.sh" >"$OUT/host-bench.log" 2>&1 || die "host benchmarks failed; see $OUT/host-bench.log"
 VM_TIMEOUT=${VM_TIMEOUT:-1200} bash "$REPO/scripts/vm.sh" bench bench-migration,bench-oversub
-grep -q '^P2PMM-DONE' "$OUT/vm-bench.log" || die "the guest did not finish; see $OUT/vm-bench.log"
+finished=1
+grep -q '^P2PMM-DONE' "$OUT/vm-bench.log" || finished=0
 echo
 echo "host benchmarks (scripts/host-bench.sh: mm/core on the host, cargo --release, not under TCG)"
 cat "$OUT/host-bench.log"
-python3 "$REPO/scripts/bench_report.py" "$OUT/vm-bench.log"
+# Every table, then one `bench: ...` line per failed data check or missing output, and exit status 1 if any
+# (scripts/bench_report.py; its host test is scripts/bench_report_test.py). Printed even for a guest that did not
+# finish: what it did print, and what is missing, is the first clue.
+report_rc=0
+python3 "$REPO/scripts/bench_report.py" "$OUT/vm-bench.log" || report_rc=$?
+[ "$finished" = 1 ] || die "the guest did not finish (panic, hang or timeout); see $OUT/vm-bench.log"
+[ "$report_rc" = 0 ] || die "a benchmark's data check failed or its output is missing (the 'bench:' lines above); log: $OUT/vm-bench.log"

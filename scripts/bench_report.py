@@ -9,38 +9,93 @@
 For `BENCH` figures, ratio = p2pmm / upstream where higher is better and upstream / p2pmm where lower is better.
 
 Times are per migration (average of the benchmark's iterations); ratio = upstream time / p2pmm time, so a ratio
-of 1.0 or more means p2pmm is at least as fast. Sizes the benchmark did not reach (it has a 120 s budget) are
-shown as missing.
+of 1.0 or more means p2pmm is at least as fast.
 
 Oversubscription: MiB/s of working set streamed, for a working set that fits the provider (half its capacity) and
 one twice its capacity; ratio = oversub / fits (goal >= 0.5x). Page counts are per pass.
 
-Figures never fail the run; a benchmark's failed data check (`P2PMM-BENCH-ERROR`) or a bench suite that ended
-with rc != 0 does: exit status 1.
+Figures never fail the run. After the tables, every failed check gets a line of its own, and the exit status is 1:
+ - `bench: data check failed: ...`: a benchmark's own data check (`P2PMM-BENCH-ERROR`: mirror_bench's device
+   reads, oversub_bench's checksums, byte-exact checks and eviction counters), an oversub run that is not
+   `verify=ok`, has a shortfall or (twice the capacity) evicted nothing, a skipped oversub scenario, or a
+   benchmark_thp_migration case that did not end `ok`;
+ - `bench: output missing: ...`: a benchmark whose output is absent or truncated: a bench suite that never started
+   or never ended, a driver without its mirror_bench figures or benchmark_thp_migration table or result line,
+   table rows one driver has and the other lacks, an oversub run without its line, oversub_bench's summary table;
+ - `bench: suite failed: ...`: a bench suite that ended with rc != 0.
+Only the bench suites' own lines are read (not the closing dmesg dump).
 """
 import re
 import sys
+
+SUITES = ("bench-migration", "bench-oversub")
+DRIVERS = ("p2pmm_mirror", "test_hmm")
+# tests/bench/mirror_bench.c, in the order it prints them.
+MIRROR_FIGURES = ("read_fault_4k", "read_fault_thp") + tuple(
+    f"munmap_{n}_mirrors_{p}" for n in (1, 4, 16) for p in ("p50", "p99"))
+THP_CASE = "hmm.hmm_device_private.benchmark_thp_migration"
+# tests/bench/oversub_bench.c: scenarios and sizes, in the order it runs them.
+OVERSUB_RUNS = tuple((s, z) for s in ("prefetch_read", "pingpong_ab") for z in ("fits", "oversub"))
+OVERSUB_KEYS = ("capacity_kib", "wset_kib", "chunk_kib", "passes", "reps", "mib_s", "migrated", "evicted",
+                "shortfall", "verify")
+OVERSUB_TABLE = "oversubscribed streaming, managed provider capacity "
 
 ROW = re.compile(r"^(Sys->Dev Migration|Dev->Sys Migration)\s*\|\s*([\d.]+) ms\s*\|\s*([\d.]+) ms")
 SECTION = re.compile(r"^=== (.+) ===")
 BENCH = re.compile(r"^BENCH (\S+) ([\d.]+) (\S+) (higher|lower)")
 OVERSUB = re.compile(r"^P2PMM-BENCH oversub (\S+)\.(fits|oversub) (.*)$")
-ERROR = re.compile(r"^P2PMM-BENCH-ERROR (.*)$")
-SUITE_END = re.compile(r"^P2PMM-SUITE-END (bench-\S+) rc=(\d+)")
+OVERSUB_SKIP = re.compile(r"^P2PMM-BENCH-SKIP oversub (\S+) ?(.*)$")
+ERROR = re.compile(r"^P2PMM-BENCH-ERROR (\S+) (\S+) ?(.*)$")
+SUITE_BEGIN = re.compile(r"^P2PMM-SUITE-BEGIN (\S+)")
+SUITE_END = re.compile(r"^P2PMM-SUITE-END (\S+) rc=(\d+)")
+RESULT = re.compile(r"^(not )?ok \d+ (\S+)(?:\s+#\s*(\S*)(.*))?$")
 
 
-def parse_bench(lines):
-    figures, driver = {}, None
+def suites(lines):
+    """{suite: (body lines, rc or None when it never ended)} of the bench suites in the log."""
+    out, name, body = {}, None, []
     for line in lines:
         line = line.rstrip("\r")
-        if line.startswith("P2PMM-SUITE-BEGIN "):
-            driver = None
-        elif line.startswith("P2PMM-BENCH-DRIVER "):
-            driver = line.split()[1]
+        m = SUITE_BEGIN.match(line)
+        if m:
+            if name is not None:
+                out[name] = (body, None)
+            name, body = (m.group(1), []) if m.group(1) in SUITES else (None, [])
             continue
-        m = BENCH.match(line)
-        if m and driver:
-            figures.setdefault(m.group(1), {})[driver] = (float(m.group(2)), m.group(3), m.group(4))
+        m = SUITE_END.match(line)
+        if m and name is not None and m.group(1) == name:
+            out[name] = (body, int(m.group(2)))
+            name, body = None, []
+            continue
+        if line.startswith("P2PMM-DMESG-BEGIN") and name is not None:
+            out[name] = (body, None)
+            name, body = None, []
+        if name is not None:
+            body.append(line)
+    if name is not None:
+        out[name] = (body, None)
+    return out
+
+
+def by_driver(lines):
+    """{driver: its lines} of bench-migration, split at its `P2PMM-BENCH-DRIVER` lines."""
+    out, driver = {}, None
+    for line in lines:
+        if line.startswith("P2PMM-BENCH-DRIVER "):
+            driver = line.split()[1]
+            out[driver] = []
+        elif driver:
+            out[driver].append(line)
+    return out
+
+
+def parse_bench(drivers):
+    figures = {}
+    for driver, lines in drivers.items():
+        for line in lines:
+            m = BENCH.match(line)
+            if m:
+                figures.setdefault(m.group(1), {})[driver] = (float(m.group(2)), m.group(3), m.group(4))
     return figures
 
 
@@ -65,88 +120,26 @@ def print_bench(figures):
     print("ratio >= 1.0: p2pmm at least as good")
 
 
-def parse(lines):
-    tables, driver, section = {}, None, None
-    for line in lines:
-        line = line.rstrip("\r")
-        if line.startswith("P2PMM-SUITE-BEGIN "):
-            driver, section = None, None
-        elif line.startswith("P2PMM-BENCH-DRIVER "):
-            driver = line.split()[1]
-            tables[driver] = {}
-            continue
-        m = SECTION.match(line)
-        if m and driver:
-            section = m.group(1)
-            continue
-        m = ROW.match(line)
-        if m and driver and section:
-            kind = "sys->dev" if m.group(1).startswith("Sys") else "dev->sys"
-            tables[driver][(section, kind, "THP")] = float(m.group(2))
-            tables[driver][(section, kind, "4K")] = float(m.group(3))
+def parse(drivers):
+    """{driver: {(section, direction, "THP"|"4K"): ms}} of benchmark_thp_migration's tables."""
+    tables = {}
+    for driver, lines in drivers.items():
+        tables[driver], section = {}, None
+        for line in lines:
+            m = SECTION.match(line)
+            if m:
+                section = m.group(1)
+                continue
+            m = ROW.match(line)
+            if m and section:
+                kind = "sys->dev" if m.group(1).startswith("Sys") else "dev->sys"
+                tables[driver][(section, kind, "THP")] = float(m.group(2))
+                tables[driver][(section, kind, "4K")] = float(m.group(3))
     return tables
 
 
-def parse_oversub(lines):
-    """{scenario: {"fits"|"oversub": {key: value}}}, in the order the benchmark printed them."""
-    runs = {}
-    for line in lines:
-        m = OVERSUB.match(line.rstrip("\r"))
-        if m:
-            kv = dict(f.split("=", 1) for f in m.group(3).split() if "=" in f)
-            runs.setdefault(m.group(1), {})[m.group(2)] = kv
-    return runs
-
-
-def print_oversub(runs, bad):
-    print()
-    print("oversubscribed streaming through a managed provider (tests/bench/oversub_bench.c), QEMU TCG")
-    if not runs:
-        print("no figures in the log (suite bench-oversub missing or failed)")
-        return
-    any_run = next(iter(next(iter(runs.values())).values()))
-    print(f"provider capacity {int(any_run['capacity_kib']) // 1024} MiB, chunk {any_run['chunk_kib']} KiB, "
-          f"best of {any_run['reps']} repetitions; page counts per pass")
-    print(f"{'scenario':<15} {'working set':<20} {'MiB/s':>8} {'migrated':>9} {'evicted':>8} {'shortfall':>9} "
-          f"{'ratio':>7}")
-    print("-" * 82)
-    for scenario, sizes in runs.items():
-        for size in ("fits", "oversub"):
-            kv = sizes.get(size)
-            if kv is None:
-                failed = any(b.startswith(f"oversub {scenario}.{size} ") for b in bad)
-                print(f"{scenario:<15} {size:<20} {'FAILED' if failed else 'missing':>8}")
-                continue
-            cap, wset = int(kv["capacity_kib"]), int(kv["wset_kib"])
-            label = f"{size} {wset // 1024} MiB ({wset / cap:g}x)"
-            per = int(kv["passes"]) * int(kv["reps"])
-            ratio = ""
-            if size == "oversub" and "fits" in sizes and float(sizes["fits"]["mib_s"]) > 0:
-                ratio = f"{float(kv['mib_s']) / float(sizes['fits']['mib_s']):.2f}x"
-            print(f"{scenario:<15} {label:<20} {float(kv['mib_s']):>8.1f} {int(kv['migrated']) / per:>9.0f} "
-                  f"{int(kv['evicted']) / per:>8.0f} {int(kv['shortfall']) / per:>9.1f} {ratio:>7}".rstrip())
-    print("ratio = oversub / fits MiB/s (goal >= 0.5x); shortfall: pages of a chunk not on the target after its prefetch (0 expected)")
-
-
-def failures(lines):
-    """Failed data checks and bench suites that ended with rc != 0."""
-    out = []
-    for line in lines:
-        line = line.rstrip("\r")
-        m = ERROR.match(line)
-        if m:
-            out.append(m.group(1))
-        m = SUITE_END.match(line)
-        if m and m.group(2) != "0":
-            out.append(f"suite {m.group(1)} ended with rc={m.group(2)}")
-    return out
-
-
-def main():
-    lines = open(sys.argv[1], errors="replace").read().splitlines()
-    print_bench(parse_bench(lines))
-    t = parse(lines)
-    ours, base = t.get("p2pmm_mirror", {}), t.get("test_hmm", {})
+def print_migration(tables):
+    ours, base = tables.get("p2pmm_mirror", {}), tables.get("test_hmm", {})
     keys = sorted(set(ours) | set(base), key=lambda k: (list(base).index(k) if k in base else 999))
     print()
     print("migration time per call (ms), benchmark_thp_migration, same boot, QEMU TCG")
@@ -167,15 +160,169 @@ def main():
             geo *= r
         geo **= 1 / len(ratios)
         print(f"geometric mean ratio over {len(ratios)} rows: {geo:.2f}x (>= 1.0: p2pmm at least as fast)")
-    missing = [k for k in base if k not in ours]
-    if missing:
-        print(f"{len(missing)} rows missing for p2pmm (benchmark budget exceeded before those sizes)")
-    bad = failures(lines)
-    print_oversub(parse_oversub(lines), bad)
-    if bad:
+
+
+def parse_oversub(lines):
+    """{scenario: {"fits"|"oversub": {key: value}}}, in the order the benchmark printed them."""
+    runs = {}
+    for line in lines:
+        m = OVERSUB.match(line)
+        if m:
+            kv = dict(f.split("=", 1) for f in m.group(3).split() if "=" in f)
+            runs.setdefault(m.group(1), {})[m.group(2)] = kv
+    return runs
+
+
+def complete(kv):
+    return all(k in kv for k in OVERSUB_KEYS)
+
+
+def print_oversub(runs, errors):
+    print()
+    print("oversubscribed streaming through a managed provider (tests/bench/oversub_bench.c), QEMU TCG")
+    shown = {s: {z: kv for z, kv in sizes.items() if complete(kv)} for s, sizes in runs.items()}
+    any_run = next((kv for sizes in shown.values() for kv in sizes.values()), None)
+    if any_run is None:
+        print("no figures in the log (suite bench-oversub missing or failed)")
+        return
+    print(f"provider capacity {int(any_run['capacity_kib']) // 1024} MiB, chunk {any_run['chunk_kib']} KiB, "
+          f"best of {any_run['reps']} repetitions; page counts per pass")
+    print(f"{'scenario':<15} {'working set':<20} {'MiB/s':>8} {'migrated':>9} {'evicted':>8} {'shortfall':>9} "
+          f"{'ratio':>7}")
+    print("-" * 82)
+    for scenario, sizes in shown.items():
+        for size in ("fits", "oversub"):
+            kv = sizes.get(size)
+            if kv is None:
+                failed = ("oversub", f"{scenario}.{size}") in errors
+                print(f"{scenario:<15} {size:<20} {'FAILED' if failed else 'missing':>8}")
+                continue
+            cap, wset = int(kv["capacity_kib"]), int(kv["wset_kib"])
+            label = f"{size} {wset // 1024} MiB ({wset / cap:g}x)"
+            per = int(kv["passes"]) * int(kv["reps"])
+            ratio = ""
+            if size == "oversub" and "fits" in sizes and float(sizes["fits"]["mib_s"]) > 0:
+                ratio = f"{float(kv['mib_s']) / float(sizes['fits']['mib_s']):.2f}x"
+            print(f"{scenario:<15} {label:<20} {float(kv['mib_s']):>8.1f} {int(kv['migrated']) / per:>9.0f} "
+                  f"{int(kv['evicted']) / per:>8.0f} {int(kv['shortfall']) / per:>9.1f} {ratio:>7}".rstrip())
+    print("ratio = oversub / fits MiB/s (goal >= 0.5x); shortfall: pages of a chunk not on the target after its prefetch (0 expected)")
+
+
+def errors_of(lines):
+    """{(program, run): [what, ...]} of the `P2PMM-BENCH-ERROR <program> <run> <what>` lines."""
+    out = {}
+    for line in lines:
+        m = ERROR.match(line)
+        if m:
+            out.setdefault((m.group(1), m.group(2)), []).append(m.group(3))
+    return out
+
+
+def check_migration(body, failures):
+    drivers = by_driver(body)
+    tables = parse(drivers)
+    for driver in DRIVERS:
+        if driver not in drivers:
+            failures.append(f"output missing: bench-migration: nothing from driver {driver}")
+            continue
+        lines = drivers[driver]
+        errors = errors_of(lines)
+        for (program, run), whats in errors.items():
+            for what in whats:
+                failures.append(f"data check failed: {program} {run} ({driver}): {what}")
+        figures = {m.group(1) for m in map(BENCH.match, lines) if m}
+        for name in MIRROR_FIGURES:
+            # A benchmark that reported its failure prints no figure: that line says it already.
+            if name not in figures and not any(p == "mirror" and name.startswith(r) for p, r in errors):
+                failures.append(f"output missing: mirror_bench ({driver}): no figure for {name}")
+        results = [m for m in map(RESULT.match, lines) if m and m.group(2) == THP_CASE]
+        if not results:
+            failures.append(f"output missing: benchmark_thp_migration ({driver}): no result line")
+        for m in results:
+            directive, reason = (m.group(3) or ""), (m.group(4) or "").strip()
+            if m.group(1):
+                failures.append(f"data check failed: benchmark_thp_migration ({driver}): not ok"
+                                + (f" ({(directive + ' ' + reason).strip()})" if directive or reason else ""))
+            elif directive.upper() == "SKIP":
+                failures.append(f"data check failed: benchmark_thp_migration ({driver}): skipped"
+                                + (f" ({reason})" if reason else ""))
+        if not tables.get(driver):
+            failures.append(f"output missing: benchmark_thp_migration ({driver}): no table")
+    # Both drivers run the same sizes: a row one has and the other lacks is output cut short.
+    every = list(dict.fromkeys(k for d in DRIVERS for k in tables.get(d, {})))
+    for driver in DRIVERS:
+        have = tables.get(driver, {})
+        lost = [k for k in every if k not in have]
+        if have and lost:
+            sections = ", ".join(dict.fromkeys(k[0] for k in lost))
+            failures.append(f"output missing: benchmark_thp_migration ({driver}): {len(lost)} of {len(every)} "
+                            f"rows missing ({sections})")
+
+
+def check_oversub(body, failures):
+    errors = errors_of(body)
+    for (program, run), whats in errors.items():
+        for what in whats:
+            failures.append(f"data check failed: {program} {run} {what}".rstrip())
+    runs = parse_oversub(body)
+    skipped = {m.group(1): m.group(2) for m in map(OVERSUB_SKIP.match, body) if m}
+    for scenario, size in OVERSUB_RUNS:
+        run = f"{scenario}.{size}"
+        kv = runs.get(scenario, {}).get(size)
+        if kv is None:
+            if scenario in skipped:
+                if size == "fits":
+                    failures.append(f"data check failed: oversub {scenario}: skipped ({skipped[scenario]})")
+            elif ("oversub", run) not in errors:
+                failures.append(f"output missing: oversub {run}: no P2PMM-BENCH line")
+            continue
+        if not complete(kv):
+            lost = " ".join(f"{k}=" for k in OVERSUB_KEYS if k not in kv)
+            failures.append(f"output missing: oversub {run}: line cut short (no {lost})")
+            continue
+        if kv["verify"] != "ok":
+            failures.append(f"data check failed: oversub {run}: verify={kv['verify']}")
+        if int(kv["shortfall"]) != 0:
+            failures.append(f"data check failed: oversub {run}: shortfall {kv['shortfall']} pages (0 expected)")
+        if size == "oversub" and int(kv["evicted"]) == 0:
+            failures.append(f"data check failed: oversub {run}: no evictions with a working set twice the "
+                            "capacity")
+    if not any(line.startswith(OVERSUB_TABLE) for line in body):
+        failures.append("output missing: oversub_bench's summary table (the program did not finish)")
+
+
+def main():
+    try:
+        lines = open(sys.argv[1], errors="replace").read().splitlines()
+    except OSError as e:
+        print(f"bench: output missing: no guest log ({e})")
+        return 1
+    found = suites(lines)
+    migration = found.get("bench-migration", ([], None))[0]
+    oversub = found.get("bench-oversub", ([], None))[0]
+    drivers = by_driver(migration)
+    print_bench(parse_bench(drivers))
+    print_migration(parse(drivers))
+    print_oversub(parse_oversub(oversub), errors_of(oversub))
+
+    failures = []
+    for name in SUITES:
+        if name not in found:
+            failures.append(f"output missing: suite {name} never started")
+            continue
+        rc = found[name][1]
+        if rc is None:
+            failures.append(f"output missing: suite {name} did not finish (no P2PMM-SUITE-END)")
+        elif rc != 0:
+            failures.append(f"suite failed: {name} ended with rc={rc}")
+    if "bench-migration" in found:
+        check_migration(migration, failures)
+    if "bench-oversub" in found:
+        check_oversub(oversub, failures)
+    if failures:
         print()
-        for b in bad:
-            print(f"FAILED: {b}")
+        for f in failures:
+            print(f"bench: {f}")
         return 1
     return 0
 

@@ -20,6 +20,7 @@ step test cargo test --workspace
 step test python3 scripts/doctest_gen_test.py
 # The summary of `make test` (scripts/report.py) on small logs (tests/report): what fails a run, and what does not.
 step test python3 scripts/report_test.py
+step test python3 scripts/bench_report_test.py
 # The loom models (mm/core/tests/loom_slot_claim.rs: the core's atomics; loom_versioned.rs: the advice update
 # protocol) need the whole crate built with `--cfg loom`, so they get their own target directory and do not
 # invalidate the normal build. Named `test` so scripts/report.py counts them (one `test result:` line per model

@@ -1,0 +1,362 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Host tests of scripts/bench_report.py: `make bench` exits 1, with one line per failed check, when a benchmark's
+data check fails or its output is missing or cut short, and 0 for a complete run. The logs are synthetic, written
+with the formats of the programs that print them: tests/bench/mirror_bench.c, tests/bench/oversub_bench.c,
+upstream hmm-tests' benchmark_thp_migration and kselftest_harness.h, and tests/guest/init.sh's suite frames.
+Run by scripts/host-tests.sh; prints a cargo-style `test result:` line for report.py."""
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+REPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_report.py")
+THP_CASE = "hmm.hmm_device_private.benchmark_thp_migration"
+# hmm-tests' benchmark_thp_migration: test_names[] and test_sizes[] (PMD size 2 MiB).
+THP_SIZES = [("Small Buffer", 0.5), ("Half THP Size", 1.0), ("Single THP Size", 2.0), ("Two THP Size", 4.0),
+             ("Four THP Size", 8.0), ("Eight THP Size", 16.0), ("One twenty eight THP Size", 256.0)]
+MIRROR_FIGURES = ["read_fault_4k", "read_fault_thp"] + [
+    f"munmap_{n}_mirrors_{p}" for n in (1, 4, 16) for p in ("p50", "p99")]
+
+
+def mirror_bench(driver):
+    """mirror_bench's stdout: printf("BENCH read_fault_%s %.0f pages/s higher\\n", ...) and
+    printf("BENCH munmap_%d_mirrors_p50 %.1f us lower\\n", ...)."""
+    speed = 2.0 if driver == "p2pmm_mirror" else 1.0
+    out = [f"BENCH read_fault_{k} {41000 * speed:.0f} pages/s higher" for k in ("4k", "thp")]
+    for n in (1, 4, 16):
+        out.append(f"BENCH munmap_{n}_mirrors_p50 {50.0 * n / speed:.1f} us lower")
+        out.append(f"BENCH munmap_{n}_mirrors_p99 {80.0 * n / speed:.1f} us lower")
+    return out
+
+
+def thp_benchmark(driver, sizes=THP_SIZES, result="ok"):
+    """hmm-tests -r benchmark_thp_migration: print_benchmark_results()'s tables in kselftest_harness.h's frame;
+    `result` is the TAP line's status and directive ("ok", "not ok", "ok # SKIP why"), None for no result."""
+    out = ["TAP version 13", "1..1", "# Starting 1 tests from 1 test cases.", f"#  RUN           {THP_CASE} ...",
+           "", "HMM THP Migration Benchmark", "---------------------------", "System page size: 4096 bytes"]
+    for name, mb in sizes:
+        t = mb * (1.0 if driver == "p2pmm_mirror" else 1.5)
+        out += ["", f"=== {name} ({mb:.1f} MB) ===",
+                "                     | With THP        | Without THP     | Improvement",
+                "---------------------------------------------------------------------",
+                f"Sys->Dev Migration   | {t:.3f} ms        | {t * 1.2:.3f} ms        | 16.7%",
+                f"Dev->Sys Migration   | {t:.3f} ms        | {t * 1.1:.3f} ms        | 9.1%",
+                f"S->D Throughput      | {mb / 1024 / t * 1000:.2f} GB/s      | 0.50 GB/s      | 20.0%",
+                f"D->S Throughput      | {mb / 1024 / t * 1000:.2f} GB/s      | 0.50 GB/s      | 10.0%"]
+    if result is None:
+        return out
+    status, _, directive = result.partition(" # ")
+    passed = status == "ok"
+    return out + [f"#            {'OK' if passed else 'FAIL'}  {THP_CASE}",
+                  f"{status} 1 {THP_CASE}" + (f" # {directive}" if directive else ""),
+                  f"# {'PASSED' if passed else 'FAILED'}: {int(passed)} / 1 tests passed.",
+                  f"# Totals: pass:{int(passed)} fail:{int(not passed)} xfail:0 xpass:0 skip:0 error:0"]
+
+
+def oversub_line(run, wset_kib, passes, mib_s, migrated, evicted, shortfall=0, verify="ok"):
+    """oversub_bench's printf("P2PMM-BENCH oversub %s capacity_kib=%llu wset_kib=%zu chunk_kib=%zu passes=%d
+    reps=%d mib_s=%.2f migrated=%llu evicted=%llu shortfall=%llu verify=ok\\n", ...)."""
+    return (f"P2PMM-BENCH oversub {run} capacity_kib=8192 wset_kib={wset_kib} chunk_kib=1024 passes={passes} "
+            f"reps=3 mib_s={mib_s:.2f} migrated={migrated} evicted={evicted} shortfall={shortfall} verify={verify}")
+
+
+OVERSUB_RUNS = {
+    "prefetch_read.fits": oversub_line("prefetch_read.fits", 4096, 32, 93.8, 98304, 0),
+    "prefetch_read.oversub": oversub_line("prefetch_read.oversub", 16384, 8, 69.0, 98304, 49152),
+    "pingpong_ab.fits": oversub_line("pingpong_ab.fits", 4096, 32, 247.6, 98304, 0),
+    "pingpong_ab.oversub": oversub_line("pingpong_ab.oversub", 16384, 8, 160.2, 56568, 50688),
+}
+
+
+def oversub_table(runs):
+    """oversub_bench's closing table (printf formats of its main())."""
+    out = ["", "oversubscribed streaming, managed provider capacity 8192 KiB, chunk 1024 KiB, best of 3",
+           f"{'run':<22} {'wset KiB':>9} {'passes':>7} {'MiB/s':>9} {'migrated/pass':>14} {'evicted/pass':>13} "
+           f"{'shortfall':>10}"]
+    for run in runs:
+        out.append(f"{run:<22} {4096:>9} {32:>7} {'FAILED':>9}")
+    return out
+
+
+def good_log():
+    """A complete `make bench` guest log, as tests/guest/init.sh frames it: {part name: lines}."""
+    return {
+        "head": ["P2PMM: guest up after 1.23s, kernel 7.3.0, mode bench", "P2PMM-SANITIZERS lockdep DEBUG_VM"],
+        "migration-begin": ["P2PMM-SUITE-BEGIN bench-migration"],
+        "p2pmm_mirror": ["P2PMM-BENCH-DRIVER p2pmm_mirror"] + mirror_bench("p2pmm_mirror")
+        + thp_benchmark("p2pmm_mirror"),
+        "test_hmm": ["P2PMM-BENCH-DRIVER test_hmm"] + mirror_bench("test_hmm") + thp_benchmark("test_hmm"),
+        "migration-end": ["P2PMM-SUITE-END bench-migration rc=0 secs=210.4"],
+        "oversub-begin": ["P2PMM-SUITE-BEGIN bench-oversub"],
+        "oversub": list(OVERSUB_RUNS.values()),
+        "oversub-table": oversub_table(OVERSUB_RUNS) + ["prefetch_read: oversub / fits = 0.74x (goal >= 0.5x)",
+                                                        "pingpong_ab: oversub / fits = 0.65x (goal >= 0.5x)"],
+        "oversub-end": ["P2PMM-SUITE-END bench-oversub rc=0 secs=80.2"],
+        # The closing dmesg dump: KUnit's KTAP of p2pmm.ko, never read as a benchmark's output.
+        "tail": ["P2PMM-DMESG-BEGIN", "[    5.1] KTAP version 1", "[    5.2] not ok 1 p2pmm",
+                 "[    5.3] P2PMM-BENCH-ERROR oversub prefetch_read.fits quoted in a kernel message",
+                 "P2PMM-DMESG-END", "P2PMM: done after 300.1s", "P2PMM-DONE"],
+    }
+
+
+def report(parts, crlf=False):
+    """Runs bench_report.py on the log made of `parts`: (exit status, stdout, its `bench: ` lines)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False, newline="") as f:
+        f.write(("\r\n" if crlf else "\n").join(line for part in parts.values() for line in part) + "\n")
+    try:
+        p = subprocess.run([sys.executable, REPORT, f.name], capture_output=True, text=True, timeout=60)
+    finally:
+        os.unlink(f.name)
+    return p.returncode, p.stdout, [line for line in p.stdout.splitlines() if line.startswith("bench: ")]
+
+
+class BenchReport(unittest.TestCase):
+    def assert_fails(self, parts, *expected):
+        """Exit status 1 and exactly the `expected` failure lines, in order."""
+        rc, out, lines = report(parts)
+        self.assertEqual(lines, [f"bench: {e}" for e in expected], out)
+        self.assertEqual(rc, 1, out)
+        return out
+
+    def test_a_complete_run_passes_and_prints_every_table(self):
+        for crlf in (False, True):
+            rc, out, lines = report(good_log(), crlf=crlf)
+            self.assertEqual((rc, lines), (0, []), out)
+            self.assertIn("geometric mean ratio over 28 rows: 1.50x", out)
+            self.assertRegex(out, r"read_fault_4k +pages/s +82000\.0 +41000\.0 +2\.00x")
+            self.assertRegex(out, r"pingpong_ab +oversub 16 MiB \(2x\) +160\.2 +2357 +2112 +0\.0 +0\.65x")
+            self.assertNotIn("missing", out)
+
+    # oversub_bench's own data checks (P2PMM-BENCH-ERROR), each in place of its run's line; it then exits 1.
+
+    def failed_oversub_run(self, run, error):
+        parts = good_log()
+        parts["oversub"] = [error if line == OVERSUB_RUNS[run] else line for line in parts["oversub"]]
+        parts["oversub-table"] = oversub_table(OVERSUB_RUNS)
+        parts["oversub-end"] = ["P2PMM-SUITE-END bench-oversub rc=1 secs=80.2"]
+        return parts
+
+    def test_checksum_mismatch(self):
+        error = ("P2PMM-BENCH-ERROR oversub prefetch_read.oversub checksum mismatch in rep 0 pass 2: 0x1f, "
+                 "want 0x2e")
+        out = self.assert_fails(self.failed_oversub_run("prefetch_read.oversub", error),
+                                "suite failed: bench-oversub ended with rc=1",
+                                "data check failed: oversub prefetch_read.oversub checksum mismatch in rep 0 "
+                                "pass 2: 0x1f, want 0x2e")
+        self.assertRegex(out, r"prefetch_read +oversub +FAILED")
+
+    def test_byte_exact_check(self):
+        error = ("P2PMM-BENCH-ERROR oversub pingpong_ab.fits data mismatch at byte 4096 (page 1): 0x0, "
+                 "want 0x9e37")
+        self.assert_fails(self.failed_oversub_run("pingpong_ab.fits", error),
+                          "suite failed: bench-oversub ended with rc=1",
+                          "data check failed: oversub pingpong_ab.fits data mismatch at byte 4096 (page 1): "
+                          "0x0, want 0x9e37")
+
+    def test_eviction_counters(self):
+        error = ("P2PMM-BENCH-ERROR oversub pingpong_ab.oversub the providers count 50000 evictions, "
+                 "P2PMM_IOC_MIGRATE reported 50688")
+        self.assert_fails(self.failed_oversub_run("pingpong_ab.oversub", error),
+                          "suite failed: bench-oversub ended with rc=1",
+                          "data check failed: oversub pingpong_ab.oversub the providers count 50000 evictions, "
+                          "P2PMM_IOC_MIGRATE reported 50688")
+
+    def test_failed_ioctl(self):
+        error = ("P2PMM-BENCH-ERROR oversub prefetch_read.fits P2PMM_IOC_MIGRATE or _QUERY failed: "
+                 "No data available")
+        self.assert_fails(self.failed_oversub_run("prefetch_read.fits", error),
+                          "suite failed: bench-oversub ended with rc=1",
+                          "data check failed: oversub prefetch_read.fits P2PMM_IOC_MIGRATE or _QUERY failed: "
+                          "No data available")
+
+    def test_no_managed_provider(self):
+        parts = good_log()
+        parts["oversub"] = ["P2PMM-BENCH-ERROR oversub setup no managed provider (P2PMM_IOC_PROVIDERS: "
+                            "-1 providers)"]
+        del parts["oversub-table"]
+        parts["oversub-end"] = ["P2PMM-SUITE-END bench-oversub rc=1 secs=0.1"]
+        self.assert_fails(parts, "suite failed: bench-oversub ended with rc=1",
+                          "data check failed: oversub setup no managed provider (P2PMM_IOC_PROVIDERS: -1 "
+                          "providers)",
+                          *(f"output missing: oversub {run}: no P2PMM-BENCH line" for run in OVERSUB_RUNS),
+                          "output missing: oversub_bench's summary table (the program did not finish)")
+
+    def test_timeout_cuts_the_output_short(self):
+        # on_alarm(): the error line, then _exit(2): no later run, no table.
+        parts = good_log()
+        parts["oversub"] = parts["oversub"][:2] + [
+            "P2PMM-BENCH-ERROR oversub pingpong_ab.fits timeout after 300 s (no progress?)"]
+        del parts["oversub-table"]
+        parts["oversub-end"] = ["P2PMM-SUITE-END bench-oversub rc=2 secs=300.0"]
+        self.assert_fails(parts, "suite failed: bench-oversub ended with rc=2",
+                          "data check failed: oversub pingpong_ab.fits timeout after 300 s (no progress?)",
+                          "output missing: oversub pingpong_ab.oversub: no P2PMM-BENCH line",
+                          "output missing: oversub_bench's summary table (the program did not finish)")
+
+    # Checks of the figures' own columns.
+
+    def with_oversub_line(self, run, **kw):
+        parts = good_log()
+        fields = dict(f.split("=", 1) for f in OVERSUB_RUNS[run].split()[3:])
+        args = dict(wset_kib=fields["wset_kib"], passes=fields["passes"], mib_s=float(fields["mib_s"]),
+                    migrated=fields["migrated"], evicted=fields["evicted"])
+        args.update(kw)
+        line = oversub_line(run, **args)
+        parts["oversub"] = [line if old == OVERSUB_RUNS[run] else old for old in parts["oversub"]]
+        return parts
+
+    def test_verify_column(self):
+        self.assert_fails(self.with_oversub_line("prefetch_read.fits", verify="FAILED"),
+                          "data check failed: oversub prefetch_read.fits: verify=FAILED")
+
+    def test_shortfall(self):
+        self.assert_fails(self.with_oversub_line("pingpong_ab.oversub", shortfall=12),
+                          "data check failed: oversub pingpong_ab.oversub: shortfall 12 pages (0 expected)")
+
+    def test_oversubscribed_run_that_evicts_nothing(self):
+        self.assert_fails(self.with_oversub_line("prefetch_read.oversub", evicted=0),
+                          "data check failed: oversub prefetch_read.oversub: no evictions with a working set "
+                          "twice the capacity")
+        # A working set that fits evicts nothing, and that is fine.
+        rc, out, _ = report(self.with_oversub_line("prefetch_read.fits", evicted=0))
+        self.assertEqual(rc, 0, out)
+
+    def test_line_cut_short(self):
+        parts = good_log()
+        cut = OVERSUB_RUNS["pingpong_ab.fits"].split(" shortfall=")[0]
+        parts["oversub"] = [cut if line == OVERSUB_RUNS["pingpong_ab.fits"] else line for line in parts["oversub"]]
+        self.assert_fails(parts, "output missing: oversub pingpong_ab.fits: line cut short (no shortfall= verify=)")
+
+    def test_skipped_scenario(self):
+        parts = good_log()
+        parts["oversub"] = parts["oversub"][:2] + [
+            "P2PMM-BENCH-SKIP oversub pingpong_ab needs two managed providers"]
+        self.assert_fails(parts, "data check failed: oversub pingpong_ab: skipped (needs two managed providers)")
+
+    # mirror_bench and benchmark_thp_migration, per driver.
+
+    def test_mirror_bench_data_check(self):
+        parts = good_log()
+        parts["p2pmm_mirror"] = [
+            "P2PMM-BENCH-ERROR mirror read_fault_4k data mismatch: the device read differs from the buffer"
+            if line.startswith("BENCH read_fault_4k ") else line for line in parts["p2pmm_mirror"]]
+        out = self.assert_fails(parts, "data check failed: mirror read_fault_4k (p2pmm_mirror): data mismatch: "
+                                "the device read differs from the buffer")
+        self.assertRegex(out, r"read_fault_4k +pages/s +missing +41000\.0")
+
+    def test_mirror_bench_failed_device_read(self):
+        parts = good_log()
+        parts["test_hmm"] = [line for line in parts["test_hmm"] if not line.startswith("BENCH munmap_4_")]
+        parts["test_hmm"].insert(5, "P2PMM-BENCH-ERROR mirror munmap_4_mirrors device read of mirror 2 failed: "
+                                    "Bad address")
+        self.assert_fails(parts, "data check failed: mirror munmap_4_mirrors (test_hmm): device read of mirror 2 "
+                          "failed: Bad address")
+
+    def test_mirror_bench_figures_missing(self):
+        # mirror_bench crashed after its first figures: no error line, figures missing.
+        parts = good_log()
+        parts["test_hmm"] = [line for line in parts["test_hmm"] if not line.startswith("BENCH munmap_16_")]
+        self.assert_fails(parts, "output missing: mirror_bench (test_hmm): no figure for munmap_16_mirrors_p50",
+                          "output missing: mirror_bench (test_hmm): no figure for munmap_16_mirrors_p99")
+
+    def test_thp_benchmark_not_ok(self):
+        parts = good_log()
+        parts["p2pmm_mirror"] = (["P2PMM-BENCH-DRIVER p2pmm_mirror"] + mirror_bench("p2pmm_mirror")
+                                 + thp_benchmark("p2pmm_mirror", result="not ok"))
+        self.assert_fails(parts, "data check failed: benchmark_thp_migration (p2pmm_mirror): not ok")
+
+    def test_thp_benchmark_skipped(self):
+        parts = good_log()
+        parts["test_hmm"] = (["P2PMM-BENCH-DRIVER test_hmm"] + mirror_bench("test_hmm")
+                             + thp_benchmark("test_hmm", sizes=[], result="ok # SKIP no hmm device"))
+        self.assert_fails(parts, "data check failed: benchmark_thp_migration (test_hmm): skipped (no hmm device)",
+                          "output missing: benchmark_thp_migration (test_hmm): no table")
+
+    def test_thp_benchmark_without_result_line(self):
+        parts = good_log()
+        parts["test_hmm"] = (["P2PMM-BENCH-DRIVER test_hmm"] + mirror_bench("test_hmm")
+                             + thp_benchmark("test_hmm", result=None))
+        self.assert_fails(parts, "output missing: benchmark_thp_migration (test_hmm): no result line")
+
+    def test_thp_benchmark_rows_missing(self):
+        # Timed out before its largest size: fewer rows than the other driver's table, and `not ok`.
+        parts = good_log()
+        parts["p2pmm_mirror"] = (["P2PMM-BENCH-DRIVER p2pmm_mirror"] + mirror_bench("p2pmm_mirror")
+                                 + thp_benchmark("p2pmm_mirror", sizes=THP_SIZES[:5], result="not ok"))
+        out = self.assert_fails(parts, "data check failed: benchmark_thp_migration (p2pmm_mirror): not ok",
+                                "output missing: benchmark_thp_migration (p2pmm_mirror): 8 of 28 rows missing "
+                                "(Eight THP Size (16.0 MB), One twenty eight THP Size (256.0 MB))")
+        self.assertIn("geometric mean ratio over 20 rows", out)
+
+    def test_thp_table_cut_in_the_middle(self):
+        parts = good_log()
+        lines = thp_benchmark("test_hmm", result=None)
+        cut = max(i for i, line in enumerate(lines) if line.startswith("Dev->Sys Migration"))
+        parts["test_hmm"] = ["P2PMM-BENCH-DRIVER test_hmm"] + mirror_bench("test_hmm") + lines[:cut]
+        self.assert_fails(parts, "output missing: benchmark_thp_migration (test_hmm): no result line",
+                          "output missing: benchmark_thp_migration (test_hmm): 2 of 28 rows missing "
+                          "(One twenty eight THP Size (256.0 MB))")
+
+    def test_driver_that_did_not_load(self):
+        # insmod failed: `return 1` before anything of test_hmm ran.
+        parts = good_log()
+        parts["test_hmm"] = ["P2PMM-BENCH-DRIVER test_hmm", "insmod: can't insert 'test_hmm.ko': File exists"]
+        parts["migration-end"] = ["P2PMM-SUITE-END bench-migration rc=1 secs=100.0"]
+        self.assert_fails(parts, "suite failed: bench-migration ended with rc=1",
+                          *(f"output missing: mirror_bench (test_hmm): no figure for {n}" for n in MIRROR_FIGURES),
+                          "output missing: benchmark_thp_migration (test_hmm): no result line",
+                          "output missing: benchmark_thp_migration (test_hmm): no table")
+
+    def test_driver_section_missing(self):
+        parts = good_log()
+        del parts["test_hmm"]
+        self.assert_fails(parts, "output missing: bench-migration: nothing from driver test_hmm")
+
+    # The suites' frames.
+
+    def test_suite_rc(self):
+        parts = good_log()
+        parts["migration-end"] = ["P2PMM-SUITE-END bench-migration rc=1 secs=210.4"]
+        self.assert_fails(parts, "suite failed: bench-migration ended with rc=1")
+
+    def test_suite_never_started(self):
+        parts = good_log()
+        for part in ("oversub-begin", "oversub", "oversub-table", "oversub-end"):
+            del parts[part]
+        out = self.assert_fails(parts, "output missing: suite bench-oversub never started")
+        self.assertIn("no figures in the log", out)
+
+    def test_suite_did_not_finish(self):
+        # The guest hung in oversub_bench: the VM was killed, the log just stops.
+        parts = good_log()
+        parts["oversub"] = parts["oversub"][:1]
+        for part in ("oversub-table", "oversub-end", "tail"):
+            del parts[part]
+        self.assert_fails(parts, "output missing: suite bench-oversub did not finish (no P2PMM-SUITE-END)",
+                          *(f"output missing: oversub {run}: no P2PMM-BENCH line" for run in list(OVERSUB_RUNS)[1:]),
+                          "output missing: oversub_bench's summary table (the program did not finish)")
+
+    def test_no_log(self):
+        p = subprocess.run([sys.executable, REPORT, "/nonexistent/vm-bench.log"], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        self.assertRegex(p.stdout, r"^bench: output missing: no guest log \(.*/nonexistent/vm-bench\.log")
+
+    def test_lines_after_a_suite_are_not_its_output(self):
+        # Figures printed outside the suite frames (here: after the dmesg dump began) do not count.
+        parts = good_log()
+        moved = parts.pop("oversub")
+        parts["oversub-end"] = []
+        parts["tail"] = parts["tail"][:1] + moved + parts["tail"][1:]
+        self.assert_fails(parts, "output missing: suite bench-oversub did not finish (no P2PMM-SUITE-END)",
+                          *(f"output missing: oversub {run}: no P2PMM-BENCH line" for run in OVERSUB_RUNS))
+
+
+if __name__ == "__main__":
+    result = unittest.main(exit=False, verbosity=2).result
+    failed = len(result.failures) + len(result.errors)
+    print(f"test result: {'ok' if failed == 0 else 'FAILED'}. {result.testsRun - failed} passed; {failed} failed; "
+          f"{len(result.skipped)} ignored")
+    sys.exit(1 if failed else 0)
