@@ -15,7 +15,7 @@ step() {
 	echo "P2PMM-HOST $name rc=$?"
 }
 
-step test cargo test --workspace
+step test cargo test --workspace --locked
 # The doctest generator (scripts/doctest_gen.py) on small crates: rustdoc's rules, line mapping, refusals.
 step test python3 scripts/doctest_gen_test.py
 # The summary of `make test` (scripts/report.py) on small logs (tests/report): what fails a run, and what does not.
@@ -25,9 +25,9 @@ step test python3 scripts/bench_report_test.py
 # protocol) need the whole crate built with `--cfg loom`, so they get their own target directory and do not
 # invalidate the normal build. Named `test` so scripts/report.py counts them (one `test result:` line per model
 # file) and a build failure with the other host tests.
-step test env RUSTFLAGS="--cfg loom" cargo test --release -p p2pmm-core --target-dir target/loom --test loom_slot_claim --test loom_versioned
+step test env RUSTFLAGS="--cfg loom" cargo test --release --locked -p p2pmm-core --target-dir target/loom --test loom_slot_claim --test loom_versioned
 step fmt cargo fmt --all --check
 # The module's own files (mm/*.rs) are not part of the cargo workspace: check them with the same settings.
 step fmt-module rustfmt --check --edition 2021 --config-path rustfmt.toml $(find mm -name '*.rs' -not -path '*/target/*' -not -name doctests_generated.rs)
-step clippy cargo clippy --workspace --all-targets -- -D warnings
+step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 exit 0

@@ -48,7 +48,7 @@ log "building guest programs (kselftests, hmm-tests)"
 log "building p2pmmctl (host cargo, static)"
 p2pmmctl=$REPO/target/x86_64-unknown-linux-gnu/release/p2pmmctl
 (cd "$REPO" && RUSTFLAGS="-C target-feature=+crt-static -C strip=symbols" \
-	cargo build --release -p p2pmmctl --target x86_64-unknown-linux-gnu) >"$OUT/p2pmmctl-build.log" 2>&1 ||
+	cargo build --release --locked -p p2pmmctl --target x86_64-unknown-linux-gnu) >"$OUT/p2pmmctl-build.log" 2>&1 ||
 	{ tail -30 "$OUT/p2pmmctl-build.log" >&2; die "building p2pmmctl failed; see $OUT/p2pmmctl-build.log"; }
 # A dynamically linked binary would fail in the guest with a confusing "not found": refuse it here.
 if readelf -l "$p2pmmctl" | grep -q 'program interpreter'; then
