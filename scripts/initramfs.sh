@@ -8,6 +8,16 @@
 . "$(dirname "$0")/lib.sh"
 mount_chroot initramfs
 
+# Nothing to do when no input changed (the test programs, the uAPI header, p2pmmctl, the modules, upstream's
+# test_hmm.ko and busybox): a cached `make test` reuses the last initramfs.
+stamp=$OUT/initramfs.inputs
+want=$(inputs_digest tests include tools Cargo.toml Cargo.lock scripts/initramfs.sh "$OUT/modules" \
+	"$KSRC/lib/test_hmm.ko" "$KSRC/tools/testing/selftests/mm/hmm-tests.c" "$ROOT/usr/bin/busybox")
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$OUT/initramfs.cpio.gz" ]; then
+	log "initramfs unchanged ($(du -h "$OUT/initramfs.cpio.gz" | cut -f1))"
+	exit 0
+fi
+rm -f "$stamp"
 src=$ROOT/build/guest-src
 bin=$ROOT/build/guest-bin
 rm -rf "$src" "$bin"
@@ -73,4 +83,5 @@ cp "$REPO/tests/guest/init.sh" "$stage/init"
 cp "$REPO/tests/guest/showcase.sh" "$stage/showcase.sh"
 chmod +x "$stage/init" "$stage/showcase.sh"
 in_chroot sh -c 'cd /build/initramfs && find . | cpio -o -H newc --quiet | gzip -1' >"$OUT/initramfs.cpio.gz"
+echo "$want" >"$stamp"
 log "initramfs ready ($(du -h "$OUT/initramfs.cpio.gz" | cut -f1))"

@@ -1,17 +1,17 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Configure (tinyconfig + scripts/p2pmm.config) and build the test kernel in the toolchain chroot.
-# Incremental: reconfigures only when the fragment changed; a no-change rebuild costs seconds.
+# Configure (tinyconfig + scripts/p2pmm.config + scripts/sanitizers.config) and build the test kernel in the
+# toolchain chroot. Incremental: reconfigures only when a fragment changed; a no-change rebuild costs seconds.
 . "$(dirname "$0")/lib.sh"
 mount_chroot kernel
 
-FRAG=$REPO/scripts/p2pmm.config
+FRAGS=("$REPO/scripts/p2pmm.config" "$REPO/scripts/sanitizers.config")
 STAMP=$KSRC/.p2pmm-config-stamp
-want=$(md5sum <"$FRAG" | cut -d' ' -f1)
+want=$(cat "${FRAGS[@]}" | md5sum | cut -d' ' -f1)
 
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ] || [ ! -f "$KSRC/.config" ]; then
-	log "configuring the kernel: tinyconfig + p2pmm.config"
-	grep -v '^#' "$FRAG" >"$KSRC/kernel/configs/p2pmm.config"
+	log "configuring the kernel: tinyconfig + p2pmm.config + sanitizers.config"
+	cat "${FRAGS[@]}" | grep -v '^#' >"$KSRC/kernel/configs/p2pmm.config"
 	in_chroot $KMAKE tinyconfig p2pmm.config >"$OUT/kconfig.log" 2>&1 || die "kernel configuration failed; see $OUT/kconfig.log"
 	missing=0
 	while IFS= read -r line; do
@@ -25,8 +25,8 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ] || [ ! -f "$KSRC/.confi
 				missing=1
 			}
 		fi
-	done <"$FRAG"
-	[ $missing = 0 ] || die "some requested kernel options did not land (see above); fix scripts/p2pmm.config"
+	done < <(cat "${FRAGS[@]}")
+	[ $missing = 0 ] || die "some requested kernel options did not land (see above); fix scripts/{p2pmm,sanitizers}.config"
 	echo "$want" >"$STAMP"
 fi
 in_chroot $KMAKE rustavailable >/dev/null 2>&1 || die "the kernel says Rust is not available: run 'make -C $KSRC LLVM=1 rustavailable' in the chroot"

@@ -48,3 +48,15 @@ in_chroot() {
 	mkdir -p "$ROOT/build"
 	(cd "$ROOT/build" && chroot "$ROOT" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@")
 }
+
+# A digest of the contents (and paths) of the named files and directories, for steps that skip their work when
+# their inputs did not change. Relative names are the repo's; build outputs under target/ are not inputs, and a name
+# that does not exist counts as empty.
+inputs_digest() {
+	local p have=()
+	for p in "$@"; do
+		if [ -e "$REPO/$p" ] || [ -e "$p" ]; then have+=("$p"); fi
+	done
+	(cd "$REPO" && find "${have[@]}" -type f -not -path '*/target/*' -print0 | sort -z | xargs -0 md5sum) |
+		md5sum | cut -d' ' -f1
+}

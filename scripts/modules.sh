@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Build the out-of-tree modules (p2pmm.ko) against the kernel tree, inside the chroot, under clippy.
+# Build the out-of-tree modules (p2pmm.ko, p2pmm_mirror.ko, the test-only p2pmm_detectors.ko) against the
+# kernel tree, inside the chroot, under clippy.
 # Any compiler or clippy warning fails the build: the module must stay warning-free.
 . "$(dirname "$0")/lib.sh"
 mount_chroot modules
@@ -12,9 +13,19 @@ dst=$ROOT/build/$name
 mods=$OUT/modules
 logname=modules
 if [ "$name" != p2pmm ]; then mods=$OUT/modules-$name; logname=modules-$name; fi
+# Nothing to do when neither the sources nor the kernel changed: a cached `make test` skips the build and its lints.
+stamp=$mods/.inputs
+want=$(inputs_digest Kbuild mm drivers include tests/detectors scripts/doctest_gen.py scripts/modules.sh \
+	"$KSRC/.config" "$KSRC/Module.symvers")
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+	log "modules unchanged: $(cd "$mods" && echo *.ko)"
+	exit 0
+fi
 rm -rf "$dst"
 mkdir -p "$dst"
 cp -a "$REPO/Kbuild" "$REPO/mm" "$REPO/drivers" "$REPO/include" "$dst/"
+mkdir -p "$dst/tests"
+cp -a "$REPO/tests/detectors" "$dst/tests/"
 rm -rf "$dst/mm/core/target"
 # The binding layer's `# Examples` doctests become one KUnit suite per module, generated into this build copy only
 # (the crate roots include the file; Kbuild compiles it in when it exists): Documentation/p2pmm/dev-loop.rst.
@@ -36,6 +47,8 @@ fi
 # whose bodies must keep their source lines; see scripts/doctest_gen.py).
 in_chroot sh -c "cd /build/$name && find mm drivers -name '*.rs' -not -path 'mm/core/tests/*' -not -path 'mm/core/benches/*' -not -path 'mm/core/examples/*' -not -name doctests_generated.rs | xargs rustfmt --check --edition 2021 --config-path /build/linux/.rustfmt.toml" \
 	>"$OUT/rustfmt-$logname.log" 2>&1 || { head -40 "$OUT/rustfmt-$logname.log" >&2; die "module sources are not rustfmt-clean; run 'cargo fmt' (see $OUT/rustfmt-$logname.log)"; }
+rm -rf "$mods"
 mkdir -p "$mods"
 cp "$dst"/*.ko "$mods/"
+echo "$want" >"$stamp"
 log "modules ready: $(cd "$mods" && echo *.ko)"
