@@ -109,16 +109,21 @@ fn routes(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
     write_routes(&all, f)
 }
 
-/// Writes one line per (provider, client device) pair: verdict (distance), plan, reason.
+/// Writes one line per (provider, client device) pair: verdict (distance), plan, reason, and where the verdict
+/// came from (`dma-map`: the DMA API mapped a page of the provider's pool for the client; `distance`: no page
+/// to probe with).
 pub fn write_routes(all: &[Arc<Provider>], f: &mut impl fmt::Write) -> fmt::Result {
-    writeln!(f, "provider -> client: verdict (distance), plan, reason")?;
+    writeln!(
+        f,
+        "provider -> client: verdict (distance), plan, reason, verdict source"
+    )?;
     for p in all.iter() {
         for q in all.iter() {
             if q.id != p.id && core::ptr::eq::<kernel::pci::Device>(&*q.pdev, &*p.pdev) {
                 // One line per client device is enough.
                 continue;
             }
-            let a = p.route_to(&q.pdev);
+            let (a, probed) = p.route_and_source(&q.pdev);
             let verdict = match a.verdict {
                 1 => "bus-address",
                 2 => "host-bridge",
@@ -126,14 +131,15 @@ pub fn write_routes(all: &[Arc<Provider>], f: &mut impl fmt::Write) -> fmt::Resu
             };
             writeln!(
                 f,
-                "{:>3} {} -> {}: {} ({}), {}, {}",
+                "{:>3} {} -> {}: {} ({}), {}, {}, {}",
                 p.id,
                 p.device_str(),
                 q.device_str(),
                 verdict,
                 a.distance,
                 plan_name(a.plan),
-                route::reason_name(a.reason)
+                route::reason_name(a.reason),
+                if probed { "dma-map" } else { "distance" }
             )?;
         }
     }

@@ -94,8 +94,9 @@ static const u64 p2pmm_facts[P2PMM_FACT_COUNT] = {
 	FACT(PLAN_REFUSED, P2PMM_PLAN_REFUSED),
 };
 
-void p2pmm_glue_uapi_facts(u64 *out, u32 n)
+u32 p2pmm_glue_uapi_facts(u64 *out, u32 n)
 {
 	for (u32 i = 0; i < n && i < P2PMM_FACT_COUNT; i++)
 		out[i] = p2pmm_facts[i];
+	return P2PMM_FACT_COUNT;
 }

@@ -96,7 +96,8 @@ enum p2pmm_uapi_fact {
 	P2PMM_FACT_COUNT,
 };
 
-void p2pmm_glue_uapi_facts(u64 *out, u32 n);
+/* Fills out[0..n) and returns P2PMM_FACT_COUNT, so Rust can check it knows as many facts as C. */
+u32 p2pmm_glue_uapi_facts(u64 *out, u32 n);
 
 /* Tracepoints (mm/trace_glue.c, Rust: mm/bind/trace.rs). */
 void p2pmm_trace_migrate(u32 target, unsigned long start, unsigned long end, u64 migrated, u64 evicted);

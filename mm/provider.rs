@@ -97,19 +97,26 @@ impl Provider {
     /// How `client` reaches this provider's memory: p2pdma's verdict and distance, and p2pmm's plan under the
     /// administrator's [`route_policy`].
     pub fn route_to(&self, client: &pci::Device) -> RouteAnswer {
+        self.route_and_source(client).0
+    }
+
+    /// [`Provider::route_to`], and whether the DMA API gave the verdict (`false`: it follows from the
+    /// p2pdma distance, because the provider had no free pool page to probe with).
+    pub fn route_and_source(&self, client: &pci::Device) -> (RouteAnswer, bool) {
         let facts = pci_p2p::route(&self.pdev, client);
         let kind = match self.kind {
             Kind::Static => ProviderKind::Static,
             Kind::Managed => ProviderKind::Managed,
         };
-        RouteAnswer::from_facts(
+        let answer = RouteAnswer::from_facts(
             facts.verdict,
             facts.distance,
             facts.common_bridge,
             facts.host_bridge,
             kind,
             &route_policy(),
-        )
+        );
+        (answer, facts.probed)
     }
 
     /// A provider on `pdev`: managed if it has `managed` memory, else static with `capacity` bytes.

@@ -53,6 +53,7 @@ mod p2pmm_kunit {
     #[test]
     fn newer_structs_match_c_header() {
         let c = UapiFacts::from_c_header();
+        assert_eq!(c.c_count(), F::Count as u32);
         let checks: [(F, u64); 60] = [
             (F::ProvidersSize, up::SIZE as u64),
             (F::ProvidersSizeVer0, up::SIZE_VER0 as u64),

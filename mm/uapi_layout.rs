@@ -118,23 +118,31 @@ pub enum UapiFact {
 }
 
 extern "C" {
-    fn p2pmm_glue_uapi_facts(out: *mut u64, n: u32);
+    fn p2pmm_glue_uapi_facts(out: *mut u64, n: u32) -> u32;
 }
 
 /// The header's facts as the C compiler sees them.
-pub struct UapiFacts([u64; UapiFact::Count as usize]);
+pub struct UapiFacts {
+    facts: [u64; UapiFact::Count as usize],
+    c_count: u32,
+}
 
 impl UapiFacts {
     /// Asks the C side.
     pub fn from_c_header() -> Self {
         let mut facts = [0u64; UapiFact::Count as usize];
         // SAFETY: `facts` has room for `Count` values, which is what is passed as `n`.
-        unsafe { p2pmm_glue_uapi_facts(facts.as_mut_ptr(), UapiFact::Count as u32) };
-        Self(facts)
+        let c_count = unsafe { p2pmm_glue_uapi_facts(facts.as_mut_ptr(), UapiFact::Count as u32) };
+        Self { facts, c_count }
+    }
+
+    /// How many facts the C side has: a fact C lacks would otherwise read as 0 here, which some constants are.
+    pub fn c_count(&self) -> u32 {
+        self.c_count
     }
 
     /// One fact.
     pub fn get(&self, f: UapiFact) -> u64 {
-        self.0[f as usize]
+        self.facts[f as usize]
     }
 }

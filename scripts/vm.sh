@@ -3,10 +3,11 @@
 # Boot the test kernel + initramfs in QEMU (q35, TCG) on p2pmm's default PCIe topology; the guest powers off itself.
 #   scripts/vm.sh test [suite,suite...]   run suites; console log -> $OUT/vm-test.log
 #   scripts/vm.sh run                     the showcase; console shown live, log -> $OUT/vm-run.log
-# Topology (see Documentation/p2pmm/dev-loop.rst):
+# Topology (the drawing with PCI names and providers: Documentation/p2pmm/index.rst, *The default VM topology*):
 #   pcie.0 ─ rp1 ─ switch up1 ─┬─ dn1: nvme "p2pmm-cmb" with a 64 MiB CMB (p2pdma provider)
 #          │                   ├─ dn2: ivshmem-plain, 256 MiB BAR2 (accelerator "VRAM" stand-in)
-#          │                   └─ dn3: ivshmem-plain, 64 MiB BAR2 (a peer accelerator on the same switch)
+#          │                   ├─ dn3: ivshmem-plain, 64 MiB BAR2 (a peer accelerator on the same switch)
+#          │                   └─ dn4: nvme "p2pmm-sw" (no CMB; a DMA master that reaches the switch's providers)
 #          ├ rp2 ─ nvme "p2pmm-rp2" (no CMB; not P2P-reachable from the switch: q35's host bridge is not whitelisted)
 #          └ rp3 ─ ivshmem-plain, 128 MiB BAR2 (a second accelerator, on its own root port)
 # VM_TIMEOUT (seconds, default 1200) bounds the whole boot; KVM is not used (it does not work on these hosts).
@@ -18,7 +19,7 @@ suites=${2:-}
 vmdir=$ROOT/build/vm
 mkdir -p "$vmdir"
 cp "$OUT/initramfs.cpio.gz" "$vmdir/"
-for img in nvme-cmb nvme-rp2; do
+for img in nvme-cmb nvme-sw nvme-rp2; do
 	[ -f "$vmdir/$img.img" ] || truncate -s 64M "$vmdir/$img.img"
 done
 append="console=ttyS0 panic=-1 oops=panic loglevel=5 p2pmm_mode=$mode"
@@ -35,6 +36,7 @@ qemu=(chroot "$ROOT" qemu-system-x86_64
 	-device xio3130-downstream,id=dn1,bus=up1,chassis=2,slot=1
 	-device xio3130-downstream,id=dn2,bus=up1,chassis=2,slot=2
 	-device xio3130-downstream,id=dn3,bus=up1,chassis=2,slot=3
+	-device xio3130-downstream,id=dn4,bus=up1,chassis=2,slot=4
 	-device pcie-root-port,id=rp2,bus=pcie.0,chassis=3,slot=1
 	-drive file=/build/vm/nvme-cmb.img,if=none,id=nvm0,format=raw
 	-device nvme,serial=p2pmm-cmb,drive=nvm0,cmb_size_mb=64,bus=dn1
@@ -44,6 +46,8 @@ qemu=(chroot "$ROOT" qemu-system-x86_64
 	-device ivshmem-plain,memdev=vram0,bus=dn2
 	-object memory-backend-ram,id=vram2,size=64M
 	-device ivshmem-plain,memdev=vram2,bus=dn3
+	-drive file=/build/vm/nvme-sw.img,if=none,id=nvm2,format=raw
+	-device nvme,serial=p2pmm-sw,drive=nvm2,bus=dn4
 	-device pcie-root-port,id=rp3,bus=pcie.0,chassis=4,slot=1
 	-object memory-backend-ram,id=vram1,size=128M
 	-device ivshmem-plain,memdev=vram1,bus=rp3

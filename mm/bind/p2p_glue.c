@@ -15,6 +15,8 @@
 #include <linux/pci.h>
 #include <linux/pci-p2pdma.h>
 #include <linux/rcupdate.h>
+#include <linux/scatterlist.h>
+#include <linux/dma-mapping.h>
 #include <uapi/linux/p2pmm.h>
 
 #include "p2p_glue.h"
@@ -70,21 +72,56 @@ static bool p2pmm_common_bridge(struct pci_dev *a, struct pci_dev *b)
 	return false;
 }
 
+/*
+ * The map type the kernel itself gives `client`'s DMA to `provider`'s p2pdma memory. pci_p2pdma_map_type() is not
+ * exported, but the DMA API decides with it (dma-direct and dma-iommu both go through pci_p2pdma_state(), as the
+ * block layer does for a bio of p2pdma pages): map one page of the provider's pool for the client and look at the
+ * answer. -EREMOTEIO: no P2P path; a bus address: below a common bridge; any other address: through the host
+ * bridge. Returns a negative errno when it cannot tell (no pool, no free page, another mapping error).
+ */
+static int p2pmm_p2p_map_type(struct pci_dev *provider, struct pci_dev *client)
+{
+	struct scatterlist sg;
+	struct sg_table sgt = { .sgl = &sg, .nents = 1, .orig_nents = 1 };
+	void *probe = pci_alloc_p2pmem(provider, PAGE_SIZE);
+	int ret;
+
+	if (!probe)
+		return -ENOMEM;
+	sg_init_table(&sg, 1);
+	sg_set_page(&sg, virt_to_page(probe), PAGE_SIZE, 0);
+	ret = dma_map_sgtable(&client->dev, &sgt, DMA_BIDIRECTIONAL, DMA_ATTR_SKIP_CPU_SYNC);
+	if (!ret) {
+		ret = sg_dma_is_bus_address(&sg) ? P2PMM_GLUE_ROUTE_BUS_ADDR : P2PMM_GLUE_ROUTE_HOST_BRIDGE;
+		dma_unmap_sgtable(&client->dev, &sgt, DMA_BIDIRECTIONAL, DMA_ATTR_SKIP_CPU_SYNC);
+	} else if (ret == -EREMOTEIO) {
+		ret = P2PMM_GLUE_ROUTE_NOT_SUPPORTED;
+	}
+	pci_free_p2pmem(provider, probe, PAGE_SIZE);
+	return ret;
+}
+
 void p2pmm_p2p_route(struct pci_dev *provider, struct pci_dev *client, struct p2pmm_p2p_route *out)
 {
 	struct pci_host_bridge *host = pci_find_host_bridge(provider->bus);
 	struct pci_dev *root = NULL;
+	int type;
 
 	out->distance = pci_p2pdma_distance(provider, &client->dev, false);
 	out->common_bridge = p2pmm_common_bridge(provider, client);
 	if (host)
 		root = list_first_entry_or_null(&host->bus->devices, struct pci_dev, bus_list);
 	out->host_bridge_id = root ? ((u32)root->vendor << 16) | root->device : 0;
+	type = p2pmm_p2p_map_type(provider, client);
+	out->probed = type > 0;
+	if (type > 0)
+		out->verdict = type;
 	/*
-	 * pci_p2pdma_map_type() is not exported; its verdict follows from the distance (-1: not supported) and whether
-	 * the path stays below a common bridge (bus address) or crosses a whitelisted host bridge.
+	 * No page to probe with (a device without a p2pdma pool, or a full one): the verdict follows from the
+	 * distance, which is p2pdma's own answer to "supported or not", and from whether the path stays below a
+	 * common bridge. Only ACS redirection with an allowlisted host bridge makes that differ from the probe.
 	 */
-	if (out->distance < 0)
+	else if (out->distance < 0)
 		out->verdict = P2PMM_GLUE_ROUTE_NOT_SUPPORTED;
 	else if (out->common_bridge)
 		out->verdict = P2PMM_GLUE_ROUTE_BUS_ADDR;

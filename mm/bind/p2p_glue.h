@@ -25,6 +25,7 @@ struct p2pmm_p2p_route {
 	s32 distance;	     /* pci_p2pdma_distance(); -1 when not supported */
 	u32 common_bridge;   /* 1 if both sit below a common upstream PCI bridge (or are the same device) */
 	u32 host_bridge_id;  /* vendor << 16 | device of the provider's host bridge device (devfn 00.0), 0 if none */
+	u32 probed;	     /* 1 if the DMA API gave the verdict (a page of the provider's pool was mapped) */
 };
 
 int p2pmm_p2p_add_resource(struct pci_dev *pdev, int bar, u64 size, u64 offset);

@@ -3,8 +3,10 @@
 //! PCI peer-to-peer: registering BAR memory with p2pdma, asking p2pdma how two devices reach each other, and
 //! finding PCI devices by name. Thin wrappers over `<linux/pci-p2pdma.h>` (C glue in `p2p_glue.c`).
 //!
-//! The verdict for a pair comes from `pci_p2pdma_distance()` (the kernel's own rules: common upstream bridge,
-//! ACS, host-bridge allowlist); p2pmm never second-guesses it, it only reports it and plans around it.
+//! The verdict for a pair is the kernel's own (its rules: common upstream bridge, ACS, host-bridge allowlist): the
+//! map type the DMA API gives the client for a page of the provider's p2pdma pool, which is what a bio of such
+//! pages gets from the block layer; without a page to probe with, `pci_p2pdma_distance()`'s answer. p2pmm never
+//! second-guesses it, it only reports it and plans around it.
 
 use crate::pci_name::PciAddr;
 use kernel::{
@@ -25,6 +27,7 @@ struct RawRoute {
     distance: i32,
     common_bridge: u32,
     host_bridge_id: u32,
+    probed: u32,
 }
 
 extern "C" {
@@ -131,6 +134,8 @@ pub struct RouteFacts {
     pub common_bridge: bool,
     /// Vendor << 16 | device of the provider's host bridge.
     pub host_bridge: u32,
+    /// The DMA API gave the verdict (else it follows from the distance: the provider has no free pool page).
+    pub probed: bool,
 }
 
 /// Asks p2pdma how `client` reaches memory of `provider`.
@@ -143,6 +148,7 @@ pub fn route(provider: &pci::Device, client: &pci::Device) -> RouteFacts {
         distance: r.distance,
         common_bridge: r.common_bridge != 0,
         host_bridge: r.host_bridge_id,
+        probed: r.probed != 0,
     }
 }
 
