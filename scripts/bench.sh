@@ -4,6 +4,9 @@
 # same benchmarks against p2pmm and against upstream C in that boot plus p2pmm's oversubscription benchmark, and
 # print figures with ratios. Figures only: nothing here fails on speed; it exits 1 if a benchmark's data check fails
 # or its output is missing or cut short.
+# The benchmarks measure the production configuration (scripts/p2pmm.config without scripts/sanitizers.config: no
+# KASAN, kmemleak, lockdep or DEBUG_VM), with its own tree, modules and initramfs; `make test` keeps its own.
+export P2PMM_KERNEL=bench
 . "$(dirname "$0")/lib.sh"
 need_root bench
 bash "$REPO/scripts/toolchain.sh"
@@ -13,9 +16,12 @@ bash "$REPO/scripts/initramfs.sh"
 # Host side first (no VM, no root needed): the portable core's range_index. Its table is printed with the rest.
 log "host benchmarks (scripts/host-bench.sh); log: $OUT/host-bench.log"
 bash "$REPO/scripts/host-bench.sh" >"$OUT/host-bench.log" 2>&1 || die "host benchmarks failed; see $OUT/host-bench.log"
-VM_TIMEOUT=${VM_TIMEOUT:-1200} bash "$REPO/scripts/vm.sh" bench bench-migration,bench-oversub
+VM_TIMEOUT=${VM_TIMEOUT:-1200} bash "$REPO/scripts/vm.sh" bench bench-migration,bench-oversub,bench-p2p
 finished=1
 grep -q '^P2PMM-DONE' "$OUT/vm-bench.log" || finished=0
+echo
+echo "guest kernel: $(cat "$OUT/kernelrelease-bench"), production configuration (scripts/p2pmm.config: no sanitizers," \
+	"no lockdep, no DEBUG_VM)"
 echo
 echo "host benchmarks (scripts/host-bench.sh: mm/core on the host, cargo --release, not under TCG)"
 cat "$OUT/host-bench.log"

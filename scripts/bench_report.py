@@ -4,7 +4,9 @@
  - p2pmm_mirror against upstream test_hmm: tests/bench/mirror_bench's `BENCH` lines and upstream's
    benchmark_thp_migration tables (suite bench-migration);
  - oversubscribed streaming through p2pmm's managed providers: tests/bench/oversub_bench's `P2PMM-BENCH oversub`
-   lines (suite bench-oversub).
+   lines (suite bench-oversub);
+ - NVMe O_DIRECT into and out of static provider memory by P2P DMA against system memory: tests/bench/p2p_bench's
+   `P2PMM-BENCH p2p` lines (suite bench-p2p).
 
 For `BENCH` figures, ratio = p2pmm / upstream where higher is better and upstream / p2pmm where lower is better.
 
@@ -14,21 +16,26 @@ of 1.0 or more means p2pmm is at least as fast.
 Oversubscription: MiB/s of working set streamed, for a working set that fits the provider (half its capacity) and
 one twice its capacity; ratio = oversub / fits (goal >= 0.5x). Page counts are per pass.
 
+P2P DMA: MiB/s of NVMe O_DIRECT reads and writes with static provider memory and with system memory as the
+buffer; ratio = static / ram (goal >= 0.9x).
+
 Figures never fail the run. After the tables, every failed check gets a line of its own, and the exit status is 1:
  - `bench: data check failed: ...`: a benchmark's own data check (`P2PMM-BENCH-ERROR`: mirror_bench's device
    reads, oversub_bench's checksums, byte-exact checks and eviction counters), an oversub run that is not
-   `verify=ok`, has a shortfall or (twice the capacity) evicted nothing, a skipped oversub scenario, or a
-   benchmark_thp_migration case that did not end `ok`;
+   `verify=ok`, has a shortfall or (twice the capacity) evicted nothing, a skipped oversub scenario, a
+   benchmark_thp_migration case that did not end `ok`, or a p2p run that failed its data or path check
+   (`P2PMM-BENCH-ERROR p2p`: a P2P transfer that was DMA mapped, a system-memory one that was not);
  - `bench: output missing: ...`: a benchmark whose output is absent or truncated: a bench suite that never started
    or never ended, a driver without its mirror_bench figures or benchmark_thp_migration table or result line,
-   table rows one driver has and the other lacks, an oversub run without its line, oversub_bench's summary table;
+   table rows one driver has and the other lacks, an oversub run without its line, oversub_bench's summary table,
+   a p2p run without its line;
  - `bench: suite failed: ...`: a bench suite that ended with rc != 0.
 Only the bench suites' own lines are read (not the closing dmesg dump).
 """
 import re
 import sys
 
-SUITES = ("bench-migration", "bench-oversub")
+SUITES = ("bench-migration", "bench-oversub", "bench-p2p")
 DRIVERS = ("p2pmm_mirror", "test_hmm")
 # tests/bench/mirror_bench.c, in the order it prints them.
 MIRROR_FIGURES = ("read_fault_4k", "read_fault_thp") + tuple(
@@ -39,6 +46,10 @@ OVERSUB_RUNS = tuple((s, z) for s in ("prefetch_read", "pingpong_ab") for z in (
 OVERSUB_KEYS = ("capacity_kib", "wset_kib", "chunk_kib", "passes", "reps", "mib_s", "migrated", "evicted",
                 "shortfall", "verify")
 OVERSUB_TABLE = "oversubscribed streaming, managed provider capacity "
+# tests/bench/p2p_bench.c: directions and buffers, in the order it runs them.
+P2P_RUNS = tuple((d, b) for d in ("read", "write") for b in ("ram", "static"))
+P2P_KEYS = ("nvme", "target", "wset_mib", "chunk_kib", "reps", "mib_s", "maps", "verify")
+P2P = re.compile(r"^P2PMM-BENCH p2p (read|write)\.(ram|static) (.*)$")
 
 ROW = re.compile(r"^(Sys->Dev Migration|Dev->Sys Migration)\s*\|\s*([\d.]+) ms\s*\|\s*([\d.]+) ms")
 SECTION = re.compile(r"^=== (.+) ===")
@@ -208,6 +219,67 @@ def print_oversub(runs, errors):
     print("ratio = oversub / fits MiB/s (goal >= 0.5x); shortfall: pages of a chunk not on the target after its prefetch (0 expected)")
 
 
+def parse_p2p(lines):
+    """{(direction, buffer): {key: value}} of p2p_bench's lines."""
+    runs = {}
+    for line in lines:
+        m = P2P.match(line)
+        if m:
+            runs[(m.group(1), m.group(2))] = dict(f.split("=", 1) for f in m.group(3).split() if "=" in f)
+    return runs
+
+
+def print_p2p(runs):
+    print()
+    print("NVMe O_DIRECT by P2P DMA into static provider memory vs into system memory (tests/bench/p2p_bench.c), "
+          "same boot, QEMU TCG")
+    shown = {k: kv for k, kv in runs.items() if all(key in kv for key in P2P_KEYS)}
+    if not shown:
+        print("no figures in the log (suite bench-p2p missing or failed)")
+        return
+    any_run = next(iter(shown.values()))
+    print(f"NVMe {any_run['nvme']}, {any_run['wset_mib']} MiB in {any_run['chunk_kib']} KiB pieces, best of "
+          f"{any_run['reps']}")
+    print(f"{'direction':<10} {'system RAM MiB/s':>17} {'static MiB/s':>13} {'ratio':>7}  static memory on")
+    print("-" * 74)
+    for direction in ("read", "write"):
+        ram, static = shown.get((direction, "ram")), shown.get((direction, "static"))
+        fig = lambda kv: f"{float(kv['mib_s']):.1f}" if kv else "missing"
+        ratio = (f"{float(static['mib_s']) / float(ram['mib_s']):.2f}x"
+                 if ram and static and float(ram["mib_s"]) > 0 else "-")
+        print(f"{direction:<10} {fig(ram):>17} {fig(static):>13} {ratio:>7}  {static['target'] if static else ''}"
+              .rstrip())
+    print("ratio = static / system RAM (goal >= 0.9x); every static run had no DMA mapping (P2P by bus address)")
+
+
+def reported_errors(body, failures):
+    """A failure line for each `P2PMM-BENCH-ERROR` of a suite's body; returns them as errors_of() does."""
+    errors = errors_of(body)
+    for (program, run), whats in errors.items():
+        for what in whats:
+            failures.append(f"data check failed: {program} {run} {what}".rstrip())
+    return errors
+
+
+def check_p2p(body, failures):
+    errors = reported_errors(body, failures)
+    runs = parse_p2p(body)
+    for direction, buffer in P2P_RUNS:
+        run = f"{direction}.{buffer}"
+        kv = runs.get((direction, buffer))
+        if kv is None:
+            if ("p2p", run) not in errors and ("p2p", "setup") not in errors:
+                failures.append(f"output missing: p2p {run}: no P2PMM-BENCH line")
+            continue
+        lost = [k for k in P2P_KEYS if k not in kv]
+        if lost:
+            failures.append(f"output missing: p2p {run}: line cut short (no {' '.join(k + '=' for k in lost)})")
+        elif kv["verify"] != "ok":
+            failures.append(f"data check failed: p2p {run}: verify={kv['verify']}")
+        elif (buffer == "static") != (int(kv["maps"]) == 0):
+            failures.append(f"data check failed: p2p {run}: {kv['maps']} DMA mappings")
+
+
 def errors_of(lines):
     """{(program, run): [what, ...]} of the `P2PMM-BENCH-ERROR <program> <run> <what>` lines."""
     out = {}
@@ -260,10 +332,7 @@ def check_migration(body, failures):
 
 
 def check_oversub(body, failures):
-    errors = errors_of(body)
-    for (program, run), whats in errors.items():
-        for what in whats:
-            failures.append(f"data check failed: {program} {run} {what}".rstrip())
+    errors = reported_errors(body, failures)
     runs = parse_oversub(body)
     skipped = {m.group(1): m.group(2) for m in map(OVERSUB_SKIP.match, body) if m}
     for scenario, size in OVERSUB_RUNS:
@@ -300,10 +369,12 @@ def main():
     found = suites(lines)
     migration = found.get("bench-migration", ([], None))[0]
     oversub = found.get("bench-oversub", ([], None))[0]
+    p2p = found.get("bench-p2p", ([], None))[0]
     drivers = by_driver(migration)
     print_bench(parse_bench(drivers))
     print_migration(parse(drivers))
     print_oversub(parse_oversub(oversub), errors_of(oversub))
+    print_p2p(parse_p2p(p2p))
 
     failures = []
     for name in SUITES:
@@ -319,6 +390,8 @@ def main():
         check_migration(migration, failures)
     if "bench-oversub" in found:
         check_oversub(oversub, failures)
+    if "bench-p2p" in found:
+        check_p2p(p2p, failures)
     if failures:
         print()
         for f in failures:

@@ -80,6 +80,22 @@ def oversub_table(runs):
     return out
 
 
+def p2p_line(run, mib_s, maps, verify="ok"):
+    """p2p_bench's printf("P2PMM-BENCH p2p %s nvme=%s target=%s wset_mib=%d chunk_kib=%d reps=%d mib_s=%.1f
+    maps=%d verify=ok\n", ...)."""
+    target = "ram" if run.endswith(".ram") else "0000:04:00.0"
+    return (f"P2PMM-BENCH p2p {run} nvme=0000:06:00.0 target={target} wset_mib=8 chunk_kib=1024 reps=3 "
+            f"mib_s={mib_s:.1f} maps={maps} verify={verify}")
+
+
+P2P_RUNS = {
+    "read.ram": p2p_line("read.ram", 400.0, 24),
+    "read.static": p2p_line("read.static", 380.0, 0),
+    "write.ram": p2p_line("write.ram", 300.0, 24),
+    "write.static": p2p_line("write.static", 270.0, 0),
+}
+
+
 def good_log():
     """A complete `make bench` guest log, as tests/guest/init.sh frames it: {part name: lines}."""
     return {
@@ -94,6 +110,10 @@ def good_log():
         "oversub-table": oversub_table(OVERSUB_RUNS) + ["prefetch_read: oversub / fits = 0.74x (goal >= 0.5x)",
                                                         "pingpong_ab: oversub / fits = 0.65x (goal >= 0.5x)"],
         "oversub-end": ["P2PMM-SUITE-END bench-oversub rc=0 secs=80.2"],
+        "p2p-begin": ["P2PMM-SUITE-BEGIN bench-p2p",
+                      "p2p_bench: NVMe 0000:06:00.0 (/dev/nvme1n1), static memory of provider 1 on 0000:04:00.0"],
+        "p2p": list(P2P_RUNS.values()),
+        "p2p-end": ["P2PMM-SUITE-END bench-p2p rc=0 secs=12.0"],
         # The closing dmesg dump: KUnit's KTAP of p2pmm.ko, never read as a benchmark's output.
         "tail": ["P2PMM-DMESG-BEGIN", "[    5.1] KTAP version 1", "[    5.2] not ok 1 p2pmm",
                  "[    5.3] P2PMM-BENCH-ERROR oversub prefetch_read.fits quoted in a kernel message",
@@ -127,7 +147,38 @@ class BenchReport(unittest.TestCase):
             self.assertIn("geometric mean ratio over 28 rows: 1.50x", out)
             self.assertRegex(out, r"read_fault_4k +pages/s +82000\.0 +41000\.0 +2\.00x")
             self.assertRegex(out, r"pingpong_ab +oversub 16 MiB \(2x\) +160\.2 +2357 +2112 +0\.0 +0\.65x")
+            self.assertRegex(out, r"\nread +400\.0 +380\.0 +0\.95x +0000:04:00\.0\n")
+            self.assertRegex(out, r"\nwrite +300\.0 +270\.0 +0\.90x +0000:04:00\.0\n")
             self.assertNotIn("missing", out)
+
+    # p2p_bench's checks: its own (P2PMM-BENCH-ERROR: data, path), and those of its lines.
+
+    def test_p2p_transfer_that_was_dma_mapped(self):
+        parts = good_log()
+        parts["p2p"] = [l for l in parts["p2p"] if "read.static" not in l] + [
+            "P2PMM-BENCH-ERROR p2p read.static path: 24 dma_map_phys events (none expected)"]
+        parts["p2p-end"] = ["P2PMM-SUITE-END bench-p2p rc=1 secs=12.0"]
+        self.assert_fails(parts, "suite failed: bench-p2p ended with rc=1",
+                          "data check failed: p2p read.static path: 24 dma_map_phys events (none expected)")
+
+    def test_p2p_line_claims_mappings_for_a_static_run(self):
+        parts = good_log()
+        parts["p2p"][1] = p2p_line("read.static", 380.0, 3)
+        self.assert_fails(parts, "data check failed: p2p read.static: 3 DMA mappings")
+
+    def test_p2p_verify_and_missing_run(self):
+        parts = good_log()
+        parts["p2p"] = [p2p_line("read.ram", 400.0, 24, verify="bad"), P2P_RUNS["read.static"],
+                        P2P_RUNS["write.ram"]]
+        self.assert_fails(parts, "data check failed: p2p read.ram: verify=bad",
+                          "output missing: p2p write.static: no P2PMM-BENCH line")
+
+    def test_p2p_suite_never_started(self):
+        parts = good_log()
+        for k in ("p2p-begin", "p2p", "p2p-end"):
+            del parts[k]
+        out = self.assert_fails(parts, "output missing: suite bench-p2p never started")
+        self.assertIn("no figures in the log (suite bench-p2p missing or failed)", out)
 
     # oversub_bench's own data checks (P2PMM-BENCH-ERROR), each in place of its run's line; it then exits 1.
 

@@ -3,18 +3,18 @@
 # Build the guest's test programs (static, inside the chroot) and pack the busybox initramfs:
 #   /init (tests/guest/init.sh), /showcase.sh, /lib/modules/{p2pmm,test_hmm}.ko, /kselftest/*,
 #   /kselftest-policy/* (tests/kselftest/policy: run with p2pmm.ko's route policy knobs set), /bin/hmm-tests,
-#   /bin/{mirror_bench,oversub_bench} (tests/bench), /bin/p2pmmctl (tools/p2pmmctl, with its guest test
+#   /bin/{mirror_bench,oversub_bench,p2p_bench} (tests/bench), /bin/p2pmmctl (tools/p2pmmctl, with its guest test
 #   tests/guest/p2pmmctl_test.sh as /kselftest/p2pmmctl_test.sh).
 . "$(dirname "$0")/lib.sh"
 mount_chroot initramfs
 
 # Nothing to do when no input changed (the test programs, the uAPI header, p2pmmctl, the modules, upstream's
 # test_hmm.ko and busybox): a cached `make test` reuses the last initramfs.
-stamp=$OUT/initramfs.inputs
-want=$(inputs_digest tests include tools Cargo.toml Cargo.lock scripts/initramfs.sh "$OUT/modules" \
+stamp=$OUT/initramfs$FLAVOUR.inputs
+want=$(inputs_digest tests include tools Cargo.toml Cargo.lock scripts/initramfs.sh "$MODS" \
 	"$KSRC/lib/test_hmm.ko" "$KSRC/tools/testing/selftests/mm/hmm-tests.c" "$ROOT/usr/bin/busybox")
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$OUT/initramfs.cpio.gz" ]; then
-	log "initramfs unchanged ($(du -h "$OUT/initramfs.cpio.gz" | cut -f1))"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$INITRAMFS" ]; then
+	log "initramfs unchanged ($(du -h "$INITRAMFS" | cut -f1))"
 	exit 0
 fi
 rm -f "$stamp"
@@ -25,26 +25,30 @@ mkdir -p "$src" "$bin/kselftest" "$bin/kselftest-policy"
 cp -a "$REPO/tests" "$REPO/include" "$src/"
 
 CC="gcc -static -Wall -Wextra -Werror -O2 -no-pie -U_FORTIFY_SOURCE"
+# The uAPI header, the guest programs' shared helpers (tests/lib) and the kernel's kselftest harness.
+TEST_INC="-I /build/guest-src/include/uapi -I /build/guest-src/tests/lib -I $KTREE/tools/testing/selftests -I $KTREE"
 log "building guest programs (kselftests, hmm-tests)"
 # A subshell, so that `exit 1` on a failed compile ends it (and is reported below), not the whole script silently.
 (
 	for t in "$src"/tests/kselftest/*.c; do
 		name=$(basename "$t" .c)
-		in_chroot $CC -Wno-sign-compare -I /build/guest-src/include/uapi -I $KTREE/tools/testing/selftests -I $KTREE \
+		in_chroot $CC -Wno-sign-compare $TEST_INC \
 			"/build/guest-src/tests/kselftest/$name.c" -o "/build/guest-bin/kselftest/$name" || exit 1
 	done
 	for t in "$src"/tests/kselftest/policy/*.c; do
 		name=$(basename "$t" .c)
-		in_chroot $CC -Wno-sign-compare -I /build/guest-src/include/uapi -I $KTREE/tools/testing/selftests -I $KTREE \
+		in_chroot $CC -Wno-sign-compare $TEST_INC \
 			"/build/guest-src/tests/kselftest/policy/$name.c" -o "/build/guest-bin/kselftest-policy/$name" || exit 1
 	done
 	in_chroot $CC -I $KTREE/lib /build/guest-src/tests/bench/mirror_bench.c -o /build/guest-bin/mirror_bench ||
 		exit 1
 	in_chroot $CC -I /build/guest-src/include/uapi /build/guest-src/tests/bench/oversub_bench.c \
 		-o /build/guest-bin/oversub_bench || exit 1
+	in_chroot $CC $TEST_INC /build/guest-src/tests/bench/p2p_bench.c -o /build/guest-bin/p2p_bench || exit 1
 	in_chroot $CC -I /build/guest-src/include/uapi /build/guest-src/tests/guest/p2pmm_info.c -o /build/guest-bin/p2pmm-info ||
 		exit 1
-	in_chroot $CC -I /build/guest-src/include/uapi -I $KTREE /build/guest-src/tests/guest/p2pmm_demo.c \
+	in_chroot $CC -I /build/guest-src/include/uapi -I /build/guest-src/tests/lib -I $KTREE \
+		/build/guest-src/tests/guest/p2pmm_demo.c \
 		-o /build/guest-bin/p2pmm-demo || exit 1
 	# Upstream hmm-tests, unmodified, as tools/testing/selftests/mm builds it (minus -Werror: upstream's own code).
 	in_chroot sh -c "cd $KTREE/tools/testing/selftests/mm && gcc -static -Wall -O2 -no-pie -U_FORTIFY_SOURCE \
@@ -70,18 +74,19 @@ stage=$ROOT/build/initramfs
 rm -rf "$stage"
 mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,mnt,root,lib/modules,kselftest,kselftest-policy}
 cp "$ROOT/usr/bin/busybox" "$stage/bin/busybox"
-cp "$bin/hmm-tests" "$bin/p2pmm-info" "$bin/p2pmm-demo" "$bin/mirror_bench" "$bin/oversub_bench" "$stage/bin/"
+cp "$bin/hmm-tests" "$bin/p2pmm-info" "$bin/p2pmm-demo" "$bin/mirror_bench" "$bin/oversub_bench" "$bin/p2p_bench" \
+	"$stage/bin/"
 cp "$bin"/kselftest/* "$stage/kselftest/"
 cp "$bin"/kselftest-policy/* "$stage/kselftest-policy/"
 cp "$p2pmmctl" "$stage/bin/p2pmmctl"
 cp "$REPO/tests/guest/p2pmmctl_test.sh" "$stage/kselftest/p2pmmctl_test.sh"
 chmod +x "$stage/kselftest/p2pmmctl_test.sh"
-cp "$KSRC/lib/test_hmm.ko" "$OUT"/modules/*.ko "$stage/lib/modules/"
+cp "$KSRC/lib/test_hmm.ko" "$MODS"/*.ko "$stage/lib/modules/"
 mkdir -p "$stage/conformance"
 cp "$REPO"/tests/conformance/*.txt "$stage/conformance/"
 cp "$REPO/tests/guest/init.sh" "$stage/init"
 cp "$REPO/tests/guest/showcase.sh" "$stage/showcase.sh"
 chmod +x "$stage/init" "$stage/showcase.sh"
-in_chroot sh -c 'cd /build/initramfs && find . | cpio -o -H newc --quiet | gzip -1' >"$OUT/initramfs.cpio.gz"
+in_chroot sh -c 'cd /build/initramfs && find . | cpio -o -H newc --quiet | gzip -1' >"$INITRAMFS"
 echo "$want" >"$stamp"
-log "initramfs ready ($(du -h "$OUT/initramfs.cpio.gz" | cut -f1))"
+log "initramfs ready ($(du -h "$INITRAMFS" | cut -f1))"

@@ -1,16 +1,18 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Configure (tinyconfig + scripts/p2pmm.config + scripts/sanitizers.config) and build the test kernel in the
-# toolchain chroot. Incremental: reconfigures only when a fragment changed; a no-change rebuild costs seconds.
+# Configure (tinyconfig + scripts/p2pmm.config + scripts/sanitizers.config; for P2PMM_KERNEL=bench without the
+# sanitizers) and build the kernel in the toolchain chroot. Incremental: reconfigures only when a fragment changed;
+# a no-change rebuild costs seconds.
 . "$(dirname "$0")/lib.sh"
 mount_chroot kernel
 
-FRAGS=("$REPO/scripts/p2pmm.config" "$REPO/scripts/sanitizers.config")
+FRAGS=("$REPO/scripts/p2pmm.config")
+[ "$P2PMM_KERNEL" = test ] && FRAGS+=("$REPO/scripts/sanitizers.config")
 STAMP=$KSRC/.p2pmm-config-stamp
 want=$(cat "${FRAGS[@]}" | md5sum | cut -d' ' -f1)
 
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ] || [ ! -f "$KSRC/.config" ]; then
-	log "configuring the kernel: tinyconfig + p2pmm.config + sanitizers.config"
+	log "configuring the $P2PMM_KERNEL kernel: tinyconfig + $(cd "$REPO/scripts" && basename -a "${FRAGS[@]}" | paste -sd+)"
 	cat "${FRAGS[@]}" | grep -v '^#' >"$KSRC/kernel/configs/p2pmm.config"
 	in_chroot $KMAKE tinyconfig p2pmm.config >"$OUT/kconfig.log" 2>&1 || die "kernel configuration failed; see $OUT/kconfig.log"
 	missing=0
@@ -33,5 +35,5 @@ in_chroot $KMAKE rustavailable >/dev/null 2>&1 || die "the kernel says Rust is n
 log "building the kernel (-j$JOBS; ~8 min from scratch, seconds when nothing changed)"
 in_chroot $KMAKE -j"$JOBS" >"$OUT/kbuild.log" 2>&1 || { tail -30 "$OUT/kbuild.log" >&2; die "kernel build failed; see $OUT/kbuild.log"; }
 [ -f "$KSRC/arch/x86/boot/bzImage" ] || die "kernel build produced no bzImage"
-in_chroot $KMAKE -s kernelrelease >"$OUT/kernelrelease"
-log "kernel $(cat "$OUT/kernelrelease") ready"
+in_chroot $KMAKE -s kernelrelease >"$OUT/kernelrelease$FLAVOUR"
+log "$P2PMM_KERNEL kernel $(cat "$OUT/kernelrelease$FLAVOUR") ready"

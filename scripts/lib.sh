@@ -5,15 +5,28 @@
 #   chroot/            Debian trixie toolchain (rustc 1.85, bindgen, clang, qemu, linux-source-7.3)
 #   chroot/build/linux the kernel tree (built in place, incremental)
 #   chroot/build/p2pmm a copy of the repo's module sources, built with M=
+#   chroot/build/linux-bench  the tree of the production kernel `make bench` boots (P2PMM_KERNEL=bench)
 #   out/               initramfs, logs, results of the last VM run
+#
+# P2PMM_KERNEL picks the kernel: `test` (default), the sanitizer kernel every `make test` guest suite runs on
+# (scripts/p2pmm.config + scripts/sanitizers.config), or `bench`, the production configuration `make bench`
+# measures (scripts/p2pmm.config alone). Each has its own tree, modules and initramfs.
 
 set -euo pipefail
 
 P2PMM_CACHE=${P2PMM_CACHE:-$HOME/.cache/p2pmm}
+P2PMM_KERNEL=${P2PMM_KERNEL:-test}
 ROOT=$P2PMM_CACHE/chroot
 OUT=$P2PMM_CACHE/out
-KTREE=/build/linux          # path of the kernel tree as seen inside the chroot
+case $P2PMM_KERNEL in
+test) FLAVOUR= ;;
+bench) FLAVOUR=-bench ;;
+*) printf 'p2pmm: error: P2PMM_KERNEL=%s: expected test or bench\n' "$P2PMM_KERNEL" >&2; exit 1 ;;
+esac
+KTREE=/build/linux$FLAVOUR  # path of the kernel tree as seen inside the chroot
 KSRC=$ROOT$KTREE            # same, from the host
+MODS=$OUT/modules$FLAVOUR   # the modules built against it
+INITRAMFS=$OUT/initramfs$FLAVOUR.cpio.gz
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KMAKE="make -C $KTREE ARCH=x86_64 LLVM=1"
 JOBS=${JOBS:-$(nproc)}

@@ -8,11 +8,11 @@ mount_chroot modules
 
 # P2PMM_MODULE_BUILD names another build directory (and log/output names) so a second checkout can compile
 # its modules without touching the main build's; the default is what make test uses.
-name=${P2PMM_MODULE_BUILD:-p2pmm}
+name=${P2PMM_MODULE_BUILD:-p2pmm$FLAVOUR}
 dst=$ROOT/build/$name
-mods=$OUT/modules
-logname=modules
-if [ "$name" != p2pmm ]; then mods=$OUT/modules-$name; logname=modules-$name; fi
+mods=$MODS
+logname=modules$FLAVOUR
+if [ "$name" != "p2pmm$FLAVOUR" ]; then mods=$OUT/modules-$name; logname=modules-$name; fi
 # Nothing to do when neither the sources nor the kernel changed: a cached `make test` skips the build and its lints.
 stamp=$mods/.inputs
 want=$(inputs_digest Kbuild mm drivers include tests/detectors scripts/doctest_gen.py scripts/modules.sh \

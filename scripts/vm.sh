@@ -18,7 +18,7 @@ mode=${1:-test}
 suites=${2:-}
 vmdir=$ROOT/build/vm
 mkdir -p "$vmdir"
-cp "$OUT/initramfs.cpio.gz" "$vmdir/"
+cp "$INITRAMFS" "$vmdir/initramfs.cpio.gz"
 for img in nvme-cmb nvme-sw nvme-rp2; do
 	[ -f "$vmdir/$img.img" ] || truncate -s 64M "$vmdir/$img.img"
 done

@@ -73,11 +73,13 @@ static bool p2pmm_common_bridge(struct pci_dev *a, struct pci_dev *b)
 }
 
 /*
- * The map type the kernel itself gives `client`'s DMA to `provider`'s p2pdma memory. pci_p2pdma_map_type() is not
- * exported, but the DMA API decides with it (dma-direct and dma-iommu both go through pci_p2pdma_state(), as the
- * block layer does for a bio of p2pdma pages): map one page of the provider's pool for the client and look at the
- * answer. -EREMOTEIO: no P2P path; a bus address: below a common bridge; any other address: through the host
- * bridge. Returns a negative errno when it cannot tell (no pool, no free page, another mapping error).
+ * The map type the kernel itself gives `client`'s DMA to `provider`'s p2pdma memory.
+ * pci_p2pdma_map_type() is not exported, but the DMA API decides with it (dma-direct and
+ * dma-iommu both go through pci_p2pdma_state(), as the block layer does for a bio of p2pdma
+ * pages): map one page of the provider's pool for the client and look at the answer.
+ * -EREMOTEIO: no P2P path; a bus address: below a common bridge; any other address: through
+ * the host bridge. Returns a negative errno when it cannot tell (no pool, no free page, another
+ * mapping error).
  */
 static int p2pmm_p2p_map_type(struct pci_dev *provider, struct pci_dev *client)
 {
@@ -92,7 +94,8 @@ static int p2pmm_p2p_map_type(struct pci_dev *provider, struct pci_dev *client)
 	sg_set_page(&sg, virt_to_page(probe), PAGE_SIZE, 0);
 	ret = dma_map_sgtable(&client->dev, &sgt, DMA_BIDIRECTIONAL, DMA_ATTR_SKIP_CPU_SYNC);
 	if (!ret) {
-		ret = sg_dma_is_bus_address(&sg) ? P2PMM_GLUE_ROUTE_BUS_ADDR : P2PMM_GLUE_ROUTE_HOST_BRIDGE;
+		ret = sg_dma_is_bus_address(&sg) ? P2PMM_GLUE_ROUTE_BUS_ADDR :
+						   P2PMM_GLUE_ROUTE_HOST_BRIDGE;
 		dma_unmap_sgtable(&client->dev, &sgt, DMA_BIDIRECTIONAL, DMA_ATTR_SKIP_CPU_SYNC);
 	} else if (ret == -EREMOTEIO) {
 		ret = P2PMM_GLUE_ROUTE_NOT_SUPPORTED;
@@ -117,9 +120,10 @@ void p2pmm_p2p_route(struct pci_dev *provider, struct pci_dev *client, struct p2
 	if (type > 0)
 		out->verdict = type;
 	/*
-	 * No page to probe with (a device without a p2pdma pool, or a full one): the verdict follows from the
-	 * distance, which is p2pdma's own answer to "supported or not", and from whether the path stays below a
-	 * common bridge. Only ACS redirection with an allowlisted host bridge makes that differ from the probe.
+	 * No page to probe with (a device without a p2pdma pool, or a full one): the verdict follows
+	 * from the distance, which is p2pdma's own answer to "supported or not", and from whether
+	 * the path stays below a common bridge. Only ACS redirection with an allowlisted host bridge
+	 * makes that differ from the probe.
 	 */
 	else if (out->distance < 0)
 		out->verdict = P2PMM_GLUE_ROUTE_NOT_SUPPORTED;

@@ -2,8 +2,8 @@
 /*
  * `make run`'s workload: both camps of p2pmm at work on the default VM topology, with real numbers.
  *
- *  (a) static BARs: data goes from the NVMe's CMB to an accelerator's BAR, both mapped through /dev/p2pmm,
- *      over the route p2pdma allows between them (reported, never assumed);
+ *  (a) static BARs: an NVMe DMAs data from its disk into an accelerator's BAR mapped through /dev/p2pmm and back,
+ *      by PCI bus address over the route the kernel reports (no DMA mapping, no CPU copy: shown, not assumed);
  *  (b) invalidatable memory: a working set twice an accelerator's managed memory streams through it while a peer
  *      (p2pmm_mirror, an importer on the mirror layer) keeps reading it; evictions and invalidations are shown
  *      live, the peer re-faults and checks every byte it reads;
@@ -26,6 +26,8 @@
 
 #include <linux/p2pmm.h>
 #include <lib/test_hmm_uapi.h>
+
+#include "p2p_dma.h"
 
 #define PAGE 4096UL
 #define MB (1UL << 20)
@@ -90,53 +92,89 @@ static const char *verdict_name(uint32_t v)
 	       v == P2PMM_ROUTE_HOST_BRIDGE ? "through the host bridge" : "not supported by p2pdma";
 }
 
-/* (a) CMB -> accelerator BAR. */
+/*
+ * (a) static BARs: an NVMe below the switch DMAs 4 MiB of its disk into an accelerator's BAR mapped from /dev/p2pmm
+ * (O_DIRECT pread) and writes them back to another place of the disk from there (O_DIRECT pwrite).
+ */
 static void static_bars(int fd)
 {
-	const struct p2pmm_provider_info *cmb = find(P2PMM_PROVIDER_STATIC, 1, NULL), *acc = NULL;
+	const struct p2pmm_provider_info *acc = NULL;
 	struct p2pmm_route r = { .size = sizeof(r) };
+	const off_t from = 0, to = 8 * MB;
 	size_t len = 4 * MB;
-	uint8_t *src, *dst;
-	double t0, t1;
-	long bad = -1;
+	struct p2p_dma_nvme nvme;
+	int bfd, maps_ram, maps_in, maps_out;
+	double t0, t1, t2, t3;
+	uint8_t *ram, *bar;
+	long bad_in = -1, bad_out = -1;
 
-	printf("\n== (a) static BARs: NVMe CMB -> accelerator BAR ==\n");
-	if (!cmb) {
-		printf("  no adopted CMB provider; skipped\n");
+	printf("\n== (a) static BARs: an NVMe DMAs its data into an accelerator's BAR and back ==\n");
+	if (p2p_dma_find_nvme("p2pmm-sw", &nvme)) {
+		check("an NVMe below the switch (serial p2pmm-sw)", 0);
 		return;
 	}
-	/* The accelerator that p2pdma lets the CMB reach directly, if any. */
+	/* The accelerator whose static memory the NVMe reaches directly. */
 	for (int i = 0; i < nprov && !acc; i++) {
 		if (prov[i].kind != P2PMM_PROVIDER_STATIC || (prov[i].flags & P2PMM_PROVIDER_F_ADOPTED))
 			continue;
 		r.provider = prov[i].id;
-		snprintf(r.client, sizeof(r.client), "%.31s", cmb->device);
+		snprintf(r.client, sizeof(r.client), "%.31s", nvme.pci);
 		if (!ioctl(fd, P2PMM_IOC_ROUTE, &r) && r.plan == P2PMM_PLAN_DIRECT)
 			acc = &prov[i];
 	}
 	if (!acc) {
-		printf("  no accelerator reachable from the CMB; skipped\n");
+		check("an accelerator the NVMe reaches directly", 0);
 		return;
 	}
-	printf("  route %s -> %s: %s, distance %d, plan %s\n", cmb->device, acc->device, verdict_name(r.verdict),
-	       r.distance, plan_name(r.plan));
-	src = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, P2PMM_MMAP_OFFSET(cmb->id));
-	dst = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, P2PMM_MMAP_OFFSET(acc->id));
-	if (src == MAP_FAILED || dst == MAP_FAILED)
-		die("mmap static memory");
+	printf("  NVMe %s (%s) -> static memory of provider %u on %s: %s, distance %d, plan %s\n", nvme.pci, nvme.blk,
+	       acc->id, acc->device, verdict_name(r.verdict), r.distance, plan_name(r.plan));
+	bfd = open(nvme.blk, O_RDWR | O_DIRECT);
+	ram = aligned_alloc(PAGE, len);
+	bar = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, P2PMM_MMAP_OFFSET(acc->id));
+	if (bfd < 0 || !ram || bar == MAP_FAILED || p2p_dma_trace(1))
+		die("NVMe, buffers or the dma:dma_map_phys event");
 	for (size_t i = 0; i < len; i++)
-		src[i] = pattern(i, 0xa1);
+		ram[i] = pattern(i, 0xa1);
+	memset(bar, 0, len);
+	/* The data on the disk, put there from system memory: the transfer the BAR ones are compared with. */
+	if (p2p_dma_trace_clear() || pwrite(bfd, ram, len, from) != (ssize_t)len)
+		die("writing the data to the disk");
+	maps_ram = p2p_dma_maps_of(nvme.pci);
+	p2p_dma_trace_clear();
 	t0 = now();
-	memcpy(dst, src, len);
+	if (pread(bfd, bar, len, from) != (ssize_t)len)
+		die("O_DIRECT read from the disk into the BAR");
 	t1 = now();
-	for (size_t i = 0; i < len && bad < 0; i++)
-		if (dst[i] != pattern(i, 0xa1))
-			bad = (long)i;
-	printf("  %zu MiB CMB (provider %u) -> BAR (provider %u) in %.1f ms (%.0f MiB/s, CPU copy between the two BAR "
-	       "mappings)\n", len / MB, cmb->id, acc->id, (t1 - t0) * 1e3, len / MB / (t1 - t0));
-	check("every byte arrived in the accelerator's BAR", bad < 0);
-	munmap(src, len);
-	munmap(dst, len);
+	maps_in = p2p_dma_maps_of(nvme.pci);
+	for (size_t i = 0; i < len && bad_in < 0; i++)
+		if (bar[i] != pattern(i, 0xa1))
+			bad_in = (long)i;
+	p2p_dma_trace_clear();
+	t2 = now();
+	if (pwrite(bfd, bar, len, to) != (ssize_t)len)
+		die("O_DIRECT write from the BAR to the disk");
+	t3 = now();
+	maps_out = p2p_dma_maps_of(nvme.pci);
+	memset(ram, 0, len);
+	if (pread(bfd, ram, len, to) != (ssize_t)len)
+		die("reading the data back from the disk");
+	for (size_t i = 0; i < len && bad_out < 0; i++)
+		if (ram[i] != pattern(i, 0xa1))
+			bad_out = (long)i;
+	p2p_dma_trace(0);
+	printf("  disk -> BAR: %zu MiB in %.1f ms (%.0f MiB/s), the NVMe writing into the BAR\n", len / MB,
+	       (t1 - t0) * 1e3, len / MB / (t1 - t0));
+	printf("  BAR -> disk: %zu MiB in %.1f ms (%.0f MiB/s), the NVMe reading from the BAR\n", len / MB,
+	       (t3 - t2) * 1e3, len / MB / (t3 - t2));
+	printf("  path: P2P DMA by PCI bus address; DMA mappings of the NVMe: %d and %d for the BAR transfers, %d for "
+	       "the same transfer from system memory\n", maps_in, maps_out, maps_ram);
+	check("every byte the NVMe read from its disk arrived in the accelerator's BAR", bad_in < 0);
+	check("the NVMe wrote the BAR's bytes back to its disk, every byte checked", bad_out < 0);
+	check("no DMA mapping, no bounce, no CPU copy for the BAR transfers (the control had some)",
+	      maps_in == 0 && maps_out == 0 && maps_ram > 0);
+	munmap(bar, len);
+	free(ram);
+	close(bfd);
 }
 
 struct peer {

@@ -35,162 +35,14 @@
 #include <linux/p2pmm.h>
 
 #include "kselftest_harness.h"
+#include "p2p_dma.h"
+#include "p2pmm_topo.h"
 
 #define P2PMM_DEV "/dev/p2pmm"
-#define NVME_CLASS "/sys/class/nvme"
-#define PCI_DEVICES "/sys/bus/pci/devices"
-#define TRACEFS "/sys/kernel/tracing"
 #define MAX_PROVIDERS 32
 #define XFER (64 << 10)
 /* Each (provider, direction) pair has a disk region of its own. */
 #define REGION(provider, write) ((off_t)((provider) * 2 + (write)) * 2 * XFER)
-
-struct nvme {
-	char blk[64];	/* /dev/nvmeXn1 */
-	char pci[32];	/* 0000:06:00.0 */
-};
-
-static int read_line(const char *path, char *buf, size_t len)
-{
-	FILE *f = fopen(path, "r");
-	char *nl;
-
-	if (!f)
-		return -1;
-	if (!fgets(buf, len, f)) {
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	nl = buf + strcspn(buf, "\n");
-	/* The NVMe serial is space padded. */
-	while (nl > buf && (nl[-1] == ' ' || nl[-1] == '\n'))
-		nl--;
-	*nl = 0;
-	return 0;
-}
-
-/* The NVMe controller with this serial: its first namespace's block device and its PCI name. */
-static int find_nvme(const char *serial, struct nvme *out)
-{
-	char path[PATH_MAX], buf[64], link[PATH_MAX];
-	struct dirent *d, *ns;
-	DIR *dir = opendir(NVME_CLASS);
-	int found = -1;
-
-	if (!dir)
-		return -1;
-	while (found && (d = readdir(dir))) {
-		DIR *ctrl;
-		ssize_t n;
-
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), NVME_CLASS "/%s/serial", d->d_name);
-		if (read_line(path, buf, sizeof(buf)) || strcmp(buf, serial))
-			continue;
-		snprintf(path, sizeof(path), NVME_CLASS "/%s/device", d->d_name);
-		n = readlink(path, link, sizeof(link) - 1);
-		if (n <= 0)
-			break;
-		link[n] = 0;
-		snprintf(out->pci, sizeof(out->pci), "%.31s", strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
-		snprintf(path, sizeof(path), NVME_CLASS "/%s", d->d_name);
-		ctrl = opendir(path);
-		if (!ctrl)
-			break;
-		while ((ns = readdir(ctrl))) {
-			/* nvme0n1 under nvme0: the namespace, not nvme0's other attributes. */
-			if (!strncmp(ns->d_name, d->d_name, strlen(d->d_name)) &&
-			    ns->d_name[strlen(d->d_name)] == 'n') {
-				snprintf(out->blk, sizeof(out->blk), "/dev/%.50s", ns->d_name);
-				found = 0;
-				break;
-			}
-		}
-		closedir(ctrl);
-		break;
-	}
-	closedir(dir);
-	return found;
-}
-
-/* Whether two PCI devices sit below a common PCI bridge: their sysfs paths share a bridge component. */
-static int share_bridge(const char *a, const char *b)
-{
-	char pa[PATH_MAX], pb[PATH_MAX], link[PATH_MAX];
-	char *sa, *sb, *ta, *tb;
-
-	snprintf(link, sizeof(link), PCI_DEVICES "/%s", a);
-	if (!realpath(link, pa))
-		return -1;
-	snprintf(link, sizeof(link), PCI_DEVICES "/%s", b);
-	if (!realpath(link, pb))
-		return -1;
-	/* /sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/... : the first PCI component is the root port. */
-	for (ta = strtok_r(pa, "/", &sa); ta; ta = strtok_r(NULL, "/", &sa)) {
-		char copy[PATH_MAX];
-
-		if (strlen(ta) != 12 || ta[4] != ':')
-			continue;
-		snprintf(copy, sizeof(copy), "%s", pb);
-		for (tb = strtok_r(copy, "/", &sb); tb; tb = strtok_r(NULL, "/", &sb))
-			if (!strcmp(ta, tb))
-				return 1;
-	}
-	return 0;
-}
-
-static int list_providers(int fd, struct p2pmm_provider_info *out, int room)
-{
-	struct p2pmm_providers req = {
-		.size = sizeof(req), .count = room, .entry_size = sizeof(*out), .entries = (uintptr_t)out,
-	};
-
-	if (ioctl(fd, P2PMM_IOC_PROVIDERS, &req))
-		return -1;
-	return req.count;
-}
-
-static int route(int fd, uint32_t provider, const char *client, struct p2pmm_route *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->size = sizeof(*r);
-	r->provider = provider;
-	snprintf(r->client, sizeof(r->client), "%.31s", client);
-	/* Output only: an answer left unwritten matches no verdict. */
-	r->verdict = r->plan = r->reason = r->host_bridge = 0xa5a5a5a5U;
-	r->distance = INT32_MIN;
-	return ioctl(fd, P2PMM_IOC_ROUTE, r);
-}
-
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -1;
-}
-
-/* dma_map_phys events of `pci` in the trace buffer since it was last cleared; -1 if it cannot be read. */
-static int dma_maps_of(const char *pci)
-{
-	char line[512];
-	FILE *f = fopen(TRACEFS "/trace", "r");
-	int n = 0;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "dma_map_phys:") && strstr(line, pci))
-			n++;
-	fclose(f);
-	return n;
-}
 
 static void fill(unsigned char *p, size_t len, unsigned int seed)
 {
@@ -219,7 +71,7 @@ FIXTURE(odirect) {
 	int fd;
 	int bfd;
 	int n;
-	struct nvme nvme;
+	struct p2p_dma_nvme nvme;
 	struct p2pmm_provider_info p[MAX_PROVIDERS];
 	unsigned char *ram;
 };
@@ -250,20 +102,17 @@ FIXTURE_SETUP(odirect)
 	self->n = list_providers(self->fd, self->p, MAX_PROVIDERS);
 	ASSERT_LT(0, self->n) TH_LOG("P2PMM_IOC_PROVIDERS: %s", strerror(errno));
 	ASSERT_GE(MAX_PROVIDERS, self->n);
-	ASSERT_EQ(0, find_nvme(variant->serial, &self->nvme)) TH_LOG("no NVMe with serial %s", variant->serial);
+	ASSERT_EQ(0, p2p_dma_find_nvme(variant->serial, &self->nvme)) TH_LOG("no NVMe with serial %s", variant->serial);
 	self->bfd = open(self->nvme.blk, O_RDWR | O_DIRECT | O_CLOEXEC);
 	ASSERT_LE(0, self->bfd) TH_LOG("open %s O_DIRECT: %s", self->nvme.blk, strerror(errno));
 	self->ram = aligned_alloc(4096, XFER);
 	ASSERT_NE(NULL, self->ram);
-	mkdir(TRACEFS, 0755);
-	if (access(TRACEFS "/trace", F_OK))
-		ASSERT_EQ(0, mount("nodev", TRACEFS, "tracefs", 0, NULL)) TH_LOG("mount tracefs: %s", strerror(errno));
-	ASSERT_EQ(0, write_file(TRACEFS "/events/dma/dma_map_phys/enable", "1")) TH_LOG("no dma:dma_map_phys event");
+	ASSERT_EQ(0, p2p_dma_trace(1)) TH_LOG("no tracefs or no dma:dma_map_phys event: %s", strerror(errno));
 }
 
 FIXTURE_TEARDOWN(odirect)
 {
-	write_file(TRACEFS "/events/dma/dma_map_phys/enable", "0");
+	p2p_dma_trace(0);
 	free(self->ram);
 	close(self->bfd);
 	close(self->fd);
@@ -308,17 +157,17 @@ static int run_matrix(struct __test_metadata *_metadata, FIXTURE_DATA(odirect) *
 			fill(bar, XFER, seed);
 		} else {
 			fill(self->ram, XFER, seed);
-			ASSERT_EQ(0, write_file(TRACEFS "/trace", ""));
+			ASSERT_EQ(0, p2p_dma_trace_clear());
 			ASSERT_EQ(XFER, xfer(self->bfd, self->ram, off, 1));
 			/* The control: a transfer from system memory is DMA mapped, so the event is there to see. */
-			maps = dma_maps_of(self->nvme.pci);
+			maps = p2p_dma_maps_of(self->nvme.pci);
 			ASSERT_LT(0, maps) TH_LOG("no dma_map_phys event for a transfer from system memory");
 			memset(bar, 0x5a, XFER);
 		}
 
-		ASSERT_EQ(0, write_file(TRACEFS "/trace", ""));
+		ASSERT_EQ(0, p2p_dma_trace_clear());
 		got = xfer(self->bfd, bar, off, write);
-		maps = dma_maps_of(self->nvme.pci);
+		maps = p2p_dma_maps_of(self->nvme.pci);
 		ASSERT_LE(0, maps);
 		if (reachable) {
 			EXPECT_EQ(XFER, got) TH_LOG("%s provider %u (%s) with %s: %s", write ? "pwrite from" : "pread into",

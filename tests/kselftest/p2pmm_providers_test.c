@@ -22,6 +22,7 @@
 #include <linux/p2pmm.h>
 
 #include "kselftest_harness.h"
+#include "p2pmm_topo.h"
 
 #define P2PMM_DEV "/dev/p2pmm"
 #define PCI_DEVICES "/sys/bus/pci/devices"
@@ -62,55 +63,6 @@ static int find_pci(unsigned int vendor, unsigned int device, char names[][32], 
 	}
 	closedir(dir);
 	return n;
-}
-
-/* Whether two devices sit below a common PCI bridge: their sysfs paths share a PCI device component. */
-static int share_bridge(const char *a, const char *b)
-{
-	char pa[PATH_MAX], pb[PATH_MAX], link[PATH_MAX];
-	char *sa, *sb, *ta, *tb;
-
-	snprintf(link, sizeof(link), PCI_DEVICES "/%s", a);
-	if (!realpath(link, pa))
-		return -1;
-	snprintf(link, sizeof(link), PCI_DEVICES "/%s", b);
-	if (!realpath(link, pb))
-		return -1;
-	/* /sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/... : the first PCI component is the root port. */
-	for (ta = strtok_r(pa, "/", &sa); ta; ta = strtok_r(NULL, "/", &sa)) {
-		char copy[PATH_MAX];
-
-		if (strlen(ta) != 12 || ta[4] != ':')
-			continue;
-		snprintf(copy, sizeof(copy), "%s", pb);
-		for (tb = strtok_r(copy, "/", &sb); tb; tb = strtok_r(NULL, "/", &sb))
-			if (!strcmp(ta, tb))
-				return 1;
-	}
-	return 0;
-}
-
-static int list_providers(int fd, struct p2pmm_provider_info *out, int room)
-{
-	struct p2pmm_providers req = {
-		.size = sizeof(req), .count = room, .entry_size = sizeof(*out), .entries = (uintptr_t)out,
-	};
-
-	if (ioctl(fd, P2PMM_IOC_PROVIDERS, &req))
-		return -1;
-	return req.count;
-}
-
-static int route(int fd, uint32_t provider, const char *client, struct p2pmm_route *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->size = sizeof(*r);
-	r->provider = provider;
-	snprintf(r->client, sizeof(r->client), "%.31s", client);
-	/* Output only (ignored on input): an answer left unwritten fails every check, of 0 too. */
-	r->verdict = r->plan = r->reason = r->host_bridge = 0xa5a5a5a5U;
-	r->distance = INT32_MIN;
-	return ioctl(fd, P2PMM_IOC_ROUTE, r);
 }
 
 FIXTURE(prov) {

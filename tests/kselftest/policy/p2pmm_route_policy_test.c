@@ -20,6 +20,7 @@
 #include <linux/p2pmm.h>
 
 #include "kselftest_harness.h"
+#include "p2pmm_topo.h"
 
 #define P2PMM_DEV "/dev/p2pmm"
 #define PAGE 4096UL
@@ -37,18 +38,6 @@ static int providers(int fd, struct p2pmm_provider_info *out, int room)
 	if (ioctl(fd, P2PMM_IOC_PROVIDERS, &req))
 		return -1;
 	return req.count < (uint32_t)room ? (int)req.count : room;
-}
-
-static int route(int fd, uint32_t provider, const char *client, struct p2pmm_route *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->size = sizeof(*r);
-	r->provider = provider;
-	snprintf(r->client, sizeof(r->client), "%.31s", client);
-	/* Output only (ignored on input): an answer left unwritten fails every check, of 0 too. */
-	r->verdict = r->plan = r->reason = r->host_bridge = 0xa5a5a5a5U;
-	r->distance = INT32_MIN;
-	return ioctl(fd, P2PMM_IOC_ROUTE, r);
 }
 
 FIXTURE(pol) {

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Guest-side helpers for the kselftests that ask p2pmm about providers and routes and check the answers against
+ * the PCI topology in sysfs (tests/kselftest/p2pmm_providers_test.c, p2pmm_odirect_test.c, policy/). Header-only:
+ * each test is one static binary.
+ */
+#ifndef P2PMM_TESTS_P2PMM_TOPO_H
+#define P2PMM_TESTS_P2PMM_TOPO_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include <linux/p2pmm.h>
+
+#define P2PMM_TOPO_PCI_DEVICES "/sys/bus/pci/devices"
+
+/* Whether two devices sit below a common PCI bridge: their sysfs paths share a PCI device component. */
+static inline int share_bridge(const char *a, const char *b)
+{
+	char pa[PATH_MAX], pb[PATH_MAX], link[PATH_MAX];
+	char *sa, *sb, *ta, *tb;
+
+	snprintf(link, sizeof(link), P2PMM_TOPO_PCI_DEVICES "/%s", a);
+	if (!realpath(link, pa))
+		return -1;
+	snprintf(link, sizeof(link), P2PMM_TOPO_PCI_DEVICES "/%s", b);
+	if (!realpath(link, pb))
+		return -1;
+	/* /sys/devices/pci0000:00/0000:00:01.0/0000:01:00.0/... : the first PCI component is the root port. */
+	for (ta = strtok_r(pa, "/", &sa); ta; ta = strtok_r(NULL, "/", &sa)) {
+		char copy[PATH_MAX];
+
+		if (strlen(ta) != 12 || ta[4] != ':')
+			continue;
+		snprintf(copy, sizeof(copy), "%s", pb);
+		for (tb = strtok_r(copy, "/", &sb); tb; tb = strtok_r(NULL, "/", &sb))
+			if (!strcmp(ta, tb))
+				return 1;
+	}
+	return 0;
+}
+
+/* P2PMM_IOC_PROVIDERS into out[0..room): how many providers exist (may exceed room), or -1. */
+static inline int list_providers(int fd, struct p2pmm_provider_info *out, int room)
+{
+	struct p2pmm_providers req = {
+		.size = sizeof(req), .count = room, .entry_size = sizeof(*out), .entries = (uintptr_t)out,
+	};
+
+	if (ioctl(fd, P2PMM_IOC_PROVIDERS, &req))
+		return -1;
+	return req.count;
+}
+
+/* P2PMM_IOC_ROUTE of (provider, client) into r, its output fields poisoned first: 0 or -1. */
+static inline int route(int fd, uint32_t provider, const char *client, struct p2pmm_route *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->size = sizeof(*r);
+	r->provider = provider;
+	snprintf(r->client, sizeof(r->client), "%.31s", client);
+	/* Output only (ignored on input): an answer left unwritten fails every check, of 0 too. */
+	r->verdict = r->plan = r->reason = r->host_bridge = 0xa5a5a5a5U;
+	r->distance = INT32_MIN;
+	return ioctl(fd, P2PMM_IOC_ROUTE, r);
+}
+
+#endif /* P2PMM_TESTS_P2PMM_TOPO_H */
