@@ -223,6 +223,34 @@ check error_prefetch_other_pid_exit_2 '[ $rc = 2 ] && one_line_stderr &&
 run advise --pin --pid 1
 check error_advise_other_pid_exit_2 '[ $rc = 2 ] && one_line_stderr &&
 	grep -q "^p2pmmctl: --pid 1: advise acts on the caller.s own address space only (P2PMM_IOC_ADVISE takes no pid)" "$T/err"'
+# ---- transfer: an NVMe's O_DIRECT into and out of p2pmm memory ----
+# The NVMe below the switch and the one on its own root port, by serial; their namespaces' block devices.
+nvme_blk() {
+	for c in /sys/class/nvme/*; do
+		[ "$(sed 's/ *$//' "$c/serial")" = "$1" ] || continue
+		for ns in "$c/${c##*/}"n*; do
+			[ -e "$ns" ] && echo "/dev/${ns##*/}" && return
+		done
+	done
+}
+sw=$(nvme_blk p2pmm-sw)
+rp=$(nvme_blk p2pmm-rp2)
+static_near=$(grep " kind=static device=$near " "$T/providers" | field id)
+echo "# transfer: NVMe $sw below the switch, $rp on its own root port, static provider $static_near ($near)"
+run transfer --file "$sw" --provider "$static_near" --op write --size 1M --offset 40M
+check transfer_write_from_static_memory_is_p2p '[ $rc = 0 ] && grep -q "^route: bus-address (distance [0-9]*), plan direct$" "$T/out" &&
+	grep -q "^by P2P DMA: 1 MiB; by DMA to system memory: 0 B; bounced through system memory by a CPU copy: 0 B$" "$T/out"'
+run transfer --file "$sw" --provider "$static_near" --op read --size 1M --offset 40M --chunk 256K --json
+check transfer_read_into_static_memory_json '[ $rc = 0 ] && flat "$T/out" | grep -q " op=read .* p2p_bytes=1048576 system_dma_bytes=0 bounced_bytes=0 "'
+run transfer --file "$rp" --provider "$static_near" --size 64K
+check transfer_without_a_p2p_route_fails '[ $rc = 1 ] && one_line_stderr &&
+	grep -q "^p2pmmctl: transfer: read of $rp at offset 0: Invalid argument (os error 22) (the device cannot DMA to this memory" "$T/err"'
+run transfer --file "$sw" --provider "$managed" --op write --size 1M --offset 40M
+check transfer_managed_memory_bounces '[ $rc = 0 ] &&
+	grep -q "^by P2P DMA: 0 B; by DMA to system memory: 1 MiB; bounced through system memory by a CPU copy: 1 MiB$" "$T/out"'
+run transfer --file "$sw" --provider "$static_near" --size 1000
+check transfer_unaligned_size_exit_2 '[ $rc = 2 ] && one_line_stderr && grep -q "^p2pmmctl: transfer: --size 1000 is not a multiple" "$T/err"'
+
 run providers --device /dev/nonexistent
 check error_missing_node '[ $rc = 1 ] && one_line_stderr && grep -q "^p2pmmctl: /dev/nonexistent: no such file or directory (is p2pmm.ko loaded?)$" "$T/err"'
 # Not root: the node is 0600 root. busybox su, as root, needs only a passwd entry (added above).

@@ -151,12 +151,29 @@ pub fn errno_name(errno: i32) -> Option<&'static str> {
         ENOSPC => "ENOSPC",
         EAGAIN => "EAGAIN",
         EOPNOTSUPP => "EOPNOTSUPP",
+        EREMOTEIO => "EREMOTEIO",
         _ => return None,
     })
 }
 
 /// A result of a uAPI call.
 pub type Result<T> = core::result::Result<T, Error>;
+
+/// Opens `path` for `O_DIRECT` I/O, for reading and, if `write`, for writing: its device then moves the bytes by
+/// DMA straight to or from the caller's buffer, p2pmm memory included.
+pub fn open_direct(path: &Path, write: bool) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+}
+
+/// The major and minor numbers of a device number (`st_dev`, `st_rdev`), as `/sys/dev/block/MAJ:MIN` names them.
+pub fn major_minor(dev: u64) -> (u32, u32) {
+    (libc::major(dev), libc::minor(dev))
+}
 
 /// `P2PMM_IOC_VERSION`: what the running kernel implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
