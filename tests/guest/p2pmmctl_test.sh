@@ -241,7 +241,9 @@ run transfer --file "$sw" --provider "$static_near" --op write --size 1M --offse
 check transfer_write_from_static_memory_is_p2p '[ $rc = 0 ] && grep -q "^route: bus-address (distance [0-9]*), plan direct$" "$T/out" &&
 	grep -q "^by P2P DMA: 1 MiB; by DMA to system memory: 0 B; bounced through system memory by a CPU copy: 0 B$" "$T/out"'
 run transfer --file "$sw" --provider "$static_near" --op read --size 1M --offset 40M --chunk 256K --json
-check transfer_read_into_static_memory_json '[ $rc = 0 ] && flat "$T/out" | grep -q " op=read .* p2p_bytes=1048576 system_dma_bytes=0 bounced_bytes=0 "'
+check transfer_read_into_static_memory_json '[ $rc = 0 ] && grep -q "^  \"op\": \"read\",$" "$T/out" &&
+	grep -q "^  \"p2p_bytes\": 1048576,$" "$T/out" && grep -q "^  \"system_dma_bytes\": 0,$" "$T/out" &&
+	grep -q "^  \"bounced_bytes\": 0$" "$T/out"'
 run transfer --file "$rp" --provider "$static_near" --size 64K
 check transfer_without_a_p2p_route_fails '[ $rc = 1 ] && one_line_stderr &&
 	grep -q "^p2pmmctl: transfer: read of $rp at offset 0: Invalid argument (os error 22) (the device cannot DMA to this memory" "$T/err"'
