@@ -154,28 +154,8 @@ enum Cmd {
     /// Move a file's bytes by DMA (O_DIRECT) into or out of a provider's memory, and say how: by P2P DMA into
     /// a static provider's BAR, or through system memory for a managed provider's pages.
     Transfer {
-        /// The file or block device (e.g. /dev/nvme1n1) to read or write.
-        #[arg(long, value_name = "PATH")]
-        file: PathBuf,
-        /// The provider whose memory is the buffer: a static one (mapped from /dev/p2pmm) or a managed one
-        /// (p2pmmctl's own memory, prefetched there first).
-        #[arg(long, value_name = "ID")]
-        provider: u32,
-        /// read: from the file into the memory; write: from the memory to the file.
-        #[arg(long, value_enum, default_value = "read")]
-        op: transfer::Op,
-        /// How much to move, in whole pages.
-        #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = output::parse_size)]
-        size: u64,
-        /// Where in the file, in whole pages.
-        #[arg(long, value_name = "SIZE", default_value = "0", value_parser = transfer::parse_offset)]
-        offset: u64,
-        /// The size of each read or write, in whole pages.
-        #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = output::parse_size)]
-        chunk: u64,
-        /// Where sysfs is mounted (for tests).
-        #[arg(long, value_name = "DIR", default_value = "/sys", hide = true)]
-        sysfs: PathBuf,
+        #[command(flatten)]
+        request: transfer::Request,
         #[command(flatten)]
         json: JsonArg,
     },
@@ -282,17 +262,8 @@ fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
         Cmd::Advise { target, .. } => target.resolve("advise")?,
         _ => Target::Own,
     };
-    if let Cmd::Transfer {
-        size,
-        offset,
-        chunk,
-        ..
-    } = &cli.cmd
-    {
-        let page = p2pmm_uapi::page_size() as u64;
-        for (name, v) in [("size", *size), ("offset", *offset), ("chunk", *chunk)] {
-            transfer::check_aligned(name, v, page)?;
-        }
+    if let Cmd::Transfer { request, .. } = &cli.cmd {
+        transfer::check_request(request, p2pmm_uapi::page_size() as u64)?;
     }
     let dev = Device::open(&cli.device)?;
     if let (Cmd::Query { json, .. }, Target::Process { pid, addr, len }) = (&cli.cmd, target) {
@@ -431,25 +402,7 @@ fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
             })?;
             outcome(out, o, json.json)?
         }
-        Cmd::Transfer {
-            file,
-            provider,
-            op,
-            size,
-            offset,
-            chunk,
-            sysfs,
-            json,
-        } => {
-            let request = transfer::Request {
-                file,
-                provider,
-                op,
-                size,
-                offset,
-                chunk,
-                sysfs,
-            };
+        Cmd::Transfer { request, json } => {
             outcome(out, transfer::transfer(&dev, &request)?, json.json)?
         }
         Cmd::Query {

@@ -32,15 +32,29 @@ pub(crate) enum Op {
 }
 
 /// What `p2pmmctl transfer` was asked to do.
-#[derive(Debug)]
+#[derive(Debug, clap::Args)]
 pub(crate) struct Request {
+    /// The file or block device (e.g. /dev/nvme1n1) to read or write.
+    #[arg(long, value_name = "PATH")]
     pub(crate) file: PathBuf,
+    /// The provider whose memory is the buffer: a static one (mapped from /dev/p2pmm) or a managed one
+    /// (p2pmmctl's own memory, prefetched there first).
+    #[arg(long, value_name = "ID")]
     pub(crate) provider: u32,
+    /// read: from the file into the memory; write: from the memory to the file.
+    #[arg(long, value_enum, default_value = "read")]
     pub(crate) op: Op,
+    /// How much to move, in whole pages.
+    #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = crate::output::parse_size)]
     pub(crate) size: u64,
+    /// Where in the file, in whole pages.
+    #[arg(long, value_name = "SIZE", default_value = "0", value_parser = parse_offset)]
     pub(crate) offset: u64,
+    /// The size of each read or write, in whole pages.
+    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = crate::output::parse_size)]
     pub(crate) chunk: u64,
-    /// Where sysfs is mounted (tests).
+    /// Where sysfs is mounted (for tests).
+    #[arg(long, value_name = "DIR", default_value = "/sys", hide = true)]
     pub(crate) sysfs: PathBuf,
 }
 
