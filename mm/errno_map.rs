@@ -15,6 +15,7 @@ impl From<Errno> for Error {
             Errno::NoDev => code::ENODEV,
             Errno::NoMem => code::ENOMEM,
             Errno::Busy => code::EBUSY,
+            Errno::OpNotSupp => code::EOPNOTSUPP,
         }
     }
 }

@@ -147,7 +147,17 @@ mod p2pmm_kunit {
         assert_eq!(Error::from(Errno::Fault), code::EFAULT);
         assert_eq!(Error::from(Errno::TooBig), code::E2BIG);
         assert_eq!(Error::from(Errno::NoTty), code::ENOTTY);
-        for e in [Errno::Inval, Errno::Fault, Errno::TooBig, Errno::NoTty] {
+        assert_eq!(Error::from(Errno::OpNotSupp), code::EOPNOTSUPP);
+        for e in [
+            Errno::Inval,
+            Errno::Fault,
+            Errno::TooBig,
+            Errno::NoTty,
+            Errno::NoDev,
+            Errno::NoMem,
+            Errno::Busy,
+            Errno::OpNotSupp,
+        ] {
             assert_eq!(Error::from(e).to_errno(), -e.to_raw());
         }
     }

@@ -405,7 +405,11 @@ TEST_F(adv, bad_requests)
 	ASSERT_EQ(-1, advise(self->fd, buf, 2 * len, P2PMM_ADV_PIN, 0));
 	EXPECT_EQ(ENOMEM, errno) TH_LOG("partly unmapped");
 	EXPECT_EQ(0, advise(self->fd, buf, len, P2PMM_ADV_ACCESSED_BY, self->managed));
-	EXPECT_EQ(0, advise(self->fd, buf, len, P2PMM_ADV_READ_MOSTLY, 0));
+	/* No read duplication: read-mostly advice is refused, not recorded and ignored. */
+	EXPECT_EQ(-1, advise(self->fd, buf, len, P2PMM_ADV_READ_MOSTLY, 0));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	EXPECT_EQ(-1, advise(self->fd, buf, len, P2PMM_ADV_UNSET_READ_MOSTLY, 0));
+	EXPECT_EQ(EOPNOTSUPP, errno);
 	EXPECT_EQ(0, advise(self->fd, buf, len, P2PMM_ADV_PREFERRED_LOCATION, P2PMM_LOCATION_SYSTEM));
 	/* A child inherits the file but has its own address space: advice through it is refused. */
 	pid = fork();

@@ -239,8 +239,8 @@ struct p2pmm_query {
 #define P2PMM_ADV_UNSET_PREFERRED_LOCATION 2
 #define P2PMM_ADV_ACCESSED_BY 3		 /* @location: the provider whose device accesses the range */
 #define P2PMM_ADV_UNSET_ACCESSED_BY 4
-#define P2PMM_ADV_READ_MOSTLY 5
-#define P2PMM_ADV_UNSET_READ_MOSTLY 6
+#define P2PMM_ADV_READ_MOSTLY 5	 /* refused (EOPNOTSUPP): no read duplication yet */
+#define P2PMM_ADV_UNSET_READ_MOSTLY 6 /* refused (EOPNOTSUPP), as READ_MOSTLY */
 #define P2PMM_ADV_PIN 7	  /* never evict the range's pages from a provider to make room */
 #define P2PMM_ADV_UNPIN 8
 
@@ -258,11 +258,12 @@ struct p2pmm_query {
  * PIN: pages of the range on a managed provider are never evicted to make room (they still move when the CPU
  * touches them or on an explicit P2PMM_IOC_MIGRATE). PREFERRED_LOCATION: such pages are evicted from their
  * preferred provider only when nothing else can be. ACCESSED_BY: such pages are evicted into a peer provider
- * only if the named provider's device reaches it directly, else to system memory. READ_MOSTLY is recorded.
+ * only if the named provider's device reaches it directly, else to system memory. (UNSET_)READ_MOSTLY is
+ * refused: p2pmm does not duplicate read-mostly pages, and advice that does nothing is not taken.
  *
  * Errors: EINVAL for flags, an unknown advice, a misplaced @location, an unaligned or empty range, a static
- * provider as preferred location; ENODEV for an unknown provider; ENOMEM if part of the range is not mapped;
- * EPERM if the caller's address space is not the one that opened the file.
+ * provider as preferred location; EOPNOTSUPP for (UNSET_)READ_MOSTLY; ENODEV for an unknown provider; ENOMEM
+ * if part of the range is not mapped; EPERM if the caller's address space is not the one that opened the file.
  */
 struct p2pmm_advise {
 	__u32 size;

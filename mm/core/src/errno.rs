@@ -22,6 +22,8 @@ pub enum Errno {
     NoMem,
     /// `EBUSY`: nothing can be moved right now (every candidate is pinned or too young to evict).
     Busy,
+    /// `EOPNOTSUPP`: a request the uAPI names but p2pmm does not carry out (e.g. read-mostly advice).
+    OpNotSupp,
 }
 
 impl Errno {
@@ -35,6 +37,7 @@ impl Errno {
             Errno::NoDev => 19,
             Errno::NoMem => 12,
             Errno::Busy => 16,
+            Errno::OpNotSupp => 95,
         }
     }
 }

@@ -65,6 +65,7 @@ fn provider_id(raw: u32) -> Result<ProviderId, Errno> {
 impl AdviseRequest {
     /// Checks the request: flags 0, a valid range, a known advice (`EINVAL` otherwise); a location only where the
     /// advice takes one (`EINVAL` for one given elsewhere); provider ids as bit positions of a 64-provider set.
+    /// `(UNSET_)READ_MOSTLY`, well formed, is `EOPNOTSUPP`: p2pmm does not duplicate pages.
     pub fn decode(r: &[u8; SIZE]) -> Result<Self, Errno> {
         if get_u32(r, offset::FLAGS) != 0 {
             return Err(Errno::Inval);
@@ -102,8 +103,8 @@ impl AdviseRequest {
                 }
                 let change = match a {
                     adv::UNSET_PREFERRED_LOCATION => AdviceChange::ClearPreferred,
-                    adv::READ_MOSTLY => AdviceChange::SetFlags(AdviceFlags::READ_MOSTLY),
-                    adv::UNSET_READ_MOSTLY => AdviceChange::ClearFlags(AdviceFlags::READ_MOSTLY),
+                    // No read duplication: advice that would be recorded and do nothing is refused.
+                    adv::READ_MOSTLY | adv::UNSET_READ_MOSTLY => return Err(Errno::OpNotSupp),
                     adv::PIN => AdviceChange::SetFlags(AdviceFlags::PINNED),
                     adv::UNPIN => AdviceChange::ClearFlags(AdviceFlags::PINNED),
                     _ => return Err(Errno::Inval),
@@ -156,16 +157,6 @@ mod tests {
             ),
             (adv::ACCESSED_BY, 3, AdviceChange::SetAccessedBy(p3)),
             (adv::UNSET_ACCESSED_BY, 3, AdviceChange::ClearAccessedBy(p3)),
-            (
-                adv::READ_MOSTLY,
-                0,
-                AdviceChange::SetFlags(AdviceFlags::READ_MOSTLY),
-            ),
-            (
-                adv::UNSET_READ_MOSTLY,
-                0,
-                AdviceChange::ClearFlags(AdviceFlags::READ_MOSTLY),
-            ),
             (adv::PIN, 0, AdviceChange::SetFlags(AdviceFlags::PINNED)),
             (adv::UNPIN, 0, AdviceChange::ClearFlags(AdviceFlags::PINNED)),
         ];
@@ -199,6 +190,16 @@ mod tests {
                 Err(Errno::Inval),
                 "{a} {loc}"
             );
+        }
+    }
+
+    #[test]
+    fn read_mostly_is_refused_not_recorded() {
+        for a in [adv::READ_MOSTLY, adv::UNSET_READ_MOSTLY] {
+            assert_eq!(AdviseRequest::decode(&req(0, a, 0)), Err(Errno::OpNotSupp));
+            // A malformed request is still EINVAL first.
+            assert_eq!(AdviseRequest::decode(&req(1, a, 0)), Err(Errno::Inval));
+            assert_eq!(AdviseRequest::decode(&req(0, a, 3)), Err(Errno::Inval));
         }
     }
 }

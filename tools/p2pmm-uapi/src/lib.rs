@@ -104,6 +104,9 @@ impl Error {
             (Ioctl(C::Query), E2BIG) => {
                 "this kernel's P2PMM_IOC_QUERY takes no pid (uAPI version 2 or older)"
             }
+            (Ioctl(C::Advise), EOPNOTSUPP) => {
+                "p2pmm does not carry out read-mostly advice (no read duplication)"
+            }
             (Ioctl(C::Advise), EPERM) => {
                 "the caller's address space is not the one that opened the file"
             }

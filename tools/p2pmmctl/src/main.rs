@@ -171,7 +171,7 @@ enum Cmd {
         /// P2PMM_ADV_ACCESSED_BY: the provider whose device accesses the buffer.
         #[arg(long, value_name = "ID", group = "advice")]
         accessed_by: Vec<u32>,
-        /// P2PMM_ADV_READ_MOSTLY.
+        /// P2PMM_ADV_READ_MOSTLY (refused by p2pmm with EOPNOTSUPP: it does not duplicate pages).
         #[arg(long, group = "advice")]
         read_mostly: bool,
         /// P2PMM_ADV_PIN: never evict the buffer's pages from a provider to make room.
