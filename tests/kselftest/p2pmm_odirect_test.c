@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kselftests of peer-to-peer DMA into static provider memory: a process maps static memory of a provider from
- * /dev/p2pmm and does O_DIRECT pread/pwrite on an NVMe namespace with it, so the NVMe itself moves the bytes to
+ * /dev/p2pmm and does O_DIRECT pread/pwrite, and the same reads and writes through io_uring, on an NVMe namespace
+ * with it, so the NVMe itself moves the bytes to
  * or from the provider's BAR. For every NVMe of the default topology (below the switch, the CMB NVMe, on its own
  * root port) and every static provider (the CMB, the vaccels below the switch and on their own root port):
  *
@@ -59,12 +60,18 @@ static long mismatch(const volatile unsigned char *p, size_t len, unsigned int s
 	return -1;
 }
 
-/* An O_DIRECT transfer: bytes moved, or -errno. */
+/* An O_DIRECT transfer by pread/pwrite: bytes moved, or -errno. */
 static ssize_t xfer(int bfd, void *buf, off_t off, int write)
 {
 	ssize_t n = write ? pwrite(bfd, buf, XFER, off) : pread(bfd, buf, XFER, off);
 
 	return n < 0 ? -errno : n;
+}
+
+/* The same transfer submitted through io_uring. */
+static ssize_t xfer_uring(int bfd, void *buf, off_t off, int write)
+{
+	return p2p_dma_uring_rw(bfd, buf, XFER, off, write);
 }
 
 FIXTURE(odirect) {
@@ -122,7 +129,8 @@ FIXTURE_TEARDOWN(odirect)
  * One direction over every static provider: write = the NVMe reads the provider's memory (pwrite from it),
  * read = the NVMe writes into it (pread into it). Returns how many pairs transferred directly.
  */
-static int run_matrix(struct __test_metadata *_metadata, FIXTURE_DATA(odirect) *self, int write)
+static int run_matrix(struct __test_metadata *_metadata, FIXTURE_DATA(odirect) *self, int write,
+		      ssize_t (*transfer)(int bfd, void *buf, off_t off, int write))
 {
 	int direct = 0, statics = 0;
 
@@ -166,7 +174,7 @@ static int run_matrix(struct __test_metadata *_metadata, FIXTURE_DATA(odirect) *
 		}
 
 		ASSERT_EQ(0, p2p_dma_trace_clear());
-		got = xfer(self->bfd, bar, off, write);
+		got = transfer(self->bfd, bar, off, write);
 		maps = p2p_dma_maps_of(self->nvme.pci);
 		ASSERT_LE(0, maps);
 		if (reachable) {
@@ -219,12 +227,22 @@ static int direct_pairs_expected(const char *serial)
 
 TEST_F(odirect, pwrite_from_static_memory)
 {
-	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 1));
+	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 1, xfer));
 }
 
 TEST_F(odirect, pread_into_static_memory)
 {
-	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 0));
+	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 0, xfer));
+}
+
+TEST_F(odirect, io_uring_write_from_static_memory)
+{
+	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 1, xfer_uring));
+}
+
+TEST_F(odirect, io_uring_read_into_static_memory)
+{
+	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 0, xfer_uring));
 }
 
 TEST_HARNESS_MAIN

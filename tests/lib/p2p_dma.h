@@ -3,18 +3,24 @@
  * Guest-side helpers for the programs that make an NVMe DMA into p2pmm memory (tests/kselftest/p2pmm_odirect_test.c,
  * tests/guest/p2pmm_demo.c): finding an NVMe of the VM by its serial, and counting the kernel's dma:dma_map_phys
  * events of a device, which every DMA mapping of system memory (and every mapping through a host bridge) emits and
- * a P2P transfer by bus address never does. Header-only: each program is one static binary.
+ * a P2P transfer by bus address never does; and one O_DIRECT transfer through io_uring. Header-only: each program
+ * is one static binary.
  */
 #ifndef P2PMM_TESTS_P2P_DMA_H
 #define P2PMM_TESTS_P2P_DMA_H
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define P2P_DMA_NVME_CLASS "/sys/class/nvme"
@@ -133,6 +139,79 @@ static inline int p2p_dma_maps_of(const char *pci)
 			n++;
 	fclose(f);
 	return n;
+}
+
+/*
+ * One read (write = 0) or write of len bytes at off of fd through io_uring, the way current storage software
+ * submits O_DIRECT I/O; the guest has no liburing, so the ring is set up with the raw system calls. Returns the
+ * bytes moved (the completion's result) or a negative errno.
+ */
+static inline ssize_t p2p_dma_uring_rw(int fd, void *buf, size_t len, off_t off, int write)
+{
+	struct io_uring_params p;
+	struct io_uring_sqe *sqes, *e;
+	struct io_uring_cqe *cqes;
+	unsigned int *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask, tail, head, idx;
+	size_t sq_len, cq_len, sqes_len;
+	char *sq, *cq;
+	ssize_t ret;
+	int ring;
+
+	memset(&p, 0, sizeof(p));
+	ring = syscall(__NR_io_uring_setup, 2, &p);
+	if (ring < 0)
+		return -errno;
+	sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned int);
+	cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	if ((p.features & IORING_FEAT_SINGLE_MMAP) && cq_len > sq_len)
+		sq_len = cq_len;
+	sqes_len = p.sq_entries * sizeof(struct io_uring_sqe);
+	sq = mmap(NULL, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQ_RING);
+	cq = (p.features & IORING_FEAT_SINGLE_MMAP) ? sq :
+	     mmap(NULL, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_CQ_RING);
+	sqes = mmap(NULL, sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	sq_tail = (unsigned int *)(sq + p.sq_off.tail);
+	sq_mask = (unsigned int *)(sq + p.sq_off.ring_mask);
+	sq_array = (unsigned int *)(sq + p.sq_off.array);
+	tail = *sq_tail;
+	idx = tail & *sq_mask;
+	e = &sqes[idx];
+	memset(e, 0, sizeof(*e));
+	e->opcode = write ? IORING_OP_WRITE : IORING_OP_READ;
+	e->fd = fd;
+	e->addr = (uintptr_t)buf;
+	e->len = len;
+	e->off = off;
+	sq_array[idx] = idx;
+	__atomic_store_n(sq_tail, tail + 1, __ATOMIC_RELEASE);
+	if (syscall(__NR_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	cq_head = (unsigned int *)(cq + p.cq_off.head);
+	cq_tail = (unsigned int *)(cq + p.cq_off.tail);
+	cq_mask = (unsigned int *)(cq + p.cq_off.ring_mask);
+	cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+	head = *cq_head;
+	if (head == __atomic_load_n(cq_tail, __ATOMIC_ACQUIRE)) {
+		ret = -EAGAIN;
+		goto out;
+	}
+	ret = cqes[head & *cq_mask].res;
+	__atomic_store_n(cq_head, head + 1, __ATOMIC_RELEASE);
+out:
+	if (sqes != MAP_FAILED)
+		munmap(sqes, sqes_len);
+	if (cq != MAP_FAILED && cq != sq)
+		munmap(cq, cq_len);
+	if (sq != MAP_FAILED)
+		munmap(sq, sq_len);
+	close(ring);
+	return ret;
 }
 
 #endif /* P2PMM_TESTS_P2P_DMA_H */
