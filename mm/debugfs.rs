@@ -109,9 +109,9 @@ fn routes(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
     write_routes(&all, f)
 }
 
-/// Writes one line per (provider, client device) pair: verdict (distance), plan, reason, and where the verdict
-/// came from (`dma-map`: the DMA API mapped a page of the provider's pool for the client; `distance`: no page
-/// to probe with).
+/// Writes one line per (provider, client device) pair: verdict (distance), plan, reason, and where
+/// the verdict came from (`dma-map`: the DMA API mapped a page of the provider's pool for the
+/// client; `distance`: no page to probe with).
 pub fn write_routes(all: &[Arc<Provider>], f: &mut impl fmt::Write) -> fmt::Result {
     writeln!(
         f,

@@ -100,8 +100,8 @@ impl Provider {
         self.route_and_source(client).0
     }
 
-    /// [`Provider::route_to`], and whether the DMA API gave the verdict (`false`: it follows from the
-    /// p2pdma distance, because the provider had no free pool page to probe with).
+    /// [`Provider::route_to`], and whether the DMA API gave the verdict (`false`: it follows from
+    /// the p2pdma distance, because the provider had no free pool page to probe with).
     pub fn route_and_source(&self, client: &pci::Device) -> (RouteAnswer, bool) {
         let facts = pci_p2p::route(&self.pdev, client);
         let kind = match self.kind {

@@ -136,7 +136,8 @@ impl UapiFacts {
         Self { facts, c_count }
     }
 
-    /// How many facts the C side has: a fact C lacks would otherwise read as 0 here, which some constants are.
+    /// How many facts the C side has: a fact C lacks would otherwise read as 0 here, which some
+    /// constants are.
     pub fn c_count(&self) -> u32 {
         self.c_count
     }

@@ -134,7 +134,8 @@ pub struct RouteFacts {
     pub common_bridge: bool,
     /// Vendor << 16 | device of the provider's host bridge.
     pub host_bridge: u32,
-    /// The DMA API gave the verdict (else it follows from the distance: the provider has no free pool page).
+    /// The DMA API gave the verdict (else it follows from the distance: the provider has no free
+    /// pool page).
     pub probed: bool,
 }
 

@@ -22,7 +22,8 @@ pub enum Errno {
     NoMem,
     /// `EBUSY`: nothing can be moved right now (every candidate is pinned or too young to evict).
     Busy,
-    /// `EOPNOTSUPP`: a request the uAPI names but p2pmm does not carry out (e.g. read-mostly advice).
+    /// `EOPNOTSUPP`: a request the uAPI names but p2pmm does not carry out (e.g. read-mostly
+    /// advice).
     OpNotSupp,
 }
 

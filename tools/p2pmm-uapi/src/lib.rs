@@ -162,8 +162,8 @@ pub fn errno_name(errno: i32) -> Option<&'static str> {
 /// A result of a uAPI call.
 pub type Result<T> = core::result::Result<T, Error>;
 
-/// Opens `path` for `O_DIRECT` I/O, for reading and, if `write`, for writing: its device then moves the bytes by
-/// DMA straight to or from the caller's buffer, p2pmm memory included.
+/// Opens `path` for `O_DIRECT` I/O, for reading and, if `write`, for writing: its device then moves
+/// the bytes by DMA straight to or from the caller's buffer, p2pmm memory included.
 pub fn open_direct(path: &Path, write: bool) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new()
@@ -173,7 +173,8 @@ pub fn open_direct(path: &Path, write: bool) -> std::io::Result<File> {
         .open(path)
 }
 
-/// The major and minor numbers of a device number (`st_dev`, `st_rdev`), as `/sys/dev/block/MAJ:MIN` names them.
+/// The major and minor numbers of a device number (`st_dev`, `st_rdev`), as
+/// `/sys/dev/block/MAJ:MIN` names them.
 pub fn major_minor(dev: u64) -> (u32, u32) {
     (libc::major(dev), libc::minor(dev))
 }

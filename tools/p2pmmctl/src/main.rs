@@ -151,8 +151,9 @@ enum Cmd {
         #[command(flatten)]
         json: JsonArg,
     },
-    /// Move a file's bytes by DMA (O_DIRECT) into or out of a provider's memory, and say how: by P2P DMA into
-    /// a static provider's BAR, or through system memory for a managed provider's pages.
+    /// Move a file's bytes by DMA (O_DIRECT) into or out of a provider's memory, and say how: by
+    /// P2P DMA into a static provider's BAR, or through system memory for a managed provider's
+    /// pages.
     Transfer {
         #[command(flatten)]
         request: transfer::Request,

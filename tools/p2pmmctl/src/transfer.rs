@@ -1,18 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `p2pmmctl transfer`: a file's bytes moved by DMA into or out of p2pmm memory, in the spirit of `gdsio`.
+//! `p2pmmctl transfer`: a file's bytes moved by DMA into or out of p2pmm memory, in the spirit of
+//! `gdsio`.
 //!
-//! The file (a block device, or a file on one) is opened with `O_DIRECT`, so its device moves the bytes itself:
-//! - with a **static** provider's memory as the buffer (mapped from `/dev/p2pmm`), by P2P DMA straight into or out
-//!   of the BAR, where the kernel's route allows it; where it does not, the transfer fails (`EINVAL`) and nothing is
-//!   copied instead;
-//! - with a **managed** provider's memory as the buffer (p2pmmctl's own memory, prefetched there first), the kernel
-//!   first moves every page on the provider back to system memory (a CPU copy: the bounce), and the device's DMA
-//!   goes to system memory.
+//! The file (a block device, or a file on one) is opened with `O_DIRECT`, so its device moves the
+//! bytes itself:
+//! - with a **static** provider's memory as the buffer (mapped from `/dev/p2pmm`), by P2P DMA
+//!   straight into or out of the BAR, where the kernel's route allows it; where it does not, the
+//!   transfer fails (`EINVAL`) and nothing is copied instead;
+//! - with a **managed** provider's memory as the buffer (p2pmmctl's own memory, prefetched there
+//!   first), the kernel first moves every page on the provider back to system memory (a CPU copy:
+//!   the bounce), and the device's DMA goes to system memory.
 //!
 //! The result says how many bytes each way took, with the throughput of the timed transfers.
 
-use crate::output::human_bytes;
+use crate::output::{human_bytes, parse_size};
 use crate::placement::{Outcome, Placement};
 use crate::Failure;
 use p2pmm_uapi::{Device, Location, Mapping, ProviderKind};
@@ -37,21 +39,21 @@ pub(crate) struct Request {
     /// The file or block device (e.g. /dev/nvme1n1) to read or write.
     #[arg(long, value_name = "PATH")]
     pub(crate) file: PathBuf,
-    /// The provider whose memory is the buffer: a static one (mapped from /dev/p2pmm) or a managed one
-    /// (p2pmmctl's own memory, prefetched there first).
+    /// The provider whose memory is the buffer: a static one (mapped from /dev/p2pmm) or a managed
+    /// one (p2pmmctl's own memory, prefetched there first).
     #[arg(long, value_name = "ID")]
     pub(crate) provider: u32,
     /// read: from the file into the memory; write: from the memory to the file.
     #[arg(long, value_enum, default_value = "read")]
     pub(crate) op: Op,
     /// How much to move, in whole pages.
-    #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = crate::output::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = parse_size)]
     pub(crate) size: u64,
     /// Where in the file, in whole pages.
     #[arg(long, value_name = "SIZE", default_value = "0", value_parser = parse_offset)]
     pub(crate) offset: u64,
     /// The size of each read or write, in whole pages.
-    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = crate::output::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "1M", value_parser = parse_size)]
     pub(crate) chunk: u64,
     /// Where sysfs is mounted (for tests).
     #[arg(long, value_name = "DIR", default_value = "/sys", hide = true)]
@@ -76,13 +78,15 @@ struct TransferJson {
     bounced_bytes: u64,
 }
 
-/// Refuses a `--size`, `--offset` or `--chunk` (`name`) that is not whole pages, as `O_DIRECT` would, with a line
-/// that says which (exit 2). (`--size` and `--chunk` of 0 are refused while parsing.)
+/// Refuses a `--size`, `--offset` or `--chunk` (`name`) that is not whole pages, as `O_DIRECT`
+/// would, with a line that says which (exit 2). (`--size` and `--chunk` of 0 are refused while
+/// parsing.)
 pub(crate) fn check_aligned(name: &str, v: u64, page: u64) -> Result<(), Failure> {
     // Pages are a power of two.
     if v & (page - 1) != 0 {
         return Err(Failure::usage(format!(
-            "transfer: --{name} {v} is not a multiple of the page size ({page}): O_DIRECT needs aligned I/O"
+            "transfer: --{name} {v} is not a multiple of the page size ({page}): \
+             O_DIRECT needs aligned I/O"
         )));
     }
     Ok(())
@@ -93,7 +97,7 @@ pub(crate) fn parse_offset(s: &str) -> Result<u64, String> {
     if s == "0" {
         return Ok(0);
     }
-    crate::output::parse_size(s)
+    parse_size(s)
 }
 
 /// [`check_aligned`] for each of the request's sizes.
@@ -104,8 +108,8 @@ pub(crate) fn check_request(r: &Request, page: u64) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The PCI device (e.g. `0000:06:00.0`) behind the block device that holds `file`: the last PCI component of
-/// `/sys/dev/block/MAJ:MIN`'s path. `None` for memory that no PCI device holds.
+/// The PCI device (e.g. `0000:06:00.0`) behind the block device that holds `file`: the last PCI
+/// component of `/sys/dev/block/MAJ:MIN`'s path. `None` for memory that no PCI device holds.
 pub(crate) fn pci_device_of(sysfs: &Path, file: &Path) -> Option<String> {
     let meta = std::fs::metadata(file).ok()?;
     let dev = if meta.file_type().is_block_device() {
@@ -174,7 +178,8 @@ fn one_decimal(tenths: u128) -> String {
 fn errno_hint(errno: Option<i32>) -> &'static str {
     match errno.and_then(p2pmm_uapi::errno_name) {
         Some("EINVAL") => {
-            " (the device cannot DMA to this memory: see the route; or the file system has no O_DIRECT)"
+            " (the device cannot DMA to this memory: see the route; \
+             or the file system has no O_DIRECT)"
         }
         Some("EREMOTEIO") => " (the device's queue does not take P2P memory)",
         _ => "",
@@ -204,7 +209,8 @@ pub(crate) fn transfer(dev: &Device, r: &Request) -> Result<Outcome, Failure> {
         ProviderKind::Static => (dev.map_static(r.provider, size)?, 0),
         ProviderKind::Managed => {
             let mut buf = p2pmm_uapi::anonymous(size)?;
-            // Populated, so that there is something to move; then on the provider, as a device would leave it.
+            // Populated, so that there is something to move; then on the provider, as a device
+            // would leave it.
             buf.as_mut_slice().fill(0x5a);
             dev.migrate(buf.addr(), buf.len() as u64, Location::Provider(r.provider))?;
             let on = Placement::of(&dev.query(buf.addr(), buf.len() as u64)?);
@@ -221,7 +227,8 @@ pub(crate) fn transfer(dev: &Device, r: &Request) -> Result<Outcome, Failure> {
     let took = stream(&file, &mut buf, r)?;
     let page = p2pmm_uapi::page_size() as u64;
     let (p2p, system, bounced) = match kind {
-        // Static memory never moves: the device's DMA went to the BAR, or the transfer failed above.
+        // Static memory never moves: the device's DMA went to the BAR, or the transfer failed
+        // above.
         ProviderKind::Static => (r.size, 0, 0),
         _ => {
             let after = Placement::of(&dev.query(buf.addr(), buf.len() as u64)?);
@@ -273,7 +280,8 @@ pub(crate) fn transfer(dev: &Device, r: &Request) -> Result<Outcome, Failure> {
         one_decimal(mib_s_tenths)
     );
     text += &format!(
-        "by P2P DMA: {}; by DMA to system memory: {}; bounced through system memory by a CPU copy: {}\n",
+        "by P2P DMA: {}; by DMA to system memory: {}; \
+         bounced through system memory by a CPU copy: {}\n",
         human_bytes(p2p),
         human_bytes(system),
         human_bytes(bounced)
