@@ -2,9 +2,9 @@
 
 //! A provider: device memory that p2pmm manages on behalf of the device that offers it.
 //!
-//! Two kinds share this type: *static* memory (a BAR, or part of one, registered with p2pdma: never invalidated,
-//! gone when the device goes) and *managed* memory (capacity-bounded device memory whose pages p2pmm may evict at
-//! any time). The counters are what `P2PMM_IOC_PROVIDERS` reports.
+//! Two kinds share this type: *static* memory (a BAR, or part of one, registered with p2pdma: never
+//! invalidated, gone when the device goes) and *managed* memory (capacity-bounded device memory
+//! whose pages p2pmm may evict at any time). The counters are what `P2PMM_IOC_PROVIDERS` reports.
 
 use crate::{
     managed::Managed,
@@ -82,9 +82,9 @@ pub struct Provider {
     managed: Option<Managed>,
 }
 
-/// The administrator's route policy: the module parameters `route_allow_host_bridge` and `route_max_distance`
-/// (0: no limit). A route the policy rules out bounces (managed memory) or is refused (static memory), whatever
-/// p2pdma would allow.
+/// The administrator's route policy: the module parameters `route_allow_host_bridge` and
+/// `route_max_distance` (0: no limit). A route the policy rules out bounces (managed memory) or is
+/// refused (static memory), whatever p2pdma would allow.
 pub fn route_policy() -> RoutePolicy {
     let max = crate::module_parameters::route_max_distance.value();
     RoutePolicy {
@@ -94,8 +94,8 @@ pub fn route_policy() -> RoutePolicy {
 }
 
 impl Provider {
-    /// How `client` reaches this provider's memory: p2pdma's verdict and distance, and p2pmm's plan under the
-    /// administrator's [`route_policy`].
+    /// How `client` reaches this provider's memory: p2pdma's verdict and distance, and p2pmm's plan
+    /// under the administrator's [`route_policy`].
     pub fn route_to(&self, client: &pci::Device) -> RouteAnswer {
         self.route_and_source(client).0
     }
@@ -154,8 +154,8 @@ impl Provider {
         self.managed.as_ref()
     }
 
-    /// `(capacity, used)` in bytes, now. A static provider whose p2pdma memory is gone (the owning driver
-    /// unbound: the memory was revoked) reports `None`.
+    /// `(capacity, used)` in bytes, now. A static provider whose p2pdma memory is gone (the owning
+    /// driver unbound: the memory was revoked) reports `None`.
     pub fn usage(&self) -> Option<(u64, u64)> {
         match self.kind {
             Kind::Static => {

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The providers p2pmm knows: registered by p2pmm's own drivers, or adopted from p2pdma (memory another driver,
-//! such as nvme for its CMB, published with `pci_p2pmem_publish`).
+//! The providers p2pmm knows: registered by p2pmm's own drivers, or adopted from p2pdma (memory
+//! another driver, such as nvme for its CMB, published with `pci_p2pmem_publish`).
 //!
-//! One global mutex guards the list; it is held only to add, remove or copy out `Arc`s, never across a
-//! migration or a user copy. Adoption is re-checked whenever userspace lists providers, so a CMB that appears
-//! (hotplug) is adopted and one whose driver went away is dropped: p2pdma revoked it.
+//! One global mutex guards the list; it is held only to add, remove or copy out `Arc`s, never
+//! across a migration or a user copy. Adoption is re-checked whenever userspace lists providers, so
+//! a CMB that appears (hotplug) is adopted and one whose driver went away is dropped: p2pdma
+//! revoked it.
 
 use crate::{
     bind_sysfs::{self, ProviderDir},
@@ -24,8 +25,9 @@ use kernel::{
 pub struct Registry {
     list: KVec<Arc<Provider>>,
     next_id: u32,
-    /// Devices whose driver is unbinding: their p2pdma memory is being revoked and must not be adopted again
-    /// before the driver is gone (between the unbind notification and the driver's `remove`, the pool exists).
+    /// Devices whose driver is unbinding: their p2pdma memory is being revoked and must not be
+    /// adopted again before the driver is gone (between the unbind notification and the driver's
+    /// `remove`, the pool exists).
     unbinding: KVec<ARef<pci::Device>>,
     /// The sysfs directory of each listed provider.
     dirs: KVec<(u32, ProviderDir)>,
@@ -73,7 +75,8 @@ pub fn register_static(
     ))
 }
 
-/// Registers a managed provider of `managed` memory on `pdev`, counting into `stats` (which `managed` shares).
+/// Registers a managed provider of `managed` memory on `pdev`, counting into `stats` (which
+/// `managed` shares).
 pub fn register_managed(
     pdev: ARef<pci::Device>,
     managed: Managed,
@@ -100,7 +103,8 @@ fn register(mut p: Provider) -> Result<Arc<Provider>> {
             .iter()
             .any(|q| q.kind == Kind::Static && is_same(&q.pdev, &p.pdev))
     {
-        // p2pdma keeps one pool per device: a second static provider on it would count the same memory twice.
+        // p2pdma keeps one pool per device: a second static provider on it would count the same
+        // memory twice.
         return Err(EEXIST);
     }
     if adopted && reg.unbinding.iter().any(|d| is_same(d, &p.pdev)) {
@@ -134,8 +138,9 @@ fn register(mut p: Provider) -> Result<Arc<Provider>> {
     Ok(p)
 }
 
-/// Removes provider `id` (its device is going away). A managed provider's memory is evicted to system memory
-/// when the last user lets go of it: here, after the registry lock is dropped, unless an ioctl still uses it.
+/// Removes provider `id` (its device is going away). A managed provider's memory is evicted to
+/// system memory when the last user lets go of it: here, after the registry lock is dropped, unless
+/// an ioctl still uses it.
 pub fn unregister(id: u32) {
     let (gone, dir) = {
         let mut reg = PROVIDERS.lock();
@@ -194,7 +199,8 @@ pub fn sync_adopted() -> Result {
     });
     err?;
     for (pdev, size) in found {
-        // Lost a race with another adopter or with the owning driver's own registration: already known.
+        // Lost a race with another adopter or with the owning driver's own registration: already
+        // known.
         match register_static(true, pdev, size) {
             Err(e) if e != EEXIST && e != EBUSY => return Err(e),
             _ => {}
@@ -207,9 +213,9 @@ fn is_same(a: &pci::Device, b: &pci::Device) -> bool {
     core::ptr::eq(a, b)
 }
 
-/// Revokes every static provider on `pdev` before its driver unbinds: forgets it (no new mappings), then unmaps
-/// what userspace mapped of it, so p2pdma's teardown does not wait for those mappings. The memory's own driver
-/// (vaccel, or nvme for a CMB) goes on to unregister it from p2pdma.
+/// Revokes every static provider on `pdev` before its driver unbinds: forgets it (no new mappings),
+/// then unmaps what userspace mapped of it, so p2pdma's teardown does not wait for those mappings.
+/// The memory's own driver (vaccel, or nvme for a CMB) goes on to unregister it from p2pdma.
 pub struct RevokeOnUnbind;
 
 impl pci_p2p::UnbindWatcher for RevokeOnUnbind {
@@ -257,10 +263,10 @@ impl pci_p2p::UnbindWatcher for RevokeOnUnbind {
     }
 }
 
-/// Empties the registry when dropped (module exit): providers still listed (adopted ones) let go of their
-/// devices and their sysfs directories go. The registry is a static that is never dropped, so every vector's
-/// buffer is taken here too, even an empty one's: `unbinding` keeps the capacity of its last unbind (kmemleak
-/// found that buffer after every unload of a module that had seen one).
+/// Empties the registry when dropped (module exit): providers still listed (adopted ones) let go of
+/// their devices and their sysfs directories go. The registry is a static that is never dropped, so
+/// every vector's buffer is taken here too, even an empty one's: `unbinding` keeps the capacity of
+/// its last unbind (kmemleak found that buffer after every unload of a module that had seen one).
 pub struct ClearOnDrop;
 
 impl Drop for ClearOnDrop {

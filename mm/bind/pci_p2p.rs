@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! PCI peer-to-peer: registering BAR memory with p2pdma, asking p2pdma how two devices reach each other, and
-//! finding PCI devices by name. Thin wrappers over `<linux/pci-p2pdma.h>` (C glue in `p2p_glue.c`).
+//! PCI peer-to-peer: registering BAR memory with p2pdma, asking p2pdma how two devices reach each
+//! other, and finding PCI devices by name. Thin wrappers over `<linux/pci-p2pdma.h>` (C glue in
+//! `p2p_glue.c`).
 //!
-//! The verdict for a pair is the kernel's own (its rules: common upstream bridge, ACS, host-bridge allowlist): the
-//! map type the DMA API gives the client for a page of the provider's p2pdma pool, which is what a bio of such
-//! pages gets from the block layer; without a page to probe with, `pci_p2pdma_distance()`'s answer. p2pmm never
-//! second-guesses it, it only reports it and plans around it.
+//! The verdict for a pair is the kernel's own (its rules: common upstream bridge, ACS, host-bridge
+//! allowlist): the map type the DMA API gives the client for a page of the provider's p2pdma pool,
+//! which is what a bio of such pages gets from the block layer; without a page to probe with,
+//! `pci_p2pdma_distance()`'s answer. p2pmm never second-guesses it, it only reports it and plans
+//! around it.
 
 use crate::pci_name::PciAddr;
 use kernel::{
@@ -52,17 +54,18 @@ extern "C" {
     fn p2pmm_pci_name(pdev: *mut c_void) -> *const c_char;
 }
 
-/// The raw `struct pci_dev` of a device (as `void *`: the extern declarations above use `void *` because
-/// `struct pci_dev` holds a zero-sized array that rustc's FFI-safety lint rejects).
+/// The raw `struct pci_dev` of a device (as `void *`: the extern declarations above use `void *`
+/// because `struct pci_dev` holds a zero-sized array that rustc's FFI-safety lint rejects).
 pub(crate) fn raw<Ctx: device::DeviceContext>(pdev: &pci::Device<Ctx>) -> *mut c_void {
-    // `pci::Device` is `#[repr(transparent)]` over `Opaque<bindings::pci_dev>`, so a reference to it points at
-    // the C struct.
+    // `pci::Device` is `#[repr(transparent)]` over `Opaque<bindings::pci_dev>`, so a reference to
+    // it points at the C struct.
     core::ptr::from_ref(pdev).cast_mut().cast()
 }
 
-/// Gives `size` bytes of `bar`, from `offset`, to p2pdma as peer-to-peer memory (`pci_p2pdma_add_resource`), and
-/// publishes it so p2pdma clients (and `/sys/bus/pci/devices/*/p2pmem`) can find it. The memory stays registered
-/// until the driver unbinds (p2pdma ties it to the device with devres).
+/// Gives `size` bytes of `bar`, from `offset`, to p2pdma as peer-to-peer memory
+/// (`pci_p2pdma_add_resource`), and publishes it so p2pdma clients (and
+/// `/sys/bus/pci/devices/*/p2pmem`) can find it. The memory stays registered until the driver
+/// unbinds (p2pdma ties it to the device with devres).
 ///
 /// # Examples
 ///
@@ -95,11 +98,13 @@ pub fn add_p2p_memory(
     Ok(())
 }
 
-/// The p2pdma memory a device offers, `(size, available)` in bytes, or `None` if it offers none (or no longer
-/// does: p2pdma drops it when the owning driver unbinds, which is how p2pmm notices a revoked static provider).
+/// The p2pdma memory a device offers, `(size, available)` in bytes, or `None` if it offers none (or
+/// no longer does: p2pdma drops it when the owning driver unbinds, which is how p2pmm notices a
+/// revoked static provider).
 pub fn p2p_memory(pdev: &pci::Device) -> Option<(u64, u64)> {
     let (mut size, mut avail) = (0u64, 0u64);
-    // SAFETY: `pdev` is a live PCI device (we hold a reference); the glue reads its p2pdma pool under RCU.
+    // The glue reads the device's p2pdma pool under RCU.
+    // SAFETY: `pdev` is a live PCI device (we hold a reference).
     unsafe { p2pmm_p2p_has_mem(raw(pdev), &mut size, &mut avail) }.then_some((size, avail))
 }
 
@@ -107,8 +112,8 @@ pub fn p2p_memory(pdev: &pci::Device) -> Option<(u64, u64)> {
 ///
 /// # Examples
 ///
-/// Every PCI device reaches itself by bus address, at distance 0 (p2pdma's rule for a device paired with
-/// itself), whether or not it offers p2pdma memory.
+/// Every PCI device reaches itself by bus address, at distance 0 (p2pdma's rule for a device paired
+/// with itself), whether or not it offers p2pdma memory.
 ///
 /// ```
 /// use crate::{pci_p2p, uapi_route::ROUTE_BUS_ADDR};
@@ -184,7 +189,8 @@ pub fn find(addr: PciAddr) -> Option<ARef<pci::Device>> {
     // SAFETY: Plain lookup; a non-null result carries a reference that the `ARef` now owns.
     let p = unsafe { p2pmm_pci_get(addr.domain, u32::from(addr.bus), u32::from(addr.devfn)) };
     let p = core::ptr::NonNull::new(p.cast::<pci::Device>())?;
-    // SAFETY: `p` is a live `struct pci_dev` (which `pci::Device` wraps transparently) with a reference we own.
+    // `pci::Device` wraps `struct pci_dev` transparently.
+    // SAFETY: `p` is a live `struct pci_dev` with a reference we own.
     Some(unsafe { ARef::from_raw(p) })
 }
 
@@ -192,8 +198,8 @@ pub fn find(addr: PciAddr) -> Option<ARef<pci::Device>> {
 pub fn for_each(mut f: impl FnMut(&pci::Device)) {
     let mut cur: *mut c_void = core::ptr::null_mut();
     loop {
-        // SAFETY: `cur` is null or a device we hold a reference to; the call drops that reference and returns the
-        // next device with a new one (or null at the end).
+        // SAFETY: `cur` is null or a device we hold a reference to; the call drops that reference
+        // and returns the next device with a new one (or null at the end).
         cur = unsafe { p2pmm_pci_next(cur) };
         if cur.is_null() {
             return;
@@ -203,23 +209,25 @@ pub fn for_each(mut f: impl FnMut(&pci::Device)) {
     }
 }
 
-/// Maps all of `vma` (a new, shared mapping; `EINVAL` for a private one) with newly allocated p2pdma memory of
-/// `pdev` (`ENOMEM` when its pool has no room, `ENODEV` when it has none any more). The memory goes back to the
-/// pool when the mapping is torn down.
+/// Maps all of `vma` (a new, shared mapping; `EINVAL` for a private one) with newly allocated
+/// p2pdma memory of `pdev` (`ENOMEM` when its pool has no room, `ENODEV` when it has none any
+/// more). The memory goes back to the pool when the mapping is torn down.
 pub fn map_p2p_memory(pdev: &pci::Device, vma: &kernel::mm::virt::VmaNew) -> Result {
-    // SAFETY: `pdev` is live (we hold a reference); `vma` is a VMA being set up by `mmap`, with the mmap lock
-    // held for the duration of the call, as `vm_insert_page()` requires.
+    // SAFETY: `pdev` is live (we hold a reference); `vma` is a VMA being set up by `mmap`, with the
+    // mmap lock held for the duration of the call, as `vm_insert_page()` requires.
     to_result(unsafe { p2pmm_p2p_mmap(raw(pdev), vma.as_ptr().cast()) })
 }
 
-/// Whether page frame `pfn` is p2pdma memory of one of `pdev`'s BARs (static memory mapped by a process).
+/// Whether page frame `pfn` is p2pdma memory of one of `pdev`'s BARs (static memory mapped by a
+/// process).
 pub fn owns_p2p_pfn(pdev: &pci::Device, pfn: usize) -> bool {
-    // SAFETY: `pdev` is live (we hold a reference); the glue checks `pfn` before looking at its page.
+    // The glue checks `pfn` before looking at its page.
+    // SAFETY: `pdev` is live (we hold a reference).
     unsafe { p2pmm_pci_owns_p2pdma_pfn(raw(pdev), pfn) }
 }
 
-/// The address space of process `pid` (in the caller's pid namespace); `ESRCH` if there is none. Whether the
-/// caller may look at it is the caller's check.
+/// The address space of process `pid` (in the caller's pid namespace); `ESRCH` if there is none.
+/// Whether the caller may look at it is the caller's check.
 ///
 /// # Examples
 ///
@@ -229,7 +237,8 @@ pub fn owns_p2p_pfn(pdev: &pci::Device, pfn: usize) -> bool {
 /// // init always has an address space.
 /// assert!(pci_p2p::pid_mm(1).is_ok());
 /// assert_eq!(pci_p2p::pid_mm(u32::MAX).err(), Some(ESRCH));
-/// // A KUnit test runs in a kernel thread: it has a pid, every capability, and no address space to hand out.
+/// // A KUnit test runs in a kernel thread: it has a pid, every capability, and no address space
+/// // to hand out.
 /// let me = pci_p2p::caller_pid();
 /// assert!(me > 1);
 /// assert!(pci_p2p::caller_may_inspect_others());
@@ -241,8 +250,8 @@ pub fn pid_mm(pid: u32) -> Result<ARef<kernel::mm::MmWithUser>> {
     // SAFETY: Plain lookup; a non-null result carries an `mmget` reference.
     let mm = unsafe { p2pmm_pid_mm(nr, &mut err) };
     let mm = core::ptr::NonNull::new(mm.cast::<kernel::mm::MmWithUser>()).ok_or(ESRCH)?;
-    // SAFETY: `mm` is a live `struct mm_struct` with a user reference (`mmget`) that the `ARef` now owns;
-    // `MmWithUser` wraps it transparently and drops that reference with `mmput`.
+    // SAFETY: `mm` is a live `struct mm_struct` with a user reference (`mmget`) that the `ARef` now
+    // owns; `MmWithUser` wraps it transparently and drops that reference with `mmput`.
     Ok(unsafe { ARef::from_raw(mm) })
 }
 
@@ -258,21 +267,22 @@ pub fn caller_pid() -> u32 {
     unsafe { p2pmm_current_tgid() as u32 }
 }
 
-/// Remembers the mapping (the device inode's) that `file`'s mmaps of static memory go into, for [`zap`].
+/// Remembers the mapping (the device inode's) that `file`'s mmaps of static memory go into, for
+/// [`zap`].
 pub fn note_mapping(file: &kernel::fs::File) {
     // SAFETY: `file` is a live open file; the glue only reads its `f_mapping`.
     unsafe { p2pmm_p2p_note_mapping(file.as_ptr().cast()) };
 }
 
-/// Unmaps, from every process, what `/dev/p2pmm` mapped at file offsets `[offset, offset + len)`: accesses fault
-/// (`SIGBUS`) from then on, and the memory goes back to its pool.
+/// Unmaps, from every process, what `/dev/p2pmm` mapped at file offsets `[offset, offset + len)`:
+/// accesses fault (`SIGBUS`) from then on, and the memory goes back to its pool.
 pub fn zap(offset: u64, len: u64) {
     // SAFETY: Plain call; a mapping never noted is skipped by the glue.
     unsafe { p2pmm_p2p_zap(offset, len) };
 }
 
-/// Calls `T::unbinding(pdev)` whenever a PCI driver is about to unbind from a device, until the returned guard
-/// is dropped. One watcher at a time (p2pmm's module holds it).
+/// Calls `T::unbinding(pdev)` whenever a PCI driver is about to unbind from a device, until the
+/// returned guard is dropped. One watcher at a time (p2pmm's module holds it).
 pub fn watch_unbind<T: UnbindWatcher>() -> Result<UnbindGuard> {
     /// # Safety
     ///
@@ -288,7 +298,8 @@ pub fn watch_unbind<T: UnbindWatcher>() -> Result<UnbindGuard> {
         // SAFETY: As above.
         T::unbound(unsafe { &*pdev.cast::<pci::Device>() });
     }
-    // SAFETY: The callbacks stay valid while the module is loaded; the guard unregisters before unload.
+    // The guard unregisters them before unload.
+    // SAFETY: The callbacks stay valid while the module is loaded.
     to_result(unsafe { p2pmm_p2p_watch_unbind(unbinding::<T>, unbound::<T>) })?;
     Ok(UnbindGuard(()))
 }
@@ -330,9 +341,9 @@ pub trait UnbindWatcher {
 ///
 /// # Examples
 ///
-/// The guard is kept in the module's state, so the watch ends at unload, after which no callback runs
-/// (compile-only: there is one watcher at a time, and p2pmm's module holds it; a second `watch_unbind` would
-/// register the same notifier again).
+/// The guard is kept in the module's state, so the watch ends at unload, after which no callback
+/// runs (compile-only: there is one watcher at a time, and p2pmm's module holds it; a second
+/// `watch_unbind` would register the same notifier again).
 ///
 /// ```no_run
 /// use crate::pci_p2p::{self, UnbindGuard, UnbindWatcher};
@@ -376,13 +387,15 @@ impl Drop for UnbindGuard {
 
 /// The file offset a new mapping was asked for (`vm_pgoff` in bytes).
 pub fn mmap_offset(vma: &kernel::mm::virt::VmaNew) -> u64 {
-    // SAFETY: `vma` is a VMA being set up by `mmap` (the mmap lock is held), so reading its fields is safe.
+    // The mmap lock is held.
+    // SAFETY: `vma` is a VMA being set up by `mmap`, so reading its fields is safe.
     let pgoff = unsafe { (*vma.as_ptr()).vm_pgoff };
     (pgoff as u64) << kernel::page::PAGE_SHIFT
 }
 
 /// The device's PCI name (`"0000:04:00.0"`).
 pub fn name(pdev: &pci::Device) -> &CStr {
-    // SAFETY: `pci_name` returns the device's name, a NUL-terminated string that lives as long as the device.
+    // `pci_name` returns the device's name.
+    // SAFETY: The name is a NUL-terminated string that lives as long as the device.
     unsafe { CStr::from_char_ptr(p2pmm_pci_name(raw(pdev))) }
 }

@@ -20,6 +20,7 @@
 #include <linux/p2pmm.h>
 
 #include "kselftest_harness.h"
+#include "p2p_dma.h"
 
 #define DRIVER "/sys/bus/pci/drivers/p2pmm_vaccel"
 #define PAGE 4096UL
@@ -31,18 +32,6 @@ static int list(int fd, struct p2pmm_provider_info *p, int room)
 	};
 
 	return ioctl(fd, P2PMM_IOC_PROVIDERS, &req) ? -1 : (int)req.count;
-}
-
-static int sysfs_write(const char *path, const char *what)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, what, strlen(what));
-	close(fd);
-	return n == (ssize_t)strlen(what) ? 0 : -1;
 }
 
 static sigjmp_buf fault_jmp;
@@ -110,7 +99,7 @@ TEST(unbind_revokes_static_and_evicts_managed)
 	}
 
 	/* The device goes away: this returns only if nothing waits for the mapping above. */
-	ASSERT_EQ(0, sysfs_write(DRIVER "/unbind", dev)) TH_LOG("unbind %s: %s", dev, strerror(errno));
+	ASSERT_EQ(0, p2p_dma_write_file(DRIVER "/unbind", dev)) TH_LOG("unbind %s: %s", dev, strerror(errno));
 	n = list(fd, q, 32);
 	/* The other devices' providers stay: the checks below run over them. */
 	ASSERT_LT(0, n) TH_LOG("P2PMM_IOC_PROVIDERS: %s", strerror(errno));
@@ -129,7 +118,7 @@ TEST(unbind_revokes_static_and_evicts_managed)
 	munmap(st, len);
 
 	/* It comes back with new providers. */
-	ASSERT_EQ(0, sysfs_write(DRIVER "/bind", dev)) TH_LOG("bind %s: %s", dev, strerror(errno));
+	ASSERT_EQ(0, p2p_dma_write_file(DRIVER "/bind", dev)) TH_LOG("bind %s: %s", dev, strerror(errno));
 	n = list(fd, q, 32);
 	ASSERT_LT(0, n) TH_LOG("P2PMM_IOC_PROVIDERS: %s", strerror(errno));
 	{

@@ -21,20 +21,9 @@
 #include <lib/test_hmm_uapi.h>
 
 #include "kselftest_harness.h"
+#include "p2p_dma.h"
 
 #define TRACEFS "/sys/kernel/tracing"
-
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	return n == (ssize_t)strlen(s) ? 0 : -1;
-}
 
 static char *read_trace(void)
 {
@@ -86,8 +75,8 @@ TEST(events_match_what_happened)
 	mkdir(TRACEFS, 0755);
 	if (access(TRACEFS "/trace", F_OK))
 		ASSERT_EQ(0, mount("nodev", TRACEFS, "tracefs", 0, NULL)) TH_LOG("mount tracefs: %s", strerror(errno));
-	ASSERT_EQ(0, write_file(TRACEFS "/trace", "")) TH_LOG("clear the trace");
-	ASSERT_EQ(0, write_file(TRACEFS "/events/p2pmm/enable", "1")) TH_LOG("no p2pmm events in tracefs");
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/trace", "")) TH_LOG("clear the trace");
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm/enable", "1")) TH_LOG("no p2pmm events in tracefs");
 
 	/* 1.5x the capacity in one request: the last part must evict the first. */
 	len = capacity + capacity / 2;
@@ -103,7 +92,7 @@ TEST(events_match_what_happened)
 	snprintf(r.client, sizeof(r.client), "%.31s", client);
 	ASSERT_EQ(0, ioctl(fd, P2PMM_IOC_ROUTE, &r));
 
-	ASSERT_EQ(0, write_file(TRACEFS "/events/p2pmm/enable", "0"));
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm/enable", "0"));
 	trace = read_trace();
 	ASSERT_NE(NULL, trace);
 	snprintf(expect, sizeof(expect), "p2pmm_migrate: target=%u range=%#lx-%#lx migrated=%llu evicted=%llu",
@@ -133,13 +122,13 @@ TEST(notifier_traces_invalidations)
 	mkdir(TRACEFS, 0755);
 	if (access(TRACEFS "/trace", F_OK))
 		ASSERT_EQ(0, mount("nodev", TRACEFS, "tracefs", 0, NULL));
-	ASSERT_EQ(0, write_file(TRACEFS "/trace", ""));
-	ASSERT_EQ(0, write_file(TRACEFS "/events/p2pmm_notify/enable", "1")) TH_LOG("no p2pmm_notify events");
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/trace", ""));
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm_notify/enable", "1")) TH_LOG("no p2pmm_notify events");
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	memset(buf, 1, len);
 	ASSERT_EQ(0, munmap(buf, len));
-	ASSERT_EQ(0, write_file(TRACEFS "/events/p2pmm_notify/enable", "0"));
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm_notify/enable", "0"));
 	trace = read_trace();
 	ASSERT_NE(NULL, trace);
 	/* MMU_NOTIFY_UNMAP is 0. */
@@ -174,10 +163,10 @@ TEST(importer_gets_both_passes)
 	mkdir(TRACEFS, 0755);
 	if (access(TRACEFS "/trace", F_OK))
 		ASSERT_EQ(0, mount("nodev", TRACEFS, "tracefs", 0, NULL));
-	ASSERT_EQ(0, write_file(TRACEFS "/trace", ""));
-	ASSERT_EQ(0, write_file(TRACEFS "/events/p2pmm_mirror/enable", "1")) TH_LOG("no p2pmm_mirror events");
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/trace", ""));
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm_mirror/enable", "1")) TH_LOG("no p2pmm_mirror events");
 	ASSERT_EQ(0, munmap(buf, len));
-	ASSERT_EQ(0, write_file(TRACEFS "/events/p2pmm_mirror/enable", "0"));
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm_mirror/enable", "0"));
 	trace = read_trace();
 	ASSERT_NE(NULL, trace);
 	snprintf(expect, sizeof(expect), "invalidate_start: range=%#lx-%#lx event=0 owner=0x0 two_pass=1",

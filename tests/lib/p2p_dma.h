@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Guest-side helpers for the programs that make an NVMe DMA into p2pmm memory (tests/kselftest/p2pmm_odirect_test.c,
- * tests/guest/p2pmm_demo.c): finding an NVMe of the VM by its serial, and counting the kernel's dma:dma_map_phys
- * events of a device, which every DMA mapping of system memory (and every mapping through a host bridge) emits and
- * a P2P transfer by bus address never does; and one O_DIRECT transfer through io_uring. Header-only: each program
- * is one static binary.
+ * tests/guest/p2pmm_demo.c, tests/bench/p2p_bench.c): finding an NVMe of the VM by its serial, counting the
+ * kernel's dma:dma_map_phys events of a device, which every DMA mapping of system memory (and every mapping
+ * through a host bridge) emits and a P2P transfer by bus address never does, and one O_DIRECT transfer through
+ * io_uring; and writing a sysfs or tracefs file (also for the trace and revoke kselftests). Header-only: each
+ * program is one static binary.
  */
 #ifndef P2PMM_TESTS_P2P_DMA_H
 #define P2PMM_TESTS_P2P_DMA_H

@@ -2,8 +2,8 @@
 
 //! The error numbers the portable core can return.
 //!
-//! The core never touches kernel types, so it names errors with this small enum; the module maps each variant to
-//! `kernel::error::Error` and the host tests compare against the raw Linux values.
+//! The core never touches kernel types, so it names errors with this small enum; the module maps
+//! each variant to `kernel::error::Error` and the host tests compare against the raw Linux values.
 
 /// An error a p2pmm decision can end in, as the Linux errno userspace will see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,7 +12,8 @@ pub enum Errno {
     Fault,
     /// `EINVAL`: a malformed argument (unknown flags, reserved field set, struct too small).
     Inval,
-    /// `E2BIG`: an extensible struct carries non-zero fields this kernel does not know, or is absurdly large.
+    /// `E2BIG`: an extensible struct carries non-zero fields this kernel does not know, or is
+    /// absurdly large.
     TooBig,
     /// `ENOTTY`: an ioctl number this device does not implement.
     NoTty,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `P2PMM_IOC_ADVISE`: madvise-like advice on a range of the caller's memory, checked before it is applied.
+//! `P2PMM_IOC_ADVISE`: madvise-like advice on a range of the caller's memory, checked before it is
+//! applied.
 
 use crate::advice::{AdviceChange, AdviceFlags};
 use crate::errno::Errno;
@@ -63,9 +64,10 @@ fn provider_id(raw: u32) -> Result<ProviderId, Errno> {
 }
 
 impl AdviseRequest {
-    /// Checks the request: flags 0, a valid range, a known advice (`EINVAL` otherwise); a location only where the
-    /// advice takes one (`EINVAL` for one given elsewhere); provider ids as bit positions of a 64-provider set.
-    /// `(UNSET_)READ_MOSTLY`, well formed, is `EOPNOTSUPP`: p2pmm does not duplicate pages.
+    /// Checks the request: flags 0, a valid range, a known advice (`EINVAL` otherwise); a location
+    /// only where the advice takes one (`EINVAL` for one given elsewhere); provider ids as bit
+    /// positions of a 64-provider set. `(UNSET_)READ_MOSTLY`, well formed, is `EOPNOTSUPP`: p2pmm
+    /// does not duplicate pages.
     pub fn decode(r: &[u8; SIZE]) -> Result<Self, Errno> {
         if get_u32(r, offset::FLAGS) != 0 {
             return Err(Errno::Inval);
