@@ -2,8 +2,8 @@
 
 //! KUnit suite of p2pmm.ko, run when the module loads (KTAP in dmesg).
 //!
-//! These check the module's own code as it was compiled for the kernel: the portable core against the C uAPI
-//! header, and the mapping of its errors to kernel errnos.
+//! These check the module's own code as it was compiled for the kernel: the portable core against
+//! the C uAPI header, and the mapping of its errors to kernel errnos.
 
 use kernel::prelude::*;
 

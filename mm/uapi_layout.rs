@@ -2,10 +2,12 @@
 
 //! Binding to `p2pmm_glue_uapi_layout()`: the uAPI header as the C compiler laid it out.
 //!
-//! The Rust side of the uAPI (`mm/core/src/version.rs`) is written by hand; this lets a KUnit test compare it with
-//! `include/uapi/linux/p2pmm.h` in the same build, so the two cannot silently drift apart.
+//! The Rust side of the uAPI (`mm/core/src/version.rs`) is written by hand; this lets a KUnit test
+//! compare it with `include/uapi/linux/p2pmm.h` in the same build, so the two cannot silently drift
+//! apart.
 
-/// Sizes, offsets and constants of `include/uapi/linux/p2pmm.h`; mirrors `struct p2pmm_uapi_layout`.
+/// Sizes, offsets and constants of `include/uapi/linux/p2pmm.h`; mirrors `struct
+/// p2pmm_uapi_layout`.
 #[repr(C)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct UapiLayout {
@@ -48,7 +50,8 @@ impl UapiLayout {
     }
 }
 
-/// The facts `p2pmm_glue_uapi_facts()` reports, in the order of `enum p2pmm_uapi_fact` (mm/p2pmm_glue.h).
+/// The facts `p2pmm_glue_uapi_facts()` reports, in the order of `enum p2pmm_uapi_fact`
+/// (mm/p2pmm_glue.h).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 #[allow(missing_docs)]

@@ -2,14 +2,15 @@
 
 //! Userspace side of p2pmm's uAPI, `/dev/p2pmm` (`include/uapi/linux/p2pmm.h`).
 //!
-//! [`raw`] is the header itself in Rust: the ioctl numbers, constants and `#[repr(C)]` structs, checked against
-//! the C header by `tests/layout.rs`. Its numbers come from the portable core the kernel module is built from
-//! (`p2pmm-core`), and so do the names of commands, plans and reasons here. [`Device`] wraps each ioctl in a safe
-//! call with typed results and one error type, [`Error`], that names the call and the errno.
+//! [`raw`] is the header itself in Rust: the ioctl numbers, constants and `#[repr(C)]` structs,
+//! checked against the C header by `tests/layout.rs`. Its numbers come from the portable core the
+//! kernel module is built from (`p2pmm-core`), and so do the names of commands, plans and reasons
+//! here. [`Device`] wraps each ioctl in a safe call with typed results and one error type,
+//! [`Error`], that names the call and the errno.
 //!
-//! Migrate and advise act on the **caller's own address space**: there is no way to place or advise another
-//! process's memory through this uAPI. Query looks at the caller's memory too, or, since uAPI version 3, at another
-//! process's ([`Device::query_pid`]), which needs `CAP_SYS_PTRACE`.
+//! Migrate and advise act on the **caller's own address space**: there is no way to place or advise
+//! another process's memory through this uAPI. Query looks at the caller's memory too, or, since
+//! uAPI version 3, at another process's ([`Device::query_pid`]), which needs `CAP_SYS_PTRACE`.
 
 pub mod raw;
 mod sys;
@@ -236,11 +237,13 @@ impl ProviderKind {
     }
 }
 
-/// One provider of device memory: the kernel's `struct p2pmm_provider_info` with its kind and device name decoded.
+/// One provider of device memory: the kernel's `struct p2pmm_provider_info` with its kind and
+/// device name decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Provider {
-    /// The entry as the kernel wrote it: p2pmm's `id` (stable while the provider exists, never reused while the
-    /// module is loaded), the `flags`, the bytes offered (`capacity`) and in use (`used`), and the counters.
+    /// The entry as the kernel wrote it: p2pmm's `id` (stable while the provider exists, never
+    /// reused while the module is loaded), the `flags`, the bytes offered (`capacity`) and in use
+    /// (`used`), and the counters.
     pub info: raw::ProviderInfo,
     /// Static or managed (`info.kind`).
     pub kind: ProviderKind,
@@ -372,7 +375,8 @@ impl Reason {
     }
 
     /// The header's name without the prefix ("HOST_BRIDGE_NOT_ALLOWED"): the kernel's short name
-    /// (`p2pmm_core::route::reason_name`, "host-bridge-not-allowed") in upper case; "REASON_N" for unknown codes.
+    /// (`p2pmm_core::route::reason_name`, "host-bridge-not-allowed") in upper case; "REASON_N" for
+    /// unknown codes.
     pub fn name(&self) -> String {
         match self {
             Reason::Unknown(v) => format!("REASON_{v}"),
@@ -579,8 +583,8 @@ impl Device {
         })
     }
 
-    /// `P2PMM_IOC_PROVIDERS`: every provider, in the kernel's order. Asks for the count first, and again with
-    /// more room if providers appeared in between.
+    /// `P2PMM_IOC_PROVIDERS`: every provider, in the kernel's order. Asks for the count first, and
+    /// again with more room if providers appeared in between.
     pub fn providers(&self) -> Result<Vec<Provider>> {
         let mut room = 0usize;
         loop {
@@ -600,7 +604,8 @@ impl Device {
         Ok(self.providers()?.into_iter().find(|p| p.info.id == id))
     }
 
-    /// `P2PMM_IOC_ROUTE`: how PCI device `client` ("0000:05:00.0") reaches provider `provider`'s memory.
+    /// `P2PMM_IOC_ROUTE`: how PCI device `client` ("0000:05:00.0") reaches provider `provider`'s
+    /// memory.
     pub fn route(&self, provider: u32, client: &str) -> Result<Route> {
         let mut r = raw::Route {
             size: raw::size_of_u32::<raw::Route>(),
@@ -617,8 +622,9 @@ impl Device {
         Ok(Route::from_raw(&r))
     }
 
-    /// `P2PMM_IOC_MIGRATE` of `[addr, addr + length)` of the caller's memory to `target` (system memory or a
-    /// managed provider). Page-aligned range; the kernel checks it (`EINVAL`, `ENOMEM` if unmapped).
+    /// `P2PMM_IOC_MIGRATE` of `[addr, addr + length)` of the caller's memory to `target` (system
+    /// memory or a managed provider). Page-aligned range; the kernel checks it (`EINVAL`, `ENOMEM`
+    /// if unmapped).
     pub fn migrate(&self, addr: u64, length: u64, target: Location) -> Result<Migrated> {
         let mut m = raw::Migrate {
             size: raw::size_of_u32::<raw::Migrate>(),
@@ -635,15 +641,17 @@ impl Device {
         })
     }
 
-    /// `P2PMM_IOC_QUERY`: where each page of `[addr, addr + length)` of the caller's memory is. Faults nothing in.
+    /// `P2PMM_IOC_QUERY`: where each page of `[addr, addr + length)` of the caller's memory is.
+    /// Faults nothing in.
     pub fn query(&self, addr: u64, length: u64) -> Result<Vec<Location>> {
         self.query_pid(0, addr, length)
     }
 
-    /// `P2PMM_IOC_QUERY` of process `pid`'s memory: where each page of `[addr, addr + length)` of its address
-    /// space is; `pid` 0 (or the caller's own pid) is the caller. Faults nothing in. Another process needs
-    /// `CAP_SYS_PTRACE` (`EPERM`); no such process, or one without an address space, is `ESRCH`; a range not
-    /// mapped in it is `ENOMEM`. A kernel before uAPI version 3 answers a non-zero `pid` with `E2BIG`.
+    /// `P2PMM_IOC_QUERY` of process `pid`'s memory: where each page of `[addr, addr + length)` of
+    /// its address space is; `pid` 0 (or the caller's own pid) is the caller. Faults nothing in.
+    /// Another process needs `CAP_SYS_PTRACE` (`EPERM`); no such process, or one without an address
+    /// space, is `ESRCH`; a range not mapped in it is `ENOMEM`. A kernel before uAPI version 3
+    /// answers a non-zero `pid` with `E2BIG`.
     pub fn query_pid(&self, pid: u32, addr: u64, length: u64) -> Result<Vec<Location>> {
         let pages = usize::try_from(length.div_ceil(page_size() as u64))
             .map_err(|_| err(Command::Query, libc::EINVAL))?;
@@ -653,8 +661,8 @@ impl Device {
         Ok(loc.into_iter().map(Location::from_raw).collect())
     }
 
-    /// `P2PMM_IOC_ADVISE` on `[addr, addr + length)` of the caller's memory. Advice lasts until the range is
-    /// unmapped or this `Device` is dropped.
+    /// `P2PMM_IOC_ADVISE` on `[addr, addr + length)` of the caller's memory. Advice lasts until the
+    /// range is unmapped or this `Device` is dropped.
     pub fn advise(&self, addr: u64, length: u64, advice: Advice) -> Result<()> {
         let (advice, location) = advice.to_raw();
         let mut a = raw::Advise {
@@ -669,8 +677,8 @@ impl Device {
             .map_err(|e| err(Command::Advise, e))
     }
 
-    /// Maps `len` bytes of new memory of static provider `id` (`P2PMM_MMAP_OFFSET(id)`); dropping the mapping
-    /// gives it back.
+    /// Maps `len` bytes of new memory of static provider `id` (`P2PMM_MMAP_OFFSET(id)`); dropping
+    /// the mapping gives it back.
     pub fn map_static(&self, id: u32, len: usize) -> Result<Mapping> {
         Mapping::new(
             len,

@@ -2,12 +2,13 @@
 
 //! p2pmmctl: the command-line face of p2pmm's `/dev/p2pmm`.
 //!
-//! `providers`, `topo` and `stats` show what device memory p2pmm manages, which path each device's mappings of
-//! it take (and why not, when not), and the providers' counters. `prefetch`, `query` and `advise` exercise the
-//! placement ioctls on memory p2pmmctl allocates itself, because migrate and advise act on the caller's own
-//! address space; `query --pid PID --addr A --len L` shows where another process's pages are (uAPI version 3,
-//! `CAP_SYS_PTRACE`), and `prefetch --hold` keeps a placed buffer alive to look at that way.
-//! Errors are one line on stderr and a non-zero exit code: 1 for a failure, 2 for a command that cannot work.
+//! `providers`, `topo` and `stats` show what device memory p2pmm manages, which path each device's
+//! mappings of it take (and why not, when not), and the providers' counters. `prefetch`, `query`
+//! and `advise` exercise the placement ioctls on memory p2pmmctl allocates itself, because migrate
+//! and advise act on the caller's own address space; `query --pid PID --addr A --len L` shows where
+//! another process's pages are (uAPI version 3, `CAP_SYS_PTRACE`), and `prefetch --hold` keeps a
+//! placed buffer alive to look at that way. Errors are one line on stderr and a non-zero exit code:
+//! 1 for a failure, 2 for a command that cannot work.
 
 mod output;
 mod placement;
@@ -84,11 +85,13 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Is p2pmm there, and what does the running kernel implement? (uAPI version, features, providers)
+    /// Is p2pmm there, and what does the running kernel implement? (uAPI version, features,
+    /// providers)
     Version(JsonArg),
     /// List the providers: device memory p2pmm manages (static BARs, managed device memory).
     Providers(JsonArg),
-    /// The P2P route matrix: how each device reaches each provider's memory, and why not when it cannot.
+    /// The P2P route matrix: how each device reaches each provider's memory, and why not when it
+    /// cannot.
     Topo {
         /// Also list every PCI device in sysfs as a client, not only the providers' devices.
         #[arg(long)]
@@ -101,7 +104,8 @@ enum Cmd {
     },
     /// The providers' counters: use, evictions, pages migrated in and out, invalidations.
     Stats {
-        /// Print a new sample every SECS seconds (e.g. 1, 0.5, 250ms); changes since the previous one show as (+N).
+        /// Print a new sample every SECS seconds (e.g. 1, 0.5, 250ms); changes since the previous
+        /// one show as (+N).
         #[arg(long, value_name = "SECS", value_parser = output::parse_duration)]
         watch: Option<Duration>,
         /// Stop after N samples (with --watch).
@@ -110,7 +114,8 @@ enum Cmd {
         #[command(flatten)]
         json: JsonArg,
     },
-    /// Self-test: allocate a buffer, fill it, prefetch it to a provider, show where its pages are, check the data.
+    /// Self-test: allocate a buffer, fill it, prefetch it to a provider, show where its pages are,
+    /// check the data.
     Prefetch {
         /// Size of the buffer (e.g. 4096, 64K, 4M).
         #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = output::parse_size)]
@@ -118,8 +123,8 @@ enum Cmd {
         /// Where to move it: a managed provider's id, or 'system'.
         #[arg(long, value_name = "ID|system", value_parser = parse_location)]
         to: Location,
-        /// Once placed, print 'holding <addr> <len> pid <pid>' and keep the buffer until killed (or --hold-secs),
-        /// for 'p2pmmctl query --pid'; the data check follows the hold.
+        /// Once placed, print 'holding <addr> <len> pid <pid>' and keep the buffer until killed (or
+        /// --hold-secs), for 'p2pmmctl query --pid'; the data check follows the hold.
         #[arg(long)]
         hold: bool,
         /// The longest --hold lasts.
@@ -130,8 +135,9 @@ enum Cmd {
         #[command(flatten)]
         json: JsonArg,
     },
-    /// Show where each page is (P2PMM_IOC_QUERY): of another process's range with --pid PID --addr A --len L
-    /// (needs CAP_SYS_PTRACE), else a self-test that allocates a buffer and places part of it first.
+    /// Show where each page is (P2PMM_IOC_QUERY): of another process's range with --pid PID --addr
+    /// A --len L (needs CAP_SYS_PTRACE), else a self-test that allocates a buffer and places part
+    /// of it first.
     Query {
         /// Size of the buffer (self-test).
         #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = output::parse_size,
@@ -160,7 +166,8 @@ enum Cmd {
         #[command(flatten)]
         json: JsonArg,
     },
-    /// Self-test: allocate a buffer, give it advice, optionally prefetch it and put the provider under pressure.
+    /// Self-test: allocate a buffer, give it advice, optionally prefetch it and put the provider
+    /// under pressure.
     #[command(group(ArgGroup::new("advice").required(true).multiple(true)))]
     Advise {
         /// Size of the buffer.
@@ -181,7 +188,8 @@ enum Cmd {
         /// Then prefetch the buffer to this managed provider (or 'system').
         #[arg(long, value_name = "ID|system", value_parser = parse_location)]
         prefetch_to: Option<Location>,
-        /// Then stream SIZE of other memory through that provider, and show which advised pages stayed.
+        /// Then stream SIZE of other memory through that provider, and show which advised pages
+        /// stayed.
         #[arg(long, value_name = "SIZE", requires = "prefetch_to", value_parser = output::parse_size)]
         pressure: Option<u64>,
         #[command(flatten)]
@@ -198,12 +206,12 @@ struct JsonArg {
     json: bool,
 }
 
-/// What a person would name as the memory to act on: another process's only for `query` (P2PMM_IOC_QUERY takes
-/// a pid; MIGRATE and ADVISE act on the caller's own address space).
+/// What a person would name as the memory to act on: another process's only for `query`
+/// (P2PMM_IOC_QUERY takes a pid; MIGRATE and ADVISE act on the caller's own address space).
 #[derive(Debug, Args)]
 struct TargetArgs {
-    /// The process whose memory to look at: a pid (query only; needs CAP_SYS_PTRACE), or 'self' for the
-    /// self-test. prefetch and advise act on p2pmmctl's own memory only.
+    /// The process whose memory to look at: a pid (query only; needs CAP_SYS_PTRACE), or 'self' for
+    /// the self-test. prefetch and advise act on p2pmmctl's own memory only.
     #[arg(long, value_name = "PID|self", value_parser = parse_pid)]
     pid: Option<PidArg>,
     /// Start of the range in that process, page aligned (query --pid PID; hex with 0x, or decimal).

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The p2pmmctl binary as a person runs it, where no p2pmm is loaded (the host): errors are one line on stderr
-//! with the right exit code, and help and usage errors come from clap. The guest test
-//! (tests/guest/p2pmmctl_test.sh) runs it against the real /dev/p2pmm.
+//! The p2pmmctl binary as a person runs it, where no p2pmm is loaded (the host): errors are one
+//! line on stderr with the right exit code, and help and usage errors come from clap. The guest
+//! test (tests/guest/p2pmmctl_test.sh) runs it against the real /dev/p2pmm.
 
 use std::process::{Command, Output};
 
