@@ -6,6 +6,7 @@
 //! permissions are the gate to the uAPI.
 
 use crate::{
+    blkio,
     ioctl_cmd::Command,
     managed::{self, Moved, Placement},
     pci_p2p,
@@ -14,6 +15,7 @@ use crate::{
     space::Space,
     trace,
     uapi_advise::{self as ua, AdviseRequest},
+    uapi_blkio::{self as ub, BlkioRequest},
     uapi_migrate::{self as um, MigrateRequest, QueryRequest, Target},
     uapi_providers, uapi_route,
     user_struct::UserStruct,
@@ -68,6 +70,7 @@ impl MiscDevice for P2pmmFile {
             Command::Migrate => migrate_ioctl(&me, arg)?,
             Command::Advise => advise_ioctl(&me, arg)?,
             Command::Query => query_ioctl(arg)?,
+            Command::Blkio => blkio_ioctl(arg)?,
         }
         Ok(0)
     }
@@ -168,6 +171,18 @@ fn migrate_ioctl(space: &Space, arg: UserPtr) -> Result {
         }
     };
     let reply = MigrateRequest::reply(&request.bytes, done.migrated, done.evicted);
+    request.write_back(&reply)
+}
+
+/// `P2PMM_IOC_BLKIO`: a block device's DMA to or from a range of the caller's memory.
+fn blkio_ioctl(arg: UserPtr) -> Result {
+    let request = UserStruct::<{ ub::SIZE }>::read(arg, ub::SIZE_VER0)?;
+    let req = BlkioRequest::decode(&request.bytes)?;
+    let task = kernel::current!();
+    let mm = task.mm().ok_or(EINVAL)?;
+    let all = registry::snapshot()?;
+    let done = blkio::transfer(mm, &req, &all)?;
+    let reply = BlkioRequest::reply(&request.bytes, &done);
     request.write_back(&reply)
 }
 

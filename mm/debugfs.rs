@@ -4,11 +4,14 @@
 //!
 //! - `providers`: every provider with its counters (the same figures as `P2PMM_IOC_PROVIDERS`);
 //! - `routes`: the plan for every (provider, client device) pair of p2pmm's devices, with reasons;
-//! - `slots`: every managed provider's slots that hold a page: state, pins, preference, age.
+//! - `slots`: every managed provider's slots that hold a page: state, pins, preference, age;
+//! - `blkio`: bytes `P2PMM_IOC_BLKIO` moved by path, and how invalidations waited for its I/O.
 //!
 //! The format is for reading, not a stable ABI (that is what the ioctls and sysfs are for).
 
 use crate::{
+    blkio::TOTALS,
+    block_io::WAITS,
     managed::Managed,
     provider::{Kind, Provider},
     registry, route,
@@ -17,7 +20,10 @@ use core::fmt::{self, Formatter};
 use kernel::{
     debugfs::{Dir, File},
     prelude::*,
-    sync::Arc,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc,
+    },
 };
 
 /// The directory and its files, removed when dropped.
@@ -30,7 +36,7 @@ impl Debugfs {
     /// Creates `/sys/kernel/debug/p2pmm/` (silently absent if debugfs is).
     pub fn new() -> Result<Self> {
         let dir = Dir::new(c"p2pmm");
-        let mut files = KVec::with_capacity(3, GFP_KERNEL)?;
+        let mut files = KVec::with_capacity(4, GFP_KERNEL)?;
         files.push(
             KBox::pin_init(
                 dir.read_callback_file(c"providers", (), &providers),
@@ -44,6 +50,10 @@ impl Debugfs {
         )?;
         files.push(
             KBox::pin_init(dir.read_callback_file(c"slots", (), &slots), GFP_KERNEL)?,
+            GFP_KERNEL,
+        )?;
+        files.push(
+            KBox::pin_init(dir.read_callback_file(c"blkio", (), &blkio), GFP_KERNEL)?,
             GFP_KERNEL,
         )?;
         Ok(Self {
@@ -76,7 +86,7 @@ fn providers(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
             continue;
         };
         let s = &p.stats;
-        let load = |a: &kernel::sync::atomic::Atomic<u64>| a.load(kernel::sync::atomic::Relaxed);
+        let load = |a: &Atomic<u64>| a.load(Relaxed);
         writeln!(
             f,
             "{:>3}  {:<8} {:<13} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9}",
@@ -186,4 +196,23 @@ fn dump_slots(p: &Provider, m: &Managed, f: &mut Formatter<'_>) -> fmt::Result {
         )?;
     }
     Ok(())
+}
+
+fn blkio(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
+    let t = &TOTALS;
+    writeln!(f, "transfers {}", t.transfers.load(Relaxed))?;
+    writeln!(f, "bytes_p2p {}", t.p2p.load(Relaxed))?;
+    writeln!(f, "bytes_system {}", t.system.load(Relaxed))?;
+    writeln!(f, "bytes_bounce {}", t.bounce.load(Relaxed))?;
+    writeln!(f, "retries {}", t.retries.load(Relaxed))?;
+    let w = &WAITS;
+    writeln!(f, "invalidation_waits {}", w.waits.load(Relaxed))?;
+    writeln!(f, "invalidation_wait_ns {}", w.waited_ns.load(Relaxed))?;
+    writeln!(
+        f,
+        "invalidation_wait_max_ns {}",
+        w.max_wait_ns.load(Relaxed)
+    )?;
+    writeln!(f, "invalidation_wait_late_s {}", w.late.load(Relaxed))?;
+    writeln!(f, "invalidation_refused {}", w.refused.load(Relaxed))
 }

@@ -16,6 +16,7 @@ impl From<Errno> for Error {
             Errno::NoMem => code::ENOMEM,
             Errno::Busy => code::EBUSY,
             Errno::OpNotSupp => code::EOPNOTSUPP,
+            Errno::BadF => code::EBADF,
         }
     }
 }

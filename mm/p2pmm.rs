@@ -38,6 +38,8 @@ pub mod range_index;
 pub mod route;
 #[path = "core/src/uapi_advise.rs"]
 pub mod uapi_advise;
+#[path = "core/src/uapi_blkio.rs"]
+pub mod uapi_blkio;
 #[path = "core/src/uapi_migrate.rs"]
 pub mod uapi_migrate;
 #[path = "core/src/uapi_providers.rs"]
@@ -54,6 +56,8 @@ pub mod versioned;
 pub mod bar_devmem;
 #[path = "bind/sysfs.rs"]
 pub mod bind_sysfs;
+#[path = "bind/block_io.rs"]
+pub mod block_io;
 #[path = "bind/devmem.rs"]
 pub mod devmem;
 #[path = "bind/hmm.rs"]
@@ -71,6 +75,7 @@ pub mod pci_p2p;
 pub mod trace;
 
 // ---- kernel-only parts ----
+pub mod blkio;
 pub mod chardev;
 pub mod debugfs;
 pub mod errno_map;

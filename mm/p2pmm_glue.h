@@ -93,6 +93,18 @@ enum p2pmm_uapi_fact {
 	P2PMM_FACT_ADV_PIN,
 	P2PMM_FACT_ADV_UNPIN,
 	P2PMM_FACT_MMAP_OFFSET_7,
+	P2PMM_FACT_BLKIO_SIZE,
+	P2PMM_FACT_BLKIO_SIZE_VER0,
+	P2PMM_FACT_BLKIO_OFF_FD,
+	P2PMM_FACT_BLKIO_OFF_ADDR,
+	P2PMM_FACT_BLKIO_OFF_LENGTH,
+	P2PMM_FACT_BLKIO_OFF_OFFSET,
+	P2PMM_FACT_BLKIO_OFF_BYTES_P2P,
+	P2PMM_FACT_BLKIO_OFF_BYTES_SYSTEM,
+	P2PMM_FACT_BLKIO_OFF_BYTES_BOUNCE,
+	P2PMM_FACT_BLKIO_OFF_RETRIES,
+	P2PMM_FACT_BLKIO_WRITE,
+	P2PMM_FACT_IOC_BLKIO,
 	P2PMM_FACT_COUNT,
 };
 
@@ -104,5 +116,6 @@ void p2pmm_trace_migrate(u32 target, unsigned long start, unsigned long end, u64
 void p2pmm_trace_evict(u32 provider, u32 to, u32 picked, u32 evicted);
 void p2pmm_trace_route(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance);
 void p2pmm_trace_revoke(u32 provider, const char *device);
+void p2pmm_trace_blkio(bool to_device, u64 pos, u64 len, u64 p2p, u64 system, u64 bounce, u64 retries);
 
 #endif /* P2PMM_GLUE_H */

@@ -88,6 +88,32 @@ TRACE_EVENT(p2pmm_revoke,
 	TP_printk("provider=%u device=%s", __entry->provider, __get_str(device))
 );
 
+TRACE_EVENT(p2pmm_blkio,
+	TP_PROTO(bool to_device, u64 pos, u64 len, u64 p2p, u64 system, u64 bounce, u64 retries),
+	TP_ARGS(to_device, pos, len, p2p, system, bounce, retries),
+	TP_STRUCT__entry(
+		__field(bool, to_device)
+		__field(u64, pos)
+		__field(u64, len)
+		__field(u64, p2p)
+		__field(u64, system)
+		__field(u64, bounce)
+		__field(u64, retries)
+	),
+	TP_fast_assign(
+		__entry->to_device = to_device;
+		__entry->pos = pos;
+		__entry->len = len;
+		__entry->p2p = p2p;
+		__entry->system = system;
+		__entry->bounce = bounce;
+		__entry->retries = retries;
+	),
+	TP_printk("%s pos=%llu len=%llu p2p=%llu system=%llu bounce=%llu retries=%llu",
+		  __entry->to_device ? "write" : "read", __entry->pos, __entry->len, __entry->p2p,
+		  __entry->system, __entry->bounce, __entry->retries)
+);
+
 #endif /* _P2PMM_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

@@ -80,6 +80,9 @@ pub struct Provider {
     pub stats: Arc<Stats>,
     /// The memory of a managed provider.
     managed: Option<Managed>,
+    /// Bytes of the device's p2pdma pool that are not this static provider's: the P2P windows of managed
+    /// providers on the same device, which p2pdma counts in the pool (allocated).
+    p2p_reserved: Atomic<u64>,
 }
 
 /// The administrator's route policy: the module parameters `route_allow_host_bridge` and
@@ -141,7 +144,14 @@ impl Provider {
             capacity,
             stats,
             managed,
+            p2p_reserved: Atomic::new(0),
         }
+    }
+
+    /// Tells a static provider that `bytes` of its device's p2pdma pool are a managed provider's P2P window:
+    /// neither its capacity nor in use.
+    pub fn reserve_p2p(&self, bytes: u64) {
+        self.p2p_reserved.fetch_add(bytes, ordering::Relaxed);
     }
 
     /// Bytes the provider offers.
@@ -160,6 +170,8 @@ impl Provider {
         match self.kind {
             Kind::Static => {
                 let (size, avail) = pci_p2p::p2p_memory(&self.pdev)?;
+                let reserved = self.p2p_reserved.load(ordering::Relaxed);
+                let size = size.saturating_sub(reserved);
                 Some((size, size.saturating_sub(avail)))
             }
             Kind::Managed => self.managed().map(|m| (m.capacity(), m.used())),

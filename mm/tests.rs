@@ -11,8 +11,9 @@ use kernel::prelude::*;
 mod p2pmm_kunit {
     use crate::{
         errno::Errno, extensible::CopyPlan, ioctl_cmd::Command, route, uapi_advise as ua,
-        uapi_layout::UapiFact as F, uapi_layout::UapiFacts, uapi_layout::UapiLayout,
-        uapi_migrate as um, uapi_providers as up, uapi_route as ur, version,
+        uapi_blkio as ub, uapi_layout::UapiFact as F, uapi_layout::UapiFacts,
+        uapi_layout::UapiLayout, uapi_migrate as um, uapi_providers as up, uapi_route as ur,
+        version,
     };
     use kernel::error::{code, Error};
     use kernel::pr_err;
@@ -54,7 +55,7 @@ mod p2pmm_kunit {
     fn newer_structs_match_c_header() {
         let c = UapiFacts::from_c_header();
         assert_eq!(c.c_count(), F::Count as u32);
-        let checks: [(F, u64); 60] = [
+        let checks: [(F, u64); 72] = [
             (F::ProvidersSize, up::SIZE as u64),
             (F::ProvidersSizeVer0, up::SIZE_VER0 as u64),
             (F::ProvidersOffFlags, up::offset::FLAGS as u64),
@@ -127,6 +128,18 @@ mod p2pmm_kunit {
             (F::AdvPin, u64::from(ua::adv::PIN)),
             (F::AdvUnpin, u64::from(ua::adv::UNPIN)),
             (F::MmapOffset7, um::mmap_offset(7)),
+            (F::BlkioSize, ub::SIZE as u64),
+            (F::BlkioSizeVer0, ub::SIZE_VER0 as u64),
+            (F::BlkioOffFd, ub::offset::FD as u64),
+            (F::BlkioOffAddr, ub::offset::ADDR as u64),
+            (F::BlkioOffLength, ub::offset::LENGTH as u64),
+            (F::BlkioOffOffset, ub::offset::OFFSET as u64),
+            (F::BlkioOffBytesP2p, ub::offset::BYTES_P2P as u64),
+            (F::BlkioOffBytesSystem, ub::offset::BYTES_SYSTEM as u64),
+            (F::BlkioOffBytesBounce, ub::offset::BYTES_BOUNCE as u64),
+            (F::BlkioOffRetries, ub::offset::RETRIES as u64),
+            (F::BlkioWrite, u64::from(ub::FLAG_WRITE)),
+            (F::IocBlkio, u64::from(Command::Blkio.encode(ub::SIZE))),
         ];
         for (fact, rust) in checks {
             if c.get(fact) != rust {
@@ -157,6 +170,7 @@ mod p2pmm_kunit {
             Errno::NoMem,
             Errno::Busy,
             Errno::OpNotSupp,
+            Errno::BadF,
         ] {
             assert_eq!(Error::from(e).to_errno(), -e.to_raw());
         }

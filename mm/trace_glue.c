@@ -27,3 +27,8 @@ void p2pmm_trace_revoke(u32 provider, const char *device)
 {
 	trace_p2pmm_revoke(provider, device);
 }
+
+void p2pmm_trace_blkio(bool to_device, u64 pos, u64 len, u64 p2p, u64 system, u64 bounce, u64 retries)
+{
+	trace_p2pmm_blkio(to_device, pos, len, p2p, system, bounce, retries);
+}

@@ -116,6 +116,18 @@ pub enum UapiFact {
     AdvPin,
     AdvUnpin,
     MmapOffset7,
+    BlkioSize,
+    BlkioSizeVer0,
+    BlkioOffFd,
+    BlkioOffAddr,
+    BlkioOffLength,
+    BlkioOffOffset,
+    BlkioOffBytesP2p,
+    BlkioOffBytesSystem,
+    BlkioOffBytesBounce,
+    BlkioOffRetries,
+    BlkioWrite,
+    IocBlkio,
     /// Number of facts.
     Count,
 }

@@ -5,7 +5,9 @@
 //! On probe, the first `vaccel_static_mb` MiB of the BAR become a *static* provider (registered with p2pdma, so
 //! peers reach it by PCI bus address or not at all, as p2pdma decides), and the next `vaccel_managed_mb` MiB a
 //! *managed* provider: device-private pages whose data lives in the BAR, which p2pmm evicts when it is full (the
-//! small default lets tests oversubscribe it). Both go away with the device: unbinding unregisters them, the
+//! small default lets tests oversubscribe it). The managed range is p2pdma memory of the device as well, all of
+//! it allocated to the managed provider (its P2P window), so that a peer such as an NVMe can DMA to a managed
+//! page by bus address (`P2PMM_IOC_BLKIO`). Both go away with the device: unbinding unregisters them, the
 //! managed pages are evicted to system memory, and p2pdma revokes the static memory.
 //!
 //! The driver lives in `p2pmm.ko` (declared by `mm/p2pmm.rs`): an out-of-tree Rust module cannot call another
@@ -74,7 +76,13 @@ impl pci::Driver for VaccelDriver {
             let managed = Managed::new(pdev, VRAM_BAR, static_len, managed_len, stats.clone())
                 .and_then(|m| registry::register_managed(pdev.into(), m, stats));
             match managed {
-                Ok(p) => Some(p.id),
+                Ok(p) => {
+                    if p.managed().is_some_and(|m| m.memory().has_p2p_window()) {
+                        // The window is p2pdma memory of this device too, allocated whole.
+                        provider.reserve_p2p(managed_len);
+                    }
+                    Some(p.id)
+                }
                 Err(e) => {
                     registry::unregister(provider.id);
                     dev_err!(pdev, "vaccel: managed memory failed: {:?}\n", e);

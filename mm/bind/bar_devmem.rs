@@ -51,6 +51,15 @@ extern "C" {
     fn p2pmm_bar_copy_to_page(dst: *mut c_void, src: *mut c_void);
     fn p2pmm_bar_copy_bar(dst: *mut c_void, src: *mut c_void);
     fn p2pmm_alloc_page_locked(order: u32) -> *mut c_void;
+    fn p2pmm_p2p_window_alloc(
+        pdev: *mut c_void,
+        bar: c_int,
+        size: u64,
+        offset: u64,
+        err: *mut c_int,
+    ) -> *mut c_void;
+    fn p2pmm_p2p_window_free(pdev: *mut c_void, kaddr: *mut c_void, size: u64);
+    fn p2pmm_kaddr_page(kaddr: *mut c_void) -> *mut c_void;
 }
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
@@ -191,7 +200,8 @@ pub enum Source<'a, T: SlotHandler> {
 ///
 /// From the end of initialisation until `drop`: `pgmap` is a `memremap_pages`-ed `MEMORY_DEVICE_PRIVATE` pagemap of
 /// `npages` pages from `first_pfn`, with `Self::OPS` and owner `owner`; `io` maps `npages * PAGE_SIZE` bytes of the
-/// BAR of `pdev`.
+/// BAR of `pdev`; `p2p` is null or the kernel address of the same bytes as p2pdma memory of `pdev`, all of it
+/// allocated to this memory (the *P2P window*: its pages are what a peer's bio names to reach a slot's data).
 ///
 /// # Examples
 ///
@@ -231,6 +241,7 @@ pub struct BarDevmem<T: SlotHandler> {
     first_pfn: usize,
     npages: usize,
     io: *mut c_void,
+    p2p: *mut c_void,
     pdev: ARef<pci::Device>,
     owner: usize,
     handler: T,
@@ -253,6 +264,12 @@ impl<T: SlotHandler> BarDevmem<T> {
     /// Device memory over `len` bytes (a multiple of 2 MiB, the sub-section size `memremap_pages` needs) of
     /// `bar` from `offset`, owned by `owner` (the `pgmap_owner`: p2pmm uses one for all its providers, so a
     /// migration can find pages on any of them).
+    ///
+    /// The same bytes also become p2pdma memory of `pdev`, all of it allocated here (the P2P window), so that a
+    /// peer device can DMA to a slot by bus address. If p2pdma refuses the range (e.g. it is not aligned to a
+    /// memory sub-section), the memory works without a window ([`Self::has_p2p_window`]). If p2pdma took the
+    /// range but the allocation did not get exactly it (someone allocated part of it first), the memory is not
+    /// this memory's to use: `EBUSY`.
     pub fn new(
         pdev: &pci::Device<device::Bound>,
         bar: u32,
@@ -268,6 +285,7 @@ impl<T: SlotHandler> BarDevmem<T> {
             first_pfn: 0,
             npages: (len as usize) / PAGE_SIZE,
             io: core::ptr::null_mut(),
+            p2p: core::ptr::null_mut(),
             pdev,
             owner,
             handler,
@@ -283,6 +301,16 @@ impl<T: SlotHandler> BarDevmem<T> {
                 if me.io.is_null() {
                     return Err(ENOMEM);
                 }
+                let mut err: c_int = 0;
+                // SAFETY: As above; the glue checks the range against the BAR.
+                me.p2p = unsafe {
+                    p2pmm_p2p_window_alloc(pci_p2p::raw(&me.pdev), bar, len, offset, &mut err)
+                };
+                if me.p2p.is_null() && err == EBUSY.to_errno() {
+                    // SAFETY: Mapped above, unused.
+                    unsafe { p2pmm_bar_unmap(pci_p2p::raw(&me.pdev), me.io) };
+                    return Err(EBUSY);
+                }
                 let mut first: c_ulong = 0;
                 // SAFETY: `pgmap` is ours and pinned; `Self::OPS` is a constant. Callbacks may run from here on:
                 // every field they read is set.
@@ -296,8 +324,13 @@ impl<T: SlotHandler> BarDevmem<T> {
                     )
                 });
                 if let Err(e) = added {
-                    // SAFETY: Mapped above, unused.
-                    unsafe { p2pmm_bar_unmap(pci_p2p::raw(&me.pdev), me.io) };
+                    // SAFETY: Mapped and allocated above, unused.
+                    unsafe {
+                        if !me.p2p.is_null() {
+                            p2pmm_p2p_window_free(pci_p2p::raw(&me.pdev), me.p2p, len);
+                        }
+                        p2pmm_bar_unmap(pci_p2p::raw(&me.pdev), me.io);
+                    }
                     return Err(e);
                 }
                 me.first_pfn = first as usize;
@@ -324,6 +357,47 @@ impl<T: SlotHandler> BarDevmem<T> {
     fn slot_io(&self, slot: u32) -> *mut c_void {
         // By the type invariant `io` maps `npages` pages; callers pass slots below `npages`.
         self.io.wrapping_byte_add(slot as usize * PAGE_SIZE)
+    }
+
+    /// Whether a peer can reach the slots by bus address: the memory has a P2P window.
+    pub fn has_p2p_window(&self) -> bool {
+        !self.p2p.is_null()
+    }
+
+    /// The PCI device whose BAR holds the data.
+    pub fn pci_device(&self) -> &pci::Device {
+        &self.pdev
+    }
+
+    /// The p2pdma page of the P2P window that holds `slot`'s data (`None` without a window or for a slot out of
+    /// range). The page is only meaningful while the slot's device page stays in place: the caller keeps it there
+    /// (e.g. an invalidation of its address waits for the I/O, `block_io.rs`).
+    pub(crate) fn p2p_page(&self, slot: u32) -> Option<*mut c_void> {
+        if self.p2p.is_null() || slot as usize >= self.npages {
+            return None;
+        }
+        // SAFETY: By the type invariant `p2p` maps `npages` pages of p2pdma memory; `slot` is below `npages`.
+        Some(unsafe { p2pmm_kaddr_page(self.p2p.wrapping_byte_add(slot as usize * PAGE_SIZE)) })
+    }
+
+    /// Copies `slot`'s data into the system page `page` (a bounce buffer).
+    ///
+    /// # Safety
+    ///
+    /// `page` is a system page the caller owns; `slot` is below [`Self::slots`].
+    pub(crate) unsafe fn copy_slot_to_page(&self, slot: u32, page: *mut c_void) {
+        // SAFETY: The caller's promise; `slot_io` is one page of our window.
+        unsafe { p2pmm_bar_copy_to_page(page, self.slot_io(slot)) }
+    }
+
+    /// Copies the system page `page` (a bounce buffer) into `slot`'s data.
+    ///
+    /// # Safety
+    ///
+    /// As [`Self::copy_slot_to_page`].
+    pub(crate) unsafe fn copy_page_to_slot(&self, page: *mut c_void, slot: u32) {
+        // SAFETY: The caller's promise; `slot_io` is one page of our window.
+        unsafe { p2pmm_bar_copy_from_page(self.slot_io(slot), page) }
     }
 
     fn slot_page(&self, slot: u32) -> *mut c_void {
@@ -659,9 +733,14 @@ impl<T: SlotHandler> PinnedDrop for BarDevmem<T> {
                 pr_err!("evicting device memory failed; pages stay in use\n");
             }
         }
-        // SAFETY: Mapped since initialisation (type invariant); no page is in use after the eviction.
+        // SAFETY: Mapped since initialisation (type invariant); no page is in use after the eviction, and no I/O
+        // names a window page any more (I/O keeps the slot's page in place, so it ended before the eviction).
         unsafe {
             p2pmm_devmem_remove(self.pgmap.get().cast());
+            if !self.p2p.is_null() {
+                let len = (self.npages * PAGE_SIZE) as u64;
+                p2pmm_p2p_window_free(pci_p2p::raw(&self.pdev), self.p2p, len);
+            }
             p2pmm_bar_unmap(pci_p2p::raw(&self.pdev), self.io);
         }
     }

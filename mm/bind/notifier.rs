@@ -355,6 +355,13 @@ pub trait InvalidateHandler: Send + Sync + Sized {
     /// Second pass of a [`Self::TWO_PASS`] handler, without the state lock: wait until the device no longer uses
     /// `[start, end)`. May run right after the first pass when core mm could not batch it (allocation failure).
     fn invalidate_finish(&self, _start: usize, _end: usize) {}
+
+    /// Whether the device would have to wait before it stops using the range (e.g. DMA in flight there). Asked,
+    /// under the state lock, only of invalidations that must not sleep (the OOM reaper's): a busy handler fails
+    /// them, and core mm tries again later, instead of tearing pages down under the device.
+    fn busy(&self, _inv: &Invalidation<'_>, _state: &Self::State) -> bool {
+        false
+    }
 }
 
 /// An invalidation past the handler's filter: the notifier, the range and, unless ignored, the state lock (held,
@@ -633,7 +640,9 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
     }
 
     /// The common first part of both ops: the handler's filter, the lock, the sequence. `None` when the lock
-    /// could not be taken without sleeping in a non-blockable context.
+    /// could not be taken without sleeping in a non-blockable context, or the handler is [busy] in one.
+    ///
+    /// [busy]: InvalidateHandler::busy
     ///
     /// # Safety
     ///
@@ -674,6 +683,9 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
         };
         // SAFETY: `sub` is inserted and the state lock is held, as `mmu_interval_set_seq` requires.
         unsafe { p2pmm_interval_set_seq(sub.cast(), cur_seq) };
+        if !inv.blockable() && this.handler.busy(&inv, &guard) {
+            return None;
+        }
         Some(Begun {
             this,
             inv,

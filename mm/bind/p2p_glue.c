@@ -30,6 +30,39 @@ int p2pmm_p2p_add_resource(struct pci_dev *pdev, int bar, u64 size, u64 offset)
 	return pci_p2pdma_add_resource(pdev, bar, size, offset);
 }
 
+/*
+ * A managed provider's BAR range as p2pdma memory that p2pmm allocates whole (its P2P window; bar_devmem.rs).
+ * NULL with *@err set when p2pdma refuses the range: the range stayed out of the pool, the caller may go on
+ * without a window. -EBUSY when p2pdma took the range but the allocation did not get exactly it: part of it may
+ * be someone else's now, so the caller must not use the range at all. Otherwise the window holds one reference to
+ * its pagemap, so p2pdma's teardown waits for p2pmm_p2p_window_free().
+ */
+void *p2pmm_p2p_window_alloc(struct pci_dev *pdev, int bar, u64 size, u64 offset, int *err)
+{
+	void *kaddr;
+
+	*err = pci_p2pdma_add_resource(pdev, bar, size, offset);
+	if (*err)
+		return NULL;
+	kaddr = pci_alloc_p2pmem(pdev, size);
+	if (kaddr && pci_p2pmem_virt_to_bus(pdev, kaddr) == pci_bus_address(pdev, bar) + offset)
+		return kaddr;
+	if (kaddr)
+		pci_free_p2pmem(pdev, kaddr, size);
+	*err = -EBUSY;
+	return NULL;
+}
+
+void p2pmm_p2p_window_free(struct pci_dev *pdev, void *kaddr, u64 size)
+{
+	pci_free_p2pmem(pdev, kaddr, size);
+}
+
+struct page *p2pmm_kaddr_page(void *kaddr)
+{
+	return virt_to_page(kaddr);
+}
+
 void p2pmm_p2p_publish(struct pci_dev *pdev, bool publish)
 {
 	pci_p2pmem_publish(pdev, publish);

@@ -13,6 +13,7 @@ struct pci_dev;
 struct vm_area_struct;
 struct file;
 struct mm_struct;
+struct page;
 
 /* Verdicts of p2pmm_p2p_route(); the numbers are the uAPI's P2PMM_ROUTE_* (static_assert in p2p_glue.c). */
 #define P2PMM_GLUE_ROUTE_BUS_ADDR 1
@@ -29,6 +30,9 @@ struct p2pmm_p2p_route {
 };
 
 int p2pmm_p2p_add_resource(struct pci_dev *pdev, int bar, u64 size, u64 offset);
+void *p2pmm_p2p_window_alloc(struct pci_dev *pdev, int bar, u64 size, u64 offset, int *err);
+void p2pmm_p2p_window_free(struct pci_dev *pdev, void *kaddr, u64 size);
+struct page *p2pmm_kaddr_page(void *kaddr);
 void p2pmm_p2p_publish(struct pci_dev *pdev, bool publish);
 bool p2pmm_p2p_has_mem(struct pci_dev *pdev, u64 *size, u64 *avail);
 void p2pmm_p2p_route(struct pci_dev *provider, struct pci_dev *client, struct p2pmm_p2p_route *out);

@@ -4,6 +4,7 @@
 //!
 //! Each function costs a static-branch test when its event is disabled.
 
+use crate::uapi_blkio::BlkioDone;
 use kernel::{ffi::c_char, prelude::*, str::CStr};
 
 extern "C" {
@@ -18,6 +19,15 @@ extern "C" {
         distance: i32,
     );
     fn p2pmm_trace_revoke(provider: u32, device: *const c_char);
+    fn p2pmm_trace_blkio(
+        to_device: bool,
+        pos: u64,
+        len: u64,
+        p2p: u64,
+        system: u64,
+        bounce: u64,
+        retries: u64,
+    );
 }
 
 /// A migration of `[start, end)` to `target` (0: system memory) finished.
@@ -52,4 +62,20 @@ pub fn route(provider: u32, client: &CStr, verdict: u32, plan: u32, reason: u32,
 pub fn revoke(provider: u32, device: &CStr) {
     // SAFETY: `device` is a NUL-terminated string, valid for the call (the event copies it).
     unsafe { p2pmm_trace_revoke(provider, device.as_char_ptr()) };
+}
+
+/// A block transfer of `len` bytes at device byte `pos` finished, with the bytes by path (`P2PMM_IOC_BLKIO`).
+pub fn blkio(to_device: bool, pos: u64, len: u64, done: &BlkioDone) {
+    // SAFETY: Plain values.
+    unsafe {
+        p2pmm_trace_blkio(
+            to_device,
+            pos,
+            len,
+            done.p2p,
+            done.system,
+            done.bounce,
+            done.retries,
+        )
+    };
 }

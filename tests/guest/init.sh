@@ -8,6 +8,7 @@
 # Kernel command line words without a dot reach init as environment variables:
 #   p2pmm_mode=test|run       what to do (default test)
 #   p2pmm_suites=a,b,...      suites to run in test mode (default: kunit,kselftest,hmm-baseline)
+#   p2pmm_kselftest=NAME      the kselftest suite runs only /kselftest/NAME (P2PMM_KSELFTEST=NAME make test)
 /bin/busybox --install -s /bin
 export PATH=/bin:/sbin
 mount -t proc proc /proc
@@ -75,7 +76,7 @@ suite_kselftest() {
 	# The importer test reads through p2pmm's mirror device; unloaded again before the hmm suites.
 	insmod /lib/modules/p2pmm_mirror.ko || return 1
 	rc=0
-	for t in /kselftest/*; do
+	for t in /kselftest/${p2pmm_kselftest:-*}; do
 		"$t" || rc=1
 	done
 	rmmod p2pmm_mirror || rc=1

@@ -76,7 +76,7 @@ echo "# topology from sysfs: CMB $cmb, vaccel below the same switch $near, vacce
 
 # ---- version ----
 run version
-check version_reports_uapi '[ $rc = 0 ] && grep -q "^p2pmm uAPI version 3 (p2pmmctl speaks version 3)$" "$T/out" &&
+check version_reports_uapi '[ $rc = 0 ] && grep -q "^p2pmm uAPI version 4 (p2pmmctl speaks version 4)$" "$T/out" &&
 	grep -q "^features: version, providers, migrate, advise" "$T/out"'
 
 # ---- providers ----
@@ -92,7 +92,8 @@ run providers
 nsum=$(sed -n 's/^\([0-9]*\) providers (.*/\1/p' "$T/out")
 nrows=$(grep -cE '^ *[0-9]+  (static|managed) ' "$T/out")
 check providers_table_matches_json '[ $rc = 0 ] && [ "$nsum" = "$njson" ] && [ "$nrows" = "$njson" ]'
-# Every device with p2pdma memory has a static provider of exactly that size and use; the CMB is adopted.
+# Every device with p2pdma memory has a static provider of exactly that size and use, less the P2P window of a
+# managed provider on the same device (p2pdma memory too, allocated whole); the CMB is adopted.
 good=1
 for d in "$PCI"/*; do
 	[ -f "$d/p2pmem/size" ] || continue
@@ -100,7 +101,9 @@ for d in "$PCI"/*; do
 	line=$(grep " kind=static device=$name " "$T/providers")
 	size=$(echo "$line" | field capacity)
 	used=$(echo "$line" | field used)
-	if [ "$size" != "$(cat "$d/p2pmem/size")" ] || [ "$used" != $(($(cat "$d/p2pmem/size") - $(cat "$d/p2pmem/available"))) ]; then
+	window=$(grep " kind=managed device=$name " "$T/providers" | field capacity)
+	p2pmem=$(($(cat "$d/p2pmem/size") - ${window:-0}))
+	if [ "$size" != "$p2pmem" ] || [ "$used" != $((p2pmem - $(cat "$d/p2pmem/available"))) ]; then
 		echo "# $name: p2pmem size $(cat "$d/p2pmem/size") available $(cat "$d/p2pmem/available"), p2pmmctl: $line"
 		good=0
 	fi
@@ -223,7 +226,7 @@ check error_prefetch_other_pid_exit_2 '[ $rc = 2 ] && one_line_stderr &&
 run advise --pin --pid 1
 check error_advise_other_pid_exit_2 '[ $rc = 2 ] && one_line_stderr &&
 	grep -q "^p2pmmctl: --pid 1: advise acts on the caller.s own address space only (P2PMM_IOC_ADVISE takes no pid)" "$T/err"'
-# ---- transfer: an NVMe's O_DIRECT into and out of p2pmm memory ----
+# ---- transfer: an NVMe's DMA into and out of p2pmm memory (O_DIRECT for static, P2PMM_IOC_BLKIO for managed) ----
 # The NVMe below the switch and the one on its own root port, by serial; their namespaces' block devices.
 nvme_blk() {
 	for c in /sys/class/nvme/*; do
@@ -236,7 +239,8 @@ nvme_blk() {
 sw=$(nvme_blk p2pmm-sw)
 rp=$(nvme_blk p2pmm-rp2)
 static_near=$(grep " kind=static device=$near " "$T/providers" | field id)
-echo "# transfer: NVMe $sw below the switch, $rp on its own root port, static provider $static_near ($near)"
+echo "# transfer: NVMe $sw below the switch, $rp on its own root port, static provider $static_near ($near)," \
+	"managed providers $managed ($near) and $managed_far ($far)"
 run transfer --file "$sw" --provider "$static_near" --op write --size 1M --offset 40M
 check transfer_write_from_static_memory_is_p2p '[ $rc = 0 ] && grep -q "^route: bus-address (distance [0-9]*), plan direct$" "$T/out" &&
 	grep -q "^by P2P DMA: 1 MiB; by DMA to system memory: 0 B; bounced through system memory by a CPU copy: 0 B$" "$T/out"'
@@ -247,9 +251,29 @@ check transfer_read_into_static_memory_json '[ $rc = 0 ] && grep -q "^  \"op\": 
 run transfer --file "$rp" --provider "$static_near" --size 64K
 check transfer_without_a_p2p_route_fails '[ $rc = 1 ] && one_line_stderr &&
 	grep -q "^p2pmmctl: transfer: read of $rp at offset 0: Invalid argument (os error 22) (the device cannot DMA to this memory" "$T/err"'
+# Managed memory stays on its provider (P2PMM_IOC_BLKIO): the NVMe below the switch reaches the vaccel below the
+# same switch by P2P DMA through the provider's BAR, and every byte of the vaccel on its own root port bounces.
 run transfer --file "$sw" --provider "$managed" --op write --size 1M --offset 40M
-check transfer_managed_memory_bounces '[ $rc = 0 ] &&
-	grep -q "^by P2P DMA: 0 B; by DMA to system memory: 1 MiB; bounced through system memory by a CPU copy: 1 MiB$" "$T/out"'
+check transfer_write_from_managed_memory_is_p2p '[ $rc = 0 ] && grep -q "^route: bus-address (distance [0-9]*), plan direct$" "$T/out" &&
+	grep -q "^by P2P DMA: 1 MiB; by DMA to system memory: 0 B; bounced through system memory by a CPU copy: 0 B$" "$T/out" &&
+	grep -q "^still on provider $managed: 256 of 256 pages (256 before the transfer)$" "$T/out"'
+run transfer --file "$sw" --provider "$managed" --op read --size 1M --offset 40M --chunk 256K --json
+check transfer_read_into_managed_memory_is_p2p_json '[ $rc = 0 ] && grep -q "^  \"op\": \"read\",$" "$T/out" &&
+	grep -q "^  \"kind\": \"managed\",$" "$T/out" && grep -q "^  \"p2p_bytes\": 1048576,$" "$T/out" &&
+	grep -q "^  \"system_dma_bytes\": 0,$" "$T/out" && grep -q "^  \"bounced_bytes\": 0,$" "$T/out" &&
+	grep -q "^  \"pages_on_provider_before\": 256,$" "$T/out" && grep -q "^  \"pages_on_provider_after\": 256$" "$T/out"'
+run transfer --file "$sw" --provider "$managed_far" --op write --size 1M --offset 40M
+check transfer_write_from_far_managed_memory_bounces '[ $rc = 0 ] && grep -q "^route: not-supported (distance none), plan bounce, " "$T/out" &&
+	grep -q "^by P2P DMA: 0 B; by DMA to system memory: 0 B; bounced through system memory by a CPU copy: 1 MiB$" "$T/out" &&
+	grep -q "^still on provider $managed_far: 256 of 256 pages (256 before the transfer)$" "$T/out"'
+run transfer --file "$sw" --provider "$managed_far" --op read --size 1M --offset 40M --chunk 256K --json
+check transfer_read_into_far_managed_memory_bounces_json '[ $rc = 0 ] && grep -q "^  \"op\": \"read\",$" "$T/out" &&
+	grep -q "^  \"p2p_bytes\": 0,$" "$T/out" && grep -q "^  \"system_dma_bytes\": 0,$" "$T/out" &&
+	grep -q "^  \"bounced_bytes\": 1048576,$" "$T/out" && grep -q "^  \"pages_on_provider_after\": 256$" "$T/out"'
+: >"$T/plain"
+run transfer --file "$T/plain" --provider "$managed" --size 64K
+check transfer_managed_memory_needs_a_block_device '[ $rc = 2 ] && one_line_stderr &&
+	grep -q "^p2pmmctl: transfer: $T/plain is not a block device: the memory of managed provider $managed moves by P2PMM_IOC_BLKIO, which needs one$" "$T/err"'
 run transfer --file "$sw" --provider "$static_near" --size 1000
 check transfer_unaligned_size_exit_2 '[ $rc = 2 ] && one_line_stderr && grep -q "^p2pmmctl: transfer: --size 1000 is not a multiple" "$T/err"'
 

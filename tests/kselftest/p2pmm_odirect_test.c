@@ -45,21 +45,6 @@
 /* Each (provider, direction) pair has a disk region of its own. */
 #define REGION(provider, write) ((off_t)((provider) * 2 + (write)) * 2 * XFER)
 
-static void fill(unsigned char *p, size_t len, unsigned int seed)
-{
-	for (size_t i = 0; i < len; i++)
-		p[i] = (unsigned char)(seed * 131 + i * 7 + (i >> 12));
-}
-
-/* Index of the first byte that differs from fill(seed), or -1 if none. */
-static long mismatch(const volatile unsigned char *p, size_t len, unsigned int seed)
-{
-	for (size_t i = 0; i < len; i++)
-		if (p[i] != (unsigned char)(seed * 131 + i * 7 + (i >> 12)))
-			return (long)i;
-	return -1;
-}
-
 /* An O_DIRECT transfer by pread/pwrite: bytes moved, or -errno. */
 static ssize_t xfer(int bfd, void *buf, off_t off, int write)
 {
@@ -162,9 +147,9 @@ static int run_matrix(struct __test_metadata *_metadata, FIXTURE_DATA(odirect) *
 			/* The disk region starts out as something else, so a transfer that did nothing shows. */
 			memset(self->ram, 0x3c, XFER);
 			ASSERT_EQ(XFER, xfer(self->bfd, self->ram, off, 1));
-			fill(bar, XFER, seed);
+			p2p_dma_fill(bar, XFER, seed);
 		} else {
-			fill(self->ram, XFER, seed);
+			p2p_dma_fill(self->ram, XFER, seed);
 			ASSERT_EQ(0, p2p_dma_trace_clear());
 			ASSERT_EQ(XFER, xfer(self->bfd, self->ram, off, 1));
 			/* The control: a transfer from system memory is DMA mapped, so the event is there to see. */
@@ -192,7 +177,7 @@ static int run_matrix(struct __test_metadata *_metadata, FIXTURE_DATA(odirect) *
 			/* The disk has the provider's bytes, or still its own. */
 			ASSERT_EQ(XFER, xfer(self->bfd, self->ram, off, 0));
 			if (reachable) {
-				bad = mismatch(self->ram, XFER, seed);
+				bad = p2p_dma_mismatch(self->ram, XFER, seed);
 				EXPECT_EQ(-1, bad) TH_LOG("disk byte %ld differs from the provider's", bad);
 			} else {
 				for (size_t b = 0; b < XFER; b++)
@@ -203,7 +188,7 @@ static int run_matrix(struct __test_metadata *_metadata, FIXTURE_DATA(odirect) *
 			}
 		} else if (reachable) {
 			/* The BAR has the disk's bytes, read back through the mapping. */
-			bad = mismatch(bar, XFER, seed);
+			bad = p2p_dma_mismatch(bar, XFER, seed);
 			EXPECT_EQ(-1, bad) TH_LOG("provider byte %ld differs from the disk's", bad);
 		} else {
 			for (size_t b = 0; b < XFER; b++)

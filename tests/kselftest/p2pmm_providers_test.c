@@ -115,15 +115,19 @@ TEST_F(prov, list_matches_sysfs)
 	dir = opendir(PCI_DEVICES);
 	ASSERT_NE(NULL, dir);
 	while ((d = readdir(dir))) {
-		const struct p2pmm_provider_info *p;
+		const struct p2pmm_provider_info *p, *m;
 
 		if (d->d_name[0] == '.' || sysfs_ulong(d->d_name, "p2pmem/size") == ULONG_MAX)
 			continue;
 		nstatic++;
 		p = by_device(self->p, self->n, d->d_name, P2PMM_PROVIDER_STATIC);
 		ASSERT_NE(NULL, p) TH_LOG("p2pdma memory of %s not listed", d->d_name);
-		/* Capacity and use are p2pdma's own figures. */
-		EXPECT_EQ(sysfs_ulong(d->d_name, "p2pmem/size"), p->capacity);
+		/*
+		 * Capacity and use are p2pdma's own figures, less the P2P window of a managed provider on the same
+		 * device: p2pdma memory too, allocated whole to the managed provider.
+		 */
+		m = by_device(self->p, self->n, d->d_name, P2PMM_PROVIDER_MANAGED);
+		EXPECT_EQ(sysfs_ulong(d->d_name, "p2pmem/size") - (m ? m->capacity : 0), p->capacity);
 		EXPECT_EQ(p->capacity - sysfs_ulong(d->d_name, "p2pmem/available"), p->used);
 		/* The NVMe CMB is nvme's memory, adopted; a vaccel's is p2pmm's own. */
 		if (sysfs_ulong(d->d_name, "vendor") == 0x1b36) {

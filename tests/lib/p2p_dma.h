@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Guest-side helpers for the programs that make an NVMe DMA into p2pmm memory (tests/kselftest/p2pmm_odirect_test.c,
- * tests/guest/p2pmm_demo.c, tests/bench/p2p_bench.c): finding an NVMe of the VM by its serial, counting the
+ * tests/guest/p2pmm_demo.c, tests/bench/p2p_bench.c, the BLKIO kselftests): finding an NVMe of the VM by its
+ * serial, a byte pattern to check transfers with, counting the
  * kernel's dma:dma_map_phys events of a device, which every DMA mapping of system memory (and every mapping
  * through a host bridge) emits and a P2P transfer by bus address never does, and one O_DIRECT transfer through
  * io_uring; and writing a sysfs or tracefs file (also for the trace and revoke kselftests). Header-only: each
@@ -97,6 +98,22 @@ static inline int p2p_dma_find_nvme(const char *serial, struct p2p_dma_nvme *out
 	}
 	closedir(dir);
 	return found;
+}
+
+/* A byte pattern that differs per seed and per page, so a page that landed elsewhere shows. */
+static inline void p2p_dma_fill(unsigned char *p, size_t len, unsigned int seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (unsigned char)(seed * 131 + i * 7 + (i >> 12));
+}
+
+/* Index of the first byte that differs from p2p_dma_fill(seed), or -1 if none. */
+static inline long p2p_dma_mismatch(const volatile unsigned char *p, size_t len, unsigned int seed)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != (unsigned char)(seed * 131 + i * 7 + (i >> 12)))
+			return (long)i;
+	return -1;
 }
 
 static inline int p2p_dma_write_file(const char *path, const char *s)

@@ -19,7 +19,7 @@
 #include <linux/types.h>
 
 /* Version of this interface; bumped when a struct grows or an ioctl is added. */
-#define P2PMM_UAPI_VERSION 3
+#define P2PMM_UAPI_VERSION 4
 
 /* Feature bits returned by P2PMM_IOC_VERSION: what the running kernel implements. */
 #define P2PMM_FEATURE_VERSION (1ULL << 0)   /* P2PMM_IOC_VERSION and extensible structs */
@@ -27,6 +27,7 @@
 #define P2PMM_FEATURE_MIGRATE (1ULL << 2)   /* managed providers, P2PMM_IOC_MIGRATE and P2PMM_IOC_QUERY */
 #define P2PMM_FEATURE_ADVISE (1ULL << 3)    /* P2PMM_IOC_ADVISE */
 #define P2PMM_FEATURE_STATIC_MMAP (1ULL << 4) /* mmap of static memory at P2PMM_MMAP_OFFSET(id) */
+#define P2PMM_FEATURE_BLKIO (1ULL << 5)       /* P2PMM_IOC_BLKIO (uAPI version 4) */
 
 /* 0xB9 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst. */
 #define P2PMM_IOC_MAGIC 0xB9
@@ -278,5 +279,57 @@ struct p2pmm_advise {
 #define P2PMM_IOC_MIGRATE _IOWR(P2PMM_IOC_MAGIC, 0x03, struct p2pmm_migrate)
 #define P2PMM_IOC_QUERY _IOWR(P2PMM_IOC_MAGIC, 0x04, struct p2pmm_query)
 #define P2PMM_IOC_ADVISE _IOWR(P2PMM_IOC_MAGIC, 0x05, struct p2pmm_advise)
+
+/* ---- Block I/O: a block device's DMA into and out of the caller's memory, wherever its pages are ---- */
+
+#define P2PMM_BLKIO_WRITE (1U << 0) /* memory -> device; without it device -> memory */
+
+/**
+ * struct p2pmm_blkio - argument of P2PMM_IOC_BLKIO: move bytes between a block device and the caller's memory
+ * @size:         in: sizeof(struct p2pmm_blkio)
+ * @flags:        in: P2PMM_BLKIO_WRITE or 0
+ * @fd:           in: a block device, open for reading (a read) or writing (P2PMM_BLKIO_WRITE)
+ * @__reserved:   0
+ * @addr:         in: first byte of the memory range, a multiple of the device's logical block size
+ * @length:       in: bytes, a multiple of the logical block size, > 0
+ * @offset:       in: byte offset on the device, a multiple of the logical block size
+ * @bytes_p2p:    out: bytes the device moved to or from a provider's BAR by bus address (P2P DMA)
+ * @bytes_system: out: bytes the device moved to or from system memory
+ * @bytes_bounce: out: bytes that went through a bounce page in system memory, copied by the CPU to or from a
+ *                managed provider the device does not reach directly
+ * @retries:      out: pieces of the range set up again because an invalidation (migration, eviction, unmap)
+ *                raced their setup
+ *
+ * The pages stay where they are: nothing is migrated, nothing pinned. A page in system memory is a DMA target;
+ * a page on a managed provider is reached through the provider's BAR when the device reaches it directly
+ * (P2PMM_IOC_ROUTE's plan is P2PMM_PLAN_DIRECT and the device's queue takes p2pdma pages), else it bounces;
+ * static memory the caller mapped is reached through its BAR, and never bounces. Pages not yet populated are
+ * faulted in first. An invalidation of a page under I/O (eviction, migration, munmap, fork) waits until the I/O
+ * finished, so no byte lands in a page after it moved. Like O_DIRECT, the device's page cache of the range is
+ * written back before and dropped after a write.
+ *
+ * Errors: EINVAL for flags, reserved fields, an empty or wrapping range, one not aligned to the logical block
+ * size or past the end of the device, or @fd not a block device; EBADF for @fd not open (or not open for the
+ * direction); ENOMEM if part of the range is not mapped; EFAULT for memory that cannot be accessed (e.g.
+ * PROT_NONE, or not writable for a read); EREMOTEIO for static memory the device cannot reach; EBUSY when
+ * invalidations kept racing the setup; the device's error (EIO, ...) for a failed I/O. On an error some bytes
+ * may have moved.
+ */
+struct p2pmm_blkio {
+	__u32 size;
+	__u32 flags;
+	__s32 fd;
+	__u32 __reserved;
+	__u64 addr;
+	__u64 length;
+	__u64 offset;
+	__u64 bytes_p2p;
+	__u64 bytes_system;
+	__u64 bytes_bounce;
+	__u64 retries;
+};
+#define P2PMM_BLKIO_SIZE_VER0 72
+
+#define P2PMM_IOC_BLKIO _IOWR(P2PMM_IOC_MAGIC, 0x06, struct p2pmm_blkio)
 
 #endif /* _UAPI_LINUX_P2PMM_H */

@@ -26,6 +26,8 @@ pub enum Errno {
     /// `EOPNOTSUPP`: a request the uAPI names but p2pmm does not carry out (e.g. read-mostly
     /// advice).
     OpNotSupp,
+    /// `EBADF`: a file descriptor that is not open, or not open for what the request does.
+    BadF,
 }
 
 impl Errno {
@@ -40,6 +42,7 @@ impl Errno {
             Errno::NoMem => 12,
             Errno::Busy => 16,
             Errno::OpNotSupp => 95,
+            Errno::BadF => 9,
         }
     }
 }

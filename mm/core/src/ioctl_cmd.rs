@@ -36,16 +36,19 @@ pub enum Command {
     Query,
     /// `P2PMM_IOC_ADVISE`: madvise-like advice on a range of the caller's memory.
     Advise,
+    /// `P2PMM_IOC_BLKIO`: DMA between a block device and a range of the caller's memory.
+    Blkio,
 }
 
 impl Command {
-    const ALL: [Command; 6] = [
+    const ALL: [Command; 7] = [
         Command::Version,
         Command::Providers,
         Command::Route,
         Command::Migrate,
         Command::Query,
         Command::Advise,
+        Command::Blkio,
     ];
 
     /// The command number (`_IOC_NR`) of each command.
@@ -57,6 +60,7 @@ impl Command {
             Command::Migrate => 0x03,
             Command::Query => 0x04,
             Command::Advise => 0x05,
+            Command::Blkio => 0x06,
         }
     }
 
@@ -69,6 +73,7 @@ impl Command {
             Command::Migrate => "P2PMM_IOC_MIGRATE",
             Command::Query => "P2PMM_IOC_QUERY",
             Command::Advise => "P2PMM_IOC_ADVISE",
+            Command::Blkio => "P2PMM_IOC_BLKIO",
         }
     }
 

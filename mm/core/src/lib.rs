@@ -26,6 +26,7 @@ pub mod range_index;
 pub mod route;
 pub mod slot_claim;
 pub mod uapi_advise;
+pub mod uapi_blkio;
 pub mod uapi_migrate;
 pub mod uapi_providers;
 pub mod uapi_route;

@@ -9,7 +9,7 @@ use crate::errno::Errno;
 use crate::extensible::{get_u32, get_u64, put_u32, put_u64};
 
 /// `P2PMM_UAPI_VERSION`.
-pub const UAPI_VERSION: u32 = 3;
+pub const UAPI_VERSION: u32 = 4;
 
 /// `P2PMM_FEATURE_VERSION`: the VERSION ioctl and extensible structs.
 pub const FEATURE_VERSION: u64 = 1 << 0;
@@ -26,9 +26,16 @@ pub const FEATURE_ADVISE: u64 = 1 << 3;
 /// `P2PMM_FEATURE_STATIC_MMAP`: static memory is mapped with mmap at `P2PMM_MMAP_OFFSET(id)`.
 pub const FEATURE_STATIC_MMAP: u64 = 1 << 4;
 
+/// `P2PMM_FEATURE_BLKIO`: the BLKIO ioctl (uAPI version 4).
+pub const FEATURE_BLKIO: u64 = 1 << 5;
+
 /// Every feature this build implements; a bit is added here only together with the code behind it.
-pub const FEATURES: u64 =
-    FEATURE_VERSION | FEATURE_PROVIDERS | FEATURE_MIGRATE | FEATURE_ADVISE | FEATURE_STATIC_MMAP;
+pub const FEATURES: u64 = FEATURE_VERSION
+    | FEATURE_PROVIDERS
+    | FEATURE_MIGRATE
+    | FEATURE_ADVISE
+    | FEATURE_STATIC_MMAP
+    | FEATURE_BLKIO;
 
 /// `P2PMM_VERSION_SIZE_VER0`: the first published size of `struct p2pmm_version`.
 pub const SIZE_VER0: usize = 24;

@@ -11,6 +11,10 @@
 //! Migrate and advise act on the **caller's own address space**: there is no way to place or advise
 //! another process's memory through this uAPI. Query looks at the caller's memory too, or, since
 //! uAPI version 3, at another process's ([`Device::query_pid`]), which needs `CAP_SYS_PTRACE`.
+//!
+//! Block I/O (uAPI version 4, [`Device::blkio_read`] and [`Device::blkio_write`]) has a block
+//! device move bytes by DMA to or from a buffer of the caller's, wherever its pages are, without
+//! moving them: on a managed provider they stay there.
 
 pub mod raw;
 mod sys;
@@ -19,10 +23,12 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
+use sys::BlkioBuf;
 
 pub use p2pmm_core::ioctl_cmd::Command;
 pub use p2pmm_core::route::NoRouteReason;
 use p2pmm_core::route::{plan_name, reason_name};
+pub use p2pmm_core::uapi_blkio::BlkioDone;
 pub use sys::{page_size, Mapping};
 
 /// The default path of the device node.
@@ -91,7 +97,9 @@ impl Error {
             (_, ENOTTY) => "not a p2pmm device, or a kernel without this ioctl",
             (Ioctl(C::Route), ENODEV) => "unknown provider or client device",
             (Ioctl(C::Migrate | C::Advise) | Call::Mmap, ENODEV) => "unknown provider",
-            (Ioctl(C::Migrate | C::Query | C::Advise), ENOMEM) => "part of the range is not mapped",
+            (Ioctl(C::Migrate | C::Query | C::Advise | C::Blkio), ENOMEM) => {
+                "part of the range is not mapped"
+            }
             (Call::Mmap, ENOMEM) => "the provider has not that much free",
             (Ioctl(C::Migrate), EINVAL) => "bad range, or a static provider as target",
             (Ioctl(C::Advise), EINVAL) => {
@@ -111,6 +119,16 @@ impl Error {
             (Ioctl(C::Advise), EPERM) => {
                 "the caller's address space is not the one that opened the file"
             }
+            (Ioctl(C::Blkio), EINVAL) => {
+                "not a block device, or a range not aligned to its logical block size or past its \
+                 end"
+            }
+            (Ioctl(C::Blkio), EBADF) => "the file is not open for this direction",
+            (Ioctl(C::Blkio), EFAULT) => {
+                "memory that cannot be accessed (PROT_NONE, or not writable for a read)"
+            }
+            (Ioctl(C::Blkio), EREMOTEIO) => "static memory the device cannot reach",
+            (Ioctl(C::Blkio), EBUSY) => "invalidations kept racing the setup",
             (_, E2BIG) => {
                 "a struct larger than this kernel knows, with non-zero bytes past its end"
             }
@@ -200,6 +218,7 @@ impl Version {
                 raw::P2PMM_FEATURE_MIGRATE => "migrate".to_string(),
                 raw::P2PMM_FEATURE_ADVISE => "advise".to_string(),
                 raw::P2PMM_FEATURE_STATIC_MMAP => "static-mmap".to_string(),
+                raw::P2PMM_FEATURE_BLKIO => "blkio".to_string(),
                 _ => format!("bit{b}"),
             })
             .collect()
@@ -677,6 +696,34 @@ impl Device {
             .map_err(|e| err(Command::Advise, e))
     }
 
+    /// `P2PMM_IOC_BLKIO`, device to memory: block device `file` (open for reading) writes `buf` by
+    /// DMA with its bytes from byte `offset` on. Pages of `buf` on a managed provider stay there
+    /// (reached through the provider's BAR where the device's route to it is direct, else through a
+    /// bounce page); static memory is reached through its BAR, or the call fails (`EREMOTEIO`).
+    /// `buf`'s address, its length and `offset` are multiples of the device's logical block size
+    /// (`EINVAL` otherwise, and for a file that is not a block device). The reply says how many
+    /// bytes took each path.
+    pub fn blkio_read(&self, file: &impl AsFd, buf: &mut [u8], offset: u64) -> Result<BlkioDone> {
+        self.blkio(file, BlkioBuf::Read(buf), offset)
+    }
+
+    /// `P2PMM_IOC_BLKIO`, memory to device: block device `file` (open for writing) reads `buf` by
+    /// DMA into its bytes from byte `offset` on; otherwise as [`Device::blkio_read`].
+    pub fn blkio_write(&self, file: &impl AsFd, buf: &[u8], offset: u64) -> Result<BlkioDone> {
+        self.blkio(file, BlkioBuf::Write(buf), offset)
+    }
+
+    fn blkio(&self, file: &impl AsFd, buf: BlkioBuf<'_>, offset: u64) -> Result<BlkioDone> {
+        let r = sys::blkio(self.file.as_fd(), file.as_fd(), buf, offset)
+            .map_err(|e| err(Command::Blkio, e))?;
+        Ok(BlkioDone {
+            p2p: r.bytes_p2p,
+            system: r.bytes_system,
+            bounce: r.bytes_bounce,
+            retries: r.retries,
+        })
+    }
+
     /// Maps `len` bytes of new memory of static provider `id` (`P2PMM_MMAP_OFFSET(id)`); dropping
     /// the mapping gives it back.
     pub fn map_static(&self, id: u32, len: usize) -> Result<Mapping> {
@@ -803,13 +850,74 @@ mod tests {
     }
 
     #[test]
-    fn query_struct_is_version_3() {
-        assert_eq!(raw::P2PMM_UAPI_VERSION, 3);
+    fn query_struct_has_pid_since_version_3() {
+        assert_eq!(raw::P2PMM_UAPI_VERSION, 4);
         assert_eq!(size_of::<raw::Query>() as u32, raw::P2PMM_QUERY_SIZE_VER1);
         assert_eq!(
             core::mem::offset_of!(raw::Query, pid) as u32,
             raw::P2PMM_QUERY_SIZE_VER0
         );
+    }
+
+    #[test]
+    fn blkio_struct_is_the_cores() {
+        use core::mem::offset_of;
+        use p2pmm_core::uapi_blkio::{offset, SIZE};
+        assert_eq!(size_of::<raw::Blkio>(), SIZE);
+        assert_eq!(raw::P2PMM_BLKIO_SIZE_VER0 as usize, SIZE);
+        for (rust, core) in [
+            (offset_of!(raw::Blkio, flags), offset::FLAGS),
+            (offset_of!(raw::Blkio, fd), offset::FD),
+            (offset_of!(raw::Blkio, reserved), offset::RESERVED),
+            (offset_of!(raw::Blkio, addr), offset::ADDR),
+            (offset_of!(raw::Blkio, length), offset::LENGTH),
+            (offset_of!(raw::Blkio, offset), offset::OFFSET),
+            (offset_of!(raw::Blkio, bytes_p2p), offset::BYTES_P2P),
+            (offset_of!(raw::Blkio, bytes_system), offset::BYTES_SYSTEM),
+            (offset_of!(raw::Blkio, bytes_bounce), offset::BYTES_BOUNCE),
+            (offset_of!(raw::Blkio, retries), offset::RETRIES),
+        ] {
+            assert_eq!(rust, core);
+        }
+    }
+
+    #[test]
+    fn blkio_errors_say_what_the_uapi_documents() {
+        let blkio = |errno| Error {
+            call: Call::Ioctl(Command::Blkio),
+            errno,
+        };
+        assert_eq!(
+            blkio(libc::EREMOTEIO).to_string(),
+            "P2PMM_IOC_BLKIO: remote i/o error (EREMOTEIO); static memory the device cannot reach"
+        );
+        assert!(blkio(libc::EINVAL)
+            .to_string()
+            .contains("not a block device"));
+        assert!(blkio(libc::EBADF)
+            .to_string()
+            .contains("(EBADF); the file is not open"));
+        assert!(blkio(libc::ENOMEM)
+            .to_string()
+            .ends_with("part of the range is not mapped"));
+        // The device's own error has no uAPI meaning of its own.
+        assert_eq!(blkio(libc::EIO).meaning(), None);
+    }
+
+    #[test]
+    fn blkio_of_a_file_that_is_not_p2pmm() {
+        // /dev/null opens read-write but answers no p2pmm ioctl: the call reaches the kernel and
+        // comes back as ENOTTY, in both directions.
+        let dev = Device::open("/dev/null").unwrap();
+        let file = File::open("/dev/null").unwrap();
+        let mut m = anonymous(4096).unwrap();
+        let e = dev.blkio_read(&file, m.as_mut_slice(), 0).unwrap_err();
+        assert_eq!(
+            (e.call, e.errno),
+            (Call::Ioctl(Command::Blkio), libc::ENOTTY)
+        );
+        let e = dev.blkio_write(&file, m.as_slice(), 512).unwrap_err();
+        assert_eq!(e.errno, libc::ENOTTY);
     }
 
     #[test]
@@ -833,8 +941,11 @@ mod tests {
     fn feature_names() {
         let v = Version {
             version: 2,
-            features: raw::P2PMM_FEATURE_VERSION | raw::P2PMM_FEATURE_ADVISE | 1 << 9,
+            features: raw::P2PMM_FEATURE_VERSION
+                | raw::P2PMM_FEATURE_ADVISE
+                | raw::P2PMM_FEATURE_BLKIO
+                | 1 << 9,
         };
-        assert_eq!(v.feature_names(), ["version", "advise", "bit9"]);
+        assert_eq!(v.feature_names(), ["version", "advise", "blkio", "bit9"]);
     }
 }

@@ -13,7 +13,9 @@
 
 use p2pmm_core::ioctl_cmd::Command;
 use p2pmm_core::route::{self, NoRouteReason};
-use p2pmm_core::{ioctl_cmd, uapi_advise, uapi_migrate, uapi_providers, uapi_route, version};
+use p2pmm_core::{
+    ioctl_cmd, uapi_advise, uapi_blkio, uapi_migrate, uapi_providers, uapi_route, version,
+};
 
 /// `P2PMM_UAPI_VERSION`: the interface version this crate was written against.
 pub const P2PMM_UAPI_VERSION: u32 = version::UAPI_VERSION;
@@ -28,6 +30,8 @@ pub const P2PMM_FEATURE_MIGRATE: u64 = version::FEATURE_MIGRATE;
 pub const P2PMM_FEATURE_ADVISE: u64 = version::FEATURE_ADVISE;
 /// `P2PMM_FEATURE_STATIC_MMAP`: mmap of static memory at `P2PMM_MMAP_OFFSET(id)`.
 pub const P2PMM_FEATURE_STATIC_MMAP: u64 = version::FEATURE_STATIC_MMAP;
+/// `P2PMM_FEATURE_BLKIO`: `P2PMM_IOC_BLKIO` (uAPI version 4).
+pub const P2PMM_FEATURE_BLKIO: u64 = version::FEATURE_BLKIO;
 
 /// `P2PMM_IOC_MAGIC`: the ioctl type byte.
 pub const P2PMM_IOC_MAGIC: u32 = ioctl_cmd::IOC_MAGIC;
@@ -48,6 +52,8 @@ pub const P2PMM_QUERY_SIZE_VER0: u32 = uapi_migrate::QUERY_SIZE_VER0 as u32;
 pub const P2PMM_QUERY_SIZE_VER1: u32 = uapi_migrate::QUERY_SIZE as u32;
 /// `P2PMM_ADVISE_SIZE_VER0`.
 pub const P2PMM_ADVISE_SIZE_VER0: u32 = uapi_advise::SIZE_VER0 as u32;
+/// `P2PMM_BLKIO_SIZE_VER0`.
+pub const P2PMM_BLKIO_SIZE_VER0: u32 = uapi_blkio::SIZE_VER0 as u32;
 
 /// `P2PMM_PROVIDER_STATIC`: a BAR (or part) used through p2pdma: never invalidated, revoked on removal.
 pub const P2PMM_PROVIDER_STATIC: u32 = uapi_providers::KIND_STATIC;
@@ -105,6 +111,9 @@ pub const P2PMM_ADV_PIN: u32 = uapi_advise::adv::PIN;
 /// `P2PMM_ADV_UNPIN`.
 pub const P2PMM_ADV_UNPIN: u32 = uapi_advise::adv::UNPIN;
 
+/// `P2PMM_BLKIO_WRITE`: memory to device; without it, device to memory.
+pub const P2PMM_BLKIO_WRITE: u32 = uapi_blkio::FLAG_WRITE;
+
 /// `P2PMM_MMAP_OFFSET(id)`: the mmap offset that allocates memory of static provider `id`.
 pub const fn p2pmm_mmap_offset(id: u32) -> u64 {
     uapi_migrate::mmap_offset(id)
@@ -122,6 +131,8 @@ pub const P2PMM_IOC_MIGRATE: u32 = Command::Migrate.encode(size_of::<Migrate>())
 pub const P2PMM_IOC_QUERY: u32 = Command::Query.encode(size_of::<Query>());
 /// `P2PMM_IOC_ADVISE`: `_IOWR(P2PMM_IOC_MAGIC, 0x05, struct p2pmm_advise)`.
 pub const P2PMM_IOC_ADVISE: u32 = Command::Advise.encode(size_of::<Advise>());
+/// `P2PMM_IOC_BLKIO`: `_IOWR(P2PMM_IOC_MAGIC, 0x06, struct p2pmm_blkio)`.
+pub const P2PMM_IOC_BLKIO: u32 = Command::Blkio.encode(size_of::<Blkio>());
 
 /// `struct p2pmm_version`: argument of `P2PMM_IOC_VERSION`.
 #[repr(C)]
@@ -270,6 +281,35 @@ pub struct Advise {
     pub advice: u32,
     /// In: the provider (or `P2PMM_LOCATION_SYSTEM`) the advice names; 0 where it names none.
     pub location: u32,
+}
+
+/// `struct p2pmm_blkio`: argument of `P2PMM_IOC_BLKIO`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Blkio {
+    /// In: `sizeof(struct p2pmm_blkio)`.
+    pub size: u32,
+    /// In: `P2PMM_BLKIO_WRITE` or 0.
+    pub flags: u32,
+    /// In: a block device, open for reading (a read) or writing (`P2PMM_BLKIO_WRITE`).
+    pub fd: i32,
+    /// `__reserved`: 0.
+    pub reserved: u32,
+    /// In: first byte of the memory range, a multiple of the device's logical block size.
+    pub addr: u64,
+    /// In: bytes, a multiple of the logical block size, > 0.
+    pub length: u64,
+    /// In: byte offset on the device, a multiple of the logical block size.
+    pub offset: u64,
+    /// Out: bytes the device moved to or from a provider's BAR by bus address (P2P DMA).
+    pub bytes_p2p: u64,
+    /// Out: bytes the device moved to or from system memory.
+    pub bytes_system: u64,
+    /// Out: bytes that went through a bounce page in system memory, copied by the CPU to or from a
+    /// managed provider the device does not reach directly.
+    pub bytes_bounce: u64,
+    /// Out: pieces of the range set up again because an invalidation raced their setup.
+    pub retries: u64,
 }
 
 /// The `size` field of a struct: its size as this crate was built with.

@@ -111,6 +111,58 @@ pub(crate) fn query(
     }
 }
 
+/// The memory of a `P2PMM_IOC_BLKIO`, borrowed for as long as the call runs: the device writes
+/// it (a read of the block device) or reads it (a write).
+#[derive(Debug)]
+pub(crate) enum BlkioBuf<'a> {
+    /// Device to memory: the kernel writes these bytes.
+    Read(&'a mut [u8]),
+    /// Memory to device: the kernel only reads these bytes.
+    Write(&'a [u8]),
+}
+
+/// `P2PMM_IOC_BLKIO` between the block device `file` at byte `offset` and `buf`: the request as
+/// the kernel answered it (the `bytes_*` and `retries` fields filled in).
+pub(crate) fn blkio(
+    fd: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+    buf: BlkioBuf<'_>,
+    offset: u64,
+) -> Result<raw::Blkio, i32> {
+    let (flags, addr, len) = match &buf {
+        BlkioBuf::Read(b) => (0, b.as_ptr() as u64, b.len()),
+        BlkioBuf::Write(b) => (raw::P2PMM_BLKIO_WRITE, b.as_ptr() as u64, b.len()),
+    };
+    let mut req = raw::Blkio {
+        size: raw::size_of_u32::<raw::Blkio>(),
+        flags,
+        fd: file.as_raw_fd(),
+        addr,
+        length: len as u64,
+        offset,
+        ..Default::default()
+    };
+    // SAFETY: `req` is a valid `struct p2pmm_blkio` of plain integers, of which the kernel reads
+    // and writes at most `size` bytes. Its range `[addr, addr + length)` is exactly `buf`, borrowed
+    // until the call returns: for a read (no `P2PMM_BLKIO_WRITE`) exclusively, so the device's DMA
+    // and the kernel's copies into it race no other access, and any byte values are valid `u8`s,
+    // as with read(2); for a write the kernel only reads it, as write(2) does, so a shared borrow
+    // suffices. The kernel waits for the I/O to finish before it returns, so nothing touches the
+    // range after the borrow ends. `fd` and `file` are open for the call.
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::Ioctl::from(raw::P2PMM_IOC_BLKIO),
+            &raw mut req,
+        )
+    };
+    if rc < 0 {
+        Err(errno())
+    } else {
+        Ok(req)
+    }
+}
+
 /// The system's page size.
 pub fn page_size() -> usize {
     // SAFETY: `sysconf` only reads a configuration value.

@@ -95,6 +95,11 @@ fn structs() -> Vec<StructLayout> {
             size => "size", flags => "flags", addr => "addr", length => "length", advice => "advice",
             location => "location",
         }),
+        layout!(raw::Blkio, "p2pmm_blkio" {
+            size => "size", flags => "flags", fd => "fd", reserved => "__reserved",
+            addr => "addr", length => "length", offset => "offset", bytes_p2p => "bytes_p2p",
+            bytes_system => "bytes_system", bytes_bounce => "bytes_bounce", retries => "retries",
+        }),
     ]
 }
 
@@ -110,6 +115,7 @@ fn constants() -> Vec<(&'static str, u64)> {
         P2PMM_FEATURE_MIGRATE,
         P2PMM_FEATURE_ADVISE,
         P2PMM_FEATURE_STATIC_MMAP,
+        P2PMM_FEATURE_BLKIO,
         P2PMM_IOC_MAGIC,
         P2PMM_VERSION_SIZE_VER0,
         P2PMM_IOC_VERSION,
@@ -150,6 +156,9 @@ fn constants() -> Vec<(&'static str, u64)> {
         P2PMM_IOC_MIGRATE,
         P2PMM_IOC_QUERY,
         P2PMM_IOC_ADVISE,
+        P2PMM_BLKIO_WRITE,
+        P2PMM_BLKIO_SIZE_VER0,
+        P2PMM_IOC_BLKIO,
     ]
 }
 

@@ -157,9 +157,13 @@ enum Cmd {
         #[command(flatten)]
         json: JsonArg,
     },
-    /// Move a file's bytes by DMA (O_DIRECT) into or out of a provider's memory, and say how: by
-    /// P2P DMA into a static provider's BAR, or through system memory for a managed provider's
-    /// pages.
+    /// Move a file's bytes by DMA into or out of a provider's memory, and say how they went.
+    ///
+    /// A static provider's memory is mapped from /dev/p2pmm and moved by O_DIRECT pread/pwrite: by
+    /// P2P DMA into or out of its BAR, or not at all. A managed provider's memory is p2pmmctl's
+    /// own, prefetched there, and moved by P2PMM_IOC_BLKIO (the file must be a block device): its
+    /// pages stay on the provider, reached by P2P DMA where the route is direct, else bounced
+    /// through system memory.
     Transfer {
         #[command(flatten)]
         request: transfer::Request,

@@ -114,6 +114,7 @@ fn help_lists_every_subcommand() {
         "prefetch",
         "query",
         "advise",
+        "transfer",
     ] {
         assert!(
             text.contains(&format!("  {cmd} ")),

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kselftests of P2PMM_IOC_BLKIO: an NVMe moves bytes to and from a range of the process's memory wherever its
+ * pages are, without moving them. For every NVMe of the default topology (below the switch, the CMB NVMe, on
+ * its own root port) and every managed provider (the vaccels below the switch and on their own root port):
+ *
+ * - pages migrated to a managed provider stay there (P2PMM_IOC_QUERY before and after);
+ * - a provider below a common bridge with the NVMe is reached by P2P DMA (bytes_p2p, and no dma:dma_map_phys
+ *   event of the NVMe: bus addresses need no mapping); any other bounces (bytes_bounce, and the bounce page is
+ *   DMA mapped), matching P2PMM_IOC_ROUTE's plan;
+ * - the bytes are checked on both sides: on the disk through O_DIRECT into system memory, and in memory by the
+ *   CPU (which brings the pages back).
+ *
+ * Also: a range half on a provider and half in system memory, a range that starts and ends inside pages,
+ * static memory (P2P or EREMOTEIO, never a bounce), and every documented error.
+ *
+ * Needs p2pmm.ko loaded on the default VM topology; run as root.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/p2pmm.h>
+
+#include "kselftest_harness.h"
+#include "p2p_dma.h"
+#include "p2pmm_ioctl.h"
+#include "p2pmm_topo.h"
+
+#define P2PMM_DEV "/dev/p2pmm"
+#define MAX_PROVIDERS 32
+#define PAGE P2PMM_IOCTL_PAGE
+#define XFER (256 << 10)
+/* Disk regions of this test: past the ones p2pmm_odirect_test uses, one per provider and direction. */
+#define REGION(provider, write) ((off_t)(32 << 20) + ((off_t)(provider) * 2 + (write)) * XFER)
+
+FIXTURE(blkio) {
+	int fd;
+	int bfd;
+	int n;
+	struct p2p_dma_nvme nvme;
+	struct p2pmm_provider_info p[MAX_PROVIDERS];
+	unsigned char *ram;
+};
+
+FIXTURE_VARIANT(blkio) {
+	const char *serial;
+};
+
+/* The NVMe below the PCIe switch: the switch's managed providers are a bus address away. */
+FIXTURE_VARIANT_ADD(blkio, switch_nvme) {
+	.serial = "p2pmm-sw",
+};
+
+/* The NVMe with the CMB, also below the switch. */
+FIXTURE_VARIANT_ADD(blkio, cmb_nvme) {
+	.serial = "p2pmm-cmb",
+};
+
+/* The NVMe on a root port of its own: every provider is across q35's host bridge, so everything bounces. */
+FIXTURE_VARIANT_ADD(blkio, root_port_nvme) {
+	.serial = "p2pmm-rp2",
+};
+
+FIXTURE_SETUP(blkio)
+{
+	self->fd = open(P2PMM_DEV, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s (is p2pmm.ko loaded?)", P2PMM_DEV, strerror(errno));
+	self->n = list_providers(self->fd, self->p, MAX_PROVIDERS);
+	ASSERT_LT(0, self->n) TH_LOG("P2PMM_IOC_PROVIDERS: %s", strerror(errno));
+	ASSERT_GE(MAX_PROVIDERS, self->n);
+	ASSERT_EQ(0, p2p_dma_find_nvme(variant->serial, &self->nvme)) TH_LOG("no NVMe with serial %s", variant->serial);
+	self->bfd = open(self->nvme.blk, O_RDWR | O_DIRECT | O_CLOEXEC);
+	ASSERT_LE(0, self->bfd) TH_LOG("open %s O_DIRECT: %s", self->nvme.blk, strerror(errno));
+	self->ram = aligned_alloc(PAGE, XFER);
+	ASSERT_NE(NULL, self->ram);
+	ASSERT_EQ(0, p2p_dma_trace(1)) TH_LOG("no tracefs or no dma:dma_map_phys event: %s", strerror(errno));
+}
+
+FIXTURE_TEARDOWN(blkio)
+{
+	p2p_dma_trace(0);
+	free(self->ram);
+	close(self->bfd);
+	close(self->fd);
+}
+
+static void *anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Whether nvme reaches managed provider p by bus address, checked against ROUTE's plan; -1 on a failed check. */
+static int reaches(struct __test_metadata *_metadata, FIXTURE_DATA(blkio) *self,
+		   const struct p2pmm_provider_info *p)
+{
+	struct p2pmm_route r;
+	int direct = share_bridge(p->device, self->nvme.pci);
+
+	if (direct < 0 || route(self->fd, p->id, self->nvme.pci, &r))
+		return -1;
+	EXPECT_EQ(direct ? P2PMM_PLAN_DIRECT : P2PMM_PLAN_BOUNCE, r.plan)
+		TH_LOG("ROUTE of provider %u (%s) to %s", p->id, p->device, self->nvme.pci);
+	return direct;
+}
+
+/*
+ * One direction over every managed provider: write = the NVMe reads the range (memory to disk), read = it
+ * writes the range. Returns how many providers the NVMe reached by P2P DMA.
+ */
+static int run_managed(struct __test_metadata *_metadata, FIXTURE_DATA(blkio) *self, int write)
+{
+	int direct = 0, managed = 0;
+
+	for (int i = 0; i < self->n; i++) {
+		const struct p2pmm_provider_info *p = &self->p[i];
+		off_t off = REGION(p->id, write);
+		unsigned int seed = p->id * 2 + write + 11;
+		struct p2pmm_blkio b;
+		unsigned char *buf;
+		int reach, maps;
+		long bad;
+
+		if (p->kind != P2PMM_PROVIDER_MANAGED)
+			continue;
+		managed++;
+		reach = reaches(_metadata, self, p);
+		ASSERT_LE(0, reach);
+		buf = anon(XFER);
+		ASSERT_NE(NULL, buf);
+		if (write) {
+			/* The disk region starts out as something else, so a transfer that did nothing shows. */
+			memset(self->ram, 0x3c, XFER);
+			ASSERT_EQ(XFER, pwrite(self->bfd, self->ram, XFER, off));
+			p2p_dma_fill(buf, XFER, seed);
+		} else {
+			p2p_dma_fill(self->ram, XFER, seed);
+			ASSERT_EQ(XFER, pwrite(self->bfd, self->ram, XFER, off));
+			memset(buf, 0x5a, XFER);
+		}
+		ASSERT_EQ(XFER / PAGE, p2pmm_migrate(self->fd, buf, XFER, p->id)) TH_LOG("%s", strerror(errno));
+
+		ASSERT_EQ(0, p2p_dma_trace_clear());
+		ASSERT_EQ(0, p2pmm_blkio(self->fd, self->bfd, buf, XFER, off, write, &b))
+			TH_LOG("BLKIO %s provider %u (%s) with %s: %s", write ? "from" : "into", p->id, p->device,
+			       self->nvme.pci, strerror(errno));
+		maps = p2p_dma_maps_of(self->nvme.pci);
+		ASSERT_LE(0, maps);
+		EXPECT_EQ(0, b.bytes_system);
+		if (reach) {
+			EXPECT_EQ(XFER, b.bytes_p2p);
+			EXPECT_EQ(0, b.bytes_bounce);
+			/* Bus addresses, computed: nothing was DMA mapped, so nothing bounced. */
+			EXPECT_EQ(0, maps) TH_LOG("the P2P transfer was DMA mapped %d times", maps);
+			direct++;
+		} else {
+			EXPECT_EQ(0, b.bytes_p2p);
+			EXPECT_EQ(XFER, b.bytes_bounce);
+			EXPECT_LT(0, maps) TH_LOG("a bounced transfer maps its bounce pages");
+		}
+		/* Neither migrated nor pinned: every page is still on the provider. */
+		EXPECT_EQ(XFER / PAGE, p2pmm_count_at(self->fd, buf, XFER, p->id));
+
+		if (write) {
+			ASSERT_EQ(XFER, pread(self->bfd, self->ram, XFER, off));
+			bad = p2p_dma_mismatch(self->ram, XFER, seed);
+			EXPECT_EQ(-1, bad) TH_LOG("disk byte %ld differs from provider %u's", bad, p->id);
+		} else {
+			bad = p2p_dma_mismatch(buf, XFER, seed);
+			EXPECT_EQ(-1, bad) TH_LOG("byte %ld on provider %u differs from the disk's", bad, p->id);
+		}
+		ASSERT_EQ(0, munmap(buf, XFER));
+	}
+	/* The default topology has three vaccels with managed memory. */
+	EXPECT_EQ(3, managed);
+	return direct;
+}
+
+/* Below the switch, the two vaccels there are direct; the one behind its own root port is not. */
+static int direct_expected(const char *serial)
+{
+	return strcmp(serial, "p2pmm-rp2") ? 2 : 0;
+}
+
+TEST_F(blkio, write_from_managed_memory)
+{
+	EXPECT_EQ(direct_expected(variant->serial), run_managed(_metadata, self, 1));
+}
+
+TEST_F(blkio, read_into_managed_memory)
+{
+	EXPECT_EQ(direct_expected(variant->serial), run_managed(_metadata, self, 0));
+}
+
+/* The managed provider on the lowest PCI bus: the vaccel on the switch's first downstream port. */
+static const struct p2pmm_provider_info *switch_managed(FIXTURE_DATA(blkio) *self)
+{
+	const struct p2pmm_provider_info *best = NULL;
+
+	for (int i = 0; i < self->n; i++)
+		if (self->p[i].kind == P2PMM_PROVIDER_MANAGED &&
+		    (!best || strcmp(self->p[i].device, best->device) < 0))
+			best = &self->p[i];
+	return best;
+}
+
+/* Half the range on a provider, half in system memory: each half takes its own path, in one call. */
+TEST_F(blkio, range_across_provider_and_system_memory)
+{
+	const struct p2pmm_provider_info *p = switch_managed(self);
+	unsigned char *buf = anon(2 * XFER), *want;
+	off_t off = REGION(0, 1);
+	struct p2pmm_blkio b;
+	int reach;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	reach = reaches(_metadata, self, p);
+	ASSERT_LE(0, reach);
+	p2p_dma_fill(buf, 2 * XFER, 77);
+	ASSERT_EQ(XFER / PAGE, p2pmm_migrate(self->fd, buf, XFER, p->id));
+	ASSERT_EQ(0, p2pmm_blkio(self->fd, self->bfd, buf, 2 * XFER, off, 1, &b)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(XFER, b.bytes_system);
+	EXPECT_EQ(reach ? XFER : 0, b.bytes_p2p);
+	EXPECT_EQ(reach ? 0 : XFER, b.bytes_bounce);
+	EXPECT_EQ(XFER / PAGE, p2pmm_count_at(self->fd, buf, XFER, p->id));
+	ASSERT_EQ(0, munmap(buf, 2 * XFER));
+	want = anon(2 * XFER);
+	ASSERT_NE(NULL, want);
+	p2p_dma_fill(want, 2 * XFER, 77);
+	for (int half = 0; half < 2; half++) {
+		ASSERT_EQ(XFER, pread(self->bfd, self->ram, XFER, off + half * XFER));
+		EXPECT_EQ(0, memcmp(self->ram, want + half * XFER, XFER)) TH_LOG("half %d on the disk differs", half);
+	}
+	munmap(want, 2 * XFER);
+}
+
+/*
+ * A range that starts and ends inside pages (the logical block size is 512): only its bytes move, the rest of
+ * the first and last pages stays as it was, on the provider or bounced.
+ */
+TEST_F(blkio, range_inside_pages)
+{
+	const struct p2pmm_provider_info *p = switch_managed(self);
+	unsigned char *buf = anon(4 * PAGE), *want = anon(4 * PAGE);
+	size_t head = 1536, len = 2 * PAGE + 1024;
+	off_t off = REGION(1, 0);
+	struct p2pmm_blkio b;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, want);
+	p2p_dma_fill(self->ram, len, 5);
+	ASSERT_EQ(XFER, pwrite(self->bfd, self->ram, XFER, off));
+	memset(buf, 0xee, 4 * PAGE);
+	ASSERT_EQ(4, p2pmm_migrate(self->fd, buf, 4 * PAGE, p->id));
+	ASSERT_EQ(0, p2pmm_blkio(self->fd, self->bfd, buf + head, len, off, 0, &b)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(len, b.bytes_p2p + b.bytes_bounce);
+	EXPECT_EQ(4, p2pmm_count_at(self->fd, buf, 4 * PAGE, p->id));
+	memset(want, 0xee, 4 * PAGE);
+	p2p_dma_fill(want + head, len, 5);
+	EXPECT_EQ(0, memcmp(buf, want, 4 * PAGE));
+	munmap(buf, 4 * PAGE);
+	munmap(want, 4 * PAGE);
+}
+
+/* Static memory the process mapped: the NVMe reaches its BAR by bus address, or the call fails. Never a bounce. */
+TEST_F(blkio, static_memory_never_bounces)
+{
+	int tried = 0;
+
+	for (int i = 0; i < self->n; i++) {
+		const struct p2pmm_provider_info *p = &self->p[i];
+		int reach = share_bridge(p->device, self->nvme.pci);
+		struct p2pmm_blkio b;
+		unsigned char *bar;
+
+		/* The vaccels' static memory (the CMB is the NVMe's own queue memory too). */
+		if (p->kind != P2PMM_PROVIDER_STATIC || (p->flags & P2PMM_PROVIDER_F_ADOPTED))
+			continue;
+		tried++;
+		ASSERT_LE(0, reach);
+		bar = mmap(NULL, XFER, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(p->id));
+		ASSERT_NE(MAP_FAILED, bar) TH_LOG("mmap provider %u: %s", p->id, strerror(errno));
+		p2p_dma_fill(bar, XFER, 31);
+		if (reach) {
+			ASSERT_EQ(0, p2pmm_blkio(self->fd, self->bfd, bar, XFER, REGION(2, 1), 1, &b))
+				TH_LOG("%s", strerror(errno));
+			EXPECT_EQ(XFER, b.bytes_p2p);
+			EXPECT_EQ(0, b.bytes_bounce + b.bytes_system);
+			ASSERT_EQ(XFER, pread(self->bfd, self->ram, XFER, REGION(2, 1)));
+			EXPECT_EQ(-1, p2p_dma_mismatch(self->ram, XFER, 31));
+		} else {
+			EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, bar, XFER, REGION(2, 1), 1, &b));
+			EXPECT_EQ(EREMOTEIO, errno);
+		}
+		ASSERT_EQ(0, munmap(bar, XFER));
+	}
+	EXPECT_EQ(3, tried);
+}
+
+/* Every documented error, each with everything else right. */
+TEST_F(blkio, bad_requests_get_their_errno)
+{
+	unsigned char *buf = anon(2 * PAGE), *ro;
+	struct p2pmm_blkio b;
+	int null = open("/dev/null", O_RDWR), rdonly = open(self->nvme.blk, O_RDONLY);
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_LE(0, null);
+	ASSERT_LE(0, rdonly);
+	ASSERT_EQ(0, p2pmm_blkio(self->fd, self->bfd, buf, PAGE, 0, 0, &b)) TH_LOG("the good request");
+	EXPECT_EQ(PAGE, b.bytes_system);
+
+	EXPECT_EQ(-1, p2pmm_blkio(self->fd, -1, buf, PAGE, 0, 0, &b));
+	EXPECT_EQ(EBADF, errno);
+	EXPECT_EQ(-1, p2pmm_blkio(self->fd, 1000, buf, PAGE, 0, 0, &b));
+	EXPECT_EQ(EBADF, errno);
+	/* Open read-only: it may be read from, not written to. */
+	EXPECT_EQ(0, p2pmm_blkio(self->fd, rdonly, buf, PAGE, 0, 0, &b));
+	EXPECT_EQ(-1, p2pmm_blkio(self->fd, rdonly, buf, PAGE, 0, 1, &b));
+	EXPECT_EQ(EBADF, errno);
+	EXPECT_EQ(-1, p2pmm_blkio(self->fd, null, buf, PAGE, 0, 0, &b));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, buf + 1, PAGE, 0, 0, &b));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, buf, PAGE + 1, 0, 0, &b));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, buf, PAGE, 100, 0, &b));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, buf, 0, 0, 0, &b));
+	EXPECT_EQ(EINVAL, errno);
+	/* The images are 64 MiB: the last page is fine, one past it is not. */
+	EXPECT_EQ(0, p2pmm_blkio(self->fd, self->bfd, buf, PAGE, (64 << 20) - PAGE, 0, &b));
+	EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, buf, 2 * PAGE, (64 << 20) - PAGE, 0, &b));
+	EXPECT_EQ(EINVAL, errno);
+	b.flags = 2;
+	EXPECT_EQ(-1, ioctl(self->fd, P2PMM_IOC_BLKIO, &b));
+	EXPECT_EQ(EINVAL, errno);
+	/* A hole in the range. */
+	ASSERT_EQ(0, munmap(buf + PAGE, PAGE));
+	EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, buf, 2 * PAGE, 0, 0, &b));
+	EXPECT_EQ(ENOMEM, errno);
+	/* Reading into memory the process may not write. */
+	ro = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, ro, PAGE, 0, 0, &b));
+	EXPECT_EQ(EFAULT, errno);
+	/* ... from which it may write to the device (the zero page). */
+	EXPECT_EQ(0, p2pmm_blkio(self->fd, self->bfd, ro, PAGE, REGION(3, 1), 1, &b));
+	munmap(ro, PAGE);
+	munmap(buf, PAGE);
+	close(rdonly);
+	close(null);
+}
+
+TEST_HARNESS_MAIN
