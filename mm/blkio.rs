@@ -12,13 +12,20 @@
 //! - a page on a managed provider: the device DMAs to the provider's BAR through its P2P window when the route
 //!   is direct; otherwise (or without a window) the bytes bounce through a system page and the CPU copies them
 //!   to or from the BAR. The reply says how many bytes took each path.
+//!
+//! Before the device moves anything, pages go where the caller's `PREFERRED_LOCATION` advice (given through the
+//! same open file) says: to the preferred managed provider (a read then lands in its BAR by P2P DMA) or to system
+//! memory. What does not fit stays where it is and is reached from there.
 
 use crate::{
+    advice::Advice,
     block_io::{self, BlockDev, Transfer, Via, CHUNK_PAGES},
     hmm::PageKind,
+    location::Location,
     managed::{self, Slots},
     pci_p2p,
     provider::{Kind, Provider},
+    range_index::Entry,
     route::PLAN_DIRECT,
     trace,
     uapi_blkio::{BlkioDone, BlkioRequest},
@@ -30,9 +37,14 @@ use kernel::{
         atomic::{ordering, Atomic},
         Arc,
     },
+    time::{delay::fsleep, Delta},
 };
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
+
+/// How many milliseconds a transfer waits, piece by piece, for the pages of an unregistered provider to reach
+/// system memory before it gives up (`EBUSY`).
+const GONE_WAITS: u32 = 1000;
 
 /// Bytes moved by every transfer since the module loaded, by path (relaxed atomics: statistics).
 pub struct Totals {
@@ -64,8 +76,14 @@ struct Reach {
     direct: bool,
 }
 
-/// Runs `req` for the address space `mm` over the providers `all`.
-pub fn transfer(mm: &MmWithUser, req: &BlkioRequest, all: &[Arc<Provider>]) -> Result<BlkioDone> {
+/// Runs `req` for the address space `mm` over the providers `all`, placing pages first as `advice` (the
+/// caller's advice over the range) prefers.
+pub fn transfer(
+    mm: &MmWithUser,
+    req: &BlkioRequest,
+    all: &[Arc<Provider>],
+    advice: &[Entry<Advice>],
+) -> Result<BlkioDone> {
     let dev = BlockDev::from_fd(req.fd, req.to_device)?;
     req.check_blocks(dev.block_size(), dev.bytes())?;
     let start = usize::try_from(req.addr).map_err(|_| EINVAL)?;
@@ -73,46 +91,59 @@ pub fn transfer(mm: &MmWithUser, req: &BlkioRequest, all: &[Arc<Provider>]) -> R
     let page_start = start & !(PAGE_SIZE - 1);
     let page_end = end.checked_next_multiple_of(PAGE_SIZE).ok_or(EINVAL)?;
     managed::ensure_mapped(mm, page_start, page_end)?;
+    place_preferred(mm, page_start, page_end, all, advice)?;
 
     let client = dev.pci_device();
     let queue_p2p = dev.takes_p2pdma();
-    let mut reach = KVec::with_capacity(all.len(), GFP_KERNEL)?;
-    for p in all {
-        let direct = queue_p2p
-            && client
-                .as_ref()
-                .is_some_and(|c| p.route_to(c).plan == PLAN_DIRECT);
-        reach.push(Reach { direct }, GFP_KERNEL)?;
-    }
-    let may_bounce = all.iter().zip(reach.iter()).any(|(p, r)| {
-        p.managed()
-            .is_some_and(|m| !r.direct || !m.memory().has_p2p_window())
-    });
+    // How the device reaches each provider, found out the first time a page of it turns up (the route is asked
+    // of the DMA API, which cannot happen under the transfer's lock).
+    let mut reach = KVec::from_elem(None, all.len(), GFP_KERNEL)?;
+    let mut wanted = None;
 
     block_io::prepare(&dev, req.offset, req.length, req.to_device)?;
-    let mut io = Transfer::new(mm, start, end, req.to_device, req.offset, may_bounce)?;
+    let mut io = Transfer::new(mm, start, end, req.to_device, req.offset)?;
     let mut done = BlkioDone::default();
     let chunk = CHUNK_PAGES * PAGE_SIZE;
     let mut a = page_start;
+    let mut gone_waits = 0;
     let result = loop {
         if a >= page_end {
             break Ok(());
         }
         // Chunks aligned to their size, so a large mapping is never split across two.
         let b = page_end.min((a / chunk + 1) * chunk);
-        let classify = |addr, kind, pfn| classify(all, &reach, addr, kind, pfn);
-        match io.chunk(&dev, a, b, managed::owner(), classify) {
+        let classify = |addr, kind, pfn| classify(all, &reach, &mut wanted, addr, kind, pfn);
+        let res = io.chunk(&dev, a, b, managed::owner(), classify);
+        if let Some(i) = wanted.take() {
+            // A provider's route was needed: ask it now, then set the piece up again.
+            let direct = queue_p2p
+                && client
+                    .as_ref()
+                    .is_some_and(|c| all[i].route_to(c).plan == PLAN_DIRECT);
+            reach[i] = Some(Reach { direct });
+            continue;
+        }
+        match res {
             Ok(m) => {
                 done.p2p += m.p2p;
                 done.system += m.system;
                 done.bounce += m.bounce;
                 done.retries += m.retries;
+                a = b;
+                gone_waits = 0;
             }
+            // A page of a provider that unregistered after this call listed the providers: its memory is being
+            // evicted to system memory. Set the piece up again once it is there.
+            Err(e) if e == EAGAIN && gone_waits < GONE_WAITS => {
+                gone_waits += 1;
+                done.retries += 1;
+                fsleep(Delta::from_millis(1));
+            }
+            Err(e) if e == EAGAIN => break Err(EBUSY),
             // A read into memory the process may not write is a bad address, as read(2) says it.
             Err(e) if e == EPERM => break Err(EFAULT),
             Err(e) => break Err(e),
         }
-        a = b;
     };
     drop(io);
     block_io::finish(&dev, req.offset, req.length, req.to_device);
@@ -126,41 +157,89 @@ pub fn transfer(mm: &MmWithUser, req: &BlkioRequest, all: &[Arc<Provider>]) -> R
     Ok(done)
 }
 
+/// Moves the pages of `[start, end)` whose advice prefers a location there: a managed provider (as far as it
+/// has room after its own eviction) or system memory. Returns the pages moved.
+fn place_preferred(
+    mm: &MmWithUser,
+    start: usize,
+    end: usize,
+    all: &[Arc<Provider>],
+    advice: &[Entry<Advice>],
+) -> Result<u64> {
+    let mut placed = 0;
+    for e in advice {
+        let (Ok(a), Ok(b)) = (usize::try_from(e.start), usize::try_from(e.end)) else {
+            continue;
+        };
+        let (a, b) = (a.max(start), b.min(end));
+        if a >= b {
+            continue;
+        }
+        placed += match e.value.preferred {
+            None => 0,
+            Some(Location::System) => managed::migrate_to_system(mm, a, b, all)?,
+            Some(Location::Provider(id)) => {
+                let target = all.iter().find(|p| p.id == u32::from(id.raw()));
+                match target {
+                    // A provider gone since the advice was given: nowhere to place.
+                    Some(t) if t.managed().is_some() => {
+                        managed::migrate_to_provider(mm, a, b, t, all, advice)?.migrated
+                    }
+                    _ => 0,
+                }
+            }
+        };
+    }
+    Ok(placed)
+}
+
 /// How the device reaches the page at `addr` (runs under the transfer's notifier lock: no sleeping, no
-/// allocation).
+/// allocation). A page of a provider whose route is not known yet sets `wanted` to its index and fails the
+/// piece (`EAGAIN`): the caller asks the route outside the lock and sets the piece up again.
 fn classify<'a>(
     all: &'a [Arc<Provider>],
-    reach: &[Reach],
+    reach: &[Option<Reach>],
+    wanted: &mut Option<usize>,
     _addr: usize,
     kind: PageKind,
     pfn: Option<usize>,
 ) -> Result<Via<'a, Arc<Slots>>> {
+    let mut known = |i: usize| -> Result<bool> {
+        match reach[i] {
+            Some(r) => Ok(r.direct),
+            None => {
+                *wanted = Some(i);
+                Err(EAGAIN)
+            }
+        }
+    };
     match kind {
         PageKind::Zero => Ok(Via::Itself { p2p: false }),
         PageKind::System => {
             let pfn = pfn.ok_or(EFAULT)?;
             let on_static = all
                 .iter()
-                .zip(reach)
-                .find(|(p, _)| p.kind == Kind::Static && pci_p2p::owns_p2p_pfn(&p.pdev, pfn));
+                .position(|p| p.kind == Kind::Static && pci_p2p::owns_p2p_pfn(&p.pdev, pfn));
             match on_static {
                 None => Ok(Via::Itself { p2p: false }),
-                Some((_, r)) if r.direct => Ok(Via::Itself { p2p: true }),
+                Some(i) if known(i)? => Ok(Via::Itself { p2p: true }),
                 // Static memory never bounces: the device cannot use it.
                 Some(_) => Err(EREMOTEIO),
             }
         }
         PageKind::DevicePrivateLocal => {
             let pfn = pfn.ok_or(EFAULT)?;
-            let (mem, slot, r) = all
+            // p2pmm's device memory that no listed provider has: a provider unregistered since the list was
+            // taken, whose pages are on their way to system memory.
+            let (i, mem, slot) = all
                 .iter()
-                .zip(reach)
-                .find_map(|(p, r)| {
+                .enumerate()
+                .find_map(|(i, p)| {
                     let mem = p.managed()?.memory();
-                    Some((mem, mem.slot_of_pfn(pfn)?, r))
+                    Some((i, mem, mem.slot_of_pfn(pfn)?))
                 })
-                .ok_or(EFAULT)?;
-            if r.direct && mem.has_p2p_window() {
+                .ok_or(EAGAIN)?;
+            if mem.has_p2p_window() && known(i)? {
                 Ok(Via::Window(mem, slot))
             } else {
                 Ok(Via::Bounce(mem, slot))

@@ -70,7 +70,7 @@ impl MiscDevice for P2pmmFile {
             Command::Migrate => migrate_ioctl(&me, arg)?,
             Command::Advise => advise_ioctl(&me, arg)?,
             Command::Query => query_ioctl(arg)?,
-            Command::Blkio => blkio_ioctl(arg)?,
+            Command::Blkio => blkio_ioctl(&me, arg)?,
         }
         Ok(0)
     }
@@ -175,13 +175,20 @@ fn migrate_ioctl(space: &Space, arg: UserPtr) -> Result {
 }
 
 /// `P2PMM_IOC_BLKIO`: a block device's DMA to or from a range of the caller's memory.
-fn blkio_ioctl(arg: UserPtr) -> Result {
+fn blkio_ioctl(space: &Space, arg: UserPtr) -> Result {
     let request = UserStruct::<{ ub::SIZE }>::read(arg, ub::SIZE_VER0)?;
     let req = BlkioRequest::decode(&request.bytes)?;
     let task = kernel::current!();
     let mm = task.mm().ok_or(EINVAL)?;
     let all = registry::snapshot()?;
-    let done = blkio::transfer(mm, &req, &all)?;
+    // Advice given through this file places the pages first, if it was opened in the caller's address space.
+    let (start, end) = (req.addr as usize, (req.addr + req.length) as usize);
+    let advice = if space.is_own(mm) {
+        space.advice_over(start, end)?
+    } else {
+        KVec::new()
+    };
+    let done = blkio::transfer(mm, &req, &all, &advice)?;
     let reply = BlkioRequest::reply(&request.bytes, &done);
     request.write_back(&reply)
 }

@@ -5,8 +5,8 @@
    benchmark_thp_migration tables (suite bench-migration);
  - oversubscribed streaming through p2pmm's managed providers: tests/bench/oversub_bench's `P2PMM-BENCH oversub`
    lines (suite bench-oversub);
- - NVMe O_DIRECT into and out of static provider memory by P2P DMA against system memory: tests/bench/p2p_bench's
-   `P2PMM-BENCH p2p` lines (suite bench-p2p).
+ - NVMe DMA by P2P into and out of provider memory against system memory: tests/bench/p2p_bench's
+   `P2PMM-BENCH p2p <read|write>.<ram|static|managed>` lines (suite bench-p2p).
 
 For `BENCH` figures, ratio = p2pmm / upstream where higher is better and upstream / p2pmm where lower is better.
 
@@ -16,19 +16,22 @@ of 1.0 or more means p2pmm is at least as fast.
 Oversubscription: MiB/s of working set streamed, for a working set that fits the provider (half its capacity) and
 one twice its capacity; ratio = oversub / fits (goal >= 0.5x). Page counts are per pass.
 
-P2P DMA: MiB/s of NVMe O_DIRECT reads and writes with static provider memory and with system memory as the
-buffer; ratio = static / ram (goal >= 0.9x).
+P2P DMA: MiB/s of NVMe reads and writes with three buffers: system memory (ram) and static provider memory
+(static), both by O_DIRECT, and the process's memory placed on a managed provider (managed), by P2PMM_IOC_BLKIO;
+ratios = static / ram (goal >= 0.9x) and managed / ram (goal >= 0.8x). A static or managed run must have no DMA
+mapping (maps=0), a ram run some.
 
 Figures never fail the run. After the tables, every failed check gets a line of its own, and the exit status is 1:
  - `bench: data check failed: ...`: a benchmark's own data check (`P2PMM-BENCH-ERROR`: mirror_bench's device
    reads, oversub_bench's checksums, byte-exact checks and eviction counters), an oversub run that is not
    `verify=ok`, has a shortfall or (twice the capacity) evicted nothing, a skipped oversub scenario, a
    benchmark_thp_migration case that did not end `ok`, or a p2p run that failed its data or path check
-   (`P2PMM-BENCH-ERROR p2p`: a P2P transfer that was DMA mapped, a system-memory one that was not);
+   (`P2PMM-BENCH-ERROR p2p`: a P2P transfer that was DMA mapped, a system-memory one that was not, a managed
+   run not all by P2P DMA or whose pages left the provider) or whose line says so (verify, maps);
  - `bench: output missing: ...`: a benchmark whose output is absent or truncated: a bench suite that never started
    or never ended, a driver without its mirror_bench figures or benchmark_thp_migration table or result line,
    table rows one driver has and the other lacks, an oversub run without its line, oversub_bench's summary table,
-   a p2p run without its line;
+   a p2p run (read or write of ram, static or managed) without its line;
  - `bench: suite failed: ...`: a bench suite that ended with rc != 0.
 Only the bench suites' own lines are read (not the closing dmesg dump).
 """
@@ -47,9 +50,10 @@ OVERSUB_KEYS = ("capacity_kib", "wset_kib", "chunk_kib", "passes", "reps", "mib_
                 "shortfall", "verify")
 OVERSUB_TABLE = "oversubscribed streaming, managed provider capacity "
 # tests/bench/p2p_bench.c: directions and buffers, in the order it runs them.
-P2P_RUNS = tuple((d, b) for d in ("read", "write") for b in ("ram", "static"))
+P2P_BUFFERS = ("ram", "static", "managed")
+P2P_RUNS = tuple((d, b) for d in ("read", "write") for b in P2P_BUFFERS)
 P2P_KEYS = ("nvme", "target", "wset_mib", "chunk_kib", "reps", "mib_s", "maps", "verify")
-P2P = re.compile(r"^P2PMM-BENCH p2p (read|write)\.(ram|static) (.*)$")
+P2P = re.compile(r"^P2PMM-BENCH p2p (read|write)\.(ram|static|managed) (.*)$")
 
 ROW = re.compile(r"^(Sys->Dev Migration|Dev->Sys Migration)\s*\|\s*([\d.]+) ms\s*\|\s*([\d.]+) ms")
 SECTION = re.compile(r"^=== (.+) ===")
@@ -231,25 +235,28 @@ def parse_p2p(lines):
 
 def print_p2p(runs):
     print()
-    print("NVMe O_DIRECT by P2P DMA into static provider memory vs into system memory (tests/bench/p2p_bench.c), "
-          "same boot, QEMU TCG")
+    print("NVMe DMA by P2P into static (O_DIRECT) and managed (P2PMM_IOC_BLKIO) provider memory vs into system "
+          "memory")
     shown = {k: kv for k, kv in runs.items() if all(key in kv for key in P2P_KEYS)}
     if not shown:
-        print("no figures in the log (suite bench-p2p missing or failed)")
+        print("tests/bench/p2p_bench.c: no figures in the log (suite bench-p2p missing or failed)")
         return
     any_run = next(iter(shown.values()))
-    print(f"NVMe {any_run['nvme']}, {any_run['wset_mib']} MiB in {any_run['chunk_kib']} KiB pieces, best of "
-          f"{any_run['reps']}")
-    print(f"{'direction':<10} {'system RAM MiB/s':>17} {'static MiB/s':>13} {'ratio':>7}  static memory on")
-    print("-" * 74)
+    print(f"tests/bench/p2p_bench.c, same boot, QEMU TCG: NVMe {any_run['nvme']}, {any_run['wset_mib']} MiB in "
+          f"{any_run['chunk_kib']} KiB pieces, best of {any_run['reps']}")
+    print(f"{'direction':<9} {'RAM MiB/s':>10} {'static MiB/s':>13} {'managed MiB/s':>14} {'static/RAM':>11} "
+          f"{'managed/RAM':>12}  {'static on':<12}  managed on")
+    print("-" * 100)
+    fig = lambda kv: f"{float(kv['mib_s']):.1f}" if kv else "missing"
     for direction in ("read", "write"):
-        ram, static = shown.get((direction, "ram")), shown.get((direction, "static"))
-        fig = lambda kv: f"{float(kv['mib_s']):.1f}" if kv else "missing"
-        ratio = (f"{float(static['mib_s']) / float(ram['mib_s']):.2f}x"
-                 if ram and static and float(ram["mib_s"]) > 0 else "-")
-        print(f"{direction:<10} {fig(ram):>17} {fig(static):>13} {ratio:>7}  {static['target'] if static else ''}"
-              .rstrip())
-    print("ratio = static / system RAM (goal >= 0.9x); every static run had no DMA mapping (P2P by bus address)")
+        ram, static, managed = (shown.get((direction, b)) for b in P2P_BUFFERS)
+        ratio = lambda kv: (f"{float(kv['mib_s']) / float(ram['mib_s']):.2f}x"
+                            if ram and kv and float(ram["mib_s"]) > 0 else "-")
+        on = lambda kv: kv["target"] if kv else "-"
+        print(f"{direction:<9} {fig(ram):>10} {fig(static):>13} {fig(managed):>14} {ratio(static):>11} "
+              f"{ratio(managed):>12}  {on(static):<12}  {on(managed)}")
+    print("goals: static >= 0.9x and managed >= 0.8x of system RAM; every static and managed run had no DMA mapping "
+          "(P2P by bus address)")
 
 
 def reported_errors(body, failures):
@@ -276,7 +283,8 @@ def check_p2p(body, failures):
             failures.append(f"output missing: p2p {run}: line cut short (no {' '.join(k + '=' for k in lost)})")
         elif kv["verify"] != "ok":
             failures.append(f"data check failed: p2p {run}: verify={kv['verify']}")
-        elif (buffer == "static") != (int(kv["maps"]) == 0):
+        elif (buffer == "ram") != (int(kv["maps"]) > 0):
+            # P2P (static, managed) by bus address: no mapping; system memory: mapped.
             failures.append(f"data check failed: p2p {run}: {kv['maps']} DMA mappings")
 
 

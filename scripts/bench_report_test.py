@@ -3,7 +3,7 @@
 """Host tests of scripts/bench_report.py: `make bench` exits 1, with one line per failed check, when a benchmark's
 data check fails or its output is missing or cut short, and 0 for a complete run. The logs are synthetic, written
 with the formats of the programs that print them: tests/bench/mirror_bench.c, tests/bench/oversub_bench.c,
-upstream hmm-tests' benchmark_thp_migration and kselftest_harness.h, and tests/guest/init.sh's suite frames.
+tests/bench/p2p_bench.c, upstream hmm-tests' benchmark_thp_migration and kselftest_harness.h, and tests/guest/init.sh's suite frames.
 Run by scripts/host-tests.sh; prints a cargo-style `test result:` line for report.py."""
 import os
 import subprocess
@@ -80,10 +80,11 @@ def oversub_table(runs):
     return out
 
 
-def p2p_line(run, mib_s, maps, verify="ok"):
+def p2p_line(run, mib_s, maps, verify="ok", target=None):
     """p2p_bench's printf("P2PMM-BENCH p2p %s nvme=%s target=%s wset_mib=%d chunk_kib=%d reps=%d mib_s=%.1f
-    maps=%d verify=ok\n", ...)."""
-    target = "ram" if run.endswith(".ram") else "0000:04:00.0"
+    maps=%d verify=ok\n", ...); target: "ram", or the static or managed provider's device (here the same
+    vaccel's)."""
+    target = target or ("ram" if run.endswith(".ram") else "0000:04:00.0")
     return (f"P2PMM-BENCH p2p {run} nvme=0000:06:00.0 target={target} wset_mib=8 chunk_kib=1024 reps=3 "
             f"mib_s={mib_s:.1f} maps={maps} verify={verify}")
 
@@ -91,8 +92,10 @@ def p2p_line(run, mib_s, maps, verify="ok"):
 P2P_RUNS = {
     "read.ram": p2p_line("read.ram", 400.0, 24),
     "read.static": p2p_line("read.static", 380.0, 0),
+    "read.managed": p2p_line("read.managed", 340.0, 0),
     "write.ram": p2p_line("write.ram", 300.0, 24),
     "write.static": p2p_line("write.static", 270.0, 0),
+    "write.managed": p2p_line("write.managed", 255.0, 0),
 }
 
 
@@ -111,7 +114,8 @@ def good_log():
                                                         "pingpong_ab: oversub / fits = 0.65x (goal >= 0.5x)"],
         "oversub-end": ["P2PMM-SUITE-END bench-oversub rc=0 secs=80.2"],
         "p2p-begin": ["P2PMM-SUITE-BEGIN bench-p2p",
-                      "p2p_bench: NVMe 0000:06:00.0 (/dev/nvme1n1), static memory of provider 1 on 0000:04:00.0"],
+                      "p2p_bench: NVMe 0000:06:00.0 (/dev/nvme1n1), static memory of provider 1 and managed "
+                      "provider 2 on 0000:04:00.0, 8 MiB in 1024 KiB pieces, best of 3"],
         "p2p": list(P2P_RUNS.values()),
         "p2p-end": ["P2PMM-SUITE-END bench-p2p rc=0 secs=12.0"],
         # The closing dmesg dump: KUnit's KTAP of p2pmm.ko, never read as a benchmark's output.
@@ -147,8 +151,8 @@ class BenchReport(unittest.TestCase):
             self.assertIn("geometric mean ratio over 28 rows: 1.50x", out)
             self.assertRegex(out, r"read_fault_4k +pages/s +82000\.0 +41000\.0 +2\.00x")
             self.assertRegex(out, r"pingpong_ab +oversub 16 MiB \(2x\) +160\.2 +2357 +2112 +0\.0 +0\.65x")
-            self.assertRegex(out, r"\nread +400\.0 +380\.0 +0\.95x +0000:04:00\.0\n")
-            self.assertRegex(out, r"\nwrite +300\.0 +270\.0 +0\.90x +0000:04:00\.0\n")
+            self.assertRegex(out, r"\nread +400\.0 +380\.0 +340\.0 +0\.95x +0\.85x +0000:04:00\.0 +0000:04:00\.0\n")
+            self.assertRegex(out, r"\nwrite +300\.0 +270\.0 +255\.0 +0\.90x +0\.85x +0000:04:00\.0 +0000:04:00\.0\n")
             self.assertNotIn("missing", out)
 
     # p2p_bench's checks: its own (P2PMM-BENCH-ERROR: data, path), and those of its lines.
@@ -166,12 +170,79 @@ class BenchReport(unittest.TestCase):
         parts["p2p"][1] = p2p_line("read.static", 380.0, 3)
         self.assert_fails(parts, "data check failed: p2p read.static: 3 DMA mappings")
 
+    def test_p2p_line_claims_mappings_for_a_managed_run(self):
+        parts = good_log()
+        parts["p2p"] = [p2p_line("write.managed", 255.0, 5) if l == P2P_RUNS["write.managed"] else l
+                        for l in parts["p2p"]]
+        self.assert_fails(parts, "data check failed: p2p write.managed: 5 DMA mappings")
+
+    def test_p2p_line_claims_no_mappings_for_a_ram_run(self):
+        parts = good_log()
+        parts["p2p"][0] = p2p_line("read.ram", 400.0, 0)
+        self.assert_fails(parts, "data check failed: p2p read.ram: 0 DMA mappings")
+
+    def test_p2p_managed_run_not_all_by_p2p(self):
+        # p2p_bench's own path check of a managed run: the error line in place of its figure, then exit 1.
+        parts = good_log()
+        parts["p2p"] = [l for l in parts["p2p"] if "read.managed" not in l]
+        parts["p2p"].insert(2, "P2PMM-BENCH-ERROR p2p read.managed path: not every byte by P2P DMA, or pages "
+                               "moved off the provider")
+        parts["p2p-end"] = ["P2PMM-SUITE-END bench-p2p rc=1 secs=12.0"]
+        out = self.assert_fails(parts, "suite failed: bench-p2p ended with rc=1",
+                                "data check failed: p2p read.managed path: not every byte by P2P DMA, or pages "
+                                "moved off the provider")
+        self.assertRegex(out, r"\nread +400\.0 +380\.0 +missing +0\.95x +- +0000:04:00\.0 +-\n")
+
+    def test_p2p_no_managed_provider(self):
+        # Setup failed (no managed provider the NVMe reaches directly): one error line, no runs, exit 1.
+        parts = good_log()
+        parts["p2p"] = ["P2PMM-BENCH-ERROR p2p setup no directly reachable static and managed providers, buffers "
+                        "or dma:dma_map_phys event"]
+        parts["p2p-end"] = ["P2PMM-SUITE-END bench-p2p rc=1 secs=0.1"]
+        out = self.assert_fails(parts, "suite failed: bench-p2p ended with rc=1",
+                                "data check failed: p2p setup no directly reachable static and managed providers, "
+                                "buffers or dma:dma_map_phys event")
+        self.assertIn("no figures in the log (suite bench-p2p missing or failed)", out)
+
     def test_p2p_verify_and_missing_run(self):
+        # Output cut short after write.ram: the write runs of provider memory have no line.
         parts = good_log()
         parts["p2p"] = [p2p_line("read.ram", 400.0, 24, verify="bad"), P2P_RUNS["read.static"],
-                        P2P_RUNS["write.ram"]]
+                        P2P_RUNS["read.managed"], P2P_RUNS["write.ram"]]
         self.assert_fails(parts, "data check failed: p2p read.ram: verify=bad",
-                          "output missing: p2p write.static: no P2PMM-BENCH line")
+                          "output missing: p2p write.static: no P2PMM-BENCH line",
+                          "output missing: p2p write.managed: no P2PMM-BENCH line")
+
+    def test_p2p_managed_line_missing(self):
+        # The last run's line never came (no error line either): the managed run is missing output.
+        parts = good_log()
+        parts["p2p"] = [l for l in parts["p2p"] if l != P2P_RUNS["write.managed"]]
+        out = self.assert_fails(parts, "output missing: p2p write.managed: no P2PMM-BENCH line")
+        self.assertRegex(out, r"\nwrite +300\.0 +270\.0 +missing +0\.90x +- +0000:04:00\.0 +-\n")
+
+    def test_p2p_managed_line_cut_short(self):
+        parts = good_log()
+        cut = P2P_RUNS["read.managed"].split(" maps=")[0]
+        parts["p2p"] = [cut if l == P2P_RUNS["read.managed"] else l for l in parts["p2p"]]
+        self.assert_fails(parts, "output missing: p2p read.managed: line cut short (no maps= verify=)")
+
+    def test_p2p_table_shows_the_managed_ratio(self):
+        # managed / system RAM per direction, and the managed provider's own device in its column.
+        parts = good_log()
+        parts["p2p"] = [p2p_line("read.managed", 320.0, 0, target="0000:05:00.0") if l == P2P_RUNS["read.managed"]
+                        else p2p_line("write.managed", 150.0, 0, target="0000:05:00.0")
+                        if l == P2P_RUNS["write.managed"] else l for l in parts["p2p"]]
+        rc, out, lines = report(parts)
+        # Figures never fail the run: a managed ratio under its goal (0.50x) is printed, not reported.
+        self.assertEqual((rc, lines), (0, []), out)
+        self.assertRegex(out, r"\ndirection +RAM MiB/s +static MiB/s +managed MiB/s +static/RAM +"
+                              r"managed/RAM +static on +managed on\n")
+        self.assertRegex(out, r"\nread +400\.0 +380\.0 +320\.0 +0\.95x +0\.80x +0000:04:00\.0 +0000:05:00\.0\n")
+        self.assertRegex(out, r"\nwrite +300\.0 +270\.0 +150\.0 +0\.90x +0\.50x +0000:04:00\.0 +0000:05:00\.0\n")
+        self.assertIn("NVMe DMA by P2P into static (O_DIRECT) and managed (P2PMM_IOC_BLKIO) provider memory vs into "
+                      "system memory", out)
+        self.assertIn("goals: static >= 0.9x and managed >= 0.8x of system RAM; every static and managed run had "
+                      "no DMA mapping", out)
 
     def test_p2p_suite_never_started(self):
         parts = good_log()

@@ -285,16 +285,9 @@ pub struct Transfer {
 
 impl Transfer {
     /// Watches `[start, end)` of `mm` (any byte range; its pages are watched) for a transfer to (`to_device`)
-    /// or from a device at byte `pos`, where the range's first byte goes. `may_bounce`: allocate the bounce
-    /// pages a chunk may need now, so that none is allocated while I/O is in flight.
-    pub fn new(
-        mm: &Mm,
-        start: usize,
-        end: usize,
-        to_device: bool,
-        pos: u64,
-        may_bounce: bool,
-    ) -> Result<Self> {
+    /// or from a device at byte `pos`, where the range's first byte goes. Bounce pages are allocated when a piece
+    /// first needs them, outside the notifier's lock, and kept for the next pieces.
+    pub fn new(mm: &Mm, start: usize, end: usize, to_device: bool, pos: u64) -> Result<Self> {
         if start >= end {
             return Err(EINVAL);
         }
@@ -318,7 +311,7 @@ impl Transfer {
             ),
             GFP_KERNEL,
         )?;
-        let mut me = Self {
+        Ok(Self {
             notifier,
             start,
             end,
@@ -326,20 +319,7 @@ impl Transfer {
             pos,
             bounce: KVec::new(),
             vecs: KVec::with_capacity(CHUNK_PAGES, GFP_KERNEL)?,
-        };
-        if may_bounce {
-            me.bounce.reserve(CHUNK_PAGES, GFP_KERNEL)?;
-            for _ in 0..CHUNK_PAGES {
-                // SAFETY: Plain allocation.
-                let page = unsafe { p2pmm_bounce_alloc() };
-                if page.is_null() {
-                    return Err(ENOMEM);
-                }
-                // Within the capacity reserved above.
-                let _ = me.bounce.push_within_capacity(page);
-            }
-        }
-        Ok(me)
+        })
     }
 
     /// Moves the bytes of the chunk of pages `[page_start, page_end)` (inside the watched range) between
@@ -399,6 +379,8 @@ impl Transfer {
             };
             let (state, pfns) = c.parts();
             vecs.clear();
+            // Bounce pages this attempt needs beyond the pool: allocated outside the lock, then set up again.
+            let mut short = 0;
             let mut nbounce = 0;
             for (addr, pfn) in pfns.iter() {
                 let lo = first.max(addr);
@@ -421,8 +403,12 @@ impl Transfer {
                         false,
                     ),
                     Via::Bounce(mem, slot) => {
-                        if nbounce >= bounce.len() || slot as usize >= mem.slots() {
+                        if slot as usize >= mem.slots() {
                             return Err(EINVAL);
+                        }
+                        if nbounce >= bounce.len() {
+                            short += 1;
+                            continue;
                         }
                         nbounce += 1;
                         let mem = core::ptr::from_ref(mem).cast::<c_void>();
@@ -438,6 +424,11 @@ impl Transfer {
                     dirty,
                 })
                 .map_err(|_| EINVAL)?;
+            }
+            if short > 0 {
+                drop(c);
+                grow_pool(bounce, nbounce + short)?;
+                continue;
             }
             // In flight from here: an invalidation of these pages now waits for the fence.
             state.range = Some((page_start, page_end));
@@ -526,6 +517,22 @@ impl Transfer {
         }
         Ok(())
     }
+}
+
+/// Grows the bounce pool to `want` pages (at most a chunk's worth).
+fn grow_pool(pool: &mut KVec<*mut c_void>, want: usize) -> Result {
+    let want = want.min(CHUNK_PAGES);
+    pool.reserve(want.saturating_sub(pool.len()), GFP_KERNEL)?;
+    while pool.len() < want {
+        // SAFETY: Plain allocation.
+        let page = unsafe { p2pmm_bounce_alloc() };
+        if page.is_null() {
+            return Err(ENOMEM);
+        }
+        // Within the capacity reserved above.
+        let _ = pool.push_within_capacity(page);
+    }
+    Ok(())
 }
 
 impl Drop for Transfer {

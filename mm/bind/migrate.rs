@@ -510,11 +510,11 @@ impl MigrateVma {
         Ok(())
     }
 
-    /// Whether entry `i` moved (selected and still valid after [`MigrateVma::pages`]).
+    /// Whether entry `i` moved, after [`MigrateVma::pages`]: core mm keeps `MIGRATE_PFN_MIGRATE` on a page it
+    /// moved and on a hole (nothing mapped yet, or the zero page) it filled with the new page, and clears it on
+    /// everything else. A hole has no `MIGRATE_PFN_VALID`, so that flag says nothing here.
     pub fn moved(&self, i: usize) -> bool {
-        self.src()
-            .get(i)
-            .is_some_and(|&e| e & mpfn::VALID != 0 && e & mpfn::MIGRATE != 0)
+        self.src().get(i).is_some_and(|&e| e & mpfn::MIGRATE != 0)
     }
 
     /// The user address of entry `i`.

@@ -12,7 +12,8 @@
  *   CPU (which brings the pages back).
  *
  * Also: a range half on a provider and half in system memory, a range that starts and ends inside pages,
- * static memory (P2P or EREMOTEIO, never a bounce), and every documented error.
+ * static memory (P2P or EREMOTEIO, never a bounce), placement by PREFERRED_LOCATION advice before the DMA, and
+ * every documented error.
  *
  * Needs p2pmm.ko loaded on the default VM topology; run as root.
  */
@@ -34,20 +35,13 @@
 #include "p2pmm_ioctl.h"
 #include "p2pmm_topo.h"
 
-#define P2PMM_DEV "/dev/p2pmm"
-#define MAX_PROVIDERS 32
 #define PAGE P2PMM_IOCTL_PAGE
 #define XFER (256 << 10)
 /* Disk regions of this test: past the ones p2pmm_odirect_test uses, one per provider and direction. */
 #define REGION(provider, write) ((off_t)(32 << 20) + ((off_t)(provider) * 2 + (write)) * XFER)
 
 FIXTURE(blkio) {
-	int fd;
-	int bfd;
-	int n;
-	struct p2p_dma_nvme nvme;
-	struct p2pmm_provider_info p[MAX_PROVIDERS];
-	unsigned char *ram;
+	struct p2p_dma_rig rig;
 };
 
 FIXTURE_VARIANT(blkio) {
@@ -71,25 +65,14 @@ FIXTURE_VARIANT_ADD(blkio, root_port_nvme) {
 
 FIXTURE_SETUP(blkio)
 {
-	self->fd = open(P2PMM_DEV, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s (is p2pmm.ko loaded?)", P2PMM_DEV, strerror(errno));
-	self->n = list_providers(self->fd, self->p, MAX_PROVIDERS);
-	ASSERT_LT(0, self->n) TH_LOG("P2PMM_IOC_PROVIDERS: %s", strerror(errno));
-	ASSERT_GE(MAX_PROVIDERS, self->n);
-	ASSERT_EQ(0, p2p_dma_find_nvme(variant->serial, &self->nvme)) TH_LOG("no NVMe with serial %s", variant->serial);
-	self->bfd = open(self->nvme.blk, O_RDWR | O_DIRECT | O_CLOEXEC);
-	ASSERT_LE(0, self->bfd) TH_LOG("open %s O_DIRECT: %s", self->nvme.blk, strerror(errno));
-	self->ram = aligned_alloc(PAGE, XFER);
-	ASSERT_NE(NULL, self->ram);
-	ASSERT_EQ(0, p2p_dma_trace(1)) TH_LOG("no tracefs or no dma:dma_map_phys event: %s", strerror(errno));
+	const char *missing = p2p_dma_rig_up(&self->rig, variant->serial, XFER);
+
+	ASSERT_EQ(NULL, missing) TH_LOG("%s (NVMe %s): %s", missing, variant->serial, strerror(errno));
 }
 
 FIXTURE_TEARDOWN(blkio)
 {
-	p2p_dma_trace(0);
-	free(self->ram);
-	close(self->bfd);
-	close(self->fd);
+	p2p_dma_rig_down(&self->rig);
 }
 
 static void *anon(size_t len)
@@ -104,12 +87,12 @@ static int reaches(struct __test_metadata *_metadata, FIXTURE_DATA(blkio) *self,
 		   const struct p2pmm_provider_info *p)
 {
 	struct p2pmm_route r;
-	int direct = share_bridge(p->device, self->nvme.pci);
+	int direct = share_bridge(p->device, self->rig.nvme.pci);
 
-	if (direct < 0 || route(self->fd, p->id, self->nvme.pci, &r))
+	if (direct < 0 || route(self->rig.fd, p->id, self->rig.nvme.pci, &r))
 		return -1;
 	EXPECT_EQ(direct ? P2PMM_PLAN_DIRECT : P2PMM_PLAN_BOUNCE, r.plan)
-		TH_LOG("ROUTE of provider %u (%s) to %s", p->id, p->device, self->nvme.pci);
+		TH_LOG("ROUTE of provider %u (%s) to %s", p->id, p->device, self->rig.nvme.pci);
 	return direct;
 }
 
@@ -121,8 +104,8 @@ static int run_managed(struct __test_metadata *_metadata, FIXTURE_DATA(blkio) *s
 {
 	int direct = 0, managed = 0;
 
-	for (int i = 0; i < self->n; i++) {
-		const struct p2pmm_provider_info *p = &self->p[i];
+	for (int i = 0; i < self->rig.n; i++) {
+		const struct p2pmm_provider_info *p = &self->rig.p[i];
 		off_t off = REGION(p->id, write);
 		unsigned int seed = p->id * 2 + write + 11;
 		struct p2pmm_blkio b;
@@ -139,21 +122,21 @@ static int run_managed(struct __test_metadata *_metadata, FIXTURE_DATA(blkio) *s
 		ASSERT_NE(NULL, buf);
 		if (write) {
 			/* The disk region starts out as something else, so a transfer that did nothing shows. */
-			memset(self->ram, 0x3c, XFER);
-			ASSERT_EQ(XFER, pwrite(self->bfd, self->ram, XFER, off));
+			memset(self->rig.ram, 0x3c, XFER);
+			ASSERT_EQ(XFER, pwrite(self->rig.bfd, self->rig.ram, XFER, off));
 			p2p_dma_fill(buf, XFER, seed);
 		} else {
-			p2p_dma_fill(self->ram, XFER, seed);
-			ASSERT_EQ(XFER, pwrite(self->bfd, self->ram, XFER, off));
+			p2p_dma_fill(self->rig.ram, XFER, seed);
+			ASSERT_EQ(XFER, pwrite(self->rig.bfd, self->rig.ram, XFER, off));
 			memset(buf, 0x5a, XFER);
 		}
-		ASSERT_EQ(XFER / PAGE, p2pmm_migrate(self->fd, buf, XFER, p->id)) TH_LOG("%s", strerror(errno));
+		ASSERT_EQ(XFER / PAGE, p2pmm_migrate(self->rig.fd, buf, XFER, p->id)) TH_LOG("%s", strerror(errno));
 
 		ASSERT_EQ(0, p2p_dma_trace_clear());
-		ASSERT_EQ(0, p2pmm_blkio(self->fd, self->bfd, buf, XFER, off, write, &b))
+		ASSERT_EQ(0, p2pmm_blkio(self->rig.fd, self->rig.bfd, buf, XFER, off, write, &b))
 			TH_LOG("BLKIO %s provider %u (%s) with %s: %s", write ? "from" : "into", p->id, p->device,
-			       self->nvme.pci, strerror(errno));
-		maps = p2p_dma_maps_of(self->nvme.pci);
+			       self->rig.nvme.pci, strerror(errno));
+		maps = p2p_dma_maps_of(self->rig.nvme.pci);
 		ASSERT_LE(0, maps);
 		EXPECT_EQ(0, b.bytes_system);
 		if (reach) {
@@ -168,11 +151,11 @@ static int run_managed(struct __test_metadata *_metadata, FIXTURE_DATA(blkio) *s
 			EXPECT_LT(0, maps) TH_LOG("a bounced transfer maps its bounce pages");
 		}
 		/* Neither migrated nor pinned: every page is still on the provider. */
-		EXPECT_EQ(XFER / PAGE, p2pmm_count_at(self->fd, buf, XFER, p->id));
+		EXPECT_EQ(XFER / PAGE, p2pmm_count_at(self->rig.fd, buf, XFER, p->id));
 
 		if (write) {
-			ASSERT_EQ(XFER, pread(self->bfd, self->ram, XFER, off));
-			bad = p2p_dma_mismatch(self->ram, XFER, seed);
+			ASSERT_EQ(XFER, pread(self->rig.bfd, self->rig.ram, XFER, off));
+			bad = p2p_dma_mismatch(self->rig.ram, XFER, seed);
 			EXPECT_EQ(-1, bad) TH_LOG("disk byte %ld differs from provider %u's", bad, p->id);
 		} else {
 			bad = p2p_dma_mismatch(buf, XFER, seed);
@@ -206,10 +189,10 @@ static const struct p2pmm_provider_info *switch_managed(FIXTURE_DATA(blkio) *sel
 {
 	const struct p2pmm_provider_info *best = NULL;
 
-	for (int i = 0; i < self->n; i++)
-		if (self->p[i].kind == P2PMM_PROVIDER_MANAGED &&
-		    (!best || strcmp(self->p[i].device, best->device) < 0))
-			best = &self->p[i];
+	for (int i = 0; i < self->rig.n; i++)
+		if (self->rig.p[i].kind == P2PMM_PROVIDER_MANAGED &&
+		    (!best || strcmp(self->rig.p[i].device, best->device) < 0))
+			best = &self->rig.p[i];
 	return best;
 }
 
@@ -227,19 +210,19 @@ TEST_F(blkio, range_across_provider_and_system_memory)
 	reach = reaches(_metadata, self, p);
 	ASSERT_LE(0, reach);
 	p2p_dma_fill(buf, 2 * XFER, 77);
-	ASSERT_EQ(XFER / PAGE, p2pmm_migrate(self->fd, buf, XFER, p->id));
-	ASSERT_EQ(0, p2pmm_blkio(self->fd, self->bfd, buf, 2 * XFER, off, 1, &b)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(XFER / PAGE, p2pmm_migrate(self->rig.fd, buf, XFER, p->id));
+	ASSERT_EQ(0, p2pmm_blkio(self->rig.fd, self->rig.bfd, buf, 2 * XFER, off, 1, &b)) TH_LOG("%s", strerror(errno));
 	EXPECT_EQ(XFER, b.bytes_system);
 	EXPECT_EQ(reach ? XFER : 0, b.bytes_p2p);
 	EXPECT_EQ(reach ? 0 : XFER, b.bytes_bounce);
-	EXPECT_EQ(XFER / PAGE, p2pmm_count_at(self->fd, buf, XFER, p->id));
+	EXPECT_EQ(XFER / PAGE, p2pmm_count_at(self->rig.fd, buf, XFER, p->id));
 	ASSERT_EQ(0, munmap(buf, 2 * XFER));
 	want = anon(2 * XFER);
 	ASSERT_NE(NULL, want);
 	p2p_dma_fill(want, 2 * XFER, 77);
 	for (int half = 0; half < 2; half++) {
-		ASSERT_EQ(XFER, pread(self->bfd, self->ram, XFER, off + half * XFER));
-		EXPECT_EQ(0, memcmp(self->ram, want + half * XFER, XFER)) TH_LOG("half %d on the disk differs", half);
+		ASSERT_EQ(XFER, pread(self->rig.bfd, self->rig.ram, XFER, off + half * XFER));
+		EXPECT_EQ(0, memcmp(self->rig.ram, want + half * XFER, XFER)) TH_LOG("half %d on the disk differs", half);
 	}
 	munmap(want, 2 * XFER);
 }
@@ -259,13 +242,13 @@ TEST_F(blkio, range_inside_pages)
 	ASSERT_NE(NULL, p);
 	ASSERT_NE(NULL, buf);
 	ASSERT_NE(NULL, want);
-	p2p_dma_fill(self->ram, len, 5);
-	ASSERT_EQ(XFER, pwrite(self->bfd, self->ram, XFER, off));
+	p2p_dma_fill(self->rig.ram, len, 5);
+	ASSERT_EQ(XFER, pwrite(self->rig.bfd, self->rig.ram, XFER, off));
 	memset(buf, 0xee, 4 * PAGE);
-	ASSERT_EQ(4, p2pmm_migrate(self->fd, buf, 4 * PAGE, p->id));
-	ASSERT_EQ(0, p2pmm_blkio(self->fd, self->bfd, buf + head, len, off, 0, &b)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(4, p2pmm_migrate(self->rig.fd, buf, 4 * PAGE, p->id));
+	ASSERT_EQ(0, p2pmm_blkio(self->rig.fd, self->rig.bfd, buf + head, len, off, 0, &b)) TH_LOG("%s", strerror(errno));
 	EXPECT_EQ(len, b.bytes_p2p + b.bytes_bounce);
-	EXPECT_EQ(4, p2pmm_count_at(self->fd, buf, 4 * PAGE, p->id));
+	EXPECT_EQ(4, p2pmm_count_at(self->rig.fd, buf, 4 * PAGE, p->id));
 	memset(want, 0xee, 4 * PAGE);
 	p2p_dma_fill(want + head, len, 5);
 	EXPECT_EQ(0, memcmp(buf, want, 4 * PAGE));
@@ -278,9 +261,9 @@ TEST_F(blkio, static_memory_never_bounces)
 {
 	int tried = 0;
 
-	for (int i = 0; i < self->n; i++) {
-		const struct p2pmm_provider_info *p = &self->p[i];
-		int reach = share_bridge(p->device, self->nvme.pci);
+	for (int i = 0; i < self->rig.n; i++) {
+		const struct p2pmm_provider_info *p = &self->rig.p[i];
+		int reach = share_bridge(p->device, self->rig.nvme.pci);
 		struct p2pmm_blkio b;
 		unsigned char *bar;
 
@@ -289,18 +272,18 @@ TEST_F(blkio, static_memory_never_bounces)
 			continue;
 		tried++;
 		ASSERT_LE(0, reach);
-		bar = mmap(NULL, XFER, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(p->id));
+		bar = mmap(NULL, XFER, PROT_READ | PROT_WRITE, MAP_SHARED, self->rig.fd, P2PMM_MMAP_OFFSET(p->id));
 		ASSERT_NE(MAP_FAILED, bar) TH_LOG("mmap provider %u: %s", p->id, strerror(errno));
 		p2p_dma_fill(bar, XFER, 31);
 		if (reach) {
-			ASSERT_EQ(0, p2pmm_blkio(self->fd, self->bfd, bar, XFER, REGION(2, 1), 1, &b))
+			ASSERT_EQ(0, p2pmm_blkio(self->rig.fd, self->rig.bfd, bar, XFER, REGION(2, 1), 1, &b))
 				TH_LOG("%s", strerror(errno));
 			EXPECT_EQ(XFER, b.bytes_p2p);
 			EXPECT_EQ(0, b.bytes_bounce + b.bytes_system);
-			ASSERT_EQ(XFER, pread(self->bfd, self->ram, XFER, REGION(2, 1)));
-			EXPECT_EQ(-1, p2p_dma_mismatch(self->ram, XFER, 31));
+			ASSERT_EQ(XFER, pread(self->rig.bfd, self->rig.ram, XFER, REGION(2, 1)));
+			EXPECT_EQ(-1, p2p_dma_mismatch(self->rig.ram, XFER, 31));
 		} else {
-			EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, bar, XFER, REGION(2, 1), 1, &b));
+			EXPECT_EQ(-1, p2pmm_blkio(self->rig.fd, self->rig.bfd, bar, XFER, REGION(2, 1), 1, &b));
 			EXPECT_EQ(EREMOTEIO, errno);
 		}
 		ASSERT_EQ(0, munmap(bar, XFER));
@@ -308,55 +291,95 @@ TEST_F(blkio, static_memory_never_bounces)
 	EXPECT_EQ(3, tried);
 }
 
+/*
+ * PREFERRED_LOCATION advice places the pages before the device moves them: a read lands on the preferred provider
+ * (by P2P DMA where the NVMe reaches it), and preferring system memory brings them back before a write.
+ */
+TEST_F(blkio, preferred_location_places_the_pages)
+{
+	const struct p2pmm_provider_info *p = switch_managed(self);
+	unsigned char *buf = anon(XFER);
+	struct p2pmm_advise a = { .size = sizeof(a), .length = XFER, .advice = P2PMM_ADV_PREFERRED_LOCATION };
+	struct p2pmm_blkio b;
+	int reach;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	reach = reaches(_metadata, self, p);
+	ASSERT_LE(0, reach);
+	p2p_dma_fill(self->rig.ram, XFER, 21);
+	ASSERT_EQ(XFER, pwrite(self->rig.bfd, self->rig.ram, XFER, REGION(4, 0)));
+	memset(buf, 0x11, XFER);
+	EXPECT_EQ(XFER / PAGE, p2pmm_count_at(self->rig.fd, buf, XFER, P2PMM_LOCATION_SYSTEM));
+	a.addr = (uintptr_t)buf;
+	a.location = p->id;
+	ASSERT_EQ(0, ioctl(self->rig.fd, P2PMM_IOC_ADVISE, &a)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, p2pmm_blkio(self->rig.fd, self->rig.bfd, buf, XFER, REGION(4, 0), 0, &b)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(XFER / PAGE, p2pmm_count_at(self->rig.fd, buf, XFER, p->id));
+	EXPECT_EQ(0, b.bytes_system);
+	EXPECT_EQ(reach ? XFER : 0, b.bytes_p2p);
+	EXPECT_EQ(reach ? 0 : XFER, b.bytes_bounce);
+
+	a.location = P2PMM_LOCATION_SYSTEM;
+	ASSERT_EQ(0, ioctl(self->rig.fd, P2PMM_IOC_ADVISE, &a));
+	ASSERT_EQ(0, p2pmm_blkio(self->rig.fd, self->rig.bfd, buf, XFER, REGION(4, 1), 1, &b));
+	EXPECT_EQ(XFER / PAGE, p2pmm_count_at(self->rig.fd, buf, XFER, P2PMM_LOCATION_SYSTEM));
+	EXPECT_EQ(XFER, b.bytes_system);
+	/* What the read put on the provider went to system memory with the pages and out to the disk. */
+	ASSERT_EQ(XFER, pread(self->rig.bfd, self->rig.ram, XFER, REGION(4, 1)));
+	EXPECT_EQ(-1, p2p_dma_mismatch(self->rig.ram, XFER, 21));
+	munmap(buf, XFER);
+}
+
 /* Every documented error, each with everything else right. */
 TEST_F(blkio, bad_requests_get_their_errno)
 {
 	unsigned char *buf = anon(2 * PAGE), *ro;
 	struct p2pmm_blkio b;
-	int null = open("/dev/null", O_RDWR), rdonly = open(self->nvme.blk, O_RDONLY);
+	int null = open("/dev/null", O_RDWR), rdonly = open(self->rig.nvme.blk, O_RDONLY);
 
 	ASSERT_NE(NULL, buf);
 	ASSERT_LE(0, null);
 	ASSERT_LE(0, rdonly);
-	ASSERT_EQ(0, p2pmm_blkio(self->fd, self->bfd, buf, PAGE, 0, 0, &b)) TH_LOG("the good request");
+	ASSERT_EQ(0, p2pmm_blkio(self->rig.fd, self->rig.bfd, buf, PAGE, 0, 0, &b)) TH_LOG("the good request");
 	EXPECT_EQ(PAGE, b.bytes_system);
 
-	EXPECT_EQ(-1, p2pmm_blkio(self->fd, -1, buf, PAGE, 0, 0, &b));
+	EXPECT_EQ(-1, p2pmm_blkio(self->rig.fd, -1, buf, PAGE, 0, 0, &b));
 	EXPECT_EQ(EBADF, errno);
-	EXPECT_EQ(-1, p2pmm_blkio(self->fd, 1000, buf, PAGE, 0, 0, &b));
+	EXPECT_EQ(-1, p2pmm_blkio(self->rig.fd, 1000, buf, PAGE, 0, 0, &b));
 	EXPECT_EQ(EBADF, errno);
 	/* Open read-only: it may be read from, not written to. */
-	EXPECT_EQ(0, p2pmm_blkio(self->fd, rdonly, buf, PAGE, 0, 0, &b));
-	EXPECT_EQ(-1, p2pmm_blkio(self->fd, rdonly, buf, PAGE, 0, 1, &b));
+	EXPECT_EQ(0, p2pmm_blkio(self->rig.fd, rdonly, buf, PAGE, 0, 0, &b));
+	EXPECT_EQ(-1, p2pmm_blkio(self->rig.fd, rdonly, buf, PAGE, 0, 1, &b));
 	EXPECT_EQ(EBADF, errno);
-	EXPECT_EQ(-1, p2pmm_blkio(self->fd, null, buf, PAGE, 0, 0, &b));
+	EXPECT_EQ(-1, p2pmm_blkio(self->rig.fd, null, buf, PAGE, 0, 0, &b));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, buf + 1, PAGE, 0, 0, &b));
+	EXPECT_EQ(-1, p2pmm_blkio(self->rig.fd, self->rig.bfd, buf + 1, PAGE, 0, 0, &b));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, buf, PAGE + 1, 0, 0, &b));
+	EXPECT_EQ(-1, p2pmm_blkio(self->rig.fd, self->rig.bfd, buf, PAGE + 1, 0, 0, &b));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, buf, PAGE, 100, 0, &b));
+	EXPECT_EQ(-1, p2pmm_blkio(self->rig.fd, self->rig.bfd, buf, PAGE, 100, 0, &b));
 	EXPECT_EQ(EINVAL, errno);
-	EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, buf, 0, 0, 0, &b));
+	EXPECT_EQ(-1, p2pmm_blkio(self->rig.fd, self->rig.bfd, buf, 0, 0, 0, &b));
 	EXPECT_EQ(EINVAL, errno);
 	/* The images are 64 MiB: the last page is fine, one past it is not. */
-	EXPECT_EQ(0, p2pmm_blkio(self->fd, self->bfd, buf, PAGE, (64 << 20) - PAGE, 0, &b));
-	EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, buf, 2 * PAGE, (64 << 20) - PAGE, 0, &b));
+	EXPECT_EQ(0, p2pmm_blkio(self->rig.fd, self->rig.bfd, buf, PAGE, (64 << 20) - PAGE, 0, &b));
+	EXPECT_EQ(-1, p2pmm_blkio(self->rig.fd, self->rig.bfd, buf, 2 * PAGE, (64 << 20) - PAGE, 0, &b));
 	EXPECT_EQ(EINVAL, errno);
 	b.flags = 2;
-	EXPECT_EQ(-1, ioctl(self->fd, P2PMM_IOC_BLKIO, &b));
+	EXPECT_EQ(-1, ioctl(self->rig.fd, P2PMM_IOC_BLKIO, &b));
 	EXPECT_EQ(EINVAL, errno);
 	/* A hole in the range. */
 	ASSERT_EQ(0, munmap(buf + PAGE, PAGE));
-	EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, buf, 2 * PAGE, 0, 0, &b));
+	EXPECT_EQ(-1, p2pmm_blkio(self->rig.fd, self->rig.bfd, buf, 2 * PAGE, 0, 0, &b));
 	EXPECT_EQ(ENOMEM, errno);
 	/* Reading into memory the process may not write. */
 	ro = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, ro);
-	EXPECT_EQ(-1, p2pmm_blkio(self->fd, self->bfd, ro, PAGE, 0, 0, &b));
+	EXPECT_EQ(-1, p2pmm_blkio(self->rig.fd, self->rig.bfd, ro, PAGE, 0, 0, &b));
 	EXPECT_EQ(EFAULT, errno);
 	/* ... from which it may write to the device (the zero page). */
-	EXPECT_EQ(0, p2pmm_blkio(self->fd, self->bfd, ro, PAGE, REGION(3, 1), 1, &b));
+	EXPECT_EQ(0, p2pmm_blkio(self->rig.fd, self->rig.bfd, ro, PAGE, REGION(3, 1), 1, &b));
 	munmap(ro, PAGE);
 	munmap(buf, PAGE);
 	close(rdonly);

@@ -196,6 +196,58 @@ TEST_F(mig, managed_providers_listed)
 	}
 }
 
+/* A buffer the kernel backs with a transparent huge page: MIGRATE counts every page that moved, as for small ones. */
+TEST_F(mig, huge_page_buffer_counts_what_moved)
+{
+	size_t len = 2 << 20, n = len / PAGE;
+	uint8_t *raw = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *buf;
+	uint32_t *loc = calloc(n, sizeof(*loc));
+	struct p2pmm_migrate m;
+
+	ASSERT_NE(MAP_FAILED, raw);
+	ASSERT_NE(NULL, loc);
+	buf = (uint8_t *)(((uintptr_t)raw + len - 1) & ~(uintptr_t)(len - 1));
+	madvise(buf, len, MADV_HUGEPAGE);
+	fill(buf, len, 9);
+	ASSERT_EQ(0, migrate(self->fd, buf, len, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, query(self->fd, buf, len, loc));
+	EXPECT_EQ(n, count_at(loc, n, self->managed[0]));
+	EXPECT_EQ(n, m.migrated);
+	EXPECT_EQ(-1, first_bad(buf, len, 9));
+	munmap(raw, 2 * len);
+	free(loc);
+}
+
+/*
+ * Memory never written (no page yet, or the shared zero page after a read): prefetching gives it zeroed device
+ * pages, and MIGRATE counts them as it counts pages that had data.
+ */
+TEST_F(mig, untouched_pages_count_what_moved)
+{
+	size_t len = 256 << 10, n = len / PAGE;
+	uint8_t *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint32_t *loc = calloc(n, sizeof(*loc));
+	volatile uint8_t sum = 0;
+	struct p2pmm_migrate m;
+
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_NE(NULL, loc);
+	/* The second half is read once: the zero page. */
+	for (size_t i = n / 2; i < n; i++)
+		sum += buf[i * PAGE];
+	ASSERT_EQ(0, migrate(self->fd, buf, len, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, query(self->fd, buf, len, loc));
+	EXPECT_EQ(n, count_at(loc, n, self->managed[0]));
+	EXPECT_EQ(n, m.migrated);
+	for (size_t i = 0; i < len; i++)
+		if (buf[i]) {
+			EXPECT_EQ(0, buf[i]) TH_LOG("byte %zu of never written memory is not 0", i);
+			break;
+		}
+	munmap(buf, len);
+	free(loc);
+}
+
 /* Prefetch to a provider, see it there, read it back through CPU faults (which bring each page home). */
 TEST_F(mig, prefetch_query_read_back)
 {

@@ -39,8 +39,6 @@
 #include "p2p_dma.h"
 #include "p2pmm_topo.h"
 
-#define P2PMM_DEV "/dev/p2pmm"
-#define MAX_PROVIDERS 32
 #define XFER (64 << 10)
 /* Each (provider, direction) pair has a disk region of its own. */
 #define REGION(provider, write) ((off_t)((provider) * 2 + (write)) * 2 * XFER)
@@ -60,12 +58,7 @@ static ssize_t xfer_uring(int bfd, void *buf, off_t off, int write)
 }
 
 FIXTURE(odirect) {
-	int fd;
-	int bfd;
-	int n;
-	struct p2p_dma_nvme nvme;
-	struct p2pmm_provider_info p[MAX_PROVIDERS];
-	unsigned char *ram;
+	struct p2p_dma_rig rig;
 };
 
 FIXTURE_VARIANT(odirect) {
@@ -89,25 +82,14 @@ FIXTURE_VARIANT_ADD(odirect, root_port_nvme) {
 
 FIXTURE_SETUP(odirect)
 {
-	self->fd = open(P2PMM_DEV, O_RDWR | O_CLOEXEC);
-	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s (is p2pmm.ko loaded?)", P2PMM_DEV, strerror(errno));
-	self->n = list_providers(self->fd, self->p, MAX_PROVIDERS);
-	ASSERT_LT(0, self->n) TH_LOG("P2PMM_IOC_PROVIDERS: %s", strerror(errno));
-	ASSERT_GE(MAX_PROVIDERS, self->n);
-	ASSERT_EQ(0, p2p_dma_find_nvme(variant->serial, &self->nvme)) TH_LOG("no NVMe with serial %s", variant->serial);
-	self->bfd = open(self->nvme.blk, O_RDWR | O_DIRECT | O_CLOEXEC);
-	ASSERT_LE(0, self->bfd) TH_LOG("open %s O_DIRECT: %s", self->nvme.blk, strerror(errno));
-	self->ram = aligned_alloc(4096, XFER);
-	ASSERT_NE(NULL, self->ram);
-	ASSERT_EQ(0, p2p_dma_trace(1)) TH_LOG("no tracefs or no dma:dma_map_phys event: %s", strerror(errno));
+	const char *missing = p2p_dma_rig_up(&self->rig, variant->serial, XFER);
+
+	ASSERT_EQ(NULL, missing) TH_LOG("%s (NVMe %s): %s", missing, variant->serial, strerror(errno));
 }
 
 FIXTURE_TEARDOWN(odirect)
 {
-	p2p_dma_trace(0);
-	free(self->ram);
-	close(self->bfd);
-	close(self->fd);
+	p2p_dma_rig_down(&self->rig);
 }
 
 /*
@@ -119,8 +101,8 @@ static int run_matrix(struct __test_metadata *_metadata, FIXTURE_DATA(odirect) *
 {
 	int direct = 0, statics = 0;
 
-	for (int i = 0; i < self->n; i++) {
-		const struct p2pmm_provider_info *p = &self->p[i];
+	for (int i = 0; i < self->rig.n; i++) {
+		const struct p2pmm_provider_info *p = &self->rig.p[i];
 		off_t off = REGION(p->id, write);
 		unsigned int seed = p->id * 2 + write + 1;
 		struct p2pmm_route r;
@@ -132,57 +114,57 @@ static int run_matrix(struct __test_metadata *_metadata, FIXTURE_DATA(odirect) *
 		if (p->kind != P2PMM_PROVIDER_STATIC)
 			continue;
 		statics++;
-		reachable = share_bridge(p->device, self->nvme.pci);
-		ASSERT_LE(0, reachable) TH_LOG("sysfs paths of %s and %s", p->device, self->nvme.pci);
-		ASSERT_EQ(0, route(self->fd, p->id, self->nvme.pci, &r)) TH_LOG("ROUTE: %s", strerror(errno));
+		reachable = share_bridge(p->device, self->rig.nvme.pci);
+		ASSERT_LE(0, reachable) TH_LOG("sysfs paths of %s and %s", p->device, self->rig.nvme.pci);
+		ASSERT_EQ(0, route(self->rig.fd, p->id, self->rig.nvme.pci, &r)) TH_LOG("ROUTE: %s", strerror(errno));
 		/* The route the kernel reports is the one the transfer below gets. */
 		EXPECT_EQ(reachable ? P2PMM_ROUTE_BUS_ADDR : P2PMM_ROUTE_NOT_SUPPORTED, r.verdict)
-			TH_LOG("provider %u (%s) to %s", p->id, p->device, self->nvme.pci);
+			TH_LOG("provider %u (%s) to %s", p->id, p->device, self->rig.nvme.pci);
 		EXPECT_EQ(reachable ? P2PMM_PLAN_DIRECT : P2PMM_PLAN_REFUSED, r.plan);
 
-		bar = mmap(NULL, XFER, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(p->id));
+		bar = mmap(NULL, XFER, PROT_READ | PROT_WRITE, MAP_SHARED, self->rig.fd, P2PMM_MMAP_OFFSET(p->id));
 		ASSERT_NE(MAP_FAILED, bar) TH_LOG("mmap provider %u: %s", p->id, strerror(errno));
 
 		if (write) {
 			/* The disk region starts out as something else, so a transfer that did nothing shows. */
-			memset(self->ram, 0x3c, XFER);
-			ASSERT_EQ(XFER, xfer(self->bfd, self->ram, off, 1));
+			memset(self->rig.ram, 0x3c, XFER);
+			ASSERT_EQ(XFER, xfer(self->rig.bfd, self->rig.ram, off, 1));
 			p2p_dma_fill(bar, XFER, seed);
 		} else {
-			p2p_dma_fill(self->ram, XFER, seed);
+			p2p_dma_fill(self->rig.ram, XFER, seed);
 			ASSERT_EQ(0, p2p_dma_trace_clear());
-			ASSERT_EQ(XFER, xfer(self->bfd, self->ram, off, 1));
+			ASSERT_EQ(XFER, xfer(self->rig.bfd, self->rig.ram, off, 1));
 			/* The control: a transfer from system memory is DMA mapped, so the event is there to see. */
-			maps = p2p_dma_maps_of(self->nvme.pci);
+			maps = p2p_dma_maps_of(self->rig.nvme.pci);
 			ASSERT_LT(0, maps) TH_LOG("no dma_map_phys event for a transfer from system memory");
 			memset(bar, 0x5a, XFER);
 		}
 
 		ASSERT_EQ(0, p2p_dma_trace_clear());
-		got = transfer(self->bfd, bar, off, write);
-		maps = p2p_dma_maps_of(self->nvme.pci);
+		got = transfer(self->rig.bfd, bar, off, write);
+		maps = p2p_dma_maps_of(self->rig.nvme.pci);
 		ASSERT_LE(0, maps);
 		if (reachable) {
 			EXPECT_EQ(XFER, got) TH_LOG("%s provider %u (%s) with %s: %s", write ? "pwrite from" : "pread into",
-						    p->id, p->device, self->nvme.pci, strerror(-got));
+						    p->id, p->device, self->rig.nvme.pci, strerror(-got));
 			/* Bus addresses, computed: no mapping, so no bounce buffer and no CPU copy. */
 			EXPECT_EQ(0, maps) TH_LOG("the P2P transfer was DMA mapped %d times", maps);
 			direct++;
 		} else {
 			EXPECT_EQ(-EINVAL, got) TH_LOG("provider %u (%s) with %s: got %zd", p->id, p->device,
-						       self->nvme.pci, got);
+						       self->rig.nvme.pci, got);
 		}
 
 		if (write) {
 			/* The disk has the provider's bytes, or still its own. */
-			ASSERT_EQ(XFER, xfer(self->bfd, self->ram, off, 0));
+			ASSERT_EQ(XFER, xfer(self->rig.bfd, self->rig.ram, off, 0));
 			if (reachable) {
-				bad = p2p_dma_mismatch(self->ram, XFER, seed);
+				bad = p2p_dma_mismatch(self->rig.ram, XFER, seed);
 				EXPECT_EQ(-1, bad) TH_LOG("disk byte %ld differs from the provider's", bad);
 			} else {
 				for (size_t b = 0; b < XFER; b++)
-					if (self->ram[b] != 0x3c) {
-						EXPECT_EQ(0x3c, self->ram[b]) TH_LOG("refused write changed byte %zu", b);
+					if (self->rig.ram[b] != 0x3c) {
+						EXPECT_EQ(0x3c, self->rig.ram[b]) TH_LOG("refused write changed byte %zu", b);
 						break;
 					}
 			}

@@ -17,6 +17,7 @@
 #include <linux/io_uring.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -24,6 +25,10 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/p2pmm.h>
+
+#include "p2pmm_topo.h"
 
 #define P2P_DMA_NVME_CLASS "/sys/class/nvme"
 #define P2P_DMA_TRACEFS "/sys/kernel/tracing"
@@ -230,6 +235,55 @@ out:
 		munmap(sq, sq_len);
 	close(ring);
 	return ret;
+}
+
+#define P2P_DMA_MAX_PROVIDERS 32
+
+/*
+ * What the kselftests of an NVMe's DMA into p2pmm memory start from: /dev/p2pmm and its providers, the NVMe with
+ * a given serial opened O_DIRECT, a page-aligned buffer of system memory, and dma:dma_map_phys tracing on.
+ */
+struct p2p_dma_rig {
+	int fd;
+	int bfd;
+	int n;
+	struct p2p_dma_nvme nvme;
+	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
+	unsigned char *ram;
+};
+
+/* Sets up `r` (NULL) or says what is missing; a half set-up rig is still fine for p2p_dma_rig_down(). */
+static inline const char *p2p_dma_rig_up(struct p2p_dma_rig *r, const char *serial, size_t ram_len)
+{
+	r->bfd = -1;
+	r->ram = NULL;
+	r->fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
+	if (r->fd < 0)
+		return "cannot open /dev/p2pmm (is p2pmm.ko loaded?)";
+	r->n = list_providers(r->fd, r->p, P2P_DMA_MAX_PROVIDERS);
+	if (r->n <= 0 || r->n > P2P_DMA_MAX_PROVIDERS)
+		return "P2PMM_IOC_PROVIDERS failed, found none or too many";
+	if (p2p_dma_find_nvme(serial, &r->nvme))
+		return "no NVMe with that serial";
+	r->bfd = open(r->nvme.blk, O_RDWR | O_DIRECT | O_CLOEXEC);
+	if (r->bfd < 0)
+		return "cannot open the NVMe's namespace O_DIRECT";
+	r->ram = aligned_alloc(4096, ram_len);
+	if (!r->ram)
+		return "no memory for the system-memory buffer";
+	if (p2p_dma_trace(1))
+		return "no tracefs or no dma:dma_map_phys event";
+	return NULL;
+}
+
+static inline void p2p_dma_rig_down(struct p2p_dma_rig *r)
+{
+	p2p_dma_trace(0);
+	free(r->ram);
+	if (r->bfd >= 0)
+		close(r->bfd);
+	if (r->fd >= 0)
+		close(r->fd);
 }
 
 #endif /* P2PMM_TESTS_P2P_DMA_H */

@@ -35,21 +35,23 @@ static inline long p2pmm_migrate(int fd, void *addr, size_t len, uint32_t target
 static inline long p2pmm_count_at(int fd, void *addr, size_t len, uint32_t where)
 {
 	uint32_t loc[1024];
+	const size_t room = sizeof(loc) / sizeof(loc[0]);
 	size_t pages = len / P2PMM_IOCTL_PAGE;
-	struct p2pmm_query q = {
-		.size = sizeof(q), .addr = (uintptr_t)addr, .length = len, .locations = (uintptr_t)loc,
-	};
 	long n = 0;
 
-	if (pages > sizeof(loc) / sizeof(loc[0])) {
-		errno = E2BIG;
-		return -1;
+	for (size_t at = 0; at < pages; at += room) {
+		size_t k = pages - at < room ? pages - at : room;
+		struct p2pmm_query q = {
+			.size = sizeof(q), .addr = (uintptr_t)addr + at * P2PMM_IOCTL_PAGE,
+			.length = k * P2PMM_IOCTL_PAGE, .locations = (uintptr_t)loc,
+		};
+
+		memset(loc, 0xa5, sizeof(loc));
+		if (ioctl(fd, P2PMM_IOC_QUERY, &q))
+			return -1;
+		for (size_t i = 0; i < k; i++)
+			n += loc[i] == where;
 	}
-	memset(loc, 0xa5, sizeof(loc));
-	if (ioctl(fd, P2PMM_IOC_QUERY, &q))
-		return -1;
-	for (size_t i = 0; i < pages; i++)
-		n += loc[i] == where;
 	return n;
 }
 

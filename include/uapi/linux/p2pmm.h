@@ -304,7 +304,9 @@ struct p2pmm_advise {
  * a page on a managed provider is reached through the provider's BAR when the device reaches it directly
  * (P2PMM_IOC_ROUTE's plan is P2PMM_PLAN_DIRECT and the device's queue takes p2pdma pages), else it bounces;
  * static memory the caller mapped is reached through its BAR, and never bounces. Pages not yet populated are
- * faulted in first. An invalidation of a page under I/O (eviction, migration, munmap, fork) waits until the I/O
+ * faulted in first. Before that, pages whose PREFERRED_LOCATION advice (given through the same open file) names
+ * a managed provider or system memory are migrated there, as far as there is room: a read into a range that
+ * prefers a provider lands in the provider's BAR. An invalidation of a page under I/O (eviction, migration, munmap, fork) waits until the I/O
  * finished, so no byte lands in a page after it moved. Like O_DIRECT, the device's page cache of the range is
  * written back before and dropped after a write.
  *
@@ -312,7 +314,7 @@ struct p2pmm_advise {
  * size or past the end of the device, or @fd not a block device; EBADF for @fd not open (or not open for the
  * direction); ENOMEM if part of the range is not mapped; EFAULT for memory that cannot be accessed (e.g.
  * PROT_NONE, or not writable for a read); EREMOTEIO for static memory the device cannot reach; EBUSY when
- * invalidations kept racing the setup; the device's error (EIO, ...) for a failed I/O. On an error some bytes
+ * invalidations kept racing the setup, or a provider being removed took over a second to evict its pages; the device's error (EIO, ...) for a failed I/O. On an error some bytes
  * may have moved.
  */
 struct p2pmm_blkio {
