@@ -6,10 +6,13 @@
 use crate::{
     bind_sysfs::{Attr, PageWriter, SysfsSource},
     debugfs::{kind_name, write_routes},
+    pci_p2p,
+    provider::Kind,
     registry,
 };
 use core::fmt::Write;
 use kernel::{
+    mm::virt::VmaNew,
     prelude::*,
     sync::atomic::{Atomic, Relaxed},
 };
@@ -34,6 +37,21 @@ impl SysfsSource for FromRegistry {
             Attr::Invalidations => writeln!(out, "{}", load(&s.invalidations)),
         };
         written.map_err(|_| EOVERFLOW)
+    }
+
+    /// `providers/<id>/allocate`: new memory of static provider `id`, mapped at offset 0 (as p2pdma's
+    /// `p2pmem/allocate`), so tools that map a file at offset 0 for their buffers can use it. Like a mapping of
+    /// `/dev/p2pmm` at `P2PMM_MMAP_OFFSET(id)`: shared only, zeroed, given back on munmap; the file goes when the
+    /// provider does, and kernfs then unmaps it everywhere.
+    fn map(id: u32, vma: &VmaNew) -> Result {
+        if pci_p2p::mmap_offset(vma) != 0 {
+            return Err(EINVAL);
+        }
+        let p = registry::get(id).ok_or(ENODEV)?;
+        if p.kind != Kind::Static {
+            return Err(EINVAL);
+        }
+        pci_p2p::map_p2p_memory(&p.pdev, vma)
     }
 
     fn routes(out: &mut PageWriter<'_>) -> Result {

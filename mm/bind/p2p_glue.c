@@ -220,6 +220,11 @@ int p2pmm_p2p_mmap(struct pci_dev *pdev, struct vm_area_struct *vma)
 		goto out_free_mem;
 	}
 	rcu_read_unlock();
+	/*
+	 * What the last user of this BAR range left there is not for this process to read (anonymous memory starts
+	 * zeroed too). p2pdma's own allocate file does not clear it.
+	 */
+	memset(kaddr, 0, len);
 
 	for (vaddr = vma->vm_start; vaddr < vma->vm_end; vaddr += PAGE_SIZE) {
 		struct page *page = virt_to_page(kaddr);

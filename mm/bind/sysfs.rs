@@ -2,12 +2,14 @@
 
 //! `/sys/kernel/p2pmm/`: one directory per provider (`providers/<id>/`) with one value per attribute, and the
 //! `routes` table. The C glue (`sysfs_glue.c`) owns the kobjects; the values come from a [`SysfsSource`], asked on
-//! every read. Documented in `Documentation/ABI/testing/sysfs-kernel-p2pmm`.
+//! every read. A static provider's directory also has `allocate`, a file whose `mmap()` the source serves.
+//! Documented in `Documentation/ABI/testing/sysfs-kernel-p2pmm`.
 
 use core::{fmt, ptr::NonNull};
 use kernel::{
     error::to_result,
     ffi::{c_char, c_int, c_void},
+    mm::virt::VmaNew,
     prelude::*,
 };
 
@@ -15,9 +17,10 @@ extern "C" {
     fn p2pmm_sysfs_init(
         provider_show: unsafe extern "C" fn(u32, u32, *mut c_char) -> isize,
         routes_show: unsafe extern "C" fn(*mut c_char) -> isize,
+        provider_mmap: unsafe extern "C" fn(u32, *mut c_void) -> c_int,
     ) -> c_int;
     fn p2pmm_sysfs_exit();
-    fn p2pmm_sysfs_add_provider(id: u32) -> *mut c_void;
+    fn p2pmm_sysfs_add_provider(id: u32, allocate: bool) -> *mut c_void;
     fn p2pmm_sysfs_remove_provider(k: *mut c_void);
 }
 
@@ -210,6 +213,10 @@ pub trait SysfsSource {
     fn provider_attr(id: u32, attr: Attr, out: &mut PageWriter<'_>) -> Result;
     /// Writes the route table.
     fn routes(out: &mut PageWriter<'_>) -> Result;
+    /// Maps all of `vma` (a new mapping of provider `id`'s `allocate` file) with new memory of that provider.
+    fn map(_id: u32, _vma: &VmaNew) -> Result {
+        Err(ENODEV)
+    }
 }
 
 /// Runs `f` on the page at `buf` and returns what sysfs expects: the length written or a negative errno.
@@ -289,8 +296,21 @@ pub fn init<T: SysfsSource>() -> Result<SysfsRoot> {
         // SAFETY: `buf` is a sysfs buffer (our caller's guarantee).
         unsafe { show(buf, |w| T::routes(w)) }
     }
+    /// # Safety
+    ///
+    /// Called by the glue's `mmap()` of an `allocate` file only, with the VMA being set up (mmap lock held).
+    unsafe extern "C" fn provider_mmap<T: SysfsSource>(id: u32, vma: *mut c_void) -> c_int {
+        // SAFETY: A VMA under construction, valid for the call (our caller's guarantee).
+        let vma = unsafe { VmaNew::from_raw(vma.cast()) };
+        match T::map(id, vma) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
     // SAFETY: The callbacks stay valid while the module is loaded; `SysfsRoot` removes everything before.
-    to_result(unsafe { p2pmm_sysfs_init(provider_show::<T>, routes_show::<T>) })?;
+    to_result(unsafe {
+        p2pmm_sysfs_init(provider_show::<T>, routes_show::<T>, provider_mmap::<T>)
+    })?;
     Ok(SysfsRoot(()))
 }
 
@@ -313,7 +333,7 @@ impl Drop for SysfsRoot {
 ///
 /// let mut listed = KVec::new();
 /// for id in [0, 1] {
-///     listed.push((id, bind_sysfs::add_provider(id)?), GFP_KERNEL)?;
+///     listed.push((id, bind_sysfs::add_provider(id, false)?), GFP_KERNEL)?;
 /// }
 /// // Unlisting provider 1 removes `providers/1/`, once reads in progress are done.
 /// listed.retain(|(id, _)| *id != 1);
@@ -331,10 +351,10 @@ unsafe impl Send for ProviderDir {}
 // SAFETY: Shared references give no access to the kobject.
 unsafe impl Sync for ProviderDir {}
 
-/// Creates provider `id`'s directory (the root must exist).
-pub fn add_provider(id: u32) -> Result<ProviderDir> {
+/// Creates provider `id`'s directory (the root must exist), with an `allocate` file if `allocate`.
+pub fn add_provider(id: u32, allocate: bool) -> Result<ProviderDir> {
     // SAFETY: Plain call; the glue checks nothing else.
-    let k = unsafe { p2pmm_sysfs_add_provider(id) };
+    let k = unsafe { p2pmm_sysfs_add_provider(id, allocate) };
     // INVARIANT: a fresh kobject.
     Ok(ProviderDir(NonNull::new(k).ok_or(ENOMEM)?))
 }

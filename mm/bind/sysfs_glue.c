@@ -3,6 +3,10 @@
  * /sys/kernel/p2pmm: kobjects and attributes for mm/bind/sysfs.rs. Each provider gets a directory named by its id
  * under providers/; every attribute's show() asks the Rust side, which formats from the live provider. Removing a
  * directory (kobject_put) waits for readers in progress, so show() never runs for a provider that is gone.
+ *
+ * A static provider's directory also has `allocate`, whose mmap() at offset 0 maps newly allocated memory of the
+ * provider (as p2pdma's own p2pmem/allocate does). kernfs unmaps every such mapping when the file is removed, which
+ * is how a revoked provider's mappings go.
  */
 #include <linux/kobject.h>
 #include <linux/kstrtox.h>
@@ -13,6 +17,7 @@
 static struct kobject *p2pmm_root, *p2pmm_providers;
 static ssize_t (*p2pmm_provider_show_cb)(u32 id, u32 attr, char *buf);
 static ssize_t (*p2pmm_routes_show_cb)(char *buf);
+static int (*p2pmm_provider_mmap_cb)(u32 id, struct vm_area_struct *vma);
 
 static ssize_t p2pmm_attr_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf);
 
@@ -46,6 +51,21 @@ static ssize_t p2pmm_attr_show(struct kobject *kobj, struct kobj_attribute *attr
 	return p2pmm_provider_show_cb(id, attr - p2pmm_provider_attrs, buf);
 }
 
+static int p2pmm_allocate_mmap(struct file *filp, struct kobject *kobj, const struct bin_attribute *attr,
+			       struct vm_area_struct *vma)
+{
+	u32 id;
+
+	if (kstrtou32(kobject_name(kobj), 10, &id))
+		return -EINVAL;
+	return p2pmm_provider_mmap_cb(id, vma);
+}
+
+static const struct bin_attribute p2pmm_allocate_attr = {
+	.attr = { .name = "allocate", .mode = 0600 },
+	.mmap = p2pmm_allocate_mmap,
+};
+
 static ssize_t p2pmm_routes_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
 {
 	return p2pmm_routes_show_cb(buf);
@@ -53,13 +73,15 @@ static ssize_t p2pmm_routes_show(struct kobject *kobj, struct kobj_attribute *at
 
 static struct kobj_attribute p2pmm_routes_attr = __ATTR(routes, 0444, p2pmm_routes_show, NULL);
 
-int p2pmm_sysfs_init(ssize_t (*provider_show)(u32 id, u32 attr, char *buf), ssize_t (*routes_show)(char *buf))
+int p2pmm_sysfs_init(ssize_t (*provider_show)(u32 id, u32 attr, char *buf), ssize_t (*routes_show)(char *buf),
+		     int (*provider_mmap)(u32 id, struct vm_area_struct *vma))
 {
 	int ret;
 
 	static_assert(ARRAY_SIZE(p2pmm_provider_attr_list) == P2PMM_SYSFS_NR_ATTRS + 1);
 	p2pmm_provider_show_cb = provider_show;
 	p2pmm_routes_show_cb = routes_show;
+	p2pmm_provider_mmap_cb = provider_mmap;
 	p2pmm_root = kobject_create_and_add("p2pmm", kernel_kobj);
 	if (!p2pmm_root)
 		return -ENOMEM;
@@ -83,7 +105,7 @@ void p2pmm_sysfs_exit(void)
 	kobject_put(p2pmm_root);
 }
 
-struct kobject *p2pmm_sysfs_add_provider(u32 id)
+struct kobject *p2pmm_sysfs_add_provider(u32 id, bool allocate)
 {
 	char name[16];
 	struct kobject *k;
@@ -96,11 +118,18 @@ struct kobject *p2pmm_sysfs_add_provider(u32 id)
 		kobject_put(k);
 		return NULL;
 	}
+	if (allocate && sysfs_create_bin_file(k, &p2pmm_allocate_attr)) {
+		sysfs_remove_group(k, &p2pmm_provider_group);
+		kobject_put(k);
+		return NULL;
+	}
 	return k;
 }
 
+/* Removing `allocate` unmaps what userspace mapped through it (kernfs drains the file's mappings). */
 void p2pmm_sysfs_remove_provider(struct kobject *k)
 {
+	sysfs_remove_bin_file(k, &p2pmm_allocate_attr);
 	sysfs_remove_group(k, &p2pmm_provider_group);
 	kobject_put(k);
 }

@@ -9,6 +9,7 @@
 #include <linux/types.h>
 
 struct kobject;
+struct vm_area_struct;
 
 enum p2pmm_sysfs_attr {
 	P2PMM_SYSFS_KIND,
@@ -22,9 +23,10 @@ enum p2pmm_sysfs_attr {
 	P2PMM_SYSFS_NR_ATTRS,
 };
 
-int p2pmm_sysfs_init(ssize_t (*provider_show)(u32 id, u32 attr, char *buf), ssize_t (*routes_show)(char *buf));
+int p2pmm_sysfs_init(ssize_t (*provider_show)(u32 id, u32 attr, char *buf), ssize_t (*routes_show)(char *buf),
+		     int (*provider_mmap)(u32 id, struct vm_area_struct *vma));
 void p2pmm_sysfs_exit(void);
-struct kobject *p2pmm_sysfs_add_provider(u32 id);
+struct kobject *p2pmm_sysfs_add_provider(u32 id, bool allocate);
 void p2pmm_sysfs_remove_provider(struct kobject *k);
 
 #endif /* P2PMM_SYSFS_GLUE_H */

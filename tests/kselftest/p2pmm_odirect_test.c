@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kselftests of peer-to-peer DMA into static provider memory: a process maps static memory of a provider from
- * /dev/p2pmm and does O_DIRECT pread/pwrite, and the same reads and writes through io_uring, on an NVMe namespace
+ * /dev/p2pmm (or from the provider's allocate file in /sys/kernel/p2pmm) and does O_DIRECT pread/pwrite, and the same reads and writes through io_uring, on an NVMe namespace
  * with it, so the NVMe itself moves the bytes to
  * or from the provider's BAR. For every NVMe of the default topology (below the switch, the CMB NVMe, on its own
  * root port) and every static provider (the CMB, the vaccels below the switch and on their own root port):
@@ -93,11 +93,32 @@ FIXTURE_TEARDOWN(odirect)
 }
 
 /*
+ * XFER bytes of new static memory of provider `id`: from /dev/p2pmm at P2PMM_MMAP_OFFSET(id), or (via_file) from
+ * the provider's allocate file at offset 0, the way tools written for p2pdma's p2pmem/allocate map it.
+ */
+static void *map_static(FIXTURE_DATA(odirect) *self, uint32_t id, int via_file)
+{
+	char path[96];
+	void *p;
+	int fd;
+
+	if (!via_file)
+		return mmap(NULL, XFER, PROT_READ | PROT_WRITE, MAP_SHARED, self->rig.fd, P2PMM_MMAP_OFFSET(id));
+	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/allocate", id);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return MAP_FAILED;
+	p = mmap(NULL, XFER, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return p;
+}
+
+/*
  * One direction over every static provider: write = the NVMe reads the provider's memory (pwrite from it),
  * read = the NVMe writes into it (pread into it). Returns how many pairs transferred directly.
  */
 static int run_matrix(struct __test_metadata *_metadata, FIXTURE_DATA(odirect) *self, int write,
-		      ssize_t (*transfer)(int bfd, void *buf, off_t off, int write))
+		      ssize_t (*transfer)(int bfd, void *buf, off_t off, int write), int via_file)
 {
 	int direct = 0, statics = 0;
 
@@ -122,7 +143,7 @@ static int run_matrix(struct __test_metadata *_metadata, FIXTURE_DATA(odirect) *
 			TH_LOG("provider %u (%s) to %s", p->id, p->device, self->rig.nvme.pci);
 		EXPECT_EQ(reachable ? P2PMM_PLAN_DIRECT : P2PMM_PLAN_REFUSED, r.plan);
 
-		bar = mmap(NULL, XFER, PROT_READ | PROT_WRITE, MAP_SHARED, self->rig.fd, P2PMM_MMAP_OFFSET(p->id));
+		bar = map_static(self, p->id, via_file);
 		ASSERT_NE(MAP_FAILED, bar) TH_LOG("mmap provider %u: %s", p->id, strerror(errno));
 
 		if (write) {
@@ -194,22 +215,33 @@ static int direct_pairs_expected(const char *serial)
 
 TEST_F(odirect, pwrite_from_static_memory)
 {
-	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 1, xfer));
+	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 1, xfer, 0));
 }
 
 TEST_F(odirect, pread_into_static_memory)
 {
-	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 0, xfer));
+	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 0, xfer, 0));
 }
 
 TEST_F(odirect, io_uring_write_from_static_memory)
 {
-	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 1, xfer_uring));
+	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 1, xfer_uring, 0));
 }
 
 TEST_F(odirect, io_uring_read_into_static_memory)
 {
-	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 0, xfer_uring));
+	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 0, xfer_uring, 0));
+}
+
+/* The same through each provider's allocate file, mapped at offset 0. */
+TEST_F(odirect, pread_into_allocate_file_mapping)
+{
+	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 0, xfer, 1));
+}
+
+TEST_F(odirect, pwrite_from_allocate_file_mapping)
+{
+	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 1, xfer, 1));
 }
 
 TEST_HARNESS_MAIN

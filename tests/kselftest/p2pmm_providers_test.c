@@ -340,6 +340,84 @@ TEST_F(prov, allocate_static_memory_and_read_back)
 	EXPECT_EQ(4, tested);
 }
 
+/*
+ * Static memory starts zeroed: what an earlier mapping left in the BAR range (here, this process's own bytes,
+ * from the same range of the pool) is not readable through the next one.
+ */
+TEST_F(prov, static_memory_starts_zeroed)
+{
+	size_t len = 256 << 10;
+	int tested = 0;
+
+	for (int i = 0; i < self->n; i++) {
+		uint8_t *p;
+		long nonzero = -1;
+
+		if (self->p[i].kind != P2PMM_PROVIDER_STATIC)
+			continue;
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(self->p[i].id));
+		ASSERT_NE(MAP_FAILED, p) TH_LOG("provider %u: %s", self->p[i].id, strerror(errno));
+		memset(p, 0xa7, len);
+		ASSERT_EQ(0, munmap(p, len));
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(self->p[i].id));
+		ASSERT_NE(MAP_FAILED, p);
+		for (size_t j = 0; j < len && nonzero < 0; j++)
+			if (p[j])
+				nonzero = (long)j;
+		EXPECT_EQ(-1, nonzero) TH_LOG("provider %u: byte %ld of new static memory is not 0", self->p[i].id,
+					      nonzero);
+		ASSERT_EQ(0, munmap(p, len));
+		tested++;
+	}
+	EXPECT_EQ(4, tested);
+}
+
+/*
+ * Each static provider's /sys/kernel/p2pmm/providers/<id>/allocate maps new memory at offset 0, as p2pdma's
+ * p2pmem/allocate does (what fio --mem=mmapshared:FILE needs); managed providers have none.
+ */
+TEST_F(prov, allocate_file_maps_at_offset_0)
+{
+	size_t len = 1 << 20;
+	int tested = 0;
+
+	for (int i = 0; i < self->n; i++) {
+		struct p2pmm_provider_info before[MAX_PROVIDERS], during[MAX_PROVIDERS];
+		char path[96];
+		uint8_t *p;
+		long bad = -1;
+		int afd;
+
+		snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/allocate", self->p[i].id);
+		if (self->p[i].kind != P2PMM_PROVIDER_STATIC) {
+			EXPECT_NE(0, access(path, F_OK)) TH_LOG("managed provider %u has %s", self->p[i].id, path);
+			continue;
+		}
+		afd = open(path, O_RDWR | O_CLOEXEC);
+		ASSERT_LE(0, afd) TH_LOG("%s: %s", path, strerror(errno));
+		ASSERT_EQ(self->n, list_providers(self->fd, before, MAX_PROVIDERS));
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, afd, 0);
+		ASSERT_NE(MAP_FAILED, p) TH_LOG("mmap %s: %s", path, strerror(errno));
+		for (size_t j = 0; j < len; j++)
+			p[j] = (uint8_t)(j * 5 + i);
+		for (size_t j = 0; j < len && bad < 0; j++)
+			if (p[j] != (uint8_t)(j * 5 + i))
+				bad = (long)j;
+		EXPECT_EQ(-1, bad) TH_LOG("%s: byte %ld reads back wrong", path, bad);
+		ASSERT_EQ(self->n, list_providers(self->fd, during, MAX_PROVIDERS));
+		EXPECT_EQ(before[i].used + len, during[i].used);
+		ASSERT_EQ(0, munmap(p, len));
+		/* Offset 0 only, shared only. */
+		EXPECT_EQ(MAP_FAILED, mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, afd, 4096));
+		EXPECT_EQ(EINVAL, errno);
+		EXPECT_EQ(MAP_FAILED, mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, afd, 0));
+		EXPECT_EQ(EINVAL, errno);
+		close(afd);
+		tested++;
+	}
+	EXPECT_EQ(4, tested);
+}
+
 TEST_F(prov, static_mmap_bad_requests)
 {
 	uint32_t managed = 0, stat = 0;

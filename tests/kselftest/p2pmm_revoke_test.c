@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kselftest: a vaccel device goes away (its driver unbinds) while its memory is in use, then comes back.
+ * kselftest: a vaccel device goes away (its driver unbinds) while its memory is in use (mapped from /dev/p2pmm and
+ * through the provider's allocate file, and placed on its managed provider), then comes back.
  * Its static memory mapped by a process is revoked (the mapping faults with SIGBUS afterwards, and the unbind does
  * not wait for it); data placed on its managed memory moves back to system memory intact; its providers leave
  * the list and new ones appear when it binds again. Needs p2pmm.ko loaded on the default VM topology; run as root.
@@ -64,8 +65,9 @@ TEST(unbind_revokes_static_and_evicts_managed)
 	uint32_t static_id = 0, managed_id = 0;
 	char dev[32] = "";
 	size_t len = 1 << 20;
-	uint8_t *st, *data;
-	int n;
+	uint8_t *st, *sysfs_st, *data;
+	char path[96];
+	int n, afd;
 
 	ASSERT_LE(0, fd);
 	n = list(fd, p, 32);
@@ -85,6 +87,14 @@ TEST(unbind_revokes_static_and_evicts_managed)
 	st = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, P2PMM_MMAP_OFFSET(static_id));
 	ASSERT_NE(MAP_FAILED, st);
 	memset(st, 0xab, len);
+	/* The same memory mapped through the provider's allocate file, which is closed (the mapping stays). */
+	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/allocate", static_id);
+	afd = open(path, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, afd) TH_LOG("%s: %s", path, strerror(errno));
+	sysfs_st = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, afd, 0);
+	ASSERT_NE(MAP_FAILED, sysfs_st) TH_LOG("mmap %s: %s", path, strerror(errno));
+	close(afd);
+	memset(sysfs_st, 0xcd, len);
 	data = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, data);
 	for (size_t i = 0; i < len; i++)
@@ -109,6 +119,8 @@ TEST(unbind_revokes_static_and_evicts_managed)
 		EXPECT_STRNE(dev, q[i].device);
 	}
 	EXPECT_EQ(SIGBUS, faults(st)) TH_LOG("revoked static memory must not stay mapped");
+	EXPECT_EQ(SIGBUS, faults(sysfs_st)) TH_LOG("nor what the allocate file mapped");
+	EXPECT_NE(0, access(path, F_OK)) TH_LOG("%s outlived its provider", path);
 	for (size_t i = 0; i < len; i++)
 		if (data[i] != (uint8_t)(i * 13)) {
 			ASSERT_EQ((uint8_t)(i * 13), data[i]) TH_LOG("byte %zu lost with the device", i);
@@ -116,6 +128,7 @@ TEST(unbind_revokes_static_and_evicts_managed)
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, P2PMM_MMAP_OFFSET(static_id)));
 	EXPECT_EQ(ENODEV, errno);
 	munmap(st, len);
+	munmap(sysfs_st, len);
 
 	/* It comes back with new providers. */
 	ASSERT_EQ(0, p2p_dma_write_file(DRIVER "/bind", dev)) TH_LOG("bind %s: %s", dev, strerror(errno));

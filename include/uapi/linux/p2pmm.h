@@ -160,7 +160,7 @@ struct p2pmm_route {
 
 /*
  * Static memory is allocated by mapping it: mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
- * P2PMM_MMAP_OFFSET(id)) maps len bytes of new memory of static provider id; munmap gives it back.
+ * P2PMM_MMAP_OFFSET(id)) maps len bytes of new, zeroed memory of static provider id; munmap gives it back.
  * Errors: EINVAL for a private mapping, an offset that is not P2PMM_MMAP_OFFSET(id) or a managed provider;
  * ENODEV for an unknown provider; ENOMEM when the provider has not that much free.
  */
