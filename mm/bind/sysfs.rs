@@ -2,7 +2,8 @@
 
 //! `/sys/kernel/p2pmm/`: one directory per provider (`providers/<id>/`) with one value per attribute, and the
 //! `routes` table. The C glue (`sysfs_glue.c`) owns the kobjects; the values come from a [`SysfsSource`], asked on
-//! every read. A static provider's directory also has `allocate`, a file whose `mmap()` the source serves.
+//! every read. A static provider's directory also has `allocate`, a file whose `mmap()` the source serves, and is
+//! linked from `by-device/<pci name>`.
 //! Documented in `Documentation/ABI/testing/sysfs-kernel-p2pmm`.
 
 use core::{fmt, ptr::NonNull};
@@ -11,6 +12,7 @@ use kernel::{
     ffi::{c_char, c_int, c_void},
     mm::virt::VmaNew,
     prelude::*,
+    str::CStr,
 };
 
 extern "C" {
@@ -20,7 +22,7 @@ extern "C" {
         provider_mmap: unsafe extern "C" fn(u32, *mut c_void) -> c_int,
     ) -> c_int;
     fn p2pmm_sysfs_exit();
-    fn p2pmm_sysfs_add_provider(id: u32, allocate: bool) -> *mut c_void;
+    fn p2pmm_sysfs_add_provider(id: u32, device: *const c_char) -> *mut c_void;
     fn p2pmm_sysfs_remove_provider(k: *mut c_void);
 }
 
@@ -333,7 +335,7 @@ impl Drop for SysfsRoot {
 ///
 /// let mut listed = KVec::new();
 /// for id in [0, 1] {
-///     listed.push((id, bind_sysfs::add_provider(id, false)?), GFP_KERNEL)?;
+///     listed.push((id, bind_sysfs::add_provider(id, None)?), GFP_KERNEL)?;
 /// }
 /// // Unlisting provider 1 removes `providers/1/`, once reads in progress are done.
 /// listed.retain(|(id, _)| *id != 1);
@@ -343,7 +345,7 @@ impl Drop for SysfsRoot {
 ///
 /// # Invariants
 ///
-/// `0` is a kobject made by `p2pmm_sysfs_add_provider`, not yet removed.
+/// `0` is a directory made by `p2pmm_sysfs_add_provider`, not yet removed.
 pub struct ProviderDir(NonNull<c_void>);
 
 // SAFETY: The kobject may be removed from any thread.
@@ -351,10 +353,12 @@ unsafe impl Send for ProviderDir {}
 // SAFETY: Shared references give no access to the kobject.
 unsafe impl Sync for ProviderDir {}
 
-/// Creates provider `id`'s directory (the root must exist), with an `allocate` file if `allocate`.
-pub fn add_provider(id: u32, allocate: bool) -> Result<ProviderDir> {
-    // SAFETY: Plain call; the glue checks nothing else.
-    let k = unsafe { p2pmm_sysfs_add_provider(id, allocate) };
+/// Creates provider `id`'s directory (the root must exist). For a static provider, `static_on` is its device's
+/// PCI name: the directory then has an `allocate` file and is linked from `by-device/<name>`.
+pub fn add_provider(id: u32, static_on: Option<&CStr>) -> Result<ProviderDir> {
+    let device = static_on.map_or(core::ptr::null(), |d| d.as_char_ptr());
+    // SAFETY: `device` is null or a NUL-terminated string valid for the call (the glue copies it).
+    let k = unsafe { p2pmm_sysfs_add_provider(id, device) };
     // INVARIANT: a fresh kobject.
     Ok(ProviderDir(NonNull::new(k).ok_or(ENOMEM)?))
 }

@@ -5,16 +5,23 @@
  * directory (kobject_put) waits for readers in progress, so show() never runs for a provider that is gone.
  *
  * A static provider's directory also has `allocate`, whose mmap() at offset 0 maps newly allocated memory of the
- * provider (as p2pdma's own p2pmem/allocate does). kernfs unmaps every such mapping when the file is removed, which
- * is how a revoked provider's mappings go.
+ * provider (as p2pdma's own p2pmem/allocate does), and is linked from by-device/<pci name>. kernfs unmaps every such
+ * mapping when the file is removed, which is how a revoked provider's mappings go.
  */
 #include <linux/kobject.h>
 #include <linux/kstrtox.h>
+#include <linux/slab.h>
 #include <linux/sysfs.h>
 
 #include "sysfs_glue.h"
 
-static struct kobject *p2pmm_root, *p2pmm_providers;
+static struct kobject *p2pmm_root, *p2pmm_providers, *p2pmm_by_device;
+
+/* A provider's directory, and the name of its by-device link ("" for none). */
+struct p2pmm_provider_dir {
+	struct kobject *kobj;
+	char link[32];
+};
 static ssize_t (*p2pmm_provider_show_cb)(u32 id, u32 attr, char *buf);
 static ssize_t (*p2pmm_routes_show_cb)(char *buf);
 static int (*p2pmm_provider_mmap_cb)(u32 id, struct vm_area_struct *vma);
@@ -90,8 +97,15 @@ int p2pmm_sysfs_init(ssize_t (*provider_show)(u32 id, u32 attr, char *buf), ssiz
 		kobject_put(p2pmm_root);
 		return -ENOMEM;
 	}
+	p2pmm_by_device = kobject_create_and_add("by-device", p2pmm_root);
+	if (!p2pmm_by_device) {
+		kobject_put(p2pmm_providers);
+		kobject_put(p2pmm_root);
+		return -ENOMEM;
+	}
 	ret = sysfs_create_file(p2pmm_root, &p2pmm_routes_attr.attr);
 	if (ret) {
+		kobject_put(p2pmm_by_device);
 		kobject_put(p2pmm_providers);
 		kobject_put(p2pmm_root);
 	}
@@ -101,35 +115,52 @@ int p2pmm_sysfs_init(ssize_t (*provider_show)(u32 id, u32 attr, char *buf), ssiz
 void p2pmm_sysfs_exit(void)
 {
 	sysfs_remove_file(p2pmm_root, &p2pmm_routes_attr.attr);
+	kobject_put(p2pmm_by_device);
 	kobject_put(p2pmm_providers);
 	kobject_put(p2pmm_root);
 }
 
-struct kobject *p2pmm_sysfs_add_provider(u32 id, bool allocate)
+/*
+ * Provider @id's directory. A static provider (@device: its PCI name) also gets `allocate` and the link
+ * by-device/<device> to the directory; a link that cannot be made is left out, the rest stays.
+ */
+struct p2pmm_provider_dir *p2pmm_sysfs_add_provider(u32 id, const char *device)
 {
+	struct p2pmm_provider_dir *dir = kzalloc(sizeof(*dir), GFP_KERNEL);
 	char name[16];
-	struct kobject *k;
 
+	if (!dir)
+		return NULL;
 	snprintf(name, sizeof(name), "%u", id);
-	k = kobject_create_and_add(name, p2pmm_providers);
-	if (!k)
-		return NULL;
-	if (sysfs_create_group(k, &p2pmm_provider_group)) {
-		kobject_put(k);
-		return NULL;
+	dir->kobj = kobject_create_and_add(name, p2pmm_providers);
+	if (!dir->kobj)
+		goto out_free;
+	if (sysfs_create_group(dir->kobj, &p2pmm_provider_group))
+		goto out_put;
+	if (device) {
+		if (sysfs_create_bin_file(dir->kobj, &p2pmm_allocate_attr))
+			goto out_group;
+		if (!sysfs_create_link(p2pmm_by_device, dir->kobj, device))
+			strscpy(dir->link, device, sizeof(dir->link));
 	}
-	if (allocate && sysfs_create_bin_file(k, &p2pmm_allocate_attr)) {
-		sysfs_remove_group(k, &p2pmm_provider_group);
-		kobject_put(k);
-		return NULL;
-	}
-	return k;
+	return dir;
+
+out_group:
+	sysfs_remove_group(dir->kobj, &p2pmm_provider_group);
+out_put:
+	kobject_put(dir->kobj);
+out_free:
+	kfree(dir);
+	return NULL;
 }
 
 /* Removing `allocate` unmaps what userspace mapped through it (kernfs drains the file's mappings). */
-void p2pmm_sysfs_remove_provider(struct kobject *k)
+void p2pmm_sysfs_remove_provider(struct p2pmm_provider_dir *dir)
 {
-	sysfs_remove_bin_file(k, &p2pmm_allocate_attr);
-	sysfs_remove_group(k, &p2pmm_provider_group);
-	kobject_put(k);
+	if (dir->link[0])
+		sysfs_remove_link(p2pmm_by_device, dir->link);
+	sysfs_remove_bin_file(dir->kobj, &p2pmm_allocate_attr);
+	sysfs_remove_group(dir->kobj, &p2pmm_provider_group);
+	kobject_put(dir->kobj);
+	kfree(dir);
 }

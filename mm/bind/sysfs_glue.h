@@ -10,6 +10,7 @@
 
 struct kobject;
 struct vm_area_struct;
+struct p2pmm_provider_dir;
 
 enum p2pmm_sysfs_attr {
 	P2PMM_SYSFS_KIND,
@@ -26,7 +27,7 @@ enum p2pmm_sysfs_attr {
 int p2pmm_sysfs_init(ssize_t (*provider_show)(u32 id, u32 attr, char *buf), ssize_t (*routes_show)(char *buf),
 		     int (*provider_mmap)(u32 id, struct vm_area_struct *vma));
 void p2pmm_sysfs_exit(void);
-struct kobject *p2pmm_sysfs_add_provider(u32 id, bool allocate);
-void p2pmm_sysfs_remove_provider(struct kobject *k);
+struct p2pmm_provider_dir *p2pmm_sysfs_add_provider(u32 id, const char *device);
+void p2pmm_sysfs_remove_provider(struct p2pmm_provider_dir *dir);
 
 #endif /* P2PMM_SYSFS_GLUE_H */

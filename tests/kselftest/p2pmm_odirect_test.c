@@ -244,4 +244,39 @@ TEST_F(odirect, pwrite_from_allocate_file_mapping)
 	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 1, xfer, 1));
 }
 
+TEST_F(odirect, io_uring_read_into_allocate_file_mapping)
+{
+	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 0, xfer_uring, 1));
+}
+
+TEST_F(odirect, io_uring_write_from_allocate_file_mapping)
+{
+	EXPECT_EQ(direct_pairs_expected(variant->serial), run_matrix(_metadata, self, 1, xfer_uring, 1));
+}
+
+/*
+ * Static memory as an io_uring fixed buffer: registration pins the pages long-term without FOLL_PCI_P2PDMA, so
+ * GUP refuses p2pdma pages and the registration fails with EREMOTEIO; the same buffer size of system memory
+ * registers (the control).
+ */
+TEST_F(odirect, io_uring_fixed_buffer_of_static_memory_is_refused)
+{
+	int tried = 0;
+
+	ASSERT_EQ(0, p2p_dma_uring_register(self->rig.ram, XFER));
+	for (int i = 0; i < self->rig.n; i++) {
+		const struct p2pmm_provider_info *p = &self->rig.p[i];
+		void *bar;
+
+		if (p->kind != P2PMM_PROVIDER_STATIC)
+			continue;
+		bar = map_static(self, p->id, 0);
+		ASSERT_NE(MAP_FAILED, bar);
+		EXPECT_EQ(-EREMOTEIO, p2p_dma_uring_register(bar, XFER)) TH_LOG("provider %u", p->id);
+		munmap(bar, XFER);
+		tried++;
+	}
+	EXPECT_EQ(4, tried);
+}
+
 TEST_HARNESS_MAIN

@@ -373,8 +373,9 @@ TEST_F(prov, static_memory_starts_zeroed)
 }
 
 /*
- * Each static provider's /sys/kernel/p2pmm/providers/<id>/allocate maps new memory at offset 0, as p2pdma's
- * p2pmem/allocate does (what fio --mem=mmapshared:FILE needs); managed providers have none.
+ * Each static provider's /sys/kernel/p2pmm/providers/<id>/allocate (also by-device/<pci name>/allocate) maps new
+ * memory at offset 0, as p2pdma's p2pmem/allocate does (what fio --mem=mmapshared:FILE needs); managed providers
+ * have none.
  */
 TEST_F(prov, allocate_file_maps_at_offset_0)
 {
@@ -392,6 +393,15 @@ TEST_F(prov, allocate_file_maps_at_offset_0)
 		if (self->p[i].kind != P2PMM_PROVIDER_STATIC) {
 			EXPECT_NE(0, access(path, F_OK)) TH_LOG("managed provider %u has %s", self->p[i].id, path);
 			continue;
+		}
+		/* The same file by device name: by-device/<pci name> is the static provider's directory. */
+		{
+			char by_dev[128], a[PATH_MAX], b[PATH_MAX];
+
+			snprintf(by_dev, sizeof(by_dev), "/sys/kernel/p2pmm/by-device/%s/allocate", self->p[i].device);
+			ASSERT_NE(NULL, realpath(by_dev, a)) TH_LOG("%s: %s", by_dev, strerror(errno));
+			ASSERT_NE(NULL, realpath(path, b));
+			EXPECT_STREQ(b, a);
 		}
 		afd = open(path, O_RDWR | O_CLOEXEC);
 		ASSERT_LE(0, afd) TH_LOG("%s: %s", path, strerror(errno));

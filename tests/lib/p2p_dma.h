@@ -24,6 +24,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <linux/p2pmm.h>
@@ -233,6 +234,22 @@ out:
 		munmap(cq, cq_len);
 	if (sq != MAP_FAILED)
 		munmap(sq, sq_len);
+	close(ring);
+	return ret;
+}
+
+/* Registers `len` bytes at `buf` as an io_uring fixed buffer (IORING_REGISTER_BUFFERS) on a new ring: 0 or -errno. */
+static inline int p2p_dma_uring_register(void *buf, size_t len)
+{
+	struct io_uring_params p;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	int ring, ret;
+
+	memset(&p, 0, sizeof(p));
+	ring = syscall(__NR_io_uring_setup, 2, &p);
+	if (ring < 0)
+		return -errno;
+	ret = syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS, &iov, 1) ? -errno : 0;
 	close(ring);
 	return ret;
 }
