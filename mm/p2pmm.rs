@@ -79,6 +79,7 @@ pub mod blkio;
 pub mod chardev;
 pub mod debugfs;
 pub mod errno_map;
+pub mod export;
 pub mod managed;
 pub mod provider;
 pub mod registry;

@@ -118,4 +118,10 @@ void p2pmm_trace_route(u32 provider, const char *client, u32 verdict, u32 plan, 
 void p2pmm_trace_revoke(u32 provider, const char *device);
 void p2pmm_trace_blkio(bool to_device, u64 pos, u64 len, u64 p2p, u64 system, u64 bounce, u64 retries);
 
+/* Implemented in Rust (mm/export.rs), exported through mm/p2pmm_export.c as include/linux/p2pmm.h. */
+struct pci_dev;
+int p2pmm_rs_register_static(struct pci_dev *pdev, int bar, u64 size, u64 offset);
+int p2pmm_rs_register_managed(struct pci_dev *pdev, int bar, u64 size, u64 offset);
+int p2pmm_rs_unregister(struct pci_dev *pdev, u32 id);
+
 #endif /* P2PMM_GLUE_H */

@@ -166,6 +166,16 @@ pub fn get(id: u32) -> Option<Arc<Provider>> {
     PROVIDERS.lock().list.iter().find(|p| p.id == id).cloned()
 }
 
+/// The static provider on `pdev`, if it has one (p2pdma keeps one pool per device, so one at most).
+pub fn static_on(pdev: &pci::Device) -> Option<Arc<Provider>> {
+    PROVIDERS
+        .lock()
+        .list
+        .iter()
+        .find(|p| p.kind == Kind::Static && is_same(&p.pdev, pdev))
+        .cloned()
+}
+
 /// Every provider, in id order.
 pub fn snapshot() -> Result<KVec<Arc<Provider>>> {
     let reg = PROVIDERS.lock();

@@ -11,9 +11,10 @@
 //! managed pages are evicted to system memory, and p2pdma revokes the static memory.
 //!
 //! The driver lives in `p2pmm.ko` (declared by `mm/p2pmm.rs`): an out-of-tree Rust module cannot call another
-//! module's Rust API, so p2pmm's in-kernel drivers are linked with the subsystem they use.
+//! module's Rust API, so p2pmm's in-kernel drivers are linked with the subsystem they use. It registers its memory
+//! through the same functions (`mm/export.rs`) that `include/linux/p2pmm.h` exports to C drivers.
 
-use crate::{managed::Managed, pci_p2p, provider::Stats, registry};
+use crate::{export, registry};
 use kernel::{device::Core, pci, prelude::*};
 
 /// The BAR of `ivshmem-plain` that maps the shared memory (BAR 0 holds registers, BAR 1 MSI-X).
@@ -60,31 +61,23 @@ impl pci::Driver for VaccelDriver {
             );
             return Err(ENODEV);
         }
-        // Register first, then give p2pdma the memory: p2pmm's adoption scan must never see this device's p2p
-        // memory before its own provider exists (it would adopt it a second time).
-        let provider = registry::register_static(false, pdev.into(), static_len)?;
-        if let Err(e) = pci_p2p::add_p2p_memory(pdev, VRAM_BAR, static_len, 0) {
-            registry::unregister(provider.id);
-            dev_err!(pdev, "vaccel: p2pdma refused BAR {}: {:?}\n", VRAM_BAR, e);
-            return Err(e);
-        }
+        let static_id =
+            export::register_static(pdev, VRAM_BAR, static_len, 0).inspect_err(|e| {
+                dev_err!(
+                    pdev,
+                    "vaccel: static memory of BAR {} failed: {:?}\n",
+                    VRAM_BAR,
+                    e
+                );
+            })?;
         let managed_len = (u64::from(crate::module_parameters::vaccel_managed_mb.value()) << 20)
             .min(bar_len - static_len)
             & !((2 << 20) - 1);
         let managed_id = if managed_len > 0 {
-            let stats = Stats::new()?;
-            let managed = Managed::new(pdev, VRAM_BAR, static_len, managed_len, stats.clone())
-                .and_then(|m| registry::register_managed(pdev.into(), m, stats));
-            match managed {
-                Ok(p) => {
-                    if p.managed().is_some_and(|m| m.memory().has_p2p_window()) {
-                        // The window is p2pdma memory of this device too, allocated whole.
-                        provider.reserve_p2p(managed_len);
-                    }
-                    Some(p.id)
-                }
+            match export::register_managed(pdev, VRAM_BAR, managed_len, static_len) {
+                Ok(id) => Some(id),
                 Err(e) => {
-                    registry::unregister(provider.id);
+                    registry::unregister(static_id);
                     dev_err!(pdev, "vaccel: managed memory failed: {:?}\n", e);
                     return Err(e);
                 }
@@ -97,11 +90,11 @@ impl pci::Driver for VaccelDriver {
             "vaccel: {} MiB VRAM: {} MiB static (provider {}), {} MiB managed\n",
             bar_len >> 20,
             static_len >> 20,
-            provider.id,
+            static_id,
             managed_len >> 20
         );
         Ok(Vaccel {
-            static_id: provider.id,
+            static_id,
             managed_id,
         })
     }

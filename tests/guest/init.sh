@@ -73,12 +73,15 @@ suite_kunit() {
 
 suite_kselftest() {
 	load_p2pmm || return 1
-	# The importer test reads through p2pmm's mirror device; unloaded again before the hmm suites.
+	# The importer test reads through p2pmm's mirror device; unloaded again before the hmm suites. p2pmm_sample is
+	# a C driver on p2pmm's exported API, bound to nothing until its test hands it a device.
 	insmod /lib/modules/p2pmm_mirror.ko || return 1
+	insmod /lib/modules/p2pmm_sample.ko || return 1
 	rc=0
 	for t in /kselftest/${p2pmm_kselftest:-*}; do
 		"$t" || rc=1
 	done
+	rmmod p2pmm_sample || rc=1
 	rmmod p2pmm_mirror || rc=1
 	# Unloading tears everything down (drivers unbind, managed memory is evicted, sysfs/debugfs go): any
 	# splat on the way fails the run, a refused rmmod fails the suite.
@@ -188,7 +191,7 @@ kmemleak_scan() {
 # Every module the suites may have left loaded, unloaded before the closing kmemleak scan so that what they leak on
 # unload is seen. A module that will not unload is a failure of its own (P2PMM-TEARDOWN ... failed).
 teardown() {
-	for m in p2pmm_mirror test_hmm p2pmm_detectors p2pmm; do
+	for m in p2pmm_sample p2pmm_mirror test_hmm p2pmm_detectors p2pmm; do
 		lsmod | grep -q "^$m " || continue
 		rmmod $m || echo "P2PMM-TEARDOWN rmmod $m failed"
 	done

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kselftest of p2pmm's in-kernel API (include/linux/p2pmm.h) used by a driver outside p2pmm.ko: the vaccel on its
+ * own root port is handed to p2pmm_sample.ko (drivers/sample, C) by driver_override. Its memory then comes from
+ * that driver's p2pmm_register_static()/p2pmm_register_managed(): the providers are listed, static memory maps
+ * and holds data, managed memory takes a process's pages; when p2pmm_sample unbinds, its providers go, static
+ * mappings get SIGBUS and the managed data comes back to system memory. Then the vaccel gets the device back.
+ *
+ * Needs p2pmm.ko and p2pmm_sample.ko loaded on the default VM topology; run as root.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <linux/p2pmm.h>
+
+#include "kselftest_harness.h"
+#include "p2p_dma.h"
+#include "p2pmm_ioctl.h"
+#include "p2pmm_topo.h"
+
+#define PCI "/sys/bus/pci"
+#define LEN (1 << 20)
+
+static sigjmp_buf fault_jmp;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(fault_jmp, sig);
+}
+
+/* Whether reading `p` faults. */
+static int faults(volatile uint8_t *p)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old_bus, old_segv;
+	int sig;
+
+	sigaction(SIGBUS, &sa, &old_bus);
+	sigaction(SIGSEGV, &sa, &old_segv);
+	sig = sigsetjmp(fault_jmp, 1);
+	if (!sig)
+		(void)*p;
+	sigaction(SIGBUS, &old_bus, NULL);
+	sigaction(SIGSEGV, &old_segv, NULL);
+	return sig;
+}
+
+/* The name of the driver bound to PCI device `dev` ("" for none). */
+static void driver_of(const char *dev, char *out, size_t len)
+{
+	char path[PATH_MAX], link[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), PCI "/devices/%s/driver", dev);
+	n = readlink(path, link, sizeof(link) - 1);
+	out[0] = 0;
+	if (n > 0) {
+		link[n] = 0;
+		snprintf(out, len, "%s", strrchr(link, '/') + 1);
+	}
+}
+
+/* Binds `dev` to `driver` (unbinding it from `from` first), by driver_override. 0 or -1. */
+static int rebind(const char *dev, const char *from, const char *driver)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), PCI "/drivers/%s/unbind", from);
+	if (p2p_dma_write_file(path, dev))
+		return -1;
+	snprintf(path, sizeof(path), PCI "/devices/%s/driver_override", dev);
+	if (p2p_dma_write_file(path, driver))
+		return -1;
+	return p2p_dma_write_file(PCI "/drivers_probe", dev);
+}
+
+/* The providers of `dev`: static and managed ids (0 if none). */
+static void providers_of(int fd, const char *dev, uint32_t *st, uint32_t *managed)
+{
+	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
+	int n = list_providers(fd, p, P2P_DMA_MAX_PROVIDERS);
+
+	*st = *managed = 0;
+	for (int i = 0; i < n && i < P2P_DMA_MAX_PROVIDERS; i++) {
+		if (strcmp(p[i].device, dev))
+			continue;
+		if (p[i].kind == P2PMM_PROVIDER_STATIC)
+			*st = p[i].id;
+		else
+			*managed = p[i].id;
+	}
+}
+
+TEST(a_driver_outside_p2pmm_offers_its_memory)
+{
+	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
+	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC), n;
+	uint32_t st, managed, vaccel_st, vaccel_managed;
+	char dev[32] = "", drv[64];
+	uint8_t *bar, *data;
+
+	ASSERT_LE(0, fd);
+	n = list_providers(fd, p, P2P_DMA_MAX_PROVIDERS);
+	ASSERT_LT(0, n);
+	/* The vaccel on the highest bus: the one on its own root port. */
+	for (int i = 0; i < n; i++)
+		if (p[i].kind == P2PMM_PROVIDER_MANAGED && strcmp(p[i].device, dev) > 0)
+			snprintf(dev, sizeof(dev), "%s", p[i].device);
+	ASSERT_NE(0, dev[0]);
+	providers_of(fd, dev, &vaccel_st, &vaccel_managed);
+
+	ASSERT_EQ(0, rebind(dev, "p2pmm_vaccel", "p2pmm_sample")) TH_LOG("%s to p2pmm_sample: %s", dev,
+									 strerror(errno));
+	driver_of(dev, drv, sizeof(drv));
+	ASSERT_STREQ("p2pmm_sample", drv);
+	providers_of(fd, dev, &st, &managed);
+	ASSERT_NE(0, st) TH_LOG("p2pmm_sample registered no static memory on %s", dev);
+	ASSERT_NE(0, managed);
+	EXPECT_LT(vaccel_managed, st) TH_LOG("new providers, new ids");
+
+	bar = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, P2PMM_MMAP_OFFSET(st));
+	ASSERT_NE(MAP_FAILED, bar) TH_LOG("mmap static memory of provider %u: %s", st, strerror(errno));
+	p2p_dma_fill(bar, LEN, 61);
+	EXPECT_EQ(-1, p2p_dma_mismatch(bar, LEN, 61));
+	data = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, data);
+	p2p_dma_fill(data, LEN, 62);
+	ASSERT_LE(0, p2pmm_migrate(fd, data, LEN, managed));
+	EXPECT_EQ(LEN / 4096, p2pmm_count_at(fd, data, LEN, managed));
+
+	/* The driver goes: its memory is revoked and evicted, as p2pmm's own driver's is. */
+	ASSERT_EQ(0, p2p_dma_write_file(PCI "/drivers/p2pmm_sample/unbind", dev));
+	providers_of(fd, dev, &st, &managed);
+	EXPECT_EQ(0, st);
+	EXPECT_EQ(0, managed);
+	EXPECT_EQ(SIGBUS, faults(bar));
+	EXPECT_EQ(LEN / 4096, p2pmm_count_at(fd, data, LEN, P2PMM_LOCATION_SYSTEM));
+	EXPECT_EQ(-1, p2p_dma_mismatch(data, LEN, 62));
+	munmap(bar, LEN);
+	munmap(data, LEN);
+
+	/* The vaccel takes the device back. */
+	{
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), PCI "/devices/%s/driver_override", dev);
+		ASSERT_EQ(0, p2p_dma_write_file(path, "\n"));
+		ASSERT_EQ(0, p2p_dma_write_file(PCI "/drivers/p2pmm_vaccel/bind", dev));
+	}
+	driver_of(dev, drv, sizeof(drv));
+	EXPECT_STREQ("p2pmm_vaccel", drv);
+	providers_of(fd, dev, &st, &managed);
+	EXPECT_NE(0, st);
+	EXPECT_NE(0, managed);
+	close(fd);
+}
+
+TEST_HARNESS_MAIN
