@@ -3,7 +3,8 @@
  * `make run`'s workload: both camps of p2pmm at work on the default VM topology, with real numbers.
  *
  *  (a) static BARs: an NVMe DMAs data from its disk into an accelerator's BAR mapped through /dev/p2pmm and back,
- *      by PCI bus address over the route the kernel reports (no DMA mapping, no CPU copy: shown, not assumed);
+ *      by PCI bus address over the route the kernel reports (no DMA mapping, no CPU copy: shown, not assumed),
+ *      then into memory placed on the accelerator's managed provider, where it is (P2PMM_IOC_BLKIO);
  *  (b) invalidatable memory: a working set twice an accelerator's managed memory streams through it while a peer
  *      (p2pmm_mirror, an importer on the mirror layer) keeps reading it; evictions and invalidations are shown
  *      live, the peer re-faults and checks every byte it reads;
@@ -28,6 +29,7 @@
 #include <lib/test_hmm_uapi.h>
 
 #include "p2p_dma.h"
+#include "p2pmm_ioctl.h"
 
 #define PAGE 4096UL
 #define MB (1UL << 20)
@@ -93,8 +95,55 @@ static const char *verdict_name(uint32_t v)
 }
 
 /*
+ * (a), managed memory: the same disk bytes read by P2PMM_IOC_BLKIO into the process's memory placed on the same
+ * accelerator's managed provider. The pages stay there; the NVMe writes into their data in the BAR by bus address.
+ */
+static void managed_blkio(int fd, int bfd, const struct p2p_dma_nvme *nvme, const char *device, off_t from,
+			  size_t len)
+{
+	const struct p2pmm_provider_info *m = NULL;
+	struct p2pmm_blkio b;
+	uint8_t *buf;
+	long bad = -1, on;
+	double t0, t1;
+	int maps;
+
+	for (int i = 0; i < nprov && !m; i++)
+		if (prov[i].kind == P2PMM_PROVIDER_MANAGED && !strcmp(prov[i].device, device))
+			m = &prov[i];
+	if (!m) {
+		check("a managed provider on the same accelerator", 0);
+		return;
+	}
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		die("a buffer for managed memory");
+	memset(buf, 0, len);
+	if (p2pmm_migrate(fd, buf, len, m->id) < 0)
+		die("placing the buffer on the managed provider");
+	p2p_dma_trace_clear();
+	t0 = now();
+	if (p2pmm_blkio(fd, bfd, buf, len, from, 0, &b))
+		die("P2PMM_IOC_BLKIO from the disk into managed memory");
+	t1 = now();
+	maps = p2p_dma_maps_of(nvme->pci);
+	on = p2pmm_count_at(fd, buf, len, m->id);
+	for (size_t i = 0; i < len && bad < 0; i++)
+		if (buf[i] != pattern(i, 0xa1))
+			bad = (long)i;
+	printf("  disk -> managed memory of provider %u: %zu MiB in %.1f ms (%.0f MiB/s) by BLKIO: %llu bytes by P2P "
+	       "DMA, %llu bounced; %ld of %zu pages still on the provider\n", m->id, len / MB, (t1 - t0) * 1e3,
+	       len / MB / (t1 - t0), (unsigned long long)b.bytes_p2p, (unsigned long long)b.bytes_bounce, on,
+	       len / PAGE);
+	check("the NVMe wrote into managed memory where it was, by P2P DMA (no DMA mapping), every byte checked",
+	      b.bytes_p2p == len && maps == 0 && on == (long)(len / PAGE) && bad < 0);
+	munmap(buf, len);
+}
+
+/*
  * (a) static BARs: an NVMe below the switch DMAs 4 MiB of its disk into an accelerator's BAR mapped from /dev/p2pmm
- * (O_DIRECT pread) and writes them back to another place of the disk from there (O_DIRECT pwrite).
+ * (O_DIRECT pread) and writes them back to another place of the disk from there (O_DIRECT pwrite); then into the
+ * same accelerator's managed memory by P2PMM_IOC_BLKIO.
  */
 static void static_bars(int fd)
 {
@@ -108,7 +157,7 @@ static void static_bars(int fd)
 	uint8_t *ram, *bar;
 	long bad_in = -1, bad_out = -1;
 
-	printf("\n== (a) static BARs: an NVMe DMAs its data into an accelerator's BAR and back ==\n");
+	printf("\n== (a) an NVMe DMAs its data into an accelerator's BAR and back, then into its managed memory ==\n");
 	if (p2p_dma_find_nvme("p2pmm-sw", &nvme)) {
 		check("an NVMe below the switch (serial p2pmm-sw)", 0);
 		return;
@@ -172,6 +221,7 @@ static void static_bars(int fd)
 	check("the NVMe wrote the BAR's bytes back to its disk, every byte checked", bad_out < 0);
 	check("no DMA mapping, no bounce, no CPU copy for the BAR transfers (the control had some)",
 	      maps_in == 0 && maps_out == 0 && maps_ram > 0);
+	managed_blkio(fd, bfd, &nvme, acc->device, from, len);
 	munmap(bar, len);
 	free(ram);
 	close(bfd);

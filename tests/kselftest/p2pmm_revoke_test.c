@@ -22,6 +22,7 @@
 
 #include "kselftest_harness.h"
 #include "p2p_dma.h"
+#include "p2pmm_fault.h"
 
 #define DRIVER "/sys/bus/pci/drivers/p2pmm_vaccel"
 #define PAGE 4096UL
@@ -33,29 +34,6 @@ static int list(int fd, struct p2pmm_provider_info *p, int room)
 	};
 
 	return ioctl(fd, P2PMM_IOC_PROVIDERS, &req) ? -1 : (int)req.count;
-}
-
-static sigjmp_buf fault_jmp;
-
-static void on_sigbus(int sig)
-{
-	siglongjmp(fault_jmp, sig);
-}
-
-/* Whether reading `p` faults. */
-static int faults(volatile uint8_t *p)
-{
-	struct sigaction sa = { .sa_handler = on_sigbus }, old_bus, old_segv;
-	int sig;
-
-	sigaction(SIGBUS, &sa, &old_bus);
-	sigaction(SIGSEGV, &sa, &old_segv);
-	sig = sigsetjmp(fault_jmp, 1);
-	if (!sig)
-		(void)*p;
-	sigaction(SIGBUS, &old_bus, NULL);
-	sigaction(SIGSEGV, &old_segv, NULL);
-	return sig;
 }
 
 TEST(unbind_revokes_static_and_evicts_managed)
@@ -118,8 +96,8 @@ TEST(unbind_revokes_static_and_evicts_managed)
 		EXPECT_NE(managed_id, q[i].id);
 		EXPECT_STRNE(dev, q[i].device);
 	}
-	EXPECT_EQ(SIGBUS, faults(st)) TH_LOG("revoked static memory must not stay mapped");
-	EXPECT_EQ(SIGBUS, faults(sysfs_st)) TH_LOG("nor what the allocate file mapped");
+	EXPECT_EQ(SIGBUS, p2pmm_read_faults(st)) TH_LOG("revoked static memory must not stay mapped");
+	EXPECT_EQ(SIGBUS, p2pmm_read_faults(sysfs_st)) TH_LOG("nor what the allocate file mapped");
 	EXPECT_NE(0, access(path, F_OK)) TH_LOG("%s outlived its provider", path);
 	for (size_t i = 0; i < len; i++)
 		if (data[i] != (uint8_t)(i * 13)) {

@@ -25,34 +25,12 @@
 
 #include "kselftest_harness.h"
 #include "p2p_dma.h"
+#include "p2pmm_fault.h"
 #include "p2pmm_ioctl.h"
 #include "p2pmm_topo.h"
 
 #define PCI "/sys/bus/pci"
 #define LEN (1 << 20)
-
-static sigjmp_buf fault_jmp;
-
-static void on_sigbus(int sig)
-{
-	siglongjmp(fault_jmp, sig);
-}
-
-/* Whether reading `p` faults. */
-static int faults(volatile uint8_t *p)
-{
-	struct sigaction sa = { .sa_handler = on_sigbus }, old_bus, old_segv;
-	int sig;
-
-	sigaction(SIGBUS, &sa, &old_bus);
-	sigaction(SIGSEGV, &sa, &old_segv);
-	sig = sigsetjmp(fault_jmp, 1);
-	if (!sig)
-		(void)*p;
-	sigaction(SIGBUS, &old_bus, NULL);
-	sigaction(SIGSEGV, &old_segv, NULL);
-	return sig;
-}
 
 /* The name of the driver bound to PCI device `dev` ("" for none). */
 static void driver_of(const char *dev, char *out, size_t len)
@@ -142,7 +120,7 @@ TEST(a_driver_outside_p2pmm_offers_its_memory)
 	providers_of(fd, dev, &st, &managed);
 	EXPECT_EQ(0, st);
 	EXPECT_EQ(0, managed);
-	EXPECT_EQ(SIGBUS, faults(bar));
+	EXPECT_EQ(SIGBUS, p2pmm_read_faults(bar));
 	EXPECT_EQ(LEN / 4096, p2pmm_count_at(fd, data, LEN, P2PMM_LOCATION_SYSTEM));
 	EXPECT_EQ(-1, p2p_dma_mismatch(data, LEN, 62));
 	munmap(bar, LEN);
