@@ -60,6 +60,8 @@ pub mod bind_sysfs;
 pub mod block_io;
 #[path = "bind/devmem.rs"]
 pub mod devmem;
+#[path = "bind/ffi.rs"]
+pub mod ffi;
 #[path = "bind/hmm.rs"]
 pub mod hmm;
 #[cfg(CONFIG_KUNIT)]

@@ -6,6 +6,8 @@
 //! compare it with `include/uapi/linux/p2pmm.h` in the same build, so the two cannot silently drift
 //! apart.
 
+use crate::ffi::{p2pmm_glue_uapi_facts, p2pmm_glue_uapi_layout};
+
 /// Sizes, offsets and constants of `include/uapi/linux/p2pmm.h`; mirrors `struct
 /// p2pmm_uapi_layout`.
 #[repr(C)]
@@ -35,17 +37,13 @@ pub struct UapiLayout {
     pub feature_version: u64,
 }
 
-extern "C" {
-    fn p2pmm_glue_uapi_layout(out: *mut UapiLayout);
-}
-
 impl UapiLayout {
     /// Asks the C compiler's view of the uAPI header.
     pub fn from_c_header() -> UapiLayout {
         let mut layout = UapiLayout::default();
         // `UapiLayout` has the field order and types of `struct p2pmm_uapi_layout` in `mm/p2pmm_glue.h`.
         // SAFETY: `layout` is a valid, writable struct of that layout; the C function only writes it.
-        unsafe { p2pmm_glue_uapi_layout(&mut layout) };
+        unsafe { p2pmm_glue_uapi_layout((&raw mut layout).cast()) };
         layout
     }
 }
@@ -130,10 +128,6 @@ pub enum UapiFact {
     IocBlkio,
     /// Number of facts.
     Count,
-}
-
-extern "C" {
-    fn p2pmm_glue_uapi_facts(out: *mut u64, n: u32) -> u32;
 }
 
 /// The header's facts as the C compiler sees them.

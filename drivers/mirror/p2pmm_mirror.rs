@@ -22,6 +22,8 @@ use kernel::{
 pub mod devmem;
 #[path = "../../mm/bind/exclusive.rs"]
 pub mod exclusive;
+#[path = "../../mm/bind/ffi.rs"]
+pub mod ffi;
 #[path = "../../mm/bind/hmm.rs"]
 pub mod hmm;
 #[cfg(CONFIG_KUNIT)]

@@ -12,6 +12,13 @@
 //!
 //! Lock order: mmap lock -> page lock -> the handler's lock (taken in [`SlotHandler::slot_freed`], any context).
 
+use crate::ffi::{
+    p2pmm_alloc_page_locked, p2pmm_bar_copy_bar, p2pmm_bar_copy_from_page, p2pmm_bar_copy_to_page,
+    p2pmm_bar_map, p2pmm_bar_unmap, p2pmm_bar_zero, p2pmm_devmem_add, p2pmm_devmem_remove,
+    p2pmm_devpage_init, p2pmm_folio_page, p2pmm_kaddr_page, p2pmm_p2p_window_alloc,
+    p2pmm_p2p_window_free, p2pmm_page_pgmap, p2pmm_page_to_pfn, p2pmm_pfn_to_page,
+    p2pmm_vm_fault_oom, p2pmm_vm_fault_sigbus, p2pmm_vmf_address, p2pmm_vmf_page, p2pmm_vmf_vma,
+};
 use crate::migrate::{evict_pfns, evict_pfns_to, MigrateVma, Select};
 use crate::pci_p2p;
 use kernel::{
@@ -24,43 +31,6 @@ use kernel::{
     sync::aref::ARef,
     types::Opaque,
 };
-
-extern "C" {
-    fn p2pmm_devmem_add(
-        pgmap: *mut c_void,
-        size: c_ulong,
-        ops: *const c_void,
-        owner: *mut c_void,
-        first_pfn: *mut c_ulong,
-    ) -> i32;
-    fn p2pmm_devmem_remove(pgmap: *mut c_void);
-    fn p2pmm_page_pgmap(page: *mut c_void) -> *mut c_void;
-    fn p2pmm_page_to_pfn(page: *mut c_void) -> c_ulong;
-    fn p2pmm_pfn_to_page(pfn: c_ulong) -> *mut c_void;
-    fn p2pmm_folio_page(folio: *mut c_void) -> *mut c_void;
-    fn p2pmm_devpage_init(dpage: *mut c_void, backing: *mut c_void, order: u32);
-    fn p2pmm_vmf_page(vmf: *mut c_void) -> *mut c_void;
-    fn p2pmm_vmf_vma(vmf: *mut c_void) -> *mut c_void;
-    fn p2pmm_vmf_address(vmf: *mut c_void) -> c_ulong;
-    fn p2pmm_vm_fault_oom() -> u32;
-    fn p2pmm_vm_fault_sigbus() -> u32;
-    fn p2pmm_bar_map(pdev: *mut c_void, bar: c_int, offset: u64, len: u64) -> *mut c_void;
-    fn p2pmm_bar_unmap(pdev: *mut c_void, addr: *mut c_void);
-    fn p2pmm_bar_copy_from_page(dst: *mut c_void, src: *mut c_void);
-    fn p2pmm_bar_zero(dst: *mut c_void);
-    fn p2pmm_bar_copy_to_page(dst: *mut c_void, src: *mut c_void);
-    fn p2pmm_bar_copy_bar(dst: *mut c_void, src: *mut c_void);
-    fn p2pmm_alloc_page_locked(order: u32) -> *mut c_void;
-    fn p2pmm_p2p_window_alloc(
-        pdev: *mut c_void,
-        bar: c_int,
-        size: u64,
-        offset: u64,
-        err: *mut c_int,
-    ) -> *mut c_void;
-    fn p2pmm_p2p_window_free(pdev: *mut c_void, kaddr: *mut c_void, size: u64);
-    fn p2pmm_kaddr_page(kaddr: *mut c_void) -> *mut c_void;
-}
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 
@@ -423,7 +393,7 @@ impl<T: SlotHandler> BarDevmem<T> {
         let mut m = MigrateVma::setup(vma, start, end, self.owner, Select::Any, false)?;
         let mut slots = KVec::<(usize, u32, Option<(&Self, u32)>)>::new();
         slots.reserve((end - start) / PAGE_SIZE, GFP_KERNEL)?;
-        m.fill(|m, i, spage| {
+        let fill = |m: &MigrateVma, i: usize, spage: Option<*mut c_void>| {
             let addr = m.addr(i);
             // SAFETY: `spage` is a page isolated and locked by the migration.
             let pfn = spage.map(|p| unsafe { p2pmm_page_to_pfn(p) } as usize);
@@ -463,7 +433,10 @@ impl<T: SlotHandler> BarDevmem<T> {
                 .push_within_capacity((i, slot, remote))
                 .map_err(|_| ENOMEM)?;
             Ok(Some(page))
-        })?;
+        };
+        // SAFETY: Each page `fill` returns is a free slot's page, initialised with the one reference the migration
+        // takes over, not mapped, holding the source's data (or zeroes).
+        unsafe { m.fill(fill) }?;
         m.pages();
         let mut n = 0;
         for &(i, slot, from) in slots.iter() {
@@ -491,7 +464,7 @@ impl<T: SlotHandler> BarDevmem<T> {
         let mut m = MigrateVma::setup(vma, start, end, owner, Select::DevicePrivate, false)?;
         let mut from = KVec::<(usize, &Self, u32)>::new();
         from.reserve((end - start) / PAGE_SIZE, GFP_KERNEL)?;
-        m.fill(|m, i, spage| {
+        let fill = |m: &MigrateVma, i: usize, spage: Option<*mut c_void>| {
             let Some(spage) = spage else { return Ok(None) };
             // SAFETY: `spage` is a page isolated and locked by the migration.
             let pfn = unsafe { p2pmm_page_to_pfn(spage) } as usize;
@@ -507,7 +480,9 @@ impl<T: SlotHandler> BarDevmem<T> {
             from.push_within_capacity((i, mem, slot))
                 .map_err(|_| ENOMEM)?;
             Ok(Some(dst))
-        })?;
+        };
+        // SAFETY: Each page `fill` returns is a new locked system page holding the slot's data.
+        unsafe { m.fill(fill) }?;
         m.pages();
         let mut n = 0;
         for &(i, mem, slot) in from.iter() {
@@ -529,13 +504,16 @@ impl<T: SlotHandler> BarDevmem<T> {
                 pfns.push(self.first_pfn + s as usize, GFP_KERNEL)?;
             }
         }
-        evict_pfns(&pfns, |dev, sys| {
+        let copy = |dev: *mut c_void, sys: *mut c_void| {
             // SAFETY: `dev` is our page (a slot's PFN), isolated by the eviction; `sys` is a fresh locked system page.
             unsafe {
                 let pfn = p2pmm_page_to_pfn(dev) as usize;
                 p2pmm_bar_copy_to_page(sys, self.slot_io((pfn - self.first_pfn) as u32));
             }
-        })
+        };
+        // SAFETY: `pfns` are our slots' pages (checked against `npages` above), alive while `self` is; `copy`
+        // copies each slot's data.
+        unsafe { evict_pfns(&pfns, copy) }
     }
 
     /// Evicts the pages of `slots` into `dest` (another device memory, reachable from this one) as far as it has
@@ -560,7 +538,7 @@ impl<T: SlotHandler> BarDevmem<T> {
                 to.push((i, None), GFP_KERNEL)?;
             }
         }
-        let moved = evict_pfns_to(&pfns, |i, dev| {
+        let dest_of = |i: usize, dev: *mut c_void| {
             // SAFETY: `dev` is our page (a slot's PFN), isolated by the eviction.
             let pfn = unsafe { p2pmm_page_to_pfn(dev) } as usize;
             let from = self.slot_io((pfn - self.first_pfn) as u32);
@@ -585,7 +563,11 @@ impl<T: SlotHandler> BarDevmem<T> {
                 to[i].1 = Some(slot);
                 Some(page)
             }
-        })?;
+        };
+        // SAFETY: `pfns` are our slots' pages, alive while `self` is; each page `dest_of` returns holds the data of
+        // the page it is offered for: a new locked system page, or a free slot of `dest` initialised with one
+        // reference.
+        let moved = unsafe { evict_pfns_to(&pfns, dest_of) }?;
         let (mut into_dest, mut into_system) = (0, 0);
         for (i, m) in moved.iter().enumerate() {
             match (*m, to[i]) {
@@ -684,7 +666,7 @@ impl<T: SlotHandler> BarDevmem<T> {
             return unsafe { p2pmm_vm_fault_sigbus() };
         };
         let mut slots = [None; MAX_FAULT_AROUND];
-        let filled = m.fill(|m, i, spage| {
+        let fill = |m: &MigrateVma, i: usize, spage: Option<*mut c_void>| {
             let Some(spage) = spage else { return Ok(None) };
             // SAFETY: `spage` is a page the migration isolated and locked.
             let pfn = unsafe { p2pmm_page_to_pfn(spage) } as usize;
@@ -704,7 +686,9 @@ impl<T: SlotHandler> BarDevmem<T> {
             unsafe { p2pmm_bar_copy_to_page(dst, me.slot_io(s)) };
             slots[i] = Some(s);
             Ok(Some(dst))
-        });
+        };
+        // SAFETY: Each page `fill` returns is a new locked system page holding the slot's data.
+        let filled = unsafe { m.fill(fill) };
         if filled.is_err() {
             // SAFETY: A constant of the kernel.
             return unsafe { p2pmm_vm_fault_oom() };

@@ -27,13 +27,20 @@
 //!
 //! Lock order: mmap lock -> core mm's notifier machinery -> the notifier's state lock.
 
+use crate::ffi::{
+    p2pmm_bdev_block_size, p2pmm_bdev_bytes, p2pmm_bdev_check, p2pmm_bdev_finish,
+    p2pmm_bdev_p2pdma, p2pmm_bdev_pci_dev, p2pmm_bdev_prepare, p2pmm_bio_batch_add,
+    p2pmm_bio_batch_finish, p2pmm_bio_batch_new, p2pmm_bounce_alloc, p2pmm_bounce_free,
+    p2pmm_fence_arm, p2pmm_fence_free, p2pmm_fence_new, p2pmm_fence_signal, p2pmm_fence_wait,
+    p2pmm_noio_restore, p2pmm_noio_save, p2pmm_page_dirty,
+};
 use crate::{
     bar_devmem::{BarDevmem, SlotHandler},
     hmm::{HmmRange, PageKind, Request, RequestFlag},
     notifier::{IntervalNotifier, InvalidateHandler, Invalidation, Retry},
 };
 use kernel::{
-    ffi::{c_uint, c_void},
+    ffi::c_void,
     fs::file::LocalFile,
     mm::Mm,
     pci,
@@ -43,29 +50,6 @@ use kernel::{
         atomic::{ordering, Atomic},
     },
 };
-
-extern "C" {
-    fn p2pmm_bdev_check(file: *mut c_void, to_device: bool) -> i32;
-    fn p2pmm_bdev_block_size(file: *mut c_void) -> u32;
-    fn p2pmm_bdev_bytes(file: *mut c_void) -> u64;
-    fn p2pmm_bdev_p2pdma(file: *mut c_void) -> bool;
-    fn p2pmm_bdev_pci_dev(file: *mut c_void) -> *mut c_void;
-    fn p2pmm_bdev_prepare(file: *mut c_void, pos: u64, len: u64, to_device: bool) -> i32;
-    fn p2pmm_bdev_finish(file: *mut c_void, pos: u64, len: u64, to_device: bool);
-    fn p2pmm_bio_batch_new(file: *mut c_void, to_device: bool, pos: u64) -> *mut c_void;
-    fn p2pmm_bio_batch_add(batch: *mut c_void, page: *mut c_void, off: u32, len: u32) -> i32;
-    fn p2pmm_bio_batch_finish(batch: *mut c_void) -> i32;
-    fn p2pmm_bounce_alloc() -> *mut c_void;
-    fn p2pmm_bounce_free(page: *mut c_void);
-    fn p2pmm_page_dirty(page: *mut c_void);
-    fn p2pmm_noio_save() -> c_uint;
-    fn p2pmm_noio_restore(flags: c_uint);
-    fn p2pmm_fence_new() -> *mut c_void;
-    fn p2pmm_fence_free(fence: *mut c_void);
-    fn p2pmm_fence_arm(fence: *mut c_void);
-    fn p2pmm_fence_signal(fence: *mut c_void);
-    fn p2pmm_fence_wait(fence: *mut c_void, report_ms: u32, late: *mut u64) -> u64;
-}
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 

@@ -10,11 +10,18 @@
 //!
 //! Lock order: mmap lock -> page lock -> the chunk's free-list spinlock (taken from `folio_free`, any context).
 
+use crate::ffi::{
+    p2pmm_alloc_backing, p2pmm_alloc_page_locked, p2pmm_copy_page, p2pmm_devmem_add,
+    p2pmm_devmem_remove, p2pmm_devmem_split_backing, p2pmm_devpage_backing, p2pmm_devpage_clear,
+    p2pmm_devpage_init, p2pmm_folio_page, p2pmm_free_pages, p2pmm_page_folio_order,
+    p2pmm_page_pgmap, p2pmm_page_to_pfn, p2pmm_pfn_to_page, p2pmm_vm_fault_oom,
+    p2pmm_vm_fault_sigbus, p2pmm_vmf_address, p2pmm_vmf_has_pte, p2pmm_vmf_page, p2pmm_vmf_vma,
+};
 use crate::migrate::{evict_pfns_to, evict_range, MigrateVma, Select};
 use kernel::{
     bindings,
     error::to_result,
-    ffi::{c_uint, c_ulong, c_void},
+    ffi::{c_ulong, c_void},
     new_spinlock,
     prelude::*,
     sync::{
@@ -23,36 +30,6 @@ use kernel::{
     },
     types::Opaque,
 };
-
-extern "C" {
-    fn p2pmm_devmem_add(
-        pgmap: *mut c_void,
-        size: c_ulong,
-        ops: *const c_void,
-        owner: *mut c_void,
-        first_pfn: *mut c_ulong,
-    ) -> i32;
-    fn p2pmm_devmem_remove(pgmap: *mut c_void);
-    fn p2pmm_page_pgmap(page: *mut c_void) -> *mut c_void;
-    fn p2pmm_pfn_to_page(pfn: c_ulong) -> *mut c_void;
-    fn p2pmm_page_to_pfn(page: *mut c_void) -> c_ulong;
-    fn p2pmm_folio_page(folio: *mut c_void) -> *mut c_void;
-    fn p2pmm_devpage_init(dpage: *mut c_void, backing: *mut c_void, order: c_uint);
-    fn p2pmm_devpage_backing(dpage: *mut c_void) -> *mut c_void;
-    fn p2pmm_devpage_clear(dpage: *mut c_void);
-    fn p2pmm_copy_page(dst: *mut c_void, src: *mut c_void);
-    fn p2pmm_alloc_page_locked(order: c_uint) -> *mut c_void;
-    fn p2pmm_alloc_backing(order: c_uint) -> *mut c_void;
-    fn p2pmm_free_pages(page: *mut c_void, order: c_uint);
-    fn p2pmm_page_folio_order(page: *mut c_void) -> c_uint;
-    fn p2pmm_devmem_split_backing(head: *mut c_void, tail: *mut c_void);
-    fn p2pmm_vmf_has_pte(vmf: *mut c_void) -> bool;
-    fn p2pmm_vmf_page(vmf: *mut c_void) -> *mut c_void;
-    fn p2pmm_vmf_vma(vmf: *mut c_void) -> *mut c_void;
-    fn p2pmm_vmf_address(vmf: *mut c_void) -> c_ulong;
-    fn p2pmm_vm_fault_oom() -> c_uint;
-    fn p2pmm_vm_fault_sigbus() -> c_uint;
-}
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 
@@ -408,7 +385,8 @@ impl DevmemChunk {
 
     /// Migrates every page in use back to system memory.
     pub fn evict(&self) -> Result {
-        evict_range(self.first_pfn, CHUNK_PAGES)
+        // SAFETY: The chunk's own pages, alive while `self` is.
+        unsafe { evict_range(self.first_pfn, CHUNK_PAGES) }
     }
 
     /// Migrates the small pages of this chunk at `pfns` (device PFNs, e.g. from [`crate::hmm::HmmPfn::pfn`])
@@ -421,7 +399,7 @@ impl DevmemChunk {
                 mine.push(pfn, GFP_KERNEL)?;
             }
         }
-        let moved = evict_pfns_to(&mine, |_, dev| {
+        let dest_of = |_: usize, dev: *mut c_void| {
             // SAFETY: `dev` is a page of this chunk that the eviction isolated (locked, with a reference), so its
             // backing page, if any, is live.
             let backing = unsafe { p2pmm_devpage_backing(dev) };
@@ -437,7 +415,10 @@ impl DevmemChunk {
             // SAFETY: `sys` is a new locked system page and `backing` a live small page (see above).
             unsafe { p2pmm_copy_page(sys, backing) };
             Some(sys)
-        })?;
+        };
+        // SAFETY: `mine` holds only this chunk's PFNs, alive while `self` is; each page `dest_of` returns is a new
+        // locked system page holding the device page's data.
+        let moved = unsafe { evict_pfns_to(&mine, dest_of) }?;
         Ok(moved.iter().filter(|&&m| m).count())
     }
 

@@ -6,22 +6,13 @@
 //! restores the mapping and invalidates the range (event [`crate::notifier::Event::Exclusive`] first, then a
 //! normal one), and the device must drop its exclusive mapping.
 
+use crate::ffi::{p2pmm_folio_unlock_put, p2pmm_make_device_exclusive};
 use kernel::{
     bindings,
     ffi::c_void,
     mm::{MmWithUser, MmapReadGuard},
     prelude::*,
 };
-
-extern "C" {
-    fn p2pmm_make_device_exclusive(
-        mm: *mut c_void,
-        addr: usize,
-        owner: *mut c_void,
-        folio: *mut *mut c_void,
-    ) -> *mut c_void;
-    fn p2pmm_folio_unlock_put(folio: *mut c_void);
-}
 
 /// The mmap read lock of one address space, held while pages are made exclusive.
 ///

@@ -6,38 +6,19 @@
 //! whose PFNs can only be read once [`Faulted::commit`] has taken the notifier's lock and checked that no
 //! invalidation ran meanwhile; see `notifier.rs` for the protocol.
 
+use crate::ffi::{
+    p2pmm_hmm_pfn_to_map_order, p2pmm_hmm_pfn_to_page, p2pmm_hmm_range_fault,
+    p2pmm_hmm_range_fault_unlocked, p2pmm_page_is_device_private, p2pmm_page_is_zero,
+    p2pmm_page_pgmap_owner, p2pmm_page_to_pfn, p2pmm_pmd_order, p2pmm_pud_order,
+};
 use crate::notifier::{IntervalNotifier, InvalidateHandler, ReadSeq, Retry};
 use kernel::{
     bindings,
     error::to_result,
-    ffi::{c_uint, c_ulong, c_void},
+    ffi::{c_ulong, c_void},
     prelude::*,
     sync::MutexGuard,
 };
-
-extern "C" {
-    fn p2pmm_hmm_range_fault(
-        sub: *mut c_void,
-        seq: c_ulong,
-        start: c_ulong,
-        end: c_ulong,
-        pfns: *mut c_ulong,
-        default_flags: c_ulong,
-        owner: *mut c_void,
-    ) -> i32;
-    fn p2pmm_hmm_range_fault_unlocked(
-        sub: *mut c_void,
-        seq: *mut c_ulong,
-        start: c_ulong,
-        end: c_ulong,
-        pfns: *mut c_ulong,
-        default_flags: c_ulong,
-        owner: *mut c_void,
-        timeout_ms: c_ulong,
-    ) -> i32;
-    fn p2pmm_hmm_pfn_to_page(hmm_pfn: c_ulong) -> *mut c_void;
-    fn p2pmm_hmm_pfn_to_map_order(hmm_pfn: c_ulong) -> c_uint;
-}
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 const BITS: u32 = usize::BITS;
@@ -565,15 +546,6 @@ impl FaultedPfns<'_> {
     pub fn is_empty(&self) -> bool {
         self.pfns.is_empty()
     }
-}
-
-extern "C" {
-    fn p2pmm_page_is_zero(page: *mut c_void) -> bool;
-    fn p2pmm_page_is_device_private(page: *mut c_void) -> bool;
-    fn p2pmm_page_pgmap_owner(page: *mut c_void) -> *mut c_void;
-    fn p2pmm_page_to_pfn(page: *mut c_void) -> c_ulong;
-    fn p2pmm_pmd_order() -> c_uint;
-    fn p2pmm_pud_order() -> c_uint;
 }
 
 /// What kind of page a fault or snapshot entry refers to.

@@ -12,9 +12,10 @@
 //! Everything a test does through a mapping is ordinary user memory access of the current task (user copies,
 //! page faults, munmap), so it exercises core mm exactly as a process would.
 
+use crate::ffi::{p2pmm_kunit_mmap, p2pmm_kunit_munmap, p2pmm_kunit_skip};
 use kernel::{
     error::to_result,
-    ffi::{c_char, c_int, c_ulong},
+    ffi::{c_int, c_ulong},
     mm::MmWithUser,
     prelude::*,
     str::CStr,
@@ -22,12 +23,6 @@ use kernel::{
     types::NotThreadSafe,
     uaccess::UserSlice,
 };
-
-extern "C" {
-    fn p2pmm_kunit_mmap(len: c_ulong, writable: bool, err: *mut c_int) -> c_ulong;
-    fn p2pmm_kunit_munmap(addr: c_ulong, len: c_ulong) -> c_int;
-    fn p2pmm_kunit_skip(reason: *const c_char);
-}
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 

@@ -12,47 +12,21 @@
 //! 511 empty ones; it moves as one large folio when a large destination can be had, else as 512 small pages.
 
 use crate::devmem::{DevPage, FailNext, PMD_ORDER};
+use crate::ffi::{
+    p2pmm_alloc_page_locked, p2pmm_alloc_page_vma_locked, p2pmm_clear_page, p2pmm_copy_page,
+    p2pmm_devpage_backing, p2pmm_migrate_alloc, p2pmm_migrate_device_finalize,
+    p2pmm_migrate_device_pages, p2pmm_migrate_device_pfns, p2pmm_migrate_device_range,
+    p2pmm_migrate_dst, p2pmm_migrate_free, p2pmm_migrate_select_compound,
+    p2pmm_migrate_select_device_private, p2pmm_migrate_select_system, p2pmm_migrate_src,
+    p2pmm_migrate_vma_finalize, p2pmm_migrate_vma_pages, p2pmm_migrate_vma_setup, p2pmm_nth_page,
+    p2pmm_page_folio_order, p2pmm_page_to_pfn, p2pmm_pfn_to_page, p2pmm_unlock_free_pages,
+};
 use kernel::{
     error::to_result,
-    ffi::{c_uint, c_ulong, c_void},
+    ffi::{c_ulong, c_void},
     mm::{virt::flags as vm_flags, virt::VmaRef, MmWithUser},
     prelude::*,
 };
-
-extern "C" {
-    fn p2pmm_migrate_alloc(npages: c_ulong) -> *mut c_void;
-    fn p2pmm_migrate_free(m: *mut c_void);
-    fn p2pmm_migrate_src(m: *mut c_void) -> *mut c_ulong;
-    fn p2pmm_migrate_dst(m: *mut c_void) -> *mut c_ulong;
-    fn p2pmm_migrate_vma_setup(
-        m: *mut c_void,
-        vma: *mut c_void,
-        start: c_ulong,
-        end: c_ulong,
-        owner: *mut c_void,
-        flags: c_ulong,
-        fault_page: *mut c_void,
-    ) -> i32;
-    fn p2pmm_migrate_vma_pages(m: *mut c_void);
-    fn p2pmm_migrate_vma_finalize(m: *mut c_void);
-    fn p2pmm_migrate_device_range(src: *mut c_ulong, start_pfn: c_ulong, npages: c_ulong) -> i32;
-    fn p2pmm_migrate_device_pfns(src: *mut c_ulong, npages: c_ulong) -> i32;
-    fn p2pmm_migrate_device_pages(src: *mut c_ulong, dst: *mut c_ulong, npages: c_ulong);
-    fn p2pmm_migrate_device_finalize(src: *mut c_ulong, dst: *mut c_ulong, npages: c_ulong);
-    fn p2pmm_alloc_page_vma_locked(vma: *mut c_void, addr: c_ulong, order: c_uint) -> *mut c_void;
-    fn p2pmm_alloc_page_locked(order: c_uint) -> *mut c_void;
-    fn p2pmm_unlock_free_pages(page: *mut c_void, order: c_uint);
-    fn p2pmm_migrate_select_system() -> c_ulong;
-    fn p2pmm_migrate_select_device_private() -> c_ulong;
-    fn p2pmm_migrate_select_compound() -> c_ulong;
-    fn p2pmm_pfn_to_page(pfn: c_ulong) -> *mut c_void;
-    fn p2pmm_page_to_pfn(page: *mut c_void) -> c_ulong;
-    fn p2pmm_nth_page(page: *mut c_void, n: c_ulong) -> *mut c_void;
-    fn p2pmm_page_folio_order(page: *mut c_void) -> c_uint;
-    fn p2pmm_copy_page(dst: *mut c_void, src: *mut c_void);
-    fn p2pmm_clear_page(page: *mut c_void);
-    fn p2pmm_devpage_backing(dpage: *mut c_void) -> *mut c_void;
-}
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 
@@ -73,8 +47,13 @@ fn mpfn_page(entry: usize) -> Option<*mut c_void> {
     Some(unsafe { p2pmm_pfn_to_page((entry >> mpfn::SHIFT) as c_ulong) })
 }
 
-fn mpfn_of(page: *mut c_void, src: usize, large: bool) -> usize {
-    // SAFETY: `page` is a live `struct page` the caller owns.
+/// The migrate entry of destination `page` for source entry `src`.
+///
+/// # Safety
+///
+/// `page` is a live `struct page`.
+unsafe fn mpfn_of(page: *mut c_void, src: usize, large: bool) -> usize {
+    // SAFETY: `page` is a live `struct page` (the caller's promise).
     let pfn = unsafe { p2pmm_page_to_pfn(page) } as usize;
     (pfn << mpfn::SHIFT)
         | mpfn::VALID
@@ -138,10 +117,8 @@ unsafe fn copy_pages(dst: *mut c_void, src: Option<*mut c_void>, n: usize) {
 ///     let mut bits = 0;
 ///     for_each_vma_piece(&mm, map.addr(), map.end(), 3, |vma, a, b| {
 ///         let mut m = MigrateVma::setup(vma, a, b, by, select, false)?;
-///         m.fill(|_, i, _| {
-///             bits |= 1 << i;
-///             Ok(None) // No destination: the page stays where it is.
-///         })
+///         m.for_each_selected(|i| bits |= 1 << i);
+///         Ok(())
 ///     })?;
 ///     Ok(bits)
 /// };
@@ -398,7 +375,8 @@ impl MigrateVma {
                 if let Some(dpage) = alloc(PMD_ORDER)? {
                     // SAFETY: The isolated, locked source folio and the device page's backing both have `nr` pages.
                     unsafe { copy_pages(dpage.backing(), spage, nr) };
-                    self.dst_mut()[i] = mpfn_of(dpage.into_raw(), src, true);
+                    // SAFETY: A page the allocator just handed over.
+                    self.dst_mut()[i] = unsafe { mpfn_of(dpage.into_raw(), src, true) };
                 } else {
                     // No large device page: move the folio as small pages (core mm splits it).
                     for j in 0..nr {
@@ -409,7 +387,8 @@ impl MigrateVma {
                         let s = spage.map(|p| unsafe { p2pmm_nth_page(p, j as c_ulong) });
                         // SAFETY: One live page each.
                         unsafe { copy_pages(dpage.backing(), s, 1) };
-                        self.dst_mut()[i + j] = mpfn_of(dpage.into_raw(), src, false);
+                        // SAFETY: A page the allocator just handed over.
+                        self.dst_mut()[i + j] = unsafe { mpfn_of(dpage.into_raw(), src, false) };
                     }
                 }
                 i += nr;
@@ -421,7 +400,8 @@ impl MigrateVma {
             };
             // SAFETY: The source page is isolated and locked by setup; the backing page is the device page's.
             unsafe { copy_pages(dpage.backing(), spage, 1) };
-            self.dst_mut()[i] = mpfn_of(dpage.into_raw(), src, false);
+            // SAFETY: A page the allocator just handed over.
+            self.dst_mut()[i] = unsafe { mpfn_of(dpage.into_raw(), src, false) };
             i += 1;
         }
         Ok(())
@@ -451,7 +431,8 @@ impl MigrateVma {
                 if !dpage.is_null() {
                     // SAFETY: Both folios have `nr` pages.
                     unsafe { copy_pages(dpage, Some(backing), nr) };
-                    self.dst_mut()[i] = mpfn_of(dpage, src, true);
+                    // SAFETY: A live page (see above).
+                    self.dst_mut()[i] = unsafe { mpfn_of(dpage, src, true) };
                     i += nr;
                     continue;
                 }
@@ -467,7 +448,8 @@ impl MigrateVma {
                 }
                 // SAFETY: Page `j` of the backing folio, one page each.
                 unsafe { copy_pages(dpage, Some(p2pmm_nth_page(backing, j as c_ulong)), 1) };
-                self.dst_mut()[i + j] = mpfn_of(dpage, src, false);
+                // SAFETY: A live page (see above).
+                self.dst_mut()[i + j] = unsafe { mpfn_of(dpage, src, false) };
             }
             i += nr;
         }
@@ -490,11 +472,26 @@ impl MigrateVma {
         }
     }
 
+    /// Calls `f` with the index of each selected small page, giving none a destination: they all stay where they
+    /// are (e.g. to see what a selection picks).
+    pub fn for_each_selected(&self, mut f: impl FnMut(usize)) {
+        for i in 0..self.npages {
+            if self.src()[i] & mpfn::MIGRATE != 0 {
+                f(i);
+            }
+        }
+    }
+
     /// Gives selected pages a destination chosen by `f`, which is called with the index of each selected small
     /// page and its source page (`None` for an empty entry: the destination must then be zeroed), and returns the
     /// destination page it filled (locked, with one reference, owned by the migration from then on) or `None` to
     /// leave the page where it is. For migrations set up without `compound` (core mm then splits large folios).
-    pub fn fill(
+    ///
+    /// # Safety
+    ///
+    /// Every page `f` returns is a live, locked page with one reference that the caller gives to the migration,
+    /// not mapped anywhere, holding the data of its source (or zeroes): core mm maps it where the source was.
+    pub unsafe fn fill(
         &mut self,
         mut f: impl FnMut(&Self, usize, Option<*mut c_void>) -> Result<Option<*mut c_void>>,
     ) -> Result {
@@ -504,7 +501,8 @@ impl MigrateVma {
                 continue;
             }
             if let Some(dpage) = f(self, i, mpfn_page(src))? {
-                self.dst_mut()[i] = mpfn_of(dpage, src, false);
+                // SAFETY: `f` returns live pages (the caller's promise).
+                self.dst_mut()[i] = unsafe { mpfn_of(dpage, src, false) };
             }
         }
         Ok(())
@@ -580,8 +578,8 @@ impl Drop for MigrateVma {
 ///
 /// A device page is evicted by its PFN alone, wherever it is mapped (here PFNs from a snapshot,
 /// [`HmmPfn::pfn`]); a page that is busy, such as one a migration holds, or free is skipped, and `copy` is not
-/// called for it. (The copy is the memory's own: `BarDevmem::evict` copies from its BAR; [`evict_pfns_to`]
-/// shows a `DevmemChunk` page evicted with its data.)
+/// called for it. The example goes through `DevmemChunk::evict_pfns`, the safe form for a chunk's own pages (the
+/// copy is the memory's own: `BarDevmem::evict` copies from its BAR).
 ///
 /// [`HmmPfn::pfn`]: crate::hmm::HmmPfn::pfn
 ///
@@ -590,7 +588,7 @@ impl Drop for MigrateVma {
 ///     devmem::{DevmemChunk, FailNext},
 ///     hmm::{fault_and_commit, HmmRange, PageKind, Request},
 ///     kunit_mm::TestMapping,
-///     migrate::{evict_pfns, for_each_vma_piece, MigrateVma, Select},
+///     migrate::{for_each_vma_piece, MigrateVma, Select},
 ///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
 /// };
 /// use kernel::page::PAGE_SIZE;
@@ -637,11 +635,10 @@ impl Drop for MigrateVma {
 /// };
 /// let pfns = on_device()?;
 /// let (page0, page1) = (pfns[0].ok_or(ENOENT)?, pfns[1].ok_or(ENOENT)?);
-/// let mut copies = 0;
 /// // Page 0 is busy while a migration back to system memory holds it.
 /// for_each_vma_piece(&mm, map.addr(), map.addr() + PAGE_SIZE, 1, |vma, a, b| {
 ///     let _held = MigrateVma::setup(vma, a, b, owner, Select::DevicePrivate, false)?;
-///     assert_eq!(evict_pfns(&[page0], |_, _| copies += 1)?, 0);
+///     assert_eq!(chunk.evict_pfns(&[page0])?, 0);
 ///     Ok(())
 /// })?; // The migration ends without a destination: page 0 stays on the device.
 ///
@@ -649,19 +646,27 @@ impl Drop for MigrateVma {
 /// let mut data = [0u8; 6];
 /// map.read(PAGE_SIZE, &mut data)?;
 /// assert_eq!(&data, b"second");
-/// assert_eq!(evict_pfns(&[page1], |_, _| copies += 1)?, 0);
-/// assert_eq!(copies, 0);
+/// assert_eq!(chunk.evict_pfns(&[page1])?, 0);
 /// assert_eq!(on_device()?, [Some(page0), None]);
 /// # Ok::<(), Error>(())
 /// ```
-pub fn evict_pfns(pfns: &[usize], mut copy: impl FnMut(*mut c_void, *mut c_void)) -> Result<usize> {
-    evict_pfns_to(pfns, |_, spage| {
+///
+/// # Safety
+///
+/// Every PFN in `pfns` is a page of device-private memory the caller created and keeps alive for the call, and
+/// `copy(device_page, system_page)` copies the data of the one into the other.
+pub unsafe fn evict_pfns(
+    pfns: &[usize],
+    mut copy: impl FnMut(*mut c_void, *mut c_void),
+) -> Result<usize> {
+    let dest = |_: usize, spage: *mut c_void| {
         // SAFETY: Plain allocation; small ones never fail (`__GFP_NOFAIL`).
         let dpage = unsafe { p2pmm_alloc_page_locked(0) };
         copy(spage, dpage);
         Some(dpage)
-    })
-    .map(|moved| moved.iter().filter(|&&m| m).count())
+    };
+    // SAFETY: The caller's promise for `pfns`; each page `dest` returns was just allocated and filled by `copy`.
+    unsafe { evict_pfns_to(pfns, dest) }.map(|moved| moved.iter().filter(|&&m| m).count())
 }
 
 /// As [`evict_pfns`], with the destination chosen by `dest(i, device_page)`: a locked page holding the data
@@ -671,8 +676,8 @@ pub fn evict_pfns(pfns: &[usize], mut copy: impl FnMut(*mut c_void, *mut c_void)
 /// # Examples
 ///
 /// `dest` is offered each page that could be isolated, by its index in `pfns`, and gives it a destination that
-/// holds its data, or `None` to leave it where it is. [`DevmemChunk::evict_pfns`] is this function with a
-/// `dest` that copies a chunk page to a new system page.
+/// holds its data, or `None` to leave it where it is. [`DevmemChunk::evict_pfns`], used here, is this function
+/// with a `dest` that copies a chunk page to a new system page, for the chunk's own PFNs only.
 ///
 /// [`DevmemChunk::evict_pfns`]: crate::devmem::DevmemChunk::evict_pfns
 ///
@@ -681,7 +686,7 @@ pub fn evict_pfns(pfns: &[usize], mut copy: impl FnMut(*mut c_void, *mut c_void)
 ///     devmem::{DevmemChunk, FailNext},
 ///     hmm::{fault_and_commit, HmmRange, PageKind, Request},
 ///     kunit_mm::TestMapping,
-///     migrate::{evict_pfns_to, for_each_vma_piece, MigrateVma, Select},
+///     migrate::{for_each_vma_piece, MigrateVma, Select},
 ///     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
 /// };
 /// use kernel::page::PAGE_SIZE;
@@ -737,16 +742,18 @@ pub fn evict_pfns(pfns: &[usize], mut copy: impl FnMut(*mut c_void, *mut c_void)
 ///
 /// // Page 0's device page is free now, so only page 1 is offered; given no destination, it stays.
 /// let mut offered = 0u32;
-/// let moved = evict_pfns_to(&[page0, page1], |i, _| {
-///     offered |= 1 << i;
-///     None
-/// })?;
-/// assert_eq!(offered, 0b10);
-/// assert_eq!(&moved[..], &[false, false]);
-/// assert_eq!(on_device()?, [None, Some(page1)]);
+/// // Page 0's device page is free now: evicting both moves page 1 only.
+/// assert_eq!(chunk.evict_pfns(&[page0, page1])?, 1);
+/// assert_eq!(on_device()?, [None, None]);
 /// # Ok::<(), Error>(())
 /// ```
-pub fn evict_pfns_to(
+///
+/// # Safety
+///
+/// Every PFN in `pfns` is a page of device-private memory the caller created and keeps alive for the call, and
+/// every page `dest` returns is a live, locked page with one reference, not mapped anywhere, holding the data of
+/// the device page it is offered for.
+pub unsafe fn evict_pfns_to(
     pfns: &[usize],
     mut dest: impl FnMut(usize, *mut c_void) -> Option<*mut c_void>,
 ) -> Result<KVVec<bool>> {
@@ -755,7 +762,8 @@ pub fn evict_pfns_to(
     src.extend_from_slice(pfns, GFP_KERNEL)?;
     let mut dst = KVVec::<usize>::with_capacity(n, GFP_KERNEL)?;
     dst.resize(n, 0, GFP_KERNEL)?;
-    // SAFETY: `src` holds `n` PFNs of device-private pages the caller owns; the call locks and unmaps those it can.
+    // SAFETY: `src` holds `n` PFNs of device-private pages the caller owns (the caller's promise); the call locks
+    // and unmaps those it can.
     to_result(unsafe { p2pmm_migrate_device_pfns(src.as_mut_ptr().cast(), n as c_ulong) })?;
     for i in 0..n {
         let s = src[i];
@@ -763,7 +771,8 @@ pub fn evict_pfns_to(
             continue;
         };
         if let Some(dpage) = dest(i, spage) {
-            dst[i] = mpfn_of(dpage, s, false);
+            // SAFETY: `dest` returns live pages (the caller's promise).
+            dst[i] = unsafe { mpfn_of(dpage, s, false) };
         }
     }
     // SAFETY: `src`/`dst` were prepared by `migrate_device_pfns` and the loop above.
@@ -789,12 +798,16 @@ pub fn evict_pfns_to(
 /// Evicts every used page of the device PFN range `[first_pfn, first_pfn + npages)` to system memory
 /// (`migrate_device_range`), e.g. before the memory goes away. A large folio that cannot get a large system
 /// folio stays (core mm cannot split it here) and `EBUSY` is returned.
-pub(crate) fn evict_range(first_pfn: usize, npages: usize) -> Result {
+///
+/// # Safety
+///
+/// `[first_pfn, first_pfn + npages)` is device-private memory the caller created and keeps alive for the call.
+pub(crate) unsafe fn evict_range(first_pfn: usize, npages: usize) -> Result {
     let mut src = KVVec::<usize>::with_capacity(npages, GFP_KERNEL)?;
     src.resize(npages, 0, GFP_KERNEL)?;
     let mut dst = KVVec::<usize>::with_capacity(npages, GFP_KERNEL)?;
     dst.resize(npages, 0, GFP_KERNEL)?;
-    // SAFETY: `src` has `npages` entries; the PFNs belong to device memory the caller owns.
+    // SAFETY: `src` has `npages` entries; the PFNs belong to device memory the caller owns (its promise).
     to_result(unsafe {
         p2pmm_migrate_device_range(
             src.as_mut_ptr().cast(),
@@ -820,7 +833,8 @@ pub(crate) fn evict_range(first_pfn: usize, npages: usize) -> Result {
         }
         // SAFETY: Both folios have `1 << order` pages.
         unsafe { copy_pages(dpage, Some(backing), 1 << order) };
-        dst[i] = mpfn_of(dpage, s, order > 0);
+        // SAFETY: A page just allocated (checked non-null above).
+        dst[i] = unsafe { mpfn_of(dpage, s, order > 0) };
     }
     // SAFETY: `src`/`dst` were prepared by `migrate_device_range` and the loop above.
     unsafe {

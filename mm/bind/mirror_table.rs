@@ -18,6 +18,11 @@
 //! tree, keyed by its first page: mapping and invalidating 2 MiB costs one node, not 512. Mappings never overlap;
 //! an invalidation that touches part of a large mapping drops all of it (the device faults the rest back in).
 
+use crate::ffi::{
+    p2pmm_copy_from_page, p2pmm_copy_page_to_user, p2pmm_copy_to_page, p2pmm_devpage_backing,
+    p2pmm_get_page, p2pmm_nth_page, p2pmm_nth_page_back, p2pmm_page_is_device_private,
+    p2pmm_put_page,
+};
 use crate::{
     devmem::PMD_ORDER,
     exclusive::ExclusivePage,
@@ -29,18 +34,6 @@ use kernel::{
     prelude::*,
     rbtree::{CursorMut, RBTree, RBTreeNodeReservation},
 };
-
-extern "C" {
-    fn p2pmm_copy_from_page(dst: *mut c_void, page: *mut c_void);
-    fn p2pmm_copy_to_page(page: *mut c_void, src: *const c_void);
-    fn p2pmm_page_is_device_private(page: *mut c_void) -> bool;
-    fn p2pmm_devpage_backing(dpage: *mut c_void) -> *mut c_void;
-    fn p2pmm_nth_page(page: *mut c_void, n: c_ulong) -> *mut c_void;
-    fn p2pmm_nth_page_back(page: *mut c_void, n: c_ulong) -> *mut c_void;
-    fn p2pmm_get_page(page: *mut c_void);
-    fn p2pmm_put_page(page: *mut c_void);
-    fn p2pmm_copy_page_to_user(dst: *mut c_void, page: *mut c_void) -> c_ulong;
-}
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 /// Pages of a PMD-sized mapping.

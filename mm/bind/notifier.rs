@@ -17,30 +17,20 @@
 //! Lock order: mmap lock -> core mm's notifier machinery -> the notifier's state lock. Handlers run under the
 //! state lock from inside core mm's invalidation: they must not allocate with `GFP_KERNEL` or sleep on reclaim.
 
+use crate::ffi::{
+    p2pmm_interval_read_retry, p2pmm_interval_set_seq, p2pmm_range_blockable,
+    p2pmm_trace_invalidate_finish, p2pmm_trace_invalidate_start,
+};
 use kernel::{
     bindings,
     error::to_result,
-    ffi::{c_ulong, c_void},
+    ffi::c_ulong,
     mm::Mm,
     new_mutex,
     prelude::*,
     sync::{aref::ARef, Mutex, MutexGuard},
     types::Opaque,
 };
-
-extern "C" {
-    fn p2pmm_range_blockable(range: *const c_void) -> bool;
-    fn p2pmm_interval_set_seq(sub: *mut c_void, cur_seq: c_ulong);
-    fn p2pmm_interval_read_retry(sub: *mut c_void, seq: c_ulong) -> bool;
-    fn p2pmm_trace_invalidate_start(
-        start: c_ulong,
-        end: c_ulong,
-        event: u32,
-        owner: c_ulong,
-        two_pass: bool,
-    );
-    fn p2pmm_trace_invalidate_finish(start: c_ulong, end: c_ulong, deferred: bool);
-}
 
 /// Emits the `invalidate_finish` tracepoint.
 fn trace_finish(start: usize, end: usize, deferred: bool) {

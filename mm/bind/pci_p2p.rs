@@ -10,11 +10,17 @@
 //! `pci_p2pdma_distance()`'s answer. p2pmm never second-guesses it, it only reports it and plans
 //! around it.
 
+use crate::ffi::{
+    p2pmm_capable_ptrace, p2pmm_current_tgid, p2pmm_p2p_add_resource, p2pmm_p2p_has_mem,
+    p2pmm_p2p_mmap, p2pmm_p2p_note_mapping, p2pmm_p2p_publish, p2pmm_p2p_route,
+    p2pmm_p2p_unwatch_unbind, p2pmm_p2p_watch_unbind, p2pmm_p2p_zap, p2pmm_pci_get, p2pmm_pci_name,
+    p2pmm_pci_next, p2pmm_pci_owns_p2pdma_pfn, p2pmm_pid_mm,
+};
 use crate::pci_name::PciAddr;
 use kernel::{
     device,
     error::to_result,
-    ffi::{c_char, c_int, c_void},
+    ffi::{c_int, c_void},
     pci,
     prelude::*,
     str::CStr,
@@ -30,28 +36,6 @@ struct RawRoute {
     common_bridge: u32,
     host_bridge_id: u32,
     probed: u32,
-}
-
-extern "C" {
-    fn p2pmm_p2p_add_resource(pdev: *mut c_void, bar: c_int, size: u64, offset: u64) -> c_int;
-    fn p2pmm_p2p_publish(pdev: *mut c_void, publish: bool);
-    fn p2pmm_p2p_has_mem(pdev: *mut c_void, size: *mut u64, avail: *mut u64) -> bool;
-    fn p2pmm_p2p_route(provider: *mut c_void, client: *mut c_void, out: *mut RawRoute);
-    fn p2pmm_pci_get(domain: u32, bus: u32, devfn: u32) -> *mut c_void;
-    fn p2pmm_pci_next(from: *mut c_void) -> *mut c_void;
-    fn p2pmm_p2p_mmap(pdev: *mut c_void, vma: *mut c_void) -> c_int;
-    fn p2pmm_p2p_note_mapping(file: *mut c_void);
-    fn p2pmm_pci_owns_p2pdma_pfn(pdev: *mut c_void, pfn: usize) -> bool;
-    fn p2pmm_pid_mm(nr: c_int, err: *mut c_int) -> *mut c_void;
-    fn p2pmm_capable_ptrace() -> bool;
-    fn p2pmm_current_tgid() -> c_int;
-    fn p2pmm_p2p_zap(offset: u64, len: u64);
-    fn p2pmm_p2p_watch_unbind(
-        unbinding: unsafe extern "C" fn(*mut c_void),
-        unbound: unsafe extern "C" fn(*mut c_void),
-    ) -> c_int;
-    fn p2pmm_p2p_unwatch_unbind();
-    fn p2pmm_pci_name(pdev: *mut c_void) -> *const c_char;
 }
 
 /// The raw `struct pci_dev` of a device (as `void *`: the extern declarations above use `void *`
@@ -148,7 +132,7 @@ pub struct RouteFacts {
 pub fn route(provider: &pci::Device, client: &pci::Device) -> RouteFacts {
     let mut r = RawRoute::default();
     // SAFETY: Both devices are live (we hold references); `r` is a valid out-parameter.
-    unsafe { p2pmm_p2p_route(raw(provider), raw(client), &mut r) };
+    unsafe { p2pmm_p2p_route(raw(provider), raw(client), (&raw mut r).cast()) };
     RouteFacts {
         verdict: r.verdict,
         distance: r.distance,

@@ -6,6 +6,9 @@
 //! linked from `by-device/<pci name>`.
 //! Documented in `Documentation/ABI/testing/sysfs-kernel-p2pmm`.
 
+use crate::ffi::{
+    p2pmm_sysfs_add_provider, p2pmm_sysfs_exit, p2pmm_sysfs_init, p2pmm_sysfs_remove_provider,
+};
 use core::{fmt, ptr::NonNull};
 use kernel::{
     error::to_result,
@@ -14,17 +17,6 @@ use kernel::{
     prelude::*,
     str::CStr,
 };
-
-extern "C" {
-    fn p2pmm_sysfs_init(
-        provider_show: unsafe extern "C" fn(u32, u32, *mut c_char) -> isize,
-        routes_show: unsafe extern "C" fn(*mut c_char) -> isize,
-        provider_mmap: unsafe extern "C" fn(u32, *mut c_void) -> c_int,
-    ) -> c_int;
-    fn p2pmm_sysfs_exit();
-    fn p2pmm_sysfs_add_provider(id: u32, device: *const c_char) -> *mut c_void;
-    fn p2pmm_sysfs_remove_provider(k: *mut c_void);
-}
 
 /// A provider attribute (`enum p2pmm_sysfs_attr` in sysfs_glue.h, same order).
 ///

@@ -4,31 +4,12 @@
 //!
 //! Each function costs a static-branch test when its event is disabled.
 
+use crate::ffi::{
+    p2pmm_trace_blkio, p2pmm_trace_evict, p2pmm_trace_migrate, p2pmm_trace_revoke,
+    p2pmm_trace_route,
+};
 use crate::uapi_blkio::BlkioDone;
-use kernel::{ffi::c_char, prelude::*, str::CStr};
-
-extern "C" {
-    fn p2pmm_trace_migrate(target: u32, start: usize, end: usize, migrated: u64, evicted: u64);
-    fn p2pmm_trace_evict(provider: u32, to: u32, picked: u32, evicted: u32);
-    fn p2pmm_trace_route(
-        provider: u32,
-        client: *const c_char,
-        verdict: u32,
-        plan: u32,
-        reason: u32,
-        distance: i32,
-    );
-    fn p2pmm_trace_revoke(provider: u32, device: *const c_char);
-    fn p2pmm_trace_blkio(
-        to_device: bool,
-        pos: u64,
-        len: u64,
-        p2p: u64,
-        system: u64,
-        bounce: u64,
-        retries: u64,
-    );
-}
+use kernel::{prelude::*, str::CStr};
 
 /// A migration of `[start, end)` to `target` (0: system memory) finished.
 pub fn migrate(target: u32, start: usize, end: usize, migrated: u64, evicted: u64) {
