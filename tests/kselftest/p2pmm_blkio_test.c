@@ -331,6 +331,29 @@ TEST_F(blkio, preferred_location_places_the_pages)
 	munmap(buf, XFER);
 }
 
+/*
+ * io_uring O_DIRECT into memory placed on a managed provider: io_uring pins the pages with GUP, which faults
+ * device-private pages back to system memory first, so the NVMe DMAs to system memory. The bytes arrive and the
+ * pages end in system memory; P2PMM_IOC_BLKIO is the path that leaves them on the provider.
+ */
+TEST_F(blkio, io_uring_into_managed_memory_goes_through_system_memory)
+{
+	const struct p2pmm_provider_info *p = switch_managed(self);
+	unsigned char *buf = anon(XFER);
+
+	ASSERT_NE(NULL, p);
+	ASSERT_NE(NULL, buf);
+	p2p_dma_fill(self->rig.ram, XFER, 41);
+	ASSERT_EQ(XFER, pwrite(self->rig.bfd, self->rig.ram, XFER, REGION(5, 0)));
+	memset(buf, 0x22, XFER);
+	ASSERT_LE(0, p2pmm_migrate(self->rig.fd, buf, XFER, p->id));
+	ASSERT_EQ(XFER / PAGE, p2pmm_count_at(self->rig.fd, buf, XFER, p->id));
+	ASSERT_EQ(XFER, p2p_dma_uring_rw(self->rig.bfd, buf, XFER, REGION(5, 0), 0));
+	EXPECT_EQ(XFER / PAGE, p2pmm_count_at(self->rig.fd, buf, XFER, P2PMM_LOCATION_SYSTEM));
+	EXPECT_EQ(-1, p2p_dma_mismatch(buf, XFER, 41));
+	munmap(buf, XFER);
+}
+
 /* Every documented error, each with everything else right. */
 TEST_F(blkio, bad_requests_get_their_errno)
 {
