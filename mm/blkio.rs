@@ -32,10 +32,12 @@ use crate::{
 };
 use kernel::{
     mm::MmWithUser,
+    pci,
     prelude::*,
     sync::{
+        aref::ARef,
         atomic::{ordering, Atomic},
-        Arc,
+        Arc, Mutex,
     },
     time::{delay::fsleep, Delta},
 };
@@ -69,6 +71,34 @@ pub static TOTALS: Totals = Totals {
     retries: Atomic::new(0),
 };
 
+/// The routes a file's transfers asked of the DMA API: (provider id, client device, direct). An answer stays
+/// right while the file is open: provider ids are never reused and the route policy is fixed at load. Kept per
+/// open file so that a stream of transfers asks once, not once per call.
+#[derive(Default)]
+pub struct RouteMemo {
+    entries: KVec<(u32, ARef<pci::Device>, bool)>,
+}
+
+impl RouteMemo {
+    /// Room for this many answers; the oldest goes first.
+    const ROOM: usize = 32;
+
+    fn get(&self, id: u32, client: &pci::Device) -> Option<bool> {
+        self.entries
+            .iter()
+            .find(|(i, c, _)| *i == id && core::ptr::eq::<pci::Device>(&**c, client))
+            .map(|&(_, _, direct)| direct)
+    }
+
+    fn put(&mut self, id: u32, client: &pci::Device, direct: bool) {
+        if self.entries.len() >= Self::ROOM {
+            let _ = self.entries.remove(0);
+        }
+        // An answer that cannot be kept is asked again next time.
+        let _ = self.entries.push((id, client.into(), direct), GFP_KERNEL);
+    }
+}
+
 /// How the device reaches one provider.
 #[derive(Clone, Copy)]
 struct Reach {
@@ -77,12 +107,13 @@ struct Reach {
 }
 
 /// Runs `req` for the address space `mm` over the providers `all`, placing pages first as `advice` (the
-/// caller's advice over the range) prefers.
+/// caller's advice over the range) prefers; routes come from (and go to) `memo`.
 pub fn transfer(
     mm: &MmWithUser,
     req: &BlkioRequest,
     all: &[Arc<Provider>],
     advice: &[Entry<Advice>],
+    memo: &Mutex<RouteMemo>,
 ) -> Result<BlkioDone> {
     let dev = BlockDev::from_fd(req.fd, req.to_device)?;
     req.check_blocks(dev.block_size(), dev.bytes())?;
@@ -115,11 +146,17 @@ pub fn transfer(
         let classify = |addr, kind, pfn| classify(all, &reach, &mut wanted, addr, kind, pfn);
         let res = io.chunk(&dev, a, b, managed::owner(), classify);
         if let Some(i) = wanted.take() {
-            // A provider's route was needed: ask it now, then set the piece up again.
+            // A provider's route was needed: ask it now (or recall it), then set the piece up again.
             let direct = queue_p2p
-                && client
-                    .as_ref()
-                    .is_some_and(|c| all[i].route_to(c).plan == PLAN_DIRECT);
+                && client.as_ref().is_some_and(|c| {
+                    let p = &all[i];
+                    let known = memo.lock().get(p.id, c);
+                    known.unwrap_or_else(|| {
+                        let direct = p.route_to(c).plan == PLAN_DIRECT;
+                        memo.lock().put(p.id, c, direct);
+                        direct
+                    })
+                });
             reach[i] = Some(Reach { direct });
             continue;
         }

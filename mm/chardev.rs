@@ -188,7 +188,7 @@ fn blkio_ioctl(space: &Space, arg: UserPtr) -> Result {
     } else {
         KVec::new()
     };
-    let done = blkio::transfer(mm, &req, &all, &advice)?;
+    let done = blkio::transfer(mm, &req, &all, &advice, space.route_memo())?;
     let reply = BlkioRequest::reply(&request.bytes, &done);
     request.write_back(&reply)
 }

@@ -11,10 +11,12 @@
 //! the one that opened it; otherwise the pages' exit or unmap releases their pins).
 //!
 //! Lock order: mmap lock -> the advice lock (the notifier's). It is taken with the mmap lock held (unmap, advise)
-//! or alone, never around a page walk or a migration: callers copy what they need out of it first.
+//! or alone, never around a page walk or a migration: callers copy what they need out of it first. The route memo's
+//! lock (`P2PMM_IOC_BLKIO`) is a leaf: taken alone, for a lookup or an insert.
 
 use crate::{
     advice::{Advice, AdviceChange, AdviceFlags, AdviceMap},
+    blkio::RouteMemo,
     location::Location,
     managed,
     notifier::{Event, IntervalNotifier, InvalidateHandler, Invalidation},
@@ -25,8 +27,9 @@ use crate::{
 };
 use kernel::{
     mm::{Mm, MmWithUser},
+    new_mutex,
     prelude::*,
-    sync::Arc,
+    sync::{Arc, Mutex},
 };
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
@@ -83,6 +86,9 @@ fn advice_room(map: &AdviceMap) -> usize {
 pub struct Space {
     #[pin]
     advice: IntervalNotifier<AdviceHandler>,
+    /// The routes this file's block transfers asked (`P2PMM_IOC_BLKIO`).
+    #[pin]
+    routes: Mutex<RouteMemo>,
     /// The opener's address space, as an identity: the only one this file's advice may name.
     mm: usize,
 }
@@ -98,8 +104,14 @@ impl Space {
                 AdviceHandler,
                 AdviceState::new(AdviceMap::new()),
             ),
+            routes <- new_mutex!(RouteMemo::default(), "p2pmm_route_memo"),
             mm: mm.as_raw() as usize,
         })
+    }
+
+    /// The routes this file's block transfers asked.
+    pub fn route_memo(&self) -> &Mutex<RouteMemo> {
+        &self.routes
     }
 
     /// Whether `mm` is the address space this file was opened in.
