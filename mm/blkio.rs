@@ -1,21 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `P2PMM_IOC_BLKIO`: a block device moves bytes to or from a range of the caller's memory by DMA, wherever each
-//! page is, without moving or pinning it (`bind/block_io.rs` keeps the pages in place while the I/O runs).
+//! `P2PMM_IOC_BLKIO`: a block device moves bytes to or from a range of the caller's memory by DMA,
+//! wherever each page is, without moving or pinning it (`bind/block_io.rs` keeps the pages in place
+//! while the I/O runs).
 //!
 //! How the device reaches each page is decided here, once per provider per transfer:
 //!
 //! - a page in system memory: the device DMAs to it;
-//! - a page of static memory the process mapped: the device DMAs to the BAR by bus address when the route is
-//!   direct (p2pdma's verdict under the route policy, and a queue that takes p2pdma pages); otherwise the
-//!   transfer fails with `EREMOTEIO`, as static memory never bounces;
-//! - a page on a managed provider: the device DMAs to the provider's BAR through its P2P window when the route
-//!   is direct; otherwise (or without a window) the bytes bounce through a system page and the CPU copies them
-//!   to or from the BAR. The reply says how many bytes took each path.
+//! - a page of static memory the process mapped: the device DMAs to the BAR by bus address when the
+//!   route is direct (p2pdma's verdict under the route policy, and a queue that takes p2pdma
+//!   pages); otherwise the transfer fails with `EREMOTEIO`, as static memory never bounces;
+//! - a page on a managed provider: the device DMAs to the provider's BAR through its P2P window
+//!   when the route is direct; otherwise (or without a window) the bytes bounce through a system
+//!   page and the CPU copies them to or from the BAR. The reply says how many bytes took each path.
 //!
-//! Before the device moves anything, pages go where the caller's `PREFERRED_LOCATION` advice (given through the
-//! same open file) says: to the preferred managed provider (a read then lands in its BAR by P2P DMA) or to system
-//! memory. What does not fit stays where it is and is reached from there.
+//! Before the device moves anything, pages go where the caller's `PREFERRED_LOCATION` advice (given
+//! through the same open file) says: to the preferred managed provider (a read then lands in its
+//! BAR by P2P DMA) or to system memory. What does not fit stays where it is and is reached from
+//! there.
 
 use crate::{
     advice::Advice,
@@ -44,8 +46,8 @@ use kernel::{
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 
-/// How many milliseconds a transfer waits, piece by piece, for the pages of an unregistered provider to reach
-/// system memory before it gives up (`EBUSY`).
+/// How many milliseconds a transfer waits, piece by piece, for the pages of an unregistered
+/// provider to reach system memory before it gives up (`EBUSY`).
 const GONE_WAITS: u32 = 1000;
 
 /// Bytes moved by every transfer since the module loaded, by path (relaxed atomics: statistics).
@@ -71,9 +73,9 @@ pub static TOTALS: Totals = Totals {
     retries: Atomic::new(0),
 };
 
-/// The routes a file's transfers asked of the DMA API: (provider id, client device, direct). An answer stays
-/// right while the file is open: provider ids are never reused and the route policy is fixed at load. Kept per
-/// open file so that a stream of transfers asks once, not once per call.
+/// The routes a file's transfers asked of the DMA API: (provider id, client device, direct). An
+/// answer stays right while the file is open: provider ids are never reused and the route policy is
+/// fixed at load. Kept per open file so that a stream of transfers asks once, not once per call.
 #[derive(Default)]
 pub struct RouteMemo {
     entries: KVec<(u32, ARef<pci::Device>, bool)>,
@@ -106,8 +108,8 @@ struct Reach {
     direct: bool,
 }
 
-/// Runs `req` for the address space `mm` over the providers `all`, placing pages first as `advice` (the
-/// caller's advice over the range) prefers; routes come from (and go to) `memo`.
+/// Runs `req` for the address space `mm` over the providers `all`, placing pages first as `advice`
+/// (the caller's advice over the range) prefers; routes come from (and go to) `memo`.
 pub fn transfer(
     mm: &MmWithUser,
     req: &BlkioRequest,
@@ -126,8 +128,8 @@ pub fn transfer(
 
     let client = dev.pci_device();
     let queue_p2p = dev.takes_p2pdma();
-    // How the device reaches each provider, found out the first time a page of it turns up (the route is asked
-    // of the DMA API, which cannot happen under the transfer's lock).
+    // How the device reaches each provider, found out the first time a page of it turns up (the
+    // route is asked of the DMA API, which cannot happen under the transfer's lock).
     let mut reach = KVec::from_elem(None, all.len(), GFP_KERNEL)?;
     let mut wanted = None;
 
@@ -146,7 +148,8 @@ pub fn transfer(
         let classify = |addr, kind, pfn| classify(all, &reach, &mut wanted, addr, kind, pfn);
         let res = io.chunk(&dev, a, b, managed::owner(), classify);
         if let Some(i) = wanted.take() {
-            // A provider's route was needed: ask it now (or recall it), then set the piece up again.
+            // A provider's route was needed: ask it now (or recall it), then set the piece up
+            // again.
             let direct = queue_p2p
                 && client.as_ref().is_some_and(|c| {
                     let p = &all[i];
@@ -169,8 +172,8 @@ pub fn transfer(
                 a = b;
                 gone_waits = 0;
             }
-            // A page of a provider that unregistered after this call listed the providers: its memory is being
-            // evicted to system memory. Set the piece up again once it is there.
+            // A page of a provider that unregistered after this call listed the providers: its
+            // memory is being evicted to system memory. Set the piece up again once it is there.
             Err(e) if e == EAGAIN && gone_waits < GONE_WAITS => {
                 gone_waits += 1;
                 done.retries += 1;
@@ -194,8 +197,8 @@ pub fn transfer(
     Ok(done)
 }
 
-/// Moves the pages of `[start, end)` whose advice prefers a location there: a managed provider (as far as it
-/// has room after its own eviction) or system memory. Returns the pages moved.
+/// Moves the pages of `[start, end)` whose advice prefers a location there: a managed provider (as
+/// far as it has room after its own eviction) or system memory. Returns the pages moved.
 fn place_preferred(
     mm: &MmWithUser,
     start: usize,
@@ -230,9 +233,10 @@ fn place_preferred(
     Ok(placed)
 }
 
-/// How the device reaches the page at `addr` (runs under the transfer's notifier lock: no sleeping, no
-/// allocation). A page of a provider whose route is not known yet sets `wanted` to its index and fails the
-/// piece (`EAGAIN`): the caller asks the route outside the lock and sets the piece up again.
+/// How the device reaches the page at `addr` (runs under the transfer's notifier lock: no sleeping,
+/// no allocation). A page of a provider whose route is not known yet sets `wanted` to its index and
+/// fails the piece (`EAGAIN`): the caller asks the route outside the lock and sets the piece up
+/// again.
 fn classify<'a>(
     all: &'a [Arc<Provider>],
     reach: &[Option<Reach>],
@@ -266,8 +270,8 @@ fn classify<'a>(
         }
         PageKind::DevicePrivateLocal => {
             let pfn = pfn.ok_or(EFAULT)?;
-            // p2pmm's device memory that no listed provider has: a provider unregistered since the list was
-            // taken, whose pages are on their way to system memory.
+            // p2pmm's device memory that no listed provider has: a provider unregistered since the
+            // list was taken, whose pages are on their way to system memory.
             let (i, mem, slot) = all
                 .iter()
                 .enumerate()
@@ -282,8 +286,8 @@ fn classify<'a>(
                 Ok(Via::Bounce(mem, slot))
             }
         }
-        // Faulting brings another driver's device memory back to system memory; a hole or an error is a bad
-        // address.
+        // Faulting brings another driver's device memory back to system memory; a hole or an error
+        // is a bad address.
         PageKind::DevicePrivateRemote | PageKind::None | PageKind::Error => Err(EFAULT),
     }
 }

@@ -2,8 +2,8 @@
 
 //! `/dev/p2pmm`: the misc device userspace opens, and its ioctl dispatch.
 //!
-//! The node is created with mode 0600 (the misc core's default when no mode is given): the device node's
-//! permissions are the gate to the uAPI.
+//! The node is created with mode 0600 (the misc core's default when no mode is given): the device
+//! node's permissions are the gate to the uAPI.
 
 use crate::{
     blkio,
@@ -43,11 +43,13 @@ impl MiscDevice for P2pmmFile {
         KBox::pin_init(Space::new(mm), GFP_KERNEL)
     }
 
-    /// Maps static memory: the offset names the provider (`P2PMM_MMAP_OFFSET(id)`), the length how much of it.
+    /// Maps static memory: the offset names the provider (`P2PMM_MMAP_OFFSET(id)`), the length how
+    /// much of it.
     fn mmap(_me: Pin<&Space>, file: &File, vma: &VmaNew) -> Result {
         let id = um::provider_of_mmap_offset(pci_p2p::mmap_offset(vma))?;
         if (vma.end() - vma.start()) as u64 > um::MMAP_WINDOW {
-            // One provider's window of file offsets; a longer mapping would reach into the next id's.
+            // One provider's window of file offsets; a longer mapping would reach into the next
+            // id's.
             return Err(EINVAL);
         }
         let provider = registry::get(id).ok_or(ENODEV)?;
@@ -56,8 +58,9 @@ impl MiscDevice for P2pmmFile {
             return Err(EINVAL);
         }
         pci_p2p::note_mapping(file);
-        // A provider revoked meanwhile is gone from the registry: mapping it now fails with ENODEV, and one that
-        // raced in before the revocation's zap is zapped by it (the zap runs after the registry forgets it).
+        // A provider revoked meanwhile is gone from the registry: mapping it now fails with ENODEV,
+        // and one that raced in before the revocation's zap is zapped by it (the zap runs after the
+        // registry forgets it).
         pci_p2p::map_p2p_memory(&provider.pdev, vma)
     }
 
@@ -83,7 +86,8 @@ fn version_ioctl(arg: UserPtr) -> Result {
     request.write_back(&reply)
 }
 
-/// `P2PMM_IOC_PROVIDERS`: copies one `struct p2pmm_provider_info` per provider (as many as fit) and the count.
+/// `P2PMM_IOC_PROVIDERS`: copies one `struct p2pmm_provider_info` per provider (as many as fit) and
+/// the count.
 fn providers_ioctl(arg: UserPtr) -> Result {
     let request = UserStruct::<{ uapi_providers::SIZE }>::read(arg, uapi_providers::SIZE_VER0)?;
     let list = uapi_providers::ListRequest::decode(&request.bytes)?;
@@ -91,7 +95,8 @@ fn providers_ioctl(arg: UserPtr) -> Result {
     let providers = registry::snapshot()?;
     let mut total = 0usize;
     for p in providers.iter() {
-        // A provider revoked since the snapshot is skipped: userspace never sees memory that is gone.
+        // A provider revoked since the snapshot is skipped: userspace never sees memory that is
+        // gone.
         let Some(info) = p.info() else { continue };
         if total < list.room {
             let at = list.entries as usize + total * list.stride;
@@ -141,7 +146,8 @@ fn advise_ioctl(space: &Space, arg: UserPtr) -> Result {
     space.advise(mm, &req, &all)
 }
 
-/// `P2PMM_IOC_MIGRATE`: moves a range of the caller's memory to system memory or a managed provider.
+/// `P2PMM_IOC_MIGRATE`: moves a range of the caller's memory to system memory or a managed
+/// provider.
 fn migrate_ioctl(space: &Space, arg: UserPtr) -> Result {
     let request = UserStruct::<{ um::MIGRATE_SIZE }>::read(arg, um::MIGRATE_SIZE_VER0)?;
     let m = MigrateRequest::decode(&request.bytes)?;
@@ -161,7 +167,8 @@ fn migrate_ioctl(space: &Space, arg: UserPtr) -> Result {
                 // Static memory is allocated (mapped from its BAR), never migrated to.
                 return Err(EINVAL);
             }
-            // Advice given through this file applies if it was opened in the caller's address space.
+            // Advice given through this file applies if it was opened in the caller's address
+            // space.
             let advice = if space.is_own(mm) {
                 space.advice_over(start, end)?
             } else {
@@ -181,7 +188,8 @@ fn blkio_ioctl(space: &Space, arg: UserPtr) -> Result {
     let task = kernel::current!();
     let mm = task.mm().ok_or(EINVAL)?;
     let all = registry::snapshot()?;
-    // Advice given through this file places the pages first, if it was opened in the caller's address space.
+    // Advice given through this file places the pages first, if it was opened in the caller's
+    // address space.
     let (start, end) = (req.addr as usize, (req.addr + req.length) as usize);
     let advice = if space.is_own(mm) {
         space.advice_over(start, end)?
@@ -193,8 +201,8 @@ fn blkio_ioctl(space: &Space, arg: UserPtr) -> Result {
     request.write_back(&reply)
 }
 
-/// `P2PMM_IOC_QUERY`: writes where each page of a range of a process's memory is (the caller's by default;
-/// another's with `CAP_SYS_PTRACE`).
+/// `P2PMM_IOC_QUERY`: writes where each page of a range of a process's memory is (the caller's by
+/// default; another's with `CAP_SYS_PTRACE`).
 fn query_ioctl(arg: UserPtr) -> Result {
     let request = UserStruct::<{ um::QUERY_SIZE }>::read(arg, um::QUERY_SIZE_VER0)?;
     let q = QueryRequest::decode(&request.bytes)?;

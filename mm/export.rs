@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Registering BAR memory as providers: what `include/linux/p2pmm.h` offers drivers outside p2pmm.ko (through the
-//! exported wrappers of `p2pmm_export.c`) and what p2pmm's own vaccel uses.
+//! Registering BAR memory as providers: what `include/linux/p2pmm.h` offers drivers outside
+//! p2pmm.ko (through the exported wrappers of `p2pmm_export.c`) and what p2pmm's own vaccel uses.
 //!
-//! A static range becomes p2pdma memory of the device (published) after its provider is listed, so p2pmm's
-//! adoption scan never takes it for another driver's memory. A managed range's P2P window is p2pdma memory too,
-//! allocated whole: the device's static provider reports its capacity without it.
+//! A static range becomes p2pdma memory of the device (published) after its provider is listed, so
+//! p2pmm's adoption scan never takes it for another driver's memory. A managed range's P2P window
+//! is p2pdma memory too, allocated whole: the device's static provider reports its capacity without
+//! it.
 
 use crate::{managed::Managed, pci_p2p, provider::Stats, registry};
 use kernel::{
@@ -30,8 +31,8 @@ fn check_range(pdev: &pci::Device<Bound>, bar: u32, size: u64, offset: u64) -> R
     }
 }
 
-/// Lists `size` bytes of `bar` from `offset` as the static provider of `pdev` and gives them to p2pdma. Returns
-/// the provider's id.
+/// Lists `size` bytes of `bar` from `offset` as the static provider of `pdev` and gives them to
+/// p2pdma. Returns the provider's id.
 pub fn register_static(pdev: &pci::Device<Bound>, bar: u32, size: u64, offset: u64) -> Result<u32> {
     check_range(pdev, bar, size, offset)?;
     let provider = registry::register_static(false, pdev.into(), size)?;
@@ -42,7 +43,8 @@ pub fn register_static(pdev: &pci::Device<Bound>, bar: u32, size: u64, offset: u
     Ok(provider.id)
 }
 
-/// Lists `size` bytes of `bar` from `offset` as a managed provider of `pdev`. Returns the provider's id.
+/// Lists `size` bytes of `bar` from `offset` as a managed provider of `pdev`. Returns the
+/// provider's id.
 pub fn register_managed(
     pdev: &pci::Device<Bound>,
     bar: u32,
@@ -86,15 +88,15 @@ fn id_or_errno(r: Result<u32>) -> c_int {
 ///
 /// # Safety
 ///
-/// `pdev` is null or a `struct pci_dev` that a driver is bound to for the duration of `'a` (the API's contract:
-/// called from that driver's probe or remove).
+/// `pdev` is null or a `struct pci_dev` that a driver is bound to for the duration of `'a` (the
+/// API's contract: called from that driver's probe or remove).
 unsafe fn bound<'a>(pdev: *mut c_void, bar: c_int) -> Result<(&'a pci::Device<Bound>, u32)> {
     if pdev.is_null() {
         return Err(EINVAL);
     }
     let bar = u32::try_from(bar).map_err(|_| EINVAL)?;
-    // SAFETY: `pci::Device<Bound>` is `repr(transparent)` over `struct pci_dev`, and the device is bound (the
-    // caller's promise).
+    // SAFETY: `pci::Device<Bound>` is `repr(transparent)` over `struct pci_dev`, and the device is
+    // bound (the caller's promise).
     Ok((unsafe { &*pdev.cast::<pci::Device<Bound>>() }, bar))
 }
 

@@ -3,12 +3,14 @@
 //! p2pmm: one memory manager for PCIe peer-to-peer device memory.
 //!
 //! This crate is `p2pmm.ko`. Its layers, bottom up (Documentation/p2pmm/index.rst draws them):
-//! - the portable core (`mm/core/src/*.rs`: uAPI decoding, eviction policy, advice, routes), compiled from the
-//!   same source files that `cargo test` checks on the host, declared below with `#[path]`;
-//! - the binding layer (`mm/bind/*.rs` and its C glue): the only place with `unsafe` kernel calls (besides
-//!   `uapi_layout.rs` and the registry's one-time global-lock init);
+//! - the portable core (`mm/core/src/*.rs`: uAPI decoding, eviction policy, advice, routes),
+//!   compiled from the same source files that `cargo test` checks on the host, declared below with
+//!   `#[path]`;
+//! - the binding layer (`mm/bind/*.rs` and its C glue): the only place with `unsafe` kernel calls
+//!   (besides `uapi_layout.rs` and the registry's one-time global-lock init);
 //! - the subsystem (`registry`, `provider`, `managed`, `space`, `chardev`, `sysfs`, `debugfs`);
-//! - p2pmm's own drivers (`drivers/vaccel`), linked in because out-of-tree Rust modules cannot share Rust APIs.
+//! - p2pmm's own drivers (`drivers/vaccel`), linked in because out-of-tree Rust modules cannot
+//!   share Rust APIs.
 
 use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
@@ -51,7 +53,7 @@ pub mod version;
 #[path = "core/src/versioned.rs"]
 pub mod versioned;
 
-// ---- the binding layer: the only place with `unsafe` kernel calls (besides mm/uapi_layout.rs) ----
+// ---- the binding layer: the only `unsafe` kernel calls (besides mm/uapi_layout.rs) ----
 #[path = "bind/bar_devmem.rs"]
 pub mod bar_devmem;
 #[path = "bind/sysfs.rs"]
@@ -93,9 +95,9 @@ pub mod user_struct;
 #[cfg(CONFIG_KUNIT)]
 mod tests;
 
-// The binding layer's `# Examples` doctests as KUnit suite `p2pmm_doctests`: scripts/doctest_gen.py writes them
-// into the build copy (scripts/modules.sh), never into the repo, and Kbuild sets `p2pmm_doctests` only when the
-// file is there, so a build without the generator still compiles.
+// The binding layer's `# Examples` doctests as KUnit suite `p2pmm_doctests`: scripts/doctest_gen.py
+// writes them into the build copy (scripts/modules.sh), never into the repo, and Kbuild sets
+// `p2pmm_doctests` only when the file is there, so a build without the generator still compiles.
 #[cfg(all(CONFIG_KUNIT, p2pmm_doctests))]
 include!("doctests_generated.rs");
 
@@ -143,9 +145,11 @@ pub struct P2pmmModule {
     // Dropped first: unbinding the drivers unregisters their providers before `/dev/p2pmm` goes.
     #[pin]
     _vaccel: kernel::driver::Registration<kernel::pci::Adapter<vaccel::VaccelDriver>>,
-    // Revokes static memory when any PCI driver unbinds from its device; after the drivers are gone.
+    // Revokes static memory when any PCI driver unbinds from its device; after the drivers are
+    // gone.
     _unbind: pci_p2p::UnbindGuard,
-    // Then the providers still listed (adopted ones) and their sysfs directories, then the sysfs root.
+    // Then the providers still listed (adopted ones) and their sysfs directories, then the sysfs
+    // root.
     _registry: registry::ClearOnDrop,
     _sysfs: bind_sysfs::SysfsRoot,
     #[pin]
@@ -170,7 +174,8 @@ impl kernel::InPlaceModule for P2pmmModule {
             _dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"p2pmm" }),
             _debugfs: debugfs::Debugfs::new()?,
             _: {
-                // Existing p2pdma memory (an NVMe CMB) becomes static providers; listing re-checks later.
+                // Existing p2pdma memory (an NVMe CMB) becomes static providers; listing re-checks
+                // later.
                 if let Err(e) = registry::sync_adopted() {
                     pr_warn!("adopting p2pdma providers failed: {:?}\n", e);
                 }

@@ -80,8 +80,8 @@ pub struct Provider {
     pub stats: Arc<Stats>,
     /// The memory of a managed provider.
     managed: Option<Managed>,
-    /// Bytes of the device's p2pdma pool that are not this static provider's: the P2P windows of managed
-    /// providers on the same device, which p2pdma counts in the pool (allocated).
+    /// Bytes of the device's p2pdma pool that are not this static provider's: the P2P windows of
+    /// managed providers on the same device, which p2pdma counts in the pool (allocated).
     p2p_reserved: Atomic<u64>,
 }
 
@@ -148,8 +148,8 @@ impl Provider {
         }
     }
 
-    /// Tells a static provider that `bytes` of its device's p2pdma pool are a managed provider's P2P window:
-    /// neither its capacity nor in use.
+    /// Tells a static provider that `bytes` of its device's p2pdma pool are a managed provider's
+    /// P2P window: neither its capacity nor in use.
     pub fn reserve_p2p(&self, bytes: u64) {
         self.p2p_reserved.fetch_add(bytes, ordering::Relaxed);
     }

@@ -117,7 +117,8 @@ fn register(mut p: Provider) -> Result<Arc<Provider>> {
     reg.dirs.reserve(1, GFP_KERNEL)?;
     reg.list.push(p.clone(), GFP_KERNEL)?;
     reg.next_id += 1;
-    // Static memory is also mapped through the directory's `allocate` file, found by device name too.
+    // Static memory is also mapped through the directory's `allocate` file, found by device name
+    // too.
     let static_on = (kind == Kind::Static).then(|| p.device_name());
     match bind_sysfs::add_provider(id, static_on) {
         // Within the capacity reserved above.

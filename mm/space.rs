@@ -1,18 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! One open `/dev/p2pmm`: the address space of the process that opened it, and the advice given for it.
+//! One open `/dev/p2pmm`: the address space of the process that opened it, and the advice given for
+//! it.
 //!
-//! Advice follows madvise(2): it belongs to address ranges, and unmapping a range drops it. p2pmm learns about
-//! unmaps from an `mmu_interval_notifier` over the whole address space, whose lock is also the advice lock. The
-//! notifier ignores every other event (in particular the `MIGRATE` invalidations p2pmm's own moves cause), so
-//! moving pages never waits for the advice lock.
+//! Advice follows madvise(2): it belongs to address ranges, and unmapping a range drops it. p2pmm
+//! learns about unmaps from an `mmu_interval_notifier` over the whole address space, whose lock is
+//! also the advice lock. The notifier ignores every other event (in particular the `MIGRATE`
+//! invalidations p2pmm's own moves cause), so moving pages never waits for the advice lock.
 //!
-//! Advice lives as long as the file: closing it unpins what its pin advice pinned (when the closing process is
-//! the one that opened it; otherwise the pages' exit or unmap releases their pins).
+//! Advice lives as long as the file: closing it unpins what its pin advice pinned (when the closing
+//! process is the one that opened it; otherwise the pages' exit or unmap releases their pins).
 //!
-//! Lock order: mmap lock -> the advice lock (the notifier's). It is taken with the mmap lock held (unmap, advise)
-//! or alone, never around a page walk or a migration: callers copy what they need out of it first. The route memo's
-//! lock (`P2PMM_IOC_BLKIO`) is a leaf: taken alone, for a lookup or an insert.
+//! Lock order: mmap lock -> the advice lock (the notifier's). It is taken with the mmap lock held
+//! (unmap, advise) or alone, never around a page walk or a migration: callers copy what they need
+//! out of it first. The route memo's lock (`P2PMM_IOC_BLKIO`) is a leaf: taken alone, for a lookup
+//! or an insert.
 
 use crate::{
     advice::{Advice, AdviceChange, AdviceFlags, AdviceMap},
@@ -36,10 +38,11 @@ const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 
 /// The advice and a generation count that every change bumps, behind the notifier's lock.
 ///
-/// Nothing may allocate under that lock: core mm takes it inside `invalidate_range_start`, which reclaim can reach.
-/// So a change is made with the portable core's [`versioned::update`] (loom-checked in
-/// `mm/core/tests/loom_versioned.rs`): on a copy built outside the lock and swapped in only if the generation is
-/// still the one the copy was taken at (else an unmap came in between, and the change starts over).
+/// Nothing may allocate under that lock: core mm takes it inside `invalidate_range_start`, which
+/// reclaim can reach. So a change is made with the portable core's [`versioned::update`]
+/// (loom-checked in `mm/core/tests/loom_versioned.rs`): on a copy built outside the lock and
+/// swapped in only if the generation is still the one the copy was taken at (else an unmap came in
+/// between, and the change starts over).
 pub type AdviceState = Versioned<AdviceMap>;
 
 /// Drops advice of unmapped ranges.
@@ -53,9 +56,10 @@ impl InvalidateHandler for AdviceHandler {
     }
 
     fn invalidate(&self, inv: &Invalidation<'_>, state: &mut AdviceState) {
-        // Without allocating: an unmap punching a hole in the middle of one advised range leaves that range's
-        // advice on the hole (documented in uapi.rst). Bumps the generation, so a change whose copy predates the
-        // unmap starts over instead of swapping the unmapped advice back in.
+        // Without allocating: an unmap punching a hole in the middle of one advised range leaves
+        // that range's advice on the hole (documented in uapi.rst). Bumps the generation, so a
+        // change whose copy predates the unmap starts over instead of swapping the unmapped advice
+        // back in.
         state.invalidate(|map| {
             let _ = map.forget(inv.start() as u64, inv.end() as u64);
         });
@@ -72,11 +76,12 @@ impl LockedState for IntervalNotifier<AdviceHandler> {
     }
 }
 
-/// How many attempts a change (or copy) of advice makes, each lost to a racing unmap or a copy that no longer fit,
-/// before giving up with `EAGAIN`.
+/// How many attempts a change (or copy) of advice makes, each lost to a racing unmap or a copy that
+/// no longer fit, before giving up with `EAGAIN`.
 const ADVICE_RETRIES: u32 = 100;
 
-/// Room for a copy of `map`: its entries, and some slack for entries that arrive between sizing and copying.
+/// Room for a copy of `map`: its entries, and some slack for entries that arrive between sizing and
+/// copying.
 fn advice_room(map: &AdviceMap) -> usize {
     map.len() + 8
 }
@@ -119,7 +124,8 @@ impl Space {
         mm.as_raw() as usize == self.mm
     }
 
-    /// The advice over `[start, end)` (entries not clipped), copied out of the lock (the copy is sized outside it).
+    /// The advice over `[start, end)` (entries not clipped), copied out of the lock (the copy is
+    /// sized outside it).
     pub fn advice_over(&self, start: usize, end: usize) -> Result<KVec<Entry<Advice>>> {
         let (start, end) = (start as u64, end as u64);
         let copy = versioned::snapshot(
@@ -137,8 +143,8 @@ impl Space {
         Ok(copy.items)
     }
 
-    /// Applies `change` to `[start, end)`: on a copy, swapped in unless an unmap raced (then again). The old map is
-    /// freed outside the lock.
+    /// Applies `change` to `[start, end)`: on a copy, swapped in unless an unmap raced (then
+    /// again). The old map is freed outside the lock.
     fn change_advice(&self, start: u64, end: u64, change: AdviceChange) -> Result {
         versioned::update(
             &self.advice,
@@ -173,8 +179,9 @@ impl Space {
             }
         }
         let (start, end) = (req.range.start as usize, req.range.end as usize);
-        // Checked and changed under the mmap read lock: an unmap cannot slip in between and leave advice on a range
-        // that is gone (the unmap's own forget waits for the lock, then runs after the change).
+        // Checked and changed under the mmap read lock: an unmap cannot slip in between and leave
+        // advice on a range that is gone (the unmap's own forget waits for the lock, then runs
+        // after the change).
         managed::while_mapped(mm, start, end, || {
             self.change_advice(req.range.start, req.range.end, req.change)
         })?;

@@ -39,10 +39,10 @@ impl SysfsSource for FromRegistry {
         written.map_err(|_| EOVERFLOW)
     }
 
-    /// `providers/<id>/allocate`: new memory of static provider `id`, mapped at offset 0 (as p2pdma's
-    /// `p2pmem/allocate`), so tools that map a file at offset 0 for their buffers can use it. Like a mapping of
-    /// `/dev/p2pmm` at `P2PMM_MMAP_OFFSET(id)`: shared only, zeroed, given back on munmap; the file goes when the
-    /// provider does, and kernfs then unmaps it everywhere.
+    /// `providers/<id>/allocate`: new memory of static provider `id`, mapped at offset 0 (as
+    /// p2pdma's `p2pmem/allocate`), so tools that map a file at offset 0 for their buffers can use
+    /// it. Like a mapping of `/dev/p2pmm` at `P2PMM_MMAP_OFFSET(id)`: shared only, zeroed, given
+    /// back on munmap; the file goes when the provider does, and kernfs then unmaps it everywhere.
     fn map(id: u32, vma: &VmaNew) -> Result {
         if pci_p2p::mmap_offset(vma) != 0 {
             return Err(EINVAL);

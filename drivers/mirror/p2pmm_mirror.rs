@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! p2pmm_mirror: a test importer that mirrors process address spaces through p2pmm's mirror bindings.
+//! p2pmm_mirror: a test importer that mirrors process address spaces through p2pmm's mirror
+//! bindings.
 //!
-//! It implements the upstream test_hmm uAPI (`/dev/hmm_dmirror0`, `/dev/hmm_dmirror1`, `HMM_DMIRROR_*`), so the
-//! unmodified upstream `hmm-tests` measures it against upstream's C driver. It must not be loaded together with
-//! `test_hmm` (same node names). Devices 2 and 3 (upstream's DEVICE_COHERENT ones) do not exist, as upstream
-//! without special-purpose memory.
+//! It implements the upstream test_hmm uAPI (`/dev/hmm_dmirror0`, `/dev/hmm_dmirror1`,
+//! `HMM_DMIRROR_*`), so the unmodified upstream `hmm-tests` measures it against upstream's C
+//! driver. It must not be loaded together with `test_hmm` (same node names). Devices 2 and 3
+//! (upstream's DEVICE_COHERENT ones) do not exist, as upstream without special-purpose memory.
 //!
-//! The binding layer (`mm/bind/*.rs`, `mm/bind/mirror_glue.c`) is compiled into this crate from the same files
-//! p2pmm uses; each is declared below at the crate root, where its siblings expect it.
+//! The binding layer (`mm/bind/*.rs`, `mm/bind/mirror_glue.c`) is compiled into this crate from the
+//! same files p2pmm uses; each is declared below at the crate root, where its siblings expect it.
 
 use kernel::{
     fs::File,
@@ -39,9 +40,9 @@ pub mod notifier;
 pub mod dmirror;
 mod uapi;
 
-// The `# Examples` doctests of the binding files above as KUnit suite `p2pmm_mirror_doctests`, run when the
-// module loads: generated into the build copy by scripts/doctest_gen.py (scripts/modules.sh); Kbuild sets
-// `p2pmm_doctests` only when the file is there.
+// The `# Examples` doctests of the binding files above as KUnit suite `p2pmm_mirror_doctests`, run
+// when the module loads: generated into the build copy by scripts/doctest_gen.py
+// (scripts/modules.sh); Kbuild sets `p2pmm_doctests` only when the file is there.
 #[cfg(all(CONFIG_KUNIT, p2pmm_doctests))]
 include!("doctests_generated.rs");
 
@@ -53,7 +54,8 @@ module! {
     license: "GPL",
 }
 
-/// Identities of the two devices' memory (`pgmap_owner` / `dev_private_owner`): the addresses of these bytes.
+/// Identities of the two devices' memory (`pgmap_owner` / `dev_private_owner`): the addresses of
+/// these bytes.
 static OWNERS: [u8; 2] = [0, 1];
 
 /// `/dev/hmm_dmirror<ID>`.
@@ -77,7 +79,8 @@ impl<const ID: usize> MiscDevice for MirrorDevice<ID> {
     }
 
     fn mmap(_me: Pin<&dmirror::Dmirror>, _file: &File, vma: &VmaNew) -> Result {
-        // As upstream: back the mapping with fresh zeroed pages (a VM_MIXEDMAP VMA the device can mirror).
+        // As upstream: back the mapping with fresh zeroed pages (a VM_MIXEDMAP VMA the device can
+        // mirror).
         let vma = vma.set_mixedmap();
         let mut addr = vma.start();
         while addr < vma.end() {

@@ -1,18 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! vaccel: a virtual accelerator on QEMU's `ivshmem-plain` device, whose BAR 2 plays the accelerator's VRAM.
+//! vaccel: a virtual accelerator on QEMU's `ivshmem-plain` device, whose BAR 2 plays the
+//! accelerator's VRAM.
 //!
-//! On probe, the first `vaccel_static_mb` MiB of the BAR become a *static* provider (registered with p2pdma, so
-//! peers reach it by PCI bus address or not at all, as p2pdma decides), and the next `vaccel_managed_mb` MiB a
-//! *managed* provider: device-private pages whose data lives in the BAR, which p2pmm evicts when it is full (the
-//! small default lets tests oversubscribe it). The managed range is p2pdma memory of the device as well, all of
-//! it allocated to the managed provider (its P2P window), so that a peer such as an NVMe can DMA to a managed
-//! page by bus address (`P2PMM_IOC_BLKIO`). Both go away with the device: unbinding unregisters them, the
+//! On probe, the first `vaccel_static_mb` MiB of the BAR become a *static* provider (registered
+//! with p2pdma, so peers reach it by PCI bus address or not at all, as p2pdma decides), and the
+//! next `vaccel_managed_mb` MiB a *managed* provider: device-private pages whose data lives in the
+//! BAR, which p2pmm evicts when it is full (the small default lets tests oversubscribe it). The
+//! managed range is p2pdma memory of the device as well, all of it allocated to the managed
+//! provider (its P2P window), so that a peer such as an NVMe can DMA to a managed page by bus
+//! address (`P2PMM_IOC_BLKIO`). Both go away with the device: unbinding unregisters them, the
 //! managed pages are evicted to system memory, and p2pdma revokes the static memory.
 //!
-//! The driver lives in `p2pmm.ko` (declared by `mm/p2pmm.rs`): an out-of-tree Rust module cannot call another
-//! module's Rust API, so p2pmm's in-kernel drivers are linked with the subsystem they use. It registers its memory
-//! through the same functions (`mm/export.rs`) that `include/linux/p2pmm.h` exports to C drivers.
+//! The driver lives in `p2pmm.ko` (declared by `mm/p2pmm.rs`): an out-of-tree Rust module cannot
+//! call another module's Rust API, so p2pmm's in-kernel drivers are linked with the subsystem they
+//! use. It registers its memory through the same functions (`mm/export.rs`) that
+//! `include/linux/p2pmm.h` exports to C drivers.
 
 use crate::{export, registry};
 use kernel::{device::Core, pci, prelude::*};

@@ -2,15 +2,18 @@
 
 //! Device-private memory whose data lives in a PCI BAR window: the memory of a managed provider.
 //!
-//! A [`BarDevmem`] is one `MEMORY_DEVICE_PRIVATE` pagemap (`memremap_pages`) of `npages` pages; page `i` of it, a
-//! *slot*, keeps its data at offset `i * PAGE_SIZE` of the BAR window. The CPU cannot map device-private pages:
-//! when it touches one, core mm calls `migrate_to_ram` and the page moves back to system memory, and every other
-//! importer of the address is invalidated by core mm (`MMU_NOTIFY_MIGRATE`) and re-faults.
+//! A [`BarDevmem`] is one `MEMORY_DEVICE_PRIVATE` pagemap (`memremap_pages`) of `npages` pages;
+//! page `i` of it, a *slot*, keeps its data at offset `i * PAGE_SIZE` of the BAR window. The CPU
+//! cannot map device-private pages: when it touches one, core mm calls `migrate_to_ram` and the
+//! page moves back to system memory, and every other importer of the address is invalidated by core
+//! mm (`MMU_NOTIFY_MIGRATE`) and re-faults.
 //!
-//! Which slots are free is the owner's business (p2pmm's eviction policy): this type turns slots into pages and
-//! moves data, and tells the owner through [`SlotHandler`] when a slot's page is gone.
+//! Which slots are free is the owner's business (p2pmm's eviction policy): this type turns slots
+//! into pages and moves data, and tells the owner through [`SlotHandler`] when a slot's page is
+//! gone.
 //!
-//! Lock order: mmap lock -> page lock -> the handler's lock (taken in [`SlotHandler::slot_freed`], any context).
+//! Lock order: mmap lock -> page lock -> the handler's lock (taken in [`SlotHandler::slot_freed`],
+//! any context).
 
 use crate::ffi::{
     p2pmm_alloc_page_locked, p2pmm_bar_copy_bar, p2pmm_bar_copy_from_page, p2pmm_bar_copy_to_page,
@@ -38,9 +41,9 @@ const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 ///
 /// # Examples
 ///
-/// An owner counting the slots that come back and the pages that move out; `slot_freed` may run in any
-/// context, so the handler only touches atomics (compile-only, as for [`BarDevmem`]: it needs a bound device
-/// with a BAR).
+/// An owner counting the slots that come back and the pages that move out; `slot_freed` may run in
+/// any context, so the handler only touches atomics (compile-only, as for [`BarDevmem`]: it needs a
+/// bound device with a BAR).
 ///
 /// ```no_run
 /// use crate::bar_devmem::{BarDevmem, SlotHandler};
@@ -64,7 +67,8 @@ const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 ///     }
 /// }
 ///
-/// // Moving `[start, end)` of a process back to system memory: the owner hears of every page that moves.
+/// // Moving `[start, end)` of a process back to system memory: the owner hears of every page that
+/// // moves.
 /// fn to_system(
 ///     mem: &BarDevmem<Counts>,
 ///     vma: &VmaRef,
@@ -80,22 +84,24 @@ const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 /// # Ok::<(), Error>(())
 /// ```
 pub trait SlotHandler: Send + Sync + Sized {
-    /// The page of `slot` lost its last reference (it moved out, its process unmapped it, or a migration into it
-    /// failed): the slot is free again. Called from any context: must not sleep.
+    /// The page of `slot` lost its last reference (it moved out, its process unmapped it, or a
+    /// migration into it failed): the slot is free again. Called from any context: must not sleep.
     fn slot_freed(&self, slot: u32);
 
-    /// The page of `slot` moved elsewhere (system memory or another device; its `slot_freed` follows).
+    /// The page of `slot` moved elsewhere (system memory or another device; its `slot_freed`
+    /// follows).
     fn moved_out(&self, _slot: u32) {}
 
-    /// How many pages a CPU fault brings back to system memory: the touched page and its neighbours in the
-    /// naturally aligned window of this many pages (a power of two, at most [`MAX_FAULT_AROUND`]), as far as they
-    /// are in the same VMA and on this memory. 1, the default, moves the touched page only.
+    /// How many pages a CPU fault brings back to system memory: the touched page and its neighbours
+    /// in the naturally aligned window of this many pages (a power of two, at most
+    /// [`MAX_FAULT_AROUND`]), as far as they are in the same VMA and on this memory. 1, the
+    /// default, moves the touched page only.
     fn fault_around_pages(&self) -> usize {
         1
     }
 
-    /// Whether the page of `slot`, a neighbour of a page the CPU touched, may come back with it (e.g. not if it
-    /// is pinned to the device). The touched page itself always moves.
+    /// Whether the page of `slot`, a neighbour of a page the CPU touched, may come back with it
+    /// (e.g. not if it is pinned to the device). The touched page itself always moves.
     fn may_come_back_with_neighbour(&self, _slot: u32) -> bool {
         true
     }
@@ -108,9 +114,10 @@ pub const MAX_FAULT_AROUND: usize = 64;
 ///
 /// # Examples
 ///
-/// The `place` closure of [`BarDevmem::migrate_in`] sees where each page is: here it gives a slot to pages in
-/// system memory or on a peer, and leaves alone pages already in this memory and empty ones, which have nothing
-/// to copy yet (compile-only, as for [`BarDevmem`]: it needs a bound device with a BAR).
+/// The `place` closure of [`BarDevmem::migrate_in`] sees where each page is: here it gives a slot
+/// to pages in system memory or on a peer, and leaves alone pages already in this memory and empty
+/// ones, which have nothing to copy yet (compile-only, as for [`BarDevmem`]: it needs a bound
+/// device with a BAR).
 ///
 /// ```no_run
 /// use crate::bar_devmem::{BarDevmem, SlotHandler, Source};
@@ -149,7 +156,8 @@ pub const MAX_FAULT_AROUND: usize = 64;
 ///         },
 ///         |_addr, _slot| placed += 1,
 ///     )?;
-///     // Each page that moved was reported placed (a page given a slot may still stay, e.g. a busy one).
+///     // Each page that moved was reported placed (a page given a slot may still stay, e.g. a busy
+///     // one).
 ///     assert_eq!(placed, moved);
 ///     Ok(moved)
 /// }
@@ -168,15 +176,16 @@ pub enum Source<'a, T: SlotHandler> {
 ///
 /// # Invariants
 ///
-/// From the end of initialisation until `drop`: `pgmap` is a `memremap_pages`-ed `MEMORY_DEVICE_PRIVATE` pagemap of
-/// `npages` pages from `first_pfn`, with `Self::OPS` and owner `owner`; `io` maps `npages * PAGE_SIZE` bytes of the
-/// BAR of `pdev`; `p2p` is null or the kernel address of the same bytes as p2pdma memory of `pdev`, all of it
-/// allocated to this memory (the *P2P window*: its pages are what a peer's bio names to reach a slot's data).
+/// From the end of initialisation until `drop`: `pgmap` is a `memremap_pages`-ed
+/// `MEMORY_DEVICE_PRIVATE` pagemap of `npages` pages from `first_pfn`, with `Self::OPS` and owner
+/// `owner`; `io` maps `npages * PAGE_SIZE` bytes of the BAR of `pdev`; `p2p` is null or the kernel
+/// address of the same bytes as p2pdma memory of `pdev`, all of it allocated to this memory (the
+/// *P2P window*: its pages are what a peer's bio names to reach a slot's data).
 ///
 /// # Examples
 ///
-/// In a driver's probe (compile-only: it needs a bound device with a BAR, which a KUnit test does not have; the
-/// guest suites exercise it through `p2pmm_migrate_test`):
+/// In a driver's probe (compile-only: it needs a bound device with a BAR, which a KUnit test does
+/// not have; the guest suites exercise it through `p2pmm_migrate_test`):
 ///
 /// ```no_run
 /// use crate::bar_devmem::{BarDevmem, SlotHandler};
@@ -195,7 +204,10 @@ pub enum Source<'a, T: SlotHandler> {
 /// }
 ///
 /// // 2 MiB of BAR 2 from its start: 512 slots of device-private memory.
-/// fn managed(pdev: &pci::Device<device::Bound>, owner: usize) -> Result<Pin<KBox<BarDevmem<Freed>>>> {
+/// fn managed(
+///     pdev: &pci::Device<device::Bound>,
+///     owner: usize,
+/// ) -> Result<Pin<KBox<BarDevmem<Freed>>>> {
 ///     let freed = Freed(Atomic::new(0));
 ///     let mem = KBox::pin_init(BarDevmem::new(pdev, 2, 0, 2 << 20, owner, freed), GFP_KERNEL)?;
 ///     assert_eq!(mem.slots(), 512);
@@ -217,8 +229,8 @@ pub struct BarDevmem<T: SlotHandler> {
     handler: T,
 }
 
-// SAFETY: The pagemap is only changed by core mm, the BAR window is plain MMIO that any CPU may access, and `T` is
-// `Send + Sync`.
+// SAFETY: The pagemap is only changed by core mm, the BAR window is plain MMIO that any CPU may
+// access, and `T` is `Send + Sync`.
 unsafe impl<T: SlotHandler> Send for BarDevmem<T> {}
 // SAFETY: See `Send`.
 unsafe impl<T: SlotHandler> Sync for BarDevmem<T> {}
@@ -231,15 +243,15 @@ impl<T: SlotHandler> BarDevmem<T> {
         folio_split: None,
     };
 
-    /// Device memory over `len` bytes (a multiple of 2 MiB, the sub-section size `memremap_pages` needs) of
-    /// `bar` from `offset`, owned by `owner` (the `pgmap_owner`: p2pmm uses one for all its providers, so a
-    /// migration can find pages on any of them).
+    /// Device memory over `len` bytes (a multiple of 2 MiB, the sub-section size `memremap_pages`
+    /// needs) of `bar` from `offset`, owned by `owner` (the `pgmap_owner`: p2pmm uses one for all
+    /// its providers, so a migration can find pages on any of them).
     ///
-    /// The same bytes also become p2pdma memory of `pdev`, all of it allocated here (the P2P window), so that a
-    /// peer device can DMA to a slot by bus address. If p2pdma refuses the range (e.g. it is not aligned to a
-    /// memory sub-section), the memory works without a window ([`Self::has_p2p_window`]). If p2pdma took the
-    /// range but the allocation did not get exactly it (someone allocated part of it first), the memory is not
-    /// this memory's to use: `EBUSY`.
+    /// The same bytes also become p2pdma memory of `pdev`, all of it allocated here (the P2P
+    /// window), so that a peer device can DMA to a slot by bus address. If p2pdma refuses the range
+    /// (e.g. it is not aligned to a memory sub-section), the memory works without a window
+    /// ([`Self::has_p2p_window`]). If p2pdma took the range but the allocation did not get exactly
+    /// it (someone allocated part of it first), the memory is not this memory's to use: `EBUSY`.
     pub fn new(
         pdev: &pci::Device<device::Bound>,
         bar: u32,
@@ -248,7 +260,8 @@ impl<T: SlotHandler> BarDevmem<T> {
         owner: usize,
         handler: T,
     ) -> impl PinInit<Self, Error> {
-        // The window is mapped while the device is bound (probe); the reference keeps the device alive after.
+        // The window is mapped while the device is bound (probe); the reference keeps the device
+        // alive after.
         let pdev: ARef<pci::Device> = pdev.into();
         try_pin_init!(&this in Self {
             pgmap: Opaque::uninit(),
@@ -264,7 +277,8 @@ impl<T: SlotHandler> BarDevmem<T> {
                     return Err(EINVAL);
                 }
                 let bar = c_int::try_from(bar).map_err(|_| EINVAL)?;
-                // SAFETY: `this` is pinned and every field is initialised; nothing else sees it yet.
+                // SAFETY: `this` is pinned and every field is initialised; nothing else sees it
+                // yet.
                 let me = unsafe { &mut *this.as_ptr() };
                 // SAFETY: `pdev` is bound (the `Bound` context), so its BARs are assigned.
                 me.io = unsafe { p2pmm_bar_map(pci_p2p::raw(&me.pdev), bar, offset, len) };
@@ -282,8 +296,8 @@ impl<T: SlotHandler> BarDevmem<T> {
                     return Err(EBUSY);
                 }
                 let mut first: c_ulong = 0;
-                // SAFETY: `pgmap` is ours and pinned; `Self::OPS` is a constant. Callbacks may run from here on:
-                // every field they read is set.
+                // SAFETY: `pgmap` is ours and pinned; `Self::OPS` is a constant. Callbacks may run
+                // from here on: every field they read is set.
                 let added = to_result(unsafe {
                     p2pmm_devmem_add(
                         me.pgmap.get().cast(),
@@ -339,14 +353,16 @@ impl<T: SlotHandler> BarDevmem<T> {
         &self.pdev
     }
 
-    /// The p2pdma page of the P2P window that holds `slot`'s data (`None` without a window or for a slot out of
-    /// range). The page is only meaningful while the slot's device page stays in place: the caller keeps it there
-    /// (e.g. an invalidation of its address waits for the I/O, `block_io.rs`).
+    /// The p2pdma page of the P2P window that holds `slot`'s data (`None` without a window or for a
+    /// slot out of range). The page is only meaningful while the slot's device page stays in place:
+    /// the caller keeps it there (e.g. an invalidation of its address waits for the I/O,
+    /// `block_io.rs`).
     pub(crate) fn p2p_page(&self, slot: u32) -> Option<*mut c_void> {
         if self.p2p.is_null() || slot as usize >= self.npages {
             return None;
         }
-        // SAFETY: By the type invariant `p2p` maps `npages` pages of p2pdma memory; `slot` is below `npages`.
+        // SAFETY: By the type invariant `p2p` maps `npages` pages of p2pdma memory; `slot` is below
+        // `npages`.
         Some(unsafe { p2pmm_kaddr_page(self.p2p.wrapping_byte_add(slot as usize * PAGE_SIZE)) })
     }
 
@@ -375,12 +391,13 @@ impl<T: SlotHandler> BarDevmem<T> {
         unsafe { p2pmm_pfn_to_page((self.first_pfn + slot as usize) as c_ulong) }
     }
 
-    /// Migrates `[start, end)` of `vma` (mmap lock held through the `&VmaRef`) into this memory. For each page,
-    /// `place(addr, source)` returns the slot to copy it to (a slot it reserved), or `None` to leave the page
-    /// where it is; `placed(addr, slot)` then reports each page that moved (and the source slot's handler hears
-    /// [`SlotHandler::moved_out`]). A slot whose page did not move is
-    /// released through [`SlotHandler::slot_freed`] when core mm drops it. `peers` are every device memory of
-    /// this owner (pages found on one of them are copied BAR to BAR). Returns the number of pages moved.
+    /// Migrates `[start, end)` of `vma` (mmap lock held through the `&VmaRef`) into this memory.
+    /// For each page, `place(addr, source)` returns the slot to copy it to (a slot it reserved), or
+    /// `None` to leave the page where it is; `placed(addr, slot)` then reports each page that moved
+    /// (and the source slot's handler hears [`SlotHandler::moved_out`]). A slot whose page did not
+    /// move is released through [`SlotHandler::slot_freed`] when core mm drops it. `peers` are
+    /// every device memory of this owner (pages found on one of them are copied BAR to BAR).
+    /// Returns the number of pages moved.
     pub fn migrate_in(
         &self,
         vma: &VmaRef,
@@ -414,8 +431,9 @@ impl<T: SlotHandler> BarDevmem<T> {
                 return Err(EINVAL);
             }
             let dst = self.slot_io(slot);
-            // The source page is isolated and locked by the migration; a remote slot is a live window's page.
-            // SAFETY: `dst` is one page of our BAR window (checked above), the sources are valid (see above).
+            // The source page is isolated and locked by the migration; a remote slot is a live
+            // window's page. SAFETY: `dst` is one page of our BAR window (checked above), the
+            // sources are valid (see above).
             unsafe {
                 match (&source, spage) {
                     (Source::Empty, _) => p2pmm_bar_zero(dst),
@@ -425,17 +443,16 @@ impl<T: SlotHandler> BarDevmem<T> {
                 }
             }
             let page = self.slot_page(slot);
-            // The slot was free (the caller reserved it): initialising gives its page the one reference the migration
-            // takes over.
-            // SAFETY: The page has no user (see above).
+            // The slot was free (the caller reserved it): initialising gives its page the one
+            // reference the migration takes over. SAFETY: The page has no user (see above).
             unsafe { p2pmm_devpage_init(page, core::ptr::null_mut(), 0) };
             slots
                 .push_within_capacity((i, slot, remote))
                 .map_err(|_| ENOMEM)?;
             Ok(Some(page))
         };
-        // SAFETY: Each page `fill` returns is a free slot's page, initialised with the one reference the migration
-        // takes over, not mapped, holding the source's data (or zeroes).
+        // SAFETY: Each page `fill` returns is a free slot's page, initialised with the one
+        // reference the migration takes over, not mapped, holding the source's data (or zeroes).
         unsafe { m.fill(fill) }?;
         m.pages();
         let mut n = 0;
@@ -452,8 +469,8 @@ impl<T: SlotHandler> BarDevmem<T> {
         Ok(n)
     }
 
-    /// Migrates every page of `[start, end)` of `vma` (mmap lock held) that lives in one of `peers` (device memories
-    /// of owner `owner`) back to system memory. Returns the number of pages moved.
+    /// Migrates every page of `[start, end)` of `vma` (mmap lock held) that lives in one of `peers`
+    /// (device memories of owner `owner`) back to system memory. Returns the number of pages moved.
     pub fn migrate_out(
         vma: &VmaRef,
         start: usize,
@@ -495,8 +512,9 @@ impl<T: SlotHandler> BarDevmem<T> {
         Ok(n)
     }
 
-    /// Evicts the pages of `slots` to system memory (`migrate_device_pfns`); pages that are free or busy stay.
-    /// Returns how many moved. Their slots come back through [`SlotHandler::slot_freed`].
+    /// Evicts the pages of `slots` to system memory (`migrate_device_pfns`); pages that are free or
+    /// busy stay. Returns how many moved. Their slots come back through
+    /// [`SlotHandler::slot_freed`].
     pub fn evict(&self, slots: &[u32]) -> Result<usize> {
         let mut pfns = KVec::with_capacity(slots.len(), GFP_KERNEL)?;
         for &s in slots {
@@ -505,23 +523,26 @@ impl<T: SlotHandler> BarDevmem<T> {
             }
         }
         let copy = |dev: *mut c_void, sys: *mut c_void| {
-            // SAFETY: `dev` is our page (a slot's PFN), isolated by the eviction; `sys` is a fresh locked system page.
+            // SAFETY: `dev` is our page (a slot's PFN), isolated by the eviction; `sys` is a fresh
+            // locked system page.
             unsafe {
                 let pfn = p2pmm_page_to_pfn(dev) as usize;
                 p2pmm_bar_copy_to_page(sys, self.slot_io((pfn - self.first_pfn) as u32));
             }
         };
-        // SAFETY: `pfns` are our slots' pages (checked against `npages` above), alive while `self` is; `copy`
-        // copies each slot's data.
+        // SAFETY: `pfns` are our slots' pages (checked against `npages` above), alive while `self`
+        // is; `copy` copies each slot's data.
         unsafe { evict_pfns(&pfns, copy) }
     }
 
-    /// Evicts the pages of `slots` into `dest` (another device memory, reachable from this one) as far as it has
-    /// room, and the rest to system memory, in one migration: `alloc(i)` gives a free slot of `dest` for the page
-    /// of `slots[i]`, or `None` when `dest` is full or the page must not go there (it goes to system memory), and
-    /// `placed(i, slot)` reports each page that arrived in `dest`. The data is copied BAR to BAR, or BAR to the new system page. Returns how many pages
-    /// moved into `dest` and how many into system memory; their old slots come back through
-    /// [`SlotHandler::slot_freed`], and a reserved `dest` slot whose page did not move through `dest`'s.
+    /// Evicts the pages of `slots` into `dest` (another device memory, reachable from this one) as
+    /// far as it has room, and the rest to system memory, in one migration: `alloc(i)` gives a free
+    /// slot of `dest` for the page of `slots[i]`, or `None` when `dest` is full or the page must
+    /// not go there (it goes to system memory), and `placed(i, slot)` reports each page that
+    /// arrived in `dest`. The data is copied BAR to BAR, or BAR to the new system page. Returns how
+    /// many pages moved into `dest` and how many into system memory; their old slots come back
+    /// through [`SlotHandler::slot_freed`], and a reserved `dest` slot whose page did not move
+    /// through `dest`'s.
     pub fn evict_to(
         &self,
         slots: &[u32],
@@ -544,7 +565,8 @@ impl<T: SlotHandler> BarDevmem<T> {
             let from = self.slot_io((pfn - self.first_pfn) as u32);
             let Some(slot) = alloc(to[i].0).filter(|&slot| (slot as usize) < dest.npages) else {
                 // `dest` is full: system memory. Small allocations never fail (`__GFP_NOFAIL`).
-                // SAFETY: Plain allocation; the new page is locked and ours, `from` is our slot's BAR memory.
+                // SAFETY: Plain allocation; the new page is locked and ours, `from` is our slot's
+                // BAR memory.
                 let sys = unsafe { p2pmm_alloc_page_locked(0) };
                 if sys.is_null() {
                     return None;
@@ -553,9 +575,9 @@ impl<T: SlotHandler> BarDevmem<T> {
                 unsafe { p2pmm_bar_copy_to_page(sys, from) };
                 return Some(sys);
             };
-            // The destination slot was free (the caller reserved it), so its page has no user, and initialising gives
-            // it the one reference the migration takes over.
-            // SAFETY: `from` is our isolated page's BAR memory; the destination page is unused (see above).
+            // The destination slot was free (the caller reserved it), so its page has no user, and
+            // initialising gives it the one reference the migration takes over. SAFETY: `from` is
+            // our isolated page's BAR memory; the destination page is unused (see above).
             unsafe {
                 p2pmm_bar_copy_bar(dest.slot_io(slot), from);
                 let page = dest.slot_page(slot);
@@ -564,9 +586,9 @@ impl<T: SlotHandler> BarDevmem<T> {
                 Some(page)
             }
         };
-        // SAFETY: `pfns` are our slots' pages, alive while `self` is; each page `dest_of` returns holds the data of
-        // the page it is offered for: a new locked system page, or a free slot of `dest` initialised with one
-        // reference.
+        // SAFETY: `pfns` are our slots' pages, alive while `self` is; each page `dest_of` returns
+        // holds the data of the page it is offered for: a new locked system page, or a free slot of
+        // `dest` initialised with one reference.
         let moved = unsafe { evict_pfns_to(&pfns, dest_of) }?;
         let (mut into_dest, mut into_system) = (0, 0);
         for (i, m) in moved.iter().enumerate() {
@@ -588,7 +610,8 @@ impl<T: SlotHandler> BarDevmem<T> {
     ///
     /// `page` must be a page of a live `BarDevmem<T>`.
     unsafe fn of_page<'a>(page: *mut c_void) -> &'a Self {
-        // SAFETY: The caller guarantees `page` is ours, so its pgmap is the `pgmap` field of a live `Self`.
+        // SAFETY: The caller guarantees `page` is ours, so its pgmap is the `pgmap` field of a live
+        // `Self`.
         unsafe {
             let pgmap = p2pmm_page_pgmap(page).cast::<Opaque<bindings::dev_pagemap>>();
             &*kernel::container_of!(pgmap, Self, pgmap)
@@ -612,9 +635,9 @@ impl<T: SlotHandler> BarDevmem<T> {
         }
     }
 
-    /// `migrate_to_ram`: the CPU touched one of our pages; move it back to system memory, with the neighbours the
-    /// handler lets come along ([`SlotHandler::fault_around_pages`]): one fault instead of one per page when the
-    /// CPU goes on to read the rest.
+    /// `migrate_to_ram`: the CPU touched one of our pages; move it back to system memory, with the
+    /// neighbours the handler lets come along ([`SlotHandler::fault_around_pages`]): one fault
+    /// instead of one per page when the CPU goes on to read the rest.
     ///
     /// # Safety
     ///
@@ -623,7 +646,8 @@ impl<T: SlotHandler> BarDevmem<T> {
         vmf: *mut bindings::vm_fault,
     ) -> bindings::vm_fault_t {
         let vmf = vmf.cast::<c_void>();
-        // SAFETY: Core mm passes a valid fault on our page, holding the mmap (or VMA) lock and page lock meanwhile.
+        // SAFETY: Core mm passes a valid fault on our page, holding the mmap (or VMA) lock and page
+        // lock meanwhile.
         let (page, vma, addr) = unsafe {
             (
                 p2pmm_vmf_page(vmf),
@@ -633,7 +657,8 @@ impl<T: SlotHandler> BarDevmem<T> {
         };
         // SAFETY: `page` is the faulting page, one of ours (core mm calls its own pagemap's op).
         let me = unsafe { Self::of_page(page) };
-        // SAFETY: The VMA is valid and read-locked (mmap or VMA lock) for the duration of the fault.
+        // SAFETY: The VMA is valid and read-locked (mmap or VMA lock) for the duration of the
+        // fault.
         let (vm_start, vm_end) = unsafe {
             let v = VmaRef::from_raw(vma.cast());
             (v.start(), v.end())
@@ -648,8 +673,8 @@ impl<T: SlotHandler> BarDevmem<T> {
         let start = (addr & !(window - 1)).max(vm_start);
         let end = ((addr & !(window - 1)) + window).min(vm_end);
         let touched = (addr - start) / PAGE_SIZE;
-        // SAFETY: `vma` is valid and locked for the fault, `[start, end)` page aligned inside it and containing the
-        // locked fault page.
+        // SAFETY: `vma` is valid and locked for the fault, `[start, end)` page aligned inside it
+        // and containing the locked fault page.
         let m = unsafe {
             MigrateVma::setup_raw(
                 vma,
@@ -670,8 +695,8 @@ impl<T: SlotHandler> BarDevmem<T> {
             let Some(spage) = spage else { return Ok(None) };
             // SAFETY: `spage` is a page the migration isolated and locked.
             let pfn = unsafe { p2pmm_page_to_pfn(spage) } as usize;
-            // Another provider's page (all share the owner) stays where it is, and so does a neighbour the handler
-            // keeps on the device.
+            // Another provider's page (all share the owner) stays where it is, and so does a
+            // neighbour the handler keeps on the device.
             let Some(s) = me.slot_of_pfn(pfn) else {
                 return Ok(None);
             };
@@ -682,7 +707,8 @@ impl<T: SlotHandler> BarDevmem<T> {
                 // Short of memory: the touched page must move, a neighbour may stay.
                 return if i == touched { Err(ENOMEM) } else { Ok(None) };
             };
-            // SAFETY: `dst` is a new locked system page, the slot's BAR memory is the isolated page's data.
+            // SAFETY: `dst` is a new locked system page, the slot's BAR memory is the isolated
+            // page's data.
             unsafe { p2pmm_bar_copy_to_page(dst, me.slot_io(s)) };
             slots[i] = Some(s);
             Ok(Some(dst))
@@ -707,7 +733,8 @@ impl<T: SlotHandler> BarDevmem<T> {
 #[pinned_drop]
 impl<T: SlotHandler> PinnedDrop for BarDevmem<T> {
     fn drop(self: Pin<&mut Self>) {
-        // Every page must be back in system memory before the pagemap goes: `memunmap_pages` waits for them.
+        // Every page must be back in system memory before the pagemap goes: `memunmap_pages` waits
+        // for them.
         let mut all = KVec::new();
         if all.reserve(self.npages, GFP_KERNEL).is_ok() {
             for s in 0..self.npages as u32 {
@@ -717,8 +744,9 @@ impl<T: SlotHandler> PinnedDrop for BarDevmem<T> {
                 pr_err!("evicting device memory failed; pages stay in use\n");
             }
         }
-        // SAFETY: Mapped since initialisation (type invariant); no page is in use after the eviction, and no I/O
-        // names a window page any more (I/O keeps the slot's page in place, so it ended before the eviction).
+        // SAFETY: Mapped since initialisation (type invariant); no page is in use after the
+        // eviction, and no I/O names a window page any more (I/O keeps the slot's page in place, so
+        // it ended before the eviction).
         unsafe {
             p2pmm_devmem_remove(self.pgmap.get().cast());
             if !self.p2p.is_null() {

@@ -1,29 +1,33 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Block I/O between a block device and a range of a process's memory, with the pages left where they are.
+//! Block I/O between a block device and a range of a process's memory, with the pages left where
+//! they are.
 //!
-//! The pages are found with `hmm_range_fault` under an interval notifier, the way a device mirrors a process:
-//! nothing is pinned and nothing migrates. Each page is reached the way the caller's policy says ([`Via`]): the
-//! page itself (system memory, or static p2pdma memory the process mapped), the P2P window page of a managed slot
-//! (the disk DMAs to the BAR by bus address, as nvmet's bios of p2pdma pages do), or a bounce page the CPU copies
-//! to or from the slot. Bios are built from those pages, one kind per bio (the block layer maps a request by its
-//! first page).
+//! The pages are found with `hmm_range_fault` under an interval notifier, the way a device mirrors
+//! a process: nothing is pinned and nothing migrates. Each page is reached the way the caller's
+//! policy says ([`Via`]): the page itself (system memory, or static p2pdma memory the process
+//! mapped), the P2P window page of a managed slot (the disk DMAs to the BAR by bus address, as
+//! nvmet's bios of p2pdma pages do), or a bounce page the CPU copies to or from the slot. Bios are
+//! built from those pages, one kind per bio (the block layer maps a request by its first page).
 //!
 //! What keeps the pages in place is the invalidation protocol, not a pin:
 //!
-//! 1. A chunk's pages are faulted, then classified under the notifier's lock after the sequence check, and the
-//!    chunk is marked in flight (its range in [`InFlight`], the fence armed) before the lock drops.
-//! 2. An invalidation that overlaps the chunk (migration, eviction, munmap, fork's write-protect, reclaim)
-//!    takes that lock in its first pass, sees the chunk and asks for a second pass, which waits on the fence.
-//!    Core mm only unmaps, copies or frees the pages after that: the I/O completed into the old location, and a
-//!    migration then copies the completed data. A non-blocking invalidation (the OOM reaper) of a busy chunk
-//!    fails, and core mm tries again later.
-//! 3. An invalidation that ran between the fault and the lock makes the sequence check fail: the chunk is
-//!    faulted again (counted in [`Moved::retries`]).
+//! 1. A chunk's pages are faulted, then classified under the notifier's lock after the sequence
+//!    check, and the chunk is marked in flight (its range in [`InFlight`], the fence armed) before
+//!    the lock drops.
+//! 2. An invalidation that overlaps the chunk (migration, eviction, munmap, fork's write-protect,
+//!    reclaim) takes that lock in its first pass, sees the chunk and asks for a second pass, which
+//!    waits on the fence. Core mm only unmaps, copies or frees the pages after that: the I/O
+//!    completed into the old location, and a migration then copies the completed data. A
+//!    non-blocking invalidation (the OOM reaper) of a busy chunk fails, and core mm tries again
+//!    later.
+//! 3. An invalidation that ran between the fault and the lock makes the sequence check fail: the
+//!    chunk is faulted again (counted in [`Moved::retries`]).
 //!
-//! The fence drops before the lock is taken to clear the chunk, so a waiter never needs the lock the I/O side
-//! is about to take. While a chunk is in flight its submitter allocates nothing that could enter reclaim with I/O
-//! (`memalloc_noio`), as reclaim could invalidate one of the chunk's own pages and wait for it.
+//! The fence drops before the lock is taken to clear the chunk, so a waiter never needs the lock
+//! the I/O side is about to take. While a chunk is in flight its submitter allocates nothing that
+//! could enter reclaim with I/O (`memalloc_noio`), as reclaim could invalidate one of the chunk's
+//! own pages and wait for it.
 //!
 //! Lock order: mmap lock -> core mm's notifier machinery -> the notifier's state lock.
 
@@ -53,14 +57,15 @@ use kernel::{
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 
-/// Pages per chunk: what one fault, one lock hold and one batch of bios cover, and the most an invalidation
-/// waits for.
+/// Pages per chunk: what one fault, one lock hold and one batch of bios cover, and the most an
+/// invalidation waits for.
 pub const CHUNK_PAGES: usize = 512;
 
 /// How often a waiting invalidation counts itself late ([`WaitStats::late`]).
 const REPORT_MS: u32 = 1000;
 
-/// How many times a chunk is faulted again after racing invalidations before the transfer gives up (`EBUSY`).
+/// How many times a chunk is faulted again after racing invalidations before the transfer gives up
+/// (`EBUSY`).
 const RETRIES: u32 = 1000;
 
 /// What invalidations waited for I/O in flight, over all transfers (relaxed atomics: statistics).
@@ -71,7 +76,8 @@ pub struct WaitStats {
     pub waited_ns: Atomic<u64>,
     /// The longest wait, in nanoseconds.
     pub max_wait_ns: Atomic<u64>,
-    /// Seconds (`REPORT_MS` periods) invalidations spent waiting on one I/O beyond the first: a slow device.
+    /// Seconds (`REPORT_MS` periods) invalidations spent waiting on one I/O beyond the first: a
+    /// slow device.
     pub late: Atomic<u64>,
     /// Non-blocking invalidations refused because I/O was in flight.
     pub refused: Atomic<u64>,
@@ -92,8 +98,9 @@ pub struct BlockDev {
 }
 
 impl BlockDev {
-    /// The block device open as `fd`: `EBADF` for no such descriptor or one not open for the direction
-    /// (readable to read from the device, writable to write to it), `EINVAL` if it is not a block device.
+    /// The block device open as `fd`: `EBADF` for no such descriptor or one not open for the
+    /// direction (readable to read from the device, writable to write to it), `EINVAL` if it is not
+    /// a block device.
     pub fn from_fd(fd: u32, to_device: bool) -> Result<Self> {
         let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
         // SAFETY: `file` is a live file we hold a reference to.
@@ -105,7 +112,8 @@ impl BlockDev {
         self.file.as_ptr().cast()
     }
 
-    /// The logical block size: offsets, lengths and memory addresses of a transfer are multiples of it.
+    /// The logical block size: offsets, lengths and memory addresses of a transfer are multiples of
+    /// it.
     pub fn block_size(&self) -> u32 {
         // SAFETY: By `from_fd`, a block device file we hold.
         unsafe { p2pmm_bdev_block_size(self.raw()) }
@@ -128,19 +136,22 @@ impl BlockDev {
         // SAFETY: As above; a non-null result carries a reference that the `ARef` now owns.
         let p = unsafe { p2pmm_bdev_pci_dev(self.raw()) };
         let p = core::ptr::NonNull::new(p.cast::<pci::Device>())?;
-        // SAFETY: `pci::Device` wraps `struct pci_dev` transparently; `p` is live with our reference.
+        // SAFETY: `pci::Device` wraps `struct pci_dev` transparently; `p` is live with our
+        // reference.
         Some(unsafe { ARef::from_raw(p) })
     }
 }
 
 /// How the device reaches one page of the range (the caller's policy decides).
 pub enum Via<'a, T: SlotHandler> {
-    /// The page itself: system memory (`p2p: false`) or static p2pdma memory the process mapped (`p2p: true`).
+    /// The page itself: system memory (`p2p: false`) or static p2pdma memory the process mapped
+    /// (`p2p: true`).
     Itself {
         /// The page is p2pdma memory: the device reaches it by bus address.
         p2p: bool,
     },
-    /// The P2P window page of a managed slot: the device moves the bytes to or from the BAR directly.
+    /// The P2P window page of a managed slot: the device moves the bytes to or from the BAR
+    /// directly.
     Window(&'a BarDevmem<T>, u32),
     /// A bounce page in system memory that the CPU copies from or to the managed slot.
     Bounce(&'a BarDevmem<T>, u32),
@@ -178,7 +189,8 @@ unsafe impl Sync for Fence {}
 
 impl Drop for Fence {
     fn drop(&mut self) {
-        // SAFETY: Live by the type invariant; the notifier that waits on it is gone before its handler drops.
+        // SAFETY: Live by the type invariant; the notifier that waits on it is gone before its
+        // handler drops.
         unsafe { p2pmm_fence_free(self.0) };
     }
 }
@@ -194,7 +206,8 @@ impl InvalidateHandler for Guard {
     const TWO_PASS: bool = true;
 
     fn invalidate(&self, inv: &Invalidation<'_>, state: &mut InFlight) {
-        // Core mm calls the two passes; this single pass is their sum. The fence drops without the lock.
+        // Core mm calls the two passes; this single pass is their sum. The fence drops without the
+        // lock.
         if self.invalidate_start(inv, state) {
             self.invalidate_finish(inv.start(), inv.end());
         }
@@ -233,7 +246,8 @@ impl InvalidateHandler for Guard {
 #[derive(Clone, Copy)]
 enum Piece {
     Page(*mut c_void),
-    /// Bounce page `n`, filled from or emptied into `slot` of the memory `mem` (an erased `&BarDevmem<T>`).
+    /// Bounce page `n`, filled from or emptied into `slot` of the memory `mem` (an erased
+    /// `&BarDevmem<T>`).
     Bounce {
         n: usize,
         mem: *const c_void,
@@ -268,9 +282,10 @@ pub struct Transfer {
 }
 
 impl Transfer {
-    /// Watches `[start, end)` of `mm` (any byte range; its pages are watched) for a transfer to (`to_device`)
-    /// or from a device at byte `pos`, where the range's first byte goes. Bounce pages are allocated when a piece
-    /// first needs them, outside the notifier's lock, and kept for the next pieces.
+    /// Watches `[start, end)` of `mm` (any byte range; its pages are watched) for a transfer to
+    /// (`to_device`) or from a device at byte `pos`, where the range's first byte goes. Bounce
+    /// pages are allocated when a piece first needs them, outside the notifier's lock, and kept for
+    /// the next pieces.
     pub fn new(mm: &Mm, start: usize, end: usize, to_device: bool, pos: u64) -> Result<Self> {
         if start >= end {
             return Err(EINVAL);
@@ -306,11 +321,11 @@ impl Transfer {
         })
     }
 
-    /// Moves the bytes of the chunk of pages `[page_start, page_end)` (inside the watched range) between
-    /// memory and `dev`. `owner` is the `pgmap_owner` whose device-private pages are reported rather than
-    /// faulted back to system memory; `classify(addr, kind, pfn)` says how the device reaches each page. It
-    /// runs under the notifier's lock and must neither sleep nor allocate; its errors end the chunk before
-    /// any I/O.
+    /// Moves the bytes of the chunk of pages `[page_start, page_end)` (inside the watched range)
+    /// between memory and `dev`. `owner` is the `pgmap_owner` whose device-private pages are
+    /// reported rather than faulted back to system memory; `classify(addr, kind, pfn)` says how the
+    /// device reaches each page. It runs under the notifier's lock and must neither sleep nor
+    /// allocate; its errors end the chunk before any I/O.
     pub fn chunk<'a, T: SlotHandler + 'a>(
         &mut self,
         dev: &BlockDev,
@@ -363,7 +378,8 @@ impl Transfer {
             };
             let (state, pfns) = c.parts();
             vecs.clear();
-            // Bounce pages this attempt needs beyond the pool: allocated outside the lock, then set up again.
+            // Bounce pages this attempt needs beyond the pool: allocated outside the lock, then set
+            // up again.
             let mut short = 0;
             let mut nbounce = 0;
             for (addr, pfn) in pfns.iter() {
@@ -426,12 +442,13 @@ impl Transfer {
         }
         // SAFETY: Plain call; restored below on every path.
         let noio = unsafe { p2pmm_noio_save() };
-        // SAFETY: The pages named by `vecs` stay in place until the fence drops (the protocol at the top of this
-        // file); `T` is the type every `Bounce` memory was erased from.
+        // SAFETY: The pages named by `vecs` stay in place until the fence drops (the protocol at
+        // the top of this file); `T` is the type every `Bounce` memory was erased from.
         let res = unsafe { Self::submit::<T>(vecs, bounce, dev, to_device, dev_pos) };
         // SAFETY: Restores the state saved above.
         unsafe { p2pmm_noio_restore(noio) };
-        // SAFETY: The fence is live. It drops before the lock is taken, so a waiter never holds what we need.
+        // SAFETY: The fence is live. It drops before the lock is taken, so a waiter never holds
+        // what we need.
         unsafe { p2pmm_fence_signal(notifier.handler().fence.0) };
         notifier.lock().range = None;
         res?;
@@ -450,8 +467,8 @@ impl Transfer {
     ///
     /// # Safety
     ///
-    /// Every page `vecs` names stays valid and in place until this returns, and every `Bounce` memory is a live
-    /// `BarDevmem<T>`.
+    /// Every page `vecs` names stays valid and in place until this returns, and every `Bounce`
+    /// memory is a live `BarDevmem<T>`.
     unsafe fn submit<T: SlotHandler>(
         vecs: &[IoVec],
         bounce: &[*mut c_void],
@@ -464,8 +481,9 @@ impl Transfer {
                 // SAFETY: The caller's promise: the page is in place (mapped and not truncated).
                 Piece::Page(page) if v.dirty => unsafe { p2pmm_page_dirty(page) },
                 Piece::Bounce { n, mem, slot } if to_device || v.len as usize != PAGE_SIZE => {
-                    // The device reads the slot's data, or writes part of the page: start from the data.
-                    // SAFETY: The caller's promise for `mem`; bounce page `n` is ours, `slot` was checked.
+                    // The device reads the slot's data, or writes part of the page: start from the
+                    // data. SAFETY: The caller's promise for `mem`; bounce page `n` is ours, `slot`
+                    // was checked.
                     unsafe { (*mem.cast::<BarDevmem<T>>()).copy_slot_to_page(slot, bounce[n]) };
                 }
                 _ => {}
@@ -484,7 +502,8 @@ impl Transfer {
                 Piece::Bounce { n, .. } => bounce[n],
             };
             if err == 0 {
-                // SAFETY: `batch` is live until `finish`; the page stays valid (the caller's promise).
+                // SAFETY: `batch` is live until `finish`; the page stays valid (the caller's
+                // promise).
                 err = unsafe { p2pmm_bio_batch_add(batch, page, v.off, v.len) };
             }
         }
@@ -522,13 +541,15 @@ fn grow_pool(pool: &mut KVec<*mut c_void>, want: usize) -> Result {
 impl Drop for Transfer {
     fn drop(&mut self) {
         for &page in self.bounce.iter() {
-            // SAFETY: Allocated in `new`, no I/O uses it any more (every chunk waited for its bios).
+            // SAFETY: Allocated in `new`, no I/O uses it any more (every chunk waited for its
+            // bios).
             unsafe { p2pmm_bounce_free(page) };
         }
     }
 }
 
-/// Writes back dirty page cache of `[pos, pos + len)` of `dev` before a transfer (as O_DIRECT does).
+/// Writes back dirty page cache of `[pos, pos + len)` of `dev` before a transfer (as O_DIRECT
+/// does).
 pub fn prepare(dev: &BlockDev, pos: u64, len: u64, to_device: bool) -> Result {
     // SAFETY: A block device file we hold.
     kernel::error::to_result(unsafe { p2pmm_bdev_prepare(dev.raw(), pos, len, to_device) })

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Simulated device-private memory: `ZONE_DEVICE` pages (`MEMORY_DEVICE_PRIVATE`, `memremap_pages`) whose data
-//! lives in one system page each, as `lib/test_hmm.c` simulates a device.
+//! Simulated device-private memory: `ZONE_DEVICE` pages (`MEMORY_DEVICE_PRIVATE`, `memremap_pages`)
+//! whose data lives in one system page each, as `lib/test_hmm.c` simulates a device.
 //!
-//! A [`DevmemChunk`] is one `struct dev_pagemap` over a free physical range, with a free list of its pages. Core
-//! mm calls back when a page's last reference goes (`folio_free`: the page returns to the free list) and when
-//! the CPU touches a page (`migrate_to_ram`: the page migrates back to system memory, see `migrate.rs`).
-//! Dropping a chunk first evicts every page still in use, then unmaps the memory.
+//! A [`DevmemChunk`] is one `struct dev_pagemap` over a free physical range, with a free list of
+//! its pages. Core mm calls back when a page's last reference goes (`folio_free`: the page returns
+//! to the free list) and when the CPU touches a page (`migrate_to_ram`: the page migrates back to
+//! system memory, see `migrate.rs`). Dropping a chunk first evicts every page still in use, then
+//! unmaps the memory.
 //!
-//! Lock order: mmap lock -> page lock -> the chunk's free-list spinlock (taken from `folio_free`, any context).
+//! Lock order: mmap lock -> page lock -> the chunk's free-list spinlock (taken from `folio_free`,
+//! any context).
 
 use crate::ffi::{
     p2pmm_alloc_backing, p2pmm_alloc_page_locked, p2pmm_copy_page, p2pmm_devmem_add,
@@ -41,8 +43,8 @@ const CHUNK_PAGES: usize = CHUNK_SIZE / PAGE_SIZE;
 pub const PMD_ORDER: u32 = 9;
 const PMD_PAGES: usize = 1 << PMD_ORDER;
 
-/// A test hook: makes the next large allocation of device or system memory fail, once, so the small-page
-/// fallbacks run (the upstream uAPI's `HMM_DMIRROR_FLAG_FAIL_ALLOC`).
+/// A test hook: makes the next large allocation of device or system memory fail, once, so the
+/// small-page fallbacks run (the upstream uAPI's `HMM_DMIRROR_FLAG_FAIL_ALLOC`).
 ///
 /// # Examples
 ///
@@ -87,13 +89,14 @@ struct FreeLists {
 
 /// A device page handed out by [`DevmemChunk::alloc`], not yet given to a migration.
 ///
-/// A `DevPage` must go to a migration: one that is dropped keeps its device page in use for good, and dropping
-/// its chunk then waits for that page forever.
+/// A `DevPage` must go to a migration: one that is dropped keeps its device page in use for good,
+/// and dropping its chunk then waits for that page forever.
 ///
 /// # Examples
 ///
-/// The allocator of [`MigrateVma::to_device`] hands out `DevPage`s, which the migration takes over at once; a
-/// page it gives none stays in system memory. Here there are device pages for two pages of three.
+/// The allocator of [`MigrateVma::to_device`] hands out `DevPage`s, which the migration takes over
+/// at once; a page it gives none stays in system memory. Here there are device pages for two pages
+/// of three.
 ///
 /// ```
 /// use crate::{
@@ -138,8 +141,8 @@ struct FreeLists {
 ///
 /// # Invariants
 ///
-/// `page` is an initialised (refcount 1) device-private folio whose `zone_device_data` is its backing folio of
-/// the same order.
+/// `page` is an initialised (refcount 1) device-private folio whose `zone_device_data` is its
+/// backing folio of the same order.
 pub struct DevPage {
     page: *mut c_void,
 }
@@ -165,7 +168,8 @@ impl DevPage {
 ///
 /// # Examples
 ///
-/// A chunk without a free folio of the backing's size hands the backing back, for the next chunk to try.
+/// A chunk without a free folio of the backing's size hands the backing back, for the next chunk to
+/// try.
 ///
 /// ```
 /// use crate::devmem::{Backing, DevmemChunk, FailNext};
@@ -197,7 +201,8 @@ impl Backing {
 
 impl Drop for Backing {
     fn drop(&mut self) {
-        // SAFETY: Allocated by `p2pmm_alloc_backing` with this order and never handed out (type invariant).
+        // SAFETY: Allocated by `p2pmm_alloc_backing` with this order and never handed out (type
+        // invariant).
         unsafe { p2pmm_free_pages(self.page, self.order) };
     }
 }
@@ -206,14 +211,15 @@ impl Drop for Backing {
 ///
 /// # Invariants
 ///
-/// From the end of initialisation until `drop`, `pgmap` is a `memremap_pages`-ed `MEMORY_DEVICE_PRIVATE`
-/// pagemap of `CHUNK_PAGES` pages from `first_pfn`, with `Self::OPS` and owner `owner`; `free` holds the PFNs of
-/// its free folios, and each list has capacity for all of them (so `folio_free` never allocates).
+/// From the end of initialisation until `drop`, `pgmap` is a `memremap_pages`-ed
+/// `MEMORY_DEVICE_PRIVATE` pagemap of `CHUNK_PAGES` pages from `first_pfn`, with `Self::OPS` and
+/// owner `owner`; `free` holds the PFNs of its free folios, and each list has capacity for all of
+/// them (so `folio_free` never allocates).
 ///
 /// # Examples
 ///
-/// Pages migrated into a chunk come back when the CPU touches them (`migrate_to_ram`), and dropping the chunk
-/// evicts the ones still there, data intact.
+/// Pages migrated into a chunk come back when the CPU touches them (`migrate_to_ram`), and dropping
+/// the chunk evicts the ones still there, data intact.
 ///
 /// ```
 /// use crate::{
@@ -281,8 +287,9 @@ impl DevmemChunk {
         folio_split: Some(Self::folio_split_callback),
     };
 
-    /// Maps a new chunk of device memory owned by `owner` (an address used as identity, the `pgmap_owner`),
-    /// handed out as PMD-sized folios if `large`, else as small pages. `fail` injects allocation failures.
+    /// Maps a new chunk of device memory owned by `owner` (an address used as identity, the
+    /// `pgmap_owner`), handed out as PMD-sized folios if `large`, else as small pages. `fail`
+    /// injects allocation failures.
     pub fn new(owner: usize, large: bool, fail: Arc<FailNext>) -> impl PinInit<Self, Error> {
         try_pin_init!(&this in Self {
             pgmap: Opaque::uninit(),
@@ -294,8 +301,9 @@ impl DevmemChunk {
             owner,
             fail,
             _: {
-                // SAFETY: `this` is pinned and all fields are initialised; callbacks may run once the pagemap
-                // exists, and the free list must then be ready: it is filled below before any page is handed out.
+                // SAFETY: `this` is pinned and all fields are initialised; callbacks may run once
+                // the pagemap exists, and the free list must then be ready: it is filled below
+                // before any page is handed out.
                 let me = unsafe { &mut *this.as_ptr() };
                 let mut first: c_ulong = 0;
                 // SAFETY: `pgmap` is ours and stays pinned; `Self::OPS` is a constant.
@@ -309,7 +317,8 @@ impl DevmemChunk {
                     )
                 })?;
                 me.first_pfn = first as usize;
-                // Fill the free list outside its lock (allocating under a spinlock may not sleep), then publish it.
+                // Fill the free list outside its lock (allocating under a spinlock may not sleep),
+                // then publish it.
                 let filled = (|| -> Result {
                     let mut small = KVec::with_capacity(CHUNK_PAGES, GFP_KERNEL)?;
                     let mut heads = KVec::with_capacity(CHUNK_PAGES / PMD_PAGES, GFP_KERNEL)?;
@@ -342,8 +351,9 @@ impl DevmemChunk {
         self.owner
     }
 
-    /// Takes a free device folio of `order` (0 or [`PMD_ORDER`]) and gives it a backing folio; `None` when
-    /// the chunk has none of that size (or, for a large folio, when no large backing folio can be had).
+    /// Takes a free device folio of `order` (0 or [`PMD_ORDER`]) and gives it a backing folio;
+    /// `None` when the chunk has none of that size (or, for a large folio, when no large backing
+    /// folio can be had).
     pub fn alloc(&self, order: u32) -> Result<Option<DevPage>> {
         let Some(backing) = Backing::new(order) else {
             return if order > 0 { Ok(None) } else { Err(ENOMEM) };
@@ -351,9 +361,9 @@ impl DevmemChunk {
         Ok(self.take(backing).ok())
     }
 
-    /// Takes a free device folio of `backing`'s order and gives it `backing` to hold its data; hands `backing`
-    /// back when the chunk has no free folio of that size, so a caller trying several chunks allocates the
-    /// backing memory once.
+    /// Takes a free device folio of `backing`'s order and gives it `backing` to hold its data;
+    /// hands `backing` back when the chunk has no free folio of that size, so a caller trying
+    /// several chunks allocates the backing memory once.
     pub fn take(&self, backing: Backing) -> Result<DevPage, Backing> {
         let order = backing.order;
         let pfn = {
@@ -371,7 +381,8 @@ impl DevmemChunk {
         let page = unsafe { p2pmm_pfn_to_page(pfn as c_ulong) };
         // The device folio owns the backing folio from here on (`folio_free` frees it).
         let backing = core::mem::ManuallyDrop::new(backing);
-        // SAFETY: As above; initialising sets its refcount to 1 and records the backing folio of the same order.
+        // SAFETY: As above; initialising sets its refcount to 1 and records the backing folio of
+        // the same order.
         unsafe { p2pmm_devpage_init(page, backing.page, order) };
         // INVARIANT: initialised with its backing folio of the same order.
         Ok(DevPage { page })
@@ -389,9 +400,9 @@ impl DevmemChunk {
         unsafe { evict_range(self.first_pfn, CHUNK_PAGES) }
     }
 
-    /// Migrates the small pages of this chunk at `pfns` (device PFNs, e.g. from [`crate::hmm::HmmPfn::pfn`])
-    /// back to system memory with their data ([`evict_pfns_to`]); other PFNs, and pages that are free, busy or
-    /// large, stay. Returns how many moved.
+    /// Migrates the small pages of this chunk at `pfns` (device PFNs, e.g. from
+    /// [`crate::hmm::HmmPfn::pfn`]) back to system memory with their data ([`evict_pfns_to`]);
+    /// other PFNs, and pages that are free, busy or large, stay. Returns how many moved.
     pub fn evict_pfns(&self, pfns: &[usize]) -> Result<usize> {
         let mut mine = KVec::with_capacity(pfns.len(), GFP_KERNEL)?;
         for &pfn in pfns {
@@ -400,8 +411,8 @@ impl DevmemChunk {
             }
         }
         let dest_of = |_: usize, dev: *mut c_void| {
-            // SAFETY: `dev` is a page of this chunk that the eviction isolated (locked, with a reference), so its
-            // backing page, if any, is live.
+            // SAFETY: `dev` is a page of this chunk that the eviction isolated (locked, with a
+            // reference), so its backing page, if any, is live.
             let backing = unsafe { p2pmm_devpage_backing(dev) };
             // SAFETY: As above.
             if backing.is_null() || unsafe { p2pmm_page_folio_order(backing) } != 0 {
@@ -412,12 +423,13 @@ impl DevmemChunk {
             if sys.is_null() {
                 return None;
             }
-            // SAFETY: `sys` is a new locked system page and `backing` a live small page (see above).
+            // SAFETY: `sys` is a new locked system page and `backing` a live small page (see
+            // above).
             unsafe { p2pmm_copy_page(sys, backing) };
             Some(sys)
         };
-        // SAFETY: `mine` holds only this chunk's PFNs, alive while `self` is; each page `dest_of` returns is a new
-        // locked system page holding the device page's data.
+        // SAFETY: `mine` holds only this chunk's PFNs, alive while `self` is; each page `dest_of`
+        // returns is a new locked system page holding the device page's data.
         let moved = unsafe { evict_pfns_to(&mine, dest_of) }?;
         Ok(moved.iter().filter(|&&m| m).count())
     }
@@ -428,7 +440,8 @@ impl DevmemChunk {
     ///
     /// `page` must be a page of a live `DevmemChunk`.
     unsafe fn of_page<'a>(page: *mut c_void) -> &'a Self {
-        // SAFETY: The caller guarantees `page` is ours, so its pgmap is the `pgmap` field of a live `Self`.
+        // SAFETY: The caller guarantees `page` is ours, so its pgmap is the `pgmap` field of a live
+        // `Self`.
         unsafe {
             let pgmap = p2pmm_page_pgmap(page).cast::<Opaque<bindings::dev_pagemap>>();
             &*kernel::container_of!(pgmap, Self, pgmap)
@@ -445,8 +458,8 @@ impl DevmemChunk {
         let page = unsafe { p2pmm_folio_page(folio.cast()) };
         // SAFETY: As above.
         let chunk = unsafe { Self::of_page(page) };
-        // SAFETY: The folio is ours and unused; its backing folio (of the same order, split along with it) was
-        // allocated by `alloc`.
+        // SAFETY: The folio is ours and unused; its backing folio (of the same order, split along
+        // with it) was allocated by `alloc`.
         let order = unsafe {
             let backing = p2pmm_devpage_backing(page);
             let mut order = 0;
@@ -477,7 +490,8 @@ impl DevmemChunk {
         vmf: *mut bindings::vm_fault,
     ) -> bindings::vm_fault_t {
         let vmf = vmf.cast::<c_void>();
-        // SAFETY: Core mm passes a valid fault on our page, holding the mmap (or VMA) lock and page lock meanwhile.
+        // SAFETY: Core mm passes a valid fault on our page, holding the mmap (or VMA) lock and page
+        // lock meanwhile.
         unsafe {
             let page = p2pmm_vmf_page(vmf);
             let vma = p2pmm_vmf_vma(vmf);
@@ -516,12 +530,14 @@ impl DevmemChunk {
     ///
     /// # Safety
     ///
-    /// Called by core mm only, for folios of a pagemap with `Self::OPS` (`tail` null for the final call).
+    /// Called by core mm only, for folios of a pagemap with `Self::OPS` (`tail` null for the final
+    /// call).
     unsafe extern "C" fn folio_split_callback(
         head: *mut bindings::folio,
         tail: *mut bindings::folio,
     ) {
-        // SAFETY: Core mm passes our folio being split; the glue follows lib/test_hmm.c's bookkeeping.
+        // SAFETY: Core mm passes our folio being split; the glue follows lib/test_hmm.c's
+        // bookkeeping.
         unsafe { p2pmm_devmem_split_backing(head.cast(), tail.cast()) };
     }
 
@@ -534,11 +550,13 @@ impl DevmemChunk {
 #[pinned_drop]
 impl PinnedDrop for DevmemChunk {
     fn drop(self: Pin<&mut Self>) {
-        // Every page must be back in system memory before the pagemap goes: `memunmap_pages` waits for them.
+        // Every page must be back in system memory before the pagemap goes: `memunmap_pages` waits
+        // for them.
         if self.evict().is_err() {
             pr_err!("p2pmm: evicting device memory failed; pages stay in use\n");
         }
-        // SAFETY: Mapped since initialisation (type invariant); no page is in use after the eviction.
+        // SAFETY: Mapped since initialisation (type invariant); no page is in use after the
+        // eviction.
         unsafe { p2pmm_devmem_remove(self.pgmap.get().cast()) };
     }
 }

@@ -2,9 +2,10 @@
 
 //! `make_device_exclusive()`: take a page away from the CPU so a device may access it atomically.
 //!
-//! The CPU's page table entry is replaced by a device-exclusive entry; the next CPU access faults, core mm
-//! restores the mapping and invalidates the range (event [`crate::notifier::Event::Exclusive`] first, then a
-//! normal one), and the device must drop its exclusive mapping.
+//! The CPU's page table entry is replaced by a device-exclusive entry; the next CPU access faults,
+//! core mm restores the mapping and invalidates the range (event
+//! [`crate::notifier::Event::Exclusive`] first, then a normal one), and the device must drop its
+//! exclusive mapping.
 
 use crate::ffi::{p2pmm_folio_unlock_put, p2pmm_make_device_exclusive};
 use kernel::{
@@ -18,8 +19,8 @@ use kernel::{
 ///
 /// # Examples
 ///
-/// A device takes a page for atomic access; the CPU's next access takes it back, and the invalidation that
-/// comes with it removes the device's mapping.
+/// A device takes a page for atomic access; the CPU's next access takes it back, and the
+/// invalidation that comes with it removes the device's mapping.
 ///
 /// ```
 /// use crate::{
@@ -82,12 +83,13 @@ impl<'a> ExclusiveSession<'a> {
         }
     }
 
-    /// Makes the page at `addr` exclusive to the device identified by `owner` (an address used as identity, 0
-    /// for none). The page stays locked and referenced until the returned value is dropped: map it into the
-    /// device before that.
+    /// Makes the page at `addr` exclusive to the device identified by `owner` (an address used as
+    /// identity, 0 for none). The page stays locked and referenced until the returned value is
+    /// dropped: map it into the device before that.
     pub fn make_exclusive(&self, addr: usize, owner: usize) -> Result<ExclusivePage<'_>> {
         let mut folio: *mut bindings::folio = core::ptr::null_mut();
-        // SAFETY: The mmap read lock of `self.mm` is held (`_lock`), `folio` is a valid out pointer.
+        // SAFETY: The mmap read lock of `self.mm` is held (`_lock`), `folio` is a valid out
+        // pointer.
         let page = unsafe {
             p2pmm_make_device_exclusive(
                 self.mm.as_raw().cast(),
@@ -111,9 +113,9 @@ impl<'a> ExclusiveSession<'a> {
 ///
 /// # Examples
 ///
-/// Each page is one `ExclusivePage`, faulted in writable first if need be. Making it exclusive invalidates it
-/// for every mirror ([`Event::Exclusive`], naming the device), and once it is dropped the CPU's next access
-/// gets the page back with its data.
+/// Each page is one `ExclusivePage`, faulted in writable first if need be. Making it exclusive
+/// invalidates it for every mirror ([`Event::Exclusive`], naming the device), and once it is
+/// dropped the CPU's next access gets the page back with its data.
 ///
 /// [`Event::Exclusive`]: crate::notifier::Event::Exclusive
 ///

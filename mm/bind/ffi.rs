@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Every C glue function the Rust side of p2pmm calls, declared once. The C side is the `*_glue.c` file next to
-//! the binding that uses each function (`mm/bind/`, `mm/p2pmm_glue.c`, `mm/trace_glue.c`); the rules for calling
-//! one are in that binding. `struct pci_dev`, `struct page` and the like are `void *` here: they hold zero-sized
-//! arrays that rustc's FFI-safety lint rejects, and the bindings cast to and from their own types.
+//! Every C glue function the Rust side of p2pmm calls, declared once. The C side is the `*_glue.c`
+//! file next to the binding that uses each function (`mm/bind/`, `mm/p2pmm_glue.c`,
+//! `mm/trace_glue.c`); the rules for calling one are in that binding. `struct pci_dev`, `struct
+//! page` and the like are `void *` here: they hold zero-sized arrays that rustc's FFI-safety lint
+//! rejects, and the bindings cast to and from their own types.
 //!
-//! Both modules compile this file (p2pmm_mirror.ko uses a subset): the declarations are `pub`, so the functions one
-//! module does not call are not dead code, and they are documented where they are defined and where they are used,
-//! as `kernel::bindings` is.
+//! Both modules compile this file (p2pmm_mirror.ko uses a subset): the declarations are `pub`, so
+//! the functions one module does not call are not dead code, and they are documented where they are
+//! defined and where they are used, as `kernel::bindings` is.
 #![allow(missing_docs)]
 
 use kernel::ffi::{c_char, c_int, c_ulong, c_void};

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `hmm_range_fault()`: snapshot or fault a range of a mirrored address space into PFNs a device can map.
+//! `hmm_range_fault()`: snapshot or fault a range of a mirrored address space into PFNs a device
+//! can map.
 //!
-//! Wraps `struct hmm_range` (`include/linux/hmm.h`) for an [`IntervalNotifier`]. A fault gives a [`Faulted`],
-//! whose PFNs can only be read once [`Faulted::commit`] has taken the notifier's lock and checked that no
-//! invalidation ran meanwhile; see `notifier.rs` for the protocol.
+//! Wraps `struct hmm_range` (`include/linux/hmm.h`) for an [`IntervalNotifier`]. A fault gives a
+//! [`Faulted`], whose PFNs can only be read once [`Faulted::commit`] has taken the notifier's lock
+//! and checked that no invalidation ran meanwhile; see `notifier.rs` for the protocol.
 
 use crate::ffi::{
     p2pmm_hmm_pfn_to_map_order, p2pmm_hmm_pfn_to_page, p2pmm_hmm_range_fault,
@@ -62,8 +63,8 @@ impl Request {
 ///
 /// # Examples
 ///
-/// What anonymous memory looks like to a device ([`PageKind`]): nothing before it is touched, the shared zero
-/// page after a read fault, a page of its own, writable, after a write fault.
+/// What anonymous memory looks like to a device ([`PageKind`]): nothing before it is touched, the
+/// shared zero page after a read fault, a page of its own, writable, after a write fault.
 ///
 /// ```
 /// use crate::{
@@ -89,7 +90,8 @@ impl Request {
 /// )?;
 /// let (start, end) = (map.addr(), map.end());
 ///
-/// // `f` sees the committed PFNs of one fault of `[start, end)` with `request`, retried if it races.
+/// // `f` sees the committed PFNs of one fault of `[start, end)` with `request`, retried if it
+/// // races.
 /// let walk = |request, f: &mut dyn FnMut(usize, HmmPfn)| -> Result {
 ///     let mut range = HmmRange::new(&n, start, end, request, 0)?;
 ///     assert_eq!((range.start(), range.end()), (start, end));
@@ -157,10 +159,11 @@ impl HmmPfn {
 
     /// Makes the PFN of a page inside a large mapping match its address.
     ///
-    /// Linux 7.3's `hmm_vma_handle_absent_pmd()` reports every page of a PMD-mapped *device-private* folio
-    /// from the folio's first PFN on, without the offset of the range's start inside the PMD (present PMDs get
-    /// it right), so a range that starts mid-PMD reads the wrong pages. A large mapping is naturally aligned in
-    /// both address and PFN, so the low bits of the PFN must equal those of the virtual page number.
+    /// Linux 7.3's `hmm_vma_handle_absent_pmd()` reports every page of a PMD-mapped
+    /// *device-private* folio from the folio's first PFN on, without the offset of the range's
+    /// start inside the PMD (present PMDs get it right), so a range that starts mid-PMD reads the
+    /// wrong pages. A large mapping is naturally aligned in both address and PFN, so the low bits
+    /// of the PFN must equal those of the virtual page number.
     fn within_large_mapping(self, addr: usize) -> Self {
         if !self.is_valid() {
             return self;
@@ -173,7 +176,8 @@ impl HmmPfn {
         HmmPfn((self.0 & !mask) | ((addr / PAGE_SIZE) & mask))
     }
 
-    /// The page frame number of a valid entry (a plain number: only meaningful while the fault's lock is held).
+    /// The page frame number of a valid entry (a plain number: only meaningful while the fault's
+    /// lock is held).
     pub fn pfn(self) -> Option<usize> {
         let page = self.raw_page()?;
         // SAFETY: `page` comes from a valid entry, so it is a `struct page` with a PFN.
@@ -198,8 +202,8 @@ impl HmmPfn {
 ///
 /// # Examples
 ///
-/// A fault is published only once it is known to be current ([`Faulted::commit`]), and fails for what the
-/// process itself could not do.
+/// A fault is published only once it is known to be current ([`Faulted::commit`]), and fails for
+/// what the process itself could not do.
 ///
 /// ```
 /// use crate::{
@@ -265,8 +269,8 @@ pub struct HmmRange<'n, T: InvalidateHandler> {
 }
 
 impl<'n, T: InvalidateHandler> HmmRange<'n, T> {
-    /// A range `[start, end)` mirrored by `notifier`. `owner` is the `pgmap_owner` of this device's private
-    /// memory (pages owned by it are reported, not faulted back to RAM); 0 for none.
+    /// A range `[start, end)` mirrored by `notifier`. `owner` is the `pgmap_owner` of this device's
+    /// private memory (pages owned by it are reported, not faulted back to RAM); 0 for none.
     ///
     /// Fails with `EINVAL` for an unaligned or empty range.
     pub fn new(
@@ -303,23 +307,23 @@ impl<'n, T: InvalidateHandler> HmmRange<'n, T> {
     }
 
     fn prepare(&mut self) {
-        // hmm_range_fault reads the request from each entry (default_flags | entry & mask, mask = 0): reset the
-        // outputs of an earlier attempt.
+        // hmm_range_fault reads the request from each entry (default_flags | entry & mask, mask =
+        // 0): reset the outputs of an earlier attempt.
         self.pfns.iter_mut().for_each(|p| *p = 0);
     }
 
     /// Faults the range with the mmap read lock taken here (`hmm_range_fault`).
     ///
-    /// `EBUSY` means an invalidation raced with the walk: fault again. `EFAULT` for an address without a
-    /// usable VMA (or a dead address space), `EPERM` for a write to read-only memory.
+    /// `EBUSY` means an invalidation raced with the walk: fault again. `EFAULT` for an address
+    /// without a usable VMA (or a dead address space), `EPERM` for a write to read-only memory.
     pub fn fault(&mut self) -> Result<Faulted<'_, 'n, T>> {
         self.prepare();
         let mm = self.notifier.mm().ok_or(EFAULT)?;
         let seq = self.notifier.read_begin();
         {
             let _mmap = mm.mmap_read_lock();
-            // SAFETY: The notifier is inserted, the mmap lock of its mm is held, `pfns` has one entry per page of
-            // `[start, end)` (type invariant).
+            // SAFETY: The notifier is inserted, the mmap lock of its mm is held, `pfns` has one
+            // entry per page of `[start, end)` (type invariant).
             to_result(unsafe {
                 p2pmm_hmm_range_fault(
                     self.notifier.as_raw().cast(),
@@ -337,13 +341,14 @@ impl<'n, T: InvalidateHandler> HmmRange<'n, T> {
 
     /// Faults the range without holding the mmap lock across the call
     /// (`hmm_range_fault_unlocked_timeout`), which lets fault handlers such as userfaultfd drop it.
-    /// `timeout_ms` bounds core mm's own retries (0: none); `EBUSY` when it expires, `EINTR` on a fatal signal.
+    /// `timeout_ms` bounds core mm's own retries (0: none); `EBUSY` when it expires, `EINTR` on a
+    /// fatal signal.
     pub fn fault_unlocked(&mut self, timeout_ms: u32) -> Result<Faulted<'_, 'n, T>> {
         self.prepare();
         let _mm = self.notifier.mm().ok_or(EFAULT)?;
         let mut seq: c_ulong = 0;
-        // SAFETY: The notifier is inserted, the address space has users (`_mm`), the mmap lock is not held,
-        // `pfns` has one entry per page (type invariant).
+        // SAFETY: The notifier is inserted, the address space has users (`_mm`), the mmap lock is
+        // not held, `pfns` has one entry per page (type invariant).
         to_result(unsafe {
             p2pmm_hmm_range_fault_unlocked(
                 self.notifier.as_raw().cast(),
@@ -367,8 +372,8 @@ impl<'n, T: InvalidateHandler> HmmRange<'n, T> {
 ///
 /// # Examples
 ///
-/// An invalidation between the fault and its commit makes the result stale: [`Faulted::commit`] refuses it with
-/// [`Retry`], and the next fault commits.
+/// An invalidation between the fault and its commit makes the result stale: [`Faulted::commit`]
+/// refuses it with [`Retry`], and the next fault commits.
 ///
 /// ```
 /// use crate::{
@@ -424,8 +429,9 @@ impl<'r, 'n, T: InvalidateHandler> Faulted<'r, 'n, T> {
 ///
 /// # Examples
 ///
-/// The state and the PFNs come together under the lock: what a device records from a committed fault is in its
-/// state before any invalidation can run, and the next invalidation finds it there to tear it down.
+/// The state and the PFNs come together under the lock: what a device records from a committed
+/// fault is in its state before any invalidation can run, and the next invalidation finds it there
+/// to tear it down.
 ///
 /// ```
 /// use crate::{
@@ -472,19 +478,20 @@ pub struct Committed<'r, 'n, T: InvalidateHandler> {
 }
 
 impl<'r, 'n, T: InvalidateHandler> Committed<'r, 'n, T> {
-    /// The protected state and the PFNs, together (e.g. to map the PFNs into the device page table).
+    /// The protected state and the PFNs, together (e.g. to map the PFNs into the device page
+    /// table).
     pub fn parts(&mut self) -> (&mut T::State, &FaultedPfns<'r>) {
         (&mut self.guard, &self.pfns)
     }
 }
 
-/// The PFNs of a committed fault. Only [`Committed`] hands these out, so whatever consumes them (e.g.
-/// [`crate::mirror_table::MirrorTable::map`]) runs under the lock with a current fault.
+/// The PFNs of a committed fault. Only [`Committed`] hands these out, so whatever consumes them
+/// (e.g. [`crate::mirror_table::MirrorTable::map`]) runs under the lock with a current fault.
 ///
 /// # Examples
 ///
-/// One entry per page of the range, from its first address: here a snapshot of the middle two pages of four, of
-/// which only the first was ever written.
+/// One entry per page of the range, from its first address: here a snapshot of the middle two pages
+/// of four, of which only the first was ever written.
 ///
 /// ```
 /// use crate::{
@@ -552,9 +559,10 @@ impl FaultedPfns<'_> {
 ///
 /// # Examples
 ///
-/// A device page is [`PageKind::DevicePrivateLocal`] to its owner and [`PageKind::DevicePrivateRemote`] to
-/// anyone else; a snapshot for another device does not report it ([`PageKind::None`]), and a fault for another
-/// device brings it back to [`PageKind::System`] memory. ([`HmmPfn`] shows [`PageKind::Zero`].)
+/// A device page is [`PageKind::DevicePrivateLocal`] to its owner and
+/// [`PageKind::DevicePrivateRemote`] to anyone else; a snapshot for another device does not report
+/// it ([`PageKind::None`]), and a fault for another device brings it back to [`PageKind::System`]
+/// memory. ([`HmmPfn`] shows [`PageKind::Zero`].)
 ///
 /// ```
 /// use crate::{
@@ -634,7 +642,8 @@ impl HmmPfn {
         let Some(page) = self.raw_page() else {
             return PageKind::None;
         };
-        // SAFETY: `page` comes from a valid entry of a committed fault, so it is a live `struct page`.
+        // SAFETY: `page` comes from a valid entry of a committed fault, so it is a live `struct
+        // page`.
         unsafe {
             if p2pmm_page_is_device_private(page.cast()) {
                 if p2pmm_page_pgmap_owner(page.cast()) as usize == owner {
@@ -675,7 +684,8 @@ pub fn pmd_order() -> u32 {
     unsafe { p2pmm_pmd_order() }
 }
 
-/// The map order of a PUD-level CPU mapping (18 on x86-64 with 4 KiB pages; example: [`pmd_order`]).
+/// The map order of a PUD-level CPU mapping (18 on x86-64 with 4 KiB pages; example:
+/// [`pmd_order`]).
 pub fn pud_order() -> u32 {
     // SAFETY: Returns a compile-time constant of the kernel.
     unsafe { p2pmm_pud_order() }
@@ -683,8 +693,8 @@ pub fn pud_order() -> u32 {
 
 /// Faults `range` until the result commits, then hands the locked state and the PFNs to `consume`.
 ///
-/// Races with invalidations are retried up to `retries` times, then the answer is `EBUSY`: the retry policy is the
-/// caller's, core mm never spins on its behalf.
+/// Races with invalidations are retried up to `retries` times, then the answer is `EBUSY`: the
+/// retry policy is the caller's, core mm never spins on its behalf.
 ///
 /// # Examples
 ///

@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! User memory for KUnit tests of the binding layer: an anonymous mapping in an address space of the test's own.
+//! User memory for KUnit tests of the binding layer: an anonymous mapping in an address space of
+//! the test's own.
 //!
-//! KUnit runs every test case in a kernel thread, which has no address space, while notifiers, HMM and migration
-//! all work on one. `kunit_vm_mmap()` (`lib/kunit/user_alloc.c`) gives the test thread a fresh `mm` the first time
-//! (`kthread_use_mm`) and maps memory into it; that `mm` is torn down with the thread when the test case ends, so
-//! nothing outlives a test. [`TestMapping`] wraps it for the `# Examples` doctests of `mm/bind/*.rs`, which
-//! `scripts/doctest_gen.py` turns into KUnit suites. Compiled only with `CONFIG_KUNIT` (C glue in
-//! `mirror_glue.c`).
+//! KUnit runs every test case in a kernel thread, which has no address space, while notifiers, HMM
+//! and migration all work on one. `kunit_vm_mmap()` (`lib/kunit/user_alloc.c`) gives the test
+//! thread a fresh `mm` the first time (`kthread_use_mm`) and maps memory into it; that `mm` is torn
+//! down with the thread when the test case ends, so nothing outlives a test. [`TestMapping`] wraps
+//! it for the `# Examples` doctests of `mm/bind/*.rs`, which `scripts/doctest_gen.py` turns into
+//! KUnit suites. Compiled only with `CONFIG_KUNIT` (C glue in `mirror_glue.c`).
 //!
-//! Everything a test does through a mapping is ordinary user memory access of the current task (user copies,
-//! page faults, munmap), so it exercises core mm exactly as a process would.
+//! Everything a test does through a mapping is ordinary user memory access of the current task
+//! (user copies, page faults, munmap), so it exercises core mm exactly as a process would.
 
 use crate::ffi::{p2pmm_kunit_mmap, p2pmm_kunit_munmap, p2pmm_kunit_skip};
 use kernel::{
@@ -26,15 +27,18 @@ use kernel::{
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 
-/// An anonymous private mapping in the running KUnit test's address space (`current->mm`), unmapped when dropped.
+/// An anonymous private mapping in the running KUnit test's address space (`current->mm`), unmapped
+/// when dropped.
 ///
-/// Only usable inside a KUnit test case: outside one, [`TestMapping::anonymous`] fails with `EINVAL`.
+/// Only usable inside a KUnit test case: outside one, [`TestMapping::anonymous`] fails with
+/// `EINVAL`.
 ///
 /// # Invariants
 ///
-/// `[addr, addr + len)` (page aligned, `len > 0`) was mapped by `kunit_vm_mmap()` into `current->mm` of the
-/// KUnit test thread that created the value, and is still mapped there unless `mapped` is false. The value never
-/// leaves that thread (`NotThreadSafe`), so `current->mm` is always that address space when it is used.
+/// `[addr, addr + len)` (page aligned, `len > 0`) was mapped by `kunit_vm_mmap()` into
+/// `current->mm` of the KUnit test thread that created the value, and is still mapped there unless
+/// `mapped` is false. The value never leaves that thread (`NotThreadSafe`), so `current->mm` is
+/// always that address space when it is used.
 ///
 /// # Examples
 ///
@@ -84,7 +88,8 @@ impl TestMapping {
             return Err(EINVAL);
         }
         let mut err: c_int = 0;
-        // SAFETY: Plain call with a valid out pointer; the glue checks that a KUnit test is running.
+        // SAFETY: Plain call with a valid out pointer; the glue checks that a KUnit test is
+        // running.
         let addr = unsafe { p2pmm_kunit_mmap(len as c_ulong, writable, &mut err) };
         to_result(err)?;
         // INVARIANT: mapped just now into the current (test) thread's address space.
@@ -101,7 +106,8 @@ impl TestMapping {
         Self::map(len, true)
     }
 
-    /// Maps `len` bytes (a whole number of pages) of read-only anonymous memory (it reads as zeroes).
+    /// Maps `len` bytes (a whole number of pages) of read-only anonymous memory (it reads as
+    /// zeroes).
     pub fn read_only(len: usize) -> Result<Self> {
         Self::map(len, false)
     }
@@ -141,20 +147,22 @@ impl TestMapping {
         }
     }
 
-    /// Writes `data` at `offset` as the process would (`copy_to_user`, faulting pages in); `EFAULT` where the
-    /// memory cannot be written, `EINVAL` past the mapping's end.
+    /// Writes `data` at `offset` as the process would (`copy_to_user`, faulting pages in); `EFAULT`
+    /// where the memory cannot be written, `EINVAL` past the mapping's end.
     pub fn write(&self, offset: usize, data: &[u8]) -> Result {
         self.user(offset, data.len())?.writer().write_slice(data)
     }
 
-    /// Reads `buf.len()` bytes at `offset` as the process would (`copy_from_user`, faulting pages in, which
-    /// brings device-private pages back to system memory); `EFAULT` where nothing is mapped.
+    /// Reads `buf.len()` bytes at `offset` as the process would (`copy_from_user`, faulting pages
+    /// in, which brings device-private pages back to system memory); `EFAULT` where nothing is
+    /// mapped.
     pub fn read(&self, offset: usize, buf: &mut [u8]) -> Result {
         self.user(offset, buf.len())?.reader().read_slice(buf)
     }
 
-    /// Zaps the page table entries of `[offset, offset + len)` (as `madvise(MADV_DONTNEED)`): core mm sends an
-    /// [`crate::notifier::Event::Clear`] invalidation, and the next access faults a fresh zero page in.
+    /// Zaps the page table entries of `[offset, offset + len)` (as `madvise(MADV_DONTNEED)`): core
+    /// mm sends an [`crate::notifier::Event::Clear`] invalidation, and the next access faults a
+    /// fresh zero page in.
     pub fn zap(&self, offset: usize, len: usize) -> Result {
         self.user(offset, len)?;
         let mm = self.mm()?;
@@ -164,30 +172,32 @@ impl TestMapping {
         Ok(())
     }
 
-    /// Unmaps the whole mapping now (`munmap`), sending an [`crate::notifier::Event::Unmap`] invalidation;
-    /// later calls do nothing. Accesses fail with `EFAULT` afterwards.
+    /// Unmaps the whole mapping now (`munmap`), sending an [`crate::notifier::Event::Unmap`]
+    /// invalidation; later calls do nothing. Accesses fail with `EFAULT` afterwards.
     pub fn unmap(&mut self) -> Result {
         if !self.mapped {
             return Ok(());
         }
         self.mapped = false;
-        // SAFETY: By the type invariant the range is mapped in `current->mm`, the address space of the thread that
-        // mapped it; unmapping user memory is what munmap(2) does and leaves no kernel reference dangling.
+        // SAFETY: By the type invariant the range is mapped in `current->mm`, the address space of
+        // the thread that mapped it; unmapping user memory is what munmap(2) does and leaves no
+        // kernel reference dangling.
         to_result(unsafe { p2pmm_kunit_munmap(self.addr as c_ulong, self.len as c_ulong) })
     }
 }
 
 impl Drop for TestMapping {
     fn drop(&mut self) {
-        // Unmapped here rather than with the test's address space, so the invalidation reaches notifiers that a
-        // test declared before the mapping while they still exist. Failing is harmless: the thread's exit
-        // unmaps everything anyway.
+        // Unmapped here rather than with the test's address space, so the invalidation reaches
+        // notifiers that a test declared before the mapping while they still exist. Failing is
+        // harmless: the thread's exit unmaps everything anyway.
         let _ = self.unmap();
     }
 }
 
-/// Marks the running KUnit test case skipped, with `reason` in its KTAP result line (`# SKIP reason`); does
-/// nothing outside a test. The doctests generated from `no_run` examples report themselves so.
+/// Marks the running KUnit test case skipped, with `reason` in its KTAP result line (`# SKIP
+/// reason`); does nothing outside a test. The doctests generated from `no_run` examples report
+/// themselves so.
 pub fn skip(reason: &CStr) {
     // SAFETY: `reason` is a NUL-terminated string, valid for the call (KUnit copies it).
     unsafe { p2pmm_kunit_skip(reason.as_char_ptr()) };

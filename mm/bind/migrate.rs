@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Moving pages between system memory and simulated device memory: `migrate_vma_*` (a range of a process)
-//! and `migrate_device_*` (everything in a chunk, for eviction).
+//! Moving pages between system memory and simulated device memory: `migrate_vma_*` (a range of a
+//! process) and `migrate_device_*` (everything in a chunk, for eviction).
 //!
 //! A [`MigrateVma`] is one migration: `setup` isolates and unmaps the pages (core mm sends a
-//! [`crate::notifier::Event::Migrate`] invalidation with our owner), the caller gives each selected page a
-//! destination and copies it ([`MigrateVma::to_device`] / [`MigrateVma::to_ram`]), [`MigrateVma::pages`] moves
-//! the mappings, and `finalize` (on drop at the latest) restores what could not move and unlocks everything.
+//! [`crate::notifier::Event::Migrate`] invalidation with our owner), the caller gives each selected
+//! page a destination and copies it ([`MigrateVma::to_device`] / [`MigrateVma::to_ram`]),
+//! [`MigrateVma::pages`] moves the mappings, and `finalize` (on drop at the latest) restores what
+//! could not move and unlocks everything.
 //!
-//! Large folios: with `compound`, a PMD-sized folio is one entry flagged `MIGRATE_PFN_COMPOUND` followed by
-//! 511 empty ones; it moves as one large folio when a large destination can be had, else as 512 small pages.
+//! Large folios: with `compound`, a PMD-sized folio is one entry flagged `MIGRATE_PFN_COMPOUND`
+//! followed by 511 empty ones; it moves as one large folio when a large destination can be had,
+//! else as 512 small pages.
 
 use crate::devmem::{DevPage, FailNext, PMD_ORDER};
 use crate::ffi::{
@@ -65,7 +67,8 @@ unsafe fn mpfn_of(page: *mut c_void, src: usize, large: bool) -> usize {
 ///
 /// # Safety
 ///
-/// `dst` and, if not null, `src` must be the first of `n` physically contiguous live pages the caller may access.
+/// `dst` and, if not null, `src` must be the first of `n` physically contiguous live pages the
+/// caller may access.
 unsafe fn copy_pages(dst: *mut c_void, src: Option<*mut c_void>, n: usize) {
     for j in 0..n {
         // SAFETY: Guaranteed by the caller: `j < n` stays within both ranges.
@@ -83,9 +86,9 @@ unsafe fn copy_pages(dst: *mut c_void, src: Option<*mut c_void>, n: usize) {
 ///
 /// # Examples
 ///
-/// Each selection picks its pages of a range, here of three pages with page 1 on this device and pages 0 and 2
-/// in system memory; device pages of another owner are never picked. [`MigrateVma::fill`] is offered each picked
-/// page, and giving none a destination moves nothing.
+/// Each selection picks its pages of a range, here of three pages with page 1 on this device and
+/// pages 0 and 2 in system memory; device pages of another owner are never picked.
+/// [`MigrateVma::fill`] is offered each picked page, and giving none a destination moves nothing.
 ///
 /// ```
 /// use crate::{
@@ -141,7 +144,8 @@ pub enum Select {
     System,
     /// Device-private pages of the given owner: for a migration back to system memory.
     DevicePrivate,
-    /// Both: for a migration to a device from wherever the pages are (system memory or another device).
+    /// Both: for a migration to a device from wherever the pages are (system memory or another
+    /// device).
     Any,
 }
 
@@ -149,15 +153,15 @@ pub enum Select {
 ///
 /// # Invariants
 ///
-/// `raw` is a `struct migrate_vma` allocated by `p2pmm_migrate_alloc(npages)` on which `migrate_vma_setup`
-/// succeeded; it is finalized exactly once (`finalized`) before it is freed in `drop`. `vma` stays valid (its
-/// mmap lock held) until then.
+/// `raw` is a `struct migrate_vma` allocated by `p2pmm_migrate_alloc(npages)` on which
+/// `migrate_vma_setup` succeeded; it is finalized exactly once (`finalized`) before it is freed in
+/// `drop`. `vma` stays valid (its mmap lock held) until then.
 ///
 /// # Examples
 ///
-/// Pages go to simulated device memory and come back with their data; meanwhile the CPU page tables hold this
-/// device's private pages, and every move reaches notifiers as an [`Event::Migrate`] invalidation naming the
-/// migration's owner.
+/// Pages go to simulated device memory and come back with their data; meanwhile the CPU page tables
+/// hold this device's private pages, and every move reaches notifiers as an [`Event::Migrate`]
+/// invalidation naming the migration's owner.
 ///
 /// [`Event::Migrate`]: crate::notifier::Event::Migrate
 ///
@@ -248,8 +252,9 @@ pub struct MigrateVma {
 }
 
 impl MigrateVma {
-    /// Sets up the migration of `[start, end)` (page aligned, inside `vma`, whose mmap lock the caller holds
-    /// through the `&VmaRef`). `owner` identifies this device's memory; `compound` selects large folios whole.
+    /// Sets up the migration of `[start, end)` (page aligned, inside `vma`, whose mmap lock the
+    /// caller holds through the `&VmaRef`). `owner` identifies this device's memory; `compound`
+    /// selects large folios whole.
     pub fn setup(
         vma: &VmaRef,
         start: usize,
@@ -266,7 +271,8 @@ impl MigrateVma {
         {
             return Err(EINVAL);
         }
-        // SAFETY: `vma` is a live VMA whose mmap lock is held for the lifetime of the `&VmaRef`; no fault page.
+        // SAFETY: `vma` is a live VMA whose mmap lock is held for the lifetime of the `&VmaRef`; no
+        // fault page.
         unsafe {
             Self::setup_raw(
                 vma.as_ptr().cast(),
@@ -282,8 +288,9 @@ impl MigrateVma {
 
     /// # Safety
     ///
-    /// `vma` must be a live VMA whose mmap lock is held until the migration is finalized; `[start, end)` must be
-    /// page aligned and inside it; `fault_page`, if not null, is the locked device page of a `migrate_to_ram`.
+    /// `vma` must be a live VMA whose mmap lock is held until the migration is finalized; `[start,
+    /// end)` must be page aligned and inside it; `fault_page`, if not null, is the locked device
+    /// page of a `migrate_to_ram`.
     pub(crate) unsafe fn setup_raw(
         vma: *mut c_void,
         start: usize,
@@ -314,7 +321,8 @@ impl MigrateVma {
                 f
             }
         };
-        // SAFETY: `raw` has room for `npages` entries; the caller guarantees `vma`, the range and `fault_page`.
+        // SAFETY: `raw` has room for `npages` entries; the caller guarantees `vma`, the range and
+        // `fault_page`.
         let ret = unsafe {
             p2pmm_migrate_vma_setup(
                 raw,
@@ -342,14 +350,16 @@ impl MigrateVma {
     }
 
     fn src(&self) -> &[usize] {
-        // SAFETY: By the type invariant `raw` has `npages` source entries, written by setup and read-only after.
+        // SAFETY: By the type invariant `raw` has `npages` source entries, written by setup and
+        // read-only after.
         unsafe {
             core::slice::from_raw_parts(p2pmm_migrate_src(self.raw).cast::<usize>(), self.npages)
         }
     }
 
     fn dst_mut(&mut self) -> &mut [usize] {
-        // SAFETY: By the type invariant `raw` has `npages` destination entries, ours to fill before `pages`.
+        // SAFETY: By the type invariant `raw` has `npages` destination entries, ours to fill before
+        // `pages`.
         unsafe {
             core::slice::from_raw_parts_mut(
                 p2pmm_migrate_dst(self.raw).cast::<usize>(),
@@ -358,9 +368,9 @@ impl MigrateVma {
         }
     }
 
-    /// Gives every selected page a device page from `alloc(order)` and copies its data there (zero for an empty
-    /// entry). A large entry that cannot get a large device page moves as small pages; `alloc` returning `None`
-    /// for a small page leaves that page in system memory.
+    /// Gives every selected page a device page from `alloc(order)` and copies its data there (zero
+    /// for an empty entry). A large entry that cannot get a large device page moves as small pages;
+    /// `alloc` returning `None` for a small page leaves that page in system memory.
     pub fn to_device(&mut self, mut alloc: impl FnMut(u32) -> Result<Option<DevPage>>) -> Result {
         let mut i = 0;
         while i < self.npages {
@@ -373,7 +383,8 @@ impl MigrateVma {
             if src & mpfn::COMPOUND != 0 {
                 let nr = (1usize << PMD_ORDER).min(self.npages - i);
                 if let Some(dpage) = alloc(PMD_ORDER)? {
-                    // SAFETY: The isolated, locked source folio and the device page's backing both have `nr` pages.
+                    // SAFETY: The isolated, locked source folio and the device page's backing both
+                    // have `nr` pages.
                     unsafe { copy_pages(dpage.backing(), spage, nr) };
                     // SAFETY: A page the allocator just handed over.
                     self.dst_mut()[i] = unsafe { mpfn_of(dpage.into_raw(), src, true) };
@@ -383,7 +394,8 @@ impl MigrateVma {
                         let Some(dpage) = alloc(0)? else {
                             break;
                         };
-                        // SAFETY: Page `j` of the isolated source folio (or nothing for an empty entry).
+                        // SAFETY: Page `j` of the isolated source folio (or nothing for an empty
+                        // entry).
                         let s = spage.map(|p| unsafe { p2pmm_nth_page(p, j as c_ulong) });
                         // SAFETY: One live page each.
                         unsafe { copy_pages(dpage.backing(), s, 1) };
@@ -398,7 +410,8 @@ impl MigrateVma {
                 i += 1;
                 continue;
             };
-            // SAFETY: The source page is isolated and locked by setup; the backing page is the device page's.
+            // SAFETY: The source page is isolated and locked by setup; the backing page is the
+            // device page's.
             unsafe { copy_pages(dpage.backing(), spage, 1) };
             // SAFETY: A page the allocator just handed over.
             self.dst_mut()[i] = unsafe { mpfn_of(dpage.into_raw(), src, false) };
@@ -407,9 +420,10 @@ impl MigrateVma {
         Ok(())
     }
 
-    /// Gives every selected device page new system memory (near the VMA; a large folio for a large device
-    /// folio unless that fails or `fail` injects a failure, then small pages) and copies the data back.
-    /// `ENOMEM` if a small allocation fails (everything allocated so far is released, `finalize` restores all).
+    /// Gives every selected device page new system memory (near the VMA; a large folio for a large
+    /// device folio unless that fails or `fail` injects a failure, then small pages) and copies the
+    /// data back. `ENOMEM` if a small allocation fails (everything allocated so far is released,
+    /// `finalize` restores all).
     pub fn to_ram(&mut self, fail: Option<&FailNext>) -> Result {
         let mut i = 0;
         while i < self.npages {
@@ -418,7 +432,8 @@ impl MigrateVma {
                 i += 1;
                 continue;
             };
-            // SAFETY: `spage` is a device page selected (locked) by setup; its backing page holds its data.
+            // SAFETY: `spage` is a device page selected (locked) by setup; its backing page holds
+            // its data.
             let backing = unsafe { p2pmm_devpage_backing(spage) };
             // SAFETY: As above.
             let order = unsafe { p2pmm_page_folio_order(backing) };
@@ -456,7 +471,8 @@ impl MigrateVma {
         Ok(())
     }
 
-    /// Frees every destination allocated so far: with empty destinations `finalize` restores every page.
+    /// Frees every destination allocated so far: with empty destinations `finalize` restores every
+    /// page.
     fn release_destinations(&mut self) {
         for d in self.dst_mut().iter_mut() {
             if let Some(page) = mpfn_page(*d) {
@@ -472,8 +488,8 @@ impl MigrateVma {
         }
     }
 
-    /// Calls `f` with the index of each selected small page, giving none a destination: they all stay where they
-    /// are (e.g. to see what a selection picks).
+    /// Calls `f` with the index of each selected small page, giving none a destination: they all
+    /// stay where they are (e.g. to see what a selection picks).
     pub fn for_each_selected(&self, mut f: impl FnMut(usize)) {
         for i in 0..self.npages {
             if self.src()[i] & mpfn::MIGRATE != 0 {
@@ -482,15 +498,17 @@ impl MigrateVma {
         }
     }
 
-    /// Gives selected pages a destination chosen by `f`, which is called with the index of each selected small
-    /// page and its source page (`None` for an empty entry: the destination must then be zeroed), and returns the
-    /// destination page it filled (locked, with one reference, owned by the migration from then on) or `None` to
-    /// leave the page where it is. For migrations set up without `compound` (core mm then splits large folios).
+    /// Gives selected pages a destination chosen by `f`, which is called with the index of each
+    /// selected small page and its source page (`None` for an empty entry: the destination must
+    /// then be zeroed), and returns the destination page it filled (locked, with one reference,
+    /// owned by the migration from then on) or `None` to leave the page where it is. For migrations
+    /// set up without `compound` (core mm then splits large folios).
     ///
     /// # Safety
     ///
-    /// Every page `f` returns is a live, locked page with one reference that the caller gives to the migration,
-    /// not mapped anywhere, holding the data of its source (or zeroes): core mm maps it where the source was.
+    /// Every page `f` returns is a live, locked page with one reference that the caller gives to
+    /// the migration, not mapped anywhere, holding the data of its source (or zeroes): core mm maps
+    /// it where the source was.
     pub unsafe fn fill(
         &mut self,
         mut f: impl FnMut(&Self, usize, Option<*mut c_void>) -> Result<Option<*mut c_void>>,
@@ -508,9 +526,10 @@ impl MigrateVma {
         Ok(())
     }
 
-    /// Whether entry `i` moved, after [`MigrateVma::pages`]: core mm keeps `MIGRATE_PFN_MIGRATE` on a page it
-    /// moved and on a hole (nothing mapped yet, or the zero page) it filled with the new page, and clears it on
-    /// everything else. A hole has no `MIGRATE_PFN_VALID`, so that flag says nothing here.
+    /// Whether entry `i` moved, after [`MigrateVma::pages`]: core mm keeps `MIGRATE_PFN_MIGRATE` on
+    /// a page it moved and on a hole (nothing mapped yet, or the zero page) it filled with the new
+    /// page, and clears it on everything else. A hole has no `MIGRATE_PFN_VALID`, so that flag says
+    /// nothing here.
     pub fn moved(&self, i: usize) -> bool {
         self.src().get(i).is_some_and(|&e| e & mpfn::MIGRATE != 0)
     }
@@ -533,7 +552,8 @@ impl MigrateVma {
         unsafe { p2pmm_migrate_vma_pages(self.raw) };
     }
 
-    /// Pages that moved: selected and still valid after [`MigrateVma::pages`] (a large folio counts its pages).
+    /// Pages that moved: selected and still valid after [`MigrateVma::pages`] (a large folio counts
+    /// its pages).
     pub fn migrated(&self) -> usize {
         self.src()
             .iter()
@@ -570,16 +590,17 @@ impl Drop for MigrateVma {
     }
 }
 
-/// Evicts the device pages `pfns` (any order, each a small page of device-private memory the caller owns) to
-/// system memory (`migrate_device_pfns`): `copy(device_page, system_page)` copies each page that could be
-/// isolated. Pages that are free or busy are skipped. Returns how many pages moved.
+/// Evicts the device pages `pfns` (any order, each a small page of device-private memory the caller
+/// owns) to system memory (`migrate_device_pfns`): `copy(device_page, system_page)` copies each
+/// page that could be isolated. Pages that are free or busy are skipped. Returns how many pages
+/// moved.
 ///
 /// # Examples
 ///
 /// A device page is evicted by its PFN alone, wherever it is mapped (here PFNs from a snapshot,
-/// [`HmmPfn::pfn`]); a page that is busy, such as one a migration holds, or free is skipped, and `copy` is not
-/// called for it. The example goes through `DevmemChunk::evict_pfns`, the safe form for a chunk's own pages (the
-/// copy is the memory's own: `BarDevmem::evict` copies from its BAR).
+/// [`HmmPfn::pfn`]); a page that is busy, such as one a migration holds, or free is skipped, and
+/// `copy` is not called for it. The example goes through `DevmemChunk::evict_pfns`, the safe form
+/// for a chunk's own pages (the copy is the memory's own: `BarDevmem::evict` copies from its BAR).
 ///
 /// [`HmmPfn::pfn`]: crate::hmm::HmmPfn::pfn
 ///
@@ -653,8 +674,8 @@ impl Drop for MigrateVma {
 ///
 /// # Safety
 ///
-/// Every PFN in `pfns` is a page of device-private memory the caller created and keeps alive for the call, and
-/// `copy(device_page, system_page)` copies the data of the one into the other.
+/// Every PFN in `pfns` is a page of device-private memory the caller created and keeps alive for
+/// the call, and `copy(device_page, system_page)` copies the data of the one into the other.
 pub unsafe fn evict_pfns(
     pfns: &[usize],
     mut copy: impl FnMut(*mut c_void, *mut c_void),
@@ -665,19 +686,21 @@ pub unsafe fn evict_pfns(
         copy(spage, dpage);
         Some(dpage)
     };
-    // SAFETY: The caller's promise for `pfns`; each page `dest` returns was just allocated and filled by `copy`.
+    // SAFETY: The caller's promise for `pfns`; each page `dest` returns was just allocated and
+    // filled by `copy`.
     unsafe { evict_pfns_to(pfns, dest) }.map(|moved| moved.iter().filter(|&&m| m).count())
 }
 
-/// As [`evict_pfns`], with the destination chosen by `dest(i, device_page)`: a locked page holding the data
-/// (system memory, or a page of another device's memory), or `None` to leave page `i` where it is. Returns for
-/// each entry whether it moved.
+/// As [`evict_pfns`], with the destination chosen by `dest(i, device_page)`: a locked page holding
+/// the data (system memory, or a page of another device's memory), or `None` to leave page `i`
+/// where it is. Returns for each entry whether it moved.
 ///
 /// # Examples
 ///
-/// `dest` is offered each page that could be isolated, by its index in `pfns`, and gives it a destination that
-/// holds its data, or `None` to leave it where it is. [`DevmemChunk::evict_pfns`], used here, is this function
-/// with a `dest` that copies a chunk page to a new system page, for the chunk's own PFNs only.
+/// `dest` is offered each page that could be isolated, by its index in `pfns`, and gives it a
+/// destination that holds its data, or `None` to leave it where it is. [`DevmemChunk::evict_pfns`],
+/// used here, is this function with a `dest` that copies a chunk page to a new system page, for the
+/// chunk's own PFNs only.
 ///
 /// [`DevmemChunk::evict_pfns`]: crate::devmem::DevmemChunk::evict_pfns
 ///
@@ -750,9 +773,9 @@ pub unsafe fn evict_pfns(
 ///
 /// # Safety
 ///
-/// Every PFN in `pfns` is a page of device-private memory the caller created and keeps alive for the call, and
-/// every page `dest` returns is a live, locked page with one reference, not mapped anywhere, holding the data of
-/// the device page it is offered for.
+/// Every PFN in `pfns` is a page of device-private memory the caller created and keeps alive for
+/// the call, and every page `dest` returns is a live, locked page with one reference, not mapped
+/// anywhere, holding the data of the device page it is offered for.
 pub unsafe fn evict_pfns_to(
     pfns: &[usize],
     mut dest: impl FnMut(usize, *mut c_void) -> Option<*mut c_void>,
@@ -762,8 +785,8 @@ pub unsafe fn evict_pfns_to(
     src.extend_from_slice(pfns, GFP_KERNEL)?;
     let mut dst = KVVec::<usize>::with_capacity(n, GFP_KERNEL)?;
     dst.resize(n, 0, GFP_KERNEL)?;
-    // SAFETY: `src` holds `n` PFNs of device-private pages the caller owns (the caller's promise); the call locks
-    // and unmaps those it can.
+    // SAFETY: `src` holds `n` PFNs of device-private pages the caller owns (the caller's promise);
+    // the call locks and unmaps those it can.
     to_result(unsafe { p2pmm_migrate_device_pfns(src.as_mut_ptr().cast(), n as c_ulong) })?;
     for i in 0..n {
         let s = src[i];
@@ -795,19 +818,21 @@ pub unsafe fn evict_pfns_to(
     Ok(moved)
 }
 
-/// Evicts every used page of the device PFN range `[first_pfn, first_pfn + npages)` to system memory
-/// (`migrate_device_range`), e.g. before the memory goes away. A large folio that cannot get a large system
-/// folio stays (core mm cannot split it here) and `EBUSY` is returned.
+/// Evicts every used page of the device PFN range `[first_pfn, first_pfn + npages)` to system
+/// memory (`migrate_device_range`), e.g. before the memory goes away. A large folio that cannot get
+/// a large system folio stays (core mm cannot split it here) and `EBUSY` is returned.
 ///
 /// # Safety
 ///
-/// `[first_pfn, first_pfn + npages)` is device-private memory the caller created and keeps alive for the call.
+/// `[first_pfn, first_pfn + npages)` is device-private memory the caller created and keeps alive
+/// for the call.
 pub(crate) unsafe fn evict_range(first_pfn: usize, npages: usize) -> Result {
     let mut src = KVVec::<usize>::with_capacity(npages, GFP_KERNEL)?;
     src.resize(npages, 0, GFP_KERNEL)?;
     let mut dst = KVVec::<usize>::with_capacity(npages, GFP_KERNEL)?;
     dst.resize(npages, 0, GFP_KERNEL)?;
-    // SAFETY: `src` has `npages` entries; the PFNs belong to device memory the caller owns (its promise).
+    // SAFETY: `src` has `npages` entries; the PFNs belong to device memory the caller owns (its
+    // promise).
     to_result(unsafe {
         p2pmm_migrate_device_range(
             src.as_mut_ptr().cast(),
@@ -855,8 +880,9 @@ pub(crate) unsafe fn evict_range(first_pfn: usize, npages: usize) -> Result {
     Ok(())
 }
 
-/// Calls `step(vma, a, b)` for consecutive pieces `[a, b)` of `[start, end)`, each inside one VMA and at most
-/// `chunk_pages` long, under the mmap read lock. `EINVAL` where the range has a hole or an unreadable VMA.
+/// Calls `step(vma, a, b)` for consecutive pieces `[a, b)` of `[start, end)`, each inside one VMA
+/// and at most `chunk_pages` long, under the mmap read lock. `EINVAL` where the range has a hole or
+/// an unreadable VMA.
 ///
 /// # Examples
 ///

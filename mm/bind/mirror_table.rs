@@ -1,22 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A simulated device's page table: which CPU page each mirrored virtual page maps to, and with what access.
+//! A simulated device's page table: which CPU page each mirrored virtual page maps to, and with
+//! what access.
 //!
-//! Test importers (the mirror driver) have no hardware page table; this is theirs. It lives inside an
-//! [`crate::notifier::IntervalNotifier`]'s state, so it is only touched under the notifier's lock, and new entries
-//! come only from a committed fault ([`FaultedPfns`]), a device-local snapshot or an exclusive page. Its entries
-//! hold no page references: the notifier protocol clears an entry (under the same lock) before core mm can free or
-//! move the page, exactly as `lib/test_hmm.c` relies on. Only a [`HeldPage`], taken under the lock to copy a page
-//! out after it, holds a reference, and only until the copy is done.
+//! Test importers (the mirror driver) have no hardware page table; this is theirs. It lives inside
+//! an [`crate::notifier::IntervalNotifier`]'s state, so it is only touched under the notifier's
+//! lock, and new entries come only from a committed fault ([`FaultedPfns`]), a device-local
+//! snapshot or an exclusive page. Its entries hold no page references: the notifier protocol clears
+//! an entry (under the same lock) before core mm can free or move the page, exactly as
+//! `lib/test_hmm.c` relies on. Only a [`HeldPage`], taken under the lock to copy a page out after
+//! it, holds a reference, and only until the copy is done.
 //!
-//! Insertion never allocates: nodes are reserved with [`NodeReserve`] before the lock is taken, because the lock
-//! is also taken inside core mm's invalidation, where reclaim must not recurse.
+//! Insertion never allocates: nodes are reserved with [`NodeReserve`] before the lock is taken,
+//! because the lock is also taken inside core mm's invalidation, where reclaim must not recurse.
 //!
-//! Two trees hold the mappings. Small pages live in blocks of [`BLOCK`] consecutive virtual pages, one node per
-//! block (as an XArray leaf holds 64 entries), so mapping or invalidating 4 KiB pages costs one allocation per
-//! 64 pages, not one per page. A PMD-sized mapping (a THP, or a large device folio) is one entry of the other
-//! tree, keyed by its first page: mapping and invalidating 2 MiB costs one node, not 512. Mappings never overlap;
-//! an invalidation that touches part of a large mapping drops all of it (the device faults the rest back in).
+//! Two trees hold the mappings. Small pages live in blocks of [`BLOCK`] consecutive virtual pages,
+//! one node per block (as an XArray leaf holds 64 entries), so mapping or invalidating 4 KiB pages
+//! costs one allocation per 64 pages, not one per page. A PMD-sized mapping (a THP, or a large
+//! device folio) is one entry of the other tree, keyed by its first page: mapping and invalidating
+//! 2 MiB costs one node, not 512. Mappings never overlap; an invalidation that touches part of a
+//! large mapping drops all of it (the device faults the rest back in).
 
 use crate::ffi::{
     p2pmm_copy_from_page, p2pmm_copy_page_to_user, p2pmm_copy_to_page, p2pmm_devpage_backing,
@@ -45,9 +48,9 @@ const BLOCK: usize = 64;
 ///
 /// # Examples
 ///
-/// A read fault of untouched memory maps the shared zero page: the device may read it but not write it. A
-/// write fault gives every page a page of its own, writable. (The device and its notifier are as in
-/// [`MirrorTable`]'s example.)
+/// A read fault of untouched memory maps the shared zero page: the device may read it but not write
+/// it. A write fault gives every page a page of its own, writable. (The device and its notifier are
+/// as in [`MirrorTable`]'s example.)
 ///
 /// ```
 /// use crate::{
@@ -116,8 +119,9 @@ pub enum Access {
 ///
 /// # Invariants
 ///
-/// `page` is the first of `1 << order` physically contiguous valid `struct page`s while the table it was read
-/// from holds it (see the module comment); an `Entry` never outlives the lookup's borrow of the table.
+/// `page` is the first of `1 << order` physically contiguous valid `struct page`s while the table
+/// it was read from holds it (see the module comment); an `Entry` never outlives the lookup's
+/// borrow of the table.
 #[derive(Clone, Copy)]
 struct Entry {
     page: *mut bindings::page,
@@ -128,13 +132,15 @@ struct Entry {
 impl Entry {
     /// Page `offset` of the mapping.
     fn page(&self, offset: usize) -> *mut c_void {
-        // SAFETY: `offset < 1 << order` (callers only pass offsets inside the entry); the pages are contiguous.
+        // SAFETY: `offset < 1 << order` (callers only pass offsets inside the entry); the pages are
+        // contiguous.
         unsafe { p2pmm_nth_page(self.page.cast(), offset as c_ulong) }
     }
 }
 
-/// A mapped page packed in one word: the `struct page` pointer (at least 8-byte aligned, so its two low bits are
-/// zero) or-ed with the [`Access`] code; 0 for no mapping. A small page's own page, or a large mapping's first.
+/// A mapped page packed in one word: the `struct page` pointer (at least 8-byte aligned, so its two
+/// low bits are zero) or-ed with the [`Access`] code; 0 for no mapping. A small page's own page, or
+/// a large mapping's first.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Slot(usize);
 
@@ -155,7 +161,8 @@ impl Slot {
             2 => Access::Write,
             _ => Access::Atomic,
         };
-        // INVARIANT: the slot was made from a valid page by `Slot::new` and is in the table (see `MirrorTable`).
+        // INVARIANT: the slot was made from a valid page by `Slot::new` and is in the table (see
+        // `MirrorTable`).
         Some(Entry {
             page: core::ptr::with_exposed_provenance_mut(self.0 & !3),
             access,
@@ -177,14 +184,15 @@ impl Block {
     };
 }
 
-/// A mapped page held past the table's lock ([`MirrorTable::hold`]): its reference keeps it from being freed, so
-/// the device can copy it to user memory without the lock (a user copy may fault, and a fault may invalidate,
-/// which takes the lock), and without copying it into a bounce buffer first.
+/// A mapped page held past the table's lock ([`MirrorTable::hold`]): its reference keeps it from
+/// being freed, so the device can copy it to user memory without the lock (a user copy may fault,
+/// and a fault may invalidate, which takes the lock), and without copying it into a bounce buffer
+/// first.
 ///
 /// # Examples
 ///
-/// The device reads a page the CPU wrote, into another user buffer, with the table unlocked for the copy. (The
-/// device and its notifier are as in [`MirrorTable`]'s example.)
+/// The device reads a page the CPU wrote, into another user buffer, with the table unlocked for the
+/// copy. (The device and its notifier are as in [`MirrorTable`]'s example.)
 ///
 /// ```
 /// use crate::{
@@ -241,8 +249,9 @@ pub struct HeldPage {
 impl HeldPage {
     /// Copies the page to user memory at `dst` (one page); `EFAULT` where it cannot be written.
     pub fn copy_to_user(&self, dst: kernel::uaccess::UserPtr) -> Result {
-        // SAFETY: `page` is live while referenced (type invariant); the glue checks and copies to `dst`, which
-        // may be any user address, and may sleep (no lock is held here by contract of `hold`).
+        // SAFETY: `page` is live while referenced (type invariant); the glue checks and copies to
+        // `dst`, which may be any user address, and may sleep (no lock is held here by contract of
+        // `hold`).
         let left = unsafe { p2pmm_copy_page_to_user(dst.as_mut_ptr(), self.page) };
         if left != 0 {
             return Err(EFAULT);
@@ -262,8 +271,8 @@ impl Drop for HeldPage {
 ///
 /// # Examples
 ///
-/// Without reserved nodes nothing can be inserted: the table never allocates under its lock. (The device and
-/// its notifier are as in [`MirrorTable`]'s example.)
+/// Without reserved nodes nothing can be inserted: the table never allocates under its lock. (The
+/// device and its notifier are as in [`MirrorTable`]'s example.)
 ///
 /// ```
 /// use crate::{
@@ -294,7 +303,8 @@ impl Drop for HeldPage {
 /// assert_eq!(mapped, Err(ENOMEM));
 /// assert!(n.lock().is_empty());
 ///
-/// // Topping up allocates only what is missing; a mapping uses one node per 64-page block (or per PMD).
+/// // Topping up allocates only what is missing; a mapping uses one node per 64-page block (or per
+/// // PMD).
 /// let mut reserve = NodeReserve::new(1)?;
 /// reserve.top_up(4)?;
 /// fault_and_commit(&mut range, false, 16, |t, pfns| t.map(pfns, &mut reserve))?;
@@ -317,9 +327,9 @@ impl NodeReserve {
         Ok(reserve)
     }
 
-    /// Makes sure room for mapping `n` consecutive pages is reserved (a block for every 64 pages they may touch,
-    /// a large node for every PMD), allocating only what is missing: nodes left over from an earlier insertion
-    /// are kept for the next one.
+    /// Makes sure room for mapping `n` consecutive pages is reserved (a block for every 64 pages
+    /// they may touch, a large node for every PMD), allocating only what is missing: nodes left
+    /// over from an earlier insertion are kept for the next one.
     pub fn top_up(&mut self, n: usize) -> Result {
         if n == 0 {
             return Ok(());
@@ -336,8 +346,8 @@ impl NodeReserve {
     }
 }
 
-/// Removes the node under `c` and moves on to the next one; `None` at the end of the tree (never back to the
-/// previous node, where `remove_current` would leave the cursor).
+/// Removes the node under `c` and moves on to the next one; `None` at the end of the tree (never
+/// back to the previous node, where `remove_current` would leave the cursor).
 fn remove_and_next<V>(c: CursorMut<'_, usize, V>) -> Option<CursorMut<'_, usize, V>> {
     let key = *c.current().0;
     c.remove_current().0.filter(|next| *next.current().0 > key)
@@ -347,8 +357,9 @@ fn remove_and_next<V>(c: CursorMut<'_, usize, V>) -> Option<CursorMut<'_, usize,
 ///
 /// # Examples
 ///
-/// A simulated device mirrors an anonymous mapping: it faults it in for writing, reads what the CPU wrote,
-/// writes what the CPU then reads (both map the same pages), and loses everything when the mapping goes.
+/// A simulated device mirrors an anonymous mapping: it faults it in for writing, reads what the CPU
+/// wrote, writes what the CPU then reads (both map the same pages), and loses everything when the
+/// mapping goes.
 ///
 /// ```
 /// use crate::{
@@ -498,9 +509,10 @@ impl MirrorTable {
     /// Maps the entries of a committed walk that `wanted` selects, one node per PMD-sized mapping.
     /// `resolve` gives the page the device accesses for a walked page.
     ///
-    /// A page the CPU maps with a PMD maps its whole PMD-sized folio: the walk proved the PMD current (committed
-    /// under the lock), so the device maps all of it as one entry even when the walk covered only part of it (a
-    /// fault chunk is smaller than a PMD), and a later walk of another part finds it mapped already.
+    /// A page the CPU maps with a PMD maps its whole PMD-sized folio: the walk proved the PMD
+    /// current (committed under the lock), so the device maps all of it as one entry even when the
+    /// walk covered only part of it (a fault chunk is smaller than a PMD), and a later walk of
+    /// another part finds it mapped already.
     fn map_walk(
         &mut self,
         pfns: &FaultedPfns<'_>,
@@ -525,15 +537,15 @@ impl MirrorTable {
             let (vpn, page, order) = if pfn.map_order() == PMD_ORDER {
                 let head = vpn & !(LARGE - 1);
                 covered_until = head + LARGE;
-                // SAFETY: `page` is page `vpn - head` of the PMD-mapped folio (the walk realigned it), so stepping
-                // back stays inside the folio.
+                // SAFETY: `page` is page `vpn - head` of the PMD-mapped folio (the walk realigned
+                // it), so stepping back stays inside the folio.
                 let first = unsafe { p2pmm_nth_page_back(page.cast(), (vpn - head) as c_ulong) };
                 (head, first.cast::<bindings::page>(), PMD_ORDER)
             } else {
                 (vpn, page, 0)
             };
-            // The pages are valid now (committed walk under the lock), contiguous for a PMD mapping, and the
-            // invalidation that precedes any free or move of them clears the slot.
+            // The pages are valid now (committed walk under the lock), contiguous for a PMD
+            // mapping, and the invalidation that precedes any free or move of them clears the slot.
             let slot = Slot::new(resolve(page), access);
             if order == 0 {
                 self.insert_small(vpn, slot, reserve)?;
@@ -552,11 +564,12 @@ impl MirrorTable {
             reserve,
             |_| true,
             |page| {
-                // A device-private page of a simulated device (ours: others are faulted back to RAM by the
-                // walk) keeps its data in its backing system page: that is what the device accesses.
-                // SAFETY: `page` is live (committed fault, lock held).
+                // A device-private page of a simulated device (ours: others are faulted back to RAM
+                // by the walk) keeps its data in its backing system page: that is what the device
+                // accesses. SAFETY: `page` is live (committed fault, lock held).
                 if unsafe { p2pmm_page_is_device_private(page.cast()) } {
-                    // SAFETY: As above; pages of simulated device memory always have a backing page.
+                    // SAFETY: As above; pages of simulated device memory always have a backing
+                    // page.
                     unsafe { p2pmm_devpage_backing(page.cast()) }.cast()
                 } else {
                     page
@@ -565,8 +578,9 @@ impl MirrorTable {
         )
     }
 
-    /// Maps only the pages of a committed snapshot that live in this device's own memory (`owner`): after a
-    /// migration to the device, this maps what moved and what was already there, and nothing else.
+    /// Maps only the pages of a committed snapshot that live in this device's own memory (`owner`):
+    /// after a migration to the device, this maps what moved and what was already there, and
+    /// nothing else.
     pub fn map_device_local(
         &mut self,
         pfns: &FaultedPfns<'_>,
@@ -577,15 +591,16 @@ impl MirrorTable {
             pfns,
             reserve,
             |pfn| pfn.kind(owner) == PageKind::DevicePrivateLocal,
-            // SAFETY: A live device page of ours (committed snapshot, lock held); simulated device pages keep
-            // their data in a backing system page.
+            // SAFETY: A live device page of ours (committed snapshot, lock held); simulated device
+            // pages keep their data in a backing system page.
             |page| unsafe { p2pmm_devpage_backing(page.cast()) }.cast(),
         )
     }
 
     /// Maps a page the device now holds exclusively ([`Access::Atomic`]).
     pub fn map_exclusive(&mut self, page: &ExclusivePage<'_>, reserve: &mut NodeReserve) -> Result {
-        // While exclusive the CPU cannot map the page; giving exclusivity back invalidates the range.
+        // While exclusive the CPU cannot map the page; giving exclusivity back invalidates the
+        // range.
         let slot = Slot::new(page.raw_page(), Access::Atomic);
         self.insert_small(page.addr() / PAGE_SIZE, slot, reserve)
     }
@@ -594,9 +609,9 @@ impl MirrorTable {
     ///
     /// # Examples
     ///
-    /// Only the range goes, wherever it falls in the table's blocks of 64 pages: here the tail of a 160-page
-    /// mapping, then everything from a block boundary on (the last blocks emptied), then a page at the front. (The device and its notifier are as in
-    /// [`MirrorTable`]'s example.)
+    /// Only the range goes, wherever it falls in the table's blocks of 64 pages: here the tail of a
+    /// 160-page mapping, then everything from a block boundary on (the last blocks emptied), then a
+    /// page at the front. (The device and its notifier are as in [`MirrorTable`]'s example.)
     ///
     /// ```
     /// use crate::{
@@ -630,7 +645,8 @@ impl MirrorTable {
     /// assert_eq!(t.len(), 160);
     /// t.unmap_range(page(150), map.end());
     /// assert_eq!(t.len(), 150);
-    /// // From a block boundary on (64 to 127 pages in): whole blocks go, the one before stays whole.
+    /// // From a block boundary on (64 to 127 pages in): whole blocks go, the one before stays
+    /// // whole.
     /// let boundary = 64 + (64 - (map.addr() / PAGE_SIZE) % 64) % 64;
     /// t.unmap_range(page(boundary), map.end());
     /// assert_eq!(t.len(), boundary);
@@ -671,8 +687,8 @@ impl MirrorTable {
             .any(|vpn| matches!(self.find(vpn), Some((e, _)) if e.access == Access::Atomic))
     }
 
-    /// Device read: copies the pages from `addr` on into `dst` (a whole number of pages), stopping at the first
-    /// unmapped one. Returns the number of pages copied.
+    /// Device read: copies the pages from `addr` on into `dst` (a whole number of pages), stopping
+    /// at the first unmapped one. Returns the number of pages copied.
     pub fn read(&self, addr: usize, dst: &mut [u8]) -> usize {
         let npages = dst.len() / PAGE_SIZE;
         let mut done = 0;
@@ -686,7 +702,8 @@ impl MirrorTable {
                 .chunks_exact_mut(PAGE_SIZE)
                 .enumerate()
             {
-                // SAFETY: The entry's pages are valid while in the table (type invariant of `Entry`); one page.
+                // SAFETY: The entry's pages are valid while in the table (type invariant of
+                // `Entry`); one page.
                 unsafe { p2pmm_copy_from_page(chunk.as_mut_ptr().cast(), e.page(offset + k)) };
             }
             done += n;
@@ -694,8 +711,9 @@ impl MirrorTable {
         done
     }
 
-    /// Holds the pages mapped from `addr` on, one per element of `out`, stopping at the first unmapped one, so
-    /// they can be copied out after the lock is dropped ([`HeldPage`]). Returns how many were held.
+    /// Holds the pages mapped from `addr` on, one per element of `out`, stopping at the first
+    /// unmapped one, so they can be copied out after the lock is dropped ([`HeldPage`]). Returns
+    /// how many were held.
     pub fn hold(&self, addr: usize, out: &mut [Option<HeldPage>]) -> usize {
         let mut done = 0;
         while done < out.len() {
@@ -705,7 +723,8 @@ impl MirrorTable {
             let n = ((1usize << e.order) - offset).min(out.len() - done);
             for (k, slot) in out[done..done + n].iter_mut().enumerate() {
                 let page = e.page(offset + k);
-                // SAFETY: The entry's pages are valid while in the table and the lock is held (`Entry`).
+                // SAFETY: The entry's pages are valid while in the table and the lock is held
+                // (`Entry`).
                 unsafe { p2pmm_get_page(page) };
                 // INVARIANT: referenced just now.
                 *slot = Some(HeldPage { page });
@@ -715,8 +734,8 @@ impl MirrorTable {
         done
     }
 
-    /// Device write: copies `src` (a whole number of pages) to the pages from `addr` on, stopping at the first
-    /// page not mapped [`Access::Write`]. Returns the number of pages written.
+    /// Device write: copies `src` (a whole number of pages) to the pages from `addr` on, stopping
+    /// at the first page not mapped [`Access::Write`]. Returns the number of pages written.
     pub fn write(&mut self, addr: usize, src: &[u8]) -> usize {
         let npages = src.len() / PAGE_SIZE;
         let mut done = 0;
@@ -731,7 +750,8 @@ impl MirrorTable {
                 .chunks_exact(PAGE_SIZE)
                 .enumerate()
             {
-                // SAFETY: The entry's pages stay valid while in the table (`Entry` invariant); writable; one page.
+                // SAFETY: The entry's pages stay valid while in the table (`Entry` invariant);
+                // writable; one page.
                 unsafe { p2pmm_copy_to_page(e.page(offset + k), chunk.as_ptr().cast()) };
             }
             done += n;

@@ -1,21 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Interval notifiers: a device's mirror of part of a process address space, and the callback that tells the
-//! device when that part changes.
+//! Interval notifiers: a device's mirror of part of a process address space, and the callback that
+//! tells the device when that part changes.
 //!
-//! Wraps `struct mmu_interval_notifier` (`include/linux/mmu_notifier.h`). The read-begin / fault / lock / retry
-//! protocol described there is encoded in types instead of comments:
+//! Wraps `struct mmu_interval_notifier` (`include/linux/mmu_notifier.h`). The read-begin / fault /
+//! lock / retry protocol described there is encoded in types instead of comments:
 //!
-//! - An [`IntervalNotifier`] owns the device's lock and the state it protects (the device "page table"). The
-//!   invalidate callback takes that lock *and* records the new sequence number before the driver's handler runs,
-//!   so no handler can forget `mmu_interval_set_seq()` or call it without the lock.
-//! - A fault result ([`crate::hmm::Faulted`]) exposes its PFNs only through [`crate::hmm::Committed`], which
-//!   exists only while the lock is held and after the sequence was checked: publishing a stale mapping does not
-//!   compile.
+//! - An [`IntervalNotifier`] owns the device's lock and the state it protects (the device "page
+//!   table"). The invalidate callback takes that lock *and* records the new sequence number before
+//!   the driver's handler runs, so no handler can forget `mmu_interval_set_seq()` or call it
+//!   without the lock.
+//! - A fault result ([`crate::hmm::Faulted`]) exposes its PFNs only through
+//!   [`crate::hmm::Committed`], which exists only while the lock is held and after the sequence was
+//!   checked: publishing a stale mapping does not compile.
 //! - Retry and timeout are the caller's policy: a stale fault returns [`Retry`], nothing spins.
 //!
-//! Lock order: mmap lock -> core mm's notifier machinery -> the notifier's state lock. Handlers run under the
-//! state lock from inside core mm's invalidation: they must not allocate with `GFP_KERNEL` or sleep on reclaim.
+//! Lock order: mmap lock -> core mm's notifier machinery -> the notifier's state lock. Handlers run
+//! under the state lock from inside core mm's invalidation: they must not allocate with
+//! `GFP_KERNEL` or sleep on reclaim.
 
 use crate::ffi::{
     p2pmm_interval_read_retry, p2pmm_interval_set_seq, p2pmm_range_blockable,
@@ -42,9 +44,10 @@ fn trace_finish(start: usize, end: usize, deferred: bool) {
 ///
 /// # Examples
 ///
-/// A migration reaches notifiers as [`Event::Migrate`] with the migration's owner, both ways: to a device, and
-/// back when the CPU touches the page (the device memory's `migrate_to_ram` migrates under the same owner). A
-/// zap is an [`Event::Clear`] of no owner; [`Invalidation`] shows munmap's [`Event::Unmap`].
+/// A migration reaches notifiers as [`Event::Migrate`] with the migration's owner, both ways: to a
+/// device, and back when the CPU touches the page (the device memory's `migrate_to_ram` migrates
+/// under the same owner). A zap is an [`Event::Clear`] of no owner; [`Invalidation`] shows munmap's
+/// [`Event::Unmap`].
 ///
 /// ```
 /// use crate::{
@@ -121,8 +124,8 @@ pub enum Event {
 ///
 /// # Examples
 ///
-/// A notifier over an anonymous mapping hears core mm invalidate it, with the range and the reason: a zap
-/// clears pages ([`Event::Clear`]), munmap unmaps them ([`Event::Unmap`]).
+/// A notifier over an anonymous mapping hears core mm invalidate it, with the range and the reason:
+/// a zap clears pages ([`Event::Clear`]), munmap unmaps them ([`Event::Unmap`]).
 ///
 /// ```
 /// use crate::{
@@ -205,8 +208,9 @@ impl Invalidation<'_> {
         }
     }
 
-    /// The `owner` core mm passed: for [`Event::Migrate`] the `pgmap_owner` of the migration, so a device can
-    /// ignore the invalidations its own migrations cause. An address used only as an identity.
+    /// The `owner` core mm passed: for [`Event::Migrate`] the `pgmap_owner` of the migration, so a
+    /// device can ignore the invalidations its own migrations cause. An address used only as an
+    /// identity.
     pub fn owner(&self) -> usize {
         self.range.owner as usize
     }
@@ -222,8 +226,8 @@ impl Invalidation<'_> {
 ///
 /// # Examples
 ///
-/// A two-pass handler: each first pass runs under the state lock and asks for a second pass, which runs without
-/// the lock once every notifier of the range had its first pass.
+/// A two-pass handler: each first pass runs under the state lock and asks for a second pass, which
+/// runs without the lock once every notifier of the range had its first pass.
 ///
 /// ```
 /// use crate::{
@@ -235,7 +239,8 @@ impl Invalidation<'_> {
 ///     sync::atomic::{ordering, Atomic},
 /// };
 ///
-/// // First passes are counted in the state (under the lock), second passes in the handler (no lock).
+/// // First passes are counted in the state (under the lock), second passes in the handler (no
+/// // lock).
 /// struct TwoPass {
 ///     finished: Atomic<usize>,
 /// }
@@ -275,9 +280,9 @@ impl Invalidation<'_> {
 /// # Ok::<(), Error>(())
 /// ```
 ///
-/// A handler that [`ignore`](InvalidateHandler::ignore)s an invalidation is not called for it, and the
-/// notifier's sequence stays as it was: a fault read before it still commits. (A device ignores only what it
-/// already accounts for, such as its own migrations.)
+/// A handler that [`ignore`](InvalidateHandler::ignore)s an invalidation is not called for it, and
+/// the notifier's sequence stays as it was: a fault read before it still commits. (A device ignores
+/// only what it already accounts for, such as its own migrations.)
 ///
 /// ```
 /// use crate::{
@@ -319,50 +324,56 @@ pub trait InvalidateHandler: Send + Sync + Sized {
     /// The state the notifier's lock protects (typically the device page table).
     type State: Send + Unpin;
 
-    /// Called first, without the lock: return `true` to let the invalidation pass without touching the mirror
-    /// (e.g. a migration this very device started, which updates the mirror itself). Must not sleep.
+    /// Called first, without the lock: return `true` to let the invalidation pass without touching
+    /// the mirror (e.g. a migration this very device started, which updates the mirror itself).
+    /// Must not sleep.
     fn ignore(&self, _inv: &Invalidation<'_>) -> bool {
         false
     }
 
-    /// Called with the state lock held, after the new sequence number was recorded. On return the device must no
-    /// longer use any mapping inside `[inv.start(), inv.end())`.
+    /// Called with the state lock held, after the new sequence number was recorded. On return the
+    /// device must no longer use any mapping inside `[inv.start(), inv.end())`.
     fn invalidate(&self, inv: &Invalidation<'_>, state: &mut Self::State);
 
-    /// Whether invalidations come in two passes (Linux 7.3's `invalidate_start`/`invalidate_finish`): a first
-    /// pass per notifier under the state lock, then, once every notifier of the range had its first pass, a second
-    /// pass without the lock. Devices whose teardown is asynchronous (TLB invalidation, queue drain) start it in
-    /// the first pass and wait in the second, so all importers of a range tear down in parallel.
+    /// Whether invalidations come in two passes (Linux 7.3's
+    /// `invalidate_start`/`invalidate_finish`): a first pass per notifier under the state lock,
+    /// then, once every notifier of the range had its first pass, a second pass without the lock.
+    /// Devices whose teardown is asynchronous (TLB invalidation, queue drain) start it in the first
+    /// pass and wait in the second, so all importers of a range tear down in parallel.
     const TWO_PASS: bool = false;
 
-    /// First pass of a [`Self::TWO_PASS`] handler, under the state lock after the sequence was recorded: stop
-    /// using the range and start the teardown. Returns whether a second pass is wanted.
+    /// First pass of a [`Self::TWO_PASS`] handler, under the state lock after the sequence was
+    /// recorded: stop using the range and start the teardown. Returns whether a second pass is
+    /// wanted.
     fn invalidate_start(&self, inv: &Invalidation<'_>, state: &mut Self::State) -> bool {
         self.invalidate(inv, state);
         false
     }
 
-    /// Second pass of a [`Self::TWO_PASS`] handler, without the state lock: wait until the device no longer uses
-    /// `[start, end)`. May run right after the first pass when core mm could not batch it (allocation failure).
+    /// Second pass of a [`Self::TWO_PASS`] handler, without the state lock: wait until the device
+    /// no longer uses `[start, end)`. May run right after the first pass when core mm could not
+    /// batch it (allocation failure).
     fn invalidate_finish(&self, _start: usize, _end: usize) {}
 
-    /// Whether the device would have to wait before it stops using the range (e.g. DMA in flight there). Asked,
-    /// under the state lock, only of invalidations that must not sleep (the OOM reaper's): a busy handler fails
-    /// them, and core mm tries again later, instead of tearing pages down under the device.
+    /// Whether the device would have to wait before it stops using the range (e.g. DMA in flight
+    /// there). Asked, under the state lock, only of invalidations that must not sleep (the OOM
+    /// reaper's): a busy handler fails them, and core mm tries again later, instead of tearing
+    /// pages down under the device.
     fn busy(&self, _inv: &Invalidation<'_>, _state: &Self::State) -> bool {
         false
     }
 }
 
-/// An invalidation past the handler's filter: the notifier, the range and, unless ignored, the state lock (held,
-/// with the sequence recorded).
+/// An invalidation past the handler's filter: the notifier, the range and, unless ignored, the
+/// state lock (held, with the sequence recorded).
 struct Begun<'a, T: InvalidateHandler> {
     this: &'a IntervalNotifier<T>,
     inv: Invalidation<'a>,
     guard: Option<MutexGuard<'a, T::State>>,
 }
 
-/// The second-pass record of one two-pass invalidation (`struct mmu_interval_notifier_finish` plus the range).
+/// The second-pass record of one two-pass invalidation (`struct mmu_interval_notifier_finish` plus
+/// the range).
 #[repr(C)]
 struct FinishPass {
     raw: bindings::mmu_interval_notifier_finish,
@@ -374,8 +385,9 @@ struct FinishPass {
 ///
 /// # Examples
 ///
-/// Whatever was read of the address space after [`IntervalNotifier::read_begin`] may be used only if
-/// [`IntervalNotifier::lock_checked`] finds no invalidation ran since; otherwise it is [`Retry`].
+/// Whatever was read of the address space after [`IntervalNotifier::read_begin`] may be used only
+/// if [`IntervalNotifier::lock_checked`] finds no invalidation ran since; otherwise it is
+/// [`Retry`].
 ///
 /// ```
 /// use crate::{
@@ -414,8 +426,8 @@ pub struct Retry;
 ///
 /// # Examples
 ///
-/// A sequence number may be checked any number of times; only an invalidation of its notifier's range makes it
-/// stale, and then for good: what was read after it must be read again, after a new
+/// A sequence number may be checked any number of times; only an invalidation of its notifier's
+/// range makes it stale, and then for good: what was read after it must be read again, after a new
 /// [`IntervalNotifier::read_begin`]. ([`Retry`] shows the read-check cycle.)
 ///
 /// ```
@@ -457,19 +469,19 @@ pub struct Retry;
 #[derive(Debug, Clone, Copy)]
 pub struct ReadSeq(pub(crate) c_ulong);
 
-/// A registered `mmu_interval_notifier` over `[start, start + length)` of one address space, with the device's
-/// lock and the state it protects.
+/// A registered `mmu_interval_notifier` over `[start, start + length)` of one address space, with
+/// the device's lock and the state it protects.
 ///
 /// # Invariants
 ///
-/// `raw` is inserted in the interval tree of `raw.mm` from the end of initialisation until `drop`, with
-/// `Self::OPS` as its ops, so core mm may call the callbacks at any time in between; `raw.mm` holds a reference
-/// (`mmgrab`) to the address space for as long.
+/// `raw` is inserted in the interval tree of `raw.mm` from the end of initialisation until `drop`,
+/// with `Self::OPS` as its ops, so core mm may call the callbacks at any time in between; `raw.mm`
+/// holds a reference (`mmgrab`) to the address space for as long.
 ///
 /// # Examples
 ///
-/// A notifier watches its range from registration until it is dropped; its handler and state are reachable
-/// through it.
+/// A notifier watches its range from registration until it is dropped; its handler and state are
+/// reachable through it.
 ///
 /// ```
 /// use crate::{
@@ -523,8 +535,8 @@ pub struct IntervalNotifier<T: InvalidateHandler> {
     handler: T,
 }
 
-// SAFETY: The raw notifier is only touched through core mm's own synchronisation and the state lock; `T` is
-// `Send + Sync` and the state is `Send` behind a mutex.
+// SAFETY: The raw notifier is only touched through core mm's own synchronisation and the state
+// lock; `T` is `Send + Sync` and the state is `Send` behind a mutex.
 unsafe impl<T: InvalidateHandler> Send for IntervalNotifier<T> {}
 // SAFETY: See the `Send` implementation.
 unsafe impl<T: InvalidateHandler> Sync for IntervalNotifier<T> {}
@@ -546,8 +558,8 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
 
     /// Registers a notifier over `[start, start + length)` of `mm`.
     ///
-    /// Fails with `EINVAL` for an empty or wrapping range and with what `mmu_interval_notifier_insert()`
-    /// returns (e.g. `ENOMEM`).
+    /// Fails with `EINVAL` for an empty or wrapping range and with what
+    /// `mmu_interval_notifier_insert()` returns (e.g. `ENOMEM`).
     pub fn new<'a>(
         mm: &'a Mm,
         start: usize,
@@ -567,10 +579,10 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
                 if length == 0 || start.checked_add(length).is_none() {
                     return Err(EINVAL);
                 }
-                // SAFETY: `this` points to a pinned `Self` whose fields are all initialised, so the callback may
-                // run as soon as the insert returns; `Self::OPS` is a constant, hence `'static`; `mm` is a valid
-                // address space (the insert takes its own `mmgrab` reference). INVARIANT: inserted here, removed in
-                // `drop`.
+                // SAFETY: `this` points to a pinned `Self` whose fields are all initialised, so the
+                // callback may run as soon as the insert returns; `Self::OPS` is a constant, hence
+                // `'static`; `mm` is a valid address space (the insert takes its own `mmgrab`
+                // reference). INVARIANT: inserted here, removed in `drop`.
                 to_result(unsafe {
                     bindings::mmu_interval_notifier_insert(
                         Opaque::cast_into(core::ptr::addr_of!((*this.as_ptr()).raw)),
@@ -593,15 +605,17 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
         &self.handler
     }
 
-    /// Takes the state lock, e.g. to read the mirror or tear part of it down. Publishing new mappings goes
-    /// through [`crate::hmm::Faulted::commit`] instead, which also checks the sequence.
+    /// Takes the state lock, e.g. to read the mirror or tear part of it down. Publishing new
+    /// mappings goes through [`crate::hmm::Faulted::commit`] instead, which also checks the
+    /// sequence.
     pub fn lock(&self) -> MutexGuard<'_, T::State> {
         self.state.lock()
     }
 
     /// The address space this notifier mirrors, if it still has users (`mmget_not_zero`).
     pub fn mm(&self) -> Option<ARef<kernel::mm::MmWithUser>> {
-        // SAFETY: By the type invariant `raw.mm` is set and holds an `mmgrab` reference while `self` lives.
+        // SAFETY: By the type invariant `raw.mm` is set and holds an `mmgrab` reference while
+        // `self` lives.
         let mm = unsafe { Mm::from_raw((*self.raw()).mm) };
         mm.mmget_not_zero()
     }
@@ -612,12 +626,12 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
         ReadSeq(unsafe { bindings::mmu_interval_read_begin(self.raw()) })
     }
 
-    /// Takes the state lock and checks that no invalidation ran since `seq` was read; the lock is released on
-    /// [`Retry`].
+    /// Takes the state lock and checks that no invalidation ran since `seq` was read; the lock is
+    /// released on [`Retry`].
     pub fn lock_checked(&self, seq: ReadSeq) -> Result<MutexGuard<'_, T::State>, Retry> {
         let guard = self.state.lock();
-        // SAFETY: By the type invariant the notifier is inserted; the state lock, which the invalidate callback
-        // takes around `mmu_interval_set_seq`, is held.
+        // SAFETY: By the type invariant the notifier is inserted; the state lock, which the
+        // invalidate callback takes around `mmu_interval_set_seq`, is held.
         if unsafe { p2pmm_interval_read_retry(self.raw().cast(), seq.0) } {
             return Err(Retry);
         }
@@ -629,21 +643,23 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
         self.raw()
     }
 
-    /// The common first part of both ops: the handler's filter, the lock, the sequence. `None` when the lock
-    /// could not be taken without sleeping in a non-blockable context, or the handler is [busy] in one.
+    /// The common first part of both ops: the handler's filter, the lock, the sequence. `None` when
+    /// the lock could not be taken without sleeping in a non-blockable context, or the handler is
+    /// [busy] in one.
     ///
     /// [busy]: InvalidateHandler::busy
     ///
     /// # Safety
     ///
-    /// `sub` is the `raw` field of an inserted `Self`, `range` valid for the call (core mm's callback contract).
+    /// `sub` is the `raw` field of an inserted `Self`, `range` valid for the call (core mm's
+    /// callback contract).
     unsafe fn begin<'a>(
         sub: *mut bindings::mmu_interval_notifier,
         range: *const bindings::mmu_notifier_range,
         cur_seq: c_ulong,
     ) -> Option<Begun<'a, T>> {
-        // SAFETY: Core mm only calls the ops for notifiers inserted with `Self::OPS`, i.e. the `raw` field of a live
-        // `Self` (type invariant: removed before it is dropped).
+        // SAFETY: Core mm only calls the ops for notifiers inserted with `Self::OPS`, i.e. the
+        // `raw` field of a live `Self` (type invariant: removed before it is dropped).
         let this = unsafe { &*kernel::container_of!(Opaque::cast_from(sub), Self, raw) };
         let inv = Invalidation {
             // SAFETY: Core mm passes a valid range for the duration of the call.
@@ -687,7 +703,8 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
     ///
     /// # Safety
     ///
-    /// Called by core mm only, with `sub` the `raw` field of an inserted `Self` and `range` valid for the call.
+    /// Called by core mm only, with `sub` the `raw` field of an inserted `Self` and `range` valid
+    /// for the call.
     unsafe extern "C" fn invalidate_callback(
         sub: *mut bindings::mmu_interval_notifier,
         range: *const bindings::mmu_notifier_range,
@@ -732,8 +749,8 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
         };
         match KBox::new(pass, GFP_NOWAIT) {
             Ok(pass) => {
-                // Core mm links the record and hands it back to `invalidate_finish_callback`, which frees it.
-                // SAFETY: `finish` is a valid out pointer (core mm's contract).
+                // Core mm links the record and hands it back to `invalidate_finish_callback`, which
+                // frees it. SAFETY: `finish` is a valid out pointer (core mm's contract).
                 unsafe { *finish = &raw mut (*KBox::into_raw(pass)).raw };
             }
             // No memory to defer the second pass: run it now, as the op's contract asks.
@@ -749,16 +766,17 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
     ///
     /// # Safety
     ///
-    /// Called by core mm only, with a record returned by [`Self::invalidate_start_callback`] whose `notifier` core
-    /// mm set to the `raw` field of the live `Self`.
+    /// Called by core mm only, with a record returned by [`Self::invalidate_start_callback`] whose
+    /// `notifier` core mm set to the `raw` field of the live `Self`.
     unsafe extern "C" fn invalidate_finish_callback(
         finish: *mut bindings::mmu_interval_notifier_finish,
     ) {
-        // SAFETY: `finish` is the `raw` field (first, `repr(C)`) of a `FinishPass` leaked from a `KBox` by
-        // `invalidate_start_callback`; ownership comes back here exactly once.
+        // SAFETY: `finish` is the `raw` field (first, `repr(C)`) of a `FinishPass` leaked from a
+        // `KBox` by `invalidate_start_callback`; ownership comes back here exactly once.
         let pass = unsafe { KBox::from_raw(finish.cast::<FinishPass>()) };
         let raw = Opaque::cast_from(pass.raw.notifier);
-        // SAFETY: Core mm set `notifier` to our inserted notifier, which outlives its invalidations.
+        // SAFETY: Core mm set `notifier` to our inserted notifier, which outlives its
+        // invalidations.
         let this = unsafe { &*kernel::container_of!(raw, Self, raw) };
         trace_finish(pass.start, pass.end, true);
         this.handler.invalidate_finish(pass.start, pass.end);
@@ -768,8 +786,8 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
 #[pinned_drop]
 impl<T: InvalidateHandler> PinnedDrop for IntervalNotifier<T> {
     fn drop(self: Pin<&mut Self>) {
-        // Removal waits for running callbacks, so none can see `self` after it, and drops the `mmgrab` reference.
-        // SAFETY: By the type invariant the notifier is inserted.
+        // Removal waits for running callbacks, so none can see `self` after it, and drops the
+        // `mmgrab` reference. SAFETY: By the type invariant the notifier is inserted.
         unsafe { bindings::mmu_interval_notifier_remove(self.raw()) };
     }
 }

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `/sys/kernel/p2pmm/`: one directory per provider (`providers/<id>/`) with one value per attribute, and the
-//! `routes` table. The C glue (`sysfs_glue.c`) owns the kobjects; the values come from a [`SysfsSource`], asked on
-//! every read. A static provider's directory also has `allocate`, a file whose `mmap()` the source serves, and is
-//! linked from `by-device/<pci name>`.
+//! `/sys/kernel/p2pmm/`: one directory per provider (`providers/<id>/`) with one value per
+//! attribute, and the `routes` table. The C glue (`sysfs_glue.c`) owns the kobjects; the values
+//! come from a [`SysfsSource`], asked on every read. A static provider's directory also has
+//! `allocate`, a file whose `mmap()` the source serves, and is linked from `by-device/<pci name>`.
 //! Documented in `Documentation/ABI/testing/sysfs-kernel-p2pmm`.
 
 use crate::ffi::{
@@ -22,8 +22,9 @@ use kernel::{
 ///
 /// # Examples
 ///
-/// Each attribute is one file of `providers/<id>/`, and a read of it asks the [`SysfsSource`] for that
-/// attribute: one value and a newline. (The source is called directly here, as sysfs would call it.)
+/// Each attribute is one file of `providers/<id>/`, and a read of it asks the [`SysfsSource`] for
+/// that attribute: one value and a newline. (The source is called directly here, as sysfs would
+/// call it.)
 ///
 /// ```
 /// use crate::bind_sysfs::{Attr, PageWriter, SysfsSource};
@@ -152,9 +153,10 @@ impl fmt::Write for PageWriter<'_> {
 ///
 /// # Examples
 ///
-/// A source is asked on every read, so what it answers is what the files say at that moment: here a provider
-/// that goes away (`ENODEV` from then on, which the read returns), and a route table (`routes`) that grows.
-/// Whatever does not fit the page fails. (The source is called directly here, as sysfs would call it.)
+/// A source is asked on every read, so what it answers is what the files say at that moment: here a
+/// provider that goes away (`ENODEV` from then on, which the read returns), and a route table
+/// (`routes`) that grows. Whatever does not fit the page fails. (The source is called directly
+/// here, as sysfs would call it.)
 ///
 /// ```
 /// use crate::bind_sysfs::{Attr, PageWriter, SysfsSource};
@@ -207,13 +209,15 @@ pub trait SysfsSource {
     fn provider_attr(id: u32, attr: Attr, out: &mut PageWriter<'_>) -> Result;
     /// Writes the route table.
     fn routes(out: &mut PageWriter<'_>) -> Result;
-    /// Maps all of `vma` (a new mapping of provider `id`'s `allocate` file) with new memory of that provider.
+    /// Maps all of `vma` (a new mapping of provider `id`'s `allocate` file) with new memory of that
+    /// provider.
     fn map(_id: u32, _vma: &VmaNew) -> Result {
         Err(ENODEV)
     }
 }
 
-/// Runs `f` on the page at `buf` and returns what sysfs expects: the length written or a negative errno.
+/// Runs `f` on the page at `buf` and returns what sysfs expects: the length written or a negative
+/// errno.
 ///
 /// # Safety
 ///
@@ -233,8 +237,8 @@ unsafe fn show(buf: *mut c_char, f: impl FnOnce(&mut PageWriter<'_>) -> Result) 
 /// # Examples
 ///
 /// In a module's init, kept in its state so the files go at unload, after every provider directory
-/// (compile-only: there is one `/sys/kernel/p2pmm`, which p2pmm.ko creates before its KUnit suites run, and the
-/// glue keeps it in globals; a second root would fail and overwrite them).
+/// (compile-only: there is one `/sys/kernel/p2pmm`, which p2pmm.ko creates before its KUnit suites
+/// run, and the glue keeps it in globals; a second root would fail and overwrite them).
 ///
 /// ```no_run
 /// use crate::bind_sysfs::{self, Attr, PageWriter, ProviderDir, SysfsRoot, SysfsSource};
@@ -292,7 +296,8 @@ pub fn init<T: SysfsSource>() -> Result<SysfsRoot> {
     }
     /// # Safety
     ///
-    /// Called by the glue's `mmap()` of an `allocate` file only, with the VMA being set up (mmap lock held).
+    /// Called by the glue's `mmap()` of an `allocate` file only, with the VMA being set up (mmap
+    /// lock held).
     unsafe extern "C" fn provider_mmap<T: SysfsSource>(id: u32, vma: *mut c_void) -> c_int {
         // SAFETY: A VMA under construction, valid for the call (our caller's guarantee).
         let vma = unsafe { VmaNew::from_raw(vma.cast()) };
@@ -301,7 +306,8 @@ pub fn init<T: SysfsSource>() -> Result<SysfsRoot> {
             Err(e) => e.to_errno(),
         }
     }
-    // SAFETY: The callbacks stay valid while the module is loaded; `SysfsRoot` removes everything before.
+    // SAFETY: The callbacks stay valid while the module is loaded; `SysfsRoot` removes everything
+    // before.
     to_result(unsafe {
         p2pmm_sysfs_init(provider_show::<T>, routes_show::<T>, provider_mmap::<T>)
     })?;
@@ -310,7 +316,8 @@ pub fn init<T: SysfsSource>() -> Result<SysfsRoot> {
 
 impl Drop for SysfsRoot {
     fn drop(&mut self) {
-        // SAFETY: Created by `init`; every provider directory is gone (they are dropped before the root).
+        // SAFETY: Created by `init`; every provider directory is gone (they are dropped before the
+        // root).
         unsafe { p2pmm_sysfs_exit() };
     }
 }
@@ -319,8 +326,8 @@ impl Drop for SysfsRoot {
 ///
 /// # Examples
 ///
-/// A provider's directory lives as long as its entry in the module's list (compile-only: it goes into the
-/// live `/sys/kernel/p2pmm` of p2pmm.ko, whose reads the module's own source answers).
+/// A provider's directory lives as long as its entry in the module's list (compile-only: it goes
+/// into the live `/sys/kernel/p2pmm` of p2pmm.ko, whose reads the module's own source answers).
 ///
 /// ```no_run
 /// use crate::bind_sysfs;
@@ -345,8 +352,9 @@ unsafe impl Send for ProviderDir {}
 // SAFETY: Shared references give no access to the kobject.
 unsafe impl Sync for ProviderDir {}
 
-/// Creates provider `id`'s directory (the root must exist). For a static provider, `static_on` is its device's
-/// PCI name: the directory then has an `allocate` file and is linked from `by-device/<name>`.
+/// Creates provider `id`'s directory (the root must exist). For a static provider, `static_on` is
+/// its device's PCI name: the directory then has an `allocate` file and is linked from
+/// `by-device/<name>`.
 pub fn add_provider(id: u32, static_on: Option<&CStr>) -> Result<ProviderDir> {
     let device = static_on.map_or(core::ptr::null(), |d| d.as_char_ptr());
     // SAFETY: `device` is null or a NUL-terminated string valid for the call (the glue copies it).

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! p2pmm's tracepoints (system `p2pmm` in tracefs; defined in `mm/p2pmm_trace.h`, emitted by `mm/trace_glue.c`).
+//! p2pmm's tracepoints (system `p2pmm` in tracefs; defined in `mm/p2pmm_trace.h`, emitted by
+//! `mm/trace_glue.c`).
 //!
 //! Each function costs a static-branch test when its event is disabled.
 
@@ -17,8 +18,9 @@ pub fn migrate(target: u32, start: usize, end: usize, migrated: u64, evicted: u6
     unsafe { p2pmm_trace_migrate(target, start, end, migrated, evicted) };
 }
 
-/// `provider`'s policy picked `picked` victims, of which `evicted` moved to provider `to` (0: system memory); one
-/// record per destination when the victims were split between a peer and system memory.
+/// `provider`'s policy picked `picked` victims, of which `evicted` moved to provider `to` (0:
+/// system memory); one record per destination when the victims were split between a peer and system
+/// memory.
 pub fn evict(provider: u32, to: u32, picked: u32, evicted: u32) {
     // SAFETY: Plain values.
     unsafe { p2pmm_trace_evict(provider, to, picked, evicted) };
@@ -45,7 +47,8 @@ pub fn revoke(provider: u32, device: &CStr) {
     unsafe { p2pmm_trace_revoke(provider, device.as_char_ptr()) };
 }
 
-/// A block transfer of `len` bytes at device byte `pos` finished, with the bytes by path (`P2PMM_IOC_BLKIO`).
+/// A block transfer of `len` bytes at device byte `pos` finished, with the bytes by path
+/// (`P2PMM_IOC_BLKIO`).
 pub fn blkio(to_device: bool, pos: u64, len: u64, done: &BlkioDone) {
     // SAFETY: Plain values.
     unsafe {

@@ -2,9 +2,10 @@
 
 //! Decoding of `/dev/p2pmm` ioctl numbers into commands.
 //!
-//! The size encoded in an ioctl number is deliberately ignored: every p2pmm argument is an extensible struct whose
-//! own `size` field carries its version (see `extensible.rs`), so a struct can grow without its ioctl number changing.
-//! Only the magic, the command number and the direction must match.
+//! The size encoded in an ioctl number is deliberately ignored: every p2pmm argument is an
+//! extensible struct whose own `size` field carries its version (see `extensible.rs`), so a struct
+//! can grow without its ioctl number changing. Only the magic, the command number and the direction
+//! must match.
 
 use crate::errno::Errno;
 
@@ -32,7 +33,8 @@ pub enum Command {
     Route,
     /// `P2PMM_IOC_MIGRATE`: move a range of the caller's memory to a location.
     Migrate,
-    /// `P2PMM_IOC_QUERY`: where each page of a range of a process's memory is (the caller's by default).
+    /// `P2PMM_IOC_QUERY`: where each page of a range of a process's memory is (the caller's by
+    /// default).
     Query,
     /// `P2PMM_IOC_ADVISE`: madvise-like advice on a range of the caller's memory.
     Advise,
@@ -64,7 +66,8 @@ impl Command {
         }
     }
 
-    /// The name of the command's ioctl number in the C header (`"P2PMM_IOC_VERSION"`), for tools and logs.
+    /// The name of the command's ioctl number in the C header (`"P2PMM_IOC_VERSION"`), for tools
+    /// and logs.
     pub const fn name(self) -> &'static str {
         match self {
             Command::Version => "P2PMM_IOC_VERSION",
@@ -91,7 +94,8 @@ impl Command {
             .ok_or(Errno::NoTty)
     }
 
-    /// The ioctl number of this command for an argument of `size` bytes, as C's `_IOWR` computes it.
+    /// The ioctl number of this command for an argument of `size` bytes, as C's `_IOWR` computes
+    /// it.
     pub const fn encode(self, size: usize) -> u32 {
         (DIR_READ_WRITE << DIR_SHIFT)
             | ((size as u32 & SIZE_MASK) << SIZE_SHIFT)

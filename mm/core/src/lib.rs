@@ -2,10 +2,11 @@
 
 //! The portable core of p2pmm: decisions and bookkeeping in plain Rust, with no kernel calls.
 //!
-//! Every file below is compiled twice from the same source: into this host crate, where `cargo test` checks it,
-//! and into `p2pmm.ko`, whose crate root (`mm/p2pmm.rs`) declares the same files with `#[path]` at its top level.
-//! So a file here may use only `core` and refer to its siblings as `crate::<file>`; it allocates only through
-//! `kalloc.rs` and uses atomics only through `katomic.rs`.
+//! Every file below is compiled twice from the same source: into this host crate, where `cargo
+//! test` checks it, and into `p2pmm.ko`, whose crate root (`mm/p2pmm.rs`) declares the same files
+//! with `#[path]` at its top level. So a file here may use only `core` and refer to its siblings as
+//! `crate::<file>`; it allocates only through `kalloc.rs` and uses atomics only through
+//! `katomic.rs`.
 #![no_std]
 
 // Host only: the module gets its vectors from the `kernel` crate (see kalloc.rs).

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `P2PMM_IOC_BLKIO`: a transfer between a block device and a range of the caller's memory, checked before any
-//! byte moves. The block size rules need the device, so the kernel checks those ([`BlkioRequest::check_blocks`]).
+//! `P2PMM_IOC_BLKIO`: a transfer between a block device and a range of the caller's memory, checked
+//! before any byte moves. The block size rules need the device, so the kernel checks those
+//! ([`BlkioRequest::check_blocks`]).
 
 use crate::errno::Errno;
 use crate::extensible::{get_u32, get_u64, put_u64};
@@ -67,8 +68,8 @@ pub struct BlkioDone {
 }
 
 impl BlkioRequest {
-    /// Checks flags and reserved fields (`EINVAL`), the descriptor (`EBADF` when negative), and the ranges
-    /// (`EINVAL` when empty or wrapping); output fields are ignored.
+    /// Checks flags and reserved fields (`EINVAL`), the descriptor (`EBADF` when negative), and the
+    /// ranges (`EINVAL` when empty or wrapping); output fields are ignored.
     pub fn decode(r: &[u8; SIZE]) -> Result<Self, Errno> {
         let flags = get_u32(r, offset::FLAGS);
         if flags & !FLAG_WRITE != 0 || get_u32(r, offset::RESERVED) != 0 {
@@ -95,8 +96,9 @@ impl BlkioRequest {
         })
     }
 
-    /// Checks the request against a device of `block_size`-byte blocks and `device_bytes` bytes: address, length
-    /// and offset are multiples of the block size, and the range is inside the device (`EINVAL` otherwise).
+    /// Checks the request against a device of `block_size`-byte blocks and `device_bytes` bytes:
+    /// address, length and offset are multiples of the block size, and the range is inside the
+    /// device (`EINVAL` otherwise).
     pub fn check_blocks(&self, block_size: u32, device_bytes: u64) -> Result<(), Errno> {
         let bs = u64::from(block_size);
         if bs == 0 || (self.addr | self.length | self.offset) % bs != 0 {

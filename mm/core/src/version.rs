@@ -2,8 +2,8 @@
 
 //! `P2PMM_IOC_VERSION`: which uAPI version and which features the running kernel offers.
 //!
-//! Mirrors `struct p2pmm_version` of `include/uapi/linux/p2pmm.h`; the module's KUnit suite checks these offsets
-//! against the C header's `offsetof()` so the two cannot drift apart.
+//! Mirrors `struct p2pmm_version` of `include/uapi/linux/p2pmm.h`; the module's KUnit suite checks
+//! these offsets against the C header's `offsetof()` so the two cannot drift apart.
 
 use crate::errno::Errno;
 use crate::extensible::{get_u32, get_u64, put_u32, put_u64};

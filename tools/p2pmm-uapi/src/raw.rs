@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The C uAPI as it is: the constants, ioctl numbers and `#[repr(C)]` structs of `include/uapi/linux/p2pmm.h`,
-//! under the header's own names (structs in CamelCase, `__reserved` fields as `reserved`).
+//! The C uAPI as it is: the constants, ioctl numbers and `#[repr(C)]` structs of
+//! `include/uapi/linux/p2pmm.h`, under the header's own names (structs in CamelCase, `__reserved`
+//! fields as `reserved`).
 //!
-//! The numbers are not written here: each constant names the one the kernel module itself uses, from the portable
-//! core (`mm/core`, crate `p2pmm-core`), and the ioctl numbers are the core's `Command::encode` of these structs'
-//! sizes. The structs are this crate's own: userspace's memory image of the header's.
+//! The numbers are not written here: each constant names the one the kernel module itself uses,
+//! from the portable core (`mm/core`, crate `p2pmm-core`), and the ioctl numbers are the core's
+//! `Command::encode` of these structs' sizes. The structs are this crate's own: userspace's memory
+//! image of the header's.
 //!
-//! `tests/layout.rs` compiles a C program against the header and checks every size, offset and constant here
-//! against what the C compiler computes, so it checks the core's numbers too; it also fails when the header gains
-//! a `#define` this file lacks.
+//! `tests/layout.rs` compiles a C program against the header and checks every size, offset and
+//! constant here against what the C compiler computes, so it checks the core's numbers too; it also
+//! fails when the header gains a `#define` this file lacks.
 
 use p2pmm_core::ioctl_cmd::Command;
 use p2pmm_core::route::{self, NoRouteReason};
@@ -46,7 +48,8 @@ pub const P2PMM_PROVIDERS_SIZE_VER0: u32 = uapi_providers::SIZE_VER0 as u32;
 pub const P2PMM_ROUTE_SIZE_VER0: u32 = uapi_route::SIZE_VER0 as u32;
 /// `P2PMM_MIGRATE_SIZE_VER0`.
 pub const P2PMM_MIGRATE_SIZE_VER0: u32 = uapi_migrate::MIGRATE_SIZE_VER0 as u32;
-/// `P2PMM_QUERY_SIZE_VER0`: the struct without `pid` (uAPI version 2), which always means the caller.
+/// `P2PMM_QUERY_SIZE_VER0`: the struct without `pid` (uAPI version 2), which always means the
+/// caller.
 pub const P2PMM_QUERY_SIZE_VER0: u32 = uapi_migrate::QUERY_SIZE_VER0 as u32;
 /// `P2PMM_QUERY_SIZE_VER1`: the struct with `pid` (uAPI version 3).
 pub const P2PMM_QUERY_SIZE_VER1: u32 = uapi_migrate::QUERY_SIZE as u32;
@@ -55,7 +58,8 @@ pub const P2PMM_ADVISE_SIZE_VER0: u32 = uapi_advise::SIZE_VER0 as u32;
 /// `P2PMM_BLKIO_SIZE_VER0`.
 pub const P2PMM_BLKIO_SIZE_VER0: u32 = uapi_blkio::SIZE_VER0 as u32;
 
-/// `P2PMM_PROVIDER_STATIC`: a BAR (or part) used through p2pdma: never invalidated, revoked on removal.
+/// `P2PMM_PROVIDER_STATIC`: a BAR (or part) used through p2pdma: never invalidated, revoked on
+/// removal.
 pub const P2PMM_PROVIDER_STATIC: u32 = uapi_providers::KIND_STATIC;
 /// `P2PMM_PROVIDER_MANAGED`: capacity-bounded device memory whose pages may be evicted at any time.
 pub const P2PMM_PROVIDER_MANAGED: u32 = uapi_providers::KIND_MANAGED;
@@ -71,20 +75,24 @@ pub const P2PMM_ROUTE_NOT_SUPPORTED: u32 = uapi_route::ROUTE_NOT_SUPPORTED;
 
 /// `P2PMM_PLAN_DIRECT`: the client maps the provider's memory directly.
 pub const P2PMM_PLAN_DIRECT: u32 = route::PLAN_DIRECT;
-/// `P2PMM_PLAN_BOUNCE`: managed memory: the page moves to system memory and the client maps it there.
+/// `P2PMM_PLAN_BOUNCE`: managed memory: the page moves to system memory and the client maps it
+/// there.
 pub const P2PMM_PLAN_BOUNCE: u32 = route::PLAN_BOUNCE;
 /// `P2PMM_PLAN_REFUSED`: static memory cannot move: the client cannot use it.
 pub const P2PMM_PLAN_REFUSED: u32 = route::PLAN_REFUSED;
 
 /// `P2PMM_REASON_NONE`: the route is direct.
 pub const P2PMM_REASON_NONE: u32 = route::REASON_NONE;
-/// `P2PMM_REASON_HOST_BRIDGE_NOT_ALLOWED`: no common upstream bridge, host bridge not on the allowlist.
+/// `P2PMM_REASON_HOST_BRIDGE_NOT_ALLOWED`: no common upstream bridge, host bridge not on the
+/// allowlist.
 pub const P2PMM_REASON_HOST_BRIDGE_NOT_ALLOWED: u32 = NoRouteReason::HostBridgeNotAllowed.code();
-/// `P2PMM_REASON_ACS_REDIRECT`: common bridge, but ACS redirects and the host bridge is not allowed.
+/// `P2PMM_REASON_ACS_REDIRECT`: common bridge, but ACS redirects and the host bridge is not
+/// allowed.
 pub const P2PMM_REASON_ACS_REDIRECT: u32 = NoRouteReason::AcsRedirect.code();
 /// `P2PMM_REASON_NOT_PCI`: the client is not a PCI device.
 pub const P2PMM_REASON_NOT_PCI: u32 = NoRouteReason::NotPci.code();
-/// `P2PMM_REASON_HOST_BRIDGE_DISALLOWED`: p2pmm's policy forbids the host-bridge path p2pdma allows.
+/// `P2PMM_REASON_HOST_BRIDGE_DISALLOWED`: p2pmm's policy forbids the host-bridge path p2pdma
+/// allows.
 pub const P2PMM_REASON_HOST_BRIDGE_DISALLOWED: u32 = NoRouteReason::HostBridgeDisallowed.code();
 /// `P2PMM_REASON_TOO_FAR`: p2pmm's policy limits the PCI distance.
 pub const P2PMM_REASON_TOO_FAR: u32 = NoRouteReason::TooFar.code();
@@ -258,8 +266,8 @@ pub struct Query {
     pub length: u64,
     /// In: user pointer to `length / page size` `u32`s, each page's location on return.
     pub locations: u64,
-    /// In: the process whose memory to look at; 0 (or the caller's own pid) for the caller. Another process needs
-    /// `CAP_SYS_PTRACE`. Added in uAPI version 3.
+    /// In: the process whose memory to look at; 0 (or the caller's own pid) for the caller. Another
+    /// process needs `CAP_SYS_PTRACE`. Added in uAPI version 3.
     pub pid: u32,
     /// `__reserved`: 0.
     pub reserved: u32,

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The only unsafe code of the crate: the `ioctl(2)`, `mmap(2)` and `munmap(2)` calls, each behind a safe function
-//! whose arguments make the call sound.
+//! The only unsafe code of the crate: the `ioctl(2)`, `mmap(2)` and `munmap(2)` calls, each behind
+//! a safe function whose arguments make the call sound.
 #![allow(unsafe_code)]
 
 use crate::raw;
 use core::ptr::NonNull;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-/// The uAPI structs without user pointers: plain old data that the kernel reads and writes through an ioctl's
-/// argument pointer. Crate-private, so implemented for exactly these.
+/// The uAPI structs without user pointers: plain old data that the kernel reads and writes through
+/// an ioctl's argument pointer. Crate-private, so implemented for exactly these.
 pub(crate) trait IoctlArg: Copy {}
 impl IoctlArg for raw::Version {}
 impl IoctlArg for raw::Route {}
@@ -23,12 +23,14 @@ fn errno() -> i32 {
         .unwrap_or(libc::EIO)
 }
 
-/// `ioctl(fd, request, arg)` for an argument struct without user pointers in it; `Err(errno)` on failure.
+/// `ioctl(fd, request, arg)` for an argument struct without user pointers in it; `Err(errno)` on
+/// failure.
 pub(crate) fn ioctl<T: IoctlArg>(fd: BorrowedFd<'_>, request: u32, arg: &mut T) -> Result<(), i32> {
-    // SAFETY: `arg` is a valid, exclusively borrowed `#[repr(C)]` struct of plain integers (`IoctlArg` is
-    // crate-private, implemented only for the uAPI structs without user pointers), so the kernel may read and
-    // write any of its bytes; it writes at most `size` bytes, and every caller sets `size` to `size_of::<T>()`.
-    // `fd` is an open descriptor for the duration of the call.
+    // SAFETY: `arg` is a valid, exclusively borrowed `#[repr(C)]` struct of plain integers
+    // (`IoctlArg` is crate-private, implemented only for the uAPI structs without user pointers),
+    // so the kernel may read and write any of its bytes; it writes at most `size` bytes, and every
+    // caller sets `size` to `size_of::<T>()`. `fd` is an open descriptor for the duration of the
+    // call.
     let rc = unsafe {
         libc::ioctl(
             fd.as_raw_fd(),
@@ -55,9 +57,10 @@ pub(crate) fn providers(
         entries: entries.as_mut_ptr() as u64,
         ..Default::default()
     };
-    // SAFETY: `req` is a valid `struct p2pmm_providers`; its `entries` points to `count` exclusively borrowed
-    // `struct p2pmm_provider_info`s of `entry_size` bytes each, which the kernel writes at most; they are plain
-    // integers and bytes, valid for any value. `fd` is open for the call.
+    // SAFETY: `req` is a valid `struct p2pmm_providers`; its `entries` points to `count`
+    // exclusively borrowed `struct p2pmm_provider_info`s of `entry_size` bytes each, which the
+    // kernel writes at most; they are plain integers and bytes, valid for any value. `fd` is open
+    // for the call.
     let rc = unsafe {
         libc::ioctl(
             fd.as_raw_fd(),
@@ -72,8 +75,8 @@ pub(crate) fn providers(
     }
 }
 
-/// `P2PMM_IOC_QUERY` of `[addr, addr + length)` of process `pid` (0: the caller) into `locations`, which must
-/// hold a `u32` for each page.
+/// `P2PMM_IOC_QUERY` of `[addr, addr + length)` of process `pid` (0: the caller) into `locations`,
+/// which must hold a `u32` for each page.
 pub(crate) fn query(
     fd: BorrowedFd<'_>,
     pid: u32,
@@ -93,10 +96,11 @@ pub(crate) fn query(
         pid,
         ..Default::default()
     };
-    // SAFETY: `req` is a valid `struct p2pmm_query`; `locations` points to at least one exclusively borrowed
-    // `u32` per page of the range (checked above; the kernel's page size is the one `sysconf` reports), which is
-    // all the kernel writes through it. The range itself (of this process or of process `pid`) is only looked at
-    // by the kernel, never dereferenced here. `fd` is open for the call.
+    // SAFETY: `req` is a valid `struct p2pmm_query`; `locations` points to at least one exclusively
+    // borrowed `u32` per page of the range (checked above; the kernel's page size is the one
+    // `sysconf` reports), which is all the kernel writes through it. The range itself (of this
+    // process or of process `pid`) is only looked at by the kernel, never dereferenced here. `fd`
+    // is open for the call.
     let rc = unsafe {
         libc::ioctl(
             fd.as_raw_fd(),
@@ -177,7 +181,8 @@ pub struct Mapping {
     len: usize,
 }
 
-// SAFETY: a `Mapping` owns its pages exclusively, as a `Vec<u8>` owns its buffer; nothing in it is tied to a thread.
+// SAFETY: a `Mapping` owns its pages exclusively, as a `Vec<u8>` owns its buffer; nothing in it is
+// tied to a thread.
 unsafe impl Send for Mapping {}
 
 impl Mapping {
@@ -193,7 +198,8 @@ impl Mapping {
         }
         let offset = libc::off_t::try_from(offset).map_err(|_| libc::EINVAL)?;
         let fd = fd.map_or(-1, |fd| fd.as_raw_fd());
-        // SAFETY: a new mapping at an address the kernel picks (no MAP_FIXED) cannot overlap any existing object.
+        // SAFETY: a new mapping at an address the kernel picks (no MAP_FIXED) cannot overlap any
+        // existing object.
         let p = unsafe {
             libc::mmap(
                 core::ptr::null_mut(),
@@ -229,13 +235,15 @@ impl Mapping {
 
     /// The mapped bytes.
     pub fn as_slice(&self) -> &[u8] {
-        // SAFETY: the mapping is `len` readable bytes, owned by `self` until drop; shared borrow of `self`.
+        // SAFETY: the mapping is `len` readable bytes, owned by `self` until drop; shared borrow of
+        // `self`.
         unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
     /// The mapped bytes, writable.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: the mapping is `len` readable and writable bytes, owned by `self` until drop; exclusive borrow.
+        // SAFETY: the mapping is `len` readable and writable bytes, owned by `self` until drop;
+        // exclusive borrow.
         unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The Rust uAPI (`src/raw.rs`) against the C header `include/uapi/linux/p2pmm.h`: a C program compiled with the
-//! host's C compiler (`$CC`, default `gcc`) prints the size of every struct, the offset, size and signedness of
-//! every field and the value of every constant and ioctl number; each must equal the Rust side. The fields listed for a struct
-//! must tile it with no gap (so none is forgotten), and every `#define P2PMM_*` of the header must be compared.
+//! The Rust uAPI (`src/raw.rs`) against the C header `include/uapi/linux/p2pmm.h`: a C program
+//! compiled with the host's C compiler (`$CC`, default `gcc`) prints the size of every struct, the
+//! offset, size and signedness of every field and the value of every constant and ioctl number;
+//! each must equal the Rust side. The fields listed for a struct must tile it with no gap (so none
+//! is forgotten), and every `#define P2PMM_*` of the header must be compared.
 //!
-//! `src/raw.rs` takes its numbers from the portable core (`p2pmm-core`, also compiled into p2pmm.ko), so this
-//! checks the kernel's Rust constants and ioctl encoding against the header from userspace's side too; and the
-//! plan and reason names, which come from the core, must be the header's.
+//! `src/raw.rs` takes its numbers from the portable core (`p2pmm-core`, also compiled into
+//! p2pmm.ko), so this checks the kernel's Rust constants and ioctl encoding against the header from
+//! userspace's side too; and the plan and reason names, which come from the core, must be the
+//! header's.
 
 use p2pmm_uapi::raw::{self, *};
 use p2pmm_uapi::{Plan, Reason};
@@ -22,7 +24,8 @@ fn field_size<T, F>(_: fn(&T) -> &F) -> usize {
     size_of::<F>()
 }
 
-/// Whether a field's type is a signed integer; compared with C's `_Generic` answer (an array is not).
+/// Whether a field's type is a signed integer; compared with C's `_Generic` answer (an array is
+/// not).
 trait Signedness {
     const SIGNED: bool;
 }
@@ -43,7 +46,8 @@ fn field_signed<T, F: Signedness>(_: fn(&T) -> &F) -> bool {
     F::SIGNED
 }
 
-/// One struct: its C name, Rust size, and (C field, Rust offset, Rust size, Rust signedness) in declaration order.
+/// One struct: its C name, Rust size, and (C field, Rust offset, Rust size, Rust signedness) in
+/// declaration order.
 struct StructLayout {
     c_name: &'static str,
     size: usize,
@@ -280,8 +284,8 @@ fn rust_layout_matches_c_header() {
     assert_eq!(c.len(), rust.len());
 }
 
-/// The fields listed for each struct cover it byte for byte (in C, so a field missing from the list shows up as a
-/// gap), and the Rust struct has the same size.
+/// The fields listed for each struct cover it byte for byte (in C, so a field missing from the list
+/// shows up as a gap), and the Rust struct has the same size.
 #[test]
 fn listed_fields_tile_each_struct() {
     let c = c_values();
@@ -338,8 +342,9 @@ fn every_header_definition_is_checked() {
     }
 }
 
-/// The names shown for plans and reasons (from the core's `plan_name` and `reason_name`) are the header's: for
-/// every `P2PMM_PLAN_*` and `P2PMM_REASON_*` it defines, the name of its value is the macro's suffix.
+/// The names shown for plans and reasons (from the core's `plan_name` and `reason_name`) are the
+/// header's: for every `P2PMM_PLAN_*` and `P2PMM_REASON_*` it defines, the name of its value is the
+/// macro's suffix.
 #[test]
 fn plan_and_reason_names_are_the_headers() {
     let c = c_values();

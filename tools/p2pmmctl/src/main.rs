@@ -268,7 +268,8 @@ fn outcome(out: &mut impl Write, o: placement::Outcome, json: bool) -> Result<()
 }
 
 fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
-    // Refuse what cannot work before touching the device, so the answer does not depend on p2pmm being loaded.
+    // Refuse what cannot work before touching the device, so the answer does not depend on p2pmm
+    // being loaded.
     let target = match &cli.cmd {
         Cmd::Prefetch { target, .. } => target.resolve("prefetch")?,
         Cmd::Query { target, .. } => target.resolve("query")?,
@@ -366,7 +367,8 @@ fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
                 let elapsed = start.elapsed();
                 if json.json {
                     let v = providers::stats_json(&p, sample, elapsed.as_millis());
-                    // One JSON document per line while watching, so each sample can be read as it comes.
+                    // One JSON document per line while watching, so each sample can be read as it
+                    // comes.
                     if watch.is_some() {
                         writeln!(out, "{}", output::to_json(&v, false))?;
                     } else {
