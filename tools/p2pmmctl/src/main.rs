@@ -109,7 +109,12 @@ enum Cmd {
         #[arg(long, value_name = "SECS", value_parser = output::parse_duration)]
         watch: Option<Duration>,
         /// Stop after N samples (with --watch).
-        #[arg(long, value_name = "N", requires = "watch", value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(
+            long,
+            value_name = "N",
+            requires = "watch",
+            value_parser = clap::value_parser!(u64).range(1..),
+        )]
         count: Option<u64>,
         #[command(flatten)]
         json: JsonArg,
@@ -144,13 +149,28 @@ enum Cmd {
               conflicts_with = "addr")]
         size: u64,
         /// Write only the first SIZE bytes (the rest stays unpopulated; self-test).
-        #[arg(long, value_name = "SIZE", value_parser = output::parse_size, conflicts_with = "addr")]
+        #[arg(
+            long,
+            value_name = "SIZE",
+            value_parser = output::parse_size,
+            conflicts_with = "addr",
+        )]
         fill: Option<u64>,
         /// Prefetch to this managed provider (or 'system') before querying (self-test).
-        #[arg(long, value_name = "ID|system", value_parser = parse_location, conflicts_with = "addr")]
+        #[arg(
+            long,
+            value_name = "ID|system",
+            value_parser = parse_location,
+            conflicts_with = "addr",
+        )]
         prefetch_to: Option<Location>,
         /// Prefetch only the first SIZE bytes (self-test).
-        #[arg(long, value_name = "SIZE", requires = "prefetch_to", value_parser = output::parse_size)]
+        #[arg(
+            long,
+            value_name = "SIZE",
+            requires = "prefetch_to",
+            value_parser = output::parse_size,
+        )]
         prefetch_size: Option<u64>,
         #[command(flatten)]
         target: TargetArgs,
@@ -194,7 +214,12 @@ enum Cmd {
         prefetch_to: Option<Location>,
         /// Then stream SIZE of other memory through that provider, and show which advised pages
         /// stayed.
-        #[arg(long, value_name = "SIZE", requires = "prefetch_to", value_parser = output::parse_size)]
+        #[arg(
+            long,
+            value_name = "SIZE",
+            requires = "prefetch_to",
+            value_parser = output::parse_size,
+        )]
         pressure: Option<u64>,
         #[command(flatten)]
         target: TargetArgs,
