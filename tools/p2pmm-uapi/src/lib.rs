@@ -413,8 +413,8 @@ impl Reason {
                 "no common upstream bridge, and the host bridge is not on p2pdma's allowlist"
             }
             Reason::NoRoute(NoRouteReason::AcsRedirect) => {
-                "a common bridge, but ACS redirects the traffic upstream and the host bridge is not allowed \
-                 (pci=disable_acs_redir= lifts it)"
+                "a common bridge, but ACS redirects the traffic upstream and the host bridge is \
+                 not allowed (pci=disable_acs_redir= lifts it)"
             }
             Reason::NoRoute(NoRouteReason::NotPci) => "the client is not a PCI device",
             Reason::NoRoute(NoRouteReason::HostBridgeDisallowed) => {
@@ -832,12 +832,13 @@ mod tests {
         };
         assert_eq!(
             query(libc::EPERM).to_string(),
-            "P2PMM_IOC_QUERY: operation not permitted (EPERM); another process's memory needs CAP_SYS_PTRACE"
+            "P2PMM_IOC_QUERY: operation not permitted (EPERM); another process's memory needs \
+             CAP_SYS_PTRACE"
         );
         assert_eq!(
             query(libc::ESRCH).to_string(),
-            "P2PMM_IOC_QUERY: no such process (ESRCH); no process with that pid (or one without an address \
-             space, e.g. a kernel thread)"
+            "P2PMM_IOC_QUERY: no such process (ESRCH); no process with that pid (or one without an \
+             address space, e.g. a kernel thread)"
         );
         assert!(query(libc::E2BIG).to_string().contains("takes no pid"));
         // EPERM of advise keeps its own meaning.

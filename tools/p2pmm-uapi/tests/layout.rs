@@ -72,31 +72,39 @@ macro_rules! layout {
 fn structs() -> Vec<StructLayout> {
     vec![
         layout!(raw::Version, "p2pmm_version" {
-            size => "size", flags => "flags", version => "version", reserved => "__reserved", features => "features",
+            size => "size", flags => "flags", version => "version", reserved => "__reserved",
+            features => "features",
         }),
         layout!(raw::ProviderInfo, "p2pmm_provider_info" {
-            id => "id", kind => "kind", flags => "flags", reserved => "__reserved", device => "device",
-            capacity => "capacity", used => "used", evictions => "evictions", migrated_in => "migrated_in",
+            id => "id", kind => "kind", flags => "flags", reserved => "__reserved",
+            device => "device",
+            capacity => "capacity", used => "used", evictions => "evictions",
+            migrated_in => "migrated_in",
             migrated_out => "migrated_out", invalidations => "invalidations",
         }),
         layout!(raw::Providers, "p2pmm_providers" {
-            size => "size", flags => "flags", count => "count", entry_size => "entry_size", entries => "entries",
+            size => "size", flags => "flags", count => "count", entry_size => "entry_size",
+            entries => "entries",
         }),
         layout!(raw::Route, "p2pmm_route" {
-            size => "size", flags => "flags", provider => "provider", reserved => "__reserved", client => "client",
+            size => "size", flags => "flags", provider => "provider", reserved => "__reserved",
+            client => "client",
             verdict => "verdict", plan => "plan", reason => "reason", distance => "distance",
             host_bridge => "host_bridge", reserved2 => "__reserved2",
         }),
         layout!(raw::Migrate, "p2pmm_migrate" {
-            size => "size", flags => "flags", addr => "addr", length => "length", target => "target",
+            size => "size", flags => "flags", addr => "addr", length => "length",
+            target => "target",
             reserved => "__reserved", migrated => "migrated", evicted => "evicted",
         }),
         layout!(raw::Query, "p2pmm_query" {
-            size => "size", flags => "flags", addr => "addr", length => "length", locations => "locations",
+            size => "size", flags => "flags", addr => "addr", length => "length",
+            locations => "locations",
             pid => "pid", reserved => "__reserved",
         }),
         layout!(raw::Advise, "p2pmm_advise" {
-            size => "size", flags => "flags", addr => "addr", length => "length", advice => "advice",
+            size => "size", flags => "flags", addr => "addr", length => "length",
+            advice => "advice",
             location => "location",
         }),
         layout!(raw::Blkio, "p2pmm_blkio" {
@@ -183,7 +191,8 @@ fn program() -> (String, BTreeMap<String, u64>) {
     let mut c = String::from(
         "#include <stddef.h>\n#include <stdio.h>\n#include <linux/p2pmm.h>\n\
          #define P(k, v) printf(\"%s %llu\\n\", k, (unsigned long long)(v))\n\
-         #define SIGNED(x) _Generic((x), signed char: 1, short: 1, int: 1, long: 1, long long: 1, default: 0)\n\
+         #define SIGNED(x) _Generic((x), signed char: 1, short: 1, int: 1, long: 1, long long: 1, \
+         default: 0)\n\
          int main(void)\n{\n",
     );
     let mut rust = BTreeMap::new();

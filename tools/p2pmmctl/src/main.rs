@@ -529,9 +529,11 @@ mod tests {
         assert!(matches!(c.cmd, Cmd::Topo { all_pci: true, .. }));
         assert_eq!(c.device, PathBuf::from("/tmp/x"));
         let c = parse(&["stats", "--watch", "0.5", "--count", "3"]).unwrap();
-        assert!(
-            matches!(c.cmd, Cmd::Stats { watch: Some(d), count: Some(3), .. } if d == Duration::from_millis(500))
-        );
+        assert!(matches!(
+            c.cmd,
+            Cmd::Stats { watch: Some(d), count: Some(3), .. }
+                if d == Duration::from_millis(500)
+        ));
         let c = parse(&["prefetch", "--size", "4M", "--to", "3"]).unwrap();
         assert!(matches!(
             c.cmd,
@@ -566,9 +568,11 @@ mod tests {
             "16M",
         ])
         .unwrap();
-        assert!(
-            matches!(c.cmd, Cmd::Advise { pin: true, ref accessed_by, pressure: Some(0x100_0000), .. } if accessed_by == &[3, 5])
-        );
+        assert!(matches!(
+            c.cmd,
+            Cmd::Advise { pin: true, ref accessed_by, pressure: Some(0x100_0000), .. }
+                if accessed_by == &[3, 5]
+        ));
         let c = parse(&["query", "--pid", "1", "--addr", "0x1000", "--len", "1M"]).unwrap();
         assert!(matches!(
             c.cmd,
@@ -680,12 +684,14 @@ mod tests {
         let f = run_args(&["prefetch", "--to", "3", "--pid", "1"]);
         assert_eq!(f.code, 2);
         assert!(f.msg.starts_with(
-            "--pid 1: prefetch acts on the caller's own address space only (P2PMM_IOC_MIGRATE takes no pid)"
+            "--pid 1: prefetch acts on the caller's own address space only (P2PMM_IOC_MIGRATE \
+             takes no pid)"
         ));
         let f = run_args(&["advise", "--pin", "--pid", "1"]);
         assert_eq!(f.code, 2);
         assert!(f.msg.starts_with(
-            "--pid 1: advise acts on the caller's own address space only (P2PMM_IOC_ADVISE takes no pid)"
+            "--pid 1: advise acts on the caller's own address space only (P2PMM_IOC_ADVISE \
+             takes no pid)"
         ));
         let f = run_args(&["query", "--pid", "1", "--len", "4096"]);
         assert_eq!(f.code, 2);

@@ -55,7 +55,8 @@ fn another_process_is_exit_2_for_prefetch_and_advise() {
         assert_eq!(e.lines().count(), 1, "{e}");
         assert!(
             e.starts_with(&format!(
-                "p2pmmctl: --pid 1: {} acts on the caller's own address space only ({ioctl} takes no pid)",
+                "p2pmmctl: --pid 1: {} acts on the caller's own address space only ({ioctl} takes \
+                 no pid)",
                 cmd.split(' ').next().unwrap()
             )),
             "{e}"
@@ -128,15 +129,29 @@ fn transfer_sizes_that_o_direct_refuses_are_exit_2_before_the_device() {
     for (args, line) in [
         (
             "--size 1000",
-            "p2pmmctl: transfer: --size 1000 is not a multiple of the page size (4096): O_DIRECT needs aligned I/O\n",
+            "p2pmmctl: transfer: --size 1000 is not a multiple of the page size (4096): O_DIRECT \
+             needs aligned I/O\n",
         ),
         (
             "--offset 512",
-            "p2pmmctl: transfer: --offset 512 is not a multiple of the page size (4096): O_DIRECT needs aligned I/O\n",
+            "p2pmmctl: transfer: --offset 512 is not a multiple of the page size (4096): O_DIRECT \
+             needs aligned I/O\n",
         ),
-        ("--chunk 6K", "p2pmmctl: transfer: --chunk 6144 is not a multiple of the page size (4096): O_DIRECT needs aligned I/O\n"),
+        (
+            "--chunk 6K",
+            "p2pmmctl: transfer: --chunk 6144 is not a multiple of the page size (4096): \
+         O_DIRECT needs aligned I/O\n",
+        ),
     ] {
-        let mut argv = vec!["--device", "/nonexistent", "transfer", "--file", "/dev/null", "--provider", "1"];
+        let mut argv = vec![
+            "--device",
+            "/nonexistent",
+            "transfer",
+            "--file",
+            "/dev/null",
+            "--provider",
+            "1",
+        ];
         argv.extend(args.split(' '));
         let o = p2pmmctl(&argv);
         assert_eq!(o.status.code(), Some(2), "{args}");
