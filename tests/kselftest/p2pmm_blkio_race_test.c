@@ -248,6 +248,7 @@ static long long waits(void)
 #define EXPECT_RACED(before, retries)                                                                         \
 	do {                                                                                                  \
 		long long after = waits();                                                                    \
+		ASSERT_LE(0, before) TH_LOG("no /sys/kernel/debug/p2pmm/blkio");                              \
 		ASSERT_LE(0, after) TH_LOG("no /sys/kernel/debug/p2pmm/blkio");                               \
 		EXPECT_LT(0, after - (before) + (retries))                                                    \
 			TH_LOG("no invalidation met the I/O in %d rounds", ROUNDS);                            \

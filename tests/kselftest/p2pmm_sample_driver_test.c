@@ -61,8 +61,8 @@ static int rebind(const char *dev, const char *from, const char *driver)
 	return p2p_dma_write_file(PCI "/drivers_probe", dev);
 }
 
-/* The providers of `dev`: static and managed ids (0 if none). */
-static void providers_of(int fd, const char *dev, uint32_t *st, uint32_t *managed)
+/* The providers of `dev`: static and managed ids (0 if none). How many providers exist, or -1. */
+static int providers_of(int fd, const char *dev, uint32_t *st, uint32_t *managed)
 {
 	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
 	int n = list_providers(fd, p, P2P_DMA_MAX_PROVIDERS);
@@ -76,6 +76,7 @@ static void providers_of(int fd, const char *dev, uint32_t *st, uint32_t *manage
 		else
 			*managed = p[i].id;
 	}
+	return n;
 }
 
 TEST(a_driver_outside_p2pmm_offers_its_memory)
@@ -94,13 +95,13 @@ TEST(a_driver_outside_p2pmm_offers_its_memory)
 		if (p[i].kind == P2PMM_PROVIDER_MANAGED && strcmp(p[i].device, dev) > 0)
 			snprintf(dev, sizeof(dev), "%s", p[i].device);
 	ASSERT_NE(0, dev[0]);
-	providers_of(fd, dev, &vaccel_st, &vaccel_managed);
+	ASSERT_LT(0, providers_of(fd, dev, &vaccel_st, &vaccel_managed));
 
 	ASSERT_EQ(0, rebind(dev, "p2pmm_vaccel", "p2pmm_sample")) TH_LOG("%s to p2pmm_sample: %s", dev,
 									 strerror(errno));
 	driver_of(dev, drv, sizeof(drv));
 	ASSERT_STREQ("p2pmm_sample", drv);
-	providers_of(fd, dev, &st, &managed);
+	ASSERT_LT(0, providers_of(fd, dev, &st, &managed));
 	ASSERT_NE(0, st) TH_LOG("p2pmm_sample registered no static memory on %s", dev);
 	ASSERT_NE(0, managed);
 	EXPECT_LT(vaccel_managed, st) TH_LOG("new providers, new ids");
@@ -117,7 +118,8 @@ TEST(a_driver_outside_p2pmm_offers_its_memory)
 
 	/* The driver goes: its memory is revoked and evicted, as p2pmm's own driver's is. */
 	ASSERT_EQ(0, p2p_dma_write_file(PCI "/drivers/p2pmm_sample/unbind", dev));
-	providers_of(fd, dev, &st, &managed);
+	/* The list still works (the other devices' providers), without this device's. */
+	ASSERT_LT(0, providers_of(fd, dev, &st, &managed));
 	EXPECT_EQ(0, st);
 	EXPECT_EQ(0, managed);
 	EXPECT_EQ(SIGBUS, p2pmm_read_faults(bar));
@@ -136,7 +138,7 @@ TEST(a_driver_outside_p2pmm_offers_its_memory)
 	}
 	driver_of(dev, drv, sizeof(drv));
 	EXPECT_STREQ("p2pmm_vaccel", drv);
-	providers_of(fd, dev, &st, &managed);
+	ASSERT_LT(0, providers_of(fd, dev, &st, &managed));
 	EXPECT_NE(0, st);
 	EXPECT_NE(0, managed);
 	close(fd);
