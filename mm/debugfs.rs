@@ -10,8 +10,10 @@
 //! The format is for reading, not a stable ABI (that is what the ioctls and sysfs are for).
 
 use crate::{
+    advice::ProviderSet,
     blkio::TOTALS,
     block_io::WAITS,
+    eviction::SlotInfo,
     managed::Managed,
     provider::{Kind, Provider},
     registry, route,
@@ -167,33 +169,64 @@ fn slots(_: &(), f: &mut Formatter<'_>) -> fmt::Result {
     Ok(())
 }
 
+/// Slots listed per provider: a provider of many GiB has millions, the header counts them all.
+const LISTED_SLOTS: usize = 4096;
+
 fn dump_slots(p: &Provider, m: &Managed, f: &mut Formatter<'_>) -> fmt::Result {
-    let Ok(infos) = m.slot_infos() else {
-        return writeln!(f, "provider {}: (out of memory)", p.id);
-    };
     let (hand, now) = (m.hand(), m.now());
-    let used = infos.iter().filter(|(_, i)| i.state != "free").count();
+    let (used, bytes) = m.slot_summary();
+    let slots = m.memory().slots();
+    // Hundredths of a byte per slot, without floating point.
+    let centi = (bytes * 100).checked_div(slots).unwrap_or(0);
     writeln!(
         f,
-        "provider {} ({}): {} of {} slots in use, hand at {}",
+        "provider {} ({}): {} of {} slots in use, hand at {}, bookkeeping {} bytes ({}.{:02} B/slot)",
         p.id,
         p.device_str(),
         used,
-        m.memory().slots(),
-        hand
+        slots,
+        hand,
+        bytes,
+        centi / 100,
+        centi % 100
     )?;
-    for (slot, i) in infos.iter().filter(|(_, i)| i.state != "free") {
-        writeln!(
-            f,
-            "  slot {:>6} {:<9} pins={} preferred={} referenced={} age_ms={} accessed_by={:#x}",
-            slot,
-            i.state,
-            i.pins,
-            u8::from(i.preferred),
-            u8::from(i.referenced),
-            now.saturating_sub(i.occupied_at) / 1_000_000,
-            i.accessed_by.bits()
-        )?;
+    // Copied out in batches under the clock's lock, printed after it is dropped.
+    let blank = SlotInfo {
+        state: "",
+        pins: 0,
+        preferred: false,
+        referenced: false,
+        occupied_at: 0,
+        accessed_by: ProviderSet::EMPTY,
+    };
+    let mut batch = [(0u32, blank); 32];
+    let (mut first, mut listed) = (0u32, 0usize);
+    loop {
+        let n = m.slot_infos(first, &mut batch);
+        if n == 0 {
+            break;
+        }
+        first += n as u32;
+        for (slot, i) in batch[..n].iter().filter(|(_, i)| i.state != "free") {
+            listed += 1;
+            if listed > LISTED_SLOTS {
+                continue;
+            }
+            writeln!(
+                f,
+                "  slot {:>6} {:<9} pins={} preferred={} referenced={} age_ms={} accessed_by={:#x}",
+                slot,
+                i.state,
+                i.pins,
+                u8::from(i.preferred),
+                u8::from(i.referenced),
+                i.age(now) / 1000,
+                i.accessed_by.bits()
+            )?;
+        }
+    }
+    if listed > LISTED_SLOTS {
+        writeln!(f, "  ... {} more slots in use", listed - LISTED_SLOTS)?;
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ impl From<Errno> for Error {
             Errno::Busy => code::EBUSY,
             Errno::OpNotSupp => code::EOPNOTSUPP,
             Errno::BadF => code::EBADF,
+            Errno::NoSpc => code::ENOSPC,
         }
     }
 }

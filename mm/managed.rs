@@ -20,6 +20,7 @@
 use crate::{
     advice::{Advice, AdviceFlags, ProviderSet},
     bar_devmem::{BarDevmem, SlotHandler, Source},
+    errno::Errno,
     eviction::{Clock, SlotInfo},
     hmm::{fault_and_commit, HmmRange, PageKind, Request},
     location::{Location, ProviderId},
@@ -69,7 +70,7 @@ impl Slots {
     fn new(capacity: u32, stats: Arc<Stats>) -> Result<Arc<Self>> {
         // A page stays at least this long where it was moved before it may be evicted: damps ping-pong between
         // providers, as drm_pagemap's `timeslice_ms` does. Short by default: the tests oversubscribe on purpose.
-        let min_residency = u64::from(crate::module_parameters::min_residency_us.value()) * 1000;
+        let min_residency = u64::from(crate::module_parameters::min_residency_us.value());
         let clock = Clock::new(capacity, min_residency).map_err(|_| ENOMEM)?;
         Arc::pin_init(
             pin_init!(Self {
@@ -81,9 +82,10 @@ impl Slots {
         )
     }
 
-    /// Nanoseconds since the provider was created: the policy's clock.
+    /// Microseconds since the provider was created: the policy's clock (the clock keeps 32 bits
+    /// of it, 71 minutes, which is plenty for a residency of a few milliseconds).
     fn now(&self) -> u64 {
-        self.epoch.elapsed().as_nanos() as u64
+        (self.epoch.elapsed().as_nanos() / 1000) as u64
     }
 }
 
@@ -167,18 +169,24 @@ impl Managed {
         &self.mem
     }
 
-    /// Every slot's state, copied out of the clock (for debugfs).
-    pub fn slot_infos(&self) -> Result<KVec<(u32, SlotInfo)>> {
-        let n = self.mem.slots();
-        let mut out = KVec::with_capacity(n, GFP_KERNEL)?;
+    /// The state of up to `out.len()` slots from `first` on, copied out of the clock under its
+    /// lock (for debugfs, which prints them after the lock is dropped). Returns how many.
+    pub fn slot_infos(&self, first: u32, out: &mut [(u32, SlotInfo)]) -> usize {
         let clock = self.slots.clock.lock();
-        for slot in 0..n as u32 {
+        let mut n = 0;
+        for (o, slot) in out.iter_mut().zip(first..clock.capacity()) {
             if let Some(info) = clock.slot_info(slot) {
-                // Within the capacity reserved above.
-                let _ = out.push_within_capacity((slot, info));
+                *o = (slot, info);
+                n += 1;
             }
         }
-        Ok(out)
+        n
+    }
+
+    /// Slots in use and the bytes of bookkeeping behind the slots, under one lock.
+    pub fn slot_summary(&self) -> (u32, usize) {
+        let clock = self.slots.clock.lock();
+        (clock.used(), clock.heap_bytes())
     }
 
     /// The CLOCK hand's position.
@@ -186,7 +194,7 @@ impl Managed {
         self.slots.clock.lock().hand()
     }
 
-    /// The policy's current time (ns since the provider was created).
+    /// The policy's current time (µs since the provider was created).
     pub fn now(&self) -> u64 {
         self.slots.now()
     }
@@ -553,6 +561,9 @@ pub fn set_pinned(
 
 /// Adds `provider` to (`add`) or removes it from the devices advised to access every page of `[start, end)` now
 /// resident on a managed provider; later arrivals take the advice when they land.
+///
+/// `ENOSPC` if a provider's pages already carry as many distinct sets of accessing devices as it
+/// can tell apart (`eviction::ACCESSOR_SETS`); the pages walked before keep the new advice.
 pub fn set_accessed_by(
     mm: &MmWithUser,
     start: usize,
@@ -561,6 +572,7 @@ pub fn set_accessed_by(
     provider: ProviderId,
     add: bool,
 ) -> Result {
+    let mut refused = Ok(());
     walk(mm, start, end, all, |_, _, resident| {
         if let Some((p, slot)) = resident {
             if let Some(m) = p.managed() {
@@ -571,10 +583,13 @@ pub fn set_accessed_by(
                 } else {
                     set.without(provider)
                 };
-                let _ = clock.set_accessed_by(slot, set);
+                if let Err(e) = clock.set_accessed_by(slot, set) {
+                    refused = Err(Error::from(Errno::from(e)));
+                }
             }
         }
-    })
+    })?;
+    refused
 }
 
 /// Marks every page of `[start, end)` now resident on a managed provider as preferring it (or not): the policy

@@ -20,6 +20,8 @@ use kernel::{
 // ---- the portable core, shared with the host crate `p2pmm-core` ----
 #[path = "core/src/advice.rs"]
 pub mod advice;
+#[path = "core/src/bar_split.rs"]
+pub mod bar_split;
 #[path = "core/src/errno.rs"]
 pub mod errno;
 #[path = "core/src/eviction.rs"]
@@ -38,6 +40,8 @@ pub mod pci_name;
 pub mod range_index;
 #[path = "core/src/route.rs"]
 pub mod route;
+#[path = "core/src/slot_table.rs"]
+pub mod slot_table;
 #[path = "core/src/uapi_advise.rs"]
 pub mod uapi_advise;
 #[path = "core/src/uapi_blkio.rs"]
@@ -121,8 +125,8 @@ module! {
             description: "Microseconds a page stays on a managed provider before it may be evicted (read at probe)",
         },
         vaccel_managed_mb: u32 {
-            default: 8,
-            description: "MiB of each vaccel BAR, after the static part, offered as managed (evictable) memory",
+            default: 0,
+            description: "MiB of each vaccel BAR, after the static part, offered as managed (evictable) memory (0: the rest of the BAR)",
         },
         cpu_fault_around_pages: u32 {
             default: 16,

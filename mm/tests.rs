@@ -171,6 +171,7 @@ mod p2pmm_kunit {
             Errno::Busy,
             Errno::OpNotSupp,
             Errno::BadF,
+            Errno::NoSpc,
         ] {
             assert_eq!(Error::from(e).to_errno(), -e.to_raw());
         }

@@ -1,17 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * p2pmm_sample: a PCI driver outside p2pmm.ko that offers its device's BAR through p2pmm's in-kernel API
- * (include/linux/p2pmm.h): the first 16 MiB of BAR 2 as static memory and the next 8 MiB as managed memory, the
- * split p2pmm's own vaccel makes. It has no ID table: it binds only where an administrator (or
- * tests/kselftest/p2pmm_sample_driver_test.c) sets driver_override, e.g. on an ivshmem-plain device.
+ * (include/linux/p2pmm.h): the first static_mb MiB of BAR 2 (16 by default) as static memory and the next
+ * managed_mb MiB (8 by default) as managed memory. It has no ID table: it binds only where an administrator (or
+ * tests/kselftest/p2pmm_sample_driver_test.c, or the scale suite) sets driver_override, e.g. on an ivshmem-plain
+ * device.
  */
 #include <linux/module.h>
 #include <linux/p2pmm.h>
 #include <linux/pci.h>
 
 #define SAMPLE_BAR 2
-#define SAMPLE_STATIC_SIZE (16ULL << 20)
-#define SAMPLE_MANAGED_SIZE (8ULL << 20)
+
+static unsigned int static_mb = 16;
+module_param(static_mb, uint, 0444);
+MODULE_PARM_DESC(static_mb, "MiB at the start of BAR 2 offered as static memory");
+
+static unsigned int managed_mb = 8;
+module_param(managed_mb, uint, 0444);
+MODULE_PARM_DESC(managed_mb, "MiB after the static part offered as managed memory (a multiple of 2)");
 
 struct p2pmm_sample {
 	u32 static_id;
@@ -29,13 +36,13 @@ static int p2pmm_sample_probe(struct pci_dev *pdev, const struct pci_device_id *
 	ret = pcim_enable_device(pdev);
 	if (ret)
 		return ret;
-	ret = p2pmm_register_static(pdev, SAMPLE_BAR, SAMPLE_STATIC_SIZE, 0);
+	ret = p2pmm_register_static(pdev, SAMPLE_BAR, (u64)static_mb << 20, 0);
 	if (ret < 0) {
 		dev_err(&pdev->dev, "p2pmm_register_static: %d\n", ret);
 		return ret;
 	}
 	s->static_id = ret;
-	ret = p2pmm_register_managed(pdev, SAMPLE_BAR, SAMPLE_MANAGED_SIZE, SAMPLE_STATIC_SIZE);
+	ret = p2pmm_register_managed(pdev, SAMPLE_BAR, (u64)managed_mb << 20, (u64)static_mb << 20);
 	if (ret < 0) {
 		dev_err(&pdev->dev, "p2pmm_register_managed: %d\n", ret);
 		p2pmm_unregister(pdev, s->static_id);

@@ -3,10 +3,12 @@
 //! vaccel: a virtual accelerator on QEMU's `ivshmem-plain` device, whose BAR 2 plays the
 //! accelerator's VRAM.
 //!
-//! On probe, the first `vaccel_static_mb` MiB of the BAR become a *static* provider (registered
-//! with p2pdma, so peers reach it by PCI bus address or not at all, as p2pdma decides), and the
-//! next `vaccel_managed_mb` MiB a *managed* provider: device-private pages whose data lives in the
-//! BAR, which p2pmm evicts when it is full (the small default lets tests oversubscribe it). The
+//! On probe, the first `vaccel_static_mb` MiB of the BAR (16 by default) become a *static*
+//! provider (registered with p2pdma, so peers reach it by PCI bus address or not at all, as p2pdma
+//! decides), and the rest of the BAR, in whole 2 MiB chunks, a *managed* provider: device-private
+//! pages whose data lives in the BAR, which p2pmm evicts when it is full. `vaccel_managed_mb`
+//! overrides the managed size (the tests make it small to oversubscribe it); a split that does not
+//! fit the BAR fails the probe with `EINVAL` and says why. The
 //! managed range is p2pdma memory of the device as well, all of it allocated to the managed
 //! provider (its P2P window), so that a peer such as an NVMe can DMA to a managed page by bus
 //! address (`P2PMM_IOC_BLKIO`). Both go away with the device: unbinding unregisters them, the
@@ -17,7 +19,7 @@
 //! use. It registers its memory through the same functions (`mm/export.rs`) that
 //! `include/linux/p2pmm.h` exports to C drivers.
 
-use crate::{export, registry};
+use crate::{bar_split, export, registry};
 use kernel::{device::Core, pci, prelude::*};
 
 /// The BAR of `ivshmem-plain` that maps the shared memory (BAR 0 holds registers, BAR 1 MSI-X).
@@ -54,16 +56,21 @@ impl pci::Driver for VaccelDriver {
         pdev.enable_device_mem()?;
         pdev.set_master();
         let bar_len = pdev.resource_len(VRAM_BAR)?;
-        let static_len =
-            (u64::from(crate::module_parameters::vaccel_static_mb.value()) << 20).min(bar_len);
-        if static_len == 0 {
+        let (static_len, managed_len) = bar_split::split(
+            bar_len,
+            crate::module_parameters::vaccel_static_mb.value(),
+            crate::module_parameters::vaccel_managed_mb.value(),
+        )
+        .map_err(|why| {
             dev_err!(
                 pdev,
-                "vaccel: BAR {} is empty or vaccel_static_mb is 0\n",
-                VRAM_BAR
+                "vaccel: {} MiB BAR {}: {}\n",
+                bar_len >> 20,
+                VRAM_BAR,
+                why
             );
-            return Err(ENODEV);
-        }
+            EINVAL
+        })?;
         let static_id =
             export::register_static(pdev, VRAM_BAR, static_len, 0).inspect_err(|e| {
                 dev_err!(
@@ -73,9 +80,6 @@ impl pci::Driver for VaccelDriver {
                     e
                 );
             })?;
-        let managed_len = (u64::from(crate::module_parameters::vaccel_managed_mb.value()) << 20)
-            .min(bar_len - static_len)
-            & !((2 << 20) - 1);
         let managed_id = if managed_len > 0 {
             match export::register_managed(pdev, VRAM_BAR, managed_len, static_len) {
                 Ok(id) => Some(id),

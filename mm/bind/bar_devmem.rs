@@ -735,12 +735,14 @@ impl<T: SlotHandler> PinnedDrop for BarDevmem<T> {
     fn drop(self: Pin<&mut Self>) {
         // Every page must be back in system memory before the pagemap goes: `memunmap_pages` waits
         // for them.
-        let mut all = KVec::new();
-        if all.reserve(self.npages, GFP_KERNEL).is_ok() {
-            for s in 0..self.npages as u32 {
-                let _ = all.push_within_capacity(s);
+        // In batches: a provider of many GiB has millions of slots.
+        let mut batch = [0u32; 512];
+        for first in (0..self.npages).step_by(batch.len()) {
+            let n = batch.len().min(self.npages - first);
+            for (i, s) in batch[..n].iter_mut().enumerate() {
+                *s = (first + i) as u32;
             }
-            if self.evict(&all).is_err() {
+            if self.evict(&batch[..n]).is_err() {
                 pr_err!("evicting device memory failed; pages stay in use\n");
             }
         }

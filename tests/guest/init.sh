@@ -49,9 +49,13 @@ echo "P2PMM-SANITIZERS $(sanitizers)"
 dmesg_mark() { dmesg | wc -l; }
 dmesg_since() { dmesg | tail -n +$(($1 + 1)) | sed -E 's/^\[ *[0-9]+\.[0-9]+\] //'; }
 
+# The tests' provider sizes: vaccel's default 16 MiB static part, and 8 MiB of managed memory per device instead of
+# the rest of the BAR, so that tests and benchmarks oversubscribe it with little data.
+P2PMM_TEST_PARAMS="vaccel_managed_mb=8"
+
 load_p2pmm() {
 	lsmod | grep -q '^p2pmm ' && return 0
-	insmod /lib/modules/p2pmm.ko
+	insmod /lib/modules/p2pmm.ko $P2PMM_TEST_PARAMS
 }
 
 suite_kunit() {
@@ -88,7 +92,7 @@ suite_kselftest() {
 	rmmod p2pmm || { echo "rmmod p2pmm failed"; rc=1; }
 	# The administrator's route policy (module parameters): p2pmm.ko once more, with strict knobs, for the tests
 	# written for them (tests/kselftest/policy), then unloaded again.
-	if insmod /lib/modules/p2pmm.ko route_max_distance=3 route_allow_host_bridge=0; then
+	if insmod /lib/modules/p2pmm.ko $P2PMM_TEST_PARAMS route_max_distance=3 route_allow_host_bridge=0; then
 		for t in /kselftest-policy/*; do
 			"$t" || rc=1
 		done
@@ -241,6 +245,58 @@ suite_detect_kasan() {
 suite_bench_p2p() {
 	load_p2pmm || return 1
 	p2p_bench
+}
+
+meminfo_kb() { awk -v k="$1:" '$1 == k {print $2}' /proc/meminfo; }
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+# Accelerator-sized memory, in the scale VM (scripts/vm.sh, P2PMM_TOPOLOGY=scale: a 16 GiB and a 2 GiB ivshmem BAR
+# below one switch). vaccel with vaccel_static_mb=4096 splits the 16 GiB BAR into 4 GiB of static and, by default,
+# 12 GiB of managed memory, and refuses the 2 GiB BAR with its reason (the static part does not fit); p2pmm_sample
+# then offers 1 GiB of that one as managed memory. The checks here are one TAP stream, the kselftest another.
+suite_scale() {
+	mark=$(dmesg_mark)
+	free0=$(meminfo_kb MemFree) slab0=$(meminfo_kb Slab) vmalloc0=$(meminfo_kb VmallocUsed) t0=$(uptime_s)
+	insmod /lib/modules/p2pmm.ko vaccel_static_mb=4096 || return 1
+	t1=$(uptime_s) free1=$(meminfo_kb MemFree) slab1=$(meminfo_kb Slab) vmalloc1=$(meminfo_kb VmallocUsed)
+	echo "TAP version 13"
+	echo "1..2"
+	echo "# insmod with a 16 GiB BAR: $(echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}') s; kernel memory" \
+		"$(((free0 - free1) / 1024)) MiB (struct pages included), slab $((slab1 - slab0)) KiB," \
+		"vmalloc $((vmalloc1 - vmalloc0)) KiB"
+	big=$(dmesg_since "$mark" | sed -n 's/^p2pmm_vaccel \([0-9a-f:.]*\): vaccel: 16384 MiB VRAM: 4096 MiB static .* 12288 MiB managed$/\1/p')
+	if [ -n "$big" ]; then echo "ok 1 scale.vaccel_splits_16_gib_into_4_static_12_managed"; else
+		echo "not ok 1 scale.vaccel_splits_16_gib_into_4_static_12_managed"; fi
+	refused=$(dmesg_since "$mark" |
+		sed -n 's/^p2pmm_vaccel \([0-9a-f:.]*\): vaccel: 2048 MiB BAR 2: vaccel_static_mb is larger than the BAR$/\1/p')
+	if [ -n "$refused" ] && [ ! -e "/sys/bus/pci/devices/$refused/driver" ]; then
+		echo "ok 2 scale.vaccel_refuses_a_split_that_does_not_fit"
+	else
+		echo "not ok 2 scale.vaccel_refuses_a_split_that_does_not_fit"
+		dmesg_since "$mark" | grep vaccel | sed 's/^/#   /'
+	fi
+	[ -n "$refused" ] || return 1
+	rc=0
+	insmod /lib/modules/p2pmm_sample.ko managed_mb=1024 || return 1
+	echo p2pmm_sample >"/sys/bus/pci/devices/$refused/driver_override"
+	echo "$refused" >/sys/bus/pci/drivers_probe
+	/kselftest-scale/p2pmm_scale_test || rc=1
+	mount -t debugfs nodev /sys/kernel/debug 2>/dev/null
+	grep '^provider' /sys/kernel/debug/p2pmm/slots | sed 's/^/# /'
+	echo "$refused" >/sys/bus/pci/drivers/p2pmm_sample/unbind
+	rmmod p2pmm_sample || rc=1
+	# Unloading evicts whatever is left and unmaps 16 GiB of pagemaps.
+	echo "TAP version 13"
+	echo "1..1"
+	t0=$(uptime_s)
+	if rmmod p2pmm; then
+		echo "# rmmod p2pmm: $(echo "$t0 $(uptime_s)" | awk '{printf "%.2f", $2 - $1}') s"
+		echo "ok 1 scale.unload_with_16_gib_registered"
+	else
+		echo "not ok 1 scale.unload_with_16_gib_registered"
+		rc=1
+	fi
+	return $rc
 }
 
 run_suite() {

@@ -264,7 +264,8 @@ struct p2pmm_query {
  *
  * Errors: EINVAL for flags, an unknown advice, a misplaced @location, an unaligned or empty range, a static
  * provider as preferred location; EOPNOTSUPP for (UNSET_)READ_MOSTLY; ENODEV for an unknown provider; ENOMEM
- * if part of the range is not mapped; EPERM if the caller's address space is not the one that opened the file.
+ * if part of the range is not mapped; EPERM if the caller's address space is not the one that opened the file;
+ * ENOSPC for ACCESSED_BY when a provider's pages already carry 255 other sets of accessing devices.
  */
 struct p2pmm_advise {
 	__u32 size;

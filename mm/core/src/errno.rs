@@ -28,6 +28,8 @@ pub enum Errno {
     OpNotSupp,
     /// `EBADF`: a file descriptor that is not open, or not open for what the request does.
     BadF,
+    /// `ENOSPC`: a per-provider table is full (e.g. too many distinct sets of accessing devices).
+    NoSpc,
 }
 
 impl Errno {
@@ -43,6 +45,7 @@ impl Errno {
             Errno::Busy => 16,
             Errno::OpNotSupp => 95,
             Errno::BadF => 9,
+            Errno::NoSpc => 28,
         }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! A managed provider's memory is a fixed number of page-sized slots. The kernel calls into this under the
 //! provider's spinlock, from the fault path and from reclaim, so everything after [`Clock::new`] works in place:
-//! one allocation at creation, none afterwards, and no clock read inside (time is passed in, jiffies or ns).
+//! every allocation at creation, none afterwards, and no clock read inside (time is passed in).
 //!
 //! Victim selection honours, in this order:
 //! - pinned slots are never picked;
@@ -15,44 +15,28 @@
 //!
 //! A picked slot is marked as being evicted, so neither this nor a later call picks it again before the caller
 //! either releases it (the page moved out) or puts it back with [`Clock::cancel_eviction`].
+//!
+//! # Cost
+//!
+//! Accelerators carry tens of GiB, so a slot costs 7 bytes ([`slot_table`](crate::slot_table)) and the slots are
+//! stored in 4 KiB pieces, never in one array sized by the provider (a 64 GiB provider is 16 Mi slots: 112 MiB in
+//! 28,680 pieces). What would not fit in 7 bytes is shared: the sets of accessing devices (`ACCESSED_BY`
+//! advice) are interned in a table of [`ACCESSOR_SETS`] distinct sets per provider, and a slot stores an index.
+//! Times are kept modulo 2^32 of the caller's unit (microseconds in the module: 71 minutes), so `min_residency`
+//! is at most 2^31 - 1 units; a page whose stamp wrapped may look young for one `min_residency` more, which only
+//! delays its eviction.
 
 use crate::advice::ProviderSet;
 use crate::errno::Errno;
 use crate::kalloc::{self, AllocError, Vec};
-
-/// The lifecycle of a slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SlotState {
-    /// On the free list.
-    Free,
-    /// Handed out by `alloc_slot`, a page is being copied in; not evictable yet.
-    Reserved,
-    /// Holds a page.
-    Occupied,
-    /// Picked as a victim; its page is being copied out.
-    Evicting,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    /// When the page moved in: the start of its minimum residency.
-    occupied_at: u64,
-    /// Pins from importers mapping the page and from pinning advice.
-    pins: u32,
-    /// The next free slot, when this one is free (`NONE` ends the list).
-    next_free: u32,
-    state: SlotState,
-    /// Accessed since the hand last passed.
-    referenced: bool,
-    /// The page's preferred location is this provider.
-    preferred: bool,
-    /// The providers whose devices are advised to access the page (`P2PMM_ADV_ACCESSED_BY`).
-    accessed_by: ProviderSet,
-}
+use crate::slot_table::{Slot, SlotState, SlotTable, MAX_PINS};
 
 const NONE: u32 = u32::MAX;
 
-/// A misuse of a slot (a caller bug in the subsystem, `EINVAL`, except for `Busy`).
+/// How many distinct non-empty sets of accessing devices one provider's pages can be advised with.
+pub const ACCESSOR_SETS: usize = 255;
+
+/// A misuse of a slot (a caller bug in the subsystem, `EINVAL`, except for `Busy` and `TooManySets`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotError {
     /// No such slot.
@@ -63,12 +47,15 @@ pub enum SlotError {
     Busy,
     /// Unpin of a slot that is not pinned, or a pin count overflow.
     PinCount,
+    /// The provider's pages already carry [`ACCESSOR_SETS`] other sets of accessing devices (`ENOSPC`).
+    TooManySets,
 }
 
 impl From<SlotError> for Errno {
     fn from(e: SlotError) -> Errno {
         match e {
             SlotError::Busy => Errno::Busy,
+            SlotError::TooManySets => Errno::NoSpc,
             SlotError::OutOfRange | SlotError::WrongState | SlotError::PinCount => Errno::Inval,
         }
     }
@@ -85,60 +72,113 @@ pub struct SlotInfo {
     pub preferred: bool,
     /// Accessed since the hand last passed.
     pub referenced: bool,
-    /// When the page moved in.
-    pub occupied_at: u64,
+    /// When the page moved in, modulo 2^32 of the caller's unit.
+    pub occupied_at: u32,
     /// The providers whose devices access the page.
     pub accessed_by: ProviderSet,
 }
 
+impl SlotInfo {
+    /// How long before `now` the page moved in (modulo 2^32 of the caller's unit).
+    pub fn age(&self, now: u64) -> u32 {
+        (now as u32).wrapping_sub(self.occupied_at)
+    }
+}
+
+/// The interned sets of accessing devices: index `i + 1` of a slot names `sets[i]`, which `refs[i]` slots name.
+struct AccessorSets {
+    sets: Vec<(ProviderSet, u32)>,
+}
+
+impl AccessorSets {
+    fn new() -> Result<AccessorSets, AllocError> {
+        Ok(AccessorSets {
+            sets: kalloc::try_with_capacity(ACCESSOR_SETS)?,
+        })
+    }
+
+    fn get(&self, index: u8) -> ProviderSet {
+        match index {
+            0 => ProviderSet::EMPTY,
+            i => self
+                .sets
+                .get(usize::from(i) - 1)
+                .map_or(ProviderSet::EMPTY, |e| e.0),
+        }
+    }
+
+    /// The index of `set`, taking a reference to it; never allocates (room for every set is reserved).
+    fn take(&mut self, set: ProviderSet) -> Result<u8, SlotError> {
+        if set == ProviderSet::EMPTY {
+            return Ok(0);
+        }
+        let i = match self.sets.iter().position(|e| e.0 == set || e.1 == 0) {
+            Some(i) => i,
+            None if kalloc::push_within_capacity(&mut self.sets, (set, 0)) => self.sets.len() - 1,
+            None => return Err(SlotError::TooManySets),
+        };
+        let e = &mut self.sets[i];
+        if e.1 == 0 {
+            // A set no slot names any more is reused.
+            e.0 = set;
+        }
+        e.1 += 1;
+        Ok(i as u8 + 1)
+    }
+
+    /// Drops a reference taken by [`AccessorSets::take`].
+    fn put(&mut self, index: u8) {
+        if let Some(e) = usize::from(index)
+            .checked_sub(1)
+            .and_then(|i| self.sets.get_mut(i))
+        {
+            e.1 = e.1.saturating_sub(1);
+        }
+    }
+}
+
 /// The slots of one managed provider and the CLOCK hand over them.
 pub struct Clock {
-    slots: Vec<Slot>,
+    slots: SlotTable,
+    accessors: AccessorSets,
     hand: u32,
     free_head: u32,
     used: u32,
-    min_residency: u64,
+    min_residency: u32,
 }
 
 impl Clock {
-    /// A provider with `capacity` free slots; `min_residency` in the caller's time unit.
+    /// A provider with `capacity` free slots; `min_residency` in the caller's time unit (at most
+    /// 2^31 - 1: larger values are clamped).
     ///
-    /// The one allocation of the clock; fails with `AllocError` if it cannot be made or if `capacity` does not fit
-    /// a `u32` slot number.
+    /// Every allocation of the clock is made here; fails with `AllocError` if one cannot be made
+    /// or if `capacity` does not fit a `u32` slot number.
     pub fn new(capacity: u32, min_residency: u64) -> Result<Clock, AllocError> {
         if capacity == NONE {
             return Err(AllocError);
         }
-        let free = Slot {
-            occupied_at: 0,
-            pins: 0,
-            next_free: NONE,
-            state: SlotState::Free,
-            referenced: false,
-            preferred: false,
-            accessed_by: ProviderSet::EMPTY,
-        };
-        let mut slots = kalloc::try_from_elem(free, capacity as usize)?;
-        for (i, s) in slots.iter_mut().enumerate() {
-            // `i + 1 <= capacity < NONE`, so the list ends with `NONE` only at the last slot.
-            s.next_free = if i + 1 < capacity as usize {
-                i as u32 + 1
-            } else {
-                NONE
-            };
-        }
+        // `i + 1 <= capacity < NONE`, so the free list ends with `NONE` only at the last slot.
+        let slots = SlotTable::new(capacity, |i| {
+            Slot::free(if i + 1 < capacity { i + 1 } else { NONE })
+        })?;
         Ok(Clock {
             slots,
+            accessors: AccessorSets::new()?,
             hand: 0,
             free_head: if capacity > 0 { 0 } else { NONE },
             used: 0,
-            min_residency,
+            min_residency: clamp_residency(min_residency),
         })
     }
 
     /// The number of slots.
     pub fn capacity(&self) -> u32 {
-        self.slots.len() as u32
+        self.slots.len()
+    }
+
+    /// Bytes of bookkeeping the clock holds on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.slots.heap_bytes() + self.accessors.sets.capacity() * size_of::<(ProviderSet, u32)>()
     }
 
     /// The number of slots not on the free list.
@@ -148,46 +188,52 @@ impl Clock {
 
     /// Changes the minimum residency.
     pub fn set_min_residency(&mut self, min_residency: u64) {
-        self.min_residency = min_residency;
+        self.min_residency = clamp_residency(min_residency);
     }
 
     /// Takes a free slot for a page about to be copied in, or `None` if the provider is full.
     pub fn alloc_slot(&mut self) -> Option<u32> {
         let i = self.free_head;
-        let s = self.slots.get_mut(i as usize)?;
-        self.free_head = s.next_free;
-        s.state = SlotState::Reserved;
-        s.next_free = NONE;
+        let s = self.slots.get(i)?;
+        self.free_head = s.stamp;
+        self.slots.set(
+            i,
+            Slot {
+                state: SlotState::Reserved,
+                stamp: 0,
+                ..s
+            },
+        );
         self.used += 1;
         Some(i)
     }
 
     /// The page arrived in a slot from [`Clock::alloc_slot`] at time `now`.
     pub fn occupy(&mut self, slot: u32, now: u64) -> Result<(), SlotError> {
-        let s = self.slot_in(slot, SlotState::Reserved)?;
-        s.state = SlotState::Occupied;
-        s.occupied_at = now;
-        s.referenced = false;
-        Ok(())
+        self.update(slot, |s| {
+            if s.state != SlotState::Reserved {
+                return Err(SlotError::WrongState);
+            }
+            s.state = SlotState::Occupied;
+            s.stamp = now as u32;
+            s.referenced = false;
+            Ok(())
+        })
     }
 
     /// The slot's page is gone (moved out, freed, or its copy-in failed): the slot goes back on the free list.
     ///
     /// Refused while the slot is pinned.
     pub fn release(&mut self, slot: u32) -> Result<(), SlotError> {
-        let head = self.free_head;
-        let s = self.slot_mut(slot)?;
+        let s = self.slot(slot)?;
         if s.state == SlotState::Free {
             return Err(SlotError::WrongState);
         }
         if s.pins > 0 {
             return Err(SlotError::Busy);
         }
-        s.state = SlotState::Free;
-        s.referenced = false;
-        s.preferred = false;
-        s.accessed_by = ProviderSet::EMPTY;
-        s.next_free = head;
+        self.accessors.put(s.accessors);
+        self.slots.set(slot, Slot::free(self.free_head));
         self.free_head = slot;
         self.used -= 1;
         Ok(())
@@ -195,59 +241,81 @@ impl Clock {
 
     /// The page was accessed: it gets a second chance when the hand next passes.
     pub fn touch(&mut self, slot: u32) -> Result<(), SlotError> {
-        self.slot_in(slot, SlotState::Occupied)?.referenced = true;
-        Ok(())
+        self.update(slot, |s| {
+            if s.state != SlotState::Occupied {
+                return Err(SlotError::WrongState);
+            }
+            s.referenced = true;
+            Ok(())
+        })
     }
 
     /// Records whether the slot's page prefers this provider.
     pub fn set_preferred(&mut self, slot: u32, preferred: bool) -> Result<(), SlotError> {
-        self.slot_holding_mut(slot)?.preferred = preferred;
-        Ok(())
+        self.update(slot, |s| {
+            holding(s)?;
+            s.preferred = preferred;
+            Ok(())
+        })
     }
 
     /// Records which providers' devices are advised to access the slot's page: where it may go when evicted
     /// depends on whether they reach that place.
     pub fn set_accessed_by(&mut self, slot: u32, set: ProviderSet) -> Result<(), SlotError> {
-        self.slot_holding_mut(slot)?.accessed_by = set;
+        let s = self.slot(slot)?;
+        holding(&s)?;
+        let index = self.accessors.take(set)?;
+        self.accessors.put(s.accessors);
+        self.slots.set(
+            slot,
+            Slot {
+                accessors: index,
+                ..s
+            },
+        );
         Ok(())
     }
 
     /// The providers whose devices access the slot's page (empty for a free slot or one past the capacity).
     pub fn accessed_by(&self, slot: u32) -> ProviderSet {
         self.slots
-            .get(slot as usize)
-            .map_or(ProviderSet::EMPTY, |s| s.accessed_by)
+            .get(slot)
+            .map_or(ProviderSet::EMPTY, |s| self.accessors.get(s.accessors))
     }
 
     /// Pins the slot's page: it is not picked until unpinned. Refused while the slot is being evicted.
     pub fn pin(&mut self, slot: u32) -> Result<(), SlotError> {
-        let s = self.slot_mut(slot)?;
-        match s.state {
-            SlotState::Occupied => {}
-            SlotState::Evicting => return Err(SlotError::Busy),
-            SlotState::Free | SlotState::Reserved => return Err(SlotError::WrongState),
-        }
-        s.pins = s.pins.checked_add(1).ok_or(SlotError::PinCount)?;
-        Ok(())
+        self.update(slot, |s| {
+            match s.state {
+                SlotState::Occupied => {}
+                SlotState::Evicting => return Err(SlotError::Busy),
+                SlotState::Free | SlotState::Reserved => return Err(SlotError::WrongState),
+            }
+            if s.pins == MAX_PINS {
+                return Err(SlotError::PinCount);
+            }
+            s.pins += 1;
+            Ok(())
+        })
     }
 
     /// Drops one pin.
     pub fn unpin(&mut self, slot: u32) -> Result<(), SlotError> {
-        let s = self.slot_mut(slot)?;
-        s.pins = s.pins.checked_sub(1).ok_or(SlotError::PinCount)?;
-        Ok(())
+        self.update(slot, |s| {
+            s.pins = s.pins.checked_sub(1).ok_or(SlotError::PinCount)?;
+            Ok(())
+        })
     }
 
     /// Whether the slot's page moved in less than the minimum residency before `now`.
     pub fn is_young(&self, slot: u32, now: u64) -> bool {
-        self.slots
-            .get(slot as usize)
-            .is_some_and(|s| now.saturating_sub(s.occupied_at) < self.min_residency)
+        self.slots.get(slot).is_some_and(|s| self.young(&s, now))
     }
 
     /// What `slot` holds (`None` past the capacity).
     pub fn slot_info(&self, slot: u32) -> Option<SlotInfo> {
-        let s = self.slots.get(slot as usize)?;
+        let s = self.slots.get(slot)?;
+        let free = s.state == SlotState::Free;
         Some(SlotInfo {
             state: match s.state {
                 SlotState::Free => "free",
@@ -255,11 +323,12 @@ impl Clock {
                 SlotState::Occupied => "occupied",
                 SlotState::Evicting => "evicting",
             },
-            pins: s.pins,
+            pins: u32::from(s.pins),
             preferred: s.preferred,
             referenced: s.referenced,
-            occupied_at: s.occupied_at,
-            accessed_by: s.accessed_by,
+            // A free slot's stamp is its free-list link, not a time.
+            occupied_at: if free { 0 } else { s.stamp },
+            accessed_by: self.accessors.get(s.accessors),
         })
     }
 
@@ -270,13 +339,18 @@ impl Clock {
 
     /// Whether the slot holds a pinned page.
     pub fn is_pinned(&self, slot: u32) -> bool {
-        self.slots.get(slot as usize).is_some_and(|s| s.pins > 0)
+        self.slots.get(slot).is_some_and(|s| s.pins > 0)
     }
 
     /// The eviction of a picked slot failed: it holds its page again (keeping its residency start).
     pub fn cancel_eviction(&mut self, slot: u32) -> Result<(), SlotError> {
-        self.slot_in(slot, SlotState::Evicting)?.state = SlotState::Occupied;
-        Ok(())
+        self.update(slot, |s| {
+            if s.state != SlotState::Evicting {
+                return Err(SlotError::WrongState);
+            }
+            s.state = SlotState::Occupied;
+            Ok(())
+        })
     }
 
     /// Picks up to `max` victims (bounded by `out.len()`), writes their slot numbers to `out` and returns how many.
@@ -304,16 +378,15 @@ impl Clock {
         let cap = self.slots.len();
         let mut picked = 0;
         let mut skipped_preferred = false;
-        let mut steps = 0;
-        while picked < want && steps < 2 * cap {
-            let i = self.hand as usize;
-            self.hand = if i + 1 < cap { i as u32 + 1 } else { 0 };
+        let mut steps = 0u64;
+        while picked < want && steps < 2 * u64::from(cap) {
+            let i = self.hand;
+            self.hand = if i + 1 < cap { i + 1 } else { 0 };
             steps += 1;
-            let s = &mut self.slots[i];
-            if s.state != SlotState::Occupied
-                || s.pins > 0
-                || now.saturating_sub(s.occupied_at) < self.min_residency
-            {
+            let Some(mut s) = self.slots.get(i) else {
+                continue;
+            };
+            if s.state != SlotState::Occupied || s.pins > 0 || self.young(&s, now) {
                 continue;
             }
             if s.preferred && !take_preferred {
@@ -322,38 +395,49 @@ impl Clock {
             }
             if s.referenced {
                 s.referenced = false;
-                continue;
+            } else {
+                s.state = SlotState::Evicting;
+                out[picked] = i;
+                picked += 1;
             }
-            s.state = SlotState::Evicting;
-            out[picked] = i as u32;
-            picked += 1;
+            self.slots.set(i, s);
         }
         (picked, skipped_preferred)
     }
 
-    fn slot_mut(&mut self, slot: u32) -> Result<&mut Slot, SlotError> {
-        self.slots
-            .get_mut(slot as usize)
-            .ok_or(SlotError::OutOfRange)
+    fn young(&self, s: &Slot, now: u64) -> bool {
+        (now as u32).wrapping_sub(s.stamp) < self.min_residency
     }
 
-    /// A slot that holds (or is about to hold) a page: any state but free.
-    fn slot_holding_mut(&mut self, slot: u32) -> Result<&mut Slot, SlotError> {
-        let s = self.slot_mut(slot)?;
-        if s.state == SlotState::Free {
-            return Err(SlotError::WrongState);
-        }
-        Ok(s)
+    fn slot(&self, slot: u32) -> Result<Slot, SlotError> {
+        self.slots.get(slot).ok_or(SlotError::OutOfRange)
     }
 
-    fn slot_in(&mut self, slot: u32, state: SlotState) -> Result<&mut Slot, SlotError> {
-        let s = self.slot_mut(slot)?;
-        if s.state == state {
-            Ok(s)
-        } else {
-            Err(SlotError::WrongState)
-        }
+    /// Applies `f` to a copy of `slot` and stores the copy if `f` succeeds.
+    fn update(
+        &mut self,
+        slot: u32,
+        f: impl FnOnce(&mut Slot) -> Result<(), SlotError>,
+    ) -> Result<(), SlotError> {
+        let mut s = self.slot(slot)?;
+        f(&mut s)?;
+        self.slots.set(slot, s);
+        Ok(())
     }
+}
+
+/// `Ok` if the slot holds (or is about to hold) a page: any state but free.
+fn holding(s: &Slot) -> Result<(), SlotError> {
+    if s.state == SlotState::Free {
+        Err(SlotError::WrongState)
+    } else {
+        Ok(())
+    }
+}
+
+/// The minimum residency as stored: stamps wrap at 2^32, so ages are meaningful below 2^31.
+fn clamp_residency(min_residency: u64) -> u32 {
+    min_residency.min(i32::MAX as u64) as u32
 }
 
 #[cfg(test)]
@@ -496,6 +580,55 @@ mod tests {
     }
 
     #[test]
+    fn accessor_sets_are_shared_counted_and_bounded() {
+        use crate::location::ProviderId;
+        let n = ACCESSOR_SETS as u32 + 2;
+        let mut c = full(n);
+        let set = |i: u32| ProviderSet::from_bits(u64::from(i) + 1);
+        for i in 0..ACCESSOR_SETS as u32 {
+            c.set_accessed_by(i, set(i)).unwrap();
+        }
+        // Every index is taken: a new set is refused, a known one is shared.
+        assert_eq!(
+            c.set_accessed_by(n - 2, set(n)),
+            Err(SlotError::TooManySets)
+        );
+        assert_eq!(Errno::from(SlotError::TooManySets), Errno::NoSpc);
+        c.set_accessed_by(n - 2, set(3)).unwrap();
+        assert_eq!(c.accessed_by(n - 2), set(3));
+        // Releasing the last slot naming a set frees its index for another set.
+        c.release(0).unwrap();
+        c.set_accessed_by(n - 1, set(n)).unwrap();
+        assert_eq!((c.accessed_by(n - 1), c.accessed_by(3)), (set(n), set(3)));
+        // Replacing a slot's set drops its reference to the old one.
+        c.set_accessed_by(1, ProviderSet::EMPTY).unwrap();
+        let p = ProviderId::new(9).unwrap();
+        c.set_accessed_by(2, ProviderSet::EMPTY.with(p)).unwrap();
+        assert!(c.accessed_by(2).contains(p));
+    }
+
+    #[test]
+    fn stamps_wrap_and_residency_is_clamped() {
+        let mut c = Clock::new(1, u64::MAX).unwrap();
+        let s = c.alloc_slot().unwrap();
+        c.occupy(s, u64::from(u32::MAX)).unwrap();
+        // Two units later, across the wrap of the stamp: still young.
+        assert!(c.is_young(s, (1 << 32) + 1));
+        c.set_min_residency(3);
+        assert!(c.is_young(s, (1 << 32) + 1) && !c.is_young(s, (1 << 32) + 2));
+    }
+
+    #[test]
+    fn pins_are_bounded() {
+        let mut c = full(1);
+        for _ in 0..MAX_PINS {
+            c.pin(0).unwrap();
+        }
+        assert_eq!(c.pin(0), Err(SlotError::PinCount));
+        assert_eq!(c.slot_info(0).unwrap().pins, u32::from(MAX_PINS));
+    }
+
+    #[test]
     fn out_bounds_the_number_of_victims() {
         let mut c = full(4);
         let mut out = [0; 1];
@@ -522,7 +655,10 @@ mod tests {
         c.occupy(s, 7).unwrap();
         c.pin(s).unwrap();
         let i = c.slot_info(s).unwrap();
-        assert_eq!((i.state, i.pins, i.occupied_at), ("occupied", 1, 7));
+        assert_eq!(
+            (i.state, i.pins, i.occupied_at, i.age(10)),
+            ("occupied", 1, 7, 3)
+        );
         assert_eq!(c.slot_info(1 - s).unwrap().state, "free");
         assert_eq!(c.slot_info(2), None);
     }

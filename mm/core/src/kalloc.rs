@@ -12,16 +12,21 @@
 //! spinlock (see `eviction.rs` for the parts that must not allocate at all).
 //!
 //! `KVec` is kmalloc-backed, so one array is limited to `KMALLOC_MAX_SIZE` (4 MiB on x86-64). The core keeps its
-//! arrays small (e.g. `range_index.rs` splits its entries into blocks); an array that grows with device memory
-//! (one entry per page of a provider) may need `KVVec` here instead, which has the same API.
+//! arrays small (e.g. `range_index.rs` splits its entries into blocks). Per-page state of a provider is stored in
+//! pieces of one page each (`slot_table.rs`); the index of those pieces still grows with the provider, so it is a
+//! [`BigVec`]: `KVVec` in the module, which falls back to vmalloc when kmalloc cannot give it in one piece.
 
 #[cfg(MODULE)]
 use kernel::alloc::flags::GFP_KERNEL;
 #[cfg(MODULE)]
-pub use kernel::alloc::{AllocError, KVec as Vec};
+pub use kernel::alloc::{AllocError, KVVec as BigVec, KVec as Vec};
 
 #[cfg(not(MODULE))]
 pub use alloc::vec::Vec;
+
+/// An array that may grow past what kmalloc gives in one piece (`KVVec` in the module).
+#[cfg(not(MODULE))]
+pub type BigVec<T> = Vec<T>;
 
 /// The allocation failed (`ENOMEM`).
 #[cfg(not(MODULE))]
@@ -54,6 +59,30 @@ pub fn try_from_elem<T: Clone>(value: T, n: usize) -> Result<Vec<T>, AllocError>
         // Within the capacity just reserved: no further allocation.
         v.resize(n, value);
         Ok(v)
+    }
+}
+
+/// Returns an empty [`BigVec`] with room for `n` elements.
+pub fn try_big_with_capacity<T>(n: usize) -> Result<BigVec<T>, AllocError> {
+    #[cfg(MODULE)]
+    {
+        BigVec::with_capacity(n, GFP_KERNEL)
+    }
+    #[cfg(not(MODULE))]
+    {
+        try_with_capacity(n)
+    }
+}
+
+/// Appends `x` to a [`BigVec`] if it has room for it, never allocating; `false` when it is full.
+pub fn big_push_within_capacity<T>(v: &mut BigVec<T>, x: T) -> bool {
+    #[cfg(MODULE)]
+    {
+        v.push_within_capacity(x).is_ok()
+    }
+    #[cfg(not(MODULE))]
+    {
+        push_within_capacity(v, x)
     }
 }
 

@@ -13,6 +13,7 @@
 extern crate alloc;
 
 pub mod advice;
+pub mod bar_split;
 pub mod errno;
 pub mod eviction;
 pub mod extensible;
@@ -26,6 +27,7 @@ pub mod placement;
 pub mod range_index;
 pub mod route;
 pub mod slot_claim;
+pub mod slot_table;
 pub mod uapi_advise;
 pub mod uapi_blkio;
 pub mod uapi_migrate;

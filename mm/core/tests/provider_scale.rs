@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A managed provider of 64 GiB: what its slot bookkeeping allocates, counted by the allocator.
+//!
+//! The module compiles the same `eviction.rs` and `slot_table.rs`; there `Vec` is `KVec`
+//! (kmalloc, at most `KMALLOC_MAX_SIZE` in one piece) and only the piece index is a `KVVec`. So
+//! every allocation but that index must stay within one page, and the whole within 8 bytes per
+//! 4 KiB device page.
+
+use p2pmm_core::eviction::Clock;
+use p2pmm_core::slot_table::{PIECE_SLOTS, WORD};
+use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
+use std::alloc::System;
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+#[test]
+fn a_64_gib_provider_costs_at_most_8_bytes_a_page_in_page_sized_pieces() {
+    const PAGES: u32 = 64 << (30 - 12);
+    let region = Region::new(GLOBAL);
+    let mut clock = Clock::new(PAGES, 1000).expect("64 GiB of slots");
+    let stats = region.change();
+    let per_page = stats.bytes_allocated as f64 / f64::from(PAGES);
+    println!(
+        "64 GiB provider: {} bytes in {} allocations, {per_page:.3} B/page",
+        stats.bytes_allocated, stats.allocations
+    );
+    assert!(per_page <= 8.0, "{per_page} bytes per page");
+    assert_eq!(stats.reallocations, 0);
+    // What the clock reports of itself (debugfs prints it) is what the allocator saw.
+    assert_eq!(clock.heap_bytes(), stats.bytes_allocated);
+    // One allocation per piece of at most a page, plus the piece index and the interned sets.
+    let pieces = (PAGES as usize).div_ceil(PIECE_SLOTS);
+    assert_eq!(stats.allocations, pieces + 2);
+    let index = pieces * size_of::<Vec<[u8; WORD]>>();
+    assert!(stats.bytes_allocated - index - PAGES as usize * WORD <= 4096);
+    // And the slots work at the far end.
+    let mut last = None;
+    for _ in 0..PAGES {
+        last = clock.alloc_slot();
+    }
+    assert_eq!(last, Some(PAGES - 1));
+    assert_eq!(clock.alloc_slot(), None);
+    clock.occupy(PAGES - 1, 0).unwrap();
+    clock.release(PAGES - 1).unwrap();
+    assert_eq!(clock.alloc_slot(), Some(PAGES - 1));
+}
