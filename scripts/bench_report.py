@@ -6,7 +6,10 @@
  - oversubscribed streaming through p2pmm's managed providers: tests/bench/oversub_bench's `P2PMM-BENCH oversub`
    lines (suite bench-oversub);
  - NVMe DMA by P2P into and out of provider memory against system memory: tests/bench/p2p_bench's
-   `P2PMM-BENCH p2p <read|write>.<ram|static|managed>` lines (suite bench-p2p).
+   `P2PMM-BENCH p2p <read|write>.<ram|static|managed>` lines (suite bench-p2p);
+ - and, from the second log (the scale VM's boot), cost against provider size: a small (64 MiB) and a large
+   (12 GiB) managed provider side by side, tests/bench/scale_bench's `P2PMM-BENCH scale <small|large>` lines and
+   the suite's `P2PMM-BENCH scale-register <small|large>` lines (suite bench-scale).
 
 For `BENCH` figures, ratio = p2pmm / upstream where higher is better and upstream / p2pmm where lower is better.
 
@@ -20,6 +23,11 @@ P2P DMA: MiB/s of NVMe reads and writes with three buffers: system memory (ram) 
 (static), both by O_DIRECT, and the process's memory placed on a managed provider (managed), by P2PMM_IOC_BLKIO;
 ratios = static / ram (goal >= 0.9x) and managed / ram (goal >= 0.8x). A static or managed run must have no DMA
 mapping (maps=0), a ram run some.
+
+Scale: registration time per GiB (goal for the large one <= 50 ms), kernel memory per device page (MemFree),
+p2pmm's bookkeeping per slot (debugfs; goal <= 8 B), MiB/s of a 32 MiB working set migrated in and out and into
+the full provider (evicting), ratio = large / small (goal >= 0.9x), and QUERY ms per GiB over the full provider,
+ratio = small / large (lower is better; goal >= 0.9x).
 
 Figures never fail the run. After the tables, every failed check gets a line of its own, and the exit status is 1:
  - `bench: data check failed: ...`: a benchmark's own data check (`P2PMM-BENCH-ERROR`: mirror_bench's device
@@ -39,6 +47,7 @@ import re
 import sys
 
 SUITES = ("bench-migration", "bench-oversub", "bench-p2p")
+SCALE_SUITE = "bench-scale"
 DRIVERS = ("p2pmm_mirror", "test_hmm")
 # tests/bench/mirror_bench.c, in the order it prints them.
 MIRROR_FIGURES = ("read_fault_4k", "read_fault_thp") + tuple(
@@ -55,6 +64,11 @@ P2P_RUNS = tuple((d, b) for d in ("read", "write") for b in P2P_BUFFERS)
 P2P_KEYS = ("nvme", "target", "wset_mib", "chunk_kib", "reps", "mib_s", "maps", "verify")
 P2P = re.compile(r"^P2PMM-BENCH p2p (read|write)\.(ram|static|managed) (.*)$")
 
+# tests/bench/scale_bench.c and suite_bench_scale (tests/guest/init.sh).
+SCALE = re.compile(r"^P2PMM-BENCH (scale|scale-register) (small|large) (.*)$")
+SCALE_KEYS = {"scale": ("capacity_mib", "migrate_in_mib_s", "migrate_out_mib_s", "query_ms_per_gib", "evict_mib_s",
+                        "verify"),
+              "scale-register": ("mib", "ms", "memfree_kib", "bookkeeping_b_per_slot")}
 ROW = re.compile(r"^(Sys->Dev Migration|Dev->Sys Migration)\s*\|\s*([\d.]+) ms\s*\|\s*([\d.]+) ms")
 SECTION = re.compile(r"^=== (.+) ===")
 BENCH = re.compile(r"^BENCH (\S+) ([\d.]+) (\S+) (higher|lower)")
@@ -75,7 +89,7 @@ def suites(lines):
         if m:
             if name is not None:
                 out[name] = (body, None)
-            name, body = (m.group(1), []) if m.group(1) in SUITES else (None, [])
+            name, body = (m.group(1), []) if m.group(1) in SUITES + (SCALE_SUITE,) else (None, [])
             continue
         m = SUITE_END.match(line)
         if m and name is not None and m.group(1) == name:
@@ -259,6 +273,81 @@ def print_p2p(runs):
           "(P2P by bus address)")
 
 
+def parse_scale(lines):
+    """{(kind, size): {key: value}} of the bench-scale lines."""
+    runs = {}
+    for line in lines:
+        m = SCALE.match(line)
+        if m:
+            runs[(m.group(1), m.group(2))] = dict(f.split("=", 1) for f in m.group(3).split() if "=" in f)
+    return runs
+
+
+def print_scale(runs):
+    print()
+    print("cost against provider size: a small and a large managed provider, same boot (scale VM)")
+    small, large = runs.get(("scale", "small")), runs.get(("scale", "large"))
+    reg_small, reg_large = runs.get(("scale-register", "small")), runs.get(("scale-register", "large"))
+    if not (small or large or reg_small or reg_large):
+        print("tests/bench/scale_bench.c: no figures in the log (suite bench-scale missing or failed)")
+        return
+    cap = lambda kv: f"{kv['capacity_mib']} MiB" if kv and "capacity_mib" in kv else "?"
+    print(f"tests/bench/scale_bench.c, QEMU TCG: small {cap(small)}, large {cap(large)} managed; 32 MiB working set")
+
+    def value(kv, key):
+        try:
+            return float(kv[key]) if kv else None
+        except (KeyError, ValueError):
+            return None
+
+    def per_gib_ms(kv):
+        ms, mib = value(kv, "ms"), value(kv, "mib")
+        return ms / (mib / 1024) if ms is not None and mib else None
+
+    def per_page_b(kv):
+        kib, mib = value(kv, "memfree_kib"), value(kv, "mib")
+        return kib * 1024 / (mib * 256) if kib is not None and mib else None
+
+    rows = [
+        ("registration ms per GiB", per_gib_ms(reg_small), per_gib_ms(reg_large), None, "large <= 50"),
+        ("kernel memory B per device page", per_page_b(reg_small), per_page_b(reg_large), None, ""),
+        ("bookkeeping B per slot", value(reg_small, "bookkeeping_b_per_slot"),
+         value(reg_large, "bookkeeping_b_per_slot"), None, "<= 8"),
+        ("migrate in MiB/s", value(small, "migrate_in_mib_s"), value(large, "migrate_in_mib_s"), "up", ">= 0.9x"),
+        ("migrate out MiB/s", value(small, "migrate_out_mib_s"), value(large, "migrate_out_mib_s"), "up", ">= 0.9x"),
+        ("evict (full provider) MiB/s", value(small, "evict_mib_s"), value(large, "evict_mib_s"), "up", ">= 0.9x"),
+        ("QUERY ms per GiB", value(small, "query_ms_per_gib"), value(large, "query_ms_per_gib"), "down", ">= 0.9x"),
+    ]
+    print(f"{'figure':<32} {'small':>10} {'large':>10} {'ratio':>8}  goal")
+    print("-" * 72)
+    for name, a, b, better, goal in rows:
+        fig = lambda v: f"{v:.2f}" if v is not None else "missing"
+        ratio = "-"
+        if better and a and b:
+            ratio = f"{b / a:.2f}x" if better == "up" else f"{a / b:.2f}x"
+        print(f"{name:<32} {fig(a):>10} {fig(b):>10} {ratio:>8}  {goal}")
+    print("ratios: large / small for throughput, small / large for times; kernel memory includes the struct pages "
+          "(static, managed and its P2P window)")
+
+
+def check_scale(body, failures):
+    errors = reported_errors(body, failures)
+    runs = parse_scale(body)
+    for kind in ("scale-register", "scale"):
+        for size in ("small", "large"):
+            kv = runs.get((kind, size))
+            if kv is None:
+                if not any(run in (size, "setup") for (_, run) in errors):
+                    failures.append(f"output missing: {kind} {size}: no P2PMM-BENCH line")
+                continue
+            lost = [k for k in SCALE_KEYS[kind] if k not in kv or kv[k] == ""]
+            if lost:
+                keys = " ".join(k + "=" for k in lost)
+                failures.append(f"output missing: {kind} {size}: line cut short (no {keys})")
+            elif kind == "scale" and kv["verify"] != "ok":
+                failures.append(f"data check failed: scale {size}: verify={kv['verify']}")
+
+
 def reported_errors(body, failures):
     """A failure line for each `P2PMM-BENCH-ERROR` of a suite's body; returns them as errors_of() does."""
     errors = errors_of(body)
@@ -374,6 +463,12 @@ def main():
     except OSError as e:
         print(f"bench: output missing: no guest log ({e})")
         return 1
+    scale_found, scale_missing = {}, None
+    if len(sys.argv) > 2:
+        try:
+            scale_found = suites(open(sys.argv[2], errors="replace").read().splitlines())
+        except OSError as e:
+            scale_missing = f"output missing: no scale VM log ({e})"
     found = suites(lines)
     migration = found.get("bench-migration", ([], None))[0]
     oversub = found.get("bench-oversub", ([], None))[0]
@@ -383,8 +478,11 @@ def main():
     print_migration(parse(drivers))
     print_oversub(parse_oversub(oversub), errors_of(oversub))
     print_p2p(parse_p2p(p2p))
+    scale = scale_found.get(SCALE_SUITE, ([], None))[0]
+    if len(sys.argv) > 2:
+        print_scale(parse_scale(scale))
 
-    failures = []
+    failures = [scale_missing] if scale_missing else []
     for name in SUITES:
         if name not in found:
             failures.append(f"output missing: suite {name} never started")
@@ -400,6 +498,16 @@ def main():
         check_oversub(oversub, failures)
     if "bench-p2p" in found:
         check_p2p(p2p, failures)
+    if len(sys.argv) > 2 and not scale_missing:
+        if SCALE_SUITE not in scale_found:
+            failures.append(f"output missing: suite {SCALE_SUITE} never started")
+        else:
+            rc = scale_found[SCALE_SUITE][1]
+            if rc is None:
+                failures.append(f"output missing: suite {SCALE_SUITE} did not finish (no P2PMM-SUITE-END)")
+            elif rc != 0:
+                failures.append(f"suite failed: {SCALE_SUITE} ended with rc={rc}")
+            check_scale(scale, failures)
     if failures:
         print()
         for f in failures:

@@ -476,6 +476,69 @@ class BenchReport(unittest.TestCase):
                           *(f"output missing: oversub {run}: no P2PMM-BENCH line" for run in OVERSUB_RUNS))
 
 
+def scale_log():
+    """The scale VM's `make bench` log: suite bench-scale with its registration and benchmark lines."""
+    return ["P2PMM: guest up after 9.1s, kernel 7.3.0, mode bench", "P2PMM-SUITE-BEGIN bench-scale",
+            "P2PMM-BENCH scale-register large mib=16384 ms=640 memfree_kib=450000 bookkeeping_b_per_slot=7.04",
+            "P2PMM-BENCH scale-register small mib=80 ms=20 memfree_kib=2600 bookkeeping_b_per_slot=7.05",
+            "P2PMM-BENCH scale small capacity_mib=64 migrate_in_mib_s=200.0 migrate_out_mib_s=300.0 "
+            "query_ms_per_gib=40.00 evict_mib_s=100.0 verify=ok",
+            "P2PMM-BENCH scale large capacity_mib=12288 migrate_in_mib_s=190.0 migrate_out_mib_s=300.0 "
+            "query_ms_per_gib=50.00 evict_mib_s=95.0 verify=ok",
+            "P2PMM-SUITE-END bench-scale rc=0 secs=300.0", "P2PMM-DONE"]
+
+
+def report_with_scale(scale_lines):
+    """bench_report.py on a good main log and the given scale log (None: no such file)."""
+    paths = []
+    try:
+        for lines in (sum(good_log().values(), []), scale_lines):
+            with tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as f:
+                f.write("\n".join(lines or []) + "\n")
+            paths.append(f.name)
+        if scale_lines is None:
+            os.unlink(paths[1])
+        p = subprocess.run([sys.executable, REPORT, *paths], capture_output=True, text=True, timeout=60)
+    finally:
+        for path in paths:
+            if os.path.exists(path):
+                os.unlink(path)
+    return p.returncode, p.stdout, [line for line in p.stdout.splitlines() if line.startswith("bench: ")]
+
+
+class ScaleBench(unittest.TestCase):
+    def test_the_table_has_every_figure_and_its_ratio(self):
+        rc, out, lines = report_with_scale(scale_log())
+        self.assertEqual((rc, lines), (0, []), out)
+        self.assertRegex(out, r"registration ms per GiB +256\.00 +40\.00 +- +large <= 50")
+        self.assertRegex(out, r"bookkeeping B per slot +7\.05 +7\.04 +- +<= 8")
+        self.assertRegex(out, r"migrate in MiB/s +200\.00 +190\.00 +0\.95x +>= 0\.9x")
+        self.assertRegex(out, r"QUERY ms per GiB +40\.00 +50\.00 +0\.80x")
+        self.assertNotIn("missing", out)
+
+    def test_a_failed_check_and_a_missing_line_fail_the_run(self):
+        log = [line.replace("verify=ok", "verify=bad") if " large " in line else line for line in scale_log()]
+        log = [line for line in log if "scale-register small" not in line]
+        rc, out, lines = report_with_scale(log)
+        self.assertEqual(rc, 1, out)
+        self.assertEqual(lines, ["bench: output missing: scale-register small: no P2PMM-BENCH line",
+                                 "bench: data check failed: scale large: verify=bad"], out)
+
+    def test_a_reported_error_replaces_the_missing_line(self):
+        log = [line for line in scale_log() if "scale large" not in line]
+        log.insert(-2, "P2PMM-BENCH-ERROR scale large evict (Input/output error)")
+        rc, out, lines = report_with_scale(log)
+        self.assertEqual(lines, ["bench: data check failed: scale large evict (Input/output error)"], out)
+        self.assertEqual(rc, 1, out)
+
+    def test_a_scale_boot_without_its_suite_or_log(self):
+        rc, out, lines = report_with_scale(scale_log()[:1] + ["P2PMM-DONE"])
+        self.assertEqual((rc, lines), (1, ["bench: output missing: suite bench-scale never started"]), out)
+        rc, out, lines = report_with_scale(None)
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(lines[0], r"^bench: output missing: no scale VM log")
+
+
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result
     failed = len(result.failures) + len(result.errors)

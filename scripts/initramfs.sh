@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build the guest's test programs (static, inside the chroot) and pack the busybox initramfs:
 #   /init (tests/guest/init.sh), /showcase.sh, /lib/modules/{p2pmm,test_hmm}.ko, /kselftest/*,
-#   /kselftest-policy/* (tests/kselftest/policy: run with p2pmm.ko's route policy knobs set), /bin/hmm-tests,
-#   /bin/{mirror_bench,oversub_bench,p2p_bench} (tests/bench), /bin/p2pmmctl (tools/p2pmmctl, with its guest test
-#   tests/guest/p2pmmctl_test.sh as /kselftest/p2pmmctl_test.sh).
+#   /kselftest-policy/* (tests/kselftest/policy: run with p2pmm.ko's route policy knobs set), /kselftest-scale/*
+#   (tests/kselftest/scale: the scale suite, in the scale VM), /bin/hmm-tests,
+#   /bin/{mirror_bench,oversub_bench,p2p_bench,scale_bench} (tests/bench), /bin/p2pmmctl (tools/p2pmmctl, with
+#   its guest test tests/guest/p2pmmctl_test.sh as /kselftest/p2pmmctl_test.sh).
 . "$(dirname "$0")/lib.sh"
 mount_chroot initramfs
 
@@ -21,7 +22,7 @@ rm -f "$stamp"
 src=$ROOT/build/guest-src
 bin=$ROOT/build/guest-bin
 rm -rf "$src" "$bin"
-mkdir -p "$src" "$bin/kselftest" "$bin/kselftest-policy"
+mkdir -p "$src" "$bin/kselftest" "$bin/kselftest-policy" "$bin/kselftest-scale"
 cp -a "$REPO/tests" "$REPO/include" "$src/"
 
 CC="gcc -static -Wall -Wextra -Werror -O2 -no-pie -U_FORTIFY_SOURCE"
@@ -35,16 +36,20 @@ log "building guest programs (kselftests, hmm-tests)"
 		in_chroot $CC -Wno-sign-compare $TEST_INC \
 			"/build/guest-src/tests/kselftest/$name.c" -o "/build/guest-bin/kselftest/$name" || exit 1
 	done
-	for t in "$src"/tests/kselftest/policy/*.c; do
-		name=$(basename "$t" .c)
-		in_chroot $CC -Wno-sign-compare $TEST_INC \
-			"/build/guest-src/tests/kselftest/policy/$name.c" -o "/build/guest-bin/kselftest-policy/$name" || exit 1
+	for dir in policy scale; do
+		for t in "$src"/tests/kselftest/$dir/*.c; do
+			name=$(basename "$t" .c)
+			in_chroot $CC -Wno-sign-compare $TEST_INC \
+				"/build/guest-src/tests/kselftest/$dir/$name.c" -o "/build/guest-bin/kselftest-$dir/$name" ||
+				exit 1
+		done
 	done
 	in_chroot $CC -I $KTREE/lib /build/guest-src/tests/bench/mirror_bench.c -o /build/guest-bin/mirror_bench ||
 		exit 1
 	in_chroot $CC -I /build/guest-src/include/uapi /build/guest-src/tests/bench/oversub_bench.c \
 		-o /build/guest-bin/oversub_bench || exit 1
 	in_chroot $CC $TEST_INC /build/guest-src/tests/bench/p2p_bench.c -o /build/guest-bin/p2p_bench || exit 1
+	in_chroot $CC $TEST_INC /build/guest-src/tests/bench/scale_bench.c -o /build/guest-bin/scale_bench || exit 1
 	in_chroot $CC -I /build/guest-src/include/uapi /build/guest-src/tests/guest/p2pmm_info.c -o /build/guest-bin/p2pmm-info ||
 		exit 1
 	in_chroot $CC -I /build/guest-src/include/uapi -I /build/guest-src/tests/lib -I $KTREE \
@@ -72,12 +77,13 @@ fi
 # Staged and packed inside the chroot: it has cpio, a fresh host may not.
 stage=$ROOT/build/initramfs
 rm -rf "$stage"
-mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,mnt,root,lib/modules,kselftest,kselftest-policy}
+mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,mnt,root,lib/modules,kselftest,kselftest-policy,kselftest-scale}
 cp "$ROOT/usr/bin/busybox" "$stage/bin/busybox"
 cp "$bin/hmm-tests" "$bin/p2pmm-info" "$bin/p2pmm-demo" "$bin/mirror_bench" "$bin/oversub_bench" "$bin/p2p_bench" \
-	"$stage/bin/"
+	"$bin/scale_bench" "$stage/bin/"
 cp "$bin"/kselftest/* "$stage/kselftest/"
 cp "$bin"/kselftest-policy/* "$stage/kselftest-policy/"
+cp "$bin"/kselftest-scale/* "$stage/kselftest-scale/"
 cp "$p2pmmctl" "$stage/bin/p2pmmctl"
 cp "$REPO/tests/guest/p2pmmctl_test.sh" "$stage/kselftest/p2pmmctl_test.sh"
 chmod +x "$stage/kselftest/p2pmmctl_test.sh"

@@ -78,6 +78,7 @@ TITLES = {
     "lint": "host: fmt + clippy (host and module)",
     "kunit": "kunit: p2pmm.ko + p2pmm_mirror.ko",
     "kselftest": "kselftest: p2pmm",
+    "scale": "scale: 16 GiB BAR (scale VM)",
     "hmm-baseline": "hmm-baseline (upstream test_hmm)",
     "hmm-conformance": "hmm-conformance (p2pmm_mirror)",
     "detect-kasan": "detector: KASAN use-after-free",
@@ -430,15 +431,17 @@ def read_conformance(path):
         return [l.strip() for l in f if l.strip() and not l.lstrip().startswith("#")]
 
 
-def guest_suites(args, wanted, expected):
-    """The rows of the guest suites, then `kernel log (outside suites)`, `kmemleak after the suites` and (when any
-    failed) `kernel log: KUnit at other module loads`."""
-    outside, kmemleak = Suite(OUTSIDE, counts=False), Suite(KMEMLEAK_AFTER, counts=False)
+def guest_suites(args, wanted, expected, vm_log, vm=""):
+    """The rows of the guest suites of one VM boot (its log `vm_log`), then `kernel log (outside suites)`, `kmemleak
+    after the suites` and (when any failed) `kernel log: KUnit at other module loads`; `vm` names a boot other than
+    the default one in those rows' titles."""
+    tag = f" [{vm} VM]" if vm else ""
+    outside, kmemleak = Suite(OUTSIDE + tag, counts=False), Suite(KMEMLEAK_AFTER + tag, counts=False)
     try:
-        log = GuestLog(open(args.vm_log, errors="replace").read().splitlines())
+        log = GuestLog(open(vm_log, errors="replace").read().splitlines())
     except OSError:
-        s = Suite("vm")
-        s.fail(f"no VM log at {args.vm_log}")
+        s = Suite("vm" + tag)
+        s.fail(f"no VM log at {vm_log}")
         return [s]
     kernel = f"kernel: {log.sanitizers or 'unknown (no P2PMM-SANITIZERS line)'}"
     suites = {}
@@ -505,7 +508,7 @@ def guest_suites(args, wanted, expected):
     # KUnit suites run at every load of their module: a module another suite loads (p2pmm_mirror, by kselftest and
     # hmm-conformance) runs them again, and a suite failing there fails the run too. The closing dmesg dump holds
     # every load's KTAP, the kunit suite's own among them, which are not counted twice.
-    late = Suite("kernel log: KUnit at other module loads", counts=False)
+    late = Suite("kernel log: KUnit at other module loads" + tag, counts=False)
     failed = [m.group("suite") for m in map(SUITE_RESULT.match, log.dump) if m and m.group("not")]
     if "kunit" in log.suites:
         for m in map(SUITE_RESULT.match, log.suites["kunit"]["body"]):
@@ -557,6 +560,8 @@ def main():
     ap.add_argument("--host-log")
     ap.add_argument("--vm-log")
     ap.add_argument("--suites", default="", help="guest suites that were requested, comma separated")
+    ap.add_argument("--scale-log", help="log of the scale VM (scripts/vm.sh with P2PMM_TOPOLOGY=scale)")
+    ap.add_argument("--scale-suites", default="", help="guest suites requested of the scale VM, comma separated")
     ap.add_argument("--versions", help="file with the toolchain versions to print")
     ap.add_argument("--expect-hmm-baseline-pass", type=int, default=0)
     ap.add_argument("--conformance-list", default=CONFORMANCE_LIST,
@@ -571,7 +576,10 @@ def main():
         suites += host_suites(args.host_log)
     wanted = [s for s in args.suites.split(",") if s]
     if args.vm_log and wanted:
-        suites += guest_suites(args, wanted, expected)
+        suites += guest_suites(args, wanted, expected, args.vm_log)
+    scale = [s for s in args.scale_suites.split(",") if s]
+    if args.scale_log and scale:
+        suites += guest_suites(args, scale, expected, args.scale_log, vm="scale")
     for s in suites:
         if s.name == "hmm-baseline" and s.passed < args.expect_hmm_baseline_pass and not s.failed:
             s.fail(f"only {s.passed} passed, expected at least {args.expect_hmm_baseline_pass}")

@@ -506,5 +506,32 @@ class Detectors(ReportTest):
         self.assertIn("expected SUITE=KIND with KIND one of KASAN, KFENCE", out)
 
 
+class ScaleVm(ReportTest):
+    """The scale suite boots a VM of its own: its log is read like the default one, its rows tagged."""
+
+    def run_both(self, scale_lines, scale_suites=("kselftest",)):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "scale.log")
+            with open(path, "w") as f:
+                f.write("\n".join(scale_lines) + "\n")
+            args = ["--scale-log", path, "--scale-suites", ",".join(scale_suites), "--expect-hmm-baseline-pass", "11"]
+            return run(fixture("good.log"), args=args)
+
+    def test_a_green_scale_boot_adds_its_own_rows(self):
+        rc, out = self.run_both(fixture("good.log"))
+        self.assertEqual(rc, 0, out)
+        table = rows(out)
+        self.assertEqual(table[TITLES["outside"] + " [scale VM]"][1], "0", out)
+        self.assertIn("scanned after unloading every module: leaks=0", table[TITLES["kmemleak"] + " [scale VM]"][3])
+
+    def test_a_failure_in_the_scale_boot_fails_the_run(self):
+        rc, out = self.run_both(fixture("good.log"), scale_suites=("scale",))
+        self.assertEqual(rc, 1, out)
+        self.assertIn("suite never started", rows(out)["scale: 16 GiB BAR (scale VM)"][3][1], out)
+        rc, out = self.run_both(kernel(WARN, ["[    1.500000]"]) + fixture("good.log"))
+        self.assertEqual(rc, 1, out)
+        self.assertEqual(rows(out)[TITLES["outside"] + " [scale VM]"][1], "1", out)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -10,6 +10,11 @@
 #          │                   └─ dn4: nvme "p2pmm-sw" (no CMB; a DMA master that reaches the switch's providers)
 #          ├ rp2 ─ nvme "p2pmm-rp2" (no CMB; not P2P-reachable from the switch: q35's host bridge is not whitelisted)
 #          └ rp3 ─ ivshmem-plain, 128 MiB BAR2 (a second accelerator, on its own root port)
+# P2PMM_TOPOLOGY=scale boots the scale VM instead (accelerator-sized memory; log $OUT/vm-$mode-scale.log):
+#   pcie.0 ─ rp1 ─ switch up1 ─┬─ dn1: ivshmem-plain, 16 GiB BAR2 (an accelerator of today's size)
+#                              └─ dn2: ivshmem-plain, 2 GiB BAR2 (its peer)
+#   with 5 GiB of guest memory for the struct pages. The BARs are backed with reserve=off: the host commits only
+#   what the guest touches.
 # VM_TIMEOUT (seconds, default 1200) bounds the whole boot; KVM is not used (it does not work on these hosts).
 . "$(dirname "$0")/lib.sh"
 mount_chroot vm
@@ -26,13 +31,14 @@ append="console=ttyS0 panic=-1 oops=panic loglevel=5 p2pmm_mode=$mode"
 [ -n "$suites" ] && append="$append p2pmm_suites=$suites"
 # One kselftest program instead of all of them, while working on it (the report then flags the missing ones).
 [ -n "${P2PMM_KSELFTEST:-}" ] && append="$append p2pmm_kselftest=$P2PMM_KSELFTEST"
+topology=${P2PMM_TOPOLOGY:-default}
 log="$OUT/vm-$mode.log"
+[ "$topology" = default ] || log="$OUT/vm-$mode-$topology.log"
 
-qemu=(chroot "$ROOT" qemu-system-x86_64
-	-accel tcg,thread=multi -cpu max -machine q35 -smp 2 -m 2G
-	-nographic -vga none -no-reboot -nic none
-	-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off
-	-kernel $KTREE/arch/x86/boot/bzImage -initrd /build/vm/initramfs.cpio.gz -append "$append"
+case $topology in
+default)
+	memory=2G
+	devices=(
 	-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1
 	-device x3130-upstream,id=up1,bus=rp1
 	-device xio3130-downstream,id=dn1,bus=up1,chassis=2,slot=1
@@ -53,8 +59,32 @@ qemu=(chroot "$ROOT" qemu-system-x86_64
 	-device pcie-root-port,id=rp3,bus=pcie.0,chassis=4,slot=1
 	-object memory-backend-ram,id=vram1,size=128M
 	-device ivshmem-plain,memdev=vram1,bus=rp3
+	)
+	;;
+scale)
+	memory=5G
+	devices=(
+	-device pcie-root-port,id=rp1,bus=pcie.0,chassis=1,slot=1
+	-device x3130-upstream,id=up1,bus=rp1
+	-device xio3130-downstream,id=dn1,bus=up1,chassis=2,slot=1
+	-device xio3130-downstream,id=dn2,bus=up1,chassis=2,slot=2
+	-object memory-backend-ram,id=vbig,size=16G,reserve=off
+	-device ivshmem-plain,memdev=vbig,bus=dn1
+	-object memory-backend-ram,id=vpeer,size=2G,reserve=off
+	-device ivshmem-plain,memdev=vpeer,bus=dn2
+	)
+	;;
+*) die "unknown P2PMM_TOPOLOGY '$topology' (default or scale)" ;;
+esac
+
+qemu=(chroot "$ROOT" qemu-system-x86_64
+	-accel tcg,thread=multi -cpu max -machine q35 -smp 2 -m $memory
+	-nographic -vga none -no-reboot -nic none
+	-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off
+	-kernel $KTREE/arch/x86/boot/bzImage -initrd /build/vm/initramfs.cpio.gz -append "$append"
+	"${devices[@]}"
 )
-log "booting the VM ($mode${suites:+: $suites}); log: $log"
+log "booting the $topology VM ($mode${suites:+: $suites}); log: $log"
 t0=$(date +%s)
 set +e
 if [ "$mode" = run ]; then
@@ -69,6 +99,6 @@ else
 	rc=${PIPESTATUS[0]}
 fi
 set -e
-echo "$(($(date +%s) - t0))" >"$OUT/vm-$mode.secs"
+echo "$(($(date +%s) - t0))" >"${log%.log}.secs"
 [ "$rc" = 124 ] && log "VM timed out after ${VM_TIMEOUT:-1200} s"
 exit 0

@@ -178,9 +178,10 @@ pub enum Source<'a, T: SlotHandler> {
 ///
 /// From the end of initialisation until `drop`: `pgmap` is a `memremap_pages`-ed
 /// `MEMORY_DEVICE_PRIVATE` pagemap of `npages` pages from `first_pfn`, with `Self::OPS` and owner
-/// `owner`; `io` maps `npages * PAGE_SIZE` bytes of the BAR of `pdev`; `p2p` is null or the kernel
-/// address of the same bytes as p2pdma memory of `pdev`, all of it allocated to this memory (the
-/// *P2P window*: its pages are what a peer's bio names to reach a slot's data).
+/// `owner`; `p2p` is null or the kernel address of `npages * PAGE_SIZE` bytes of the BAR of `pdev`
+/// as p2pdma memory of `pdev`, all of it allocated to this memory (the *P2P window*: its pages are
+/// what a peer's bio names to reach a slot's data); `io` maps the same bytes for the CPU: it is
+/// `p2p` when there is a window, else our own `ioremap` of them.
 ///
 /// # Examples
 ///
@@ -280,20 +281,26 @@ impl<T: SlotHandler> BarDevmem<T> {
                 // SAFETY: `this` is pinned and every field is initialised; nothing else sees it
                 // yet.
                 let me = unsafe { &mut *this.as_ptr() };
-                // SAFETY: `pdev` is bound (the `Bound` context), so its BARs are assigned.
-                me.io = unsafe { p2pmm_bar_map(pci_p2p::raw(&me.pdev), bar, offset, len) };
-                if me.io.is_null() {
-                    return Err(ENOMEM);
-                }
                 let mut err: c_int = 0;
-                // SAFETY: As above; the glue checks the range against the BAR.
+                // SAFETY: `pdev` is bound (the `Bound` context), so its BARs are assigned; the
+                // glue checks the range against the BAR.
                 me.p2p = unsafe {
                     p2pmm_p2p_window_alloc(pci_p2p::raw(&me.pdev), bar, len, offset, &mut err)
                 };
                 if me.p2p.is_null() && err == EBUSY.to_errno() {
-                    // SAFETY: Mapped above, unused.
-                    unsafe { p2pmm_bar_unmap(pci_p2p::raw(&me.pdev), me.io) };
                     return Err(EBUSY);
+                }
+                // The window is already mapped for the CPU (p2pdma maps its memory in the kernel's
+                // linear map): a second mapping would cost page tables and, on a KASAN_VMALLOC
+                // kernel, an eighth of the BAR in shadow memory (1.5 GiB for 12 GiB).
+                me.io = if me.p2p.is_null() {
+                    // SAFETY: As above.
+                    unsafe { p2pmm_bar_map(pci_p2p::raw(&me.pdev), bar, offset, len) }
+                } else {
+                    me.p2p
+                };
+                if me.io.is_null() {
+                    return Err(ENOMEM);
                 }
                 let mut first: c_ulong = 0;
                 // SAFETY: `pgmap` is ours and pinned; `Self::OPS` is a constant. Callbacks may run
@@ -309,17 +316,30 @@ impl<T: SlotHandler> BarDevmem<T> {
                 });
                 if let Err(e) = added {
                     // SAFETY: Mapped and allocated above, unused.
-                    unsafe {
-                        if !me.p2p.is_null() {
-                            p2pmm_p2p_window_free(pci_p2p::raw(&me.pdev), me.p2p, len);
-                        }
-                        p2pmm_bar_unmap(pci_p2p::raw(&me.pdev), me.io);
-                    }
+                    unsafe { me.unmap() };
                     return Err(e);
                 }
                 me.first_pfn = first as usize;
             },
         })
+    }
+
+    /// Gives back the P2P window and unmaps `io` if it is a mapping of its own.
+    ///
+    /// # Safety
+    ///
+    /// `io` and `p2p` are as the type invariant says, and nothing uses them any more (no page of
+    /// the pagemap is in use, no I/O names a window page).
+    unsafe fn unmap(&self) {
+        let pdev = pci_p2p::raw(&self.pdev);
+        // SAFETY: Per the function's contract.
+        unsafe {
+            if self.p2p.is_null() {
+                p2pmm_bar_unmap(pdev, self.io);
+            } else {
+                p2pmm_p2p_window_free(pdev, self.p2p, (self.npages * PAGE_SIZE) as u64);
+            }
+        }
     }
 
     /// The number of slots.
@@ -751,11 +771,7 @@ impl<T: SlotHandler> PinnedDrop for BarDevmem<T> {
         // it ended before the eviction).
         unsafe {
             p2pmm_devmem_remove(self.pgmap.get().cast());
-            if !self.p2p.is_null() {
-                let len = (self.npages * PAGE_SIZE) as u64;
-                p2pmm_p2p_window_free(pci_p2p::raw(&self.pdev), self.p2p, len);
-            }
-            p2pmm_bar_unmap(pci_p2p::raw(&self.pdev), self.io);
+            self.unmap();
         }
     }
 }

@@ -256,12 +256,12 @@ uptime_s() { cut -d' ' -f1 /proc/uptime; }
 # then offers 1 GiB of that one as managed memory. The checks here are one TAP stream, the kselftest another.
 suite_scale() {
 	mark=$(dmesg_mark)
-	free0=$(meminfo_kb MemFree) slab0=$(meminfo_kb Slab) vmalloc0=$(meminfo_kb VmallocUsed) t0=$(uptime_s)
+	free0=$(meminfo_kb MemFree) slab0=$(meminfo_kb Slab) vmalloc0=$(meminfo_kb VmallocUsed) load0=$(uptime_s)
 	insmod /lib/modules/p2pmm.ko vaccel_static_mb=4096 || return 1
-	t1=$(uptime_s) free1=$(meminfo_kb MemFree) slab1=$(meminfo_kb Slab) vmalloc1=$(meminfo_kb VmallocUsed)
+	load1=$(uptime_s) free1=$(meminfo_kb MemFree) slab1=$(meminfo_kb Slab) vmalloc1=$(meminfo_kb VmallocUsed)
 	echo "TAP version 13"
 	echo "1..2"
-	echo "# insmod with a 16 GiB BAR: $(echo "$t0 $t1" | awk '{printf "%.2f", $2 - $1}') s; kernel memory" \
+	echo "# insmod with a 16 GiB BAR: $(echo "$load0 $load1" | awk '{printf "%.2f", $2 - $1}') s; kernel memory" \
 		"$(((free0 - free1) / 1024)) MiB (struct pages included), slab $((slab1 - slab0)) KiB," \
 		"vmalloc $((vmalloc1 - vmalloc0)) KiB"
 	big=$(dmesg_since "$mark" | sed -n 's/^p2pmm_vaccel \([0-9a-f:.]*\): vaccel: 16384 MiB VRAM: 4096 MiB static .* 12288 MiB managed$/\1/p')
@@ -288,14 +288,59 @@ suite_scale() {
 	# Unloading evicts whatever is left and unmaps 16 GiB of pagemaps.
 	echo "TAP version 13"
 	echo "1..1"
-	t0=$(uptime_s)
+	unload0=$(uptime_s)
 	if rmmod p2pmm; then
-		echo "# rmmod p2pmm: $(echo "$t0 $(uptime_s)" | awk '{printf "%.2f", $2 - $1}') s"
+		echo "# rmmod p2pmm: $(echo "$unload0 $(uptime_s)" | awk '{printf "%.2f", $2 - $1}') s"
 		echo "ok 1 scale.unload_with_16_gib_registered"
 	else
 		echo "not ok 1 scale.unload_with_16_gib_registered"
 		rc=1
 	fi
+	return $rc
+}
+
+# The id of the managed provider of `bytes` bytes (from /sys/kernel/p2pmm), or nothing.
+managed_of() {
+	for d in /sys/kernel/p2pmm/providers/*; do
+		[ "$(cat "$d/kind")" = managed ] && [ "$(cat "$d/capacity")" = "$1" ] && echo "${d##*/}" && return
+	done
+}
+
+# The bookkeeping bytes per slot debugfs reports for provider $1.
+bookkeeping_of() {
+	sed -n "s/^provider $1 (.*bookkeeping [0-9]* bytes (\([0-9.]*\) B\/slot)$/\1/p" /sys/kernel/debug/p2pmm/slots
+}
+
+# `make bench`, in the scale VM: tests/bench/scale_bench on a small (64 MiB) and a large (12 GiB) managed provider
+# in one boot, after timing their registrations (16 GiB for the large BAR: 4 static, 12 managed; 80 MiB for the
+# small: 16 static, 64 managed) and what they cost in kernel memory; scripts/bench_report.py prints the table.
+suite_bench_scale() {
+	mount -t debugfs nodev /sys/kernel/debug 2>/dev/null
+	free0=$(meminfo_kb MemFree) load0=$(uptime_s)
+	insmod /lib/modules/p2pmm.ko vaccel_static_mb=4096 || return 1
+	load1=$(uptime_s) free1=$(meminfo_kb MemFree)
+	large=$(managed_of $((12 << 30)))
+	[ -n "$large" ] || { echo "P2PMM-BENCH-ERROR scale large no 12 GiB managed provider"; return 1; }
+	ms=$(echo "$load0 $load1" | awk '{printf "%.0f", ($2 - $1) * 1000}')
+	echo "P2PMM-BENCH scale-register large mib=16384 ms=$ms" \
+		"memfree_kib=$((free0 - free1)) bookkeeping_b_per_slot=$(bookkeeping_of "$large")"
+	insmod /lib/modules/p2pmm_sample.ko managed_mb=64 || return 1
+	dev=$(dmesg | sed -n 's/.*p2pmm_vaccel \([0-9a-f:.]*\): vaccel: 2048 MiB BAR 2: .*/\1/p' | tail -1)
+	[ -n "$dev" ] || { echo "P2PMM-BENCH-ERROR scale small no refused 2 GiB device to bind"; return 1; }
+	echo p2pmm_sample >"/sys/bus/pci/devices/$dev/driver_override"
+	free2=$(meminfo_kb MemFree) load2=$(uptime_s)
+	echo "$dev" >/sys/bus/pci/drivers_probe
+	load3=$(uptime_s) free3=$(meminfo_kb MemFree)
+	small=$(managed_of $((64 << 20)))
+	[ -n "$small" ] || { echo "P2PMM-BENCH-ERROR scale small no 64 MiB managed provider"; return 1; }
+	ms=$(echo "$load2 $load3" | awk '{printf "%.0f", ($2 - $1) * 1000}')
+	echo "P2PMM-BENCH scale-register small mib=80 ms=$ms" \
+		"memfree_kib=$((free2 - free3)) bookkeeping_b_per_slot=$(bookkeeping_of "$small")"
+	rc=0
+	scale_bench "$small" "$large" || rc=1
+	echo "$dev" >/sys/bus/pci/drivers/p2pmm_sample/unbind
+	rmmod p2pmm_sample || rc=1
+	rmmod p2pmm || rc=1
 	return $rc
 }
 
