@@ -180,7 +180,10 @@ fn dump_slots(p: &Provider, m: &Managed, f: &mut Formatter<'_>) -> fmt::Result {
     let centi = (bytes * 100).checked_div(slots).unwrap_or(0);
     writeln!(
         f,
-        "provider {} ({}): {} of {} slots in use, hand at {}, bookkeeping {} bytes ({}.{:02} B/slot)",
+        concat!(
+            "provider {} ({}): {} of {} slots in use, hand at {}, ",
+            "bookkeeping {} bytes ({}.{:02} B/slot)"
+        ),
         p.id,
         p.device_str(),
         used,

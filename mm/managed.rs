@@ -1,21 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Managed providers: capacity-bounded device memory in a BAR (`bind/bar_devmem.rs`) whose pages p2pmm places,
-//! evicts and moves, following the portable eviction policy (`core/src/eviction.rs`, a CLOCK with pins, preferred
-//! pages and a minimum residency).
+//! Managed providers: capacity-bounded device memory in a BAR (`bind/bar_devmem.rs`) whose pages
+//! p2pmm places, evicts and moves, following the portable eviction policy (`core/src/eviction.rs`,
+//! a CLOCK with pins, preferred pages and a minimum residency).
 //!
-//! Moving a page always goes through core mm's migration, which unmaps it from the process and from every importer
-//! first (an `MMU_NOTIFY_MIGRATE` invalidation to each mirror of the range), so peers re-fault and find the new
-//! location: p2pmm never has to track who maps a page.
+//! Moving a page always goes through core mm's migration, which unmaps it from the process and from
+//! every importer first (an `MMU_NOTIFY_MIGRATE` invalidation to each mirror of the range), so
+//! peers re-fault and find the new location: p2pmm never has to track who maps a page.
 //!
-//! Lock order: mmap lock -> page lock -> [`Slots::clock`] (a spinlock, also taken from `folio_free` in any context).
-//! The clock lock is never held across a migration or an eviction, and never two providers' clocks at once (an
-//! eviction into a peer takes the peer's clock only while its own is released).
+//! Lock order: mmap lock -> page lock -> [`Slots::clock`] (a spinlock, also taken from `folio_free`
+//! in any context). The clock lock is never held across a migration or an eviction, and never two
+//! providers' clocks at once (an eviction into a peer takes the peer's clock only while its own is
+//! released).
 //!
-//! Where victims go: into the peer provider with the most room that this provider's device reaches by a direct plan
-//! (p2pdma's verdict under the administrator's route policy, `Provider::route_to`), as many as fit and only those
-//! whose `ACCESSED_BY` devices reach that peer directly too; the rest to system memory. A CPU fault brings back
-//! the touched page's unpinned neighbours of its aligned window (`cpu_fault_around_pages`).
+//! Where victims go: into the peer provider with the most room that this provider's device reaches
+//! by a direct plan (p2pdma's verdict under the administrator's route policy,
+//! `Provider::route_to`), as many as fit and only those whose `ACCESSED_BY` devices reach that peer
+//! directly too; the rest to system memory. A CPU fault brings back the touched page's unpinned
+//! neighbours of its aligned window (`cpu_fault_around_pages`).
 
 use crate::{
     advice::{Advice, AdviceFlags, ProviderSet},
@@ -49,7 +51,8 @@ const CHUNK_PAGES: usize = 256;
 /// How often a placement query retries after racing an invalidation.
 const QUERY_RETRIES: u32 = 1000;
 
-/// p2pmm's `pgmap_owner`: one identity for every managed provider, so one migration finds pages on any of them.
+/// p2pmm's `pgmap_owner`: one identity for every managed provider, so one migration finds pages on
+/// any of them.
 static OWNER: u8 = 0;
 
 /// The `pgmap_owner` of p2pmm's device memory.
@@ -68,8 +71,9 @@ pub struct Slots {
 
 impl Slots {
     fn new(capacity: u32, stats: Arc<Stats>) -> Result<Arc<Self>> {
-        // A page stays at least this long where it was moved before it may be evicted: damps ping-pong between
-        // providers, as drm_pagemap's `timeslice_ms` does. Short by default: the tests oversubscribe on purpose.
+        // A page stays at least this long where it was moved before it may be evicted: damps
+        // ping-pong between providers, as drm_pagemap's `timeslice_ms` does. Short by default: the
+        // tests oversubscribe on purpose.
         let min_residency = u64::from(crate::module_parameters::min_residency_us.value());
         let clock = Clock::new(capacity, min_residency).map_err(|_| ENOMEM)?;
         Arc::pin_init(
@@ -92,13 +96,15 @@ impl Slots {
 impl SlotHandler for Arc<Slots> {
     fn slot_freed(&self, slot: u32) {
         let mut clock = self.clock.lock();
-        // The page is gone, whoever pinned it: pins of a freed page (its range was unmapped) go with it.
+        // The page is gone, whoever pinned it: pins of a freed page (its range was unmapped) go
+        // with it.
         while clock.is_pinned(slot) {
             if clock.unpin(slot).is_err() {
                 break;
             }
         }
-        // A slot already free is core mm freeing a page it never gave us (cannot happen); nothing to undo.
+        // A slot already free is core mm freeing a page it never gave us (cannot happen); nothing
+        // to undo.
         let _ = clock.release(slot);
     }
 
@@ -215,9 +221,10 @@ impl Managed {
         }
     }
 
-    /// Makes room for `want` pages by evicting victims the policy picks: into the peer provider with the most room
-    /// that this device reaches directly, as many as fit, and the rest to system memory. Returns how many pages
-    /// were evicted (fewer than needed when the rest is pinned or too young to move).
+    /// Makes room for `want` pages by evicting victims the policy picks: into the peer provider
+    /// with the most room that this device reaches directly, as many as fit, and the rest to system
+    /// memory. Returns how many pages were evicted (fewer than needed when the rest is pinned or
+    /// too young to move).
     fn make_room(&self, target: &Provider, all: &[Arc<Provider>], want: usize) -> Result<usize> {
         let mut victims = [0u32; CHUNK_PAGES];
         let n = {
@@ -232,9 +239,9 @@ impl Managed {
         if n == 0 {
             return Ok(0);
         }
-        // Where to: the peer provider with the most room that this device reaches directly (p2pdma allows it and
-        // the route policy does not rule it out) keeps the data in device memory, as much of it as fits; the rest
-        // goes to system memory in the same migration.
+        // Where to: the peer provider with the most room that this device reaches directly (p2pdma
+        // allows it and the route policy does not rule it out) keeps the data in device memory, as
+        // much of it as fits; the rest goes to system memory in the same migration.
         let peer = all
             .iter()
             .filter(|p| p.id != target.id)
@@ -243,8 +250,9 @@ impl Managed {
             .max_by_key(|&(_, _, free)| free);
         let moved = match peer {
             Some((p, m, _)) => {
-                // A victim whose accessing devices (`ACCESSED_BY` advice) do not all reach the peer directly goes
-                // to system memory instead: the peer would be no better for them, and it stays free for others.
+                // A victim whose accessing devices (`ACCESSED_BY` advice) do not all reach the peer
+                // directly goes to system memory instead: the peer would be no better for them, and
+                // it stays free for others.
                 let mut accessed_by = [ProviderSet::EMPTY; CHUNK_PAGES];
                 {
                     let clock = self.slots.clock.lock();
@@ -287,7 +295,8 @@ impl Managed {
             None => self.mem.evict(&victims[..n]).map(|k| (0, k, false)),
         };
         {
-            // A victim whose page did not move (busy, or freed meanwhile) is occupied again, or already free.
+            // A victim whose page did not move (busy, or freed meanwhile) is occupied again, or
+            // already free.
             let mut clock = self.slots.clock.lock();
             for &slot in &victims[..n] {
                 let _ = clock.cancel_eviction(slot);
@@ -314,9 +323,9 @@ impl Managed {
     }
 }
 
-/// Migrates `[start, end)` of `mm` to the managed provider `target`, from system memory or any provider in
-/// `all`, evicting from `target` what its policy picks when it is full. `advice` (the caller's advice over the
-/// range) decides how each page lands: pinned, or preferring `target`.
+/// Migrates `[start, end)` of `mm` to the managed provider `target`, from system memory or any
+/// provider in `all`, evicting from `target` what its policy picks when it is full. `advice` (the
+/// caller's advice over the range) decides how each page lands: pinned, or preferring `target`.
 pub fn migrate_to_provider(
     mm: &MmWithUser,
     start: usize,
@@ -331,69 +340,79 @@ pub fn migrate_to_provider(
         .map(Location::Provider);
     let tm = target.managed().ok_or(EINVAL)?;
     let peers = peer_memories(all)?;
-    // Pages already on `target` need no slot: room is made only for the others, or the eviction would move
-    // out pages that this same call then brings back. (A page that moves meanwhile only makes the count stale:
-    // a page without a slot stays where it is. For the same reason a failed walk, e.g. over a hole that the
-    // migration below reports, only leaves the count high.)
-    let npages = (end - start) / PAGE_SIZE;
-    let mut on_target = KVVec::<u64>::from_elem(0, npages.div_ceil(64), GFP_KERNEL)?;
-    let _ = walk(mm, start, end, all, |addr, placement, _| {
-        if placement == Placement::Provider(target.id) {
-            let i = (addr - start) / PAGE_SIZE;
-            on_target[i / 64] |= 1 << (i % 64);
-        }
-    });
-    let needing_slots = |a: usize, b: usize| {
-        ((a - start) / PAGE_SIZE..(b - start) / PAGE_SIZE)
-            .filter(|&i| on_target[i / 64] & (1 << (i % 64)) == 0)
-            .count()
-    };
+    // Pages already on `target` need no slot: room is made only for the others, or the eviction
+    // would move out pages that this same call then brings back. (A page that moves meanwhile only
+    // makes the count stale: a page without a slot stays where it is. For the same reason a failed
+    // walk, e.g. over a hole that the migration below reports, only leaves the count high.) Their
+    // bitmap is built a window at a time, so it stays small however large the range: 4 KiB for a
+    // window of 1 GiB.
+    const WINDOW: usize = 1 << 30;
     let mut done = Moved::default();
-    for_each_vma_piece(mm, start, end, CHUNK_PAGES, |vma, a, b| {
-        done.evicted += tm.make_room(target, all, needing_slots(a, b))? as u64;
-        let moved = tm.mem.migrate_in(
-            vma,
-            a,
-            b,
-            &peers,
-            |_addr, source| {
-                if let Source::Device(mem, slot) = source {
-                    if core::ptr::eq(*mem, &*tm.mem) {
-                        // Already here; asked for again: a second chance when the policy next looks at it.
-                        let _ = tm.slots.clock.lock().touch(*slot);
-                        return None;
+    let mut ws = start;
+    while ws < end {
+        let we = end.min(ws.saturating_add(WINDOW));
+        let npages = (we - ws) / PAGE_SIZE;
+        let mut on_target = KVVec::<u64>::from_elem(0, npages.div_ceil(64), GFP_KERNEL)?;
+        let _ = walk(mm, ws, we, all, |addr, placement, _| {
+            if placement == Placement::Provider(target.id) {
+                let i = (addr - ws) / PAGE_SIZE;
+                on_target[i / 64] |= 1 << (i % 64);
+            }
+        });
+        let needing_slots = |a: usize, b: usize| {
+            ((a - ws) / PAGE_SIZE..(b - ws) / PAGE_SIZE)
+                .filter(|&i| on_target[i / 64] & (1 << (i % 64)) == 0)
+                .count()
+        };
+        for_each_vma_piece(mm, ws, we, CHUNK_PAGES, |vma, a, b| {
+            done.evicted += tm.make_room(target, all, needing_slots(a, b))? as u64;
+            let moved = tm.mem.migrate_in(
+                vma,
+                a,
+                b,
+                &peers,
+                |_addr, source| {
+                    if let Source::Device(mem, slot) = source {
+                        if core::ptr::eq(*mem, &*tm.mem) {
+                            // Already here; asked for again: a second chance when the
+                            // policy next looks at it.
+                            let _ = tm.slots.clock.lock().touch(*slot);
+                            return None;
+                        }
                     }
-                }
-                tm.slots.clock.lock().alloc_slot()
-            },
-            |addr, slot| {
-                let a = advice
-                    .iter()
-                    .find(|e| e.start <= addr as u64 && (addr as u64) < e.end)
-                    .map_or(Advice::default(), |e| e.value);
-                let now = tm.slots.now();
-                let mut clock = tm.slots.clock.lock();
-                let _ = clock.occupy(slot, now);
-                if a.flags.contains(AdviceFlags::PINNED) {
-                    let _ = clock.pin(slot);
-                }
-                if a.preferred.is_some() && a.preferred == target_loc {
-                    let _ = clock.set_preferred(slot, true);
-                }
-                if a.accessed_by != ProviderSet::EMPTY {
-                    let _ = clock.set_accessed_by(slot, a.accessed_by);
-                }
-            },
-        )?;
-        done.migrated += moved as u64;
-        Ok(())
-    })?;
+                    tm.slots.clock.lock().alloc_slot()
+                },
+                |addr, slot| {
+                    let a = advice
+                        .iter()
+                        .find(|e| e.start <= addr as u64 && (addr as u64) < e.end)
+                        .map_or(Advice::default(), |e| e.value);
+                    let now = tm.slots.now();
+                    let mut clock = tm.slots.clock.lock();
+                    let _ = clock.occupy(slot, now);
+                    if a.flags.contains(AdviceFlags::PINNED) {
+                        let _ = clock.pin(slot);
+                    }
+                    if a.preferred.is_some() && a.preferred == target_loc {
+                        let _ = clock.set_preferred(slot, true);
+                    }
+                    if a.accessed_by != ProviderSet::EMPTY {
+                        let _ = clock.set_accessed_by(slot, a.accessed_by);
+                    }
+                },
+            )?;
+            done.migrated += moved as u64;
+            Ok(())
+        })?;
+        ws = we;
+    }
     Stats::add(&target.stats.migrated_in, done.migrated);
     trace::migrate(target.id, start, end, done.migrated, done.evicted);
     Ok(done)
 }
 
-/// Migrates every page of `[start, end)` of `mm` that lives on a provider in `all` back to system memory.
+/// Migrates every page of `[start, end)` of `mm` that lives on a provider in `all` back to system
+/// memory.
 pub fn migrate_to_system(
     mm: &MmWithUser,
     start: usize,
@@ -410,13 +429,15 @@ pub fn migrate_to_system(
     Ok(moved)
 }
 
-/// `ENOMEM` unless every page of `[start, end)` is inside a VMA of `mm` (madvise(2)'s rule for unmapped ranges).
+/// `ENOMEM` unless every page of `[start, end)` is inside a VMA of `mm` (madvise(2)'s rule for
+/// unmapped ranges).
 pub fn ensure_mapped(mm: &MmWithUser, start: usize, end: usize) -> Result {
     while_mapped(mm, start, end, || Ok(()))
 }
 
-/// Runs `f` if every page of `[start, end)` is inside a VMA of `mm` (else `ENOMEM`), with the mmap read lock held
-/// so no unmap can come in between. `f` must not take the mmap lock itself (no page walk, no migration).
+/// Runs `f` if every page of `[start, end)` is inside a VMA of `mm` (else `ENOMEM`), with the mmap
+/// read lock held so no unmap can come in between. `f` must not take the mmap lock itself (no page
+/// walk, no migration).
 pub fn while_mapped<R>(
     mm: &MmWithUser,
     start: usize,
@@ -464,9 +485,10 @@ impl InvalidateHandler for QueryHandler {
     fn invalidate(&self, _inv: &Invalidation<'_>, _state: &mut ()) {}
 }
 
-/// Calls `f(addr, placement, resident)` for each page of `[start, end)` of `mm`, without faulting; `resident` is
-/// the provider and slot of a page on p2pmm's device memory. `f` runs while the walk's notifier lock is held, so
-/// no page can move meanwhile (a migration must invalidate first, and that waits for the lock).
+/// Calls `f(addr, placement, resident)` for each page of `[start, end)` of `mm`, without faulting;
+/// `resident` is the provider and slot of a page on p2pmm's device memory. `f` runs while the
+/// walk's notifier lock is held, so no page can move meanwhile (a migration must invalidate first,
+/// and that waits for the lock).
 pub fn walk(
     mm: &MmWithUser,
     start: usize,
@@ -488,7 +510,8 @@ pub fn walk(
                 match pfn.kind(owner()) {
                     PageKind::Zero => f(page, Placement::System, None),
                     PageKind::System => {
-                        // Static memory a process mapped is PCI memory, not system memory: name its provider.
+                        // Static memory a process mapped is PCI memory, not system memory: name its
+                        // provider.
                         let on_static = pfn.pfn().and_then(|pfn| {
                             all.iter().find(|p| {
                                 p.kind == Kind::Static && pci_p2p::owns_p2p_pfn(&p.pdev, pfn)
@@ -540,8 +563,8 @@ pub fn query(
     })
 }
 
-/// Pins (or unpins) every page of `[start, end)` now resident on a managed provider: a pinned page is never picked
-/// to make room. Returns the number of resident pages seen.
+/// Pins (or unpins) every page of `[start, end)` now resident on a managed provider: a pinned page
+/// is never picked to make room. Returns the number of resident pages seen.
 pub fn set_pinned(
     mm: &MmWithUser,
     start: usize,
@@ -559,8 +582,9 @@ pub fn set_pinned(
     Ok(n)
 }
 
-/// Adds `provider` to (`add`) or removes it from the devices advised to access every page of `[start, end)` now
-/// resident on a managed provider; later arrivals take the advice when they land.
+/// Adds `provider` to (`add`) or removes it from the devices advised to access every page of
+/// `[start, end)` now resident on a managed provider; later arrivals take the advice when they
+/// land.
 ///
 /// `ENOSPC` if a provider's pages already carry as many distinct sets of accessing devices as it
 /// can tell apart (`eviction::ACCESSOR_SETS`); the pages walked before keep the new advice.
@@ -592,8 +616,8 @@ pub fn set_accessed_by(
     refused
 }
 
-/// Marks every page of `[start, end)` now resident on a managed provider as preferring it (or not): the policy
-/// evicts such pages last. `preferred` is the provider the range prefers, if any.
+/// Marks every page of `[start, end)` now resident on a managed provider as preferring it (or not):
+/// the policy evicts such pages last. `preferred` is the provider the range prefers, if any.
 pub fn set_preferred(
     mm: &MmWithUser,
     start: usize,

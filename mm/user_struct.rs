@@ -25,8 +25,8 @@ pub struct UserStruct<const N: usize> {
 impl<const N: usize> UserStruct<N> {
     /// Reads the struct at `ptr` whose first published version was `ver0` bytes.
     ///
-    /// Fails with `EFAULT` for an unreadable pointer, `EINVAL` when `size` is below `ver0`, `E2BIG` when userspace
-    /// passed non-zero bytes beyond the `N` this kernel understands.
+    /// Fails with `EFAULT` for an unreadable pointer, `EINVAL` when `size` is below `ver0`, `E2BIG`
+    /// when userspace passed non-zero bytes beyond the `N` this kernel understands.
     pub fn read(ptr: UserPtr, ver0: usize) -> Result<Self> {
         let mut size = [0u8; 4];
         UserSlice::new(ptr, size.len())

@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! One open file of `/dev/hmm_dmirrorN`: a simulated device that mirrors the opener's address space.
+//! One open file of `/dev/hmm_dmirrorN`: a simulated device that mirrors the opener's address
+//! space.
 //!
-//! Behaves as upstream `lib/test_hmm.c` does for its device-private devices, built on p2pmm's mirror bindings:
-//! the device page table is a [`MirrorTable`] inside an [`IntervalNotifier`] over the whole address space.
+//! Behaves as upstream `lib/test_hmm.c` does for its device-private devices, built on p2pmm's
+//! mirror bindings: the device page table is a [`MirrorTable`] inside an [`IntervalNotifier`] over
+//! the whole address space.
 //!
-//! Lock order: `bounce` mutex -> mmap lock -> folio lock (exclusive pages, pages under migration) -> the
-//! notifier's state lock; mmap lock -> `devmem` (chunk list) mutex -> a chunk's free-list spinlock. The state lock
-//! and the `devmem` mutex are never held together. `bounce` (device writes only) is held across user copies and
-//! faults (which may take the mmap lock and run invalidations), never taken under any other lock. Reads copy held
-//! pages ([`crate::mirror_table::HeldPage`]) to user memory with no lock held.
+//! Lock order: `bounce` mutex -> mmap lock -> folio lock (exclusive pages, pages under migration)
+//! -> the notifier's state lock; mmap lock -> `devmem` (chunk list) mutex -> a chunk's free-list
+//! spinlock. The state lock and the `devmem` mutex are never held together. `bounce` (device writes
+//! only) is held across user copies and faults (which may take the mmap lock and run
+//! invalidations), never taken under any other lock. Reads copy held pages
+//! ([`crate::mirror_table::HeldPage`]) to user memory with no lock held.
 
 use crate::{
     devmem::{Backing, DevPage, DevmemChunk, FailNext},
@@ -33,12 +36,13 @@ const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 /// Pages faulted per `hmm_range_fault()` call, as upstream (bounds the PFN array).
 const FAULT_CHUNK_PAGES: usize = 64;
 
-/// How often a fault is retried after racing an invalidation before the device gives up with `EBUSY`. This is
-/// the device's policy: core mm never spins on our behalf.
+/// How often a fault is retried after racing an invalidation before the device gives up with
+/// `EBUSY`. This is the device's policy: core mm never spins on our behalf.
 const FAULT_RETRIES: u32 = 10_000;
 
-/// Pages copied per lock hold by device reads and writes: the bounce buffer between the device page table and
-/// user memory has this size whatever the request's (upstream allocates, and so zeroes or faults, all of it).
+/// Pages copied per lock hold by device reads and writes: the bounce buffer between the device page
+/// table and user memory has this size whatever the request's (upstream allocates, and so zeroes or
+/// faults, all of it).
 const BOUNCE_PAGES: usize = 32;
 
 /// Pages migrated per `migrate_vma` call (one PMD's worth of PTEs, as upstream).
@@ -46,13 +50,15 @@ const MIGRATE_CHUNK_PAGES: usize = 512;
 
 /// The invalidate side of the mirror: drop the device's mappings of the range.
 ///
-/// Unlike upstream, invalidations caused by this device's own migrations are not ignored: the device page
-/// table then never holds a page that a migration moved, and the migration maps the new pages itself.
+/// Unlike upstream, invalidations caused by this device's own migrations are not ignored: the
+/// device page table then never holds a page that a migration moved, and the migration maps the new
+/// pages itself.
 pub struct MirrorHandler;
 
-/// Two passes, as a device with asynchronous teardown would use them: the first pass drops the mappings (the
-/// simulated device has nothing to wait for afterwards), the second pass exercises the batching and the
-/// per-invalidation record of core mm's two-pass protocol under every upstream test.
+/// Two passes, as a device with asynchronous teardown would use them: the first pass drops the
+/// mappings (the simulated device has nothing to wait for afterwards), the second pass exercises
+/// the batching and the per-invalidation record of core mm's two-pass protocol under every upstream
+/// test.
 impl InvalidateHandler for MirrorHandler {
     type State = MirrorTable;
 
@@ -85,8 +91,9 @@ pub struct Dmirror {
     /// This device's memory, grown a chunk at a time; dropped (evicted) after the notifier is gone.
     #[pin]
     devmem: Mutex<KVec<Pin<KBox<DevmemChunk>>>>,
-    /// The window between user memory and the device page table for device writes: allocated (and zeroed) once
-    /// per open file rather than per request. (Reads hold the pages and copy them straight out.)
+    /// The window between user memory and the device page table for device writes: allocated (and
+    /// zeroed) once per open file rather than per request. (Reads hold the pages and copy them
+    /// straight out.)
     #[pin]
     bounce: Mutex<KVec<u8>>,
     /// `HMM_DMIRROR_FLAG_FAIL_ALLOC`: the next large allocation (device or system side) fails.
@@ -136,7 +143,8 @@ impl Dmirror {
         cmd.write(arg)
     }
 
-    /// Faults `[start, end)` into the device page table (`write`: writable), retrying races per our policy.
+    /// Faults `[start, end)` into the device page table (`write`: writable), retrying races per our
+    /// policy.
     fn fault(&self, start: usize, end: usize, write: bool, unlocked: bool) -> Result {
         let request = if write {
             RequestFlag::Fault | RequestFlag::Write
@@ -157,7 +165,8 @@ impl Dmirror {
         Ok(())
     }
 
-    /// Calls `f(addr, window)` for `[start, end)` one bounce window at a time (at most [`BOUNCE_PAGES`]).
+    /// Calls `f(addr, window)` for `[start, end)` one bounce window at a time (at most
+    /// [`BOUNCE_PAGES`]).
     fn windows(
         &self,
         start: usize,
@@ -174,10 +183,10 @@ impl Dmirror {
         Ok(())
     }
 
-    /// Runs `step(table, done)` under the table's lock, each time from page `done` of the `n` pages at `addr`
-    /// (`step` returns how many more it managed: a table read or write), until all `n` are done. When a page is
-    /// missing, the whole rest of the request (up to `end`) is faulted at once, so a request counts one fault,
-    /// as upstream counts them in `faults`.
+    /// Runs `step(table, done)` under the table's lock, each time from page `done` of the `n` pages
+    /// at `addr` (`step` returns how many more it managed: a table read or write), until all `n`
+    /// are done. When a page is missing, the whole rest of the request (up to `end`) is faulted at
+    /// once, so a request counts one fault, as upstream counts them in `faults`.
     fn fault_until_done(
         &self,
         cmd: &mut Cmd,
@@ -209,11 +218,12 @@ impl Dmirror {
         Ok(())
     }
 
-    /// Returns what the device maps of `[start, end)` without faulting (after a migration or exclusive access,
-    /// for the caller to verify): `ENOENT` if some page is not mapped, before anything is copied.
+    /// Returns what the device maps of `[start, end)` without faulting (after a migration or
+    /// exclusive access, for the caller to verify): `ENOENT` if some page is not mapped, before
+    /// anything is copied.
     ///
-    /// The pages are held under the lock and copied straight to the user buffer after it (no bounce copy), a
-    /// window of [`BOUNCE_PAGES`] at a time.
+    /// The pages are held under the lock and copied straight to the user buffer after it (no bounce
+    /// copy), a window of [`BOUNCE_PAGES`] at a time.
     fn read_back(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
         let npages = (end - start) / PAGE_SIZE;
         let mapped = self.notifier.lock().mapped_prefix(start, end);
@@ -238,7 +248,8 @@ impl Dmirror {
         Ok(())
     }
 
-    /// Device read: copy what the device maps, faulting in what it does not (held pages, as [`Self::read_back`]).
+    /// Device read: copy what the device maps, faulting in what it does not (held pages, as
+    /// [`Self::read_back`]).
     fn read(&self, cmd: &mut Cmd, start: usize, end: usize, unlocked: bool) -> Result {
         let base = cmd.ptr as usize;
         let mut held: [Option<HeldPage>; BOUNCE_PAGES] = [const { None }; BOUNCE_PAGES];
@@ -267,7 +278,8 @@ impl Dmirror {
         })
     }
 
-    /// What the CPU page tables map, without faulting anything in, one `HMM_DMIRROR_PROT_*` byte per page.
+    /// What the CPU page tables map, without faulting anything in, one `HMM_DMIRROR_PROT_*` byte
+    /// per page.
     fn snapshot(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
         let mm = self.notifier.mm().ok_or(EINVAL)?;
         let mut out = cmd.buffer(end - start).writer();
@@ -276,7 +288,8 @@ impl Dmirror {
         while addr < end {
             let next = end.min(addr + FAULT_CHUNK_PAGES * PAGE_SIZE);
             let n = (next - addr) / PAGE_SIZE;
-            // A notifier of its own over just this range sees invalidations even where others overlap.
+            // A notifier of its own over just this range sees invalidations even where others
+            // overlap.
             let watch = KBox::pin_init(
                 IntervalNotifier::new(&mm, addr, next - addr, SnapshotHandler, ()),
                 GFP_KERNEL,
@@ -335,7 +348,8 @@ impl Dmirror {
         self.read_back(cmd, start, end)
     }
 
-    /// `FLAGS`: the upstream uAPI passes the flags in `npages`; only `HMM_DMIRROR_FLAG_FAIL_ALLOC` exists.
+    /// `FLAGS`: the upstream uAPI passes the flags in `npages`; only `HMM_DMIRROR_FLAG_FAIL_ALLOC`
+    /// exists.
     fn set_flags(&self, flags: u64) -> Result {
         if flags & !uapi::FLAG_FAIL_ALLOC != 0 {
             return Err(EINVAL);
@@ -346,13 +360,14 @@ impl Dmirror {
         Ok(())
     }
 
-    /// A free folio of `order` of this device's memory, mapping a new chunk when all are full; `None` when an
-    /// injected failure makes this large allocation fail.
+    /// A free folio of `order` of this device's memory, mapping a new chunk when all are full;
+    /// `None` when an injected failure makes this large allocation fail.
     fn alloc_devpage(&self, order: u32) -> Result<Option<DevPage>> {
         if order > 0 && self.fail.take() {
             return Ok(None);
         }
-        // One backing folio, whichever chunk has room (as upstream: never allocate and free one per full chunk).
+        // One backing folio, whichever chunk has room (as upstream: never allocate and free one per
+        // full chunk).
         let Some(mut backing) = Backing::new(order) else {
             return if order > 0 { Ok(None) } else { Err(ENOMEM) };
         };
@@ -372,7 +387,8 @@ impl Dmirror {
         Ok(page)
     }
 
-    /// Calls `step` for each piece of `[start, end)` within one VMA, at most [`MIGRATE_CHUNK_PAGES`] long.
+    /// Calls `step` for each piece of `[start, end)` within one VMA, at most
+    /// [`MIGRATE_CHUNK_PAGES`] long.
     fn for_each_vma_piece(
         &self,
         start: usize,
@@ -383,8 +399,9 @@ impl Dmirror {
         for_each_vma_piece(&mm, start, end, MIGRATE_CHUNK_PAGES, step)
     }
 
-    /// `MIGRATE_TO_DEV`: move system pages of the range into device memory and map them, then return the data
-    /// as the device sees it (`ENOENT` if some page did not move, e.g. shared memory).
+    /// `MIGRATE_TO_DEV`: move system pages of the range into device memory and map them, then
+    /// return the data as the device sees it (`ENOENT` if some page did not move, e.g. shared
+    /// memory).
     fn migrate_to_device(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
         self.for_each_vma_piece(start, end, |vma, a, b| {
             let mut m = MigrateVma::setup(vma, a, b, self.owner, Select::System, true)?;
@@ -397,9 +414,9 @@ impl Dmirror {
         self.read_back(cmd, start, end)
     }
 
-    /// Maps into the device page table every page of `[start, end)` that lives in this device's memory, from a
-    /// non-faulting walk. (The migration's own invalidation cleared the range: it cannot tell the pages it
-    /// moves from the device's pages it leaves alone.)
+    /// Maps into the device page table every page of `[start, end)` that lives in this device's
+    /// memory, from a non-faulting walk. (The migration's own invalidation cleared the range: it
+    /// cannot tell the pages it moves from the device's pages it leaves alone.)
     fn map_device_local(&self, start: usize, end: usize) -> Result {
         let mut reserve = NodeReserve::new(0)?;
         let mut addr = start;

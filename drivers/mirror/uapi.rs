@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The upstream test_hmm uAPI (`lib/test_hmm_uapi.h`), so the unmodified upstream `hmm-tests` can drive this
-//! driver.
+//! The upstream test_hmm uAPI (`lib/test_hmm_uapi.h`), so the unmodified upstream `hmm-tests` can
+//! drive this driver.
 
 use kernel::{
     ioctl::_IOWR,
@@ -87,7 +87,8 @@ impl Cmd {
         UserSlice::new(arg, CMD_SIZE).writer().write_slice(&b)
     }
 
-    /// The range `[addr, addr + npages pages)`, validated as upstream does: aligned, non-empty, not wrapping.
+    /// The range `[addr, addr + npages pages)`, validated as upstream does: aligned, non-empty, not
+    /// wrapping.
     pub(crate) fn range(&self) -> Result<(usize, usize)> {
         let start = usize::try_from(self.addr).map_err(|_| EINVAL)?;
         let npages = usize::try_from(self.npages).map_err(|_| EINVAL)?;

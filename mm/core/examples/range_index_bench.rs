@@ -2,11 +2,12 @@
 
 //! Lookup cost of `RangeIndex` at 1, 1 Ki and 1 Mi registered ranges (`scripts/host-bench.sh`).
 //!
-//! Ranges are 2 pages long with 1-page holes, registered in ascending order (the append path, also timed). Every
-//! lookup hits a range. "random" draws addresses uniformly over all ranges, the worst case for caches; "sequential"
-//! walks them in address order, as an invalidation of a large region or a streaming fault pattern does. "flat" and
-//! "flat_seq" are the same lookups in one sorted array, the layout `RangeIndex` is measured against.
-//! Output: one table row per size and a ratio row, space separated, for scripts to print or parse.
+//! Ranges are 2 pages long with 1-page holes, registered in ascending order (the append path, also
+//! timed). Every lookup hits a range. "random" draws addresses uniformly over all ranges, the worst
+//! case for caches; "sequential" walks them in address order, as an invalidation of a large region
+//! or a streaming fault pattern does. "flat" and "flat_seq" are the same lookups in one sorted
+//! array, the layout `RangeIndex` is measured against. Output: one table row per size and a ratio
+//! row, space separated, for scripts to print or parse.
 
 // A host-only measuring tool: the no-float rule is for code the kernel runs.
 #![allow(clippy::float_arithmetic)]

@@ -2,12 +2,13 @@
 
 //! Placement advice for address ranges, in the manner of `madvise(2)` and CUDA's `cudaMemAdvise`.
 //!
-//! Advice is kept per range: advising part of a range splits it, and neighbours that end up with equal advice are
-//! merged again, the way VMAs are. Ranges without advice have no entry at all, so an untouched address space costs
-//! nothing.
+//! Advice is kept per range: advising part of a range splits it, and neighbours that end up with
+//! equal advice are merged again, the way VMAs are. Ranges without advice have no entry at all, so
+//! an untouched address space costs nothing.
 //!
-//! The flag type is a plain newtype rather than `bitflags`, which the kernel build cannot use; unknown bits are
-//! rejected when decoding, because the uAPI answers unknown flags with `EINVAL` so they can be given a meaning later.
+//! The flag type is a plain newtype rather than `bitflags`, which the kernel build cannot use;
+//! unknown bits are rejected when decoding, because the uAPI answers unknown flags with `EINVAL` so
+//! they can be given a meaning later.
 
 use crate::errno::Errno;
 use crate::location::{Location, ProviderId};
@@ -178,13 +179,14 @@ impl AdviceMap {
 
     /// Applies `change` to `[start, end)`.
     ///
-    /// On `NoMemory`, as with `madvise(2)`, part of the range may already carry the new advice; advice outside the
-    /// range is never changed.
+    /// On `NoMemory`, as with `madvise(2)`, part of the range may already carry the new advice;
+    /// advice outside the range is never changed.
     pub fn advise(&mut self, start: u64, end: u64, change: AdviceChange) -> Result<(), RangeError> {
         if start >= end {
             return Err(RangeError::Empty);
         }
-        // After these splits no entry straddles a bound, so every entry met below lies wholly inside.
+        // After these splits no entry straddles a bound, so every entry met below lies wholly
+        // inside.
         self.ranges.split_at(start)?;
         self.ranges.split_at(end)?;
         let fresh = Advice::default().changed(change);
@@ -228,8 +230,8 @@ impl AdviceMap {
         Ok(())
     }
 
-    /// A map holding exactly `entries` (sorted, not overlapping, as [`AdviceMap::ranges`] returns them): how a
-    /// caller that must not allocate under its lock rebuilds a copy outside it.
+    /// A map holding exactly `entries` (sorted, not overlapping, as [`AdviceMap::ranges`] returns
+    /// them): how a caller that must not allocate under its lock rebuilds a copy outside it.
     pub fn from_entries(entries: &[Entry<Advice>]) -> Result<Self, RangeError> {
         let mut m = AdviceMap::new();
         for e in entries {
@@ -238,8 +240,8 @@ impl AdviceMap {
         Ok(m)
     }
 
-    /// Copies the entries overlapping `[start, end)` into `out` without allocating (the copying step of
-    /// [`crate::versioned::update`]); `false` (and `out` partly filled) if they do not fit.
+    /// Copies the entries overlapping `[start, end)` into `out` without allocating (the copying
+    /// step of [`crate::versioned::update`]); `false` (and `out` partly filled) if they do not fit.
     pub fn copy_within_capacity(
         &self,
         start: u64,
@@ -249,9 +251,10 @@ impl AdviceMap {
         self.ranges.overlapping(start, end).all(|e| out.push(e))
     }
 
-    /// Forgets advice for `[start, end)` without allocating (for an unmap notification, where allocation is not
-    /// allowed): entries inside go, entries crossing a bound are trimmed. An entry that contains the whole range
-    /// cannot be split without memory and keeps its advice; returns `false` in that case.
+    /// Forgets advice for `[start, end)` without allocating (for an unmap notification, where
+    /// allocation is not allowed): entries inside go, entries crossing a bound are trimmed. An
+    /// entry that contains the whole range cannot be split without memory and keeps its advice;
+    /// returns `false` in that case.
     pub fn forget(&mut self, start: u64, end: u64) -> bool {
         let mut complete = true;
         let mut cursor = start;
@@ -271,13 +274,15 @@ impl AdviceMap {
             } else {
                 self.ranges.set_start(e.start, end)
             };
-            // Each case was chosen so its operation applies; a failure would leave advice, never corrupt it.
+            // Each case was chosen so its operation applies; a failure would leave advice, never
+            // corrupt it.
             complete &= done.is_ok();
         }
         complete
     }
 
-    /// Merges touching entries with equal advice from the one before `start` to the one after `end`.
+    /// Merges touching entries with equal advice from the one before `start` to the one after
+    /// `end`.
     fn merge(&mut self, start: u64, end: u64) -> Result<(), RangeError> {
         let mut pos = start.saturating_sub(1);
         while let Some(a) = self.ranges.overlapping(pos, u64::MAX).next() {
@@ -287,7 +292,8 @@ impl AdviceMap {
             match self.ranges.lookup(a.end) {
                 Some(b) if b.start == a.end && b.value == a.value => {
                     self.ranges.remove(b.start);
-                    // Nothing lies between the two any more, so growing `a` over `b` cannot overlap.
+                    // Nothing lies between the two any more, so growing `a` over `b` cannot
+                    // overlap.
                     self.ranges.set_end(a.start, b.end)?;
                 }
                 _ => pos = a.end,
@@ -402,7 +408,8 @@ mod tests {
             for (i, want) in model.iter().enumerate() {
                 assert_eq!(m.get(i as u64), *want, "address {i}");
             }
-            // Fully merged: no two touching entries carry equal advice, no entry carries the default.
+            // Fully merged: no two touching entries carry equal advice, no entry carries the
+            // default.
             let d = dump(&m);
             assert!(d.iter().all(|e| !e.2.is_default()));
             assert!(d.windows(2).all(|w| w[0].1 != w[1].0 || w[0].2 != w[1].2));

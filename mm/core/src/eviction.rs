@@ -1,30 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Slot bookkeeping and victim selection for one managed provider: a CLOCK (second-chance) replacement.
+//! Slot bookkeeping and victim selection for one managed provider: a CLOCK (second-chance)
+//! replacement.
 //!
-//! A managed provider's memory is a fixed number of page-sized slots. The kernel calls into this under the
-//! provider's spinlock, from the fault path and from reclaim, so everything after [`Clock::new`] works in place:
-//! every allocation at creation, none afterwards, and no clock read inside (time is passed in).
+//! A managed provider's memory is a fixed number of page-sized slots. The kernel calls into this
+//! under the provider's spinlock, from the fault path and from reclaim, so everything after
+//! [`Clock::new`] works in place: every allocation at creation, none afterwards, and no clock read
+//! inside (time is passed in).
 //!
 //! Victim selection honours, in this order:
 //! - pinned slots are never picked;
-//! - a slot occupied less than `min_residency` ago is not picked: a page that just moved in stays a while, which
-//!   damps migration ping-pong between two devices (drm_pagemap's `timeslice_ms` does the same);
+//! - a slot occupied less than `min_residency` ago is not picked: a page that just moved in stays a
+//!   while, which damps migration ping-pong between two devices (drm_pagemap's `timeslice_ms` does
+//!   the same);
 //! - a slot whose page prefers this provider is picked only when no other slot is evictable;
 //! - a referenced slot gets a second chance: its bit is cleared and the hand moves on.
 //!
-//! A picked slot is marked as being evicted, so neither this nor a later call picks it again before the caller
-//! either releases it (the page moved out) or puts it back with [`Clock::cancel_eviction`].
+//! A picked slot is marked as being evicted, so neither this nor a later call picks it again before
+//! the caller either releases it (the page moved out) or puts it back with
+//! [`Clock::cancel_eviction`].
 //!
 //! # Cost
 //!
-//! Accelerators carry tens of GiB, so a slot costs 7 bytes ([`slot_table`](crate::slot_table)) and the slots are
-//! stored in 4 KiB pieces, never in one array sized by the provider (a 64 GiB provider is 16 Mi slots: 112 MiB in
-//! 28,680 pieces). What would not fit in 7 bytes is shared: the sets of accessing devices (`ACCESSED_BY`
-//! advice) are interned in a table of [`ACCESSOR_SETS`] distinct sets per provider, and a slot stores an index.
-//! Times are kept modulo 2^32 of the caller's unit (microseconds in the module: 71 minutes), so `min_residency`
-//! is at most 2^31 - 1 units; a page whose stamp wrapped may look young for one `min_residency` more, which only
-//! delays its eviction.
+//! Accelerators carry tens of GiB, so a slot costs 7 bytes ([`slot_table`](crate::slot_table)) and
+//! the slots are stored in 4 KiB pieces, never in one array sized by the provider (a 64 GiB
+//! provider is 16 Mi slots: 112 MiB in 28,680 pieces). What would not fit in 7 bytes is shared: the
+//! sets of accessing devices (`ACCESSED_BY` advice) are interned in a table of [`ACCESSOR_SETS`]
+//! distinct sets per provider, and a slot stores an index. Times are kept modulo 2^32 of the
+//! caller's unit (microseconds in the module: 71 minutes), so `min_residency` is at most 2^31 - 1
+//! units; a page whose stamp wrapped may look young for one `min_residency` more, which only delays
+//! its eviction.
 
 use crate::advice::ProviderSet;
 use crate::errno::Errno;
@@ -36,7 +41,8 @@ const NONE: u32 = u32::MAX;
 /// How many distinct non-empty sets of accessing devices one provider's pages can be advised with.
 pub const ACCESSOR_SETS: usize = 255;
 
-/// A misuse of a slot (a caller bug in the subsystem, `EINVAL`, except for `Busy` and `TooManySets`).
+/// A misuse of a slot (a caller bug in the subsystem, `EINVAL`, except for `Busy` and
+/// `TooManySets`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlotError {
     /// No such slot.
@@ -47,7 +53,8 @@ pub enum SlotError {
     Busy,
     /// Unpin of a slot that is not pinned, or a pin count overflow.
     PinCount,
-    /// The provider's pages already carry [`ACCESSOR_SETS`] other sets of accessing devices (`ENOSPC`).
+    /// The provider's pages already carry [`ACCESSOR_SETS`] other sets of accessing devices
+    /// (`ENOSPC`).
     TooManySets,
 }
 
@@ -85,7 +92,8 @@ impl SlotInfo {
     }
 }
 
-/// The interned sets of accessing devices: index `i + 1` of a slot names `sets[i]`, which `refs[i]` slots name.
+/// The interned sets of accessing devices: index `i + 1` of a slot names `sets[i]`, which `refs[i]`
+/// slots name.
 struct AccessorSets {
     sets: Vec<(ProviderSet, u32)>,
 }
@@ -107,7 +115,8 @@ impl AccessorSets {
         }
     }
 
-    /// The index of `set`, taking a reference to it; never allocates (room for every set is reserved).
+    /// The index of `set`, taking a reference to it; never allocates (room for every set is
+    /// reserved).
     fn take(&mut self, set: ProviderSet) -> Result<u8, SlotError> {
         if set == ProviderSet::EMPTY {
             return Ok(0);
@@ -221,7 +230,8 @@ impl Clock {
         })
     }
 
-    /// The slot's page is gone (moved out, freed, or its copy-in failed): the slot goes back on the free list.
+    /// The slot's page is gone (moved out, freed, or its copy-in failed): the slot goes back on the
+    /// free list.
     ///
     /// Refused while the slot is pinned.
     pub fn release(&mut self, slot: u32) -> Result<(), SlotError> {
@@ -259,8 +269,8 @@ impl Clock {
         })
     }
 
-    /// Records which providers' devices are advised to access the slot's page: where it may go when evicted
-    /// depends on whether they reach that place.
+    /// Records which providers' devices are advised to access the slot's page: where it may go when
+    /// evicted depends on whether they reach that place.
     pub fn set_accessed_by(&mut self, slot: u32, set: ProviderSet) -> Result<(), SlotError> {
         let s = self.slot(slot)?;
         holding(&s)?;
@@ -276,14 +286,16 @@ impl Clock {
         Ok(())
     }
 
-    /// The providers whose devices access the slot's page (empty for a free slot or one past the capacity).
+    /// The providers whose devices access the slot's page (empty for a free slot or one past the
+    /// capacity).
     pub fn accessed_by(&self, slot: u32) -> ProviderSet {
         self.slots
             .get(slot)
             .map_or(ProviderSet::EMPTY, |s| self.accessors.get(s.accessors))
     }
 
-    /// Pins the slot's page: it is not picked until unpinned. Refused while the slot is being evicted.
+    /// Pins the slot's page: it is not picked until unpinned. Refused while the slot is being
+    /// evicted.
     pub fn pin(&mut self, slot: u32) -> Result<(), SlotError> {
         self.update(slot, |s| {
             match s.state {
@@ -353,7 +365,8 @@ impl Clock {
         })
     }
 
-    /// Picks up to `max` victims (bounded by `out.len()`), writes their slot numbers to `out` and returns how many.
+    /// Picks up to `max` victims (bounded by `out.len()`), writes their slot numbers to `out` and
+    /// returns how many.
     ///
     /// Picked slots are marked as being evicted; the caller moves their pages out and then calls
     /// [`Clock::release`] or [`Clock::cancel_eviction`] for each.
@@ -366,8 +379,9 @@ impl Clock {
         n
     }
 
-    /// Moves the hand at most two full turns (one to clear referenced bits, one to pick them), picking up to
-    /// `want` victims. Returns how many it picked and whether it passed over an eligible preferred slot.
+    /// Moves the hand at most two full turns (one to clear referenced bits, one to pick them),
+    /// picking up to `want` victims. Returns how many it picked and whether it passed over an
+    /// eligible preferred slot.
     fn sweep(
         &mut self,
         want: usize,

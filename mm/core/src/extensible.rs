@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Extensible ioctl structs: the `size`-versioned argument convention of `openat2(2)` and `clone3(2)`.
+//! Extensible ioctl structs: the `size`-versioned argument convention of `openat2(2)` and
+//! `clone3(2)`.
 //!
-//! Userspace states in the first field how many bytes it passes. An older userspace passes fewer bytes than the
-//! kernel knows (the missing fields read as zero); a newer one passes more, which is fine only while every byte the
-//! kernel does not understand is zero. This file decides what to copy; the module does the copying.
+//! Userspace states in the first field how many bytes it passes. An older userspace passes fewer
+//! bytes than the kernel knows (the missing fields read as zero); a newer one passes more, which is
+//! fine only while every byte the kernel does not understand is zero. This file decides what to
+//! copy; the module does the copying.
 
 use crate::errno::Errno;
 
@@ -21,8 +23,8 @@ pub struct CopyPlan {
 }
 
 impl CopyPlan {
-    /// Plans the copy of a struct whose first published version is `ver0` bytes and whose current version,
-    /// as this kernel knows it, is `known` bytes.
+    /// Plans the copy of a struct whose first published version is `ver0` bytes and whose current
+    /// version, as this kernel knows it, is `known` bytes.
     pub fn new(user_size: u32, ver0: usize, known: usize) -> Result<CopyPlan, Errno> {
         let user_size = user_size as usize;
         if user_size < ver0 {
@@ -39,7 +41,8 @@ impl CopyPlan {
     }
 }
 
-/// Checks a chunk of the tail beyond the kernel's struct: any non-zero byte is a field this kernel cannot honour.
+/// Checks a chunk of the tail beyond the kernel's struct: any non-zero byte is a field this kernel
+/// cannot honour.
 pub fn check_tail(chunk: &[u8]) -> Result<(), Errno> {
     if chunk.iter().all(|&b| b == 0) {
         Ok(())

@@ -1,20 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Fallible growable arrays for the core, on the kernel's allocator in the module and `alloc` on the host.
+//! Fallible growable arrays for the core, on the kernel's allocator in the module and `alloc` on
+//! the host.
 //!
-//! The kernel's `KVec` takes GFP flags on every call that may allocate and has no infallible `push`; the host's
-//! `Vec` aborts on allocation failure unless asked with `try_reserve`. The core therefore calls these helpers for
-//! every operation that may allocate, so the same source is fallible in both builds. Calls that never allocate
-//! (`len`, `truncate`, `pop`, `clear`, indexing and slice methods through `Deref`) have the same signature on both
-//! and are made directly.
+//! The kernel's `KVec` takes GFP flags on every call that may allocate and has no infallible
+//! `push`; the host's `Vec` aborts on allocation failure unless asked with `try_reserve`. The core
+//! therefore calls these helpers for every operation that may allocate, so the same source is
+//! fallible in both builds. Calls that never allocate (`len`, `truncate`, `pop`, `clear`, indexing
+//! and slice methods through `Deref`) have the same signature on both and are made directly.
 //!
-//! All allocations here may sleep (`GFP_KERNEL`): the core allocates only on ioctl and fault paths, never under a
-//! spinlock (see `eviction.rs` for the parts that must not allocate at all).
+//! All allocations here may sleep (`GFP_KERNEL`): the core allocates only on ioctl and fault paths,
+//! never under a spinlock (see `eviction.rs` for the parts that must not allocate at all).
 //!
-//! `KVec` is kmalloc-backed, so one array is limited to `KMALLOC_MAX_SIZE` (4 MiB on x86-64). The core keeps its
-//! arrays small (e.g. `range_index.rs` splits its entries into blocks). Per-page state of a provider is stored in
-//! pieces of one page each (`slot_table.rs`); the index of those pieces still grows with the provider, so it is a
-//! [`BigVec`]: `KVVec` in the module, which falls back to vmalloc when kmalloc cannot give it in one piece.
+//! `KVec` is kmalloc-backed, so one array is limited to `KMALLOC_MAX_SIZE` (4 MiB on x86-64). The
+//! core keeps its arrays small (e.g. `range_index.rs` splits its entries into blocks). Per-page
+//! state of a provider is stored in pieces of one page each (`slot_table.rs`); the index of those
+//! pieces still grows with the provider, so it is a [`BigVec`]: `KVVec` in the module, which falls
+//! back to vmalloc when kmalloc cannot give it in one piece.
 
 #[cfg(MODULE)]
 use kernel::alloc::flags::GFP_KERNEL;
@@ -100,7 +102,8 @@ pub fn try_push<T>(v: &mut Vec<T>, x: T) -> Result<(), AllocError> {
     }
 }
 
-/// Appends `x` if the array has room for it, never allocating; `false` (and `x` dropped) when it is full.
+/// Appends `x` if the array has room for it, never allocating; `false` (and `x` dropped) when it is
+/// full.
 pub fn push_within_capacity<T>(v: &mut Vec<T>, x: T) -> bool {
     #[cfg(MODULE)]
     {
@@ -118,16 +121,16 @@ pub fn push_within_capacity<T>(v: &mut Vec<T>, x: T) -> bool {
 
 /// Inserts `x` at `index`, shifting the elements after it, growing the array if it is full.
 ///
-/// An `index` past the end is a caller bug; it is reported as [`AllocError`] rather than a panic, and the array is
-/// left unchanged.
+/// An `index` past the end is a caller bug; it is reported as [`AllocError`] rather than a panic,
+/// and the array is left unchanged.
 pub fn try_insert<T>(v: &mut Vec<T>, index: usize, x: T) -> Result<(), AllocError> {
     if index > v.len() {
         return Err(AllocError);
     }
     #[cfg(MODULE)]
     {
-        // KVec has no allocating insert: make room first, then insert within the capacity (which cannot fail now
-        // that the index is checked and one free element is reserved).
+        // KVec has no allocating insert: make room first, then insert within the capacity (which
+        // cannot fail now that the index is checked and one free element is reserved).
         v.reserve(1, GFP_KERNEL)?;
         v.insert_within_capacity(index, x).map_err(|_| AllocError)
     }
@@ -153,7 +156,8 @@ pub fn try_extend_from_slice<T: Clone>(v: &mut Vec<T>, s: &[T]) -> Result<(), Al
     }
 }
 
-/// Removes and returns the element at `index`, shifting the elements after it; `None` if out of range.
+/// Removes and returns the element at `index`, shifting the elements after it; `None` if out of
+/// range.
 pub fn remove<T>(v: &mut Vec<T>, index: usize) -> Option<T> {
     #[cfg(MODULE)]
     {

@@ -4,18 +4,20 @@
 
 use crate::errno::Errno;
 
-/// How many providers p2pmm tracks at once: a set of providers is one `u64` bitmap (see `advice.rs`).
+/// How many providers p2pmm tracks at once: a set of providers is one `u64` bitmap (see
+/// `advice.rs`).
 pub const MAX_PROVIDERS: u16 = 64;
 
 /// A registered provider of device memory, by its small index.
 ///
-/// Indices stay below [`MAX_PROVIDERS`] so that sets of providers fit in one word; the subsystem hands them out at
-/// registration and the uAPI names providers by them.
+/// Indices stay below [`MAX_PROVIDERS`] so that sets of providers fit in one word; the subsystem
+/// hands them out at registration and the uAPI names providers by them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProviderId(u16);
 
 impl ProviderId {
-    /// Validates a provider index (as userspace passes it): `EINVAL` if it is [`MAX_PROVIDERS`] or more.
+    /// Validates a provider index (as userspace passes it): `EINVAL` if it is [`MAX_PROVIDERS`] or
+    /// more.
     pub const fn new(raw: u16) -> Result<ProviderId, Errno> {
         if raw < MAX_PROVIDERS {
             Ok(ProviderId(raw))

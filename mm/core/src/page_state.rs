@@ -2,9 +2,10 @@
 
 //! The placement state of one page, and the only transitions allowed between states.
 //!
-//! A page has exactly one home at any time; while it moves, the migration owns it and nobody else may start another
-//! move or free it, so a racing second migration or a free during a copy is refused here instead of corrupting the
-//! bookkeeping. Every transition returns the new state or an error and leaves the caller's state untouched on error.
+//! A page has exactly one home at any time; while it moves, the migration owns it and nobody else
+//! may start another move or free it, so a racing second migration or a free during a copy is
+//! refused here instead of corrupting the bookkeeping. Every transition returns the new state or an
+//! error and leaves the caller's state untouched on error.
 
 use crate::errno::Errno;
 use crate::location::{Location, ProviderId};
@@ -32,7 +33,8 @@ pub enum PageState {
 pub enum TransitionError {
     /// The page is being migrated (`EBUSY`): finish or abort first.
     Busy,
-    /// The page is not being migrated, so there is nothing to finish or abort (a caller bug, `EINVAL`).
+    /// The page is not being migrated, so there is nothing to finish or abort (a caller bug,
+    /// `EINVAL`).
     NotMigrating,
     /// The page already lives at the target (a no-op the caller should have skipped, `EINVAL`).
     AlreadyThere,

@@ -33,8 +33,8 @@ fn hex(s: &[u8], max_digits: usize) -> Result<u32, Errno> {
 }
 
 impl PciAddr {
-    /// Parses a NUL-terminated (or full) byte field holding `"DDDD:BB:DD.F"`; `EINVAL` for anything else, so a
-    /// typo never silently names another device.
+    /// Parses a NUL-terminated (or full) byte field holding `"DDDD:BB:DD.F"`; `EINVAL` for anything
+    /// else, so a typo never silently names another device.
     pub fn parse(field: &[u8]) -> Result<Self, Errno> {
         let len = field.iter().position(|&c| c == 0).ok_or(Errno::Inval)?;
         let name = &field[..len];

@@ -1,22 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The placement engine: the pages of one address range, the managed providers they can live on, and the advice
-//! for them, kept consistent through advise, prefetch, fault, evict and free.
+//! The placement engine: the pages of one address range, the managed providers they can live on,
+//! and the advice for them, kept consistent through advise, prefetch, fault, evict and free.
 //!
-//! This is the per-process bookkeeping of the subsystem, without the mechanisms: a move here is a decision the
-//! caller carries out (the kernel with `migrate_vma`), reported through the `on_move` callback in the order the
-//! moves must happen. Every move goes through `page_state.rs`'s transitions and `eviction.rs`'s slots, so the
-//! invariants of both hold here too, and [`Engine::check`] verifies the cross-structure ones:
-//! - a page has one home, and a provider's slots hold exactly the pages whose home it is (no page lost, none in
-//!   two places, a provider never over its capacity);
-//! - a page advised `PINNED` holds a pin on its slot while it is on a provider, so eviction never picks it.
+//! This is the per-process bookkeeping of the subsystem, without the mechanisms: a move here is a
+//! decision the caller carries out (the kernel with `migrate_vma`), reported through the `on_move`
+//! callback in the order the moves must happen. Every move goes through `page_state.rs`'s
+//! transitions and `eviction.rs`'s slots, so the invariants of both hold here too, and
+//! [`Engine::check`] verifies the cross-structure ones:
+//! - a page has one home, and a provider's slots hold exactly the pages whose home it is (no page
+//!   lost, none in two places, a provider never over its capacity);
+//! - a page advised `PINNED` holds a pin on its slot while it is on a provider, so eviction never
+//!   picks it.
 //!
 //! Pages are numbered from 0 within the range. The policy:
-//! - a CPU fault populates an absent page in system RAM and moves nothing else (provider memory is a BAR, which
-//!   the CPU can map where it is);
-//! - a device fault moves the page to its preferred location, or else to the faulting device's own memory, unless
-//!   the page is pinned, or young (within the minimum residency: no ping-pong), or the device is advised to access
-//!   it where it is; a full provider evicts its CLOCK victim to system RAM to make room;
+//! - a CPU fault populates an absent page in system RAM and moves nothing else (provider memory is
+//!   a BAR, which the CPU can map where it is);
+//! - a device fault moves the page to its preferred location, or else to the faulting device's own
+//!   memory, unless the page is pinned, or young (within the minimum residency: no ping-pong), or
+//!   the device is advised to access it where it is; a full provider evicts its CLOCK victim to
+//!   system RAM to make room;
 //! - eviction moves victims to system RAM.
 
 use crate::advice::{Advice, AdviceChange, AdviceFlags, AdviceMap};
@@ -40,7 +43,8 @@ pub struct ProviderSpec {
 pub enum Accessor {
     /// A CPU of the process.
     Cpu,
-    /// The device of a provider, as an importer (a device without a registered provider is allowed too).
+    /// The device of a provider, as an importer (a device without a registered provider is allowed
+    /// too).
     Device(ProviderId),
 }
 
@@ -94,7 +98,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// A range of `npages` absent pages that can use `providers`; `EINVAL` for a provider listed twice.
+    /// A range of `npages` absent pages that can use `providers`; `EINVAL` for a provider listed
+    /// twice.
     pub fn new(
         npages: u64,
         providers: &[ProviderSpec],
@@ -147,7 +152,8 @@ impl Engine {
         self.advice.get(page)
     }
 
-    /// Applies advice to pages `[start, end)`; pages already on a provider follow the new advice at once.
+    /// Applies advice to pages `[start, end)`; pages already on a provider follow the new advice at
+    /// once.
     pub fn advise(&mut self, start: u64, end: u64, change: AdviceChange) -> Result<(), Errno> {
         self.check_range(start, end)?;
         let named = match change {
@@ -166,7 +172,8 @@ impl Engine {
 
     /// Moves pages `[start, end)` to `to`, evicting from a full provider as needed.
     ///
-    /// `EBUSY` if a provider has no free slot and nothing evictable; the pages moved before stay moved.
+    /// `EBUSY` if a provider has no free slot and nothing evictable; the pages moved before stay
+    /// moved.
     pub fn prefetch(
         &mut self,
         start: u64,
@@ -254,7 +261,8 @@ impl Engine {
         Ok(done)
     }
 
-    /// Frees pages `[start, end)` (the range was unmapped): they become absent and lose their advice.
+    /// Frees pages `[start, end)` (the range was unmapped): they become absent and lose their
+    /// advice.
     pub fn free(&mut self, start: u64, end: u64) -> Result<(), Errno> {
         self.check_range(start, end)?;
         for page in start..end {
@@ -385,7 +393,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Moves `page` to `to`; `Ok(false)` if `to` is a provider with no free slot and nothing evictable.
+    /// Moves `page` to `to`; `Ok(false)` if `to` is a provider with no free slot and nothing
+    /// evictable.
     fn move_page(
         &mut self,
         page: u64,

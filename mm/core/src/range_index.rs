@@ -2,21 +2,23 @@
 
 //! A map from disjoint address ranges `[start, end)` to small values: the invalidation lookup.
 //!
-//! An invalidation callback gets an address range and must find every registered range that overlaps it, on every
-//! `munmap()`, `mprotect()` or migration of the process, so lookups dominate. The index is a B+-tree with a single
-//! inner level: a sorted array of block keys (the start of each block's first entry) over sorted blocks of at most
-//! [`BLOCK`] entries. A lookup binary-searches the key array, which is small and dense (8 bytes per block, so it
-//! stays in the CPU cache even at a million ranges), then one block, which is one small contiguous allocation. A
-//! flat sorted array would binary-search through cold memory at every level instead, and would need one huge
-//! allocation, which the kernel's kmalloc-backed vectors cannot provide.
+//! An invalidation callback gets an address range and must find every registered range that
+//! overlaps it, on every `munmap()`, `mprotect()` or migration of the process, so lookups dominate.
+//! The index is a B+-tree with a single inner level: a sorted array of block keys (the start of
+//! each block's first entry) over sorted blocks of at most [`BLOCK`] entries. A lookup
+//! binary-searches the key array, which is small and dense (8 bytes per block, so it stays in the
+//! CPU cache even at a million ranges), then one block, which is one small contiguous allocation. A
+//! flat sorted array would binary-search through cold memory at every level instead, and would need
+//! one huge allocation, which the kernel's kmalloc-backed vectors cannot provide.
 //!
-//! Each block is allocated with its full capacity at creation, so inserting into a non-full block never allocates;
-//! a full block is split in two, except that appending past the last entry starts a new block and leaves the full
-//! one full (ascending registration, the common case, then fills every block). Blocks left small by removals are
-//! merged with a neighbour when both fit in half a block.
+//! Each block is allocated with its full capacity at creation, so inserting into a non-full block
+//! never allocates; a full block is split in two, except that appending past the last entry starts
+//! a new block and leaves the full one full (ascending registration, the common case, then fills
+//! every block). Blocks left small by removals are merged with a neighbour when both fit in half a
+//! block.
 //!
-//! Addresses are plain `u64`s: the index works for byte addresses as well as page numbers, and leaves checking
-//! alignment to the uAPI decoding.
+//! Addresses are plain `u64`s: the index works for byte addresses as well as page numbers, and
+//! leaves checking alignment to the uAPI decoding.
 
 use crate::errno::Errno;
 use crate::kalloc::{self, AllocError, Vec};
@@ -44,7 +46,8 @@ impl From<AllocError> for RangeError {
 }
 
 impl From<RangeError> for Errno {
-    /// `ENOMEM` for memory, `EINVAL` for the rest: an overlapping or unknown range is a malformed request.
+    /// `ENOMEM` for memory, `EINVAL` for the rest: an overlapping or unknown range is a malformed
+    /// request.
     fn from(e: RangeError) -> Errno {
         match e {
             RangeError::NoMemory => Errno::NoMem,
@@ -119,8 +122,8 @@ impl<V: Copy> RangeIndex<V> {
 
     /// Every entry overlapping `[start, end)`, in address order.
     pub fn overlapping(&self, start: u64, end: u64) -> Overlaps<'_, V> {
-        // The first candidate is the last entry starting at or before `start` (it overlaps if it ends after
-        // `start`); otherwise the first entry after it.
+        // The first candidate is the last entry starting at or before `start` (it overlaps if it
+        // ends after `start`); otherwise the first entry after it.
         let mut pos = match self.last_at_or_before(start) {
             Some(p) if self.blocks[p.block][p.slot].end > start => p,
             Some(p) => self.next_pos(p),
@@ -168,11 +171,12 @@ impl<V: Copy> RangeIndex<V> {
         }
         let last_block = self.blocks.len() - 1;
         if next.block > last_block && self.blocks[last_block].len() == BLOCK {
-            // Appending past a full last block: start a new one instead of splitting, so that ascending inserts
-            // leave every block full.
+            // Appending past a full last block: start a new one instead of splitting, so that
+            // ascending inserts leave every block full.
             return self.push_block(entry);
         }
-        // Insert after `prev` in its block; when `prev` ends its block this appends to it, keeping the block key.
+        // Insert after `prev` in its block; when `prev` ends its block this appends to it, keeping
+        // the block key.
         self.insert_at(
             Pos {
                 block: prev.block,
@@ -208,8 +212,8 @@ impl<V: Copy> RangeIndex<V> {
         Some(removed)
     }
 
-    /// Splits the entry containing `addr` in two at `addr`, both with its value; nothing to do if no entry contains
-    /// `addr` or one starts there.
+    /// Splits the entry containing `addr` in two at `addr`, both with its value; nothing to do if
+    /// no entry contains `addr` or one starts there.
     pub fn split_at(&mut self, addr: u64) -> Result<(), RangeError> {
         let Some(p) = self.find(addr) else {
             return Ok(());
@@ -235,7 +239,8 @@ impl<V: Copy> RangeIndex<V> {
         Ok(())
     }
 
-    /// Moves the end of the entry starting at `start` to `end`; fails if that empties it or overlaps the next one.
+    /// Moves the end of the entry starting at `start` to `end`; fails if that empties it or
+    /// overlaps the next one.
     pub fn set_end(&mut self, start: u64, end: u64) -> Result<(), RangeError> {
         let p = self.last_at_or_before(start).ok_or(RangeError::NotFound)?;
         if self.blocks[p.block][p.slot].start != start {
@@ -253,8 +258,9 @@ impl<V: Copy> RangeIndex<V> {
         Ok(())
     }
 
-    /// Moves the start of the entry starting at `start` forward to `new_start` (inside the entry). Never allocates,
-    /// so it may be used where allocation is not allowed (an invalidation callback).
+    /// Moves the start of the entry starting at `start` forward to `new_start` (inside the entry).
+    /// Never allocates, so it may be used where allocation is not allowed (an invalidation
+    /// callback).
     pub fn set_start(&mut self, start: u64, new_start: u64) -> Result<(), RangeError> {
         let p = self.last_at_or_before(start).ok_or(RangeError::NotFound)?;
         let e = &mut self.blocks[p.block][p.slot];
@@ -264,7 +270,8 @@ impl<V: Copy> RangeIndex<V> {
         if new_start < start || new_start >= e.end {
             return Err(RangeError::Empty);
         }
-        // Later than the old start and before the end: still after the previous entry and before the next.
+        // Later than the old start and before the end: still after the previous entry and before
+        // the next.
         e.start = new_start;
         if p.slot == 0 {
             self.keys[p.block] = new_start;
@@ -325,7 +332,8 @@ impl<V: Copy> RangeIndex<V> {
         Ok(())
     }
 
-    /// Inserts `entry` at `p` (`p.slot` may be the block's length), splitting the block first if it is full.
+    /// Inserts `entry` at `p` (`p.slot` may be the block's length), splitting the block first if it
+    /// is full.
     fn insert_at(&mut self, mut p: Pos, entry: Entry<V>) -> Result<(), RangeError> {
         if self.blocks[p.block].len() == BLOCK {
             let half = BLOCK / 2;
@@ -351,7 +359,8 @@ impl<V: Copy> RangeIndex<V> {
         Ok(())
     }
 
-    /// Moves block `b + 1` into block `b` if both together fill at most half a block; no allocation.
+    /// Moves block `b + 1` into block `b` if both together fill at most half a block; no
+    /// allocation.
     fn merge_blocks(&mut self, b: usize) {
         if self.blocks[b].len() + self.blocks[b + 1].len() > BLOCK / 2 {
             return;
@@ -360,7 +369,8 @@ impl<V: Copy> RangeIndex<V> {
             return;
         };
         kalloc::remove(&mut self.keys, b + 1);
-        // Within block `b`'s full capacity, so this cannot fail; if it somehow did, the block is put back.
+        // Within block `b`'s full capacity, so this cannot fail; if it somehow did, the block is
+        // put back.
         if kalloc::try_extend_from_slice(&mut self.blocks[b], &next).is_err() {
             let key = next[0].start;
             // Reinserting where it was removed from reuses the capacity just freed.
@@ -403,7 +413,8 @@ mod tests {
         ix.iter().map(|e| (e.start, e.end, e.value)).collect()
     }
 
-    /// Checks the layout invariants: keys match blocks, blocks non-empty and bounded, entries sorted and disjoint.
+    /// Checks the layout invariants: keys match blocks, blocks non-empty and bounded, entries
+    /// sorted and disjoint.
     fn check(ix: &RangeIndex<u32>) {
         assert_eq!(ix.keys.len(), ix.blocks.len());
         let mut n = 0;

@@ -2,25 +2,30 @@
 
 //! The route an importer device takes to a provider's memory.
 //!
-//! The kernel's p2pdma decides whether two PCI devices can talk directly (`pci_p2pdma_distance()` and the map type
-//! it caches): through a common upstream bridge (`PCI_P2PDMA_MAP_BUS_ADDR`, also a device paired with itself, at
-//! distance 0), through a host bridge on its allowlist (`PCI_P2PDMA_MAP_THRU_HOST_BRIDGE`), or not at all. p2pmm
-//! adds its own policy on top and turns the answer into one of three plans, which it always reports to userspace,
-//! because silent fallbacks to system memory are the most common P2P complaint:
+//! The kernel's p2pdma decides whether two PCI devices can talk directly (`pci_p2pdma_distance()`
+//! and the map type it caches): through a common upstream bridge (`PCI_P2PDMA_MAP_BUS_ADDR`, also a
+//! device paired with itself, at distance 0), through a host bridge on its allowlist
+//! (`PCI_P2PDMA_MAP_THRU_HOST_BRIDGE`), or not at all. p2pmm adds its own policy on top and turns
+//! the answer into one of three plans, which it always reports to userspace, because silent
+//! fallbacks to system memory are the most common P2P complaint:
 //! - direct: the importer is programmed with the provider's memory;
-//! - bounce: the provider is managed, so the page can move to system RAM and the importer maps it there;
-//! - refused: the provider is static (its pages cannot move), so the mapping fails instead of silently copying.
+//! - bounce: the provider is managed, so the page can move to system RAM and the importer maps it
+//!   there;
+//! - refused: the provider is static (its pages cannot move), so the mapping fails instead of
+//!   silently copying.
 //!
 //! The numeric codes are those of `include/uapi/linux/p2pmm.h` (`P2PMM_ROUTE_*`, `P2PMM_PLAN_*`,
-//! `P2PMM_REASON_*`), and this file is their one Rust definition: the userspace crate `tools/p2pmm-uapi` takes them
-//! from here, and its layout test checks them against the header.
+//! `P2PMM_REASON_*`), and this file is their one Rust definition: the userspace crate
+//! `tools/p2pmm-uapi` takes them from here, and its layout test checks them against the header.
 
 /// The p2pdma map type of a (provider, importer) pair, as `pci_p2pdma_map_type()` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum P2pVerdict {
-    /// `PCI_P2PDMA_MAP_BUS_ADDR`: a common upstream bridge without ACS redirect; program bus addresses.
+    /// `PCI_P2PDMA_MAP_BUS_ADDR`: a common upstream bridge without ACS redirect; program bus
+    /// addresses.
     BusAddress,
-    /// `PCI_P2PDMA_MAP_THRU_HOST_BRIDGE`: the transactions cross an allowlisted host bridge (or AMD Zen root).
+    /// `PCI_P2PDMA_MAP_THRU_HOST_BRIDGE`: the transactions cross an allowlisted host bridge (or AMD
+    /// Zen root).
     ThroughHostBridge,
     /// `PCI_P2PDMA_MAP_NOT_SUPPORTED`: no usable path.
     NotSupported,
@@ -40,11 +45,12 @@ pub enum ProviderKind {
 pub struct RouteInput {
     /// The p2pdma map type of the pair.
     pub verdict: P2pVerdict,
-    /// The p2pdma distance (hops to the common bridge, summed over both devices); ignored unless the verdict
-    /// offers a path.
+    /// The p2pdma distance (hops to the common bridge, summed over both devices); ignored unless
+    /// the verdict offers a path.
     pub distance: u32,
-    /// The two devices share an upstream bridge. With a `NotSupported` verdict this tells ACS redirection on that
-    /// bridge (the fix is `pci=disable_acs_redir=`) from a path that must cross a host bridge not on the allowlist.
+    /// The two devices share an upstream bridge. With a `NotSupported` verdict this tells ACS
+    /// redirection on that bridge (the fix is `pci=disable_acs_redir=`) from a path that must cross
+    /// a host bridge not on the allowlist.
     pub common_bridge: bool,
     /// The importer is a PCI device; p2pdma can route only between PCI devices.
     pub importer_is_pci: bool,
@@ -83,7 +89,8 @@ pub enum DirectPath {
 pub enum NoRouteReason {
     /// No common upstream bridge, and the host bridge is not on p2pdma's allowlist.
     HostBridgeNotAllowed,
-    /// A common upstream bridge redirects peer traffic upstream (ACS), and the host bridge is not allowed.
+    /// A common upstream bridge redirects peer traffic upstream (ACS), and the host bridge is not
+    /// allowed.
     AcsRedirect,
     /// The importer is not a PCI device.
     NotPci,
@@ -181,12 +188,14 @@ impl NoRouteReason {
         }
     }
 
-    /// The reason of a uAPI code; `None` for [`REASON_NONE`] and for codes this build does not know.
+    /// The reason of a uAPI code; `None` for [`REASON_NONE`] and for codes this build does not
+    /// know.
     pub fn from_code(code: u32) -> Option<NoRouteReason> {
         NoRouteReason::ALL.into_iter().find(|r| r.code() == code)
     }
 
-    /// A short name for tools and logs: the header's `P2PMM_REASON_*` suffix in lower case, `-` for `_`.
+    /// A short name for tools and logs: the header's `P2PMM_REASON_*` suffix in lower case, `-` for
+    /// `_`.
     pub const fn name(self) -> &'static str {
         match self {
             NoRouteReason::HostBridgeNotAllowed => "host-bridge-not-allowed",
@@ -198,7 +207,8 @@ impl NoRouteReason {
     }
 }
 
-/// The short name of a `P2PMM_REASON_*` code (`"none"` for [`REASON_NONE`], `"unknown"` for others).
+/// The short name of a `P2PMM_REASON_*` code (`"none"` for [`REASON_NONE`], `"unknown"` for
+/// others).
 pub fn reason_name(code: u32) -> &'static str {
     if code == REASON_NONE {
         return "none";
@@ -206,8 +216,8 @@ pub fn reason_name(code: u32) -> &'static str {
     NoRouteReason::from_code(code).map_or("unknown", NoRouteReason::name)
 }
 
-/// The short name of a `P2PMM_PLAN_*` code: the header's suffix in lower case (`"direct"`, `"bounce"`,
-/// `"refused"`), `"unknown"` for others.
+/// The short name of a `P2PMM_PLAN_*` code: the header's suffix in lower case (`"direct"`,
+/// `"bounce"`, `"refused"`), `"unknown"` for others.
 pub const fn plan_name(code: u32) -> &'static str {
     match code {
         PLAN_DIRECT => "direct",
@@ -217,8 +227,9 @@ pub const fn plan_name(code: u32) -> &'static str {
     }
 }
 
-// One-word encoding of a route for tools and per-mapping reports: the plan in bits 8..16, the path (direct) or
-// reason (otherwise) in bits 0..8. Zero means "no route decided". These values are ABI: never renumber, only add.
+// One-word encoding of a route for tools and per-mapping reports: the plan in bits 8..16, the path
+// (direct) or reason (otherwise) in bits 0..8. Zero means "no route decided". These values are ABI:
+// never renumber, only add.
 const PLAN_SHIFT: u32 = 8;
 const CODE_MASK: u32 = 0xff;
 

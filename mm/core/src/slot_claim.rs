@@ -2,23 +2,25 @@
 
 //! The lock-free handshake between the fault path and eviction over one slot of a managed provider.
 //!
-//! While a peer device maps a page, the fault path pins its slot so the page cannot move underneath the mapping;
-//! eviction must claim a slot before copying its page out. Both race without the provider lock (the fault path
-//! must not wait for an eviction in progress, it backs off and retries), so each slot has one atomic word:
+//! While a peer device maps a page, the fault path pins its slot so the page cannot move underneath
+//! the mapping; eviction must claim a slot before copying its page out. Both race without the
+//! provider lock (the fault path must not wait for an eviction in progress, it backs off and
+//! retries), so each slot has one atomic word:
 //!
 //! ```text
 //!   bit 31      CLAIMED: an evictor owns the slot
 //!   bits 0..31  pin count
 //! ```
 //!
-//! Invariants, checked by the loom model in `tests/loom_slot_claim.rs`: a slot is never both pinned and claimed,
-//! and two evictors never claim the same slot. Both hold because every transition is one compare-and-swap on the
-//! whole word: `try_pin` only adds to a word without `CLAIMED`, `try_claim_for_eviction` only turns an all-zero
-//! word (no pins, no claim) into `CLAIMED`.
+//! Invariants, checked by the loom model in `tests/loom_slot_claim.rs`: a slot is never both pinned
+//! and claimed, and two evictors never claim the same slot. Both hold because every transition is
+//! one compare-and-swap on the whole word: `try_pin` only adds to a word without `CLAIMED`,
+//! `try_claim_for_eviction` only turns an all-zero word (no pins, no claim) into `CLAIMED`.
 //!
-//! Ordering: success takes the word with `Acquire` and giving it up publishes with `Release`, so an evictor sees
-//! everything the last pinner did before its unpin (e.g. the end of a peer's DMA, as observed by the CPU), and a
-//! pinner sees the page as the evictor left it before releasing its claim.
+//! Ordering: success takes the word with `Acquire` and giving it up publishes with `Release`, so an
+//! evictor sees everything the last pinner did before its unpin (e.g. the end of a peer's DMA, as
+//! observed by the CPU), and a pinner sees the page as the evictor left it before releasing its
+//! claim.
 
 use crate::errno::Errno;
 use crate::katomic::{AtomicU32, Ordering};
@@ -33,7 +35,8 @@ pub enum ClaimError {
     Claimed,
     /// The slot is pinned: the evictor skips it.
     Pinned,
-    /// The pin count would overflow 31 bits, or an unpin/release found nothing to drop (a caller bug).
+    /// The pin count would overflow 31 bits, or an unpin/release found nothing to drop (a caller
+    /// bug).
     Count,
 }
 
@@ -117,7 +120,8 @@ impl SlotClaim {
         }
     }
 
-    /// Claims the slot for eviction: succeeds only if nobody pins it and no other evictor claimed it.
+    /// Claims the slot for eviction: succeeds only if nobody pins it and no other evictor claimed
+    /// it.
     pub fn try_claim_for_eviction(&self) -> Result<(), ClaimError> {
         match self
             .word
@@ -129,7 +133,8 @@ impl SlotClaim {
         }
     }
 
-    /// Gives up a claim (the page moved out, or the eviction was abandoned): the slot can be pinned again.
+    /// Gives up a claim (the page moved out, or the eviction was abandoned): the slot can be pinned
+    /// again.
     pub fn release_claim(&self) -> Result<(), ClaimError> {
         self.word
             .compare_exchange(CLAIMED, 0, Ordering::Release, Ordering::Relaxed)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `P2PMM_IOC_MIGRATE` and `P2PMM_IOC_QUERY`: the address-range requests, checked before anything moves.
+//! `P2PMM_IOC_MIGRATE` and `P2PMM_IOC_QUERY`: the address-range requests, checked before anything
+//! moves.
 
 use crate::errno::Errno;
 use crate::extensible::{get_u32, get_u64, put_u64};
@@ -13,8 +14,8 @@ pub const LOCATION_SYSTEM: u32 = 0;
 /// `P2PMM_LOCATION_NONE`: a query's answer for a page that is not populated (or not p2pmm's).
 pub const LOCATION_NONE: u32 = u32::MAX;
 
-/// Bytes of file offsets each provider's static memory owns (`P2PMM_MMAP_OFFSET(id + 1) - P2PMM_MMAP_OFFSET(id)`):
-/// the most one mapping may be.
+/// Bytes of file offsets each provider's static memory owns (`P2PMM_MMAP_OFFSET(id + 1) -
+/// P2PMM_MMAP_OFFSET(id)`): the most one mapping may be.
 pub const MMAP_WINDOW: u64 = 1 << 32;
 
 /// `P2PMM_MMAP_OFFSET(id)`: the mmap offset that maps static memory of provider `id`.
@@ -22,7 +23,8 @@ pub const fn mmap_offset(id: u32) -> u64 {
     (id as u64) << 32
 }
 
-/// The provider an mmap offset names: `EINVAL` unless it is exactly `P2PMM_MMAP_OFFSET(id)` for some id > 0.
+/// The provider an mmap offset names: `EINVAL` unless it is exactly `P2PMM_MMAP_OFFSET(id)` for
+/// some id > 0.
 pub fn provider_of_mmap_offset(offset: u64) -> Result<u32, Errno> {
     let id = (offset >> 32) as u32;
     if offset & 0xffff_ffff != 0 || id == 0 {
@@ -84,7 +86,8 @@ pub struct UserRange {
 }
 
 impl UserRange {
-    /// Checks `addr`/`length` as madvise(2) does: unaligned start, empty, unaligned length or a wrap is `EINVAL`.
+    /// Checks `addr`/`length` as madvise(2) does: unaligned start, empty, unaligned length or a
+    /// wrap is `EINVAL`.
     pub fn new(addr: u64, length: u64) -> Result<Self, Errno> {
         if addr % PAGE_SIZE != 0 || length == 0 || length % PAGE_SIZE != 0 {
             return Err(Errno::Inval);

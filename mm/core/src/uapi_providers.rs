@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `P2PMM_IOC_PROVIDERS`: the request's rules and the byte image of each `struct p2pmm_provider_info`.
+//! `P2PMM_IOC_PROVIDERS`: the request's rules and the byte image of each `struct
+//! p2pmm_provider_info`.
 
 use crate::errno::Errno;
 use crate::extensible::{get_u32, get_u64, put_u32, put_u64};
@@ -72,8 +73,9 @@ pub struct ListRequest {
 }
 
 impl ListRequest {
-    /// Checks the request: flags must be 0; with room for entries, the stride must be at least the first published
-    /// entry size (`EINVAL`), at most [`MAX_INFO_SIZE`] (`E2BIG`), and the array must not wrap (`EINVAL`).
+    /// Checks the request: flags must be 0; with room for entries, the stride must be at least the
+    /// first published entry size (`EINVAL`), at most [`MAX_INFO_SIZE`] (`E2BIG`), and the array
+    /// must not wrap (`EINVAL`).
     pub fn decode(request: &[u8; SIZE]) -> Result<Self, Errno> {
         if get_u32(request, offset::FLAGS) != 0 {
             return Err(Errno::Inval);
@@ -108,7 +110,8 @@ impl ListRequest {
         reply
     }
 
-    /// How many bytes of each entry to write: the smaller of the two sizes (a longer user entry's tail is zeroed).
+    /// How many bytes of each entry to write: the smaller of the two sizes (a longer user entry's
+    /// tail is zeroed).
     pub fn copy_len(&self) -> usize {
         self.stride.min(INFO_SIZE)
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `P2PMM_IOC_ROUTE`: decoding the question (which provider, which client device) and encoding the answer.
+//! `P2PMM_IOC_ROUTE`: decoding the question (which provider, which client device) and encoding the
+//! answer.
 
 use crate::errno::Errno;
 use crate::extensible::{get_u32, put_u32};
@@ -46,8 +47,8 @@ pub struct RouteRequest {
 }
 
 impl RouteRequest {
-    /// Checks flags and reserved fields (`EINVAL`) and parses the client's name (`EINVAL` if malformed). Output
-    /// fields are ignored, so one struct can be reused for many questions.
+    /// Checks flags and reserved fields (`EINVAL`) and parses the client's name (`EINVAL` if
+    /// malformed). Output fields are ignored, so one struct can be reused for many questions.
     pub fn decode(request: &[u8; SIZE]) -> Result<Self, Errno> {
         if get_u32(request, offset::FLAGS) != 0
             || get_u32(request, offset::RESERVED) != 0
@@ -85,8 +86,8 @@ pub const ROUTE_HOST_BRIDGE: u32 = 2;
 pub const ROUTE_NOT_SUPPORTED: u32 = 3;
 
 impl RouteAnswer {
-    /// p2pmm's plan (`crate::route::decide` under `policy`) for what p2pdma found about a PCI client and a
-    /// provider of `kind`.
+    /// p2pmm's plan (`crate::route::decide` under `policy`) for what p2pdma found about a PCI
+    /// client and a provider of `kind`.
     pub fn from_facts(
         verdict: u32,
         distance: i32,
@@ -235,7 +236,8 @@ mod tests {
             allow_host_bridge: false,
             max_distance: 3,
         };
-        // Below a switch at distance 4: too far for this policy (5); p2pdma's verdict is reported unchanged.
+        // Below a switch at distance 4: too far for this policy (5); p2pdma's verdict is reported
+        // unchanged.
         let a = RouteAnswer::from_facts(ROUTE_BUS_ADDR, 4, true, 0, ProviderKind::Managed, &strict);
         assert_eq!(
             (a.verdict, a.plan, a.reason, a.distance),

@@ -1,42 +1,50 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Copy, change, swap if unchanged: how to change state that lives behind a lock under which nothing may allocate.
+//! Copy, change, swap if unchanged: how to change state that lives behind a lock under which
+//! nothing may allocate.
 //!
-//! The advice of an open `/dev/p2pmm` (`mm/space.rs`) lives behind an `mmu_interval_notifier`'s lock, which core mm
-//! takes inside `invalidate_range_start`; reclaim can get there, so nothing may allocate while holding it. Unmaps
-//! change the state in place under the lock without allocating ([`Versioned::invalidate`]); every other change is
-//! made by [`update`] in lock sections that only read or swap, with the allocation between them:
+//! The advice of an open `/dev/p2pmm` (`mm/space.rs`) lives behind an `mmu_interval_notifier`'s
+//! lock, which core mm takes inside `invalidate_range_start`; reclaim can get there, so nothing may
+//! allocate while holding it. Unmaps change the state in place under the lock without allocating
+//! ([`Versioned::invalidate`]); every other change is made by [`update`] in lock sections that only
+//! read or swap, with the allocation between them:
 //!
 //! 1. Size a buffer (under the lock: `room`), allocate it (outside).
-//! 2. Copy the state into the buffer and read its generation (under the lock: `copy`, which can only fill the
-//!    buffer's spare capacity through a [`FixedBuf`]; if the state grew in between it does not fit, and the next
-//!    attempt is sized again).
-//! 3. Build the new state from the copy and apply the change (outside the lock: `change`, which may allocate).
-//! 4. Swap the new state in if the generation is still the one of the copy, bumping it (under the lock, which only
-//!    moves the value); otherwise something changed the state in between, the new state is thrown away and the
-//!    update starts over from 2. The old (or rejected) state is freed after the lock is released.
+//! 2. Copy the state into the buffer and read its generation (under the lock: `copy`, which can
+//!    only fill the buffer's spare capacity through a [`FixedBuf`]; if the state grew in between it
+//!    does not fit, and the next attempt is sized again).
+//! 3. Build the new state from the copy and apply the change (outside the lock: `change`, which may
+//!    allocate).
+//! 4. Swap the new state in if the generation is still the one of the copy, bumping it (under the
+//!    lock, which only moves the value); otherwise something changed the state in between, the new
+//!    state is thrown away and the update starts over from 2. The old (or rejected) state is freed
+//!    after the lock is released.
 //!
-//! Every change bumps the generation, so a swap never overwrites a change it did not see: an unmap that lands
-//! between the copy and the swap is never undone by it, and neither is a concurrent update. After `attempts` lost
-//! races the update gives up with [`UpdateError::Raced`] (`EAGAIN`).
+//! Every change bumps the generation, so a swap never overwrites a change it did not see: an unmap
+//! that lands between the copy and the swap is never undone by it, and neither is a concurrent
+//! update. After `attempts` lost races the update gives up with [`UpdateError::Raced`] (`EAGAIN`).
 //!
-//! The closures that run under the lock get only `&` to the state and a buffer that cannot grow, and they return
-//! plain values; whatever allocates (the buffer, the new state) or frees (the old state) happens in this file, and
-//! outside the lock. `tests/loom_versioned.rs` checks the protocol under every interleaving of an update with an
-//! unmap and with a second update, on the real [`crate::advice::AdviceMap`].
+//! The closures that run under the lock get only `&` to the state and a buffer that cannot grow,
+//! and they return plain values; whatever allocates (the buffer, the new state) or frees (the old
+//! state) happens in this file, and outside the lock. `tests/loom_versioned.rs` checks the protocol
+//! under every interleaving of an update with an unmap and with a second update, on the real
+//! [`crate::advice::AdviceMap`].
 
 use crate::kalloc::{self, AllocError, Vec};
 
-/// A lock and the state it protects: the kernel's notifier lock, a loom mutex in the model, a cell in unit tests.
+/// A lock and the state it protects: the kernel's notifier lock, a loom mutex in the model, a cell
+/// in unit tests.
 pub trait LockedState {
     /// What the lock protects.
     type State;
 
-    /// Runs `f` with the lock held. `f` must not allocate (the protocol's closures are the only callers).
+    /// Runs `f` with the lock held. `f` must not allocate (the protocol's closures are the only
+    /// callers).
     fn with<R>(&self, f: impl FnOnce(&mut Self::State) -> R) -> R;
 }
 
-/// State that changes only by in-place invalidation or by a swap, with a generation count that each bumps.
+/// State that changes only by in-place invalidation or by a swap, with a generation count that each
+/// bumps.
 ///
 /// The fields are private so nothing can change the state behind the generation's back.
 pub struct Versioned<M> {
@@ -60,8 +68,9 @@ impl<M> Versioned<M> {
         self.generation
     }
 
-    /// Changes the state in place, under the lock (an unmap): `forget` must not allocate. Bumps the generation, so
-    /// an update whose copy predates this call starts over instead of swapping this change away.
+    /// Changes the state in place, under the lock (an unmap): `forget` must not allocate. Bumps the
+    /// generation, so an update whose copy predates this call starts over instead of swapping this
+    /// change away.
     pub fn invalidate<R>(&mut self, forget: impl FnOnce(&mut M) -> R) -> R {
         let r = forget(&mut self.map);
         self.generation = self.generation.wrapping_add(1);
@@ -69,8 +78,8 @@ impl<M> Versioned<M> {
     }
 }
 
-/// A buffer that takes what fits in its spare capacity and never grows: what the copying closure fills under the
-/// lock.
+/// A buffer that takes what fits in its spare capacity and never grows: what the copying closure
+/// fills under the lock.
 pub struct FixedBuf<'a, T> {
     out: &'a mut Vec<T>,
 }
@@ -81,7 +90,8 @@ impl<'a, T> FixedBuf<'a, T> {
         FixedBuf { out }
     }
 
-    /// Appends `x` if there is room, never allocating; `false` (and `x` dropped) when the buffer is full.
+    /// Appends `x` if there is room, never allocating; `false` (and `x` dropped) when the buffer is
+    /// full.
     pub fn push(&mut self, x: T) -> bool {
         kalloc::push_within_capacity(self.out, x)
     }
@@ -130,8 +140,8 @@ impl From<AllocError> for CopyError {
 pub enum UpdateError<E> {
     /// The buffer could not be allocated (`ENOMEM`).
     NoMemory,
-    /// Every attempt lost a race: the state changed between its copy and its swap, or outgrew its buffer
-    /// (`EAGAIN`).
+    /// Every attempt lost a race: the state changed between its copy and its swap, or outgrew its
+    /// buffer (`EAGAIN`).
     Raced,
     /// The change failed (on the copy).
     Change(E),
@@ -152,8 +162,8 @@ impl<E> From<CopyError> for UpdateError<E> {
     }
 }
 
-/// One copying lock section into `buf` (emptied and, if too small for `room`, reallocated outside the lock first):
-/// the generation copied at, or the room the state needs now.
+/// One copying lock section into `buf` (emptied and, if too small for `room`, reallocated outside
+/// the lock first): the generation copied at, or the room the state needs now.
 fn copy_once<L, M, T>(
     lock: &L,
     buf: &mut Vec<T>,
@@ -178,9 +188,9 @@ where
     }))
 }
 
-/// Copies the state out of the lock: `room` tells under the lock how many items a copy needs, `copy` fills a
-/// buffer of that many (under the lock, returning `false` if they do not fit). Gives up with [`CopyError::Raced`]
-/// after `attempts` copies that did not fit.
+/// Copies the state out of the lock: `room` tells under the lock how many items a copy needs,
+/// `copy` fills a buffer of that many (under the lock, returning `false` if they do not fit). Gives
+/// up with [`CopyError::Raced`] after `attempts` copies that did not fit.
 pub fn snapshot<L, M, T>(
     lock: &L,
     attempts: u32,
@@ -201,12 +211,14 @@ where
     Err(CopyError::Raced)
 }
 
-/// Replaces the state with `change` of a copy of it, unless the state changed in between (then starts over).
+/// Replaces the state with `change` of a copy of it, unless the state changed in between (then
+/// starts over).
 ///
-/// `room` and `copy` take the copy as for [`snapshot`] (under the lock, without allocating); `change` builds the
-/// new state from the copied items outside the lock (it may allocate; its error ends the update). An attempt is
-/// lost when the copy does not fit or when the generation moved before the swap; after `attempts` lost attempts
-/// the update fails with [`UpdateError::Raced`], leaving the state as the other changes made it.
+/// `room` and `copy` take the copy as for [`snapshot`] (under the lock, without allocating);
+/// `change` builds the new state from the copied items outside the lock (it may allocate; its error
+/// ends the update). An attempt is lost when the copy does not fit or when the generation moved
+/// before the swap; after `attempts` lost attempts the update fails with [`UpdateError::Raced`],
+/// leaving the state as the other changes made it.
 pub fn update<L, M, T, E>(
     lock: &L,
     attempts: u32,
@@ -275,8 +287,8 @@ mod tests {
 
     type Hook = Box<dyn FnMut(u32, &mut Versioned<Set>)>;
 
-    /// A "lock" that counts its sections and, before section `n` (from 1), runs `hook(n, state)`: another thread
-    /// that got the lock just before.
+    /// A "lock" that counts its sections and, before section `n` (from 1), runs `hook(n, state)`:
+    /// another thread that got the lock just before.
     struct Locked {
         state: RefCell<Versioned<Set>>,
         locked: Rc<Cell<bool>>,
@@ -334,7 +346,8 @@ mod tests {
             }
         }
 
-        /// Adds `x` as an update, counting the calls of `change` (each checks it runs outside the lock).
+        /// Adds `x` as an update, counting the calls of `change` (each checks it runs outside the
+        /// lock).
         fn add(&self, x: u32, attempts: u32, calls: &Cell<u32>) -> Result<(), UpdateError<()>> {
             update(
                 self,
@@ -388,7 +401,8 @@ mod tests {
     #[test]
     fn retries_run_out_with_raced_and_the_state_as_the_unmaps_left_it() {
         let l = Locked::new(&[1, 2, 3, 4]);
-        // An unmap lands before every swap (sections 3, 5, 7: after sizing, each attempt copies then swaps).
+        // An unmap lands before every swap (sections 3, 5, 7: after sizing, each attempt copies
+        // then swaps).
         l.hook(|n, s| {
             if n % 2 == 1 && n > 1 {
                 forget(s, n / 2);
@@ -436,7 +450,8 @@ mod tests {
         assert_eq!(calls.get(), 1);
         // Sizing, a copy that did not fit (and sized again), a copy, the swap.
         assert_eq!(l.sections.get(), 4);
-        // Growing behind the generation's back (only the test can) is not a change the swap would notice.
+        // Growing behind the generation's back (only the test can) is not a change the swap would
+        // notice.
         assert_eq!(l.generation(), 1);
     }
 

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Loom model of `slot_claim.rs`: every interleaving (and every weak-memory outcome loom models) of a few fault
-//! and eviction threads racing on one slot. Built only with `RUSTFLAGS="--cfg loom"` (scripts/host-tests.sh).
+//! Loom model of `slot_claim.rs`: every interleaving (and every weak-memory outcome loom models) of
+//! a few fault and eviction threads racing on one slot. Built only with `RUSTFLAGS="--cfg loom"`
+//! (scripts/host-tests.sh).
 //!
-//! Each model checks the two invariants with witness counters kept beside the word: a thread that holds a pin or
-//! a claim bumps its counter while it holds it, and no thread ever sees the other kind's counter non-zero, nor a
-//! second evictor's. A `payload` word stands for the page: an evictor sets it to "moving" and back to "settled"
-//! with relaxed stores while it holds the claim; a pinner must never see "moving", which requires the
-//! acquire/release pairing of the claim word (weakening either side to `Relaxed` makes loom find the stale value).
+//! Each model checks the two invariants with witness counters kept beside the word: a thread that
+//! holds a pin or a claim bumps its counter while it holds it, and no thread ever sees the other
+//! kind's counter non-zero, nor a second evictor's. A `payload` word stands for the page: an
+//! evictor sets it to "moving" and back to "settled" with relaxed stores while it holds the claim;
+//! a pinner must never see "moving", which requires the acquire/release pairing of the claim word
+//! (weakening either side to `Relaxed` makes loom find the stale value).
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicU32, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
@@ -65,7 +67,8 @@ impl World {
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
-    // Three threads with a handful of atomics each: a bound of 3 preemptions explores them in seconds.
+    // Three threads with a handful of atomics each: a bound of 3 preemptions explores them in
+    // seconds.
     b.preemption_bound = Some(3);
     b.check(f);
 }
@@ -78,7 +81,8 @@ fn pinner_against_evictor() {
         let t = thread::spawn(move || w2.evict());
         let pinned = w.pin_and_map();
         let evicted = t.join().unwrap();
-        // At least one of them got the slot: they cannot both fail (the loser saw the winner's hold).
+        // At least one of them got the slot: they cannot both fail (the loser saw the winner's
+        // hold).
         assert!(pinned || evicted);
         assert_eq!(w.slot.pins(), 0);
         assert!(!w.slot.is_claimed());

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Loom model of `versioned.rs` on the real `AdviceMap`: every interleaving of the lock sections of a change of
-//! advice ([`versioned::update`]) with an unmap ([`Versioned::invalidate`]) and with a second change. Built only
-//! with `RUSTFLAGS="--cfg loom"` (scripts/host-tests.sh).
+//! Loom model of `versioned.rs` on the real `AdviceMap`: every interleaving of the lock sections of
+//! a change of advice ([`versioned::update`]) with an unmap ([`Versioned::invalidate`]) and with a
+//! second change. Built only with `RUSTFLAGS="--cfg loom"` (scripts/host-tests.sh).
 //!
-//! Each model checks that the outcome is one a serial order of the operations gives (a change either lands whole
-//! or, out of attempts, not at all), in particular that the advice an unmap dropped never comes back with a swap,
-//! and that two changes both land. Beside the outcome it checks the rule of the lock: the new map is built, and
-//! old maps are freed, only outside it. Counters kept across the runs of a model check that every outcome the
-//! model allows (unmap first, change first, change out of attempts; a change that had to start over) does occur.
+//! Each model checks that the outcome is one a serial order of the operations gives (a change
+//! either lands whole or, out of attempts, not at all), in particular that the advice an unmap
+//! dropped never comes back with a swap, and that two changes both land. Beside the outcome it
+//! checks the rule of the lock: the new map is built, and old maps are freed, only outside it.
+//! Counters kept across the runs of a model check that every outcome the model allows (unmap first,
+//! change first, change out of attempts; a change that had to start over) does occur.
 #![cfg(loom)]
 
 use loom::sync::{Arc, Mutex};
@@ -20,14 +21,15 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 thread_local! {
-    /// Set while a model thread holds the lock. Loom runs a model's threads one at a time on the OS thread that
-    /// checks the model, and switches only at its own operations (none of which happen inside a lock section), so
-    /// one flag per OS thread serves all threads of a model, and the tests (run in parallel) keep apart.
+    /// Set while a model thread holds the lock. Loom runs a model's threads one at a time on the OS
+    /// thread that checks the model, and switches only at its own operations (none of which happen
+    /// inside a lock section), so one flag per OS thread serves all threads of a model, and the
+    /// tests (run in parallel) keep apart.
     static HELD: Cell<bool> = const { Cell::new(false) };
 }
 
-/// An `AdviceMap` that checks it is never freed under the lock (freeing the old map is the protocol's job, after
-/// the swap's lock section).
+/// An `AdviceMap` that checks it is never freed under the lock (freeing the old map is the
+/// protocol's job, after the swap's lock section).
 struct Map(AdviceMap);
 
 impl Drop for Map {
@@ -78,7 +80,8 @@ fn dump(m: &AdviceMap) -> Dump {
         .collect()
 }
 
-/// A map with `change` on `[start, end)` for each triple, applied in order (serial reference outcomes).
+/// A map with `change` on `[start, end)` for each triple, applied in order (serial reference
+/// outcomes).
 fn map_of(changes: &[(u64, u64, AdviceChange)]) -> AdviceMap {
     let mut m = AdviceMap::new();
     for &(s, e, c) in changes {
@@ -87,8 +90,8 @@ fn map_of(changes: &[(u64, u64, AdviceChange)]) -> AdviceMap {
     m
 }
 
-/// Applies `change` to `[start, end)` through the protocol, with at most `attempts` attempts; counts the calls of
-/// the (allocating) rebuild in `rebuilds`.
+/// Applies `change` to `[start, end)` through the protocol, with at most `attempts` attempts;
+/// counts the calls of the (allocating) rebuild in `rebuilds`.
 fn advise(
     l: &Locked,
     start: u64,
@@ -100,7 +103,8 @@ fn advise(
     versioned::update(
         l,
         attempts,
-        // No slack: a map that grew after sizing must not fit, so the model also runs the resizing path.
+        // No slack: a map that grew after sizing must not fit, so the model also runs the resizing
+        // path.
         |m: &Map| m.0.len(),
         |m: &Map, out: &mut FixedBuf<'_, Entry<Advice>>| m.0.copy_within_capacity(0, u64::MAX, out),
         |entries| {
@@ -128,15 +132,15 @@ fn finish(l: &Locked) -> (Dump, u64) {
     l.with(|s| (dump(&s.map().0), s.generation()))
 }
 
-/// Explores every interleaving, without a preemption bound: the threads synchronise only through the mutex, in a
-/// few lock sections each, so the full search is small (about 16, 50 and 35,000 interleavings for the models
-/// below, two seconds in a release build).
+/// Explores every interleaving, without a preemption bound: the threads synchronise only through
+/// the mutex, in a few lock sections each, so the full search is small (about 16, 50 and 35,000
+/// interleavings for the models below, two seconds in a release build).
 fn model(f: impl Fn() + Sync + Send + 'static) {
     loom::model::Builder::new().check(f);
 }
 
-/// Pre-existing read-mostly advice on `[16, 32)`; the change pins `[0, 16)`; the unmap drops `[8, 24)` (trimming
-/// both entries, so `forget` never has to split one).
+/// Pre-existing read-mostly advice on `[16, 32)`; the change pins `[0, 16)`; the unmap drops `[8,
+/// 24)` (trimming both entries, so `forget` never has to split one).
 fn change_against_unmap(attempts: u32, seen: &'static [AtomicUsize; 3]) {
     model(move || {
         let l = world(map_of(&[(16, 32, READ_MOSTLY)]));
@@ -209,7 +213,8 @@ fn two_changes_both_land() {
         let l2 = l.clone();
         let rebuilds = Arc::new(AtomicUsize::new(0));
         let r2 = rebuilds.clone();
-        // Two attempts each: the other change's swap can cost one (a stale copy, or one that no longer fits).
+        // Two attempts each: the other change's swap can cost one (a stale copy, or one that no
+        // longer fits).
         let t = thread::spawn(move || advise(&l2, 8, 24, READ_MOSTLY, 2, &r2));
         advise(&l, 0, 16, PIN, 2, &rebuilds).unwrap();
         t.join().unwrap().unwrap();

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Property test of `placement.rs`: random sequences of advise, prefetch, fault, evict and free against a plain
-//! reference model (a map from page to location and an array of advice).
+//! Property test of `placement.rs`: random sequences of advise, prefetch, fault, evict and free
+//! against a plain reference model (a map from page to location and an array of advice).
 //!
-//! The model does not re-implement the CLOCK: it checks every move the engine reports (its source must be where
-//! the model has the page, an eviction must never take a pinned page, a page leaves a provider only when it was
-//! the one asked for or as an eviction), applies it, and then requires the engine's view to equal the model's:
-//! no page lost, none in two places, no provider over its capacity, advice as the model computed it.
+//! The model does not re-implement the CLOCK: it checks every move the engine reports (its source
+//! must be where the model has the page, an eviction must never take a pinned page, a page leaves a
+//! provider only when it was the one asked for or as an eviction), applies it, and then requires
+//! the engine's view to equal the model's: no page lost, none in two places, no provider over its
+//! capacity, advice as the model computed it.
 
 use p2pmm_core::advice::{Advice, AdviceChange, AdviceFlags};
 use p2pmm_core::errno::Errno;
@@ -87,7 +88,8 @@ impl Model {
             .contains(AdviceFlags::PINNED)
     }
 
-    /// Checks one reported move against the model and applies it. `asked` are the pages the operation named.
+    /// Checks one reported move against the model and applies it. `asked` are the pages the
+    /// operation named.
     fn apply(&mut self, m: &Move, asked: (u64, u64)) {
         assert_eq!(
             self.loc.get(&m.page).copied(),

@@ -5,7 +5,8 @@
 use serde::Serialize;
 use std::time::Duration;
 
-/// JSON text of a value, its fields in declaration order (pretty: one field per line, for people and `grep`).
+/// JSON text of a value, its fields in declaration order (pretty: one field per line, for people
+/// and `grep`).
 pub(crate) fn to_json(v: &impl Serialize, pretty: bool) -> String {
     let r = if pretty {
         serde_json::to_string_pretty(v)
@@ -85,8 +86,8 @@ impl Table {
     }
 }
 
-/// A cell counts as a number if it is digits, optionally with a `%` or a ` (+N)` change after them; `-` (no
-/// value) fits any column.
+/// A cell counts as a number if it is digits, optionally with a `%` or a ` (+N)` change after them;
+/// `-` (no value) fits any column.
 fn is_numeric(s: &str) -> bool {
     let digits = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit());
     let s = match s.split_once(" (+") {

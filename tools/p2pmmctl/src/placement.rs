@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `p2pmmctl prefetch`, `query` and `advise`: self-tests of the placement ioctls on a buffer p2pmmctl allocates,
-//! and `query --pid` of another process's memory.
+//! `p2pmmctl prefetch`, `query` and `advise`: self-tests of the placement ioctls on a buffer
+//! p2pmmctl allocates, and `query --pid` of another process's memory.
 //!
-//! `P2PMM_IOC_MIGRATE` and `_ADVISE` act on the caller's own address space (they take addresses of the calling
-//! process, and no pid), so a command-line tool cannot place or advise another process's memory. What it can do
-//! is show, on memory of its own, what each call does: allocate, fill, place, query, and check that the data
-//! survived every move. `P2PMM_IOC_QUERY` takes a pid since uAPI version 3 (another process needs
-//! `CAP_SYS_PTRACE`), so `query --pid PID --addr A --len L` shows where another process's pages are; `prefetch
-//! --hold` keeps a placed buffer alive for that.
+//! `P2PMM_IOC_MIGRATE` and `_ADVISE` act on the caller's own address space (they take addresses of
+//! the calling process, and no pid), so a command-line tool cannot place or advise another
+//! process's memory. What it can do is show, on memory of its own, what each call does: allocate,
+//! fill, place, query, and check that the data survived every move. `P2PMM_IOC_QUERY` takes a pid
+//! since uAPI version 3 (another process needs `CAP_SYS_PTRACE`), so `query --pid PID --addr A
+//! --len L` shows where another process's pages are; `prefetch --hold` keeps a placed buffer alive
+//! for that.
 
 use crate::output::{human_bytes, to_json, Table};
 use crate::Failure;
@@ -36,8 +37,8 @@ pub(crate) fn parse_pid(s: &str) -> Result<PidArg, String> {
         .map_err(|_| format!("'{s}' is not a process id (a number, or 'self')"))
 }
 
-/// `--addr`: an address, hexadecimal with `0x` (as `prefetch --hold` prints it; `/proc/PID/maps` prints it without
-/// the prefix) or decimal.
+/// `--addr`: an address, hexadecimal with `0x` (as `prefetch --hold` prints it; `/proc/PID/maps`
+/// prints it without the prefix) or decimal.
 pub(crate) fn parse_addr(s: &str) -> Result<u64, String> {
     let t = s.trim();
     match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
@@ -70,9 +71,9 @@ pub(crate) enum Target {
     Process { pid: u32, addr: u64, len: u64 },
 }
 
-/// What `--pid`, `--addr` and `--len` name for command `cmd` (`prefetch`, `query`, `advise`): another process
-/// only for `query`, with a page-aligned range; p2pmmctl itself (`self`, its own pid, or no `--pid`) without a
-/// range. Anything else is refused with one line, exit 2.
+/// What `--pid`, `--addr` and `--len` name for command `cmd` (`prefetch`, `query`, `advise`):
+/// another process only for `query`, with a page-aligned range; p2pmmctl itself (`self`, its own
+/// pid, or no `--pid`) without a range. Anything else is refused with one line, exit 2.
 pub(crate) fn resolve_target(
     cmd: &str,
     pid: Option<PidArg>,
@@ -126,14 +127,15 @@ pub(crate) fn resolve_target(
     Ok(Target::Process { pid: p, addr, len })
 }
 
-/// The line `prefetch --hold` prints once its buffer is placed: `holding <addr> <len> pid <pid>`, the address
-/// in hex, the length in bytes, ready for `query --pid <pid> --addr <addr> --len <len>`.
+/// The line `prefetch --hold` prints once its buffer is placed: `holding <addr> <len> pid <pid>`,
+/// the address in hex, the length in bytes, ready for `query --pid <pid> --addr <addr> --len
+/// <len>`.
 pub(crate) fn holding_line(addr: u64, len: u64, pid: u32) -> String {
     format!("holding {addr:#x} {len} pid {pid}")
 }
 
-/// `system` or a provider id, a number read as the uAPI reads a location: 0 (`P2PMM_LOCATION_SYSTEM`) is system
-/// memory, `P2PMM_LOCATION_NONE` is no target.
+/// `system` or a provider id, a number read as the uAPI reads a location: 0
+/// (`P2PMM_LOCATION_SYSTEM`) is system memory, `P2PMM_LOCATION_NONE` is no target.
 pub(crate) fn parse_location(s: &str) -> Result<Location, String> {
     if s == "system" {
         return Ok(Location::System);
@@ -213,7 +215,8 @@ fn location_name(l: Location) -> String {
     }
 }
 
-/// The byte at offset `i` of a buffer written with `seed`: neighbours differ, so a misplaced page shows.
+/// The byte at offset `i` of a buffer written with `seed`: neighbours differ, so a misplaced page
+/// shows.
 fn pattern(i: usize, seed: u8) -> u8 {
     ((i as u64).wrapping_mul(2_654_435_761) >> 13) as u8 ^ seed
 }
@@ -350,8 +353,9 @@ struct AdviseJson {
     data_ok: bool,
 }
 
-/// `p2pmmctl prefetch --size S --to T`. `placed(addr, len)` is called once the buffer is placed and queried,
-/// before the CPU reads it back (which brings its pages to system memory): `--hold` waits there.
+/// `p2pmmctl prefetch --size S --to T`. `placed(addr, len)` is called once the buffer is placed and
+/// queried, before the CPU reads it back (which brings its pages to system memory): `--hold` waits
+/// there.
 pub(crate) fn prefetch(
     dev: &Device,
     size: u64,
@@ -513,8 +517,8 @@ pub(crate) fn query(
     })
 }
 
-/// The table of runs of pages at one place (`PAGES`, `BYTES` as offsets from the start of the range,
-/// `LOCATION`), and the same runs for JSON.
+/// The table of runs of pages at one place (`PAGES`, `BYTES` as offsets from the start of the
+/// range, `LOCATION`), and the same runs for JSON.
 fn runs_table(locations: &[Location], page: u64) -> (String, Vec<RunJson>) {
     let mut t = Table::new(&["PAGES", "BYTES", "LOCATION"]);
     let mut runs_json = Vec::new();
@@ -620,11 +624,13 @@ pub(crate) struct AdviseRequest {
     pub(crate) pressure: Option<u64>,
 }
 
-/// Streams `len` bytes of fresh memory through `target` in 1 MiB prefetches, so it must evict to make room.
+/// Streams `len` bytes of fresh memory through `target` in 1 MiB prefetches, so it must evict to
+/// make room.
 fn pressure(dev: &Device, target: Location, len: u64) -> Result<(u64, u64), Failure> {
     let mut buf = buffer(len)?;
     buf.as_mut_slice().fill(0x5a);
-    // Pages placed earlier must outlive the provider's minimum residency time slice before they can be evicted.
+    // Pages placed earlier must outlive the provider's minimum residency time slice before they can
+    // be evicted.
     std::thread::sleep(Duration::from_millis(20));
     let (mut migrated, mut evicted) = (0, 0);
     let chunk = 1u64 << 20;

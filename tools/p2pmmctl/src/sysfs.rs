@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! PCI devices as sysfs shows them (`<root>/bus/pci/devices`), for naming the clients of the route matrix.
+//! PCI devices as sysfs shows them (`<root>/bus/pci/devices`), for naming the clients of the route
+//! matrix.
 
 use serde::Serialize;
 use std::path::Path;
@@ -49,7 +50,8 @@ pub(crate) fn class_name(class: u32) -> String {
     }
 }
 
-/// Every PCI device under `<sysfs>/bus/pci/devices`, sorted by name; empty if there is none (or no sysfs).
+/// Every PCI device under `<sysfs>/bus/pci/devices`, sorted by name; empty if there is none (or no
+/// sysfs).
 pub(crate) fn pci_devices(sysfs: &Path) -> Vec<PciDevice> {
     let dir = sysfs.join("bus/pci/devices");
     let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -76,7 +78,8 @@ pub(crate) fn pci_devices(sysfs: &Path) -> Vec<PciDevice> {
     out
 }
 
-/// One PCI device by name, with what sysfs knows of it; unknown driver and class if sysfs has not it.
+/// One PCI device by name, with what sysfs knows of it; unknown driver and class if sysfs has not
+/// it.
 pub(crate) fn pci_device(sysfs: &Path, name: &str) -> PciDevice {
     pci_devices(sysfs)
         .into_iter()

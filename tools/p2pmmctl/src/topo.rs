@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `p2pmmctl topo`: the P2P route matrix, every client device against every provider, as `P2PMM_IOC_ROUTE`
-//! answers for each pair: which path a mapping takes (bus addresses, host bridge), or why it does not (bounce
-//! through system memory, refused), with the reason spelled out.
+//! `p2pmmctl topo`: the P2P route matrix, every client device against every provider, as
+//! `P2PMM_IOC_ROUTE` answers for each pair: which path a mapping takes (bus addresses, host
+//! bridge), or why it does not (bounce through system memory, refused), with the reason spelled
+//! out.
 
 use crate::output::Table;
 use crate::providers::ProviderJson;
@@ -61,7 +62,8 @@ impl Topo {
     }
 }
 
-/// The matrix cell of a route: `SELF`, `BUS`, `HB`, `BNC`, `X`, or `?` for codes this tool does not know.
+/// The matrix cell of a route: `SELF`, `BUS`, `HB`, `BNC`, `X`, or `?` for codes this tool does not
+/// know.
 pub(crate) fn cell(route: &Route, provider_device: &str) -> &'static str {
     match (route.plan, route.verdict) {
         (Plan::Direct, _) if route.client == provider_device && route.distance == Some(0) => "SELF",
@@ -258,8 +260,8 @@ mod tests {
         }
     }
 
-    /// The default VM topology: 03:00.0 (NVMe CMB) and 04:00.0 (vaccel) below one switch, 07:00.0 (vaccel) on
-    /// its own root port; q35's host bridge is not on p2pdma's allowlist.
+    /// The default VM topology: 03:00.0 (NVMe CMB) and 04:00.0 (vaccel) below one switch, 07:00.0
+    /// (vaccel) on its own root port; q35's host bridge is not on p2pdma's allowlist.
     fn fake_route(providers: &[Provider], id: u32, client: &str) -> Result<Route, Error> {
         let Some(p) = providers.iter().find(|p| p.info.id == id) else {
             return Err(Error {
