@@ -5,8 +5,7 @@
 # Both set up what they need (as root) and are incremental. The kernel's kbuild reads ./Kbuild, not this file.
 # P2PMM_CACHE (default ~/.cache/p2pmm) holds the toolchain chroot, the kernel tree and build outputs.
 
-SUITES ?= host,kunit,kselftest,hmm-conformance,hmm-baseline
-export SUITES
+# SUITES (e.g. `make test SUITES=kselftest`) reaches scripts/test.sh, which holds the default list.
 
 .PHONY: all test run bench toolchain kernel modules initramfs host-test fmt clean distclean
 all: test

@@ -8,7 +8,8 @@
 //! decides), and the rest of the BAR, in whole 2 MiB chunks, a *managed* provider: device-private
 //! pages whose data lives in the BAR, which p2pmm evicts when it is full. `vaccel_managed_mb`
 //! overrides the managed size (the tests make it small to oversubscribe it); a split that does not
-//! fit the BAR fails the probe with `EINVAL` and says why. The
+//! fit the BAR fails the probe with `EINVAL` and says why, and a managed part that fails to
+//! register leaves the device bound with its static part. The
 //! managed range is p2pdma memory of the device as well, all of it allocated to the managed
 //! provider (its P2P window), so that a peer such as an NVMe can DMA to a managed page by bus
 //! address (`P2PMM_IOC_BLKIO`). Both go away with the device: unbinding unregisters them, the
@@ -80,15 +81,19 @@ impl pci::Driver for VaccelDriver {
                     e
                 );
             })?;
+        // A managed part that cannot be registered (memory for its struct pages, say) leaves the
+        // static part usable: the device binds with what it could offer, and the log says why.
         let managed_id = if managed_len > 0 {
-            match export::register_managed(pdev, VRAM_BAR, managed_len, static_len) {
-                Ok(id) => Some(id),
-                Err(e) => {
-                    registry::unregister(static_id);
-                    dev_err!(pdev, "vaccel: managed memory failed: {:?}\n", e);
-                    return Err(e);
-                }
-            }
+            export::register_managed(pdev, VRAM_BAR, managed_len, static_len)
+                .inspect_err(|e| {
+                    dev_warn!(
+                        pdev,
+                        "vaccel: {} MiB of managed memory failed ({:?}); static memory only\n",
+                        managed_len >> 20,
+                        e
+                    );
+                })
+                .ok()
         } else {
             None
         };
@@ -98,7 +103,7 @@ impl pci::Driver for VaccelDriver {
             bar_len >> 20,
             static_len >> 20,
             static_id,
-            managed_len >> 20
+            managed_id.map_or(0, |_| managed_len >> 20)
         );
         Ok(Vaccel {
             static_id,

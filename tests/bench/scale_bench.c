@@ -37,7 +37,6 @@
 #define WSET (32 * MIB)
 #define FILL (256 * MIB)
 #define REPS 3
-#define MAX_PROVIDERS 16
 
 static int fd;
 
@@ -57,17 +56,9 @@ static int fail(const char *name, const char *what)
 
 static uint64_t capacity_of(uint32_t id)
 {
-	struct p2pmm_provider_info p[MAX_PROVIDERS];
-	struct p2pmm_providers req = {
-		.size = sizeof(req), .count = MAX_PROVIDERS, .entry_size = sizeof(p[0]), .entries = (uintptr_t)p,
-	};
+	struct p2pmm_provider_info p;
 
-	if (ioctl(fd, P2PMM_IOC_PROVIDERS, &req))
-		return 0;
-	for (uint32_t i = 0; i < req.count && i < MAX_PROVIDERS; i++)
-		if (p[i].id == id && p[i].kind == P2PMM_PROVIDER_MANAGED)
-			return p[i].capacity;
-	return 0;
+	return !p2pmm_provider(fd, id, &p) && p.kind == P2PMM_PROVIDER_MANAGED ? p.capacity : 0;
 }
 
 /* MIGRATE of [addr, addr + len) to target; 0 when `want` pages moved and `evicted` were evicted (-1: any). */

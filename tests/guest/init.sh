@@ -319,6 +319,13 @@ bookkeeping_of() {
 	sed -n "s/^provider $1 (.*bookkeeping [0-9]* bytes (\([0-9.]*\) B\/slot)$/\1/p" /sys/kernel/debug/p2pmm/slots
 }
 
+# A `P2PMM-BENCH scale-register` line: $1 small or large, $2 MiB registered, $3 and $4 the uptime before and after,
+# $5 and $6 MemFree (KiB) before and after, $7 the managed provider.
+register_line() {
+	echo "P2PMM-BENCH scale-register $1 mib=$2 ms=$(echo "$3 $4" | awk '{printf "%.0f", ($2 - $1) * 1000}')" \
+		"memfree_kib=$(($5 - $6)) bookkeeping_b_per_slot=$(bookkeeping_of "$7")"
+}
+
 # `make bench`, in the scale VM: tests/bench/scale_bench on a small (64 MiB) and a large (12 GiB) managed provider
 # in one boot, after timing their registrations (16 GiB for the large BAR: 4 static, 12 managed; 80 MiB for the
 # small: 16 static, 64 managed) and what they cost in kernel memory; scripts/bench_report.py prints the table.
@@ -329,9 +336,7 @@ suite_bench_scale() {
 	load1=$(uptime_s) free1=$(meminfo_kb MemFree)
 	large=$(managed_of $((12 << 30)))
 	[ -n "$large" ] || { echo "P2PMM-BENCH-ERROR scale large no 12 GiB managed provider"; return 1; }
-	ms=$(echo "$load0 $load1" | awk '{printf "%.0f", ($2 - $1) * 1000}')
-	echo "P2PMM-BENCH scale-register large mib=16384 ms=$ms" \
-		"memfree_kib=$((free0 - free1)) bookkeeping_b_per_slot=$(bookkeeping_of "$large")"
+	register_line large 16384 "$load0" "$load1" "$free0" "$free1" "$large"
 	insmod /lib/modules/p2pmm_sample.ko managed_mb=64 || return 1
 	dev=$(dmesg | sed -n 's/.*p2pmm_vaccel \([0-9a-f:.]*\): vaccel: 2048 MiB BAR 2: .*/\1/p' | tail -1)
 	[ -n "$dev" ] || { echo "P2PMM-BENCH-ERROR scale small no refused 2 GiB device to bind"; return 1; }
@@ -341,9 +346,7 @@ suite_bench_scale() {
 	load3=$(uptime_s) free3=$(meminfo_kb MemFree)
 	small=$(managed_of $((64 << 20)))
 	[ -n "$small" ] || { echo "P2PMM-BENCH-ERROR scale small no 64 MiB managed provider"; return 1; }
-	ms=$(echo "$load2 $load3" | awk '{printf "%.0f", ($2 - $1) * 1000}')
-	echo "P2PMM-BENCH scale-register small mib=80 ms=$ms" \
-		"memfree_kib=$((free2 - free3)) bookkeeping_b_per_slot=$(bookkeeping_of "$small")"
+	register_line small 80 "$load2" "$load3" "$free2" "$free3" "$small"
 	rc=0
 	scale_bench "$small" "$large" || rc=1
 	echo "$dev" >/sys/bus/pci/drivers/p2pmm_sample/unbind

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Guest-side wrappers of the /dev/p2pmm ioctls that move memory (MIGRATE, QUERY, BLKIO) for the kselftests
- * that use them together (tests/kselftest/p2pmm_blkio_test.c, p2pmm_blkio_race_test.c). Output fields start
+ * Guest-side wrappers of the /dev/p2pmm ioctls that list providers and move memory (PROVIDERS, MIGRATE, QUERY,
+ * BLKIO) for the guest programs that use them together (the blkio and scale kselftests, scale_bench). Output fields start
  * poisoned, so an answer the kernel did not write fails every check, of 0 too. Header-only.
  */
 #ifndef P2PMM_TESTS_P2PMM_IOCTL_H
@@ -17,6 +17,30 @@
 
 #define P2PMM_IOCTL_UNWRITTEN 0xa5a5a5a5a5a5a5a5ULL
 #define P2PMM_IOCTL_PAGE 4096
+
+/* P2PMM_IOC_PROVIDERS into out[room]: how many providers exist, or -1 (errno set). */
+static inline int p2pmm_providers(int fd, struct p2pmm_provider_info *out, int room)
+{
+	struct p2pmm_providers req = {
+		.size = sizeof(req), .count = room, .entry_size = sizeof(*out), .entries = (uintptr_t)out,
+	};
+
+	return ioctl(fd, P2PMM_IOC_PROVIDERS, &req) ? -1 : (int)req.count;
+}
+
+/* Provider `id` into *info: 0, or -1 when there is no such provider (or the list failed). */
+static inline int p2pmm_provider(int fd, uint32_t id, struct p2pmm_provider_info *info)
+{
+	struct p2pmm_provider_info p[32];
+	int n = p2pmm_providers(fd, p, 32);
+
+	for (int i = 0; i < n && i < 32; i++)
+		if (p[i].id == id) {
+			*info = p[i];
+			return 0;
+		}
+	return -1;
+}
 
 /* P2PMM_IOC_MIGRATE of [addr, addr + len) to target: pages moved, or -1 (errno set). */
 static inline long p2pmm_migrate(int fd, void *addr, size_t len, uint32_t target)

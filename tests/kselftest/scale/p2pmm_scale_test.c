@@ -31,15 +31,6 @@
 /* Migrations go in pieces of this size, so a failure says where. */
 #define STEP (256UL << 20)
 
-static int list_providers(int fd, struct p2pmm_provider_info *out, int room)
-{
-	struct p2pmm_providers req = {
-		.size = sizeof(req), .count = room, .entry_size = sizeof(*out), .entries = (uintptr_t)out,
-	};
-
-	return ioctl(fd, P2PMM_IOC_PROVIDERS, &req) ? -1 : (int)req.count;
-}
-
 /* The provider of `kind` with `capacity` bytes (on device `dev` if not NULL), or NULL. */
 static const struct p2pmm_provider_info *find(const struct p2pmm_provider_info *p, int n, uint32_t kind,
 					      uint64_t capacity, const char *dev)
@@ -48,19 +39,6 @@ static const struct p2pmm_provider_info *find(const struct p2pmm_provider_info *
 		if (p[i].kind == kind && p[i].capacity == capacity && (!dev || !strcmp(dev, p[i].device)))
 			return &p[i];
 	return NULL;
-}
-
-static int provider(int fd, uint32_t id, struct p2pmm_provider_info *out)
-{
-	struct p2pmm_provider_info p[MAX_PROVIDERS];
-	int n = list_providers(fd, p, MAX_PROVIDERS);
-
-	for (int i = 0; i < n; i++)
-		if (p[i].id == id) {
-			*out = p[i];
-			return 0;
-		}
-	return -1;
 }
 
 static double now(void)
@@ -124,7 +102,7 @@ FIXTURE_SETUP(scale)
 
 	self->fd = open(P2PMM_DEV, O_RDWR);
 	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s", P2PMM_DEV, strerror(errno));
-	n = list_providers(self->fd, p, MAX_PROVIDERS);
+	n = p2pmm_providers(self->fd, p, MAX_PROVIDERS);
 	ASSERT_LT(0, n) TH_LOG("P2PMM_IOC_PROVIDERS: %s", strerror(errno));
 	m = find(p, n, P2PMM_PROVIDER_MANAGED, 12 * GIB, NULL);
 	ASSERT_NE(NULL, m) TH_LOG("no 12 GiB managed provider: the 16 GiB BAR did not register");
@@ -180,7 +158,7 @@ TEST_F_TIMEOUT(scale, two_gib_migrate_to_device_and_back, TIMEOUT)
 		TH_LOG("MIGRATE to provider %u: %s", self->big_managed.id, strerror(errno));
 	t1 = now();
 	EXPECT_EQ((long)pages, p2pmm_count_at(self->fd, buf, len, self->big_managed.id));
-	ASSERT_EQ(0, provider(self->fd, self->big_managed.id, &after));
+	ASSERT_EQ(0, p2pmm_provider(self->fd, self->big_managed.id, &after));
 	EXPECT_EQ(len, after.used);
 	EXPECT_EQ(0, after.evictions);
 	t2 = now();
@@ -190,7 +168,7 @@ TEST_F_TIMEOUT(scale, two_gib_migrate_to_device_and_back, TIMEOUT)
 	       2048 / (now() - t2));
 	EXPECT_EQ((long)pages, p2pmm_count_at(self->fd, buf, len, P2PMM_LOCATION_SYSTEM));
 	EXPECT_EQ(-1, mismatch((uint64_t *)buf, len, 2));
-	ASSERT_EQ(0, provider(self->fd, self->big_managed.id, &after));
+	ASSERT_EQ(0, p2pmm_provider(self->fd, self->big_managed.id, &after));
 	EXPECT_EQ(0, after.used);
 	munmap(buf, len);
 }
@@ -222,7 +200,7 @@ TEST_F_TIMEOUT(scale, twice_oversubscribed_provider_evicts_into_its_peer, TIMEOU
 	EXPECT_EQ((long)pages, on_small + on_peer + on_system);
 	/* The peer has room for all of it and is reachable: nothing went to system memory. */
 	EXPECT_EQ((long)(pages - GIB / PAGE), on_peer);
-	ASSERT_EQ(0, provider(self->fd, self->big_managed.id, &peer_after));
+	ASSERT_EQ(0, p2pmm_provider(self->fd, self->big_managed.id, &peer_after));
 	EXPECT_EQ((uint64_t)on_peer * PAGE, peer_after.used);
 	back = migrate_all(self->fd, buf, len, P2PMM_LOCATION_SYSTEM, NULL);
 	EXPECT_EQ((long long)(on_small + on_peer), back) TH_LOG("MIGRATE back: %s", strerror(errno));
