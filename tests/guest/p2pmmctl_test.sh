@@ -211,7 +211,7 @@ check advise_pin_survives_pressure '[ $rc = 0 ] && grep -q "512 of the 512 advis
 
 # ---- stats ----
 run stats --watch 0.2 --count 3
-check stats_watch_count '[ $rc = 0 ] && [ "$(grep -c "^sample [0-9]* at +" "$T/out")" = 3 ] && [ "$(grep -c "^ID  KIND" "$T/out")" = 3 ]'
+check stats_watch_count '[ $rc = 0 ] && [ "$(grep -c "^sample [0-9]* at +" "$T/out")" = 3 ] && [ "$(grep -c "^ *ID  KIND" "$T/out")" = 3 ]'
 run stats --json --watch 0.1 --count 2
 check stats_json_lines '[ $rc = 0 ] && [ "$(grep -c "^{\"sample\":" "$T/out")" = 2 ]'
 

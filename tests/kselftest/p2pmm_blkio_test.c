@@ -37,8 +37,11 @@
 
 #define PAGE P2PMM_IOCTL_PAGE
 #define XFER (256 << 10)
-/* Disk regions of this test: past the ones p2pmm_odirect_test uses, one per provider and direction. */
-#define REGION(provider, write) ((off_t)(32 << 20) + ((off_t)(provider) * 2 + (write)) * XFER)
+/*
+ * Disk regions of this test: past the ones p2pmm_odirect_test uses, one per managed provider (by its place among
+ * them, not its id, which grows with every rebind) and direction.
+ */
+#define REGION(nth, write) ((off_t)(32 << 20) + ((off_t)(nth) * 2 + (write)) * XFER)
 
 FIXTURE(blkio) {
 	struct p2p_dma_rig rig;
@@ -106,7 +109,7 @@ static int run_managed(struct __test_metadata *_metadata, FIXTURE_DATA(blkio) *s
 
 	for (int i = 0; i < self->rig.n; i++) {
 		const struct p2pmm_provider_info *p = &self->rig.p[i];
-		off_t off = REGION(p->id, write);
+		off_t off;
 		unsigned int seed = p->id * 2 + write + 11;
 		struct p2pmm_blkio b;
 		unsigned char *buf;
@@ -115,6 +118,7 @@ static int run_managed(struct __test_metadata *_metadata, FIXTURE_DATA(blkio) *s
 
 		if (p->kind != P2PMM_PROVIDER_MANAGED)
 			continue;
+		off = REGION(managed, write);
 		managed++;
 		reach = reaches(_metadata, self, p);
 		ASSERT_LE(0, reach);

@@ -408,6 +408,52 @@ TEST_F_TIMEOUT(failnth, migration_fails_cleanly_and_loses_nothing, 300)
 }
 
 /* Binding the driver registers a static and a managed provider: a failure there leaves no half provider. */
+/* Which of two ranges goes in next: each call moves the other one into the full provider, which evicts. */
+static int turn;
+
+static int do_evicting_migrate(int fd, unsigned char *a, unsigned char *b, uint32_t target)
+{
+	unsigned char *next = turn ? b : a;
+
+	if (migrate_checked(fd, next, target))
+		return -1;
+	turn = !turn;
+	return 0;
+}
+
+/* Into a full provider: every page moved in evicts one (into the peer with room, else system memory). */
+TEST_F_TIMEOUT(failnth, eviction_fails_cleanly_and_loses_nothing, 300)
+{
+	struct p2pmm_provider_info info;
+	size_t fill_len;
+	unsigned char *filler, *other;
+
+	ASSERT_EQ(0, p2pmm_provider(self->fd, self->managed, &info));
+	ASSERT_EQ(0, info.used) TH_LOG("provider %u is in use", self->managed);
+	fill_len = info.capacity;
+	filler = mmap(NULL, fill_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	other = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	ASSERT_NE(MAP_FAILED, filler);
+	ASSERT_NE(MAP_FAILED, other);
+	fill(filler, fill_len, 5);
+	fill(self->buf, LEN, 6);
+	fill(other, LEN, 7);
+	ASSERT_EQ((long)(fill_len / PAGE), p2pmm_migrate(self->fd, filler, fill_len, self->managed));
+	ASSERT_EQ(0, p2pmm_provider(self->fd, self->managed, &info));
+	ASSERT_EQ(info.capacity, info.used);
+	turn = 0;
+	SWEEP("P2PMM_IOC_MIGRATE into a full provider",
+	      do_evicting_migrate(self->fd, self->buf, other, self->managed));
+	ASSERT_LE(0, p2pmm_migrate(self->fd, filler, fill_len, P2PMM_LOCATION_SYSTEM));
+	ASSERT_LE(0, p2pmm_migrate(self->fd, self->buf, LEN, P2PMM_LOCATION_SYSTEM));
+	ASSERT_LE(0, p2pmm_migrate(self->fd, other, LEN, P2PMM_LOCATION_SYSTEM));
+	EXPECT_EQ(-1, mismatch(filler, fill_len, 5));
+	EXPECT_EQ(-1, mismatch(self->buf, LEN, 6));
+	EXPECT_EQ(-1, mismatch(other, LEN, 7));
+	munmap(filler, fill_len);
+	munmap(other, LEN);
+}
+
 TEST_F_TIMEOUT(failnth, provider_registration_fails_cleanly, 600)
 {
 	int bfd, ufd;

@@ -40,8 +40,11 @@
 #include "p2pmm_topo.h"
 
 #define XFER (64 << 10)
-/* Each (provider, direction) pair has a disk region of its own. */
-#define REGION(provider, write) ((off_t)((provider) * 2 + (write)) * 2 * XFER)
+/*
+ * Each (static provider, direction) pair has a disk region of its own, by the provider's place among the static
+ * ones (not its id: ids grow with every rebind, and other tests rebind devices many times).
+ */
+#define REGION(nth, write) ((off_t)((nth) * 2 + (write)) * 2 * XFER)
 
 /* An O_DIRECT transfer by pread/pwrite: bytes moved, or -errno. */
 static ssize_t xfer(int bfd, void *buf, off_t off, int write)
@@ -124,7 +127,7 @@ static int run_matrix(struct __test_metadata *_metadata, FIXTURE_DATA(odirect) *
 
 	for (int i = 0; i < self->rig.n; i++) {
 		const struct p2pmm_provider_info *p = &self->rig.p[i];
-		off_t off = REGION(p->id, write);
+		off_t off;
 		unsigned int seed = p->id * 2 + write + 1;
 		struct p2pmm_route r;
 		unsigned char *bar;
@@ -134,6 +137,7 @@ static int run_matrix(struct __test_metadata *_metadata, FIXTURE_DATA(odirect) *
 
 		if (p->kind != P2PMM_PROVIDER_STATIC)
 			continue;
+		off = REGION(statics, write);
 		statics++;
 		reachable = share_bridge(p->device, self->rig.nvme.pci);
 		ASSERT_LE(0, reachable) TH_LOG("sysfs paths of %s and %s", p->device, self->rig.nvme.pci);
