@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Guest-side wrappers of the /dev/p2pmm ioctls that list providers and move memory (PROVIDERS, MIGRATE, QUERY,
- * BLKIO) for the guest programs that use them together (the blkio and scale kselftests, scale_bench). Output fields start
- * poisoned, so an answer the kernel did not write fails every check, of 0 too. Header-only.
+ * BLKIO) for the guest programs that use them together (the blkio, fail-nth and scale kselftests, scale_bench).
+ * Output fields start poisoned, so an answer the kernel did not write fails every check, of 0 too. Header-only.
  */
 #ifndef P2PMM_TESTS_P2PMM_IOCTL_H
 #define P2PMM_TESTS_P2PMM_IOCTL_H
