@@ -43,8 +43,18 @@ fn provider() -> impl Strategy<Value = u16> {
     prop_oneof![8 => 0..PROVIDERS, 1 => Just(GHOST)]
 }
 
+fn accessor() -> impl Strategy<Value = Accessor> {
+    prop_oneof![
+        1 => Just(Accessor::Cpu),
+        3 => provider().prop_map(|p| Accessor::Device(pid(p))),
+    ]
+}
+
 fn location() -> impl Strategy<Value = Location> {
-    prop_oneof![1 => Just(Location::System), 3 => provider().prop_map(|p| Location::Provider(pid(p)))]
+    prop_oneof![
+        1 => Just(Location::System),
+        3 => provider().prop_map(|p| Location::Provider(pid(p))),
+    ]
 }
 
 fn change() -> impl Strategy<Value = AdviceChange> {
@@ -67,8 +77,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         3 => (range(), change()).prop_map(|((s, e), c)| Op::Advise(s, e, c)),
         3 => (range(), location()).prop_map(|((s, e), l)| Op::Prefetch(s, e, l)),
-        5 => (0..PAGES, prop_oneof![1 => Just(Accessor::Cpu), 3 => provider().prop_map(|p| Accessor::Device(pid(p)))])
-            .prop_map(|(p, a)| Op::Fault(p, a)),
+        5 => (0..PAGES, accessor()).prop_map(|(p, a)| Op::Fault(p, a)),
         2 => (provider(), 0..6usize).prop_map(|(p, n)| Op::Evict(p, n)),
         1 => range().prop_map(|(s, e)| Op::Free(s, e)),
         2 => (1..8u64).prop_map(Op::Tick),
@@ -264,7 +273,11 @@ fn run(caps: Vec<u32>, min_residency: u64, ops: Vec<Op>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 400,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn engine_matches_model(

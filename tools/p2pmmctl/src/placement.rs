@@ -89,7 +89,8 @@ pub(crate) fn resolve_target(
     let Some(p) = other else {
         if addr.is_some() || len.is_some() {
             return Err(Failure::usage(
-                "--addr/--len would name memory inside p2pmmctl itself, which only p2pmmctl allocates: use \
+                "--addr/--len would name memory inside p2pmmctl itself, which only p2pmmctl \
+                allocates: use \
                  --size for a buffer of its own, or --pid PID for another process's (query)"
                     .into(),
             ));
@@ -103,14 +104,17 @@ pub(crate) fn resolve_target(
     };
     if !ioctl.is_empty() {
         return Err(Failure::usage(format!(
-            "--pid {p}: {cmd} acts on the caller's own address space only ({ioctl} takes no pid), so another \
-             process's memory can only be {verb} from inside that process; 'p2pmmctl query --pid {p} --addr ADDR \
+            "--pid {p}: {cmd} acts on the caller's own address space only ({ioctl} takes no pid), \
+            so another \
+             process's memory can only be {verb} from inside that process; \
+             'p2pmmctl query --pid {p} --addr ADDR \
              --len LEN' shows where it is"
         )));
     }
     let (Some(addr), Some(len)) = (addr, len) else {
         return Err(Failure::usage(format!(
-            "--pid {p}: a query of another process needs --addr and --len (a range of its memory, e.g. from \
+            "--pid {p}: a query of another process needs --addr and --len (a range of its memory, \
+            e.g. from \
              /proc/{p}/maps)"
         )));
     };
@@ -251,7 +255,8 @@ fn managed_target(
     match p.kind {
         ProviderKind::Managed => Ok(Some(p.clone())),
         _ => Err(Failure::new(format!(
-            "provider {id} is {} ({}): {what} needs a managed provider (static memory is allocated by mmap at \
+            "provider {id} is {} ({}): {what} needs a managed provider (static memory is \
+            allocated by mmap at \
              P2PMM_MMAP_OFFSET, it is never migrated to)",
             p.kind.name(),
             p.device
@@ -700,7 +705,8 @@ pub(crate) fn advise(dev: &Device, req: &AdviseRequest) -> Result<Outcome, Failu
             lines.push((
                 "pressure".into(),
                 format!(
-                    "streamed {} of other memory through {to}: migrated {migrated} pages, evicted {evicted}",
+                    "streamed {} of other memory through {to}: migrated {migrated} pages, evicted \
+                    {evicted}",
                     human_bytes(p)
                 ),
             ));
@@ -741,7 +747,8 @@ pub(crate) fn advise(dev: &Device, req: &AdviseRequest) -> Result<Outcome, Failu
         ));
     }
     let text = format!(
-        "advise self-test: {} ({} pages) of p2pmmctl's own memory (advice lasts until p2pmmctl exits)\n{}",
+        "advise self-test: {} ({} pages) of p2pmmctl's own memory (advice lasts until p2pmmctl \
+        exits)\n{}",
         human_bytes(len),
         pages(buf.len()),
         report(&lines)
@@ -797,7 +804,8 @@ mod tests {
             assert_eq!(e.code, 2);
             assert!(
                 e.msg.starts_with(&format!(
-                    "--pid 1: {cmd} acts on the caller's own address space only ({ioctl} takes no pid)"
+                    "--pid 1: {cmd} acts on the caller's own address space only ({ioctl} takes no \
+                    pid)"
                 )),
                 "{}",
                 e.msg

@@ -74,7 +74,8 @@ pub(crate) fn summary(providers: &[Provider]) -> String {
 /// The human table of `p2pmmctl providers`.
 pub(crate) fn render_providers(providers: &[Provider]) -> String {
     if providers.is_empty() {
-        return "no providers: no device offers P2P memory to p2pmm (no vaccel device, no published p2pdma memory)\n"
+        return "no providers: no device offers P2P memory to p2pmm (no vaccel device, no \
+        published p2pdma memory)\n"
             .into();
     }
     let mut t = Table::new(&[

@@ -361,7 +361,8 @@ mod tests {
              \x20 0000:03:00.0  5 managed 07:00.0  BNC bounce  HOST_BRIDGE_NOT_ALLOWED  8086:29c0\n"
         ));
         assert!(text.ends_with(
-            "Reasons:\n  HOST_BRIDGE_NOT_ALLOWED  no common upstream bridge, and the host bridge is not on p2pdma's \
+            "Reasons:\n  HOST_BRIDGE_NOT_ALLOWED  no common upstream bridge, and the host bridge \
+            is not on p2pdma's \
              allowlist\n"
         ));
     }
