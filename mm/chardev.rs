@@ -6,7 +6,7 @@
 //! node's permissions are the gate to the uAPI.
 
 use crate::{
-    blkio,
+    blkio, dmem,
     ioctl_cmd::Command,
     managed::{self, Moved, Placement},
     pci_p2p,
@@ -58,10 +58,14 @@ impl MiscDevice for P2pmmFile {
             return Err(EINVAL);
         }
         pci_p2p::note_mapping(file);
+        // Charged to the caller's cgroup first, so a mapping over its `dmem.max` takes nothing.
+        if let Some(r) = &provider.region {
+            r.charge_vma(vma)?;
+        }
         // A provider revoked meanwhile is gone from the registry: mapping it now fails with ENODEV,
         // and one that raced in before the revocation's zap is zapped by it (the zap runs after the
         // registry forgets it).
-        pci_p2p::map_p2p_memory(&provider.pdev, vma)
+        pci_p2p::map_p2p_memory(&provider.pdev, vma).inspect_err(|_| dmem::uncharge_failed_vma(vma))
     }
 
     fn ioctl(me: Pin<&Space>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

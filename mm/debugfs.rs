@@ -201,7 +201,14 @@ fn dump_slots(p: &Provider, m: &Managed, f: &mut Formatter<'_>) -> fmt::Result {
         referenced: false,
         occupied_at: 0,
         accessed_by: ProviderSet::EMPTY,
+        tenant: 0,
     };
+    // The cgroups its pages are charged to (numbered per provider; the slots name them).
+    let mut tenants = [(0u8, 0u32); 16];
+    let n = m.tenant_pages(&mut tenants);
+    for (t, pages) in &tenants[..n] {
+        writeln!(f, "  tenant {t}: {pages} pages charged")?;
+    }
     let mut batch = [(0u32, blank); 32];
     let (mut first, mut listed) = (0u32, 0usize);
     loop {
@@ -217,14 +224,18 @@ fn dump_slots(p: &Provider, m: &Managed, f: &mut Formatter<'_>) -> fmt::Result {
             }
             writeln!(
                 f,
-                "  slot {:>6} {:<9} pins={} preferred={} referenced={} age_ms={} accessed_by={:#x}",
+                concat!(
+                    "  slot {:>6} {:<9} pins={} preferred={} referenced={} age_ms={} ",
+                    "accessed_by={:#x} tenant={}"
+                ),
                 slot,
                 i.state,
                 i.pins,
                 u8::from(i.preferred),
                 u8::from(i.referenced),
                 i.age(now) / 1000,
-                i.accessed_by.bits()
+                i.accessed_by.bits(),
+                i.tenant
             )?;
         }
     }

@@ -8,10 +8,16 @@
 //! every importer first (an `MMU_NOTIFY_MIGRATE` invalidation to each mirror of the range), so
 //! peers re-fault and find the new location: p2pmm never has to track who maps a page.
 //!
-//! Lock order: mmap lock -> page lock -> [`Slots::clock`] (a spinlock, also taken from `folio_free`
-//! in any context). The clock lock is never held across a migration or an eviction, and never two
-//! providers' clocks at once (an eviction into a peer takes the peer's clock only while its own is
-//! released).
+//! Lock order: mmap lock -> page lock -> [`Slots::clock`] or [`Slots::tenants`] (spinlocks, also
+//! taken from `folio_free` in any context, never both at once). Neither is held across a migration
+//! or an eviction, and never two providers' at once (an eviction into a peer takes the peer's
+//! locks only while its own are released).
+//!
+//! Pages are charged to the dmem cgroup of the process that moves them in (`tenants.rs`): an
+//! eviction spares what `dmem.min` and `dmem.low` protect, and a migration over the caller's
+//! `dmem.max` first evicts the caller's own pages. A victim goes into a peer only when the
+//! evicting process is of the victim's cgroup (the controller charges only the caller's cgroup);
+//! other tenants' victims go to system memory.
 //!
 //! Where victims go: into the peer provider with the most room that this provider's device reaches
 //! by a direct plan (p2pdma's verdict under the administrator's route policy,
@@ -22,6 +28,7 @@
 use crate::{
     advice::{Advice, AdviceFlags, ProviderSet},
     bar_devmem::{BarDevmem, SlotHandler, Source},
+    dmem::{self, ChargeError, Limit},
     errno::Errno,
     eviction::{Clock, SlotInfo},
     hmm::{fault_and_commit, HmmRange, PageKind, Request},
@@ -32,6 +39,7 @@ use crate::{
     provider::{Kind, Provider, Stats},
     range_index::Entry,
     route::PLAN_DIRECT,
+    tenants::Tenants,
     trace,
 };
 use kernel::{
@@ -65,6 +73,8 @@ pub fn owner() -> usize {
 pub struct Slots {
     #[pin]
     clock: SpinLock<Clock>,
+    #[pin]
+    tenants: SpinLock<Tenants>,
     stats: Arc<Stats>,
     epoch: Instant<Monotonic>,
 }
@@ -76,9 +86,11 @@ impl Slots {
         // tests oversubscribe on purpose.
         let min_residency = u64::from(crate::module_parameters::min_residency_us.value());
         let clock = Clock::new(capacity, min_residency).map_err(|_| ENOMEM)?;
+        let tenants = Tenants::new()?;
         Arc::pin_init(
             pin_init!(Self {
                 clock <- new_spinlock!(clock, "p2pmm_slots"),
+                tenants <- new_spinlock!(tenants, "p2pmm_tenants"),
                 stats,
                 epoch: Instant::now(),
             }),
@@ -95,17 +107,20 @@ impl Slots {
 
 impl SlotHandler for Arc<Slots> {
     fn slot_freed(&self, slot: u32) {
-        let mut clock = self.clock.lock();
-        // The page is gone, whoever pinned it: pins of a freed page (its range was unmapped) go
-        // with it.
-        while clock.is_pinned(slot) {
-            if clock.unpin(slot).is_err() {
-                break;
+        let tenant = {
+            let mut clock = self.clock.lock();
+            // The page is gone, whoever pinned it: pins of a freed page (its range was unmapped)
+            // go with it.
+            while clock.is_pinned(slot) {
+                if clock.unpin(slot).is_err() {
+                    break;
+                }
             }
-        }
-        // A slot already free is core mm freeing a page it never gave us (cannot happen); nothing
-        // to undo.
-        let _ = clock.release(slot);
+            // A slot already free is core mm freeing a page it never gave us (cannot happen);
+            // nothing to undo.
+            clock.release(slot).unwrap_or(0)
+        };
+        self.tenants.lock().release(tenant);
     }
 
     fn moved_out(&self, _slot: u32) {
@@ -195,6 +210,11 @@ impl Managed {
         (clock.used(), clock.heap_bytes())
     }
 
+    /// `(tenant, pages)` of each cgroup holding pages here (at most `out.len()`); returns how many.
+    pub fn tenant_pages(&self, out: &mut [(u8, u32)]) -> usize {
+        self.slots.tenants.lock().pages(out)
+    }
+
     /// The CLOCK hand's position.
     pub fn hand(&self) -> u32 {
         self.slots.clock.lock().hand()
@@ -223,19 +243,51 @@ impl Managed {
 
     /// Makes room for `want` pages by evicting victims the policy picks: into the peer provider
     /// with the most room that this device reaches directly, as many as fit, and the rest to system
-    /// memory. Returns how many pages were evicted (fewer than needed when the rest is pinned or
-    /// too young to move).
+    /// memory. Returns how many pages were evicted (fewer than needed when the rest is pinned, too
+    /// young to move, or protected by its cgroup's `dmem.min` or `dmem.low`).
     fn make_room(&self, target: &Provider, all: &[Arc<Provider>], want: usize) -> Result<usize> {
-        let mut victims = [0u32; CHUNK_PAGES];
-        let n = {
-            let now = self.slots.now();
-            let mut clock = self.slots.clock.lock();
+        let short = {
+            let clock = self.slots.clock.lock();
             let free = (clock.capacity() - clock.used()) as usize;
             if free >= want {
                 return Ok(0);
             }
-            clock.pick_victims(want - free, now, &mut victims)
+            want - free
         };
+        self.evict(target, all, short, None)
+    }
+
+    /// Picks up to `want` victims into `out` among the pages eviction may take (with `limit`: only
+    /// that cgroup's own), sparing pages within their cgroup's `dmem.low` while others can go.
+    fn pick(&self, want: usize, limit: Option<&Limit>, out: &mut [u32]) -> usize {
+        let now = self.slots.now();
+        let (mask, hit_low) = self.slots.tenants.lock().evictable(limit, false);
+        let mut n = self
+            .slots
+            .clock
+            .lock()
+            .pick_victims_of(want, now, out, &mask);
+        if n < want && hit_low {
+            let (mask, _) = self.slots.tenants.lock().evictable(limit, true);
+            n += self
+                .slots
+                .clock
+                .lock()
+                .pick_victims_of(want - n, now, &mut out[n..], &mask);
+        }
+        n
+    }
+
+    /// Evicts up to `want` pages the policy picks (see [`Managed::pick`]); returns how many went.
+    fn evict(
+        &self,
+        target: &Provider,
+        all: &[Arc<Provider>],
+        want: usize,
+        limit: Option<&Limit>,
+    ) -> Result<usize> {
+        let mut victims = [0u32; CHUNK_PAGES];
+        let n = self.pick(want, limit, &mut victims);
         if n == 0 {
             return Ok(0);
         }
@@ -254,12 +306,24 @@ impl Managed {
                 // directly goes to system memory instead: the peer would be no better for them, and
                 // it stays free for others.
                 let mut accessed_by = [ProviderSet::EMPTY; CHUNK_PAGES];
+                let mut tenant = [0u8; CHUNK_PAGES];
                 {
                     let clock = self.slots.clock.lock();
-                    for (a, &slot) in accessed_by.iter_mut().zip(&victims[..n]) {
-                        *a = clock.accessed_by(slot);
+                    for (i, &slot) in victims[..n].iter().enumerate() {
+                        accessed_by[i] = clock.accessed_by(slot);
+                        tenant[i] = clock.tenant(slot);
                     }
                 }
+                // Only the evicting process's cgroup can be charged on the peer: other cgroups'
+                // victims go to system memory.
+                let mut group = [None; CHUNK_PAGES];
+                {
+                    let tenants = self.slots.tenants.lock();
+                    for (g, &t) in group.iter_mut().zip(&tenant[..n]) {
+                        *g = tenants.group(t);
+                    }
+                }
+                let me = dmem::current_group();
                 let reaches = |set: ProviderSet| {
                     all.iter()
                         .filter(|q| {
@@ -277,7 +341,10 @@ impl Managed {
                         if !reaches(accessed_by[i]) {
                             return None;
                         }
-                        m.slots.clock.lock().alloc_slot()
+                        if p.region.is_some() && group[i] != Some(me) {
+                            return None;
+                        }
+                        m.alloc_charged_slot(p)
                     },
                     |i, slot| {
                         let now = m.slots.now();
@@ -314,6 +381,85 @@ impl Managed {
         // Each evicted page was unmapped from the process and every importer of it.
         Stats::add(&stats.invalidations, moved);
         Ok(moved as usize)
+    }
+
+    /// A slot for a page the caller moves in, charged to the caller's cgroup in `p`'s region
+    /// (`p` is this memory's provider); `None` when the provider is full, the cgroup is at its
+    /// `dmem.max`, or 255 other cgroups hold pages here.
+    fn alloc_charged_slot(&self, p: &Provider) -> Option<u32> {
+        let tenant = match &p.region {
+            None => 0,
+            Some(r) => {
+                let c = r.try_charge(PAGE_SIZE as u64).ok()?;
+                self.slots.tenants.lock().add(c).ok()?
+            }
+        };
+        self.take_slot(tenant)
+    }
+
+    /// A slot for a page of `tenant` (already charged), or `None` (and the charge is given back).
+    fn take_slot(&self, tenant: u8) -> Option<u32> {
+        let slot = self.slots.clock.lock().alloc_slot_for(tenant);
+        if slot.is_none() {
+            self.slots.tenants.lock().release(tenant);
+        }
+        slot
+    }
+
+    /// Charges `pages` pages to the caller's cgroup in `target`'s region, for a migration into
+    /// this memory. Over the cgroup's `dmem.max`, evicts the cgroup's own pages here first (never
+    /// another cgroup's); `ENOMEM` if still over. Returns the tenant of each charge and how many
+    /// pages were evicted.
+    fn prepay(
+        &self,
+        target: &Provider,
+        all: &[Arc<Provider>],
+        pages: usize,
+    ) -> Result<(KVec<u8>, usize)> {
+        let mut tenants = KVec::with_capacity(pages, GFP_KERNEL)?;
+        let Some(region) = &target.region else {
+            return Ok((tenants, 0));
+        };
+        let mut evicted = 0;
+        while tenants.len() < pages {
+            let c = match region.try_charge(PAGE_SIZE as u64) {
+                Ok(c) => c,
+                Err(ChargeError::Limited(limit)) => {
+                    let room = limit.map_or(Ok(0), |l| {
+                        self.evict(target, all, pages - tenants.len(), Some(&l))
+                    });
+                    match room {
+                        Ok(0) | Err(_) => {
+                            self.refund(&tenants);
+                            return Err(ENOMEM);
+                        }
+                        Ok(k) => {
+                            evicted += k;
+                            continue;
+                        }
+                    }
+                }
+                Err(ChargeError::Failed(e)) => {
+                    self.refund(&tenants);
+                    return Err(e);
+                }
+            };
+            match self.slots.tenants.lock().add(c) {
+                // Within the capacity reserved above.
+                Ok(t) => drop(tenants.push_within_capacity(t)),
+                // 255 other cgroups hold pages here: what was charged so far is all there is.
+                Err(_) => break,
+            }
+        }
+        Ok((tenants, evicted))
+    }
+
+    /// Gives back charges from [`Managed::prepay`] that no page used.
+    fn refund(&self, tenants: &[u8]) {
+        let mut t = self.slots.tenants.lock();
+        for &tenant in tenants {
+            t.release(tenant);
+        }
     }
 
     /// Slots with no page.
@@ -365,7 +511,10 @@ pub fn migrate_to_provider(
                 .count()
         };
         for_each_vma_piece(mm, ws, we, CHUNK_PAGES, |vma, a, b| {
-            done.evicted += tm.make_room(target, all, needing_slots(a, b))? as u64;
+            let need = needing_slots(a, b);
+            let (mut prepaid, evicted) = tm.prepay(target, all, need)?;
+            done.evicted += evicted as u64;
+            done.evicted += tm.make_room(target, all, need)? as u64;
             let moved = tm.mem.migrate_in(
                 vma,
                 a,
@@ -380,7 +529,10 @@ pub fn migrate_to_provider(
                             return None;
                         }
                     }
-                    tm.slots.clock.lock().alloc_slot()
+                    match target.region {
+                        None => tm.take_slot(0),
+                        Some(_) => tm.take_slot(prepaid.pop()?),
+                    }
                 },
                 |addr, slot| {
                     let a = advice
@@ -400,8 +552,10 @@ pub fn migrate_to_provider(
                         let _ = clock.set_accessed_by(slot, a.accessed_by);
                     }
                 },
-            )?;
-            done.migrated += moved as u64;
+            );
+            // Charges for pages that did not move (already here, or busy) go back.
+            tm.refund(&prepaid);
+            done.migrated += moved? as u64;
             Ok(())
         })?;
         ws = we;
@@ -587,7 +741,8 @@ pub fn set_pinned(
 /// land.
 ///
 /// `ENOSPC` if a provider's pages already carry as many distinct sets of accessing devices as it
-/// can tell apart (`eviction::ACCESSOR_SETS`); the pages walked before keep the new advice.
+/// can tell apart (`eviction::ATTR_SETS`, counted with the tenants of its pages); the pages walked
+/// before keep the new advice.
 pub fn set_accessed_by(
     mm: &MmWithUser,
     start: usize,

@@ -66,6 +66,8 @@ pub mod bind_sysfs;
 pub mod block_io;
 #[path = "bind/devmem.rs"]
 pub mod devmem;
+#[path = "bind/dmem.rs"]
+pub mod dmem;
 #[path = "bind/ffi.rs"]
 pub mod ffi;
 #[path = "bind/hmm.rs"]
@@ -93,6 +95,7 @@ pub mod provider;
 pub mod registry;
 pub mod space;
 pub mod sysfs;
+pub mod tenants;
 pub mod uapi_layout;
 pub mod user_struct;
 

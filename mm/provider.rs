@@ -7,6 +7,7 @@
 //! whose pages p2pmm may evict at any time). The counters are what `P2PMM_IOC_PROVIDERS` reports.
 
 use crate::{
+    dmem,
     managed::Managed,
     pci_p2p,
     route::{ProviderKind, RoutePolicy},
@@ -16,6 +17,7 @@ use crate::{
 use kernel::{
     pci,
     prelude::*,
+    str::CString,
     sync::{
         aref::ARef,
         atomic::{ordering, Atomic},
@@ -83,6 +85,8 @@ pub struct Provider {
     /// Bytes of the device's p2pdma pool that are not this static provider's: the P2P windows of
     /// managed providers on the same device, which p2pdma counts in the pool (allocated).
     p2p_reserved: Atomic<u64>,
+    /// The dmem cgroup region its memory is charged to (`None` without the dmem controller).
+    pub region: Option<dmem::Region>,
 }
 
 /// The administrator's route policy: the module parameters `route_allow_host_bridge` and
@@ -130,6 +134,7 @@ impl Provider {
         capacity: u64,
         managed: Option<Managed>,
         stats: Arc<Stats>,
+        region: Option<dmem::Region>,
     ) -> Self {
         let kind = if managed.is_some() {
             Kind::Managed
@@ -145,7 +150,22 @@ impl Provider {
             stats,
             managed,
             p2p_reserved: Atomic::new(0),
+            region,
         }
+    }
+
+    /// The name of the dmem region of a provider of `kind` on `pdev`: `p2pmm/<pci name>/static` or
+    /// `.../managed` (what an administrator writes to `dmem.max` and reads in `dmem.current`).
+    pub fn region_name(pdev: &pci::Device, kind: Kind) -> Result<CString> {
+        let kind = match kind {
+            Kind::Static => "static",
+            Kind::Managed => "managed",
+        };
+        CString::try_from_fmt(fmt!(
+            "p2pmm/{}/{}",
+            pci_p2p::name(pdev).to_str().map_err(|_| EINVAL)?,
+            kind
+        ))
     }
 
     /// Tells a static provider that `bytes` of its device's p2pdma pool are a managed provider's

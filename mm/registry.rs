@@ -10,6 +10,7 @@
 
 use crate::{
     bind_sysfs::{self, ProviderDir},
+    dmem,
     managed::Managed,
     pci_p2p,
     provider::{Kind, Provider, Stats},
@@ -65,6 +66,7 @@ pub fn register_static(
     pdev: ARef<pci::Device>,
     capacity: u64,
 ) -> Result<Arc<Provider>> {
+    let region = dmem::Region::register(capacity, &Provider::region_name(&pdev, Kind::Static)?)?;
     register(Provider::new(
         0,
         adopted,
@@ -72,6 +74,7 @@ pub fn register_static(
         capacity,
         None,
         Stats::new()?,
+        region,
     ))
 }
 
@@ -83,6 +86,7 @@ pub fn register_managed(
     stats: Arc<Stats>,
 ) -> Result<Arc<Provider>> {
     let capacity = managed.capacity();
+    let region = dmem::Region::register(capacity, &Provider::region_name(&pdev, Kind::Managed)?)?;
     register(Provider::new(
         0,
         false,
@@ -90,6 +94,7 @@ pub fn register_managed(
         capacity,
         Some(managed),
         stats,
+        region,
     ))
 }
 
@@ -268,6 +273,10 @@ impl pci_p2p::UnbindWatcher for RevokeOnUnbind {
             };
             drop(dir);
             pci_p2p::zap(mmap_offset(p.id), MMAP_WINDOW);
+            // The mappings hold no device memory any more: neither do their cgroups.
+            if let Some(r) = &p.region {
+                r.revoke_vmas();
+            }
         }
     }
 

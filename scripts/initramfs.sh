@@ -55,6 +55,7 @@ log "building guest programs (kselftests, hmm-tests)"
 	in_chroot $CC -I /build/guest-src/include/uapi -I /build/guest-src/tests/lib -I $KTREE \
 		/build/guest-src/tests/guest/p2pmm_demo.c \
 		-o /build/guest-bin/p2pmm-demo || exit 1
+	in_chroot $CC /build/guest-src/tests/guest/p2pmm_run_as.c -o /build/guest-bin/p2pmm-run-as || exit 1
 	# Upstream hmm-tests, unmodified, as tools/testing/selftests/mm builds it (minus -Werror: upstream's own code).
 	in_chroot sh -c "cd $KTREE/tools/testing/selftests/mm && gcc -static -Wall -O2 -no-pie -U_FORTIFY_SOURCE \
 		-I $KTREE -I .. -isystem $KTREE/tools/include/uapi hmm-tests.c vm_util.c hugepage_settings.c \
@@ -80,7 +81,7 @@ rm -rf "$stage"
 mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,mnt,root,lib/modules,kselftest,kselftest-policy,kselftest-scale}
 cp "$ROOT/usr/bin/busybox" "$stage/bin/busybox"
 cp "$bin/hmm-tests" "$bin/p2pmm-info" "$bin/p2pmm-demo" "$bin/mirror_bench" "$bin/oversub_bench" "$bin/p2p_bench" \
-	"$bin/scale_bench" "$stage/bin/"
+	"$bin/scale_bench" "$bin/p2pmm-run-as" "$stage/bin/"
 cp "$bin"/kselftest/* "$stage/kselftest/"
 cp "$bin"/kselftest-policy/* "$stage/kselftest-policy/"
 cp "$bin"/kselftest-scale/* "$stage/kselftest-scale/"

@@ -79,6 +79,27 @@ extern "C" {
     pub fn p2pmm_page_folio_order(page: *mut c_void) -> u32;
     pub fn p2pmm_devmem_split_backing(head: *mut c_void, tail: *mut c_void);
     pub fn p2pmm_vmf_has_pte(vmf: *mut c_void) -> bool;
+    // dmem.rs
+    pub fn p2pmm_dmem_register(size: u64, name: *const c_char, err: *mut c_int) -> *mut c_void;
+    pub fn p2pmm_dmem_unregister(r: *mut c_void);
+    pub fn p2pmm_dmem_try_charge(
+        r: *mut c_void,
+        size: u64,
+        pool: *mut *mut c_void,
+        limit: *mut *mut c_void,
+    ) -> c_int;
+    pub fn p2pmm_dmem_uncharge(pool: *mut c_void, size: u64);
+    pub fn p2pmm_dmem_pool_put(pool: *mut c_void);
+    pub fn p2pmm_dmem_evict_valuable(
+        limit: *mut c_void,
+        test: *mut c_void,
+        ignore_low: bool,
+        hit_low: *mut bool,
+    ) -> bool;
+    pub fn p2pmm_dmem_current_group() -> c_ulong;
+    pub fn p2pmm_dmem_charge_vma(r: *mut c_void, vma: *mut c_void) -> c_int;
+    pub fn p2pmm_dmem_uncharge_vma(vma: *mut c_void);
+    pub fn p2pmm_dmem_revoke_vmas(r: *mut c_void);
     // exclusive.rs
     pub fn p2pmm_make_device_exclusive(
         mm: *mut c_void,

@@ -17,6 +17,8 @@ mount -t devtmpfs dev /dev 2>/dev/null
 mount -t tmpfs tmp /tmp
 mount -t debugfs debugfs /sys/kernel/debug
 mkdir -p /dev/hugepages && mount -t hugetlbfs none /dev/hugepages
+# cgroup v2, where the dmem controller shows p2pmm's regions (dmem.capacity, dmem.current) and takes limits.
+mount -t cgroup2 none /sys/fs/cgroup
 
 say() { echo "P2PMM: $*"; }
 mode=${p2pmm_mode:-test}
@@ -85,6 +87,16 @@ suite_kselftest() {
 	for t in /kselftest/${p2pmm_kselftest:-*}; do
 		"$t" || rc=1
 	done
+	# The cases that make sense for an unprivileged user, as one: uid 1000 in group 1001, which owns the node
+	# the way Documentation/p2pmm/admin.rst's udev rule makes it (p2pmm_unpriv_test checks the rest).
+	if [ -z "$p2pmm_kselftest" ]; then
+		chown 0:1001 /dev/p2pmm && chmod 0660 /dev/p2pmm || rc=1
+		for t in p2pmm_migrate_test p2pmm_advise_test; do
+			echo "# unprivileged: $t (uid 1000, group 1001)"
+			p2pmm-run-as 1000 1000 1001 /kselftest/$t || rc=1
+		done
+		chmod 0600 /dev/p2pmm && chown 0:0 /dev/p2pmm || rc=1
+	fi
 	rmmod p2pmm_sample || rc=1
 	rmmod p2pmm_mirror || rc=1
 	# Unloading tears everything down (drivers unbind, managed memory is evicted, sysfs/debugfs go): any

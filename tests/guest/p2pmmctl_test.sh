@@ -150,7 +150,13 @@ check query_shows_three_kinds_of_page '[ $rc = 0 ] && grep -qE "^0-63 .* provide
 	grep -qE "^64-127 .* system$" "$T/out" && grep -qE "^128-255 .* not populated$" "$T/out"'
 
 # ---- query of another process: a buffer placed and held by one p2pmmctl, looked at by another ----
-"$CTL" prefetch --size 1M --to "$managed" --hold --hold-secs 60 >"$T/hold" 2>"$T/hold.err" &
+# The holder runs in a cgroup of its own with a dmem.max, for `p2pmmctl cgroups` below.
+CG=/sys/fs/cgroup/p2pmmctl_test
+echo +dmem >/sys/fs/cgroup/cgroup.subtree_control
+rmdir "$CG" 2>/dev/null
+mkdir "$CG" && echo "p2pmm/$near/managed 2M" >"$CG/dmem.max"
+sh -c "echo \$\$ >$CG/cgroup.procs && exec $CTL prefetch --size 1M --to $managed --hold --hold-secs 60" \
+	>"$T/hold" 2>"$T/hold.err" &
 holder=$!
 i=0
 while ! grep -q '^holding ' "$T/hold" && [ $i -lt 50 ] && kill -0 "$holder" 2>/dev/null; do
@@ -166,6 +172,15 @@ cp "$T/hold" "$T/out"
 cp "$T/hold.err" "$T/err"
 check prefetch_hold_prints_range '[ "$hpid" = "$holder" ] && [ "$hlen" = 1048576 ] && echo "$haddr" | grep -qE "^0x[0-9a-f]+000$" &&
 	[ "$(wc -l <"$T/hold")" = 1 ] && kill -0 "$holder"'
+# What the holder's cgroup holds, from the dmem controller.
+run cgroups --json
+flat "$T/out" >"$T/cgflat"
+check cgroups_json_shows_the_holders_charge '[ $rc = 0 ] && grep -q "^ cgroup=/p2pmmctl_test region=p2pmm/$near/managed provider=$managed current=1048576 max=2097152 min=0 low=0 $" "$T/cgflat"'
+run cgroups
+check cgroups_table_shows_the_holders_charge '[ $rc = 0 ] &&
+	grep -qE "^/p2pmmctl_test +$managed +p2pmm/$near/managed +1 MiB +2 MiB +- +-$" "$T/out"'
+run cgroups --cgroup-root /proc
+check cgroups_without_dmem_controller '[ $rc = 1 ] && one_line_stderr && grep -q "^p2pmmctl: /proc: no dmem cgroup controller there" "$T/err"'
 run query --pid "$holder" --addr "$haddr" --len "$hlen"
 check query_other_process_every_page_on_provider '[ $rc = 0 ] &&
 	grep -q "^query of process $holder (p2pmmctl): 1 MiB (256 pages) at $haddr$" "$T/out" &&
@@ -200,6 +215,7 @@ check query_other_process_unprivileged_eperm '[ $rc = 1 ] && one_line_stderr &&
 	grep -q "^p2pmmctl: --pid $holder: P2PMM_IOC_QUERY: operation not permitted (EPERM); another process.s memory needs CAP_SYS_PTRACE$" "$T/err"'
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
+check cgroups_charge_leaves_with_the_holder '[ "$(grep "^p2pmm/$near/managed " "$CG/dmem.current")" = "p2pmm/$near/managed 0" ] && rmdir "$CG"'
 # A hold that runs out: the data check follows it, and the pages were where the prefetch put them.
 run prefetch --size 64K --to "$managed" --hold --hold-secs 1
 check prefetch_hold_ends_with_report '[ $rc = 0 ] && head -1 "$T/out" | grep -qE "^holding 0x[0-9a-f]+ 65536 pid [0-9]+$" &&

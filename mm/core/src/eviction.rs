@@ -9,7 +9,8 @@
 //! inside (time is passed in).
 //!
 //! Victim selection honours, in this order:
-//! - pinned slots are never picked;
+//! - pinned slots are never picked, nor slots whose tenant the caller protects
+//!   ([`Clock::pick_victims_of`]: a cgroup within its `dmem.min` or `dmem.low`);
 //! - a slot occupied less than `min_residency` ago is not picked: a page that just moved in stays a
 //!   while, which damps migration ping-pong between two devices (drm_pagemap's `timeslice_ms` does
 //!   the same);
@@ -25,8 +26,10 @@
 //! Accelerators carry tens of GiB, so a slot costs 7 bytes ([`slot_table`](crate::slot_table)) and
 //! the slots are stored in 4 KiB pieces, never in one array sized by the provider (a 64 GiB
 //! provider is 16 Mi slots: 112 MiB in 28,680 pieces). What would not fit in 7 bytes is shared: the
-//! sets of accessing devices (`ACCESSED_BY` advice) are interned in a table of [`ACCESSOR_SETS`]
-//! distinct sets per provider, and a slot stores an index. Times are kept modulo 2^32 of the
+//! sets of accessing devices (`ACCESSED_BY` advice) are interned together with the page's *tenant*
+//! (the caller's index of whom the page is charged to, 0 for no one, see
+//! [`Clock::alloc_slot_for`]), in a table of [`ATTR_SETS`] distinct (set, tenant) pairs per
+//! provider, and a slot stores an index. Times are kept modulo 2^32 of the
 //! caller's unit (microseconds in the module: 71 minutes), so `min_residency` is at most 2^31 - 1
 //! units; a page whose stamp wrapped may look young for one `min_residency` more, which only delays
 //! its eviction.
@@ -38,8 +41,30 @@ use crate::slot_table::{Slot, SlotState, SlotTable, MAX_PINS};
 
 const NONE: u32 = u32::MAX;
 
-/// How many distinct non-empty sets of accessing devices one provider's pages can be advised with.
-pub const ACCESSOR_SETS: usize = 255;
+/// How many distinct (set of accessing devices, tenant) pairs other than (none, 0) one provider's
+/// pages can carry.
+pub const ATTR_SETS: usize = 255;
+
+/// A set of tenants (0 to 255): whose pages may be picked as victims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantMask([u64; 4]);
+
+impl TenantMask {
+    /// Every tenant.
+    pub const ALL: TenantMask = TenantMask([u64::MAX; 4]);
+    /// No tenant.
+    pub const NONE: TenantMask = TenantMask([0; 4]);
+
+    /// Whether `tenant` is in the set.
+    pub fn contains(&self, tenant: u8) -> bool {
+        self.0[usize::from(tenant / 64)] & (1 << (tenant % 64)) != 0
+    }
+
+    /// Adds `tenant` to the set.
+    pub fn insert(&mut self, tenant: u8) {
+        self.0[usize::from(tenant / 64)] |= 1 << (tenant % 64);
+    }
+}
 
 /// A misuse of a slot (a caller bug in the subsystem, `EINVAL`, except for `Busy` and
 /// `TooManySets`).
@@ -53,8 +78,8 @@ pub enum SlotError {
     Busy,
     /// Unpin of a slot that is not pinned, or a pin count overflow.
     PinCount,
-    /// The provider's pages already carry [`ACCESSOR_SETS`] other sets of accessing devices
-    /// (`ENOSPC`).
+    /// The provider's pages already carry [`ATTR_SETS`] other (set of accessing devices, tenant)
+    /// pairs (`ENOSPC`).
     TooManySets,
 }
 
@@ -83,6 +108,8 @@ pub struct SlotInfo {
     pub occupied_at: u32,
     /// The providers whose devices access the page.
     pub accessed_by: ProviderSet,
+    /// Whom the page is charged to (the caller's index, 0 for no one).
+    pub tenant: u8,
 }
 
 impl SlotInfo {
@@ -92,54 +119,70 @@ impl SlotInfo {
     }
 }
 
-/// The interned sets of accessing devices: index `i + 1` of a slot names `sets[i]`, which `refs[i]`
-/// slots name.
-struct AccessorSets {
-    sets: Vec<(ProviderSet, u32)>,
+/// What a slot's page carries besides its state: the devices advised to access it and its tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Attr {
+    accessed_by: ProviderSet,
+    tenant: u8,
 }
 
-impl AccessorSets {
-    fn new() -> Result<AccessorSets, AllocError> {
-        Ok(AccessorSets {
-            sets: kalloc::try_with_capacity(ACCESSOR_SETS)?,
+impl Attr {
+    const NONE: Attr = Attr {
+        accessed_by: ProviderSet::EMPTY,
+        tenant: 0,
+    };
+}
+
+/// The interned attributes: index `i + 1` of a slot names `attrs[i]`, which `refs[i]` slots name;
+/// index 0 is [`Attr::NONE`].
+struct Attrs {
+    attrs: Vec<(Attr, u32)>,
+}
+
+impl Attrs {
+    fn new() -> Result<Attrs, AllocError> {
+        Ok(Attrs {
+            attrs: kalloc::try_with_capacity(ATTR_SETS)?,
         })
     }
 
-    fn get(&self, index: u8) -> ProviderSet {
+    fn get(&self, index: u8) -> Attr {
         match index {
-            0 => ProviderSet::EMPTY,
+            0 => Attr::NONE,
             i => self
-                .sets
+                .attrs
                 .get(usize::from(i) - 1)
-                .map_or(ProviderSet::EMPTY, |e| e.0),
+                .map_or(Attr::NONE, |e| e.0),
         }
     }
 
-    /// The index of `set`, taking a reference to it; never allocates (room for every set is
+    /// The index of `attr`, taking a reference to it; never allocates (room for every pair is
     /// reserved).
-    fn take(&mut self, set: ProviderSet) -> Result<u8, SlotError> {
-        if set == ProviderSet::EMPTY {
+    fn take(&mut self, attr: Attr) -> Result<u8, SlotError> {
+        if attr == Attr::NONE {
             return Ok(0);
         }
-        let i = match self.sets.iter().position(|e| e.0 == set || e.1 == 0) {
+        let i = match self.attrs.iter().position(|e| e.0 == attr || e.1 == 0) {
             Some(i) => i,
-            None if kalloc::push_within_capacity(&mut self.sets, (set, 0)) => self.sets.len() - 1,
+            None if kalloc::push_within_capacity(&mut self.attrs, (attr, 0)) => {
+                self.attrs.len() - 1
+            }
             None => return Err(SlotError::TooManySets),
         };
-        let e = &mut self.sets[i];
+        let e = &mut self.attrs[i];
         if e.1 == 0 {
-            // A set no slot names any more is reused.
-            e.0 = set;
+            // A pair no slot names any more is reused.
+            e.0 = attr;
         }
         e.1 += 1;
         Ok(i as u8 + 1)
     }
 
-    /// Drops a reference taken by [`AccessorSets::take`].
+    /// Drops a reference taken by [`Attrs::take`].
     fn put(&mut self, index: u8) {
         if let Some(e) = usize::from(index)
             .checked_sub(1)
-            .and_then(|i| self.sets.get_mut(i))
+            .and_then(|i| self.attrs.get_mut(i))
         {
             e.1 = e.1.saturating_sub(1);
         }
@@ -149,7 +192,7 @@ impl AccessorSets {
 /// The slots of one managed provider and the CLOCK hand over them.
 pub struct Clock {
     slots: SlotTable,
-    accessors: AccessorSets,
+    attrs: Attrs,
     hand: u32,
     free_head: u32,
     used: u32,
@@ -172,7 +215,7 @@ impl Clock {
         })?;
         Ok(Clock {
             slots,
-            accessors: AccessorSets::new()?,
+            attrs: Attrs::new()?,
             hand: 0,
             free_head: if capacity > 0 { 0 } else { NONE },
             used: 0,
@@ -187,7 +230,7 @@ impl Clock {
 
     /// Bytes of bookkeeping the clock holds on the heap.
     pub fn heap_bytes(&self) -> usize {
-        self.slots.heap_bytes() + self.accessors.sets.capacity() * size_of::<(ProviderSet, u32)>()
+        self.slots.heap_bytes() + self.attrs.attrs.capacity() * size_of::<(Attr, u32)>()
     }
 
     /// The number of slots not on the free list.
@@ -202,14 +245,29 @@ impl Clock {
 
     /// Takes a free slot for a page about to be copied in, or `None` if the provider is full.
     pub fn alloc_slot(&mut self) -> Option<u32> {
+        self.alloc_slot_for(0)
+    }
+
+    /// Takes a free slot for a page about to be copied in that is charged to `tenant` (the caller's
+    /// index; 0 for no one), or `None` if the provider is full or its pages already carry
+    /// [`ATTR_SETS`] other pairs of attributes.
+    pub fn alloc_slot_for(&mut self, tenant: u8) -> Option<u32> {
         let i = self.free_head;
         let s = self.slots.get(i)?;
+        let attrs = self
+            .attrs
+            .take(Attr {
+                accessed_by: ProviderSet::EMPTY,
+                tenant,
+            })
+            .ok()?;
         self.free_head = s.stamp;
         self.slots.set(
             i,
             Slot {
                 state: SlotState::Reserved,
                 stamp: 0,
+                attrs,
                 ..s
             },
         );
@@ -231,10 +289,10 @@ impl Clock {
     }
 
     /// The slot's page is gone (moved out, freed, or its copy-in failed): the slot goes back on the
-    /// free list.
+    /// free list. Returns the tenant the page was charged to, for the caller to uncharge.
     ///
     /// Refused while the slot is pinned.
-    pub fn release(&mut self, slot: u32) -> Result<(), SlotError> {
+    pub fn release(&mut self, slot: u32) -> Result<u8, SlotError> {
         let s = self.slot(slot)?;
         if s.state == SlotState::Free {
             return Err(SlotError::WrongState);
@@ -242,11 +300,12 @@ impl Clock {
         if s.pins > 0 {
             return Err(SlotError::Busy);
         }
-        self.accessors.put(s.accessors);
+        let tenant = self.attrs.get(s.attrs).tenant;
+        self.attrs.put(s.attrs);
         self.slots.set(slot, Slot::free(self.free_head));
         self.free_head = slot;
         self.used -= 1;
-        Ok(())
+        Ok(tenant)
     }
 
     /// The page was accessed: it gets a second chance when the hand next passes.
@@ -274,15 +333,13 @@ impl Clock {
     pub fn set_accessed_by(&mut self, slot: u32, set: ProviderSet) -> Result<(), SlotError> {
         let s = self.slot(slot)?;
         holding(&s)?;
-        let index = self.accessors.take(set)?;
-        self.accessors.put(s.accessors);
-        self.slots.set(
-            slot,
-            Slot {
-                accessors: index,
-                ..s
-            },
-        );
+        let attr = Attr {
+            accessed_by: set,
+            ..self.attrs.get(s.attrs)
+        };
+        let index = self.attrs.take(attr)?;
+        self.attrs.put(s.attrs);
+        self.slots.set(slot, Slot { attrs: index, ..s });
         Ok(())
     }
 
@@ -291,7 +348,14 @@ impl Clock {
     pub fn accessed_by(&self, slot: u32) -> ProviderSet {
         self.slots
             .get(slot)
-            .map_or(ProviderSet::EMPTY, |s| self.accessors.get(s.accessors))
+            .map_or(ProviderSet::EMPTY, |s| self.attrs.get(s.attrs).accessed_by)
+    }
+
+    /// Whom the slot's page is charged to (0 for no one, a free slot or one past the capacity).
+    pub fn tenant(&self, slot: u32) -> u8 {
+        self.slots
+            .get(slot)
+            .map_or(0, |s| self.attrs.get(s.attrs).tenant)
     }
 
     /// Pins the slot's page: it is not picked until unpinned. Refused while the slot is being
@@ -340,7 +404,8 @@ impl Clock {
             referenced: s.referenced,
             // A free slot's stamp is its free-list link, not a time.
             occupied_at: if free { 0 } else { s.stamp },
-            accessed_by: self.accessors.get(s.accessors),
+            accessed_by: self.attrs.get(s.attrs).accessed_by,
+            tenant: self.attrs.get(s.attrs).tenant,
         })
     }
 
@@ -371,10 +436,21 @@ impl Clock {
     /// Picked slots are marked as being evicted; the caller moves their pages out and then calls
     /// [`Clock::release`] or [`Clock::cancel_eviction`] for each.
     pub fn pick_victims(&mut self, max: usize, now: u64, out: &mut [u32]) -> usize {
+        self.pick_victims_of(max, now, out, &TenantMask::ALL)
+    }
+
+    /// [`Clock::pick_victims`] among the pages of the tenants in `tenants` only.
+    pub fn pick_victims_of(
+        &mut self,
+        max: usize,
+        now: u64,
+        out: &mut [u32],
+        tenants: &TenantMask,
+    ) -> usize {
         let want = max.min(out.len());
-        let (mut n, skipped_preferred) = self.sweep(want, now, false, out);
+        let (mut n, skipped_preferred) = self.sweep(want, now, false, tenants, out);
         if n < want && skipped_preferred {
-            n += self.sweep(want - n, now, true, &mut out[n..]).0;
+            n += self.sweep(want - n, now, true, tenants, &mut out[n..]).0;
         }
         n
     }
@@ -387,6 +463,7 @@ impl Clock {
         want: usize,
         now: u64,
         take_preferred: bool,
+        tenants: &TenantMask,
         out: &mut [u32],
     ) -> (usize, bool) {
         let cap = self.slots.len();
@@ -400,7 +477,11 @@ impl Clock {
             let Some(mut s) = self.slots.get(i) else {
                 continue;
             };
-            if s.state != SlotState::Occupied || s.pins > 0 || self.young(&s, now) {
+            if s.state != SlotState::Occupied
+                || s.pins > 0
+                || self.young(&s, now)
+                || !tenants.contains(self.attrs.get(s.attrs).tenant)
+            {
                 continue;
             }
             if s.preferred && !take_preferred {
@@ -596,10 +677,10 @@ mod tests {
     #[test]
     fn accessor_sets_are_shared_counted_and_bounded() {
         use crate::location::ProviderId;
-        let n = ACCESSOR_SETS as u32 + 2;
+        let n = ATTR_SETS as u32 + 2;
         let mut c = full(n);
         let set = |i: u32| ProviderSet::from_bits(u64::from(i) + 1);
-        for i in 0..ACCESSOR_SETS as u32 {
+        for i in 0..ATTR_SETS as u32 {
             c.set_accessed_by(i, set(i)).unwrap();
         }
         // Every index is taken: a new set is refused, a known one is shared.
@@ -675,5 +756,74 @@ mod tests {
         );
         assert_eq!(c.slot_info(1 - s).unwrap().state, "free");
         assert_eq!(c.slot_info(2), None);
+    }
+
+    #[test]
+    fn tenants_follow_the_page_and_keep_their_advice() {
+        let mut c = Clock::new(3, 0).unwrap();
+        let a = c.alloc_slot_for(7).unwrap();
+        let b = c.alloc_slot_for(9).unwrap();
+        let none = c.alloc_slot().unwrap();
+        assert_eq!((c.tenant(a), c.tenant(b), c.tenant(none)), (7, 9, 0));
+        for s in [a, b, none] {
+            c.occupy(s, 0).unwrap();
+        }
+        // Advice changes the set of accessing devices, not the tenant.
+        let set = ProviderSet::from_bits(4);
+        c.set_accessed_by(a, set).unwrap();
+        assert_eq!((c.tenant(a), c.accessed_by(a)), (7, set));
+        assert_eq!(c.slot_info(a).unwrap().tenant, 7);
+        // Releasing hands the tenant back to be uncharged; the freed slot has none.
+        assert_eq!(c.release(a), Ok(7));
+        assert_eq!(c.tenant(a), 0);
+        assert_eq!(c.release(none), Ok(0));
+    }
+
+    #[test]
+    fn tenant_masks_decide_whose_pages_are_victims() {
+        let mut c = Clock::new(4, 0).unwrap();
+        for t in [1u8, 2, 1, 200] {
+            let s = c.alloc_slot_for(t).unwrap();
+            c.occupy(s, 0).unwrap();
+        }
+        let mut out = [0; 4];
+        assert_eq!(c.pick_victims_of(4, 0, &mut out, &TenantMask::NONE), 0);
+        let mut only = TenantMask::NONE;
+        only.insert(1);
+        assert!(only.contains(1) && !only.contains(2) && !only.contains(200));
+        assert_eq!(c.pick_victims_of(4, 0, &mut out, &only), 2);
+        assert_eq!((c.tenant(out[0]), c.tenant(out[1])), (1, 1));
+        only.insert(200);
+        assert_eq!(c.pick_victims_of(4, 0, &mut out, &only), 1);
+        assert_eq!(c.tenant(out[0]), 200);
+        // What is left is tenant 2's, which every tenant mask but these reaches.
+        assert_eq!(c.pick_victims(4, 0, &mut out), 1);
+        assert_eq!(c.tenant(out[0]), 2);
+    }
+
+    #[test]
+    fn tenants_share_the_bounded_attribute_table() {
+        let n = ATTR_SETS as u32 + 1;
+        let mut c = Clock::new(n + 1, 0).unwrap();
+        for t in 1..=ATTR_SETS as u32 {
+            assert!(c.alloc_slot_for(t as u8).is_some());
+        }
+        // Every pair is taken: a new one is refused; known ones and tenant 0 are shared.
+        c.occupy(0, 0).unwrap();
+        assert_eq!(
+            c.set_accessed_by(0, ProviderSet::from_bits(1)),
+            Err(SlotError::TooManySets)
+        );
+        let used = c.used();
+        let shared = c.alloc_slot_for(5).unwrap();
+        let nobody = c.alloc_slot_for(0).unwrap();
+        assert_eq!((c.tenant(shared), c.tenant(nobody)), (5, 0));
+        assert_eq!(c.used(), used + 2);
+        // Releasing the last page of tenant 1 frees its pair for another.
+        assert_eq!(c.release(0), Ok(1));
+        c.occupy(shared, 0).unwrap();
+        c.set_accessed_by(shared, ProviderSet::from_bits(1))
+            .unwrap();
+        assert_eq!(c.tenant(shared), 5);
     }
 }

@@ -14,7 +14,7 @@
 //!   bits  0..2   state (free, reserved, occupied, evicting)
 //!   bit   2      referenced
 //!   bit   3      preferred
-//!   bits  4..12  accessor set: an index into the owner's interned sets, 0 for none
+//!   bits  4..12  attributes: an index into the owner's interned (accessor set, tenant) pairs
 //!   bits 12..24  pins
 //!   bits 24..56  stamp: the next free slot while free, the time the page moved in otherwise
 //! ```
@@ -55,8 +55,9 @@ pub struct Slot {
     pub referenced: bool,
     /// The page's preferred location is this provider.
     pub preferred: bool,
-    /// The interned set of devices advised to access the page (0: none).
-    pub accessors: u8,
+    /// The interned attributes of the page: the devices advised to access it and whom it is charged
+    /// to (0: none of either).
+    pub attrs: u8,
     /// Pins from importers mapping the page and from pinning advice (at most [`MAX_PINS`]).
     pub pins: u16,
     /// The next free slot while free; otherwise when the page moved in (modulo 2^32).
@@ -70,7 +71,7 @@ impl Slot {
             state: SlotState::Free,
             referenced: false,
             preferred: false,
-            accessors: 0,
+            attrs: 0,
             pins: 0,
             stamp: next,
         }
@@ -86,7 +87,7 @@ impl Slot {
         let w = state
             | u64::from(self.referenced) << 2
             | u64::from(self.preferred) << 3
-            | u64::from(self.accessors) << 4
+            | u64::from(self.attrs) << 4
             | u64::from(self.pins & MAX_PINS) << 12
             | u64::from(self.stamp) << 24;
         let b = w.to_le_bytes();
@@ -104,7 +105,7 @@ impl Slot {
             },
             referenced: w & (1 << 2) != 0,
             preferred: w & (1 << 3) != 0,
-            accessors: (w >> 4) as u8,
+            attrs: (w >> 4) as u8,
             pins: (w >> 12) as u16 & MAX_PINS,
             stamp: (w >> 24) as u32,
         }
@@ -192,7 +193,7 @@ mod tests {
             state: SlotState::Evicting,
             referenced: true,
             preferred: false,
-            accessors: 255,
+            attrs: 255,
             pins: MAX_PINS,
             stamp: u32::MAX - 1,
         };

@@ -10,6 +10,7 @@
 //! placed buffer alive to look at that way. Errors are one line on stderr and a non-zero exit code:
 //! 1 for a failure, 2 for a command that cannot work.
 
+mod cgroups;
 mod output;
 mod placement;
 mod providers;
@@ -116,6 +117,18 @@ enum Cmd {
             value_parser = clap::value_parser!(u64).range(1..),
         )]
         count: Option<u64>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// How much of each provider each cgroup holds, and its limits: the dmem cgroup controller's
+    /// dmem.current, dmem.max, dmem.min and dmem.low for p2pmm's regions (p2pmm/<pci name>/<kind>).
+    Cgroups {
+        /// Every cgroup and region, also those that hold nothing and set nothing.
+        #[arg(long)]
+        all: bool,
+        /// Where cgroup2 is mounted.
+        #[arg(long, value_name = "DIR", default_value = "/sys/fs/cgroup")]
+        cgroup_root: PathBuf,
         #[command(flatten)]
         json: JsonArg,
     },
@@ -381,6 +394,27 @@ fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
                 print_json(out, &topo::json(&t))?;
             } else {
                 write!(out, "{}", topo::render(&t))?;
+            }
+        }
+        Cmd::Cgroups {
+            all,
+            cgroup_root,
+            json,
+        } => {
+            if !cgroup_root.join("dmem.capacity").exists() {
+                return Err(Failure::new(format!(
+                    "{}: no dmem cgroup controller there (mount cgroup2; the kernel needs \
+                     CONFIG_CGROUP_DMEM)",
+                    cgroup_root.display()
+                )));
+            }
+            let providers = dev.providers()?;
+            let usage = cgroups::scan(&cgroup_root, &providers, all)
+                .map_err(|e| Failure::new(format!("{}: {e}", cgroup_root.display())))?;
+            if json.json {
+                print_json(out, &cgroups::CgroupsJson { cgroups: &usage })?;
+            } else {
+                write!(out, "{}", cgroups::render(&usage))?;
             }
         }
         Cmd::Stats { watch, count, json } => {
