@@ -73,31 +73,38 @@ pub static TOTALS: Totals = Totals {
     retries: Atomic::new(0),
 };
 
-/// The routes a file's transfers asked of the DMA API: (provider id, client device, direct). An
-/// answer stays right while the file is open: provider ids are never reused and the route policy is
-/// fixed at load. Kept per open file so that a stream of transfers asks once, not once per call.
+/// The routes a file's transfers asked of the DMA API: (provider id, provider device, client
+/// device, direct). An answer stays right while the file is open: the route policy is fixed at
+/// load, and an id that a provider on another device took over (ids are reused in turn) does not
+/// match. Kept per open file so that a stream of transfers asks once, not once per call.
 #[derive(Default)]
 pub struct RouteMemo {
-    entries: KVec<(u32, ARef<pci::Device>, bool)>,
+    entries: KVec<(u32, ARef<pci::Device>, ARef<pci::Device>, bool)>,
 }
 
 impl RouteMemo {
     /// Room for this many answers; the oldest goes first.
     const ROOM: usize = 32;
 
-    fn get(&self, id: u32, client: &pci::Device) -> Option<bool> {
+    fn get(&self, p: &Provider, client: &pci::Device) -> Option<bool> {
         self.entries
             .iter()
-            .find(|(i, c, _)| *i == id && core::ptr::eq::<pci::Device>(&**c, client))
-            .map(|&(_, _, direct)| direct)
+            .find(|(i, d, c, _)| {
+                *i == p.id
+                    && core::ptr::eq::<pci::Device>(&**d, &*p.pdev)
+                    && core::ptr::eq::<pci::Device>(&**c, client)
+            })
+            .map(|&(_, _, _, direct)| direct)
     }
 
-    fn put(&mut self, id: u32, client: &pci::Device, direct: bool) {
+    fn put(&mut self, p: &Provider, client: &pci::Device, direct: bool) {
         if self.entries.len() >= Self::ROOM {
             let _ = self.entries.remove(0);
         }
         // An answer that cannot be kept is asked again next time.
-        let _ = self.entries.push((id, client.into(), direct), GFP_KERNEL);
+        let _ = self
+            .entries
+            .push((p.id, p.pdev.clone(), client.into(), direct), GFP_KERNEL);
     }
 }
 
@@ -153,10 +160,10 @@ pub fn transfer(
             let direct = queue_p2p
                 && client.as_ref().is_some_and(|c| {
                     let p = &all[i];
-                    let known = memo.lock().get(p.id, c);
+                    let known = memo.lock().get(p, c);
                     known.unwrap_or_else(|| {
                         let direct = p.route_to(c).plan == PLAN_DIRECT;
-                        memo.lock().put(p.id, c, direct);
+                        memo.lock().put(p, c, direct);
                         direct
                     })
                 });

@@ -17,6 +17,7 @@ use crate::{
     managed::Managed,
     provider::{Kind, Provider},
     registry, route,
+    tenants::TenantInfo,
 };
 use core::fmt::{self, Formatter};
 use kernel::{
@@ -204,10 +205,14 @@ fn dump_slots(p: &Provider, m: &Managed, f: &mut Formatter<'_>) -> fmt::Result {
         tenant: 0,
     };
     // The cgroups its pages are charged to (numbered per provider; the slots name them).
-    let mut tenants = [(0u8, 0u32); 16];
-    let n = m.tenant_pages(&mut tenants);
-    for (t, pages) in &tenants[..n] {
-        writeln!(f, "  tenant {t}: {pages} pages charged")?;
+    let mut tenants = [TenantInfo::default(); 16];
+    let n = m.tenant_infos(&mut tenants);
+    for t in &tenants[..n] {
+        writeln!(
+            f,
+            "  tenant {} (cgroup {}): {} pages charged, {} evicted",
+            t.tenant, t.cgroup, t.pages, t.evicted
+        )?;
     }
     let mut batch = [(0u32, blank); 32];
     let (mut first, mut listed) = (0u32, 0usize);

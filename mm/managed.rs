@@ -28,9 +28,9 @@
 use crate::{
     advice::{Advice, AdviceFlags, ProviderSet},
     bar_devmem::{BarDevmem, SlotHandler, Source},
-    dmem::{self, ChargeError, Limit},
+    dmem::{self, ChargeError, Group, Limit},
     errno::Errno,
-    eviction::{Clock, SlotInfo},
+    eviction::{Clock, SlotInfo, TenantMask},
     hmm::{fault_and_commit, HmmRange, PageKind, Request},
     location::{Location, ProviderId},
     migrate::for_each_vma_piece,
@@ -39,7 +39,7 @@ use crate::{
     provider::{Kind, Provider, Stats},
     range_index::Entry,
     route::PLAN_DIRECT,
-    tenants::Tenants,
+    tenants::{TenantInfo, Tenants},
     trace,
 };
 use kernel::{
@@ -210,9 +210,9 @@ impl Managed {
         (clock.used(), clock.heap_bytes())
     }
 
-    /// `(tenant, pages)` of each cgroup holding pages here (at most `out.len()`); returns how many.
-    pub fn tenant_pages(&self, out: &mut [(u8, u32)]) -> usize {
-        self.slots.tenants.lock().pages(out)
+    /// The cgroups holding pages here (at most `out.len()`); returns how many.
+    pub fn tenant_infos(&self, out: &mut [TenantInfo]) -> usize {
+        self.slots.tenants.lock().infos(out)
     }
 
     /// The CLOCK hand's position.
@@ -291,6 +291,23 @@ impl Managed {
         if n == 0 {
             return Ok(0);
         }
+        // Whose pages they are: for the peer's charges and for the report of who lost pages.
+        let mut tenant = [0u8; CHUNK_PAGES];
+        let mut accessed_by = [ProviderSet::EMPTY; CHUNK_PAGES];
+        {
+            let clock = self.slots.clock.lock();
+            for (i, &slot) in victims[..n].iter().enumerate() {
+                tenant[i] = clock.tenant(slot);
+                accessed_by[i] = clock.accessed_by(slot);
+            }
+        }
+        let mut group = [None; CHUNK_PAGES];
+        {
+            let tenants = self.slots.tenants.lock();
+            for (g, &t) in group.iter_mut().zip(&tenant[..n]) {
+                *g = tenants.group(t);
+            }
+        }
         // Where to: the peer provider with the most room that this device reaches directly (p2pdma
         // allows it and the route policy does not rule it out) keeps the data in device memory, as
         // much of it as fits; the rest goes to system memory in the same migration.
@@ -305,24 +322,8 @@ impl Managed {
                 // A victim whose accessing devices (`ACCESSED_BY` advice) do not all reach the peer
                 // directly goes to system memory instead: the peer would be no better for them, and
                 // it stays free for others.
-                let mut accessed_by = [ProviderSet::EMPTY; CHUNK_PAGES];
-                let mut tenant = [0u8; CHUNK_PAGES];
-                {
-                    let clock = self.slots.clock.lock();
-                    for (i, &slot) in victims[..n].iter().enumerate() {
-                        accessed_by[i] = clock.accessed_by(slot);
-                        tenant[i] = clock.tenant(slot);
-                    }
-                }
                 // Only the evicting process's cgroup can be charged on the peer: other cgroups'
                 // victims go to system memory.
-                let mut group = [None; CHUNK_PAGES];
-                {
-                    let tenants = self.slots.tenants.lock();
-                    for (g, &t) in group.iter_mut().zip(&tenant[..n]) {
-                        *g = tenants.group(t);
-                    }
-                }
                 let me = dmem::current_group();
                 let reaches = |set: ProviderSet| {
                     all.iter()
@@ -361,14 +362,16 @@ impl Managed {
             }
             None => self.mem.evict(&victims[..n]).map(|k| (0, k, false)),
         };
+        let mut stayed = [false; CHUNK_PAGES];
         {
-            // A victim whose page did not move (busy, or freed meanwhile) is occupied again, or
-            // already free.
+            // A victim whose page did not move (busy) is occupied again; one that left is free (or
+            // holds another page by now).
             let mut clock = self.slots.clock.lock();
-            for &slot in &victims[..n] {
-                let _ = clock.cancel_eviction(slot);
+            for (s, &slot) in stayed.iter_mut().zip(&victims[..n]) {
+                *s = clock.cancel_eviction(slot).is_ok();
             }
         }
+        self.report_losses(target.id, &tenant[..n], &group[..n], &stayed[..n]);
         let (into_peer, into_system, had_peer) = moved?;
         // One record per destination: what went to system memory (all of it without a peer).
         if !had_peer || into_system > 0 {
@@ -381,6 +384,27 @@ impl Managed {
         // Each evicted page was unmapped from the process and every importer of it.
         Stats::add(&stats.invalidations, moved);
         Ok(moved as usize)
+    }
+
+    /// Counts and traces, per cgroup, the victims that left (`stayed[i]` false).
+    fn report_losses(&self, id: u32, tenant: &[u8], group: &[Option<Group>], stayed: &[bool]) {
+        let mut seen = TenantMask::NONE;
+        for i in 0..tenant.len() {
+            if stayed[i] || seen.contains(tenant[i]) {
+                continue;
+            }
+            seen.insert(tenant[i]);
+            let lost = (i..tenant.len())
+                .filter(|&j| tenant[j] == tenant[i] && !stayed[j])
+                .count();
+            if let Some(g) = group[i] {
+                self.slots
+                    .tenants
+                    .lock()
+                    .count_evicted(tenant[i], g, lost as u64);
+            }
+            trace::evict_cgroup(id, group[i].map_or(0, |g| g.id()), lost as u32);
+        }
     }
 
     /// A slot for a page the caller moves in, charged to the caller's cgroup in `p`'s region
@@ -460,6 +484,18 @@ impl Managed {
         for &tenant in tenants {
             t.release(tenant);
         }
+    }
+
+    /// Evicts up to `want` (at most 256) of the pages charged to `limit`'s cgroup and its
+    /// descendants, for the dmem controller's reclaim (`dmem_reclaim.rs`); returns how many went.
+    pub fn evict_over_limit(
+        &self,
+        target: &Provider,
+        all: &[Arc<Provider>],
+        want: usize,
+        limit: &Limit,
+    ) -> Result<usize> {
+        self.evict(target, all, want.min(CHUNK_PAGES), Some(limit))
     }
 
     /// Slots with no page.

@@ -36,6 +36,8 @@ pub mod kalloc;
 pub mod location;
 #[path = "core/src/pci_name.rs"]
 pub mod pci_name;
+#[path = "core/src/provider_ids.rs"]
+pub mod provider_ids;
 #[path = "core/src/range_index.rs"]
 pub mod range_index;
 #[path = "core/src/route.rs"]
@@ -88,6 +90,7 @@ pub mod trace;
 pub mod blkio;
 pub mod chardev;
 pub mod debugfs;
+pub mod dmem_reclaim;
 pub mod errno_map;
 pub mod export;
 pub mod managed;

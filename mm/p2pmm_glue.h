@@ -114,6 +114,7 @@ u32 p2pmm_glue_uapi_facts(u64 *out, u32 n);
 /* Tracepoints (mm/trace_glue.c, Rust: mm/bind/trace.rs). */
 void p2pmm_trace_migrate(u32 target, unsigned long start, unsigned long end, u64 migrated, u64 evicted);
 void p2pmm_trace_evict(u32 provider, u32 to, u32 picked, u32 evicted);
+void p2pmm_trace_evict_cgroup(u32 provider, u64 cgroup, u32 pages);
 void p2pmm_trace_route(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance);
 void p2pmm_trace_revoke(u32 provider, const char *device);
 void p2pmm_trace_blkio(bool to_device, u64 pos, u64 len, u64 p2p, u64 system, u64 bounce, u64 retries);

@@ -51,6 +51,22 @@ TRACE_EVENT(p2pmm_evict,
 		  __entry->evicted)
 );
 
+TRACE_EVENT(p2pmm_evict_cgroup,
+	TP_PROTO(u32 provider, u64 cgroup, u32 pages),
+	TP_ARGS(provider, cgroup, pages),
+	TP_STRUCT__entry(
+		__field(u32, provider)
+		__field(u64, cgroup)
+		__field(u32, pages)
+	),
+	TP_fast_assign(
+		__entry->provider = provider;
+		__entry->cgroup = cgroup;
+		__entry->pages = pages;
+	),
+	TP_printk("provider=%u cgroup=%llu pages=%u", __entry->provider, __entry->cgroup, __entry->pages)
+);
+
 TRACE_EVENT(p2pmm_route,
 	TP_PROTO(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance),
 	TP_ARGS(provider, client, verdict, plan, reason, distance),

@@ -68,7 +68,7 @@ impl Stats {
 
 /// One provider.
 pub struct Provider {
-    /// p2pmm's id (never reused while the module is loaded).
+    /// p2pmm's id, 1 to 63 (`provider_ids.rs`: reused in turn once the provider is gone).
     pub id: u32,
     /// Static or managed.
     pub kind: Kind,

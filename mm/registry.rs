@@ -14,6 +14,7 @@ use crate::{
     managed::Managed,
     pci_p2p,
     provider::{Kind, Provider, Stats},
+    provider_ids::ProviderIds,
     uapi_migrate::{mmap_offset, MMAP_WINDOW},
 };
 use kernel::{
@@ -22,25 +23,31 @@ use kernel::{
     sync::{aref::ARef, Arc},
 };
 
-/// The list and the next id to hand out.
+/// The list and the ids in use.
 pub struct Registry {
     list: KVec<Arc<Provider>>,
-    next_id: u32,
+    /// Ids of listed providers, and of providers whose sysfs directory is still being removed.
+    ids: ProviderIds,
     /// Devices whose driver is unbinding: their p2pdma memory is being revoked and must not be
     /// adopted again before the driver is gone (between the unbind notification and the driver's
     /// `remove`, the pool exists).
     unbinding: KVec<ARef<pci::Device>>,
     /// The sysfs directory of each listed provider.
     dirs: KVec<(u32, ProviderDir)>,
+    /// dmem regions of providers whose last reference went in a dmem reclaim callback, where they
+    /// could not be unregistered (that waits for the callbacks); dropped by the next registration,
+    /// unregistration or module exit.
+    parked: KVec<dmem::Region>,
 }
 
 impl Registry {
     const fn new() -> Self {
         Self {
             list: KVec::new(),
-            next_id: 1,
+            ids: ProviderIds::new(),
             unbinding: KVec::new(),
             dirs: KVec::new(),
+            parked: KVec::new(),
         }
     }
 }
@@ -86,7 +93,12 @@ pub fn register_managed(
     stats: Arc<Stats>,
 ) -> Result<Arc<Provider>> {
     let capacity = managed.capacity();
-    let region = dmem::Region::register(capacity, &Provider::region_name(&pdev, Kind::Managed)?)?;
+    // Lowering a cgroup's dmem.max below its use evicts its pages (dmem_reclaim.rs).
+    let region = dmem::Region::register_with(
+        capacity,
+        &Provider::region_name(&pdev, Kind::Managed)?,
+        Some(crate::dmem_reclaim::reclaim),
+    )?;
     register(Provider::new(
         0,
         false,
@@ -100,9 +112,25 @@ pub fn register_managed(
 
 /// Gives `p` the next id and lists it.
 fn register(mut p: Provider) -> Result<Arc<Provider>> {
+    drop_parked();
     let (kind, adopted) = (p.kind, p.adopted);
+    // The id first, so that the provider's `Arc` is made outside the lock: a provider that is
+    // dropped (when that fails, or when it is refused below) unregisters its dmem region, which
+    // waits for the controller's reclaim callbacks, and those take this lock (dmem_reclaim.rs).
+    let id = PROVIDERS.lock().ids.take().ok_or(ENOSPC)?;
+    p.id = id;
+    if let Some(r) = &p.region {
+        r.set_key(id);
+    }
+    let p = match Arc::new(p, GFP_KERNEL) {
+        Ok(p) => p,
+        Err(e) => {
+            PROVIDERS.lock().ids.put(id);
+            return Err(e.into());
+        }
+    };
     let mut reg = PROVIDERS.lock();
-    if kind == Kind::Static
+    let refused = if kind == Kind::Static
         && reg
             .list
             .iter()
@@ -110,18 +138,23 @@ fn register(mut p: Provider) -> Result<Arc<Provider>> {
     {
         // p2pdma keeps one pool per device: a second static provider on it would count the same
         // memory twice.
-        return Err(EEXIST);
-    }
-    if adopted && reg.unbinding.iter().any(|d| is_same(d, &p.pdev)) {
+        Some(EEXIST)
+    } else if adopted && reg.unbinding.iter().any(|d| is_same(d, &p.pdev)) {
         // Being revoked: adopting it again would hand out memory that is about to go.
-        return Err(EBUSY);
+        Some(EBUSY)
+    } else if reg.dirs.reserve(1, GFP_KERNEL).is_err()
+        || reg.list.push(p.clone(), GFP_KERNEL).is_err()
+    {
+        Some(ENOMEM)
+    } else {
+        None
+    };
+    if let Some(e) = refused {
+        reg.ids.put(id);
+        // The lock goes before the provider does.
+        drop(reg);
+        return Err(e);
     }
-    let id = reg.next_id;
-    p.id = id;
-    let p = Arc::new(p, GFP_KERNEL)?;
-    reg.dirs.reserve(1, GFP_KERNEL)?;
-    reg.list.push(p.clone(), GFP_KERNEL)?;
-    reg.next_id += 1;
     // Static memory is also mapped through the directory's `allocate` file, found by device name
     // too.
     let static_on = (kind == Kind::Static).then(|| p.device_name());
@@ -163,8 +196,35 @@ pub fn unregister(id: u32) {
     drop(dir);
     if gone.is_some() {
         pr_info!("provider {} unregistered\n", id);
+        // Only now, with its directory gone, may a new provider take the id.
+        PROVIDERS.lock().ids.put(id);
     }
     drop(gone);
+    drop_parked();
+}
+
+/// Keeps `r` for [`drop_parked`]: its provider's last reference went where it cannot be
+/// unregistered (`dmem_reclaim.rs`).
+pub fn park_region(r: dmem::Region) {
+    let mut reg = PROVIDERS.lock();
+    // Reserved first: a failed push would drop `r` here, which would deadlock.
+    if reg.parked.reserve(1, GFP_KERNEL).is_err() {
+        // A region that stays registered is the lesser harm.
+        pr_err!("a dmem region stays registered: no memory to park it\n");
+        core::mem::forget(r);
+        return;
+    }
+    // Within the capacity reserved above.
+    let _ = reg
+        .parked
+        .push_within_capacity(r)
+        .map_err(core::mem::forget);
+}
+
+/// Unregisters the regions [`park_region`] kept.
+fn drop_parked() {
+    let parked = core::mem::replace(&mut PROVIDERS.lock().parked, KVec::new());
+    drop(parked);
 }
 
 /// The provider with `id`.
@@ -194,10 +254,15 @@ pub fn snapshot() -> Result<KVec<Arc<Provider>>> {
 
 /// Adopts every p2pdma provider not yet known and forgets adopted ones whose memory is gone.
 pub fn sync_adopted() -> Result {
-    PROVIDERS
-        .lock()
-        .list
-        .retain(|p| !p.adopted || pci_p2p::p2p_memory(&p.pdev).is_some());
+    let mut stale = KVec::<u32>::new();
+    for p in PROVIDERS.lock().list.iter() {
+        if p.adopted && pci_p2p::p2p_memory(&p.pdev).is_none() {
+            stale.push(p.id, GFP_KERNEL)?;
+        }
+    }
+    for id in stale {
+        unregister(id);
+    }
     let mut found: KVec<(ARef<pci::Device>, u64)> = KVec::new();
     let mut err = Ok(());
     pci_p2p::for_each(|pdev| {
@@ -272,6 +337,8 @@ impl pci_p2p::UnbindWatcher for RevokeOnUnbind {
                 d.and_then(|d| reg.dirs.remove(d).ok())
             };
             drop(dir);
+            // With its directory gone, a new provider may take the id (in its turn).
+            PROVIDERS.lock().ids.put(p.id);
             pci_p2p::zap(mmap_offset(p.id), MMAP_WINDOW);
             // The mappings hold no device memory any more: neither do their cgroups.
             if let Some(r) = &p.region {
@@ -301,6 +368,7 @@ impl Drop for ClearOnDrop {
                 core::mem::replace(&mut reg.unbinding, KVec::new()),
             )
         };
+        drop_parked();
         drop(unbinding);
         drop(dirs);
         drop(list);

@@ -6,7 +6,7 @@
 use crate::{
     bind_sysfs::{Attr, PageWriter, SysfsSource},
     debugfs::{kind_name, write_routes},
-    pci_p2p,
+    dmem, pci_p2p,
     provider::Kind,
     registry,
 };
@@ -51,7 +51,17 @@ impl SysfsSource for FromRegistry {
         if p.kind != Kind::Static {
             return Err(EINVAL);
         }
+        // Charged like a mapping of /dev/p2pmm (mm/chardev.rs), then moved to the region's own file,
+        // since kernfs cannot tell p2pmm when it closes.
+        if let Some(r) = &p.region {
+            r.charge_vma(vma)?;
+        }
         pci_p2p::map_p2p_memory(&p.pdev, vma)
+            .and_then(|()| match p.region {
+                Some(_) => dmem::move_vma(vma),
+                None => Ok(()),
+            })
+            .inspect_err(|_| dmem::uncharge_failed_vma(vma))
     }
 
     fn routes(out: &mut PageWriter<'_>) -> Result {

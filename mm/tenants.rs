@@ -18,6 +18,21 @@ use kernel::prelude::*;
 /// The cgroups holding pages of one managed provider: entry `i` is tenant `i + 1`.
 pub struct Tenants {
     entries: KVec<Option<PageCharges>>,
+    /// Pages evicted from each tenant since its cgroup took the entry.
+    evicted: KVec<u64>,
+}
+
+/// What a tenant holds, for debugfs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TenantInfo {
+    /// The tenant's number on this provider.
+    pub tenant: u8,
+    /// Its cgroup's id (the inode number of the cgroup's directory).
+    pub cgroup: u64,
+    /// Pages charged.
+    pub pages: u32,
+    /// Pages evicted since the cgroup took this tenant's entry.
+    pub evicted: u64,
 }
 
 impl Tenants {
@@ -27,7 +42,10 @@ impl Tenants {
         for _ in 0..ATTR_SETS {
             entries.push(None, GFP_KERNEL)?;
         }
-        Ok(Self { entries })
+        Ok(Self {
+            entries,
+            evicted: KVec::from_elem(0, ATTR_SETS, GFP_KERNEL)?,
+        })
     }
 
     /// Keeps `c`, the charge of one page, and returns its tenant; hands `c` back when
@@ -47,6 +65,7 @@ impl Tenants {
         }
         let Some(i) = free else { return Err(c) };
         self.entries[i] = Some(PageCharges::new(c)?);
+        self.evicted[i] = 0;
         Ok(i as u8 + 1)
     }
 
@@ -71,6 +90,13 @@ impl Tenants {
         self.entries.get(i)?.as_ref().map(|c| c.group())
     }
 
+    /// Counts `pages` evicted from `tenant`, if it is still `group`'s.
+    pub fn count_evicted(&mut self, tenant: u8, group: Group, pages: u64) {
+        if self.group(tenant) == Some(group) {
+            self.evicted[usize::from(tenant) - 1] += pages;
+        }
+    }
+
     /// The tenants whose pages eviction may take, and whether a `dmem.low` kept some out (then a
     /// second call with `ignore_low` may give more). With `limit` (a charge hit that cgroup's
     /// `dmem.max`) only that cgroup's own pages, and those of its descendants; without, every
@@ -91,13 +117,21 @@ impl Tenants {
         (mask, hit_low)
     }
 
-    /// `(tenant, pages)` of every tenant holding pages, into `out`; returns how many.
-    pub fn pages(&self, out: &mut [(u8, u32)]) -> usize {
+    /// Every tenant holding pages, into `out`; returns how many.
+    pub fn infos(&self, out: &mut [TenantInfo]) -> usize {
         let held = self
             .entries
             .iter()
+            .zip(&self.evicted)
             .enumerate()
-            .filter_map(|(i, e)| e.as_ref().map(|c| (i as u8 + 1, c.pages())));
+            .filter_map(|(i, (e, &ev))| {
+                e.as_ref().map(|c| TenantInfo {
+                    tenant: i as u8 + 1,
+                    cgroup: c.group().id(),
+                    pages: c.pages(),
+                    evicted: ev,
+                })
+            });
         let mut n = 0;
         for (o, h) in out.iter_mut().zip(held) {
             *o = h;

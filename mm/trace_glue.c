@@ -18,6 +18,11 @@ void p2pmm_trace_evict(u32 provider, u32 to, u32 picked, u32 evicted)
 	trace_p2pmm_evict(provider, to, picked, evicted);
 }
 
+void p2pmm_trace_evict_cgroup(u32 provider, u64 cgroup, u32 pages)
+{
+	trace_p2pmm_evict_cgroup(provider, cgroup, pages);
+}
+
 void p2pmm_trace_route(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance)
 {
 	trace_p2pmm_route(provider, client, verdict, plan, reason, distance);

@@ -15,11 +15,17 @@
 
 use crate::ffi::{
     p2pmm_dmem_charge_vma, p2pmm_dmem_current_group, p2pmm_dmem_evict_valuable,
-    p2pmm_dmem_pool_put, p2pmm_dmem_register, p2pmm_dmem_revoke_vmas, p2pmm_dmem_try_charge,
-    p2pmm_dmem_uncharge, p2pmm_dmem_unregister,
+    p2pmm_dmem_move_vma, p2pmm_dmem_pool_put, p2pmm_dmem_register, p2pmm_dmem_revoke_vmas,
+    p2pmm_dmem_try_charge, p2pmm_dmem_uncharge, p2pmm_dmem_unregister,
 };
-use core::ptr::NonNull;
-use kernel::{error::to_result, ffi::c_void, mm::virt::VmaNew, prelude::*};
+use core::{mem::ManuallyDrop, ptr::NonNull};
+use kernel::{
+    error::to_result,
+    ffi::{c_int, c_void},
+    mm::virt::VmaNew,
+    prelude::*,
+    sync::atomic::{Atomic, Relaxed},
+};
 
 const PAGE_SIZE: u64 = kernel::page::PAGE_SIZE as u64;
 
@@ -27,9 +33,50 @@ const PAGE_SIZE: u64 = kernel::page::PAGE_SIZE as u64;
 ///
 /// # Invariants
 ///
-/// `ptr` is a live region of the glue (`struct p2pmm_dmem_region`), owned by this value.
+/// `ptr` is a live region of the glue (`struct p2pmm_dmem_region`), owned by this value, whose
+/// reclaim callbacks (if any) get `hook`.
 pub struct Region {
     ptr: NonNull<c_void>,
+    hook: Option<KBox<ReclaimHook>>,
+}
+
+/// What an administrator lowering a cgroup's `dmem.max` below its usage in a region calls:
+/// `reclaim(key, limit, bytes)` should free at least `bytes` of the cgroup's (`limit`'s) memory in
+/// the region, and fail with `ENOSPC` when it can free nothing. `key` is what
+/// [`Region::set_key`] said.
+pub type Reclaim = fn(u32, &Limit, u64) -> Result;
+
+/// The reclaim callback of a region and the key it is called with.
+struct ReclaimHook {
+    reclaim: Reclaim,
+    key: Atomic<u32>,
+}
+
+/// The dmem controller's reclaim callback of a region registered with a [`Reclaim`] (by the C
+/// glue's `p2pmm_dmem_reclaim`, in the context of the process that wrote `dmem.max`).
+///
+/// # Safety
+///
+/// `hook` is the `ReclaimHook` of a live [`Region`] (the controller drains callbacks before the
+/// region's unregistration returns); `pool` is a pool the controller keeps alive for the call.
+#[no_mangle]
+unsafe extern "C" fn p2pmm_rs_dmem_reclaim(
+    pool: *mut c_void,
+    bytes: u64,
+    hook: *mut c_void,
+) -> c_int {
+    let Some(pool) = NonNull::new(pool) else {
+        return ENOSPC.to_errno();
+    };
+    // SAFETY: `hook` is the region's hook, alive during the call (the function's safety rules).
+    let hook = unsafe { &*hook.cast::<ReclaimHook>() };
+    // INVARIANT: Not an owned reference: the controller lends the pool for the call, so the
+    // `Limit` is never dropped.
+    let limit = ManuallyDrop::new(Limit { pool });
+    match (hook.reclaim)(hook.key.load(Relaxed), &limit, bytes) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
 }
 
 // SAFETY: The region is a refcounted kernel object whose functions may be called from any thread.
@@ -37,14 +84,22 @@ unsafe impl Send for Region {}
 // SAFETY: Every function taking `&Region` is safe to call concurrently (dmem.c locks inside).
 unsafe impl Sync for Region {}
 
-/// The identity of a dmem cgroup, only to compare (0 when the kernel has no dmem controller).
+/// A dmem cgroup, by its id: the inode number of its directory, never reused (0 when the kernel
+/// has no dmem controller).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Group(usize);
+pub struct Group(u64);
+
+impl Group {
+    /// The cgroup id.
+    pub fn id(self) -> u64 {
+        self.0
+    }
+}
 
 /// The caller's dmem cgroup.
 pub fn current_group() -> Group {
-    // SAFETY: Plain call on the current task; the result is only compared.
-    Group(unsafe { p2pmm_dmem_current_group() } as usize)
+    // SAFETY: Plain call on the current task.
+    Group(unsafe { p2pmm_dmem_current_group() })
 }
 
 impl Region {
@@ -66,12 +121,43 @@ impl Region {
     /// Ok::<(), Error>(())
     /// ```
     pub fn register(size: u64, name: &CStr) -> Result<Option<Region>> {
+        Self::register_with(size, name, None)
+    }
+
+    /// [`Region::register`], with `reclaim` called when an administrator lowers a cgroup's
+    /// `dmem.max` below what it holds in the region (else the controller only stops new charges).
+    pub fn register_with(
+        size: u64,
+        name: &CStr,
+        reclaim: Option<Reclaim>,
+    ) -> Result<Option<Region>> {
+        let hook = match reclaim {
+            Some(reclaim) => Some(KBox::new(
+                ReclaimHook {
+                    reclaim,
+                    key: Atomic::new(0),
+                },
+                GFP_KERNEL,
+            )?),
+            None => None,
+        };
+        let hook_ptr = hook.as_ref().map_or(core::ptr::null_mut(), |h| {
+            core::ptr::from_ref::<ReclaimHook>(h).cast_mut().cast()
+        });
         let mut err = 0;
-        // SAFETY: `name` is a NUL-terminated string that the glue copies.
-        let r = unsafe { p2pmm_dmem_register(size, name.as_char_ptr(), &mut err) };
+        // SAFETY: `name` is a NUL-terminated string that the glue copies; `hook_ptr` is null or a
+        // hook that the region we return owns and frees only after unregistering.
+        let r = unsafe { p2pmm_dmem_register(size, name.as_char_ptr(), hook_ptr, &mut err) };
         to_result(err)?;
-        // INVARIANT: A non-null result is a new region that we own.
-        Ok(NonNull::new(r).map(|ptr| Region { ptr }))
+        // INVARIANT: A non-null result is a new region that we own, calling back with `hook`.
+        Ok(NonNull::new(r).map(|ptr| Region { ptr, hook }))
+    }
+
+    /// The key the region's [`Reclaim`] callback gets from now on.
+    pub fn set_key(&self, key: u32) {
+        if let Some(h) = &self.hook {
+            h.key.store(key, Relaxed);
+        }
     }
 
     /// Charges `bytes` to the caller's cgroup. Over a limit, [`ChargeError::Limited`] names the
@@ -106,11 +192,23 @@ impl Region {
         to_result(unsafe { p2pmm_dmem_charge_vma(self.ptr.as_ptr(), vma.as_ptr().cast()) })
     }
 
-    /// Uncharges every static mapping of this region (its memory is revoked).
+    /// Unmaps what [`move_vma`] moved and uncharges every static mapping of this region (its memory
+    /// is revoked).
     pub fn revoke_vmas(&self) {
         // SAFETY: `self.ptr` is live (type invariant).
         unsafe { p2pmm_dmem_revoke_vmas(self.ptr.as_ptr()) }
     }
+}
+
+/// Makes `vma`, a mapping of a provider's sysfs `allocate` file (charged by [`Region::charge_vma`]
+/// and mapped), a mapping of a new file of its own: kernfs cannot wrap the `vm_ops->close` that
+/// gives the charge back, and leaves a mapping whose file changed alone (as it does for
+/// `shmem_zero_setup()`). [`Region::revoke_vmas`] unmaps it instead. `EINVAL` for a VMA that
+/// `charge_vma` did not charge; on an error the caller calls [`uncharge_failed_vma`].
+pub fn move_vma(vma: &VmaNew) -> Result {
+    // SAFETY: `vma` is a VMA being set up by `mmap`, with the mmap lock held, whose file may be
+    // replaced before `mmap` returns; the glue checks that it is one `charge_vma` charged.
+    to_result(unsafe { p2pmm_dmem_move_vma(vma.as_ptr().cast()) })
 }
 
 /// Undoes [`Region::charge_vma`] for a mapping that failed after it.
@@ -122,7 +220,9 @@ pub fn uncharge_failed_vma(vma: &VmaNew) {
 
 impl Drop for Region {
     fn drop(&mut self) {
-        // SAFETY: `self.ptr` is live and ours (type invariant); nothing uses it after this.
+        // SAFETY: `self.ptr` is live and ours (type invariant); nothing uses it after this. The
+        // controller drains reclaim callbacks before this returns, so `hook` (dropped after this
+        // function) is no longer in use then.
         unsafe { p2pmm_dmem_unregister(self.ptr.as_ptr()) }
     }
 }
@@ -135,11 +235,13 @@ pub enum ChargeError {
     Failed(Error),
 }
 
-/// The cgroup whose `dmem.max` a charge hit.
+/// The cgroup whose `dmem.max` a charge hit, or that the controller asks a [`Reclaim`] to free
+/// memory of.
 ///
 /// # Invariants
 ///
-/// Holds one reference on the pool `pool`.
+/// Holds one reference on the pool `pool`, except the one a reclaim callback lends (inside a
+/// `ManuallyDrop`, never dropped).
 pub struct Limit {
     pool: NonNull<c_void>,
 }

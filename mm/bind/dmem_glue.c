@@ -7,12 +7,21 @@
  * given back when the last of them is closed, or when the provider is revoked, whichever comes first: a revoked
  * mapping holds no device memory any more (its pages are zapped; touching them is SIGBUS).
  *
+ * A mapping of a provider's sysfs `allocate` file needs vm_ops->close too, which kernfs refuses to wrap; such a
+ * mapping is moved to a file of its own (an anonymous inode, as shmem_zero_setup() moves a mapping to a shmem file,
+ * which kernfs allows), so p2pmm unmaps it itself on revocation. The file keeps p2pmm.ko loaded while the mapping
+ * lasts, as /dev/p2pmm's file does for its mappings.
+ *
  * Lock: p2pmm_dmem_vma_lock guards every region's list of VMA charges and each charge's pool. It is a leaf: taken
  * with nothing else of p2pmm's held, from mmap (mmap lock held) and from vm_ops->open/close.
  */
+#include <linux/anon_inodes.h>
 #include <linux/cgroup.h>
 #include <linux/cgroup_dmem.h>
+#include <linux/fs.h>
+#include <linux/module.h>
 #include <linux/err.h>
+#include <linux/file.h>
 #include <linux/list.h>
 #include <linux/mm.h>
 #include <linux/refcount.h>
@@ -27,23 +36,43 @@ struct p2pmm_dmem_region {
 	struct list_head vmas;
 };
 
+static const struct file_operations p2pmm_static_fops = {
+	.owner = THIS_MODULE,
+};
+
 /* The charge of one static mapping, shared by the VMAs made from it. */
 struct p2pmm_vma_charge {
 	refcount_t ref;
 	struct list_head node;			/* in the region's vmas while charged */
 	struct dmem_cgroup_pool_state *pool;	/* NULL once given back */
 	u64 size;
+	struct file *file;			/* the file it moved to, if any (the VMAs hold it) */
 };
 
 static DEFINE_SPINLOCK(p2pmm_dmem_vma_lock);
 
-/*
- * The region @name of @size bytes. NULL with *@err == 0 when the kernel has no dmem controller (nothing to charge);
- * NULL with *@err set when the registration failed.
- */
-struct p2pmm_dmem_region *p2pmm_dmem_register(u64 size, const char *name, int *err)
+/* Lowering a cgroup's dmem.max below its usage: mm/bind/dmem.rs hands it to the region's hook. */
+static int p2pmm_dmem_reclaim(struct dmem_cgroup_pool_state *pool, u64 target_bytes, void *hook)
 {
-	struct dmem_cgroup_init init = { .size = size };
+	return p2pmm_rs_dmem_reclaim(pool, target_bytes, hook);
+}
+
+static const struct dmem_cgroup_ops p2pmm_dmem_ops = {
+	.reclaim = p2pmm_dmem_reclaim,
+};
+
+/*
+ * The region @name of @size bytes, whose reclaim callback (dmem.max lowered below a cgroup's usage) goes to @hook
+ * if it is not NULL. NULL with *@err == 0 when the kernel has no dmem controller (nothing to charge); NULL with
+ * *@err set when the registration failed. Unregistering waits for callbacks in flight.
+ */
+struct p2pmm_dmem_region *p2pmm_dmem_register(u64 size, const char *name, void *hook, int *err)
+{
+	struct dmem_cgroup_init init = {
+		.size = size,
+		.ops = hook ? &p2pmm_dmem_ops : NULL,
+		.reclaim_priv = hook,
+	};
 	struct dmem_cgroup_region *region;
 	struct p2pmm_dmem_region *r;
 
@@ -96,14 +125,17 @@ bool p2pmm_dmem_evict_valuable(struct dmem_cgroup_pool_state *limit, struct dmem
 	return dmem_cgroup_state_evict_valuable(limit, test, ignore_low, hit_low);
 }
 
-/* The identity of the caller's dmem cgroup (0 without the controller); only compared, never dereferenced. */
-unsigned long p2pmm_dmem_current_group(void)
+/*
+ * The id of the cgroup whose dmem state the caller is charged to (the inode number of its directory; ids are never
+ * reused), 0 without the controller.
+ */
+u64 p2pmm_dmem_current_group(void)
 {
 #if IS_ENABLED(CONFIG_CGROUP_DMEM)
-	unsigned long id;
+	u64 id;
 
 	rcu_read_lock();
-	id = (unsigned long)task_css(current, dmem_cgrp_id);
+	id = cgroup_id(task_css(current, dmem_cgrp_id)->cgroup);
 	rcu_read_unlock();
 	return id;
 #else
@@ -187,7 +219,33 @@ void p2pmm_dmem_uncharge_vma(struct vm_area_struct *vma)
 	p2pmm_vma_charge_put(c);
 }
 
-/* Gives back the charges of every static mapping of @r's memory (the provider is revoked or gone). */
+/*
+ * Makes @vma (a mapping of the allocate file, charged by p2pmm_dmem_charge_vma() and mapped) a mapping of a new
+ * file of its own, which kernfs then leaves alone and p2pmm_dmem_revoke_vmas() unmaps.
+ */
+int p2pmm_dmem_move_vma(struct vm_area_struct *vma)
+{
+	struct p2pmm_vma_charge *c = vma->vm_private_data;
+	struct file *file;
+
+	if (vma->vm_ops != &p2pmm_static_vm_ops)
+		return -EINVAL;
+	file = anon_inode_create_getfile("[p2pmm-static]", &p2pmm_static_fops, NULL, O_RDWR, NULL);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	vma_set_file(vma, file);
+	/* The VMA holds the file now, and the charge names it while on its region's list. */
+	fput(file);
+	spin_lock(&p2pmm_dmem_vma_lock);
+	c->file = file;
+	spin_unlock(&p2pmm_dmem_vma_lock);
+	return 0;
+}
+
+/*
+ * Unmaps what was mapped through the allocate file (moved to @r's file) and gives back the charges of every static
+ * mapping of @r's memory (the provider is revoked or gone).
+ */
 void p2pmm_dmem_revoke_vmas(struct p2pmm_dmem_region *r)
 {
 	struct p2pmm_vma_charge *c;
@@ -202,6 +260,7 @@ void p2pmm_dmem_revoke_vmas(struct p2pmm_dmem_region *r)
 	 */
 	for (;;) {
 		struct dmem_cgroup_pool_state *pool = NULL;
+		struct file *file = NULL;
 		u64 size = 0;
 
 		spin_lock(&p2pmm_dmem_vma_lock);
@@ -211,10 +270,17 @@ void p2pmm_dmem_revoke_vmas(struct p2pmm_dmem_region *r)
 			pool = c->pool;
 			size = c->size;
 			c->pool = NULL;
+			/* Alive: a charge is on a list only while a VMA (which holds its file) is. */
+			if (c->file)
+				file = get_file(c->file);
 		}
 		spin_unlock(&p2pmm_dmem_vma_lock);
 		if (!c)
 			break;
+		if (file) {
+			unmap_mapping_range(file->f_mapping, 0, 0, 1);
+			fput(file);
+		}
 		dmem_cgroup_uncharge(pool, size);
 	}
 }

@@ -12,7 +12,9 @@ struct dmem_cgroup_pool_state;
 struct p2pmm_dmem_region;
 struct vm_area_struct;
 
-struct p2pmm_dmem_region *p2pmm_dmem_register(u64 size, const char *name, int *err);
+struct p2pmm_dmem_region *p2pmm_dmem_register(u64 size, const char *name, void *hook, int *err);
+/* In mm/bind/dmem.rs. */
+int p2pmm_rs_dmem_reclaim(struct dmem_cgroup_pool_state *pool, u64 bytes, void *hook);
 void p2pmm_dmem_unregister(struct p2pmm_dmem_region *r);
 int p2pmm_dmem_try_charge(struct p2pmm_dmem_region *r, u64 size, struct dmem_cgroup_pool_state **pool,
 			  struct dmem_cgroup_pool_state **limit);
@@ -20,9 +22,10 @@ void p2pmm_dmem_uncharge(struct dmem_cgroup_pool_state *pool, u64 size);
 void p2pmm_dmem_pool_put(struct dmem_cgroup_pool_state *pool);
 bool p2pmm_dmem_evict_valuable(struct dmem_cgroup_pool_state *limit, struct dmem_cgroup_pool_state *test,
 			       bool ignore_low, bool *hit_low);
-unsigned long p2pmm_dmem_current_group(void);
+u64 p2pmm_dmem_current_group(void);
 int p2pmm_dmem_charge_vma(struct p2pmm_dmem_region *r, struct vm_area_struct *vma);
 void p2pmm_dmem_uncharge_vma(struct vm_area_struct *vma);
+int p2pmm_dmem_move_vma(struct vm_area_struct *vma);
 void p2pmm_dmem_revoke_vmas(struct p2pmm_dmem_region *r);
 
 #endif /* P2PMM_DMEM_GLUE_H */

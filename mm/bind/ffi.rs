@@ -80,7 +80,12 @@ extern "C" {
     pub fn p2pmm_devmem_split_backing(head: *mut c_void, tail: *mut c_void);
     pub fn p2pmm_vmf_has_pte(vmf: *mut c_void) -> bool;
     // dmem.rs
-    pub fn p2pmm_dmem_register(size: u64, name: *const c_char, err: *mut c_int) -> *mut c_void;
+    pub fn p2pmm_dmem_register(
+        size: u64,
+        name: *const c_char,
+        hook: *mut c_void,
+        err: *mut c_int,
+    ) -> *mut c_void;
     pub fn p2pmm_dmem_unregister(r: *mut c_void);
     pub fn p2pmm_dmem_try_charge(
         r: *mut c_void,
@@ -96,9 +101,10 @@ extern "C" {
         ignore_low: bool,
         hit_low: *mut bool,
     ) -> bool;
-    pub fn p2pmm_dmem_current_group() -> c_ulong;
+    pub fn p2pmm_dmem_current_group() -> u64;
     pub fn p2pmm_dmem_charge_vma(r: *mut c_void, vma: *mut c_void) -> c_int;
     pub fn p2pmm_dmem_uncharge_vma(vma: *mut c_void);
+    pub fn p2pmm_dmem_move_vma(vma: *mut c_void) -> c_int;
     pub fn p2pmm_dmem_revoke_vmas(r: *mut c_void);
     // exclusive.rs
     pub fn p2pmm_make_device_exclusive(
@@ -221,6 +227,7 @@ extern "C" {
     // trace.rs
     pub fn p2pmm_trace_migrate(target: u32, start: usize, end: usize, migrated: u64, evicted: u64);
     pub fn p2pmm_trace_evict(provider: u32, to: u32, picked: u32, evicted: u32);
+    pub fn p2pmm_trace_evict_cgroup(provider: u32, cgroup: u64, pages: u32);
     pub fn p2pmm_trace_route(
         provider: u32,
         client: *const c_char,

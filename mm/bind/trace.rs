@@ -6,8 +6,8 @@
 //! Each function costs a static-branch test when its event is disabled.
 
 use crate::ffi::{
-    p2pmm_trace_blkio, p2pmm_trace_evict, p2pmm_trace_migrate, p2pmm_trace_revoke,
-    p2pmm_trace_route,
+    p2pmm_trace_blkio, p2pmm_trace_evict, p2pmm_trace_evict_cgroup, p2pmm_trace_migrate,
+    p2pmm_trace_revoke, p2pmm_trace_route,
 };
 use crate::uapi_blkio::BlkioDone;
 use kernel::{prelude::*, str::CStr};
@@ -24,6 +24,13 @@ pub fn migrate(target: u32, start: usize, end: usize, migrated: u64, evicted: u6
 pub fn evict(provider: u32, to: u32, picked: u32, evicted: u32) {
     // SAFETY: Plain values.
     unsafe { p2pmm_trace_evict(provider, to, picked, evicted) };
+}
+
+/// An eviction from `provider` took `pages` pages charged to the cgroup with id `cgroup` (0: to
+/// no one); one record per cgroup that lost pages.
+pub fn evict_cgroup(provider: u32, cgroup: u64, pages: u32) {
+    // SAFETY: Plain values.
+    unsafe { p2pmm_trace_evict_cgroup(provider, cgroup, pages) };
 }
 
 /// A route was decided for `client` to `provider`'s memory.

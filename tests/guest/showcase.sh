@@ -74,6 +74,38 @@ insmod /lib/modules/p2pmm_mirror.ko
 echo "P2PMM-DEMO rc=$?"
 rmmod p2pmm_mirror
 
+# Two tenants share one managed provider under dmem cgroup limits (Documentation/p2pmm/admin.rst): tenant-b is
+# protected by dmem.min and holds 4 MiB; tenant-a asks for 8 MiB but dmem.max gives it 2 MiB, and what does not fit
+# is its own pages, evicted, never tenant-b's.
+if [ -x /bin/p2pmmctl ] && [ -e /sys/fs/cgroup/dmem.capacity ]; then
+	echo
+	echo "== two tenants on one provider (dmem cgroups) =="
+	for d in /sys/kernel/p2pmm/providers/*; do
+		[ "$(cat "$d/kind")" = managed ] && { m=${d##*/}; region=p2pmm/$(cat "$d/device")/managed; break; }
+	done
+	cg=/sys/fs/cgroup
+	echo +dmem >$cg/cgroup.subtree_control
+	mkdir -p $cg/tenant-a $cg/tenant-b
+	echo "$region 2M" >$cg/tenant-a/dmem.max
+	echo "$region 4M" >$cg/tenant-b/dmem.min
+	echo "provider $m ($region): tenant-a dmem.max 2M, tenant-b dmem.min 4M"
+	sh -c "echo \$\$ >$cg/tenant-b/cgroup.procs && exec p2pmmctl prefetch --size 4M --to $m --hold --hold-secs 60" \
+		>/tmp/tenant-b.out 2>&1 &
+	holder=$!
+	i=0
+	while ! grep -q '^holding ' /tmp/tenant-b.out && [ $i -lt 100 ] && kill -0 $holder 2>/dev/null; do
+		sleep 1
+		i=$((i + 1))
+	done
+	echo "tenant-b: $(grep '^holding ' /tmp/tenant-b.out)"
+	echo "tenant-a: p2pmmctl prefetch --size 8M --to $m"
+	sh -c "echo \$\$ >$cg/tenant-a/cgroup.procs && exec p2pmmctl prefetch --size 8M --to $m"
+	p2pmmctl cgroups
+	kill $holder 2>/dev/null
+	wait $holder 2>/dev/null
+	rmdir $cg/tenant-a $cg/tenant-b
+fi
+
 echo
 echo "== counters =="
 if [ -x /bin/p2pmmctl ]; then

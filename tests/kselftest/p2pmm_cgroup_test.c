@@ -121,6 +121,37 @@ static int advise(int fd, void *addr, size_t len, uint32_t advice)
 	return ioctl(fd, P2PMM_IOC_ADVISE, &a);
 }
 
+/* Pages p2pmm_evict_cgroup records (since the buffer was emptied) say cgroup @cg lost; -1 if unreadable. */
+static long evicted_from(const char *cg)
+{
+	char line[512], key[48];
+	struct stat st;
+	long pages = 0;
+	FILE *f;
+
+	if (stat(cg, &st))
+		return -1;
+	snprintf(key, sizeof(key), " cgroup=%llu pages=", (unsigned long long)st.st_ino);
+	f = fopen(P2P_DMA_TRACEFS "/trace", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		char *at = strstr(line, "p2pmm_evict_cgroup:");
+
+		if (at && (at = strstr(at, key)))
+			pages += atol(at + strlen(key));
+	}
+	fclose(f);
+	return pages;
+}
+
+static int trace_evictions(int on)
+{
+	if (p2p_dma_trace(0))	/* mounts tracefs */
+		return -1;
+	return p2p_dma_write_file(P2P_DMA_TRACEFS "/events/p2pmm/p2pmm_evict_cgroup/enable", on ? "1" : "0");
+}
+
 static long long used_of(int fd, uint32_t id)
 {
 	struct p2pmm_provider_info info;
@@ -197,11 +228,13 @@ TEST_F(cg, every_provider_is_a_region_of_its_capacity)
 	}
 }
 
-/* dmem.max stops a cgroup's static mappings at its limit; the other cgroup maps on. */
+/* dmem.max stops a cgroup's static mappings at its limit; the other cgroup maps on, also through allocate. */
 TEST_F(cg, static_mappings_are_held_to_dmem_max)
 {
 	long long used0 = used_of(self->fd, self->st.id);
-	uint8_t *a, *b, *c;
+	uint8_t *a, *b, *c, *d;
+	char path[96];
+	int afd;
 
 	ASSERT_LE(0, used0);
 	ASSERT_EQ(0, set_dmem(CG_A, "dmem.max", self->st_region, "1M"));
@@ -227,6 +260,17 @@ TEST_F(cg, static_mappings_are_held_to_dmem_max)
 	EXPECT_EQ(2 * MiB, charged(CG_B, self->st_region));
 	EXPECT_EQ(MiB, charged(CG_A, self->st_region));
 	EXPECT_EQ(used0 + 3 * (long long)MiB, used_of(self->fd, self->st.id));
+	/* A mapping of the provider's allocate file is charged the same way, and given back on munmap. */
+	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/allocate", self->st.id);
+	afd = open(path, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, afd) TH_LOG("%s: %s", path, strerror(errno));
+	d = mmap(NULL, MiB, PROT_READ | PROT_WRITE, MAP_SHARED, afd, 0);
+	close(afd);
+	ASSERT_NE(MAP_FAILED, d);
+	memset(d, 0x77, MiB);
+	EXPECT_EQ(3 * MiB, charged(CG_B, self->st_region));
+	ASSERT_EQ(0, munmap(d, MiB));
+	EXPECT_EQ(2 * MiB, charged(CG_B, self->st_region));
 
 	/* munmap gives it back; A maps again (the data of the first mapping was A's to the end). */
 	for (size_t i = 0; i < MiB; i++)
@@ -306,7 +350,7 @@ TEST_F(cg, managed_migration_over_dmem_max_evicts_own_pages_first)
 
 /*
  * Tenant B oversubscribes the provider that tenant A half fills: with dmem.min covering A's pages they all stay
- * (B evicts its own); without it, B's pressure takes some of them.
+ * (B evicts its own); without it, B's pressure takes some of them. p2pmm_evict_cgroup says whose pages went.
  */
 TEST_F(cg, dmem_min_keeps_pages_through_another_tenants_pressure)
 {
@@ -326,9 +370,12 @@ TEST_F(cg, dmem_min_keeps_pages_through_another_tenants_pressure)
 	EXPECT_EQ((long long)half, charged(CG_A, self->mg_region));
 
 	usleep(PAST_RESIDENCY_US);
+	ASSERT_EQ(0, trace_evictions(1));
+	ASSERT_EQ(0, p2p_dma_trace_clear());
 	ASSERT_EQ(0, join(CG_B));
 	got = p2pmm_migrate(self->fd, b1, cap, self->mg.id);
 	ASSERT_LE(0, got) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, evicted_from(CG_A));
 	EXPECT_EQ((long)(half / PAGE), p2pmm_count_at(self->fd, a, half, self->mg.id));
 	EXPECT_EQ((long long)half, charged(CG_A, self->mg_region));
 	EXPECT_EQ(used_of(self->fd, self->mg.id), charged(CG_A, self->mg_region) + charged(CG_B, self->mg_region));
@@ -338,6 +385,9 @@ TEST_F(cg, dmem_min_keeps_pages_through_another_tenants_pressure)
 	usleep(PAST_RESIDENCY_US);
 	got = p2pmm_migrate(self->fd, b2, cap, self->mg.id);
 	ASSERT_LE(0, got) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ((long)(half / PAGE) - p2pmm_count_at(self->fd, a, half, self->mg.id), evicted_from(CG_A));
+	EXPECT_LT(0, evicted_from(CG_A));
+	EXPECT_EQ(0, trace_evictions(0));
 	EXPECT_GT((long)(half / PAGE), p2pmm_count_at(self->fd, a, half, self->mg.id));
 	EXPECT_GT((long long)half, charged(CG_A, self->mg_region));
 	EXPECT_EQ(used_of(self->fd, self->mg.id), charged(CG_A, self->mg_region) + charged(CG_B, self->mg_region));
@@ -349,6 +399,43 @@ TEST_F(cg, dmem_min_keeps_pages_through_another_tenants_pressure)
 	munmap(b1, cap);
 	munmap(b2, cap);
 	EXPECT_EQ(0, charged(CG_A, self->mg_region));
+	EXPECT_EQ(0, charged(CG_B, self->mg_region));
+}
+
+/*
+ * Lowering dmem.max below what a cgroup holds on a managed provider evicts its pages there until it fits (the
+ * write returns after the controller's reclaim); the other cgroup's pages stay.
+ */
+TEST_F(cg, lowering_dmem_max_evicts_the_cgroups_pages)
+{
+	const long pages = MiB / PAGE;
+	uint8_t *a = anon(2 * MiB, 10), *b = anon(MiB, 11);
+
+	ASSERT_NE(MAP_FAILED, a);
+	ASSERT_NE(MAP_FAILED, b);
+	ASSERT_EQ(0, join(CG_B));
+	ASSERT_EQ(pages, p2pmm_migrate(self->fd, b, MiB, self->mg.id));
+	ASSERT_EQ(0, join(CG_A));
+	ASSERT_EQ(2 * pages, p2pmm_migrate(self->fd, a, 2 * MiB, self->mg.id));
+	EXPECT_EQ(2 * MiB, charged(CG_A, self->mg_region));
+	usleep(PAST_RESIDENCY_US);
+
+	ASSERT_EQ(0, join(CG));
+	ASSERT_EQ(0, set_dmem(CG_A, "dmem.max", self->mg_region, "1M"));
+	EXPECT_GE((long long)MiB, charged(CG_A, self->mg_region));
+	EXPECT_GE(pages, p2pmm_count_at(self->fd, a, 2 * MiB, self->mg.id));
+	EXPECT_EQ(pages, p2pmm_count_at(self->fd, b, MiB, self->mg.id));
+	EXPECT_EQ(MiB, charged(CG_B, self->mg_region));
+	EXPECT_EQ(used_of(self->fd, self->mg.id), charged(CG_A, self->mg_region) + charged(CG_B, self->mg_region));
+	/* And to nothing. */
+	ASSERT_EQ(0, set_dmem(CG_A, "dmem.max", self->mg_region, "0"));
+	EXPECT_EQ(0, charged(CG_A, self->mg_region));
+	EXPECT_EQ(0, p2pmm_count_at(self->fd, a, 2 * MiB, self->mg.id));
+
+	EXPECT_TRUE(intact(a, 2 * MiB, 10));
+	EXPECT_TRUE(intact(b, MiB, 11));
+	munmap(a, 2 * MiB);
+	munmap(b, MiB);
 	EXPECT_EQ(0, charged(CG_B, self->mg_region));
 }
 

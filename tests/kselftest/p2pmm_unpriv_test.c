@@ -180,7 +180,7 @@ static int look_elsewhere(void *arg)
 	/* Another process's placement needs CAP_SYS_PTRACE. */
 	if (ioctl(fd, P2PMM_IOC_QUERY, &q) != -1 || errno != EPERM)
 		return 11;
-	/* The allocate file is root's (its mappings are not charged to a cgroup). */
+	/* The allocate file is root's (the node is what the administrator hands out). */
 	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/allocate", st->id);
 	if (open(path, O_RDWR) != -1 || errno != EACCES)
 		return 12;

@@ -62,7 +62,7 @@ struct p2pmm_version {
 
 /**
  * struct p2pmm_provider_info - one provider, as listed by P2PMM_IOC_PROVIDERS
- * @id:           p2pmm's id of the provider (stable while it exists; never reused while the module is loaded)
+ * @id:           p2pmm's id of the provider, 1 to 63 (stable while it exists; reused after every other free id)
  * @kind:         P2PMM_PROVIDER_*
  * @flags:        P2PMM_PROVIDER_F_*
  * @__reserved:   0

@@ -24,6 +24,7 @@ pub mod location;
 pub mod page_state;
 pub mod pci_name;
 pub mod placement;
+pub mod provider_ids;
 pub mod range_index;
 pub mod route;
 pub mod slot_claim;
