@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # `make run`: the PCI tree, who offers P2P memory, then p2pmm: its providers and routes, a workload showing both
 # camps (static BARs; invalidatable memory under 2x oversubscription with a mirroring peer; device to device),
-# and the counters at the end.
+# the counters, and two tenants sharing a provider under dmem cgroup limits.
 
 echo
 echo "== PCI devices (tree from sysfs) =="
@@ -74,12 +74,24 @@ insmod /lib/modules/p2pmm_mirror.ko
 echo "P2PMM-DEMO rc=$?"
 rmmod p2pmm_mirror
 
+echo
+echo "== counters =="
+if [ -x /bin/p2pmmctl ]; then
+	p2pmmctl stats
+else
+	mount -t debugfs nodev /sys/kernel/debug 2>/dev/null
+	cat /sys/kernel/debug/p2pmm/providers
+fi
+
 # Two tenants share one managed provider under dmem cgroup limits (Documentation/p2pmm/admin.rst): tenant-b is
 # protected by dmem.min and holds 4 MiB; tenant-a asks for 8 MiB but dmem.max gives it 2 MiB, and what does not fit
 # is its own pages, evicted, never tenant-b's.
-if [ -x /bin/p2pmmctl ] && [ -e /sys/fs/cgroup/dmem.capacity ]; then
-	echo
-	echo "== two tenants on one provider (dmem cgroups) =="
+echo
+echo "== two tenants on one provider (dmem cgroups) =="
+[ -e /sys/fs/cgroup/cgroup.controllers ] || mount -t cgroup2 none /sys/fs/cgroup
+if ! grep -qw dmem /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+	echo "(skipped: no dmem cgroup controller: $(cat /sys/fs/cgroup/cgroup.controllers 2>&1))"
+elif [ -x /bin/p2pmmctl ]; then
 	for d in /sys/kernel/p2pmm/providers/*; do
 		[ "$(cat "$d/kind")" = managed ] && { m=${d##*/}; region=p2pmm/$(cat "$d/device")/managed; break; }
 	done
@@ -89,28 +101,24 @@ if [ -x /bin/p2pmmctl ] && [ -e /sys/fs/cgroup/dmem.capacity ]; then
 	echo "$region 2M" >$cg/tenant-a/dmem.max
 	echo "$region 4M" >$cg/tenant-b/dmem.min
 	echo "provider $m ($region): tenant-a dmem.max 2M, tenant-b dmem.min 4M"
-	sh -c "echo \$\$ >$cg/tenant-b/cgroup.procs && exec p2pmmctl prefetch --size 4M --to $m --hold --hold-secs 60" \
-		>/tmp/tenant-b.out 2>&1 &
-	holder=$!
-	i=0
-	while ! grep -q '^holding ' /tmp/tenant-b.out && [ $i -lt 100 ] && kill -0 $holder 2>/dev/null; do
-		sleep 1
-		i=$((i + 1))
-	done
-	echo "tenant-b: $(grep '^holding ' /tmp/tenant-b.out)"
-	echo "tenant-a: p2pmmctl prefetch --size 8M --to $m"
-	sh -c "echo \$\$ >$cg/tenant-a/cgroup.procs && exec p2pmmctl prefetch --size 8M --to $m"
+	# Each tenant's p2pmmctl places its buffer and holds it (until killed) while the table is printed.
+	hold() {
+		sh -c "echo \$\$ >$cg/$1/cgroup.procs && exec p2pmmctl prefetch --size $2 --to $m --hold --hold-secs 60" \
+			>/tmp/$1.out 2>&1 &
+		i=0
+		while ! grep -q '^holding ' /tmp/$1.out && [ $i -lt 100 ] && kill -0 $! 2>/dev/null; do
+			sleep 1
+			i=$((i + 1))
+		done
+	}
+	hold tenant-b 4M
+	holders=$!
+	echo "tenant-b: p2pmmctl prefetch --size 4M --to $m --hold"
+	hold tenant-a 8M
+	holders="$holders $!"
+	echo "tenant-a: p2pmmctl prefetch --size 8M --to $m --hold (over its dmem.max: its own pages go to a peer)"
 	p2pmmctl cgroups
-	kill $holder 2>/dev/null
-	wait $holder 2>/dev/null
+	kill $holders 2>/dev/null
+	wait $holders 2>/dev/null
 	rmdir $cg/tenant-a $cg/tenant-b
-fi
-
-echo
-echo "== counters =="
-if [ -x /bin/p2pmmctl ]; then
-	p2pmmctl stats
-else
-	mount -t debugfs nodev /sys/kernel/debug 2>/dev/null
-	cat /sys/kernel/debug/p2pmm/providers
 fi
