@@ -51,7 +51,7 @@ impl SysfsSource for FromRegistry {
         if p.kind != Kind::Static {
             return Err(EINVAL);
         }
-        // Charged like a mapping of /dev/p2pmm (mm/chardev.rs), then moved to the region's own file,
+        // Charged like a mapping of /dev/p2pmm (mm/chardev.rs), then moved to a file of its own,
         // since kernfs cannot tell p2pmm when it closes.
         if let Some(r) = &p.region {
             r.charge_vma(vma)?;

@@ -89,7 +89,9 @@ mod tests {
         /// Whatever the registrations and removals, an id handed out is free, fits a provider set,
         /// and is never one of the ids in use.
         #[test]
-        fn ids_are_unique_and_fit_a_provider_set(ops in prop::collection::vec(any::<(bool, u8)>(), 0..400)) {
+        fn ids_are_unique_and_fit_a_provider_set(
+            ops in prop::collection::vec(any::<(bool, u8)>(), 0..400),
+        ) {
             let mut ids = ProviderIds::new();
             let mut live: alloc::vec::Vec<u32> = alloc::vec::Vec::new();
             for (take, pick) in ops {
