@@ -76,6 +76,24 @@ pub fn unregister(pdev: &pci::Device, id: u32) -> Result {
     Ok(())
 }
 
+/// Lends `engine` (null: takes it back) to managed provider `id` of `pdev`: `ENOENT` if `pdev` has
+/// no such provider, `EINVAL` if it is not managed or the engine is incomplete.
+///
+/// # Safety
+///
+/// `engine` is null or a `struct p2pmm_copy_engine` that stays valid until it is taken back or the
+/// provider is unregistered (the API's contract).
+unsafe fn set_copy_engine(pdev: &pci::Device, id: u32, engine: *mut c_void) -> Result {
+    let p = registry::get(id).ok_or(ENOENT)?;
+    if !core::ptr::eq::<pci::Device>(&*p.pdev, pdev) {
+        return Err(ENOENT);
+    }
+    let m = p.managed().ok_or(EINVAL)?;
+    // SAFETY: The caller's promise; the provider's memory, which holds the engine, goes when the
+    // provider is unregistered.
+    unsafe { m.memory().engine().set(engine) }
+}
+
 /// The result of a registration as the C API returns it: the id, or a negative errno.
 fn id_or_errno(r: Result<u32>) -> c_int {
     match r.and_then(|id| c_int::try_from(id).map_err(|_| EOVERFLOW)) {
@@ -141,6 +159,25 @@ pub unsafe extern "C" fn p2pmm_rs_register_managed(
 pub unsafe extern "C" fn p2pmm_rs_unregister(pdev: *mut c_void, id: u32) -> c_int {
     // SAFETY: The caller's promise.
     match unsafe { bound(pdev, 0) }.and_then(|(d, _)| unregister(d, id)) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `p2pmm_set_copy_engine()` of `include/linux/p2pmm.h`.
+///
+/// # Safety
+///
+/// As for [`p2pmm_rs_register_static`]; `engine` is null or valid until it is taken back or the
+/// provider is unregistered.
+#[no_mangle]
+pub unsafe extern "C" fn p2pmm_rs_set_copy_engine(
+    pdev: *mut c_void,
+    id: u32,
+    engine: *mut c_void,
+) -> c_int {
+    // SAFETY: The caller's promise.
+    match unsafe { bound(pdev, 0) }.and_then(|(d, _)| unsafe { set_copy_engine(d, id, engine) }) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }

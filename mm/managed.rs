@@ -137,6 +137,11 @@ impl SlotHandler for Arc<Slots> {
         // A pinned page stays on the device unless the CPU touches it itself.
         !self.clock.lock().is_pinned(slot)
     }
+
+    fn copied(&self, by_engine: usize, by_cpu: usize) {
+        Stats::add(&self.stats.copied_by_engine, by_engine as u64);
+        Stats::add(&self.stats.copied_by_cpu, by_cpu as u64);
+    }
 }
 
 /// The device memory of a managed provider.

@@ -66,6 +66,8 @@ pub mod bar_devmem;
 pub mod bind_sysfs;
 #[path = "bind/block_io.rs"]
 pub mod block_io;
+#[path = "bind/copy_engine.rs"]
+pub mod copy_engine;
 #[path = "bind/devmem.rs"]
 pub mod devmem;
 #[path = "bind/dmem.rs"]

@@ -25,3 +25,9 @@ int p2pmm_unregister(struct pci_dev *pdev, u32 id)
 	return p2pmm_rs_unregister(pdev, id);
 }
 EXPORT_SYMBOL_NS_GPL(p2pmm_unregister, "P2PMM");
+
+int p2pmm_set_copy_engine(struct pci_dev *pdev, u32 id, struct p2pmm_copy_engine *engine)
+{
+	return p2pmm_rs_set_copy_engine(pdev, id, engine);
+}
+EXPORT_SYMBOL_NS_GPL(p2pmm_set_copy_engine, "P2PMM");

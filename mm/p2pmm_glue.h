@@ -118,11 +118,14 @@ void p2pmm_trace_evict_cgroup(u32 provider, u64 cgroup, u32 pages);
 void p2pmm_trace_route(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance);
 void p2pmm_trace_revoke(u32 provider, const char *device);
 void p2pmm_trace_blkio(bool to_device, u64 pos, u64 len, u64 p2p, u64 system, u64 bounce, u64 retries);
+struct p2pmm_copy_engine;
+struct pci_dev;
+void p2pmm_trace_copy(struct pci_dev *to, const struct p2pmm_copy_engine *engine, u32 pages);
 
 /* Implemented in Rust (mm/export.rs), exported through mm/p2pmm_export.c as include/linux/p2pmm.h. */
-struct pci_dev;
 int p2pmm_rs_register_static(struct pci_dev *pdev, int bar, u64 size, u64 offset);
 int p2pmm_rs_register_managed(struct pci_dev *pdev, int bar, u64 size, u64 offset);
 int p2pmm_rs_unregister(struct pci_dev *pdev, u32 id);
+int p2pmm_rs_set_copy_engine(struct pci_dev *pdev, u32 id, struct p2pmm_copy_engine *engine);
 
 #endif /* P2PMM_GLUE_H */

@@ -130,6 +130,22 @@ TRACE_EVENT(p2pmm_blkio,
 		  __entry->system, __entry->bounce, __entry->retries)
 );
 
+TRACE_EVENT(p2pmm_copy,
+	TP_PROTO(const char *to, const char *by, u32 pages),
+	TP_ARGS(to, by, pages),
+	TP_STRUCT__entry(
+		__string(to, to)
+		__string(by, by)
+		__field(u32, pages)
+	),
+	TP_fast_assign(
+		__assign_str(to);
+		__assign_str(by);
+		__entry->pages = pages;
+	),
+	TP_printk("to=%s by=%s pages=%u", __get_str(to), __get_str(by), __entry->pages)
+);
+
 #endif /* _P2PMM_TRACE_H */
 
 #undef TRACE_INCLUDE_PATH

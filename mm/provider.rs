@@ -44,6 +44,10 @@ pub struct Stats {
     pub migrated_out: Atomic<u64>,
     /// Invalidations p2pmm caused on the provider's pages.
     pub invalidations: Atomic<u64>,
+    /// Pages copied into the provider from a peer provider by a copy engine.
+    pub copied_by_engine: Atomic<u64>,
+    /// Pages copied into the provider from a peer provider by the CPU.
+    pub copied_by_cpu: Atomic<u64>,
 }
 
 impl Stats {
@@ -55,6 +59,8 @@ impl Stats {
                 migrated_in: Atomic::new(0),
                 migrated_out: Atomic::new(0),
                 invalidations: Atomic::new(0),
+                copied_by_engine: Atomic::new(0),
+                copied_by_cpu: Atomic::new(0),
             },
             GFP_KERNEL,
         )?)

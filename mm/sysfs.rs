@@ -35,6 +35,12 @@ impl SysfsSource for FromRegistry {
             Attr::MigratedIn => writeln!(out, "{}", load(&s.migrated_in)),
             Attr::MigratedOut => writeln!(out, "{}", load(&s.migrated_out)),
             Attr::Invalidations => writeln!(out, "{}", load(&s.invalidations)),
+            Attr::CopiedByEngine => writeln!(out, "{}", load(&s.copied_by_engine)),
+            Attr::CopiedByCpu => writeln!(out, "{}", load(&s.copied_by_cpu)),
+            Attr::CopyEngine => match p.managed() {
+                Some(m) => m.memory().engine().write_name(out),
+                None => writeln!(out, "none"),
+            },
         };
         written.map_err(|_| EOVERFLOW)
     }

@@ -3,6 +3,9 @@
  * p2pmm's tracepoints (mm/p2pmm_trace.h) as plain functions the Rust side can call (mm/bind/trace.rs): the
  * trace_*() helpers are static inlines.
  */
+#include <linux/p2pmm.h>
+#include <linux/pci.h>
+
 #include "p2pmm_glue.h"
 
 #define CREATE_TRACE_POINTS
@@ -36,4 +39,9 @@ void p2pmm_trace_revoke(u32 provider, const char *device)
 void p2pmm_trace_blkio(bool to_device, u64 pos, u64 len, u64 p2p, u64 system, u64 bounce, u64 retries)
 {
 	trace_p2pmm_blkio(to_device, pos, len, p2p, system, bounce, retries);
+}
+
+void p2pmm_trace_copy(struct pci_dev *to, const struct p2pmm_copy_engine *engine, u32 pages)
+{
+	trace_p2pmm_copy(pci_name(to), engine ? dev_name(engine->dev) : "cpu", pages);
 }

@@ -5,7 +5,8 @@
 #   scripts/vm.sh run                     the showcase; console shown live, log -> $OUT/vm-run.log
 # Topology (the drawing with PCI names and providers: Documentation/p2pmm/index.rst, *The default VM topology*):
 #   pcie.0 ─ rp1 ─ switch up1 ─┬─ dn1: nvme "p2pmm-cmb" with a 64 MiB CMB (p2pdma provider)
-#          │                   ├─ dn2: ivshmem-plain, 256 MiB BAR2 (accelerator "VRAM" stand-in)
+#          │                   ├─ dn2: ivshmem-plain, 256 MiB BAR2 (accelerator "VRAM" stand-in), function 0
+#          │                   │       + edu (function 1: its copy engine, a DMA master; drivers/sample drives it)
 #          │                   ├─ dn3: ivshmem-plain, 64 MiB BAR2 (a peer accelerator on the same switch)
 #          │                   └─ dn4: nvme "p2pmm-sw" (no CMB; a DMA master that reaches the switch's providers)
 #          ├ rp2 ─ nvme "p2pmm-rp2" (no CMB; not P2P-reachable from the switch: q35's host bridge is not whitelisted)
@@ -54,7 +55,8 @@ default)
 	-drive file=/build/vm/nvme-rp2.img,if=none,id=nvm1,format=raw
 	-device nvme,serial=p2pmm-rp2,drive=nvm1,bus=rp2
 	-object memory-backend-ram,id=vram0,size=256M
-	-device ivshmem-plain,memdev=vram0,bus=dn2
+	-device ivshmem-plain,memdev=vram0,bus=dn2,addr=0.0,multifunction=on
+	-device edu,dma_mask=0xffffffffffffffff,bus=dn2,addr=0.1
 	-object memory-backend-ram,id=vram2,size=64M
 	-device ivshmem-plain,memdev=vram2,bus=dn3
 	-drive file=/build/vm/nvme-sw.img,if=none,id=nvm2,format=raw

@@ -12,9 +12,13 @@
 //! into pages and moves data, and tells the owner through [`SlotHandler`] when a slot's page is
 //! gone.
 //!
+//! Pages that move between two such memories are copied BAR to BAR by a copy engine when one is
+//! lent to either ([`BarDevmem::engine`], `copy_engine.rs`), else by the CPU.
+//!
 //! Lock order: mmap lock -> page lock -> the handler's lock (taken in [`SlotHandler::slot_freed`],
-//! any context).
+//! any context) or the engine slot's mutex (`copy_engine.rs`).
 
+use crate::copy_engine::{Batch, EngineSlot};
 use crate::ffi::{
     p2pmm_alloc_page_locked, p2pmm_bar_copy_bar, p2pmm_bar_copy_from_page, p2pmm_bar_copy_to_page,
     p2pmm_bar_map, p2pmm_bar_unmap, p2pmm_bar_zero, p2pmm_devmem_add, p2pmm_devmem_remove,
@@ -22,7 +26,7 @@ use crate::ffi::{
     p2pmm_p2p_window_free, p2pmm_page_pgmap, p2pmm_page_to_pfn, p2pmm_pfn_to_page,
     p2pmm_vm_fault_oom, p2pmm_vm_fault_sigbus, p2pmm_vmf_address, p2pmm_vmf_page, p2pmm_vmf_vma,
 };
-use crate::migrate::{evict_pfns, evict_pfns_to, MigrateVma, Select};
+use crate::migrate::{evict_pfns, evict_pfns_with, MigrateVma, Select};
 use crate::pci_p2p;
 use kernel::{
     bindings, device,
@@ -105,6 +109,10 @@ pub trait SlotHandler: Send + Sync + Sized {
     fn may_come_back_with_neighbour(&self, _slot: u32) -> bool {
         true
     }
+
+    /// Pages were copied into this memory from another device memory: `by_engine` by a copy
+    /// engine, `by_cpu` by the CPU.
+    fn copied(&self, _by_engine: usize, _by_cpu: usize) {}
 }
 
 /// The largest fault-around window, in pages ([`SlotHandler::fault_around_pages`]).
@@ -228,6 +236,8 @@ pub struct BarDevmem<T: SlotHandler> {
     pdev: ARef<pci::Device>,
     owner: usize,
     handler: T,
+    #[pin]
+    engine: EngineSlot,
 }
 
 // SAFETY: The pagemap is only changed by core mm, the BAR window is plain MMIO that any CPU may
@@ -273,6 +283,7 @@ impl<T: SlotHandler> BarDevmem<T> {
             pdev,
             owner,
             handler,
+            engine <- EngineSlot::new(),
             _: {
                 if len == 0 || len % (2 << 20) != 0 {
                     return Err(EINVAL);
@@ -363,6 +374,29 @@ impl<T: SlotHandler> BarDevmem<T> {
         self.io.wrapping_byte_add(slot as usize * PAGE_SIZE)
     }
 
+    /// The copy engine lent to this memory, if any.
+    pub fn engine(&self) -> &EngineSlot {
+        &self.engine
+    }
+
+    /// The engine that copies a page between this memory and `peer`: this memory's, else the
+    /// peer's, else none (the CPU).
+    fn engine_with<'a>(&'a self, peer: &'a Self) -> Option<&'a EngineSlot> {
+        [&self.engine, &peer.engine]
+            .into_iter()
+            .find(|e| e.is_set())
+    }
+
+    /// The P2P window pages of `slot` here and `peer_slot` of `peer`, when both have windows.
+    fn window_pages(
+        &self,
+        slot: u32,
+        peer: &Self,
+        peer_slot: u32,
+    ) -> Option<(*mut c_void, *mut c_void)> {
+        self.p2p_page(slot).zip(peer.p2p_page(peer_slot))
+    }
+
     /// Whether a peer can reach the slots by bus address: the memory has a P2P window.
     pub fn has_p2p_window(&self) -> bool {
         !self.p2p.is_null()
@@ -430,6 +464,9 @@ impl<T: SlotHandler> BarDevmem<T> {
         let mut m = MigrateVma::setup(vma, start, end, self.owner, Select::Any, false)?;
         let mut slots = KVec::<(usize, u32, Option<(&Self, u32)>)>::new();
         slots.reserve((end - start) / PAGE_SIZE, GFP_KERNEL)?;
+        // BAR-to-BAR copies wait here until every destination is chosen: done at once, by a copy
+        // engine where one is lent, before core mm maps the new pages.
+        let mut batch = Batch::with_capacity((end - start) / PAGE_SIZE)?;
         let fill = |m: &MigrateVma, i: usize, spage: Option<*mut c_void>| {
             let addr = m.addr(i);
             // SAFETY: `spage` is a page isolated and locked by the migration.
@@ -451,13 +488,18 @@ impl<T: SlotHandler> BarDevmem<T> {
                 return Err(EINVAL);
             }
             let dst = self.slot_io(slot);
-            // The source page is isolated and locked by the migration; a remote slot is a live
-            // window's page. SAFETY: `dst` is one page of our BAR window (checked above), the
-            // sources are valid (see above).
+            // The source page is isolated and locked by the migration until it ends; a remote
+            // slot is a live window's page. SAFETY: `dst` is one page of our BAR window (checked
+            // above), the sources are valid (see above), and only this migration writes `dst`.
             unsafe {
                 match (&source, spage) {
                     (Source::Empty, _) => p2pmm_bar_zero(dst),
-                    (Source::Device(mem, s), _) => p2pmm_bar_copy_bar(dst, mem.slot_io(*s)),
+                    (Source::Device(mem, s), _) => batch.push(
+                        dst,
+                        mem.slot_io(*s),
+                        self.window_pages(slot, mem, *s),
+                        self.engine_with(mem),
+                    )?,
                     (Source::System, Some(p)) => p2pmm_bar_copy_from_page(dst, p),
                     (Source::System, None) => p2pmm_bar_zero(dst),
                 }
@@ -472,8 +514,10 @@ impl<T: SlotHandler> BarDevmem<T> {
             Ok(Some(page))
         };
         // SAFETY: Each page `fill` returns is a free slot's page, initialised with the one
-        // reference the migration takes over, not mapped, holding the source's data (or zeroes).
+        // reference the migration takes over, not mapped, holding the source's data (or zeroes)
+        // once the batch is flushed, before `pages`.
         unsafe { m.fill(fill) }?;
+        self.flush(&mut batch);
         m.pages();
         let mut n = 0;
         for &(i, slot, from) in slots.iter() {
@@ -487,6 +531,14 @@ impl<T: SlotHandler> BarDevmem<T> {
         }
         m.finalize();
         Ok(n)
+    }
+
+    /// Does the copies of `batch`, into this memory, and tells the handler who did them.
+    fn flush(&self, batch: &mut Batch<'_>) {
+        let (by_engine, by_cpu) = batch.flush(&self.pdev);
+        if by_engine + by_cpu > 0 {
+            self.handler.copied(by_engine, by_cpu);
+        }
     }
 
     /// Migrates every page of `[start, end)` of `vma` (mmap lock held) that lives in one of `peers`
@@ -563,10 +615,10 @@ impl<T: SlotHandler> BarDevmem<T> {
     /// many pages moved into `dest` and how many into system memory; their old slots come back
     /// through [`SlotHandler::slot_freed`], and a reserved `dest` slot whose page did not move
     /// through `dest`'s.
-    pub fn evict_to(
-        &self,
+    pub fn evict_to<'a>(
+        &'a self,
         slots: &[u32],
-        dest: &Self,
+        dest: &'a Self,
         mut alloc: impl FnMut(usize) -> Option<u32>,
         mut placed: impl FnMut(usize, u32),
     ) -> Result<(usize, usize)> {
@@ -579,10 +631,14 @@ impl<T: SlotHandler> BarDevmem<T> {
                 to.push((i, None), GFP_KERNEL)?;
             }
         }
-        let dest_of = |i: usize, dev: *mut c_void| {
+        // BAR-to-BAR copies are done together before core mm maps the new pages, by a copy engine
+        // where one is lent.
+        let mut batch = Batch::<'a>::with_capacity(slots.len())?;
+        let dest_of = |batch: &mut Batch<'a>, i: usize, dev: *mut c_void| {
             // SAFETY: `dev` is our page (a slot's PFN), isolated by the eviction.
             let pfn = unsafe { p2pmm_page_to_pfn(dev) } as usize;
-            let from = self.slot_io((pfn - self.first_pfn) as u32);
+            let from_slot = (pfn - self.first_pfn) as u32;
+            let from = self.slot_io(from_slot);
             let Some(slot) = alloc(to[i].0).filter(|&slot| (slot as usize) < dest.npages) else {
                 // `dest` is full: system memory. Small allocations never fail (`__GFP_NOFAIL`).
                 // SAFETY: Plain allocation; the new page is locked and ours, `from` is our slot's
@@ -597,9 +653,17 @@ impl<T: SlotHandler> BarDevmem<T> {
             };
             // The destination slot was free (the caller reserved it), so its page has no user, and
             // initialising gives it the one reference the migration takes over. SAFETY: `from` is
-            // our isolated page's BAR memory; the destination page is unused (see above).
+            // our isolated page's BAR memory until the eviction ends; the destination page is
+            // unused (see above), only this eviction writes it.
             unsafe {
-                p2pmm_bar_copy_bar(dest.slot_io(slot), from);
+                let to_io = dest.slot_io(slot);
+                let pages = dest.window_pages(slot, self, from_slot);
+                if batch
+                    .push(to_io, from, pages, dest.engine_with(self))
+                    .is_err()
+                {
+                    p2pmm_bar_copy_bar(to_io, from);
+                }
                 let page = dest.slot_page(slot);
                 p2pmm_devpage_init(page, core::ptr::null_mut(), 0);
                 to[i].1 = Some(slot);
@@ -607,9 +671,9 @@ impl<T: SlotHandler> BarDevmem<T> {
             }
         };
         // SAFETY: `pfns` are our slots' pages, alive while `self` is; each page `dest_of` returns
-        // holds the data of the page it is offered for: a new locked system page, or a free slot of
-        // `dest` initialised with one reference.
-        let moved = unsafe { evict_pfns_to(&pfns, dest_of) }?;
+        // holds the data of the page it is offered for once the batch is flushed: a new locked
+        // system page, or a free slot of `dest` initialised with one reference.
+        let moved = unsafe { evict_pfns_with(&pfns, &mut batch, dest_of, |b| dest.flush(b)) }?;
         let (mut into_dest, mut into_system) = (0, 0);
         for (i, m) in moved.iter().enumerate() {
             match (*m, to[i]) {

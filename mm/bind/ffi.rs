@@ -246,6 +246,16 @@ extern "C" {
         bounce: u64,
         retries: u64,
     );
+    pub fn p2pmm_trace_copy(to: *mut c_void, engine: *const c_void, pages: u32);
+    // copy_engine.rs
+    pub fn p2pmm_engine_valid(engine: *const c_void) -> bool;
+    pub fn p2pmm_engine_dev_name(engine: *const c_void) -> *const c_char;
+    pub fn p2pmm_engine_copy(
+        engine: *mut c_void,
+        dst: *mut *mut c_void,
+        src: *mut *mut c_void,
+        n: u32,
+    ) -> c_int;
     // uapi_layout.rs
     pub fn p2pmm_glue_uapi_layout(out: *mut c_void);
     pub fn p2pmm_glue_uapi_facts(out: *mut u64, n: u32) -> u32;

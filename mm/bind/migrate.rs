@@ -780,6 +780,25 @@ pub unsafe fn evict_pfns_to(
     pfns: &[usize],
     mut dest: impl FnMut(usize, *mut c_void) -> Option<*mut c_void>,
 ) -> Result<KVVec<bool>> {
+    // SAFETY: The caller's promise; the pages hold their data as soon as `dest` returns them.
+    unsafe { evict_pfns_with(pfns, &mut (), |(), i, page| dest(i, page), |()| {}) }
+}
+
+/// As [`evict_pfns_to`], with a `state` that `dest(state, i, device_page)` and then `before_pages`
+/// share: `before_pages` runs after every destination is chosen and before core mm moves the
+/// mappings, e.g. to do the copies `dest` collected all at once (`bar_devmem.rs`'s copy engine
+/// batches).
+///
+/// # Safety
+///
+/// As for [`evict_pfns_to`], except that a page `dest` returns holds its data once `before_pages`
+/// has returned.
+pub unsafe fn evict_pfns_with<S>(
+    pfns: &[usize],
+    state: &mut S,
+    mut dest: impl FnMut(&mut S, usize, *mut c_void) -> Option<*mut c_void>,
+    before_pages: impl FnOnce(&mut S),
+) -> Result<KVVec<bool>> {
     let n = pfns.len();
     let mut src = KVVec::<usize>::with_capacity(n, GFP_KERNEL)?;
     src.extend_from_slice(pfns, GFP_KERNEL)?;
@@ -793,11 +812,12 @@ pub unsafe fn evict_pfns_to(
         let Some(spage) = mpfn_page(s).filter(|_| s & mpfn::MIGRATE != 0) else {
             continue;
         };
-        if let Some(dpage) = dest(i, spage) {
+        if let Some(dpage) = dest(state, i, spage) {
             // SAFETY: `dest` returns live pages (the caller's promise).
             dst[i] = unsafe { mpfn_of(dpage, s, false) };
         }
     }
+    before_pages(state);
     // SAFETY: `src`/`dst` were prepared by `migrate_device_pfns` and the loop above.
     unsafe {
         p2pmm_migrate_device_pages(

@@ -43,9 +43,9 @@ use kernel::{
 ///             Attr::Device => writeln!(out, "0000:04:00.0"),
 ///             Attr::Capacity => writeln!(out, "{}", 8 << 20),
 ///             Attr::Used => writeln!(out, "{}", 1 << 20),
-///             Attr::Evictions | Attr::MigratedIn | Attr::MigratedOut | Attr::Invalidations => {
-///                 writeln!(out, "0")
-///             }
+///             Attr::CopyEngine => writeln!(out, "none"),
+///             // Every counter.
+///             _ => writeln!(out, "0"),
 ///         };
 ///         written.map_err(|_| EOVERFLOW)
 ///     }
@@ -86,10 +86,16 @@ pub enum Attr {
     MigratedOut,
     /// `invalidations`: pages unmapped from their mappings and importers.
     Invalidations,
+    /// `copied_by_engine`: pages copied in from a peer provider by a copy engine.
+    CopiedByEngine,
+    /// `copied_by_cpu`: pages copied in from a peer provider by the CPU.
+    CopiedByCpu,
+    /// `copy_engine`: the device of the copy engine lent to the provider, or `none`.
+    CopyEngine,
 }
 
 impl Attr {
-    const ALL: [Attr; 8] = [
+    const ALL: [Attr; 11] = [
         Attr::Kind,
         Attr::Device,
         Attr::Capacity,
@@ -98,6 +104,9 @@ impl Attr {
         Attr::MigratedIn,
         Attr::MigratedOut,
         Attr::Invalidations,
+        Attr::CopiedByEngine,
+        Attr::CopiedByCpu,
+        Attr::CopyEngine,
     ];
 }
 

@@ -37,12 +37,16 @@ static struct kobj_attribute p2pmm_provider_attrs[P2PMM_SYSFS_NR_ATTRS] = {
 	[P2PMM_SYSFS_MIGRATED_IN] = __ATTR(migrated_in, 0444, p2pmm_attr_show, NULL),
 	[P2PMM_SYSFS_MIGRATED_OUT] = __ATTR(migrated_out, 0444, p2pmm_attr_show, NULL),
 	[P2PMM_SYSFS_INVALIDATIONS] = __ATTR(invalidations, 0444, p2pmm_attr_show, NULL),
+	[P2PMM_SYSFS_COPIED_BY_ENGINE] = __ATTR(copied_by_engine, 0444, p2pmm_attr_show, NULL),
+	[P2PMM_SYSFS_COPIED_BY_CPU] = __ATTR(copied_by_cpu, 0444, p2pmm_attr_show, NULL),
+	[P2PMM_SYSFS_COPY_ENGINE] = __ATTR(copy_engine, 0444, p2pmm_attr_show, NULL),
 };
 
 static struct attribute *p2pmm_provider_attr_list[P2PMM_SYSFS_NR_ATTRS + 1] = {
 	&p2pmm_provider_attrs[0].attr, &p2pmm_provider_attrs[1].attr, &p2pmm_provider_attrs[2].attr,
 	&p2pmm_provider_attrs[3].attr, &p2pmm_provider_attrs[4].attr, &p2pmm_provider_attrs[5].attr,
-	&p2pmm_provider_attrs[6].attr, &p2pmm_provider_attrs[7].attr, NULL,
+	&p2pmm_provider_attrs[6].attr, &p2pmm_provider_attrs[7].attr, &p2pmm_provider_attrs[8].attr,
+	&p2pmm_provider_attrs[9].attr, &p2pmm_provider_attrs[10].attr, NULL,
 };
 
 static const struct attribute_group p2pmm_provider_group = {

@@ -6,9 +6,16 @@
  * and holds data, managed memory takes a process's pages; when p2pmm_sample unbinds, its providers go, static
  * mappings get SIGBUS and the managed data comes back to system memory. Then the vaccel gets the device back.
  *
+ * The second test lends the driver's copy engine (QEMU's edu, a DMA master, function 1 of the switch accelerator's
+ * slot) to the managed memory of function 0: pages that move between it and a peer provider below the switch are
+ * copied by the engine, in both directions; a failing engine and a peer the engine cannot reach (across the host
+ * bridge) leave the copy to the CPU. The providers' copied_by_engine and copied_by_cpu counters tell which one did,
+ * and every byte is compared.
+ *
  * Needs p2pmm.ko and p2pmm_sample.ko loaded on the default VM topology; run as root.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -141,6 +148,124 @@ TEST(a_driver_outside_p2pmm_offers_its_memory)
 	ASSERT_LT(0, providers_of(fd, dev, &st, &managed));
 	EXPECT_NE(0, st);
 	EXPECT_NE(0, managed);
+	close(fd);
+}
+
+/* The PCI name of the first device with this vendor and device id into out ("" for none). */
+static void find_pci(const char *vendor, const char *device, char *out, size_t len)
+{
+	char path[PATH_MAX], v[16], d[16];
+	struct dirent *e;
+	DIR *dir = opendir(PCI "/devices");
+
+	out[0] = 0;
+	while (dir && (e = readdir(dir))) {
+		snprintf(path, sizeof(path), PCI "/devices/%s/vendor", e->d_name);
+		if (p2p_dma_read_line(path, v, sizeof(v)))
+			continue;
+		snprintf(path, sizeof(path), PCI "/devices/%s/device", e->d_name);
+		if (p2p_dma_read_line(path, d, sizeof(d)))
+			continue;
+		if (!strcmp(v, vendor) && !strcmp(d, device)) {
+			snprintf(out, len, "%.31s", e->d_name);
+			break;
+		}
+	}
+	if (dir)
+		closedir(dir);
+}
+
+/* A provider's file in /sys/kernel/p2pmm as a number, or -1. */
+static long long provider_count(uint32_t id, const char *file)
+{
+	char path[PATH_MAX], line[64];
+
+	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/%s", id, file);
+	if (p2p_dma_read_line(path, line, sizeof(line)))
+		return -1;
+	return strtoll(line, NULL, 10);
+}
+
+#define ENGINE_LEN (16 * 4096)
+#define ENGINE_FAIL "/sys/module/p2pmm_sample/parameters/engine_fail"
+
+/* Moves data (ENGINE_LEN bytes) to provider `to` and checks who copied: by_engine and by_cpu pages more there. */
+#define MOVE_AND_COUNT(fd, data, to, by_engine, by_cpu)                                              \
+	do {                                                                                         \
+		long long e0 = provider_count(to, "copied_by_engine");                               \
+		long long c0 = provider_count(to, "copied_by_cpu");                                  \
+		ASSERT_LE(0, e0);                                                                    \
+		ASSERT_LE(0, p2pmm_migrate(fd, data, ENGINE_LEN, to)) TH_LOG("to %u: %s", to, strerror(errno)); \
+		EXPECT_EQ(ENGINE_LEN / 4096, p2pmm_count_at(fd, data, ENGINE_LEN, to));              \
+		EXPECT_EQ(e0 + (by_engine), provider_count(to, "copied_by_engine"));                 \
+		EXPECT_EQ(c0 + (by_cpu), provider_count(to, "copied_by_cpu"));                       \
+	} while (0)
+
+TEST(a_copy_engine_moves_pages_between_providers)
+{
+	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
+	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC), n;
+	uint32_t st, managed, peer = 0, far = 0;
+	char edu[32], dev[32], drv[64], path[PATH_MAX], line[64];
+	uint8_t *data;
+
+	ASSERT_LE(0, fd);
+	find_pci("0x1234", "0x11e8", edu, sizeof(edu));
+	ASSERT_NE(0, edu[0]) TH_LOG("no edu device (the default VM has one beside the switch accelerator)");
+	driver_of(edu, drv, sizeof(drv));
+	ASSERT_STREQ("p2pmm_sample", drv) TH_LOG("p2pmm_sample drives %s as its copy engine", edu);
+	/* The accelerator's memory: function 0 of the engine's slot. */
+	snprintf(dev, sizeof(dev), "%.*s0", (int)strlen(edu) - 1, edu);
+	n = list_providers(fd, p, P2P_DMA_MAX_PROVIDERS);
+	ASSERT_LT(0, n);
+	for (int i = 0; i < n && i < P2P_DMA_MAX_PROVIDERS; i++) {
+		if (p[i].kind != P2PMM_PROVIDER_MANAGED || !strcmp(p[i].device, dev))
+			continue;
+		if (share_bridge(dev, p[i].device) == 1)
+			peer = p[i].id;
+		else
+			far = p[i].id;
+	}
+	ASSERT_NE(0, peer) TH_LOG("no managed provider below the switch beside %s", dev);
+	ASSERT_NE(0, far) TH_LOG("no managed provider across the host bridge");
+
+	ASSERT_EQ(0, rebind(dev, "p2pmm_vaccel", "p2pmm_sample")) TH_LOG("%s: %s", dev, strerror(errno));
+	ASSERT_LT(0, providers_of(fd, dev, &st, &managed));
+	ASSERT_NE(0, managed);
+	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/copy_engine", managed);
+	ASSERT_EQ(0, p2p_dma_read_line(path, line, sizeof(line)));
+	EXPECT_STREQ(edu, line);
+	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/copy_engine", peer);
+	ASSERT_EQ(0, p2p_dma_read_line(path, line, sizeof(line)));
+	EXPECT_STREQ("none", line);
+
+	data = mmap(NULL, ENGINE_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, data);
+	p2p_dma_fill(data, ENGINE_LEN, 71);
+	/* From system memory: a CPU copy, not between providers, so counted by neither. */
+	MOVE_AND_COUNT(fd, data, peer, 0, 0);
+	/* Peer to the engine's memory: the engine pulls. */
+	MOVE_AND_COUNT(fd, data, managed, ENGINE_LEN / 4096, 0);
+	EXPECT_EQ(-1, p2p_dma_mismatch(data, ENGINE_LEN, 71)) TH_LOG("data after the engine's pull");
+	MOVE_AND_COUNT(fd, data, managed, 0, 0);
+	/* Out to the peer, which has no engine: this memory's engine pushes. */
+	MOVE_AND_COUNT(fd, data, peer, ENGINE_LEN / 4096, 0);
+	/* A failing engine: the CPU copies the batch again. */
+	ASSERT_EQ(0, p2p_dma_write_file(ENGINE_FAIL, "1"));
+	MOVE_AND_COUNT(fd, data, managed, 0, ENGINE_LEN / 4096);
+	ASSERT_EQ(0, p2p_dma_write_file(ENGINE_FAIL, "0"));
+	/* A peer across the host bridge, which the engine cannot reach: the CPU copies. */
+	MOVE_AND_COUNT(fd, data, far, 0, ENGINE_LEN / 4096);
+	EXPECT_EQ(-1, p2p_dma_mismatch(data, ENGINE_LEN, 71)) TH_LOG("data after every move");
+
+	/* The memory goes back to the vaccel, without the engine. */
+	ASSERT_EQ(0, p2p_dma_write_file(PCI "/drivers/p2pmm_sample/unbind", dev));
+	snprintf(path, sizeof(path), PCI "/devices/%s/driver_override", dev);
+	ASSERT_EQ(0, p2p_dma_write_file(path, "\n"));
+	ASSERT_EQ(0, p2p_dma_write_file(PCI "/drivers/p2pmm_vaccel/bind", dev));
+	ASSERT_LT(0, providers_of(fd, dev, &st, &managed));
+	EXPECT_NE(0, managed);
+	munmap(data, ENGINE_LEN);
 	close(fd);
 }
 
