@@ -7,7 +7,7 @@
 
 # SUITES (e.g. `make test SUITES=kselftest`) reaches scripts/test.sh, which holds the default list.
 
-.PHONY: all test run bench toolchain kernel modules initramfs host-test fmt clean distclean
+.PHONY: all test run bench fuzz toolchain kernel modules initramfs host-test fmt clean distclean
 all: test
 
 test:
@@ -19,6 +19,12 @@ run:
 # Benchmarks against upstream C in the same boot; prints figures and ratios, never fails on speed.
 bench:
 	@bash scripts/bench.sh
+
+# The uAPI fuzzer alone with a long budget (1,000,000 calls; P2PMM_FUZZ_CALLS and P2PMM_FUZZ_SEED override). `make
+# test` runs it with 100,000 calls in its kselftest suite.
+fuzz:
+	@P2PMM_KSELFTEST=p2pmm_fuzz_test P2PMM_FUZZ_CALLS=$${P2PMM_FUZZ_CALLS:-1000000} \
+		VM_TIMEOUT=$${VM_TIMEOUT:-3600} SUITES=kselftest bash scripts/test.sh
 
 toolchain:
 	@bash scripts/toolchain.sh

@@ -12,7 +12,8 @@ mount_chroot initramfs
 # Nothing to do when no input changed (the test programs, the uAPI header, p2pmmctl, the modules, upstream's
 # test_hmm.ko and busybox): a cached `make test` reuses the last initramfs.
 stamp=$OUT/initramfs$FLAVOUR.inputs
-want=$(inputs_digest tests include tools Cargo.toml Cargo.lock scripts/initramfs.sh "$MODS" \
+want=$(inputs_digest tests include tools Cargo.toml Cargo.lock scripts/initramfs.sh scripts/uapi_errnos.py \
+	Documentation/p2pmm/uapi.rst "$MODS" \
 	"$KSRC/lib/test_hmm.ko" "$KSRC/tools/testing/selftests/mm/hmm-tests.c" "$ROOT/usr/bin/busybox")
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$INITRAMFS" ]; then
 	log "initramfs unchanged ($(du -h "$INITRAMFS" | cut -f1))"
@@ -24,6 +25,9 @@ bin=$ROOT/build/guest-bin
 rm -rf "$src" "$bin"
 mkdir -p "$src" "$bin/kselftest" "$bin/kselftest-policy" "$bin/kselftest-scale"
 cp -a "$REPO/tests" "$REPO/include" "$src/"
+# The errnos uapi.rst documents for each call, for the uAPI fuzzer (tests/kselftest/p2pmm_fuzz_test.c).
+python3 "$REPO/scripts/uapi_errnos.py" "$REPO/Documentation/p2pmm/uapi.rst" >"$src/tests/lib/p2pmm_uapi_errnos.h" ||
+	die "scripts/uapi_errnos.py could not read the errnos of Documentation/p2pmm/uapi.rst"
 
 CC="gcc -static -Wall -Wextra -Werror -O2 -no-pie -U_FORTIFY_SOURCE"
 # The uAPI header, the guest programs' shared helpers (tests/lib) and the kernel's kselftest harness.

@@ -35,6 +35,10 @@ append="console=ttyS0 panic=-1 oops=panic loglevel=5 no5lvl p2pmm_mode=$mode"
 [ -n "$suites" ] && append="$append p2pmm_suites=$suites"
 # One kselftest program instead of all of them, while working on it (the report then flags the missing ones).
 [ -n "${P2PMM_KSELFTEST:-}" ] && append="$append p2pmm_kselftest=$P2PMM_KSELFTEST"
+# The uAPI fuzzer's budget and seed (tests/kselftest/p2pmm_fuzz_test.c; `make fuzz`): the kernel hands unknown
+# name=value parameters to init as environment variables.
+[ -n "${P2PMM_FUZZ_CALLS:-}" ] && append="$append P2PMM_FUZZ_CALLS=$P2PMM_FUZZ_CALLS"
+[ -n "${P2PMM_FUZZ_SEED:-}" ] && append="$append P2PMM_FUZZ_SEED=$P2PMM_FUZZ_SEED"
 topology=${P2PMM_TOPOLOGY:-default}
 log="$OUT/vm-$mode.log"
 [ "$topology" = default ] || log="$OUT/vm-$mode-$topology.log"

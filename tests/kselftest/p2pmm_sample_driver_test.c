@@ -186,7 +186,22 @@ static long long provider_count(uint32_t id, const char *file)
 	return strtoll(line, NULL, 10);
 }
 
+/* Whether the trace buffer holds a line containing `what`. */
+static int traced(const char *what)
+{
+	char line[512];
+	FILE *f = fopen(P2P_DMA_TRACEFS "/trace", "r");
+	int found = 0;
+
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, what) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
 #define ENGINE_LEN (16 * 4096)
+#define COPY_EVENT P2P_DMA_TRACEFS "/events/p2pmm/p2pmm_copy/enable"
 #define ENGINE_FAIL "/sys/module/p2pmm_sample/parameters/engine_fail"
 
 /* Moves data (ENGINE_LEN bytes) to provider `to` and checks who copied: by_engine and by_cpu pages more there. */
@@ -244,8 +259,14 @@ TEST(a_copy_engine_moves_pages_between_providers)
 	p2p_dma_fill(data, ENGINE_LEN, 71);
 	/* From system memory: a CPU copy, not between providers, so counted by neither. */
 	MOVE_AND_COUNT(fd, data, peer, 0, 0);
-	/* Peer to the engine's memory: the engine pulls. */
+	/* Peer to the engine's memory: the engine pulls, and the tracepoint names it. */
+	ASSERT_EQ(0, p2p_dma_trace(0));
+	ASSERT_EQ(0, p2p_dma_trace_clear());
+	ASSERT_EQ(0, p2p_dma_write_file(COPY_EVENT, "1"));
 	MOVE_AND_COUNT(fd, data, managed, ENGINE_LEN / 4096, 0);
+	ASSERT_EQ(0, p2p_dma_write_file(COPY_EVENT, "0"));
+	snprintf(line, sizeof(line), "to=%s by=%s pages=16", dev, edu);
+	EXPECT_TRUE(traced(line)) TH_LOG("no p2pmm_copy record \"%s\"", line);
 	EXPECT_EQ(-1, p2p_dma_mismatch(data, ENGINE_LEN, 71)) TH_LOG("data after the engine's pull");
 	MOVE_AND_COUNT(fd, data, managed, 0, 0);
 	/* Out to the peer, which has no engine: this memory's engine pushes. */
