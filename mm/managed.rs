@@ -33,7 +33,7 @@ use crate::{
     eviction::{Clock, SlotInfo, TenantMask},
     hmm::{fault_and_commit, HmmRange, PageKind, Request},
     location::{Location, ProviderId},
-    migrate::for_each_vma_piece,
+    migrate::for_each_mapped_piece,
     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
     pci_p2p,
     provider::{Kind, Provider, Stats},
@@ -551,7 +551,7 @@ pub fn migrate_to_provider(
                 .filter(|&i| on_target[i / 64] & (1 << (i % 64)) == 0)
                 .count()
         };
-        for_each_vma_piece(mm, ws, we, CHUNK_PAGES, |vma, a, b| {
+        for_each_mapped_piece(mm, ws, we, CHUNK_PAGES, |vma, a, b| {
             let need = needing_slots(a, b);
             let (mut prepaid, evicted) = tm.prepay(target, all, need)?;
             done.evicted += evicted as u64;
@@ -616,7 +616,7 @@ pub fn migrate_to_system(
 ) -> Result<u64> {
     let peers = peer_memories(all)?;
     let mut moved = 0u64;
-    for_each_vma_piece(mm, start, end, CHUNK_PAGES, |vma, a, b| {
+    for_each_mapped_piece(mm, start, end, CHUNK_PAGES, |vma, a, b| {
         moved += Memory::migrate_out(vma, a, b, owner(), &peers)? as u64;
         Ok(())
     })?;

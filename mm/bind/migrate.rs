@@ -938,12 +938,36 @@ pub fn for_each_vma_piece(
     start: usize,
     end: usize,
     chunk_pages: usize,
+    step: impl FnMut(&VmaRef, usize, usize) -> Result,
+) -> Result {
+    walk_vma_pieces(mm, start, end, chunk_pages, EINVAL, step)
+}
+
+/// As [`for_each_vma_piece`], but a hole is `ENOMEM`, madvise(2)'s errno for an unmapped range and
+/// p2pmm's uAPI's: a range checked as mapped can lose a piece to a concurrent munmap before the walk
+/// takes the mmap lock, and that is still "not mapped", not an invalid request.
+pub fn for_each_mapped_piece(
+    mm: &MmWithUser,
+    start: usize,
+    end: usize,
+    chunk_pages: usize,
+    step: impl FnMut(&VmaRef, usize, usize) -> Result,
+) -> Result {
+    walk_vma_pieces(mm, start, end, chunk_pages, ENOMEM, step)
+}
+
+fn walk_vma_pieces(
+    mm: &MmWithUser,
+    start: usize,
+    end: usize,
+    chunk_pages: usize,
+    hole: Error,
     mut step: impl FnMut(&VmaRef, usize, usize) -> Result,
 ) -> Result {
     let mmap = mm.mmap_read_lock();
     let mut addr = start;
     while addr < end {
-        let vma = mmap.vma_lookup(addr).ok_or(EINVAL)?;
+        let vma = mmap.vma_lookup(addr).ok_or(hole)?;
         if vma.flags() & vm_flags::READ == 0 {
             return Err(EINVAL);
         }
