@@ -6,14 +6,12 @@
 //! node's permissions are the gate to the uAPI.
 
 use crate::{
-    blkio, dmem,
+    blkio,
     ioctl_cmd::Command,
     managed::{self, Moved, Placement},
-    pci_p2p,
-    provider::Kind,
-    registry,
+    pci_p2p, registry,
     space::Space,
-    trace,
+    static_map, trace,
     uapi_advise::{self as ua, AdviseRequest},
     uapi_blkio::{self as ub, BlkioRequest},
     uapi_migrate::{self as um, MigrateRequest, QueryRequest, Target},
@@ -45,7 +43,7 @@ impl MiscDevice for P2pmmFile {
 
     /// Maps static memory: the offset names the provider (`P2PMM_MMAP_OFFSET(id)`), the length how
     /// much of it.
-    fn mmap(_me: Pin<&Space>, file: &File, vma: &VmaNew) -> Result {
+    fn mmap(_me: Pin<&Space>, _file: &File, vma: &VmaNew) -> Result {
         let id = um::provider_of_mmap_offset(pci_p2p::mmap_offset(vma))?;
         if (vma.end() - vma.start()) as u64 > um::MMAP_WINDOW {
             // One provider's window of file offsets; a longer mapping would reach into the next
@@ -53,19 +51,11 @@ impl MiscDevice for P2pmmFile {
             return Err(EINVAL);
         }
         let provider = registry::get(id).ok_or(ENODEV)?;
-        if provider.kind != Kind::Static {
-            // Managed memory is reached by migrating to it, not by mapping it.
-            return Err(EINVAL);
-        }
-        pci_p2p::note_mapping(file);
-        // Charged to the caller's cgroup first, so a mapping over its `dmem.max` takes nothing.
-        if let Some(r) = &provider.region {
-            r.charge_vma(vma)?;
-        }
-        // A provider revoked meanwhile is gone from the registry: mapping it now fails with ENODEV,
-        // and one that raced in before the revocation's zap is zapped by it (the zap runs after the
-        // registry forgets it).
-        pci_p2p::map_p2p_memory(&provider.pdev, vma).inspect_err(|_| dmem::uncharge_failed_vma(vma))
+        let gate = provider.gate.as_ref().ok_or(EINVAL)?;
+        // Managed memory (no gate) is reached by migrating to it, not by mapping it. A provider
+        // revoked meanwhile is gone from the registry (ENODEV) or its gate is shut (ENODEV too);
+        // one that is revoked after this maps nothing it could keep (`static_map.rs`).
+        static_map::map(&provider.pdev, gate, provider.region.as_ref(), vma, false)
     }
 
     fn ioctl(me: Pin<&Space>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

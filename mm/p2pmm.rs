@@ -85,6 +85,8 @@ pub mod migrate;
 pub mod notifier;
 #[path = "bind/pci_p2p.rs"]
 pub mod pci_p2p;
+#[path = "bind/static_map.rs"]
+pub mod static_map;
 #[path = "bind/trace.rs"]
 pub mod trace;
 

@@ -11,6 +11,7 @@ use crate::{
     managed::Managed,
     pci_p2p,
     route::{ProviderKind, RoutePolicy},
+    static_map::Gate,
     uapi_providers as uapi,
     uapi_route::RouteAnswer,
 };
@@ -93,6 +94,8 @@ pub struct Provider {
     p2p_reserved: Atomic<u64>,
     /// The dmem cgroup region its memory is charged to (`None` without the dmem controller).
     pub region: Option<dmem::Region>,
+    /// The revoke gate of a static provider's mappings (`None` for a managed one).
+    pub gate: Option<Gate>,
 }
 
 /// The administrator's route policy: the module parameters `route_allow_host_bridge` and
@@ -132,7 +135,8 @@ impl Provider {
         (answer, facts.probed)
     }
 
-    /// A provider on `pdev`: managed if it has `managed` memory, else static with `capacity` bytes.
+    /// A provider on `pdev`: managed if it has `managed` memory, else static with `capacity` bytes
+    /// (and a revoke gate for its mappings).
     pub fn new(
         id: u32,
         adopted: bool,
@@ -141,13 +145,13 @@ impl Provider {
         managed: Option<Managed>,
         stats: Arc<Stats>,
         region: Option<dmem::Region>,
-    ) -> Self {
-        let kind = if managed.is_some() {
-            Kind::Managed
+    ) -> Result<Self> {
+        let (kind, gate) = if managed.is_some() {
+            (Kind::Managed, None)
         } else {
-            Kind::Static
+            (Kind::Static, Some(Gate::new()?))
         };
-        Self {
+        Ok(Self {
             id,
             kind,
             adopted,
@@ -157,7 +161,8 @@ impl Provider {
             managed,
             p2p_reserved: Atomic::new(0),
             region,
-        }
+            gate,
+        })
     }
 
     /// The name of the dmem region of a provider of `kind` on `pdev`: `p2pmm/<pci name>/static` or

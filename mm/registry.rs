@@ -15,7 +15,6 @@ use crate::{
     pci_p2p,
     provider::{Kind, Provider, Stats},
     provider_ids::ProviderIds,
-    uapi_migrate::{mmap_offset, MMAP_WINDOW},
 };
 use kernel::{
     pci,
@@ -82,7 +81,7 @@ pub fn register_static(
         None,
         Stats::new()?,
         region,
-    ))
+    )?)
 }
 
 /// Registers a managed provider of `managed` memory on `pdev`, counting into `stats` (which
@@ -107,7 +106,7 @@ pub fn register_managed(
         Some(managed),
         stats,
         region,
-    ))
+    )?)
 }
 
 /// Gives `p` the next id and lists it.
@@ -339,8 +338,12 @@ impl pci_p2p::UnbindWatcher for RevokeOnUnbind {
             drop(dir);
             // With its directory gone, a new provider may take the id (in its turn).
             PROVIDERS.lock().ids.put(p.id);
-            pci_p2p::zap(mmap_offset(p.id), MMAP_WINDOW);
-            // The mappings hold no device memory any more: neither do their cgroups.
+            // Unmaps every mapping of the provider and gives back their memory and charges.
+            if let Some(g) = &p.gate {
+                g.revoke();
+            }
+            // Charges of mappings the gate did not know (none today): the mappings hold no device
+            // memory any more, so neither do their cgroups.
             if let Some(r) = &p.region {
                 r.revoke_vmas();
             }

@@ -6,9 +6,7 @@
 use crate::{
     bind_sysfs::{Attr, PageWriter, SysfsSource},
     debugfs::{kind_name, write_routes},
-    dmem, pci_p2p,
-    provider::Kind,
-    registry,
+    pci_p2p, registry, static_map,
 };
 use core::fmt::Write;
 use kernel::{
@@ -54,20 +52,10 @@ impl SysfsSource for FromRegistry {
             return Err(EINVAL);
         }
         let p = registry::get(id).ok_or(ENODEV)?;
-        if p.kind != Kind::Static {
-            return Err(EINVAL);
-        }
-        // Charged like a mapping of /dev/p2pmm (mm/chardev.rs), then moved to a file of its own,
-        // since kernfs cannot tell p2pmm when it closes.
-        if let Some(r) = &p.region {
-            r.charge_vma(vma)?;
-        }
-        pci_p2p::map_p2p_memory(&p.pdev, vma)
-            .and_then(|()| match p.region {
-                Some(_) => dmem::move_vma(vma),
-                None => Ok(()),
-            })
-            .inspect_err(|_| dmem::uncharge_failed_vma(vma))
+        let gate = p.gate.as_ref().ok_or(EINVAL)?;
+        // As a mapping of /dev/p2pmm (mm/chardev.rs), moved to a file of its own, since kernfs
+        // cannot tell p2pmm when it closes.
+        static_map::map(&p.pdev, gate, p.region.as_ref(), vma, true)
     }
 
     fn routes(out: &mut PageWriter<'_>) -> Result {

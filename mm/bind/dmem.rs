@@ -7,22 +7,20 @@
 //! `.../managed`); an administrator limits and protects a cgroup's use of it through `dmem.max`,
 //! `dmem.min` and `dmem.low`, and reads it in `dmem.current`. A [`Charge`] is memory charged to
 //! the caller's cgroup in a region; it is uncharged when dropped. Static mappings are charged for
-//! their whole length by [`Region::charge_vma`]; managed pages one at a time, kept in
+//! their whole length when they are made (`static_map.rs`); managed pages one at a time, kept in
 //! [`PageCharges`] per cgroup.
 //!
 //! Without `CONFIG_CGROUP_DMEM` there are no regions ([`Region::register`] gives `None`) and
 //! nothing is charged.
 
 use crate::ffi::{
-    p2pmm_dmem_charge_vma, p2pmm_dmem_current_group, p2pmm_dmem_evict_valuable,
-    p2pmm_dmem_move_vma, p2pmm_dmem_pool_put, p2pmm_dmem_register, p2pmm_dmem_revoke_vmas,
-    p2pmm_dmem_try_charge, p2pmm_dmem_uncharge, p2pmm_dmem_unregister,
+    p2pmm_dmem_current_group, p2pmm_dmem_evict_valuable, p2pmm_dmem_pool_put, p2pmm_dmem_register,
+    p2pmm_dmem_revoke_vmas, p2pmm_dmem_try_charge, p2pmm_dmem_uncharge, p2pmm_dmem_unregister,
 };
 use core::{mem::ManuallyDrop, ptr::NonNull};
 use kernel::{
     error::to_result,
     ffi::{c_int, c_void},
-    mm::virt::VmaNew,
     prelude::*,
     sync::atomic::{Atomic, Relaxed},
 };
@@ -182,40 +180,16 @@ impl Region {
         }
     }
 
-    /// Charges all of `vma` (a static mapping being set up, before its pages are inserted) to the
-    /// caller's cgroup, until the last VMA made from it is closed or [`Region::revoke_vmas`]:
-    /// `ENOMEM` over a `dmem.max`. The VMA gets p2pmm's `vm_ops`; on a later failure of the
-    /// mapping call [`uncharge_failed_vma`].
-    pub fn charge_vma(&self, vma: &VmaNew) -> Result {
-        // SAFETY: `self.ptr` is live (type invariant); `vma` is a VMA being set up by `mmap`, with
-        // the mmap lock held, whose `vm_ops` and `vm_private_data` are ours to set.
-        to_result(unsafe { p2pmm_dmem_charge_vma(self.ptr.as_ptr(), vma.as_ptr().cast()) })
+    /// The region for the static-mapping glue (`static_map.rs`), which charges mappings to it.
+    pub(crate) fn as_raw(&self) -> *mut c_void {
+        self.ptr.as_ptr().cast()
     }
 
-    /// Unmaps what [`move_vma`] moved and uncharges every static mapping of this region (its memory
-    /// is revoked).
+    /// Uncharges every static mapping of this region (its memory is revoked or gone).
     pub fn revoke_vmas(&self) {
         // SAFETY: `self.ptr` is live (type invariant).
         unsafe { p2pmm_dmem_revoke_vmas(self.ptr.as_ptr()) }
     }
-}
-
-/// Makes `vma`, a mapping of a provider's sysfs `allocate` file (charged by [`Region::charge_vma`]
-/// and mapped), a mapping of a new file of its own: kernfs cannot wrap the `vm_ops->close` that
-/// gives the charge back, and leaves a mapping whose file changed alone (as it does for
-/// `shmem_zero_setup()`). [`Region::revoke_vmas`] unmaps it instead. `EINVAL` for a VMA that
-/// `charge_vma` did not charge; on an error the caller calls [`uncharge_failed_vma`].
-pub fn move_vma(vma: &VmaNew) -> Result {
-    // SAFETY: `vma` is a VMA being set up by `mmap`, with the mmap lock held, whose file may be
-    // replaced before `mmap` returns; the glue checks that it is one `charge_vma` charged.
-    to_result(unsafe { p2pmm_dmem_move_vma(vma.as_ptr().cast()) })
-}
-
-/// Undoes [`Region::charge_vma`] for a mapping that failed after it.
-pub fn uncharge_failed_vma(vma: &VmaNew) {
-    // SAFETY: `vma` is being set up by `mmap` and was charged by `charge_vma` (its `vm_ops` say so
-    // to the glue, which checks them).
-    unsafe { crate::ffi::p2pmm_dmem_uncharge_vma(vma.as_ptr().cast()) }
 }
 
 impl Drop for Region {

@@ -2,29 +2,17 @@
 /*
  * C glue for mm/bind/dmem.rs; see dmem_glue.h.
  *
- * A static mapping is charged once, for its whole length, when it is made. The charge is shared by every VMA that
- * comes from that mapping (a split by a partial munmap, a fork, an mremap: vm_ops->open takes a reference) and
- * given back when the last of them is closed, or when the provider is revoked, whichever comes first: a revoked
- * mapping holds no device memory any more (its pages are zapped; touching them is SIGBUS).
+ * A static mapping is charged once, for its whole length, when it is made (static_map_glue.c), and the charge is
+ * given back when the mapping's last VMA is closed, or when the provider is revoked, whichever comes first: a
+ * revoked mapping holds no device memory any more.
  *
- * A mapping of a provider's sysfs `allocate` file needs vm_ops->close too, which kernfs refuses to wrap; such a
- * mapping is moved to a file of its own (an anonymous inode, as shmem_zero_setup() moves a mapping to a shmem file,
- * which kernfs allows), so p2pmm unmaps it itself on revocation. The file keeps p2pmm.ko loaded while the mapping
- * lasts, as /dev/p2pmm's file does for its mappings.
- *
- * Lock: p2pmm_dmem_vma_lock guards every region's list of VMA charges and each charge's pool. It is a leaf: taken
- * with nothing else of p2pmm's held, from mmap (mmap lock held) and from vm_ops->open/close.
+ * Lock: p2pmm_dmem_vma_lock guards every region's list of charges and each charge's pool. It is a leaf: taken
+ * with nothing else of p2pmm's held, from mmap (mmap lock held), from vm_ops->close and from a revocation.
  */
-#include <linux/anon_inodes.h>
 #include <linux/cgroup.h>
 #include <linux/cgroup_dmem.h>
-#include <linux/fs.h>
-#include <linux/module.h>
 #include <linux/err.h>
-#include <linux/file.h>
 #include <linux/list.h>
-#include <linux/mm.h>
-#include <linux/refcount.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 
@@ -36,17 +24,11 @@ struct p2pmm_dmem_region {
 	struct list_head vmas;
 };
 
-static const struct file_operations p2pmm_static_fops = {
-	.owner = THIS_MODULE,
-};
-
-/* The charge of one static mapping, shared by the VMAs made from it. */
+/* The charge of one static mapping (static_map_glue.c owns it). */
 struct p2pmm_vma_charge {
-	refcount_t ref;
 	struct list_head node;			/* in the region's vmas while charged */
 	struct dmem_cgroup_pool_state *pool;	/* NULL once given back */
 	u64 size;
-	struct file *file;			/* the file it moved to, if any (the VMAs hold it) */
 };
 
 static DEFINE_SPINLOCK(p2pmm_dmem_vma_lock);
@@ -143,12 +125,11 @@ u64 p2pmm_dmem_current_group(void)
 #endif
 }
 
-static void p2pmm_vma_charge_put(struct p2pmm_vma_charge *c)
+/* Gives back @c: uncharged unless a revocation did it, off its region's list, freed. */
+void p2pmm_dmem_charge_put(struct p2pmm_vma_charge *c)
 {
 	struct dmem_cgroup_pool_state *pool;
 
-	if (!refcount_dec_and_test(&c->ref))
-		return;
 	spin_lock(&p2pmm_dmem_vma_lock);
 	pool = c->pool;
 	c->pool = NULL;
@@ -159,128 +140,59 @@ static void p2pmm_vma_charge_put(struct p2pmm_vma_charge *c)
 	kfree(c);
 }
 
-static void p2pmm_vma_charge_open(struct vm_area_struct *vma)
-{
-	struct p2pmm_vma_charge *c = vma->vm_private_data;
-
-	refcount_inc(&c->ref);
-}
-
-static void p2pmm_vma_charge_close(struct vm_area_struct *vma)
-{
-	p2pmm_vma_charge_put(vma->vm_private_data);
-}
-
-static const struct vm_operations_struct p2pmm_static_vm_ops = {
-	.open = p2pmm_vma_charge_open,
-	.close = p2pmm_vma_charge_close,
-};
-
 /*
- * Charges all of @vma (a static mapping being set up, before its pages are inserted) to the caller's cgroup in @r:
- * -ENOMEM when that would pass a dmem.max. p2pmm_dmem_uncharge_vma() undoes it if the mapping then fails.
+ * Charges @size bytes of a static mapping being set up to the caller's cgroup in @r: NULL with *@err -ENOMEM when
+ * that would pass a dmem.max (or memory is short). The mapping gives it back with p2pmm_dmem_charge_put().
  */
-int p2pmm_dmem_charge_vma(struct p2pmm_dmem_region *r, struct vm_area_struct *vma)
+struct p2pmm_vma_charge *p2pmm_dmem_charge_new(struct p2pmm_dmem_region *r, u64 size, int *err)
 {
-	u64 size = vma->vm_end - vma->vm_start;
 	struct dmem_cgroup_pool_state *pool;
 	struct p2pmm_vma_charge *c;
 	int ret;
 
 	c = kzalloc_obj(*c);
-	if (!c)
-		return -ENOMEM;
+	if (!c) {
+		*err = -ENOMEM;
+		return NULL;
+	}
 	ret = dmem_cgroup_try_charge(r->region, size, &pool, NULL);
 	if (ret) {
 		kfree(c);
 		/* -EAGAIN is "over the limit": for a mapping that is no memory, as for memcg. */
-		return ret == -EAGAIN ? -ENOMEM : ret;
+		*err = ret == -EAGAIN ? -ENOMEM : ret;
+		return NULL;
 	}
-	refcount_set(&c->ref, 1);
 	c->pool = pool;
 	c->size = size;
 	spin_lock(&p2pmm_dmem_vma_lock);
 	list_add(&c->node, &r->vmas);
 	spin_unlock(&p2pmm_dmem_vma_lock);
-	vma->vm_private_data = c;
-	vma->vm_ops = &p2pmm_static_vm_ops;
-	return 0;
-}
-
-/* Undoes p2pmm_dmem_charge_vma() for a mapping that failed (no VMA was made from it). */
-void p2pmm_dmem_uncharge_vma(struct vm_area_struct *vma)
-{
-	struct p2pmm_vma_charge *c = vma->vm_private_data;
-
-	if (vma->vm_ops != &p2pmm_static_vm_ops)
-		return;
-	vma->vm_ops = NULL;
-	vma->vm_private_data = NULL;
-	p2pmm_vma_charge_put(c);
+	return c;
 }
 
 /*
- * Makes @vma (a mapping of the allocate file, charged by p2pmm_dmem_charge_vma() and mapped) a mapping of a new
- * file of its own, which kernfs then leaves alone and p2pmm_dmem_revoke_vmas() unmaps.
- */
-int p2pmm_dmem_move_vma(struct vm_area_struct *vma)
-{
-	struct p2pmm_vma_charge *c = vma->vm_private_data;
-	struct file *file;
-
-	if (vma->vm_ops != &p2pmm_static_vm_ops)
-		return -EINVAL;
-	file = anon_inode_create_getfile("[p2pmm-static]", &p2pmm_static_fops, NULL, O_RDWR, NULL);
-	if (IS_ERR(file))
-		return PTR_ERR(file);
-	vma_set_file(vma, file);
-	/* The VMA holds the file now, and the charge names it while on its region's list. */
-	fput(file);
-	spin_lock(&p2pmm_dmem_vma_lock);
-	c->file = file;
-	spin_unlock(&p2pmm_dmem_vma_lock);
-	return 0;
-}
-
-/*
- * Unmaps what was mapped through the allocate file (moved to @r's file) and gives back the charges of every static
- * mapping of @r's memory (the provider is revoked or gone).
+ * Gives back the charges of every static mapping of @r's memory (the provider is revoked or gone): the mappings keep
+ * their charge objects, which find nothing to uncharge when they go.
  */
 void p2pmm_dmem_revoke_vmas(struct p2pmm_dmem_region *r)
 {
 	struct p2pmm_vma_charge *c;
-	LIST_HEAD(gone);
 
-	spin_lock(&p2pmm_dmem_vma_lock);
-	list_splice_init(&r->vmas, &gone);
-	spin_unlock(&p2pmm_dmem_vma_lock);
-	/*
-	 * Each charge leaves the list with its pool under the lock, so a VMA closed meanwhile either took its charge off
-	 * the list above (and uncharged it itself) or finds the pool NULL.
-	 */
 	for (;;) {
 		struct dmem_cgroup_pool_state *pool = NULL;
-		struct file *file = NULL;
 		u64 size = 0;
 
 		spin_lock(&p2pmm_dmem_vma_lock);
-		c = list_first_entry_or_null(&gone, struct p2pmm_vma_charge, node);
+		c = list_first_entry_or_null(&r->vmas, struct p2pmm_vma_charge, node);
 		if (c) {
 			list_del(&c->node);
 			pool = c->pool;
 			size = c->size;
 			c->pool = NULL;
-			/* Alive: a charge is on a list only while a VMA (which holds its file) is. */
-			if (c->file)
-				file = get_file(c->file);
 		}
 		spin_unlock(&p2pmm_dmem_vma_lock);
 		if (!c)
 			break;
-		if (file) {
-			unmap_mapping_range(file->f_mapping, 0, 0, 1);
-			fput(file);
-		}
 		dmem_cgroup_uncharge(pool, size);
 	}
 }

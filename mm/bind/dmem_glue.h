@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * C glue for p2pmm's dmem cgroup bindings (mm/bind/dmem.rs): <linux/cgroup_dmem.h> (whose functions are inline stubs
- * without CONFIG_CGROUP_DMEM) and the charges of static memory mappings, which live as long as their VMAs.
+ * without CONFIG_CGROUP_DMEM) and the charges of static memory mappings (static_map_glue.c).
  */
 #ifndef P2PMM_DMEM_GLUE_H
 #define P2PMM_DMEM_GLUE_H
@@ -10,7 +10,7 @@
 
 struct dmem_cgroup_pool_state;
 struct p2pmm_dmem_region;
-struct vm_area_struct;
+struct p2pmm_vma_charge;
 
 struct p2pmm_dmem_region *p2pmm_dmem_register(u64 size, const char *name, void *hook, int *err);
 /* In mm/bind/dmem.rs. */
@@ -23,9 +23,8 @@ void p2pmm_dmem_pool_put(struct dmem_cgroup_pool_state *pool);
 bool p2pmm_dmem_evict_valuable(struct dmem_cgroup_pool_state *limit, struct dmem_cgroup_pool_state *test,
 			       bool ignore_low, bool *hit_low);
 u64 p2pmm_dmem_current_group(void);
-int p2pmm_dmem_charge_vma(struct p2pmm_dmem_region *r, struct vm_area_struct *vma);
-void p2pmm_dmem_uncharge_vma(struct vm_area_struct *vma);
-int p2pmm_dmem_move_vma(struct vm_area_struct *vma);
+struct p2pmm_vma_charge *p2pmm_dmem_charge_new(struct p2pmm_dmem_region *r, u64 size, int *err);
+void p2pmm_dmem_charge_put(struct p2pmm_vma_charge *c);
 void p2pmm_dmem_revoke_vmas(struct p2pmm_dmem_region *r);
 
 #endif /* P2PMM_DMEM_GLUE_H */

@@ -102,9 +102,6 @@ extern "C" {
         hit_low: *mut bool,
     ) -> bool;
     pub fn p2pmm_dmem_current_group() -> u64;
-    pub fn p2pmm_dmem_charge_vma(r: *mut c_void, vma: *mut c_void) -> c_int;
-    pub fn p2pmm_dmem_uncharge_vma(vma: *mut c_void);
-    pub fn p2pmm_dmem_move_vma(vma: *mut c_void) -> c_int;
     pub fn p2pmm_dmem_revoke_vmas(r: *mut c_void);
     // exclusive.rs
     pub fn p2pmm_make_device_exclusive(
@@ -202,13 +199,10 @@ extern "C" {
     pub fn p2pmm_p2p_route(provider: *mut c_void, client: *mut c_void, out: *mut c_void);
     pub fn p2pmm_pci_get(domain: u32, bus: u32, devfn: u32) -> *mut c_void;
     pub fn p2pmm_pci_next(from: *mut c_void) -> *mut c_void;
-    pub fn p2pmm_p2p_mmap(pdev: *mut c_void, vma: *mut c_void) -> c_int;
-    pub fn p2pmm_p2p_note_mapping(file: *mut c_void);
     pub fn p2pmm_pci_owns_p2pdma_pfn(pdev: *mut c_void, pfn: usize) -> bool;
     pub fn p2pmm_pid_mm(nr: c_int, err: *mut c_int) -> *mut c_void;
     pub fn p2pmm_capable_ptrace() -> bool;
     pub fn p2pmm_current_tgid() -> c_int;
-    pub fn p2pmm_p2p_zap(offset: u64, len: u64);
     pub fn p2pmm_p2p_watch_unbind(
         unbinding: unsafe extern "C" fn(*mut c_void),
         unbound: unsafe extern "C" fn(*mut c_void),
@@ -247,6 +241,17 @@ extern "C" {
         retries: u64,
     );
     pub fn p2pmm_trace_copy(to: *mut c_void, engine: *const c_void, pages: u32);
+    // static_map.rs
+    pub fn p2pmm_static_gate_new() -> *mut c_void;
+    pub fn p2pmm_static_gate_revoke(gate: *mut c_void);
+    pub fn p2pmm_static_gate_put(gate: *mut c_void);
+    pub fn p2pmm_static_mmap(
+        pdev: *mut c_void,
+        gate: *mut c_void,
+        region: *mut c_void,
+        vma: *mut c_void,
+        own_file: bool,
+    ) -> c_int;
     // copy_engine.rs
     pub fn p2pmm_engine_valid(engine: *const c_void) -> bool;
     pub fn p2pmm_engine_dev_name(engine: *const c_void) -> *const c_char;

@@ -187,37 +187,37 @@ const char *p2pmm_pci_name(struct pci_dev *pdev)
 }
 
 /*
- * Maps `vma` (a shared mapping) with freshly allocated p2pdma memory of `pdev`, as p2pdma's own sysfs
- * `p2pmem/allocate` file does (drivers/pci/p2pdma.c, p2pmem_alloc_mmap(), which is static): each page holds a
- * reference on the pool's percpu ref and goes back to the pool when the mapping drops it.
+ * Allocates @len bytes of p2pdma memory of @pdev for a userspace mapping, zeroed, as p2pdma's own sysfs
+ * `p2pmem/allocate` file does (drivers/pci/p2pdma.c, p2pmem_alloc_mmap(), which is static): each page gets one
+ * reference (the caller's) and holds one on the pool's percpu ref, so it goes back to the pool by itself
+ * (p2pdma's folio_free) when its last reference is put. NULL with *@err -ENODEV when @pdev has no pool any more,
+ * -ENOMEM when the pool has no contiguous @len bytes. p2pmm_p2p_free_pages() puts the caller's references.
  */
-int p2pmm_p2p_mmap(struct pci_dev *pdev, struct vm_area_struct *vma)
+void *p2pmm_p2p_alloc_pages(struct pci_dev *pdev, size_t len, int *err)
 {
-	size_t len = vma->vm_end - vma->vm_start;
 	struct p2pmm_p2pdma_head *p2pdma;
 	struct percpu_ref *ref;
-	unsigned long vaddr;
 	void *kaddr;
-	int ret;
-
-	if ((vma->vm_flags & VM_MAYSHARE) != VM_MAYSHARE)
-		return -EINVAL;
+	size_t off;
 
 	rcu_read_lock();
 	p2pdma = (struct p2pmm_p2pdma_head *)rcu_dereference(pdev->p2pdma);
 	if (!p2pdma || !p2pdma->pool) {
-		ret = -ENODEV;
-		goto out;
+		rcu_read_unlock();
+		*err = -ENODEV;
+		return NULL;
 	}
 	kaddr = (void *)gen_pool_alloc_owner(p2pdma->pool, len, (void **)&ref);
 	if (!kaddr) {
-		ret = -ENOMEM;
-		goto out;
+		rcu_read_unlock();
+		*err = -ENOMEM;
+		return NULL;
 	}
-	/* vm_insert_page() can sleep: hold the pool's ref, not RCU, while inserting. */
 	if (unlikely(!percpu_ref_tryget_live_rcu(ref))) {
-		ret = -ENODEV;
-		goto out_free_mem;
+		gen_pool_free(p2pdma->pool, (uintptr_t)kaddr, len);
+		rcu_read_unlock();
+		*err = -ENODEV;
+		return NULL;
 	}
 	rcu_read_unlock();
 	/*
@@ -225,33 +225,24 @@ int p2pmm_p2p_mmap(struct pci_dev *pdev, struct vm_area_struct *vma)
 	 * zeroed too). p2pdma's own allocate file does not clear it.
 	 */
 	memset(kaddr, 0, len);
-
-	for (vaddr = vma->vm_start; vaddr < vma->vm_end; vaddr += PAGE_SIZE) {
-		struct page *page = virt_to_page(kaddr);
+	for (off = 0; off < len; off += PAGE_SIZE) {
+		struct page *page = virt_to_page(kaddr + off);
 
 		VM_WARN_ON_ONCE_PAGE(page_ref_count(page), page);
 		set_page_count(page, 1);
-		ret = vm_insert_page(vma, vaddr, page);
-		if (ret) {
-			gen_pool_free(p2pdma->pool, (uintptr_t)kaddr, len);
-			/* Not put_page(): that would free it to the pool a second time. */
-			set_page_count(page, 0);
-			percpu_ref_put(ref);
-			return ret;
-		}
 		percpu_ref_get(ref);
-		put_page(page);
-		kaddr += PAGE_SIZE;
-		len -= PAGE_SIZE;
 	}
 	percpu_ref_put(ref);
-	return 0;
+	return kaddr;
+}
 
-out_free_mem:
-	gen_pool_free(p2pdma->pool, (uintptr_t)kaddr, len);
-out:
-	rcu_read_unlock();
-	return ret;
+/* Puts the references p2pmm_p2p_alloc_pages() gave: a page no mapping holds any more goes back to the pool. */
+void p2pmm_p2p_free_pages(void *kaddr, size_t len)
+{
+	size_t off;
+
+	for (off = 0; off < len; off += PAGE_SIZE)
+		put_page(virt_to_page(kaddr + off));
 }
 
 /* Whether page frame `pfn` is p2pdma memory inside one of `pdev`'s BARs. */
@@ -272,27 +263,13 @@ bool p2pmm_pci_owns_p2pdma_pfn(struct pci_dev *pdev, unsigned long pfn)
 }
 
 /*
- * Revocation. Static memory mapped through /dev/p2pmm must be unmapped before p2pdma tears the memory down when
- * its device's driver unbinds (vaccel's or, for an adopted CMB, nvme's), or that teardown would wait for the
- * mappings forever. A PCI bus notifier tells p2pmm at BUS_NOTIFY_UNBIND_DRIVER, before the driver's remove runs.
+ * Revocation. Static memory mapped by userspace must be unmapped before p2pdma tears the memory down when its
+ * device's driver unbinds (vaccel's or, for an adopted CMB, nvme's), or that teardown would wait for the mappings
+ * forever (static_map_glue.c unmaps them). A PCI bus notifier tells p2pmm at BUS_NOTIFY_UNBIND_DRIVER, before the
+ * driver's remove runs.
  */
-static struct address_space *p2pmm_dev_mapping;
 static void (*p2pmm_unbind_cb)(struct pci_dev *pdev);
 static void (*p2pmm_unbound_cb)(struct pci_dev *pdev);
-
-void p2pmm_p2p_note_mapping(struct file *file)
-{
-	/* Every open of /dev/p2pmm shares the device inode's mapping; remember it for revocation. */
-	WRITE_ONCE(p2pmm_dev_mapping, file->f_mapping);
-}
-
-void p2pmm_p2p_zap(u64 offset, u64 len)
-{
-	struct address_space *mapping = READ_ONCE(p2pmm_dev_mapping);
-
-	if (mapping)
-		unmap_mapping_range(mapping, offset, len, 1);
-}
 
 static int p2pmm_bus_notify(struct notifier_block *nb, unsigned long action, void *data)
 {

@@ -12,9 +12,8 @@
 
 use crate::ffi::{
     p2pmm_capable_ptrace, p2pmm_current_tgid, p2pmm_p2p_add_resource, p2pmm_p2p_has_mem,
-    p2pmm_p2p_mmap, p2pmm_p2p_note_mapping, p2pmm_p2p_publish, p2pmm_p2p_route,
-    p2pmm_p2p_unwatch_unbind, p2pmm_p2p_watch_unbind, p2pmm_p2p_zap, p2pmm_pci_get, p2pmm_pci_name,
-    p2pmm_pci_next, p2pmm_pci_owns_p2pdma_pfn, p2pmm_pid_mm,
+    p2pmm_p2p_publish, p2pmm_p2p_route, p2pmm_p2p_unwatch_unbind, p2pmm_p2p_watch_unbind,
+    p2pmm_pci_get, p2pmm_pci_name, p2pmm_pci_next, p2pmm_pci_owns_p2pdma_pfn, p2pmm_pid_mm,
 };
 use crate::pci_name::PciAddr;
 use kernel::{
@@ -193,15 +192,6 @@ pub fn for_each(mut f: impl FnMut(&pci::Device)) {
     }
 }
 
-/// Maps all of `vma` (a new, shared mapping; `EINVAL` for a private one) with newly allocated
-/// p2pdma memory of `pdev` (`ENOMEM` when its pool has no room, `ENODEV` when it has none any
-/// more). The memory goes back to the pool when the mapping is torn down.
-pub fn map_p2p_memory(pdev: &pci::Device, vma: &kernel::mm::virt::VmaNew) -> Result {
-    // SAFETY: `pdev` is live (we hold a reference); `vma` is a VMA being set up by `mmap`, with the
-    // mmap lock held for the duration of the call, as `vm_insert_page()` requires.
-    to_result(unsafe { p2pmm_p2p_mmap(raw(pdev), vma.as_ptr().cast()) })
-}
-
 /// Whether page frame `pfn` is p2pdma memory of one of `pdev`'s BARs (static memory mapped by a
 /// process).
 pub fn owns_p2p_pfn(pdev: &pci::Device, pfn: usize) -> bool {
@@ -249,20 +239,6 @@ pub fn caller_may_inspect_others() -> bool {
 pub fn caller_pid() -> u32 {
     // SAFETY: Plain call on the current task.
     unsafe { p2pmm_current_tgid() as u32 }
-}
-
-/// Remembers the mapping (the device inode's) that `file`'s mmaps of static memory go into, for
-/// [`zap`].
-pub fn note_mapping(file: &kernel::fs::File) {
-    // SAFETY: `file` is a live open file; the glue only reads its `f_mapping`.
-    unsafe { p2pmm_p2p_note_mapping(file.as_ptr().cast()) };
-}
-
-/// Unmaps, from every process, what `/dev/p2pmm` mapped at file offsets `[offset, offset + len)`:
-/// accesses fault (`SIGBUS`) from then on, and the memory goes back to its pool.
-pub fn zap(offset: u64, len: u64) {
-    // SAFETY: Plain call; a mapping never noted is skipped by the glue.
-    unsafe { p2pmm_p2p_zap(offset, len) };
 }
 
 /// Calls `T::unbinding(pdev)` whenever a PCI driver is about to unbind from a device, until the

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Userspace mappings of static (p2pdma) memory, and their revocation.
+//!
+//! A mapping gets its memory whole when it is made ([`map`]), but a page is mapped into the process
+//! only when it is first touched, by the fault handler, behind the provider's [`Gate`]. Revoking
+//! the provider ([`Gate::revoke`]) shuts the gate (waiting for a fault that is mapping a page), then
+//! unmaps every mapping made through it and gives their memory back: a later access raises
+//! `SIGBUS`, and p2pdma's teardown waits for nothing of theirs. So a mapping set up while the
+//! provider is revoked maps nothing it could keep (`static_map_glue.c` says why inserting the pages
+//! at `mmap` could not be made safe).
+
+use crate::dmem::Region;
+use crate::ffi::{
+    p2pmm_static_gate_new, p2pmm_static_gate_put, p2pmm_static_gate_revoke, p2pmm_static_mmap,
+};
+use crate::pci_p2p;
+use core::ptr::NonNull;
+use kernel::{error::to_result, ffi::c_void, mm::virt::VmaNew, pci, prelude::*};
+
+/// The revoke gate of one static provider: open until [`Gate::revoke`].
+///
+/// # Invariants
+///
+/// `ptr` is a live `struct p2pmm_static_gate` on which this value holds one reference.
+///
+/// # Examples
+///
+/// A gate shuts once, and a second revocation finds nothing more to do.
+///
+/// ```
+/// use crate::static_map::Gate;
+///
+/// let gate = Gate::new()?;
+/// gate.revoke();
+/// gate.revoke();
+/// # Ok::<(), Error>(())
+/// ```
+pub struct Gate {
+    ptr: NonNull<c_void>,
+}
+
+// SAFETY: The glue's gate is used from any thread under its own locks.
+unsafe impl Send for Gate {}
+// SAFETY: See `Send`.
+unsafe impl Sync for Gate {}
+
+impl Gate {
+    /// An open gate.
+    pub fn new() -> Result<Self> {
+        // SAFETY: Plain allocation; a non-null result carries one reference, now ours.
+        let ptr = NonNull::new(unsafe { p2pmm_static_gate_new() }).ok_or(ENOMEM)?;
+        Ok(Self { ptr })
+    }
+
+    /// Shuts the gate: waits for a fault that is mapping a page, unmaps every mapping made through
+    /// the gate and gives their memory and dmem charges back. New mappings fail with `ENODEV`.
+    pub fn revoke(&self) {
+        // SAFETY: `ptr` is live (type invariant); the call sleeps, which a revocation may.
+        unsafe { p2pmm_static_gate_revoke(self.ptr.as_ptr()) }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        // SAFETY: We own one reference (type invariant); mappings hold their own.
+        unsafe { p2pmm_static_gate_put(self.ptr.as_ptr()) }
+    }
+}
+
+/// Sets up `vma` (a new shared mapping; `EINVAL` for a private one) as static memory of `pdev`
+/// behind `gate`: memory of its length is allocated now (`ENOMEM` when the pool has no room,
+/// `ENODEV` when it has no pool any more or the gate is shut) and charged to the caller's cgroup in
+/// `region` (`ENOMEM` over its `dmem.max`); its pages are mapped as they are touched. With
+/// `own_file` the mapping moves to a file of its own, for a mapping of a sysfs file: kernfs
+/// cannot wrap the `vm_ops->close` that gives the memory back, and leaves a mapping whose file
+/// changed alone (as it does for `shmem_zero_setup()`).
+pub fn map(
+    pdev: &pci::Device,
+    gate: &Gate,
+    region: Option<&Region>,
+    vma: &VmaNew,
+    own_file: bool,
+) -> Result {
+    let region = region.map_or(core::ptr::null_mut(), Region::as_raw);
+    // SAFETY: `pdev` is live (we hold a reference), `gate` is live (type invariant), `region` is
+    // null or a live region; `vma` is a VMA being set up by `mmap`, with the mmap lock held, whose
+    // flags, `vm_ops`, private data and file are ours to set until `mmap` returns.
+    to_result(unsafe {
+        p2pmm_static_mmap(
+            pci_p2p::raw(pdev),
+            gate.ptr.as_ptr(),
+            region,
+            vma.as_ptr().cast(),
+            own_file,
+        )
+    })
+}
