@@ -147,8 +147,9 @@ static uint32_t static_of(int fd, const char *dev)
 	return 0;
 }
 
-#define RACE_LEN (16 * PAGE)
-#define RACE_ROUNDS 6
+/* Long mappings: the old mmap inserted every page before the VMA was linked, a window as long as the mapping. */
+#define RACE_LEN (2UL << 20)
+#define RACE_ROUNDS 8
 
 /*
  * The child: maps `dev`'s static memory (by /dev/p2pmm and by the allocate file, in turn), reads every page, keeps
@@ -158,7 +159,7 @@ static uint32_t static_of(int fd, const char *dev)
 static void race_mappings(const char *dev)
 {
 	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
-	uint8_t *kept[4] = { 0 };
+	uint8_t *kept[2] = { 0 };
 
 	for (unsigned long k = 0;; k++) {
 		uint32_t id = static_of(fd, dev);
@@ -184,15 +185,15 @@ static void race_mappings(const char *dev)
 				_exit(1);
 			continue;
 		}
-		for (size_t off = 0; off < RACE_LEN; off += PAGE) {
+		for (size_t off = 0; off < RACE_LEN; off += 16 * PAGE) {
 			int sig = p2pmm_read_faults(m + off);
 
 			if (sig && sig != SIGBUS)
 				_exit(1);
 		}
-		if (kept[k % 4])
-			munmap(kept[k % 4], RACE_LEN);
-		kept[k % 4] = m;
+		if (kept[k % 2])
+			munmap(kept[k % 2], RACE_LEN);
+		kept[k % 2] = m;
 	}
 }
 
@@ -200,7 +201,7 @@ FIXTURE(race) {};
 FIXTURE_SETUP(race) {}
 FIXTURE_TEARDOWN(race) {}
 
-/* Six unbinds and binds of a vaccel under the sanitizers take longer than the harness's default 30 s. */
+/* Eight unbinds and binds of a vaccel under the sanitizers take longer than the harness's default 30 s. */
 TEST_F_TIMEOUT(race, mmaps_racing_unbind_keep_nothing, 180)
 {
 	struct p2pmm_provider_info p[32];
@@ -222,7 +223,7 @@ TEST_F_TIMEOUT(race, mmaps_racing_unbind_keep_nothing, 180)
 	for (int round = 0; round < RACE_ROUNDS; round++) {
 		struct timespec t0, t1;
 
-		usleep(100000 + round * 37000);
+		usleep(60000 + round * 23000);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		/* Returns only when p2pdma's teardown waits for no page of a mapping. */
 		ASSERT_EQ(0, p2p_dma_write_file(DRIVER "/unbind", dev)) TH_LOG("unbind %s: %s", dev, strerror(errno));
