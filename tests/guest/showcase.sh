@@ -20,6 +20,7 @@ for d in /sys/bus/pci/devices/*; do
 	0x104c:0x8233:*) what="PCIe switch downstream port (xio3130)" ;;
 	0x1b36:0x0010:*) what="NVMe controller" ;;
 	0x1af4:0x1110:*) what="ivshmem (plain memory BAR)" ;;
+	0x1234:0x11e8:*) what="edu (a DMA engine)" ;;
 	0x8086:0x29c0:*) what="host bridge (q35)" ;;
 	0x8086:0x2918:*) what="ISA bridge (ICH9 LPC)" ;;
 	0x8086:0x2922:*) what="SATA controller (ICH9 AHCI)" ;;
