@@ -10,9 +10,9 @@
 //! reach both windows) by the CPU. Nothing is lost when an engine fails: the sources stay isolated
 //! until the migration ends, and the CPU copies the whole run again.
 //!
-//! Lock order: mmap lock -> page locks (the migration's) -> [`EngineSlot`]'s mutex. The mutex is
-//! held across the engine's copy, so taking an engine back ([`EngineSlot::set`]) waits for a copy in
-//! progress.
+//! Lock order: mmap lock -> page locks (the migration's) -> [`EngineSlot`]'s mutex. The mutex
+//! is held across the engine's copy, so taking an engine back ([`EngineSlot::set`]) waits for a
+//! copy in progress.
 
 use crate::ffi::{
     p2pmm_bar_copy_bar, p2pmm_engine_copy, p2pmm_engine_dev_name, p2pmm_engine_valid,

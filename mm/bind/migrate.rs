@@ -943,9 +943,9 @@ pub fn for_each_vma_piece(
     walk_vma_pieces(mm, start, end, chunk_pages, EINVAL, step)
 }
 
-/// As [`for_each_vma_piece`], but a hole is `ENOMEM`, madvise(2)'s errno for an unmapped range and
-/// p2pmm's uAPI's: a range checked as mapped can lose a piece to a concurrent munmap before the walk
-/// takes the mmap lock, and that is still "not mapped", not an invalid request.
+/// As [`for_each_vma_piece`], but a hole is `ENOMEM`, madvise(2)'s errno for an unmapped range
+/// and p2pmm's uAPI's: a range checked as mapped can lose a piece to a concurrent munmap before the
+/// walk takes the mmap lock, and that is still "not mapped", not an invalid request.
 pub fn for_each_mapped_piece(
     mm: &MmWithUser,
     start: usize,

@@ -4,8 +4,8 @@
 //!
 //! A mapping gets its memory whole when it is made ([`map`]), but a page is mapped into the process
 //! only when it is first touched, by the fault handler, behind the provider's [`Gate`]. Revoking
-//! the provider ([`Gate::revoke`]) shuts the gate (waiting for a fault that is mapping a page), then
-//! unmaps every mapping made through it and gives their memory back: a later access raises
+//! the provider ([`Gate::revoke`]) shuts the gate (waiting for a fault that is mapping a page),
+//! then unmaps every mapping made through it and gives their memory back: a later access raises
 //! `SIGBUS`, and p2pdma's teardown waits for nothing of theirs. So a mapping set up while the
 //! provider is revoked maps nothing it could keep (`static_map_glue.c` says why inserting the pages
 //! at `mmap` could not be made safe).
