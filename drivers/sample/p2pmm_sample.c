@@ -2,9 +2,9 @@
 /*
  * p2pmm_sample: a PCI driver outside p2pmm.ko that offers its device's BAR through p2pmm's in-kernel API
  * (include/linux/p2pmm.h): the first static_mb MiB of BAR 2 (16 by default) as static memory and the next
- * managed_mb MiB (8 by default) as managed memory. It has no ID table: it binds only where an administrator (or
- * tests/kselftest/p2pmm_sample_driver_test.c, or the scale suite) sets driver_override, e.g. on an ivshmem-plain
- * device.
+ * managed_mb MiB (8 by default) as managed memory. Its ID table names no memory device: it takes memory only where
+ * an administrator (or tests/kselftest/p2pmm_sample_driver_test.c, or the scale suite) sets driver_override, e.g.
+ * on an ivshmem-plain device.
  *
  * It also drives QEMU's "edu" device (1234:11e8, by its ID table) as a copy engine: a DMA master that moves up to
  * 4 KiB between memory and a buffer of its own, so a page copy is two DMAs, source to buffer and buffer to

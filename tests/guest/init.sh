@@ -80,7 +80,8 @@ suite_kunit() {
 suite_kselftest() {
 	load_p2pmm || return 1
 	# The importer test reads through p2pmm's mirror device; unloaded again before the hmm suites. p2pmm_sample is
-	# a C driver on p2pmm's exported API, bound to nothing until its test hands it a device.
+	# a C driver on p2pmm's exported API: it drives the edu copy engine and takes memory only when its test hands
+	# it a device.
 	insmod /lib/modules/p2pmm_mirror.ko || return 1
 	insmod /lib/modules/p2pmm_sample.ko || return 1
 	rc=0
