@@ -71,6 +71,11 @@ pub fn unregister(pdev: &pci::Device, id: u32) -> Result {
     if !core::ptr::eq::<pci::Device>(&*p.pdev, pdev) {
         return Err(ENOENT);
     }
+    // The driver's engine is valid only until it unregisters, but a migration or a background
+    // reclaim in progress may still hold the provider: from here on, they copy by CPU.
+    if let Some(m) = p.managed() {
+        m.memory().engine().take_back();
+    }
     drop(p);
     registry::unregister(id);
     Ok(())

@@ -8,10 +8,15 @@
 //! every importer first (an `MMU_NOTIFY_MIGRATE` invalidation to each mirror of the range), so
 //! peers re-fault and find the new location: p2pmm never has to track who maps a page.
 //!
-//! Lock order: mmap lock -> page lock -> [`Slots::clock`] or [`Slots::tenants`] (spinlocks, also
-//! taken from `folio_free` in any context, never both at once). Neither is held across a migration
-//! or an eviction, and never two providers' at once (an eviction into a peer takes the peer's
-//! locks only while its own are released).
+//! Lock order: mmap lock -> page lock -> [`Slots::clock`], [`Slots::tenants`] or
+//! [`Slots::watermarks`] (spinlocks, the first two also taken from `folio_free` in any context; never
+//! two at once). None is held across a migration or an eviction, and never two providers' at once
+//! (an eviction into a peer takes the peer's locks only while its own are released).
+//!
+//! Below its low watermark, a provider's background reclaim (`reclaim.rs`) evicts until its high
+//! watermark is free, with the same policy and destinations as a direct eviction, except that a
+//! peer takes background victims only into what it has free beyond its own high watermark
+//! (`core/src/watermarks.rs`: so background reclaim never cascades in a loop).
 //!
 //! Pages are charged to the dmem cgroup of the process that moves them in (`tenants.rs`): an
 //! eviction spares what `dmem.min` and `dmem.low` protect, and a migration over the caller's
@@ -41,14 +46,16 @@ use crate::{
     route::PLAN_DIRECT,
     tenants::{TenantInfo, Tenants},
     trace,
+    watermarks::Watermarks,
 };
 use kernel::{
-    device,
+    device, impl_has_work,
     mm::MmWithUser,
-    new_spinlock, pci,
+    new_spinlock, new_work, pci,
     prelude::*,
     sync::{Arc, SpinLock},
     time::{Instant, Monotonic},
+    workqueue::Work,
 };
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
@@ -75,8 +82,18 @@ pub struct Slots {
     clock: SpinLock<Clock>,
     #[pin]
     tenants: SpinLock<Tenants>,
+    #[pin]
+    watermarks: SpinLock<Watermarks>,
+    /// Background reclaim (`reclaim.rs`), queued when a move leaves fewer free pages than the low
+    /// watermark.
+    #[pin]
+    pub(crate) work: Work<Slots>,
     stats: Arc<Stats>,
     epoch: Instant<Monotonic>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Slots { self.work }
 }
 
 impl Slots {
@@ -87,10 +104,17 @@ impl Slots {
         let min_residency = u64::from(crate::module_parameters::min_residency_us.value());
         let clock = Clock::new(capacity, min_residency).map_err(|_| ENOMEM)?;
         let tenants = Tenants::new()?;
+        let watermarks = Watermarks::from_permille(
+            capacity,
+            crate::module_parameters::watermark_low_permille.value(),
+            crate::module_parameters::watermark_high_permille.value(),
+        );
         Arc::pin_init(
             pin_init!(Self {
                 clock <- new_spinlock!(clock, "p2pmm_slots"),
                 tenants <- new_spinlock!(tenants, "p2pmm_tenants"),
+                watermarks <- new_spinlock!(watermarks, "p2pmm_watermarks"),
+                work <- new_work!("p2pmm_reclaim"),
                 stats,
                 epoch: Instant::now(),
             }),
@@ -230,6 +254,79 @@ impl Managed {
         self.slots.now()
     }
 
+    /// The watermarks, in pages.
+    pub fn watermarks(&self) -> Watermarks {
+        *self.slots.watermarks.lock()
+    }
+
+    /// Sets the low watermark (`low`) or the high one to `bytes`, rounded down to pages: `EINVAL`
+    /// for a low watermark above the high one or a high one below the low one or above the
+    /// capacity. A provider already below its new low watermark starts background reclaim.
+    pub fn set_watermark(&self, low: bool, bytes: u64) -> Result {
+        let pages = bytes / PAGE_SIZE as u64;
+        let capacity = u32::try_from(self.mem.slots()).map_err(|_| EINVAL)?;
+        {
+            let mut w = self.slots.watermarks.lock();
+            if low {
+                w.set_low(pages)
+            } else {
+                w.set_high(pages, capacity)
+            }
+        }
+        .map_err(Error::from)?;
+        self.start_reclaim_if_low();
+        Ok(())
+    }
+
+    /// Queues background reclaim if fewer pages are free than the low watermark.
+    fn start_reclaim_if_low(&self) {
+        let free = self.free_slots() as u32;
+        if self.slots.watermarks.lock().should_start(free) {
+            crate::reclaim::start(self.slots.clone());
+        }
+    }
+
+    /// Whether `slots` are this memory's (background reclaim finds its provider by them).
+    pub fn has_slots(&self, slots: &Slots) -> bool {
+        core::ptr::eq(&*self.slots, slots)
+    }
+
+    /// One round of background reclaim of this memory (`target` is its provider): evicts what the
+    /// policy picks until the high watermark is free. Returns the free pages before and after and
+    /// how many pages were evicted; `None` when the provider was not below its low watermark.
+    pub fn reclaim(&self, target: &Provider, all: &[Arc<Provider>]) -> Option<(u32, u32, u64)> {
+        let before = self.free_slots() as u32;
+        if !self.slots.watermarks.lock().should_start(before) {
+            return None;
+        }
+        let mut evicted = 0u64;
+        let mut idle = 0;
+        loop {
+            let free = self.free_slots() as u32;
+            let want = self.slots.watermarks.lock().to_reclaim(free) as usize;
+            if want == 0 || !crate::reclaim::still_listed(target) {
+                break;
+            }
+            match self.evict(target, all, want.min(CHUNK_PAGES), None, true) {
+                Ok(0) | Err(_) => {
+                    // What is left is pinned, protected by its cgroup, busy or too young to move:
+                    // young pages age, so look again a few times, a residency apart.
+                    idle += 1;
+                    if idle > crate::reclaim::IDLE_ROUNDS {
+                        break;
+                    }
+                    crate::reclaim::wait_a_residency();
+                }
+                Ok(n) => {
+                    idle = 0;
+                    evicted += n as u64;
+                }
+            }
+        }
+        Stats::add(&self.slots.stats.evictions_background, evicted);
+        Some((before, self.free_slots() as u32, evicted))
+    }
+
     /// Pins a slot's page (once: advice pins are on or off) or removes every pin.
     fn set_slot_pinned(&self, slot: u32, pin: bool) {
         let mut clock = self.slots.clock.lock();
@@ -259,7 +356,7 @@ impl Managed {
             }
             want - free
         };
-        self.evict(target, all, short, None)
+        self.evict(target, all, short, None, false)
     }
 
     /// Picks up to `want` victims into `out` among the pages eviction may take (with `limit`: only
@@ -284,12 +381,16 @@ impl Managed {
     }
 
     /// Evicts up to `want` pages the policy picks (see [`Managed::pick`]); returns how many went.
+    /// Background reclaim (`background`) puts victims into a peer only beyond the peer's high
+    /// watermark; a direct eviction fills the peer and starts the peer's reclaim when that leaves
+    /// it below its low watermark.
     fn evict(
         &self,
         target: &Provider,
         all: &[Arc<Provider>],
         want: usize,
         limit: Option<&Limit>,
+        background: bool,
     ) -> Result<usize> {
         let mut victims = [0u32; CHUNK_PAGES];
         let n = self.pick(want, limit, &mut victims);
@@ -316,14 +417,22 @@ impl Managed {
         // Where to: the peer provider with the most room that this device reaches directly (p2pdma
         // allows it and the route policy does not rule it out) keeps the data in device memory, as
         // much of it as fits; the rest goes to system memory in the same migration.
+        let room = |m: &Managed| {
+            let free = m.free_slots();
+            if background {
+                m.watermarks().room_for_reclaimed(free as u32) as usize
+            } else {
+                free
+            }
+        };
         let peer = all
             .iter()
             .filter(|p| p.id != target.id)
-            .filter_map(|p| p.managed().map(|m| (p, m, m.free_slots())))
-            .filter(|&(p, _, free)| free > 0 && p.route_to(&target.pdev).plan == PLAN_DIRECT)
-            .max_by_key(|&(_, _, free)| free);
+            .filter_map(|p| p.managed().map(|m| (p, m, room(m))))
+            .filter(|&(p, _, room)| room > 0 && p.route_to(&target.pdev).plan == PLAN_DIRECT)
+            .max_by_key(|&(_, _, room)| room);
         let moved = match peer {
-            Some((p, m, _)) => {
+            Some((p, m, mut room)) => {
                 // A victim whose accessing devices (`ACCESSED_BY` advice) do not all reach the peer
                 // directly goes to system memory instead: the peer would be no better for them, and
                 // it stays free for others.
@@ -350,6 +459,8 @@ impl Managed {
                         if p.region.is_some() && group[i] != Some(me) {
                             return None;
                         }
+                        // What the peer takes (a background reclaim's share of it at most).
+                        room = room.checked_sub(1)?;
                         m.alloc_charged_slot(p)
                     },
                     |i, slot| {
@@ -363,6 +474,8 @@ impl Managed {
                     Stats::add(&p.stats.migrated_in, into_peer as u64);
                     trace::evict(target.id, p.id, n as u32, into_peer as u32);
                 }
+                // A peer that a direct eviction left short makes room in turn (the cascade).
+                m.start_reclaim_if_low();
                 moved.map(|(into_peer, into_system)| (into_peer, into_system, true))
             }
             None => self.mem.evict(&victims[..n]).map(|k| (0, k, false)),
@@ -455,7 +568,7 @@ impl Managed {
                 Ok(c) => c,
                 Err(ChargeError::Limited(limit)) => {
                     let room = limit.map_or(Ok(0), |l| {
-                        self.evict(target, all, pages - tenants.len(), Some(&l))
+                        self.evict(target, all, pages - tenants.len(), Some(&l), false)
                     });
                     match room {
                         Ok(0) | Err(_) => {
@@ -500,7 +613,7 @@ impl Managed {
         want: usize,
         limit: &Limit,
     ) -> Result<usize> {
-        self.evict(target, all, want.min(CHUNK_PAGES), Some(limit))
+        self.evict(target, all, want.min(CHUNK_PAGES), Some(limit), false)
     }
 
     /// Slots with no page.
@@ -603,6 +716,7 @@ pub fn migrate_to_provider(
     }
     Stats::add(&target.stats.migrated_in, done.migrated);
     trace::migrate(target.id, start, end, done.migrated, done.evicted);
+    tm.start_reclaim_if_low();
     Ok(done)
 }
 

@@ -58,6 +58,8 @@ pub mod uapi_route;
 pub mod version;
 #[path = "core/src/versioned.rs"]
 pub mod versioned;
+#[path = "core/src/watermarks.rs"]
+pub mod watermarks;
 
 // ---- the binding layer: the only `unsafe` kernel calls (besides mm/uapi_layout.rs) ----
 #[path = "bind/bar_devmem.rs"]
@@ -99,6 +101,7 @@ pub mod errno_map;
 pub mod export;
 pub mod managed;
 pub mod provider;
+pub mod reclaim;
 pub mod registry;
 pub mod space;
 pub mod sysfs;
@@ -138,6 +141,14 @@ module! {
             default: 0,
             description: "MiB of each vaccel BAR, after the static part, offered as managed (evictable) memory (0: the rest of the BAR)",
         },
+        watermark_low_permille: u32 {
+            default: 10,
+            description: "Free part (per mille) of a managed provider below which background reclaim starts (0: off)",
+        },
+        watermark_high_permille: u32 {
+            default: 20,
+            description: "Free part (per mille) of a managed provider background reclaim frees (at least the low one)",
+        },
         cpu_fault_around_pages: u32 {
             default: 16,
             description: "Pages (power of two, at most 64) a CPU fault on managed memory brings back: the touched one and its aligned unpinned neighbours (1: the touched page only)",
@@ -159,6 +170,9 @@ pub struct P2pmmModule {
     // Dropped first: unbinding the drivers unregisters their providers before `/dev/p2pmm` goes.
     #[pin]
     _vaccel: kernel::driver::Registration<kernel::pci::Adapter<vaccel::VaccelDriver>>,
+    // Background reclaim of the providers that are gone may still run: waited for before anything
+    // it uses goes.
+    _reclaim: reclaim::ReclaimQueue,
     // Revokes static memory when any PCI driver unbinds from its device; after the drivers are
     // gone.
     _unbind: pci_p2p::UnbindGuard,
@@ -181,6 +195,7 @@ impl kernel::InPlaceModule for P2pmmModule {
         // SAFETY: Module init runs once, before any other p2pmm code.
         unsafe { registry::init() };
         try_pin_init!(Self {
+            _reclaim: reclaim::ReclaimQueue::new()?,
             _unbind: pci_p2p::watch_unbind::<registry::RevokeOnUnbind>()?,
             _registry: registry::ClearOnDrop,
             _sysfs: bind_sysfs::init::<sysfs::FromRegistry>()?,

@@ -4,6 +4,7 @@
  */
 #include <linux/build_bug.h>
 #include <linux/stddef.h>
+#include <linux/workqueue.h>
 #include <uapi/linux/p2pmm.h>
 
 #include "p2pmm_glue.h"
@@ -111,4 +112,26 @@ u32 p2pmm_glue_uapi_facts(u64 *out, u32 n)
 	for (u32 i = 0; i < n && i < P2PMM_FACT_COUNT; i++)
 		out[i] = p2pmm_facts[i];
 	return P2PMM_FACT_COUNT;
+}
+
+static struct workqueue_struct *p2pmm_reclaim_wq_ptr;
+
+/* Unbound: a reclaim copies pages and sleeps; WQ_MEM_RECLAIM: it frees device memory others wait for. */
+int p2pmm_reclaim_wq_create(void)
+{
+	p2pmm_reclaim_wq_ptr = alloc_workqueue("p2pmm_reclaim", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	return p2pmm_reclaim_wq_ptr ? 0 : -ENOMEM;
+}
+
+void p2pmm_reclaim_wq_destroy(void)
+{
+	struct workqueue_struct *wq = p2pmm_reclaim_wq_ptr;
+
+	WRITE_ONCE(p2pmm_reclaim_wq_ptr, NULL);
+	destroy_workqueue(wq);
+}
+
+struct workqueue_struct *p2pmm_reclaim_wq(void)
+{
+	return READ_ONCE(p2pmm_reclaim_wq_ptr);
 }

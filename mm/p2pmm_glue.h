@@ -115,12 +115,22 @@ u32 p2pmm_glue_uapi_facts(u64 *out, u32 n);
 void p2pmm_trace_migrate(u32 target, unsigned long start, unsigned long end, u64 migrated, u64 evicted);
 void p2pmm_trace_evict(u32 provider, u32 to, u32 picked, u32 evicted);
 void p2pmm_trace_evict_cgroup(u32 provider, u64 cgroup, u32 pages);
+void p2pmm_trace_reclaim(u32 provider, u32 free_before, u32 free_after, u64 evicted);
 void p2pmm_trace_route(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance);
 void p2pmm_trace_revoke(u32 provider, const char *device);
 void p2pmm_trace_blkio(bool to_device, u64 pos, u64 len, u64 p2p, u64 system, u64 bounce, u64 retries);
 struct p2pmm_copy_engine;
 struct pci_dev;
 void p2pmm_trace_copy(struct pci_dev *to, const struct p2pmm_copy_engine *engine, u32 pages);
+
+/*
+ * The workqueue of background reclaim (Rust: mm/reclaim.rs): created at module init, destroyed (draining it) at
+ * exit; NULL outside. The Rust `workqueue` module can queue on a workqueue but not create one.
+ */
+struct workqueue_struct;
+int p2pmm_reclaim_wq_create(void);
+void p2pmm_reclaim_wq_destroy(void);
+struct workqueue_struct *p2pmm_reclaim_wq(void);
 
 /* Implemented in Rust (mm/export.rs), exported through mm/p2pmm_export.c as include/linux/p2pmm.h. */
 int p2pmm_rs_register_static(struct pci_dev *pdev, int bar, u64 size, u64 offset);

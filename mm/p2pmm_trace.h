@@ -67,6 +67,25 @@ TRACE_EVENT(p2pmm_evict_cgroup,
 	TP_printk("provider=%u cgroup=%llu pages=%u", __entry->provider, __entry->cgroup, __entry->pages)
 );
 
+TRACE_EVENT(p2pmm_reclaim,
+	TP_PROTO(u32 provider, u32 free_before, u32 free_after, u64 evicted),
+	TP_ARGS(provider, free_before, free_after, evicted),
+	TP_STRUCT__entry(
+		__field(u32, provider)
+		__field(u32, free_before)
+		__field(u32, free_after)
+		__field(u64, evicted)
+	),
+	TP_fast_assign(
+		__entry->provider = provider;
+		__entry->free_before = free_before;
+		__entry->free_after = free_after;
+		__entry->evicted = evicted;
+	),
+	TP_printk("provider=%u free=%u->%u evicted=%llu", __entry->provider, __entry->free_before,
+		  __entry->free_after, __entry->evicted)
+);
+
 TRACE_EVENT(p2pmm_route,
 	TP_PROTO(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance),
 	TP_ARGS(provider, client, verdict, plan, reason, distance),

@@ -39,6 +39,9 @@ pub enum Kind {
 pub struct Stats {
     /// Pages evicted to make room.
     pub evictions: Atomic<u64>,
+    /// Of those, pages background reclaim evicted (`reclaim.rs`); the rest were evicted by the move
+    /// that needed the room.
+    pub evictions_background: Atomic<u64>,
     /// Pages migrated to the provider.
     pub migrated_in: Atomic<u64>,
     /// Pages migrated away (evictions included).
@@ -57,6 +60,7 @@ impl Stats {
         Ok(Arc::new(
             Self {
                 evictions: Atomic::new(0),
+                evictions_background: Atomic::new(0),
                 migrated_in: Atomic::new(0),
                 migrated_out: Atomic::new(0),
                 invalidations: Atomic::new(0),

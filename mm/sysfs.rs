@@ -11,6 +11,7 @@ use crate::{
 use core::fmt::Write;
 use kernel::{
     mm::virt::VmaNew,
+    page::PAGE_SIZE,
     prelude::*,
     sync::atomic::{Atomic, Relaxed},
 };
@@ -39,8 +40,34 @@ impl SysfsSource for FromRegistry {
                 Some(m) => m.memory().engine().write_name(out),
                 None => writeln!(out, "none"),
             },
+            Attr::EvictionsBackground => writeln!(out, "{}", load(&s.evictions_background)),
+            Attr::WatermarkLow | Attr::WatermarkHigh => {
+                let w = p.managed().ok_or(ENODEV)?.watermarks();
+                let pages = if attr == Attr::WatermarkLow {
+                    w.low()
+                } else {
+                    w.high()
+                };
+                writeln!(out, "{}", u64::from(pages) * PAGE_SIZE as u64)
+            }
         };
         written.map_err(|_| EOVERFLOW)
+    }
+
+    /// `watermark_low` and `watermark_high` of a managed provider: a number of bytes (decimal,
+    /// rounded down to pages, a trailing newline allowed), `EINVAL` for anything else or an order
+    /// the watermarks cannot have (see `Managed::set_watermark`).
+    fn provider_store(id: u32, attr: Attr, value: &[u8]) -> Result {
+        let low = match attr {
+            Attr::WatermarkLow => true,
+            Attr::WatermarkHigh => false,
+            _ => return Err(EACCES),
+        };
+        let text = core::str::from_utf8(value).map_err(|_| EINVAL)?;
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        let bytes = text.parse::<u64>().map_err(|_| EINVAL)?;
+        let p = registry::get(id).ok_or(ENODEV)?;
+        p.managed().ok_or(ENODEV)?.set_watermark(low, bytes)
     }
 
     /// `providers/<id>/allocate`: new memory of static provider `id`, mapped at offset 0 (as

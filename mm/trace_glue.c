@@ -26,6 +26,11 @@ void p2pmm_trace_evict_cgroup(u32 provider, u64 cgroup, u32 pages)
 	trace_p2pmm_evict_cgroup(provider, cgroup, pages);
 }
 
+void p2pmm_trace_reclaim(u32 provider, u32 free_before, u32 free_after, u64 evicted)
+{
+	trace_p2pmm_reclaim(provider, free_before, free_after, evicted);
+}
+
 void p2pmm_trace_route(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance)
 {
 	trace_p2pmm_route(provider, client, verdict, plan, reason, distance);

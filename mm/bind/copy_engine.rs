@@ -95,6 +95,11 @@ impl EngineSlot {
         Ok(())
     }
 
+    /// Takes the engine back, after waiting for the copy in progress: from then on the CPU copies.
+    pub fn take_back(&self) {
+        *self.engine.lock() = None;
+    }
+
     /// Whether an engine is lent.
     pub fn is_set(&self) -> bool {
         self.engine.lock().is_some()

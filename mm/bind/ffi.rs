@@ -209,19 +209,25 @@ extern "C" {
     ) -> c_int;
     pub fn p2pmm_p2p_unwatch_unbind();
     pub fn p2pmm_pci_name(pdev: *mut c_void) -> *const c_char;
+    // reclaim.rs
+    pub fn p2pmm_reclaim_wq_create() -> c_int;
+    pub fn p2pmm_reclaim_wq_destroy();
+    pub fn p2pmm_reclaim_wq() -> *mut c_void;
     // sysfs.rs
     pub fn p2pmm_sysfs_init(
         provider_show: unsafe extern "C" fn(u32, u32, *mut c_char) -> isize,
+        provider_store: unsafe extern "C" fn(u32, u32, *const c_char, usize) -> isize,
         routes_show: unsafe extern "C" fn(*mut c_char) -> isize,
         provider_mmap: unsafe extern "C" fn(u32, *mut c_void) -> c_int,
     ) -> c_int;
     pub fn p2pmm_sysfs_exit();
-    pub fn p2pmm_sysfs_add_provider(id: u32, device: *const c_char) -> *mut c_void;
+    pub fn p2pmm_sysfs_add_provider(id: u32, device: *const c_char, managed: bool) -> *mut c_void;
     pub fn p2pmm_sysfs_remove_provider(k: *mut c_void);
     // trace.rs
     pub fn p2pmm_trace_migrate(target: u32, start: usize, end: usize, migrated: u64, evicted: u64);
     pub fn p2pmm_trace_evict(provider: u32, to: u32, picked: u32, evicted: u32);
     pub fn p2pmm_trace_evict_cgroup(provider: u32, cgroup: u64, pages: u32);
+    pub fn p2pmm_trace_reclaim(provider: u32, free_before: u32, free_after: u32, evicted: u64);
     pub fn p2pmm_trace_route(
         provider: u32,
         client: *const c_char,

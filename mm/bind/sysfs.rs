@@ -92,10 +92,18 @@ pub enum Attr {
     CopiedByCpu,
     /// `copy_engine`: the device of the copy engine lent to the provider, or `none`.
     CopyEngine,
+    /// `evictions_background`: pages background reclaim evicted (managed providers only).
+    EvictionsBackground,
+    /// `watermark_low`: bytes; fewer free starts background reclaim (managed providers only,
+    /// writable).
+    WatermarkLow,
+    /// `watermark_high`: bytes; background reclaim frees this much (managed providers only,
+    /// writable).
+    WatermarkHigh,
 }
 
 impl Attr {
-    const ALL: [Attr; 11] = [
+    const ALL: [Attr; 14] = [
         Attr::Kind,
         Attr::Device,
         Attr::Capacity,
@@ -107,6 +115,9 @@ impl Attr {
         Attr::CopiedByEngine,
         Attr::CopiedByCpu,
         Attr::CopyEngine,
+        Attr::EvictionsBackground,
+        Attr::WatermarkLow,
+        Attr::WatermarkHigh,
     ];
 }
 
@@ -216,6 +227,11 @@ impl fmt::Write for PageWriter<'_> {
 pub trait SysfsSource {
     /// Writes `attr` of provider `id` (`ENODEV` if it is gone).
     fn provider_attr(id: u32, attr: Attr, out: &mut PageWriter<'_>) -> Result;
+    /// Sets `attr` of provider `id` to `value` (what was written to the file); only the
+    /// watermarks are writable.
+    fn provider_store(_id: u32, _attr: Attr, _value: &[u8]) -> Result {
+        Err(EACCES)
+    }
     /// Writes the route table.
     fn routes(out: &mut PageWriter<'_>) -> Result;
     /// Maps all of `vma` (a new mapping of provider `id`'s `allocate` file) with new memory of that
@@ -298,6 +314,26 @@ pub fn init<T: SysfsSource>() -> Result<SysfsRoot> {
     }
     /// # Safety
     ///
+    /// Called by the glue's `store()` only, with the `len` bytes written at `buf`.
+    unsafe extern "C" fn provider_store<T: SysfsSource>(
+        id: u32,
+        attr: u32,
+        buf: *const c_char,
+        len: usize,
+    ) -> isize {
+        let Some(&attr) = Attr::ALL.get(attr as usize) else {
+            return EINVAL.to_errno() as isize;
+        };
+        // SAFETY: `len` readable bytes at `buf` (our caller's guarantee).
+        let value = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
+        match T::provider_store(id, attr, value) {
+            // sysfs writes are at most a page: `len` fits.
+            Ok(()) => len as isize,
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+    /// # Safety
+    ///
     /// Called by the glue's `show()` only, with a sysfs buffer.
     unsafe extern "C" fn routes_show<T: SysfsSource>(buf: *mut c_char) -> isize {
         // SAFETY: `buf` is a sysfs buffer (our caller's guarantee).
@@ -318,7 +354,12 @@ pub fn init<T: SysfsSource>() -> Result<SysfsRoot> {
     // SAFETY: The callbacks stay valid while the module is loaded; `SysfsRoot` removes everything
     // before.
     to_result(unsafe {
-        p2pmm_sysfs_init(provider_show::<T>, routes_show::<T>, provider_mmap::<T>)
+        p2pmm_sysfs_init(
+            provider_show::<T>,
+            provider_store::<T>,
+            routes_show::<T>,
+            provider_mmap::<T>,
+        )
     })?;
     Ok(SysfsRoot(()))
 }
@@ -363,11 +404,11 @@ unsafe impl Sync for ProviderDir {}
 
 /// Creates provider `id`'s directory (the root must exist). For a static provider, `static_on` is
 /// its device's PCI name: the directory then has an `allocate` file and is linked from
-/// `by-device/<name>`.
+/// `by-device/<name>`; a managed provider's (`static_on` `None`) has the background reclaim files.
 pub fn add_provider(id: u32, static_on: Option<&CStr>) -> Result<ProviderDir> {
     let device = static_on.map_or(core::ptr::null(), |d| d.as_char_ptr());
     // SAFETY: `device` is null or a NUL-terminated string valid for the call (the glue copies it).
-    let k = unsafe { p2pmm_sysfs_add_provider(id, device) };
+    let k = unsafe { p2pmm_sysfs_add_provider(id, device, static_on.is_none()) };
     // INVARIANT: a fresh kobject.
     Ok(ProviderDir(NonNull::new(k).ok_or(ENOMEM)?))
 }

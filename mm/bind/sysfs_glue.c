@@ -23,10 +23,12 @@ struct p2pmm_provider_dir {
 	char link[32];
 };
 static ssize_t (*p2pmm_provider_show_cb)(u32 id, u32 attr, char *buf);
+static ssize_t (*p2pmm_provider_store_cb)(u32 id, u32 attr, const char *buf, size_t len);
 static ssize_t (*p2pmm_routes_show_cb)(char *buf);
 static int (*p2pmm_provider_mmap_cb)(u32 id, struct vm_area_struct *vma);
 
 static ssize_t p2pmm_attr_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf);
+static ssize_t p2pmm_attr_store(struct kobject *kobj, struct kobj_attribute *attr, const char *buf, size_t len);
 
 static struct kobj_attribute p2pmm_provider_attrs[P2PMM_SYSFS_NR_ATTRS] = {
 	[P2PMM_SYSFS_KIND] = __ATTR(kind, 0444, p2pmm_attr_show, NULL),
@@ -40,9 +42,12 @@ static struct kobj_attribute p2pmm_provider_attrs[P2PMM_SYSFS_NR_ATTRS] = {
 	[P2PMM_SYSFS_COPIED_BY_ENGINE] = __ATTR(copied_by_engine, 0444, p2pmm_attr_show, NULL),
 	[P2PMM_SYSFS_COPIED_BY_CPU] = __ATTR(copied_by_cpu, 0444, p2pmm_attr_show, NULL),
 	[P2PMM_SYSFS_COPY_ENGINE] = __ATTR(copy_engine, 0444, p2pmm_attr_show, NULL),
+	[P2PMM_SYSFS_EVICTIONS_BACKGROUND] = __ATTR(evictions_background, 0444, p2pmm_attr_show, NULL),
+	[P2PMM_SYSFS_WATERMARK_LOW] = __ATTR(watermark_low, 0644, p2pmm_attr_show, p2pmm_attr_store),
+	[P2PMM_SYSFS_WATERMARK_HIGH] = __ATTR(watermark_high, 0644, p2pmm_attr_show, p2pmm_attr_store),
 };
 
-static struct attribute *p2pmm_provider_attr_list[P2PMM_SYSFS_NR_ATTRS + 1] = {
+static struct attribute *p2pmm_provider_attr_list[P2PMM_SYSFS_FIRST_MANAGED + 1] = {
 	&p2pmm_provider_attrs[0].attr, &p2pmm_provider_attrs[1].attr, &p2pmm_provider_attrs[2].attr,
 	&p2pmm_provider_attrs[3].attr, &p2pmm_provider_attrs[4].attr, &p2pmm_provider_attrs[5].attr,
 	&p2pmm_provider_attrs[6].attr, &p2pmm_provider_attrs[7].attr, &p2pmm_provider_attrs[8].attr,
@@ -53,6 +58,17 @@ static const struct attribute_group p2pmm_provider_group = {
 	.attrs = p2pmm_provider_attr_list,
 };
 
+/* A managed provider's background reclaim: its counter and its watermarks, which root may set. */
+static struct attribute *p2pmm_managed_attr_list[P2PMM_SYSFS_NR_ATTRS - P2PMM_SYSFS_FIRST_MANAGED + 1] = {
+	&p2pmm_provider_attrs[P2PMM_SYSFS_EVICTIONS_BACKGROUND].attr,
+	&p2pmm_provider_attrs[P2PMM_SYSFS_WATERMARK_LOW].attr,
+	&p2pmm_provider_attrs[P2PMM_SYSFS_WATERMARK_HIGH].attr, NULL,
+};
+
+static const struct attribute_group p2pmm_managed_group = {
+	.attrs = p2pmm_managed_attr_list,
+};
+
 static ssize_t p2pmm_attr_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
 {
 	u32 id;
@@ -60,6 +76,15 @@ static ssize_t p2pmm_attr_show(struct kobject *kobj, struct kobj_attribute *attr
 	if (kstrtou32(kobject_name(kobj), 10, &id))
 		return -EINVAL;
 	return p2pmm_provider_show_cb(id, attr - p2pmm_provider_attrs, buf);
+}
+
+static ssize_t p2pmm_attr_store(struct kobject *kobj, struct kobj_attribute *attr, const char *buf, size_t len)
+{
+	u32 id;
+
+	if (kstrtou32(kobject_name(kobj), 10, &id))
+		return -EINVAL;
+	return p2pmm_provider_store_cb(id, attr - p2pmm_provider_attrs, buf, len);
 }
 
 static int p2pmm_allocate_mmap(struct file *filp, struct kobject *kobj, const struct bin_attribute *attr,
@@ -84,13 +109,14 @@ static ssize_t p2pmm_routes_show(struct kobject *kobj, struct kobj_attribute *at
 
 static struct kobj_attribute p2pmm_routes_attr = __ATTR(routes, 0444, p2pmm_routes_show, NULL);
 
-int p2pmm_sysfs_init(ssize_t (*provider_show)(u32 id, u32 attr, char *buf), ssize_t (*routes_show)(char *buf),
-		     int (*provider_mmap)(u32 id, struct vm_area_struct *vma))
+int p2pmm_sysfs_init(ssize_t (*provider_show)(u32 id, u32 attr, char *buf),
+		     ssize_t (*provider_store)(u32 id, u32 attr, const char *buf, size_t len),
+		     ssize_t (*routes_show)(char *buf), int (*provider_mmap)(u32 id, struct vm_area_struct *vma))
 {
 	int ret;
 
-	static_assert(ARRAY_SIZE(p2pmm_provider_attr_list) == P2PMM_SYSFS_NR_ATTRS + 1);
 	p2pmm_provider_show_cb = provider_show;
+	p2pmm_provider_store_cb = provider_store;
 	p2pmm_routes_show_cb = routes_show;
 	p2pmm_provider_mmap_cb = provider_mmap;
 	p2pmm_root = kobject_create_and_add("p2pmm", kernel_kobj);
@@ -128,7 +154,7 @@ void p2pmm_sysfs_exit(void)
  * Provider @id's directory. A static provider (@device: its PCI name) also gets `allocate` and the link
  * by-device/<device> to the directory; a link that cannot be made is left out, the rest stays.
  */
-struct p2pmm_provider_dir *p2pmm_sysfs_add_provider(u32 id, const char *device)
+struct p2pmm_provider_dir *p2pmm_sysfs_add_provider(u32 id, const char *device, bool managed)
 {
 	struct p2pmm_provider_dir *dir = kzalloc(sizeof(*dir), GFP_KERNEL);
 	char name[16];
@@ -141,6 +167,8 @@ struct p2pmm_provider_dir *p2pmm_sysfs_add_provider(u32 id, const char *device)
 		goto out_free;
 	if (sysfs_create_group(dir->kobj, &p2pmm_provider_group))
 		goto out_put;
+	if (managed && sysfs_create_group(dir->kobj, &p2pmm_managed_group))
+		goto out_group;
 	if (device) {
 		if (sysfs_create_bin_file(dir->kobj, &p2pmm_allocate_attr))
 			goto out_group;
@@ -150,6 +178,8 @@ struct p2pmm_provider_dir *p2pmm_sysfs_add_provider(u32 id, const char *device)
 	return dir;
 
 out_group:
+	if (managed)
+		sysfs_remove_group(dir->kobj, &p2pmm_managed_group);
 	sysfs_remove_group(dir->kobj, &p2pmm_provider_group);
 out_put:
 	kobject_put(dir->kobj);
@@ -164,6 +194,8 @@ void p2pmm_sysfs_remove_provider(struct p2pmm_provider_dir *dir)
 	if (dir->link[0])
 		sysfs_remove_link(p2pmm_by_device, dir->link);
 	sysfs_remove_bin_file(dir->kobj, &p2pmm_allocate_attr);
+	/* Removing what a directory does not have (a static provider's managed group) does nothing. */
+	sysfs_remove_group(dir->kobj, &p2pmm_managed_group);
 	sysfs_remove_group(dir->kobj, &p2pmm_provider_group);
 	kobject_put(dir->kobj);
 	kfree(dir);

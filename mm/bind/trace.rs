@@ -7,7 +7,7 @@
 
 use crate::ffi::{
     p2pmm_trace_blkio, p2pmm_trace_evict, p2pmm_trace_evict_cgroup, p2pmm_trace_migrate,
-    p2pmm_trace_revoke, p2pmm_trace_route,
+    p2pmm_trace_reclaim, p2pmm_trace_revoke, p2pmm_trace_route,
 };
 use crate::uapi_blkio::BlkioDone;
 use kernel::{prelude::*, str::CStr};
@@ -31,6 +31,13 @@ pub fn evict(provider: u32, to: u32, picked: u32, evicted: u32) {
 pub fn evict_cgroup(provider: u32, cgroup: u64, pages: u32) {
     // SAFETY: Plain values.
     unsafe { p2pmm_trace_evict_cgroup(provider, cgroup, pages) };
+}
+
+/// A round of background reclaim of `provider` evicted `evicted` pages: `free_before` pages were
+/// free when it started, `free_after` when it ended.
+pub fn reclaim(provider: u32, free_before: u32, free_after: u32, evicted: u64) {
+    // SAFETY: Plain values.
+    unsafe { p2pmm_trace_reclaim(provider, free_before, free_after, evicted) };
 }
 
 /// A route was decided for `client` to `provider`'s memory.

@@ -36,3 +36,4 @@ pub mod uapi_providers;
 pub mod uapi_route;
 pub mod version;
 pub mod versioned;
+pub mod watermarks;

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kselftest: background reclaim of managed providers. A provider's watermarks are two files of
+ * /sys/kernel/p2pmm/providers/<id>/ (bytes of free memory); below watermark_low a worker evicts, off the faulting
+ * path, until watermark_high is free, and counts it in evictions_background and the p2pmm_reclaim tracepoint. The
+ * suite runs p2pmm with background reclaim off (watermark_low_permille=0, so other tests count evictions exactly);
+ * each test here turns it on for the provider it uses and restores the files at the end. Needs p2pmm.ko on the
+ * default VM topology; run as root.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/p2pmm.h>
+
+#include "kselftest_harness.h"
+#include "p2p_dma.h"
+#include "p2pmm_ioctl.h"
+
+#define PAGE P2PMM_IOCTL_PAGE
+#define TRACEFS "/sys/kernel/tracing"
+#define MAX_PROVIDERS 32
+
+/* Path of attribute `attr` of provider `id`. */
+static void attr_path(char *out, size_t len, uint32_t id, const char *attr)
+{
+	snprintf(out, len, "/sys/kernel/p2pmm/providers/%u/%s", id, attr);
+}
+
+/* Attribute `attr` of provider `id` as a number, or -1. */
+static long long attr_get(uint32_t id, const char *attr)
+{
+	char path[128], line[64];
+
+	attr_path(path, sizeof(path), id, attr);
+	if (p2p_dma_read_line(path, line, sizeof(line)))
+		return -1;
+	return strtoll(line, NULL, 10);
+}
+
+/* Writes `value` to attribute `attr` of provider `id`: 0, or -1 with errno set. */
+static int attr_set(uint32_t id, const char *attr, const char *value)
+{
+	char path[128];
+
+	attr_path(path, sizeof(path), id, attr);
+	return p2p_dma_write_file(path, value);
+}
+
+static int attr_set_u64(uint32_t id, const char *attr, unsigned long long value)
+{
+	char s[32];
+
+	snprintf(s, sizeof(s), "%llu", value);
+	return attr_set(id, attr, s);
+}
+
+/* Sets both watermarks, in an order every starting point allows: low to 0 first, then high, then low. */
+static int set_watermarks(uint32_t id, unsigned long long low, unsigned long long high)
+{
+	return attr_set(id, "watermark_low", "0") || attr_set_u64(id, "watermark_high", high) ||
+	       attr_set_u64(id, "watermark_low", low) ? -1 : 0;
+}
+
+static char *read_trace(void)
+{
+	size_t cap = 1 << 20, len = 0;
+	char *buf = malloc(cap);
+	int fd = open(TRACEFS "/trace", O_RDONLY);
+	ssize_t n;
+
+	if (!buf || fd < 0) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	while ((n = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = 0;
+	return buf;
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+FIXTURE(reclaim) {
+	int fd;
+	struct p2pmm_provider_info managed[MAX_PROVIDERS];
+	int nmanaged;
+	uint32_t static_id;
+	/* Each managed provider's watermarks when the test started, restored at the end. */
+	long long low[MAX_PROVIDERS], high[MAX_PROVIDERS];
+};
+
+FIXTURE_SETUP(reclaim)
+{
+	struct p2pmm_provider_info p[MAX_PROVIDERS];
+	int n;
+
+	self->fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->fd) TH_LOG("/dev/p2pmm: %s", strerror(errno));
+	n = p2pmm_providers(self->fd, p, MAX_PROVIDERS);
+	ASSERT_LT(0, n);
+	self->nmanaged = 0;
+	self->static_id = 0;
+	for (int i = 0; i < n && i < MAX_PROVIDERS; i++) {
+		if (p[i].kind == P2PMM_PROVIDER_STATIC) {
+			self->static_id = p[i].id;
+			continue;
+		}
+		self->low[self->nmanaged] = attr_get(p[i].id, "watermark_low");
+		self->high[self->nmanaged] = attr_get(p[i].id, "watermark_high");
+		self->managed[self->nmanaged++] = p[i];
+	}
+	ASSERT_LT(0, self->nmanaged) TH_LOG("no managed provider");
+	mkdir(TRACEFS, 0755);
+	if (access(TRACEFS "/trace", F_OK))
+		ASSERT_EQ(0, mount("nodev", TRACEFS, "tracefs", 0, NULL)) TH_LOG("mount tracefs: %s", strerror(errno));
+}
+
+FIXTURE_TEARDOWN(reclaim)
+{
+	for (int i = 0; i < self->nmanaged; i++) {
+		uint32_t id = self->managed[i].id;
+
+		if (self->low[i] < 0 || self->high[i] < 0)
+			continue;
+		EXPECT_EQ(0, set_watermarks(id, self->low[i], self->high[i]))
+			TH_LOG("restoring the watermarks of provider %u: %s", id, strerror(errno));
+	}
+	close(self->fd);
+}
+
+/* The files say bytes, round down to pages, and refuse what is not a number or would put low above high. */
+TEST_F(reclaim, watermarks_are_bytes_and_keep_their_order)
+{
+	const struct p2pmm_provider_info *p = &self->managed[0];
+	unsigned long long cap = p->capacity;
+	char path[128];
+
+	/* The suite's module parameters: background reclaim off, the high watermark at its default. */
+	EXPECT_EQ(0, attr_get(p->id, "watermark_low"));
+	EXPECT_EQ(0, attr_get(p->id, "watermark_high") % PAGE);
+	EXPECT_LE(0, attr_get(p->id, "evictions_background"));
+
+	ASSERT_EQ(0, set_watermarks(p->id, cap / 8, cap / 4)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ((long long)(cap / 8), attr_get(p->id, "watermark_low"));
+	EXPECT_EQ((long long)(cap / 4), attr_get(p->id, "watermark_high"));
+
+	errno = 0;
+	EXPECT_EQ(-1, attr_set_u64(p->id, "watermark_low", cap / 4 + PAGE));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, attr_set_u64(p->id, "watermark_high", cap / 8 - PAGE));
+	EXPECT_EQ(EINVAL, errno);
+	errno = 0;
+	EXPECT_EQ(-1, attr_set_u64(p->id, "watermark_high", cap + PAGE));
+	EXPECT_EQ(EINVAL, errno);
+	for (const char **bad = (const char *[]){ "abc", "-1", "12k", "99999999999999999999999", NULL }; *bad;
+	     bad++) {
+		errno = 0;
+		EXPECT_EQ(-1, attr_set(p->id, "watermark_high", *bad)) TH_LOG("\"%s\" was taken", *bad);
+		EXPECT_EQ(EINVAL, errno) TH_LOG("\"%s\": %s", *bad, strerror(errno));
+	}
+	/* Nothing refused changed anything. */
+	EXPECT_EQ((long long)(cap / 8), attr_get(p->id, "watermark_low"));
+	EXPECT_EQ((long long)(cap / 4), attr_get(p->id, "watermark_high"));
+
+	/* Rounded down to a page; a trailing newline (echo's) is fine. */
+	EXPECT_EQ(0, attr_set_u64(p->id, "watermark_high", cap / 4 + PAGE + 1));
+	EXPECT_EQ((long long)(cap / 4 + PAGE), attr_get(p->id, "watermark_high"));
+	snprintf(path, sizeof(path), "%llu\n", cap / 2);
+	EXPECT_EQ(0, attr_set(p->id, "watermark_high", path)) TH_LOG("\"%llu\\n\": %s", cap / 2, strerror(errno));
+	EXPECT_EQ((long long)(cap / 2), attr_get(p->id, "watermark_high"));
+
+	/* A static provider has no watermarks. */
+	if (self->static_id) {
+		attr_path(path, sizeof(path), self->static_id, "watermark_low");
+		EXPECT_EQ(-1, access(path, F_OK));
+		attr_path(path, sizeof(path), self->static_id, "evictions_background");
+		EXPECT_EQ(-1, access(path, F_OK));
+	}
+}
+
+/*
+ * A migration that leaves less than watermark_low free returns without evicting anything; the worker then evicts
+ * until watermark_high is free. Every eviction is a background one, the trace has the worker's round, and every
+ * byte survives.
+ */
+TEST_F(reclaim, worker_frees_up_to_high_off_the_faulting_path)
+{
+	const struct p2pmm_provider_info *p = &self->managed[0];
+	uint64_t cap = p->capacity, low = cap / 8, high = cap / 4, free_after = cap / 16;
+	size_t len = cap - free_after, pages = len / PAGE;
+	long long ev0, bg0, ev, bg, used;
+	struct p2pmm_provider_info info;
+	struct p2pmm_migrate m = { .size = sizeof(m) };
+	char expect[128], *trace;
+	double t0;
+	long at;
+	uint8_t *buf;
+
+	ASSERT_EQ(0, p2pmm_provider(self->fd, p->id, &info));
+	ASSERT_EQ(0, info.used) TH_LOG("provider %u is not empty", p->id);
+	ASSERT_EQ(0, set_watermarks(p->id, low, high)) TH_LOG("%s", strerror(errno));
+	ev0 = attr_get(p->id, "evictions");
+	bg0 = attr_get(p->id, "evictions_background");
+	ASSERT_LE(0, ev0);
+	ASSERT_LE(0, bg0);
+
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	p2p_dma_fill(buf, len, 7);
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/trace", ""));
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm/p2pmm_reclaim/enable", "1"))
+		TH_LOG("no p2pmm_reclaim event");
+
+	m.addr = (uintptr_t)buf;
+	m.length = len;
+	m.target = p->id;
+	ASSERT_EQ(0, ioctl(self->fd, P2PMM_IOC_MIGRATE, &m)) TH_LOG("MIGRATE: %s", strerror(errno));
+	EXPECT_EQ(pages, m.migrated);
+	/* There was room: the migration itself evicted nothing. */
+	EXPECT_EQ(0, m.evicted);
+
+	/* The worker frees up to the high watermark; a few residencies of 1 ms suffice, 10 s is generous. */
+	t0 = now_s();
+	do {
+		used = attr_get(p->id, "used");
+		if (used >= 0 && cap - used >= high)
+			break;
+		usleep(1000);
+	} while (now_s() - t0 < 10);
+	printf("# %.1f ms until %llu of %llu bytes were free again\n", (now_s() - t0) * 1e3,
+	       (unsigned long long)(cap - used), (unsigned long long)cap);
+	EXPECT_LE(high, cap - used);
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm/p2pmm_reclaim/enable", "0"));
+
+	ev = attr_get(p->id, "evictions") - ev0;
+	bg = attr_get(p->id, "evictions_background") - bg0;
+	EXPECT_LE((long long)((high - free_after) / PAGE), bg);
+	/* Every eviction was the worker's. */
+	EXPECT_EQ(bg, ev);
+	at = p2pmm_count_at(self->fd, buf, len, p->id);
+	EXPECT_EQ((long)(pages - bg), at);
+
+	trace = read_trace();
+	ASSERT_NE(NULL, trace);
+	snprintf(expect, sizeof(expect), "p2pmm_reclaim: provider=%u free=%llu->", p->id,
+		 (unsigned long long)(free_after / PAGE));
+	EXPECT_NE(NULL, strstr(trace, expect)) TH_LOG("missing: %s", expect);
+	free(trace);
+
+	/* Wherever the pages are now, every byte is there. */
+	EXPECT_EQ(-1, p2p_dma_mismatch(buf, len, 7));
+	munmap(buf, len);
+}
+
+/* With low at 0, a full provider stays full: nothing evicts in the background. */
+TEST_F(reclaim, off_when_low_is_zero)
+{
+	const struct p2pmm_provider_info *p = &self->managed[0];
+	uint64_t cap = p->capacity;
+	size_t len = cap, pages = len / PAGE;
+	long long bg0;
+	struct p2pmm_provider_info info;
+	uint8_t *buf;
+
+	ASSERT_EQ(0, p2pmm_provider(self->fd, p->id, &info));
+	ASSERT_EQ(0, info.used) TH_LOG("provider %u is not empty", p->id);
+	ASSERT_EQ(0, set_watermarks(p->id, 0, cap / 4));
+	bg0 = attr_get(p->id, "evictions_background");
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	p2p_dma_fill(buf, len, 8);
+	ASSERT_EQ((long)pages, p2pmm_migrate(self->fd, buf, len, p->id));
+	usleep(200 * 1000);
+	EXPECT_EQ(bg0, attr_get(p->id, "evictions_background"));
+	EXPECT_EQ((long)pages, p2pmm_count_at(self->fd, buf, len, p->id));
+	/* Turning it on for a provider already below its new low watermark starts the worker at once. */
+	ASSERT_EQ(0, attr_set_u64(p->id, "watermark_low", cap / 8));
+	for (int i = 0; i < 10000 && attr_get(p->id, "evictions_background") == bg0; i++)
+		usleep(1000);
+	EXPECT_LT(bg0, attr_get(p->id, "evictions_background"));
+	EXPECT_EQ(-1, p2p_dma_mismatch(buf, len, 8));
+	munmap(buf, len);
+}
+
+TEST_HARNESS_MAIN
