@@ -230,7 +230,7 @@ fn place_preferred(
                 match target {
                     // A provider gone since the advice was given: nowhere to place.
                     Some(t) if t.managed().is_some() => {
-                        managed::migrate_to_provider(mm, a, b, t, all, advice)?.migrated
+                        managed::migrate_to_provider(mm, a, b, t, all, advice, None)?.migrated
                     }
                     _ => 0,
                 }

@@ -161,14 +161,14 @@ fn migrate_ioctl(space: &Space, arg: UserPtr) -> Result {
                 // Static memory is allocated (mapped from its BAR), never migrated to.
                 return Err(EINVAL);
             }
-            // Advice given through this file applies if it was opened in the caller's address
-            // space.
-            let advice = if space.is_own(mm) {
-                space.advice_over(start, end)?
+            // Advice given through this file, and the file's thrash detection, apply if it was
+            // opened in the caller's address space.
+            let (advice, thrash) = if space.is_own(mm) {
+                (space.advice_over(start, end)?, Some(space.thrash_watch()))
             } else {
-                KVec::new()
+                (KVec::new(), None)
             };
-            managed::migrate_to_provider(mm, start, end, target, &all, &advice)?
+            managed::migrate_to_provider(mm, start, end, target, &all, &advice, thrash.as_ref())?
         }
     };
     let reply = MigrateRequest::reply(&request.bytes, done.migrated, done.evicted);

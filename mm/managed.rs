@@ -45,6 +45,7 @@ use crate::{
     range_index::Entry,
     route::PLAN_DIRECT,
     tenants::{TenantInfo, Tenants},
+    thrash::{Limits, ThrashTable},
     trace,
     watermarks::Watermarks,
 };
@@ -53,7 +54,10 @@ use kernel::{
     mm::MmWithUser,
     new_spinlock, new_work, pci,
     prelude::*,
-    sync::{Arc, SpinLock},
+    sync::{
+        atomic::{ordering, Atomic},
+        Arc, Mutex, SpinLock,
+    },
     time::{Instant, Monotonic},
     workqueue::Work,
 };
@@ -88,6 +92,8 @@ pub struct Slots {
     /// watermark.
     #[pin]
     pub(crate) work: Work<Slots>,
+    /// Moves of a range into this provider within the thrash window that make it thrash (0: off).
+    thrash_moves: Atomic<u32>,
     stats: Arc<Stats>,
     epoch: Instant<Monotonic>,
 }
@@ -115,6 +121,7 @@ impl Slots {
                 tenants <- new_spinlock!(tenants, "p2pmm_tenants"),
                 watermarks <- new_spinlock!(watermarks, "p2pmm_watermarks"),
                 work <- new_work!("p2pmm_reclaim"),
+                thrash_moves: Atomic::new(crate::module_parameters::thrash_moves.value()),
                 stats,
                 epoch: Instant::now(),
             }),
@@ -276,6 +283,26 @@ impl Managed {
         .map_err(Error::from)?;
         self.start_reclaim_if_low();
         Ok(())
+    }
+
+    /// Moves of a range into this provider within the thrash window that make it thrash (0: off).
+    pub fn thrash_moves(&self) -> u32 {
+        self.slots.thrash_moves.load(ordering::Relaxed)
+    }
+
+    /// Sets [`Managed::thrash_moves`].
+    pub fn set_thrash_moves(&self, moves: u32) {
+        self.slots.thrash_moves.store(moves, ordering::Relaxed);
+    }
+
+    /// When a range thrashes on its way into this provider, and how long it is held back (µs).
+    fn thrash_limits(&self) -> Limits {
+        let ms = |v: u32| u64::from(v) * 1000;
+        Limits {
+            moves: self.thrash_moves(),
+            window: ms(crate::module_parameters::thrash_window_ms.value()),
+            backoff: ms(crate::module_parameters::thrash_backoff_ms.value()),
+        }
     }
 
     /// Queues background reclaim if fewer pages are free than the low watermark.
@@ -623,9 +650,48 @@ impl Managed {
     }
 }
 
+/// The thrash table of the process a migration runs for (`core/src/thrash.rs`), and the time of
+/// the migration in the table's unit (µs).
+pub struct ThrashWatch<'a> {
+    /// The table.
+    pub table: &'a Mutex<ThrashTable>,
+    /// Now.
+    pub now: u64,
+}
+
+/// The ranges of a piece of at most [`CHUNK_PAGES`] pages (so two at most) that thrash: a migration
+/// leaves their pages where they are.
+#[derive(Default)]
+struct Held {
+    bases: [Option<u64>; 2],
+}
+
+impl Held {
+    /// The ranges of `[a, b)` that `watch` holds back now.
+    fn of(watch: Option<&ThrashWatch<'_>>, a: usize, b: usize) -> Held {
+        let mut held = Held::default();
+        if let Some(w) = watch {
+            let table = w.table.lock();
+            for (base, addr) in held.bases.iter_mut().zip([a, b - 1]) {
+                if table.holds(addr as u64, w.now) {
+                    *base = Some(ThrashTable::base_of(addr as u64));
+                }
+            }
+        }
+        held
+    }
+
+    fn contains(&self, addr: usize) -> bool {
+        let base = ThrashTable::base_of(addr as u64);
+        self.bases.contains(&Some(base))
+    }
+}
+
 /// Migrates `[start, end)` of `mm` to the managed provider `target`, from system memory or any
 /// provider in `all`, evicting from `target` what its policy picks when it is full. `advice` (the
 /// caller's advice over the range) decides how each page lands: pinned, or preferring `target`.
+/// With `thrash` (the caller's thrash table), pages of ranges that thrash stay where they are, and
+/// the ranges this migration moves count towards thrashing.
 pub fn migrate_to_provider(
     mm: &MmWithUser,
     start: usize,
@@ -633,12 +699,18 @@ pub fn migrate_to_provider(
     target: &Provider,
     all: &[Arc<Provider>],
     advice: &[Entry<Advice>],
+    thrash: Option<&ThrashWatch<'_>>,
 ) -> Result<Moved> {
     let target_loc = u16::try_from(target.id)
         .ok()
         .and_then(|id| ProviderId::new(id).ok())
         .map(Location::Provider);
     let tm = target.managed().ok_or(EINVAL)?;
+    let limits = tm.thrash_limits();
+    let thrash = thrash.filter(|_| limits.moves > 0);
+    // The range last counted as moved: one migration counts once per range, however many pieces.
+    let mut counted: Option<u64> = None;
+    let mut held_pages = 0u64;
     let peers = peer_memories(all)?;
     // Pages already on `target` need no slot: room is made only for the others, or the eviction
     // would move out pages that this same call then brings back. (A page that moves meanwhile only
@@ -659,13 +731,18 @@ pub fn migrate_to_provider(
                 on_target[i / 64] |= 1 << (i % 64);
             }
         });
-        let needing_slots = |a: usize, b: usize| {
+        let needing_slots = |a: usize, b: usize, held: &Held| {
             ((a - ws) / PAGE_SIZE..(b - ws) / PAGE_SIZE)
                 .filter(|&i| on_target[i / 64] & (1 << (i % 64)) == 0)
+                .filter(|&i| !held.contains(ws + i * PAGE_SIZE))
                 .count()
         };
         for_each_mapped_piece(mm, ws, we, CHUNK_PAGES, |vma, a, b| {
-            let need = needing_slots(a, b);
+            let held = Held::of(thrash, a, b);
+            let need = needing_slots(a, b, &held);
+            // Pages moved into each range of the piece: `a`'s, and the next one's.
+            let mut moved_into = [0usize; 2];
+            let first = ThrashTable::base_of(a as u64);
             let (mut prepaid, evicted) = tm.prepay(target, all, need)?;
             done.evicted += evicted as u64;
             done.evicted += tm.make_room(target, all, need)? as u64;
@@ -674,7 +751,7 @@ pub fn migrate_to_provider(
                 a,
                 b,
                 &peers,
-                |_addr, source| {
+                |addr, source| {
                     if let Source::Device(mem, slot) = source {
                         if core::ptr::eq(*mem, &*tm.mem) {
                             // Already here; asked for again: a second chance when the
@@ -683,12 +760,17 @@ pub fn migrate_to_provider(
                             return None;
                         }
                     }
+                    if held.contains(addr) {
+                        held_pages += 1;
+                        return None;
+                    }
                     match target.region {
                         None => tm.take_slot(0),
                         Some(_) => tm.take_slot(prepaid.pop()?),
                     }
                 },
                 |addr, slot| {
+                    moved_into[usize::from(ThrashTable::base_of(addr as u64) != first)] += 1;
                     let a = advice
                         .iter()
                         .find(|e| e.start <= addr as u64 && (addr as u64) < e.end)
@@ -710,11 +792,26 @@ pub fn migrate_to_provider(
             // Charges for pages that did not move (already here, or busy) go back.
             tm.refund(&prepaid);
             done.migrated += moved? as u64;
+            if let Some(w) = thrash {
+                for (n, addr) in moved_into.into_iter().zip([a, b - 1]) {
+                    let base = ThrashTable::base_of(addr as u64);
+                    if n == 0 || counted == Some(base) {
+                        continue;
+                    }
+                    counted = Some(base);
+                    let trip = w.table.lock().record(addr as u64, w.now, &limits);
+                    if let Some(t) = trip {
+                        Stats::add(&target.stats.thrash_trips, 1);
+                        trace::thrash(target.id, t.base, t.moves, limits.backoff);
+                    }
+                }
+            }
             Ok(())
         })?;
         ws = we;
     }
     Stats::add(&target.stats.migrated_in, done.migrated);
+    Stats::add(&target.stats.thrash_held, held_pages);
     trace::migrate(target.id, start, end, done.migrated, done.evicted);
     tm.start_reclaim_if_low();
     Ok(done)

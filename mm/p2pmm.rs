@@ -44,6 +44,8 @@ pub mod range_index;
 pub mod route;
 #[path = "core/src/slot_table.rs"]
 pub mod slot_table;
+#[path = "core/src/thrash.rs"]
+pub mod thrash;
 #[path = "core/src/uapi_advise.rs"]
 pub mod uapi_advise;
 #[path = "core/src/uapi_blkio.rs"]
@@ -148,6 +150,18 @@ module! {
         watermark_high_permille: u32 {
             default: 20,
             description: "Free part (per mille) of a managed provider background reclaim frees (at least the low one)",
+        },
+        thrash_moves: u32 {
+            default: 8,
+            description: "Moves of a 2 MiB range into device memory within thrash_window_ms that make it thrash (0: off)",
+        },
+        thrash_window_ms: u32 {
+            default: 1000,
+            description: "Milliseconds in which thrash_moves moves of a range are counted",
+        },
+        thrash_backoff_ms: u32 {
+            default: 500,
+            description: "Milliseconds a thrashing range stays where it is",
         },
         cpu_fault_around_pages: u32 {
             default: 16,

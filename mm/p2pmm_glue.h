@@ -116,6 +116,7 @@ void p2pmm_trace_migrate(u32 target, unsigned long start, unsigned long end, u64
 void p2pmm_trace_evict(u32 provider, u32 to, u32 picked, u32 evicted);
 void p2pmm_trace_evict_cgroup(u32 provider, u64 cgroup, u32 pages);
 void p2pmm_trace_reclaim(u32 provider, u32 free_before, u32 free_after, u64 evicted);
+void p2pmm_trace_thrash(u32 provider, u64 start, u32 moves, u64 backoff_us);
 void p2pmm_trace_route(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance);
 void p2pmm_trace_revoke(u32 provider, const char *device);
 void p2pmm_trace_blkio(bool to_device, u64 pos, u64 len, u64 p2p, u64 system, u64 bounce, u64 retries);

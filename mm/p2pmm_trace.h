@@ -86,6 +86,25 @@ TRACE_EVENT(p2pmm_reclaim,
 		  __entry->free_after, __entry->evicted)
 );
 
+TRACE_EVENT(p2pmm_thrash,
+	TP_PROTO(u32 provider, u64 start, u32 moves, u64 backoff_us),
+	TP_ARGS(provider, start, moves, backoff_us),
+	TP_STRUCT__entry(
+		__field(u32, provider)
+		__field(u64, start)
+		__field(u32, moves)
+		__field(u64, backoff_us)
+	),
+	TP_fast_assign(
+		__entry->provider = provider;
+		__entry->start = start;
+		__entry->moves = moves;
+		__entry->backoff_us = backoff_us;
+	),
+	TP_printk("provider=%u range=%#llx-%#llx moves=%u backoff_us=%llu", __entry->provider, __entry->start,
+		  __entry->start + (2ULL << 20), __entry->moves, __entry->backoff_us)
+);
+
 TRACE_EVENT(p2pmm_route,
 	TP_PROTO(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance),
 	TP_ARGS(provider, client, verdict, plan, reason, distance),

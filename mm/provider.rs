@@ -52,6 +52,10 @@ pub struct Stats {
     pub copied_by_engine: Atomic<u64>,
     /// Pages copied into the provider from a peer provider by the CPU.
     pub copied_by_cpu: Atomic<u64>,
+    /// Pages migrations to the provider left where they were because their range thrashed.
+    pub thrash_held: Atomic<u64>,
+    /// Ranges found thrashing on their way into the provider.
+    pub thrash_trips: Atomic<u64>,
 }
 
 impl Stats {
@@ -66,6 +70,8 @@ impl Stats {
                 invalidations: Atomic::new(0),
                 copied_by_engine: Atomic::new(0),
                 copied_by_cpu: Atomic::new(0),
+                thrash_held: Atomic::new(0),
+                thrash_trips: Atomic::new(0),
             },
             GFP_KERNEL,
         )?)

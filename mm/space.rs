@@ -14,16 +14,18 @@
 //! Lock order: mmap lock -> the advice lock (the notifier's). It is taken with the mmap lock held
 //! (unmap, advise) or alone, never around a page walk or a migration: callers copy what they need
 //! out of it first. The route memo's lock (`P2PMM_IOC_BLKIO`) is a leaf: taken alone, for a lookup
-//! or an insert.
+//! or an insert. So is the thrash table's (`P2PMM_IOC_MIGRATE`): taken under the mmap lock between
+//! the pieces of a migration, never across one.
 
 use crate::{
     advice::{Advice, AdviceChange, AdviceFlags, AdviceMap},
     blkio::RouteMemo,
     location::Location,
-    managed,
+    managed::{self, ThrashWatch},
     notifier::{Event, IntervalNotifier, InvalidateHandler, Invalidation},
     provider::{Kind, Provider},
     range_index::{Entry, RangeError},
+    thrash::ThrashTable,
     uapi_advise::AdviseRequest,
     versioned::{self, CopyError, FixedBuf, LockedState, UpdateError, Versioned},
 };
@@ -32,6 +34,7 @@ use kernel::{
     new_mutex,
     prelude::*,
     sync::{Arc, Mutex},
+    time::{Instant, Monotonic},
 };
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
@@ -94,6 +97,11 @@ pub struct Space {
     /// The routes this file's block transfers asked (`P2PMM_IOC_BLKIO`).
     #[pin]
     routes: Mutex<RouteMemo>,
+    /// The ranges this file's migrations moved into device memory lately (thrash detection).
+    #[pin]
+    thrash: Mutex<ThrashTable>,
+    /// The origin of the thrash table's times.
+    opened: Instant<Monotonic>,
     /// The opener's address space, as an identity: the only one this file's advice may name.
     mm: usize,
 }
@@ -110,6 +118,8 @@ impl Space {
                 AdviceState::new(AdviceMap::new()),
             ),
             routes <- new_mutex!(RouteMemo::default(), "p2pmm_route_memo"),
+            thrash <- new_mutex!(ThrashTable::new(), "p2pmm_thrash"),
+            opened: Instant::now(),
             mm: mm.as_raw() as usize,
         })
     }
@@ -117,6 +127,14 @@ impl Space {
     /// The routes this file's block transfers asked.
     pub fn route_memo(&self) -> &Mutex<RouteMemo> {
         &self.routes
+    }
+
+    /// This file's thrash table, for a migration starting now.
+    pub fn thrash_watch(&self) -> ThrashWatch<'_> {
+        ThrashWatch {
+            table: &self.thrash,
+            now: (self.opened.elapsed().as_nanos() / 1000) as u64,
+        }
     }
 
     /// Whether `mm` is the address space this file was opened in.

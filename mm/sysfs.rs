@@ -50,24 +50,32 @@ impl SysfsSource for FromRegistry {
                 };
                 writeln!(out, "{}", u64::from(pages) * PAGE_SIZE as u64)
             }
+            Attr::ThrashMoves => writeln!(out, "{}", p.managed().ok_or(ENODEV)?.thrash_moves()),
+            Attr::ThrashTrips => writeln!(out, "{}", load(&s.thrash_trips)),
+            Attr::ThrashHeld => writeln!(out, "{}", load(&s.thrash_held)),
         };
         written.map_err(|_| EOVERFLOW)
     }
 
     /// `watermark_low` and `watermark_high` of a managed provider: a number of bytes (decimal,
     /// rounded down to pages, a trailing newline allowed), `EINVAL` for anything else or an order
-    /// the watermarks cannot have (see `Managed::set_watermark`).
+    /// the watermarks cannot have (see `Managed::set_watermark`). `thrash_moves`: a number of
+    /// moves, `EINVAL` for anything else or more than 2^32 - 1.
     fn provider_store(id: u32, attr: Attr, value: &[u8]) -> Result {
-        let low = match attr {
-            Attr::WatermarkLow => true,
-            Attr::WatermarkHigh => false,
-            _ => return Err(EACCES),
-        };
         let text = core::str::from_utf8(value).map_err(|_| EINVAL)?;
         let text = text.strip_suffix('\n').unwrap_or(text);
-        let bytes = text.parse::<u64>().map_err(|_| EINVAL)?;
+        let n = text.parse::<u64>().map_err(|_| EINVAL)?;
         let p = registry::get(id).ok_or(ENODEV)?;
-        p.managed().ok_or(ENODEV)?.set_watermark(low, bytes)
+        let m = p.managed().ok_or(ENODEV)?;
+        match attr {
+            Attr::WatermarkLow => m.set_watermark(true, n),
+            Attr::WatermarkHigh => m.set_watermark(false, n),
+            Attr::ThrashMoves => {
+                m.set_thrash_moves(u32::try_from(n).map_err(|_| EINVAL)?);
+                Ok(())
+            }
+            _ => Err(EACCES),
+        }
     }
 
     /// `providers/<id>/allocate`: new memory of static provider `id`, mapped at offset 0 (as

@@ -31,6 +31,11 @@ void p2pmm_trace_reclaim(u32 provider, u32 free_before, u32 free_after, u64 evic
 	trace_p2pmm_reclaim(provider, free_before, free_after, evicted);
 }
 
+void p2pmm_trace_thrash(u32 provider, u64 start, u32 moves, u64 backoff_us)
+{
+	trace_p2pmm_thrash(provider, start, moves, backoff_us);
+}
+
 void p2pmm_trace_route(u32 provider, const char *client, u32 verdict, u32 plan, u32 reason, s32 distance)
 {
 	trace_p2pmm_route(provider, client, verdict, plan, reason, distance);

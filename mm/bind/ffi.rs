@@ -228,6 +228,7 @@ extern "C" {
     pub fn p2pmm_trace_evict(provider: u32, to: u32, picked: u32, evicted: u32);
     pub fn p2pmm_trace_evict_cgroup(provider: u32, cgroup: u64, pages: u32);
     pub fn p2pmm_trace_reclaim(provider: u32, free_before: u32, free_after: u32, evicted: u64);
+    pub fn p2pmm_trace_thrash(provider: u32, start: u64, moves: u32, backoff_us: u64);
     pub fn p2pmm_trace_route(
         provider: u32,
         client: *const c_char,

@@ -100,10 +100,18 @@ pub enum Attr {
     /// `watermark_high`: bytes; background reclaim frees this much (managed providers only,
     /// writable).
     WatermarkHigh,
+    /// `thrash_moves`: moves of a range within the thrash window that make it thrash, 0 for off
+    /// (managed providers only, writable).
+    ThrashMoves,
+    /// `thrash_trips`: ranges found thrashing (managed providers only).
+    ThrashTrips,
+    /// `thrash_held`: pages left where they were because their range thrashed (managed providers
+    /// only).
+    ThrashHeld,
 }
 
 impl Attr {
-    const ALL: [Attr; 14] = [
+    const ALL: [Attr; 17] = [
         Attr::Kind,
         Attr::Device,
         Attr::Capacity,
@@ -118,6 +126,9 @@ impl Attr {
         Attr::EvictionsBackground,
         Attr::WatermarkLow,
         Attr::WatermarkHigh,
+        Attr::ThrashMoves,
+        Attr::ThrashTrips,
+        Attr::ThrashHeld,
     ];
 }
 
@@ -228,7 +239,7 @@ pub trait SysfsSource {
     /// Writes `attr` of provider `id` (`ENODEV` if it is gone).
     fn provider_attr(id: u32, attr: Attr, out: &mut PageWriter<'_>) -> Result;
     /// Sets `attr` of provider `id` to `value` (what was written to the file); only the
-    /// watermarks are writable.
+    /// watermarks and `thrash_moves` are writable.
     fn provider_store(_id: u32, _attr: Attr, _value: &[u8]) -> Result {
         Err(EACCES)
     }

@@ -45,6 +45,9 @@ static struct kobj_attribute p2pmm_provider_attrs[P2PMM_SYSFS_NR_ATTRS] = {
 	[P2PMM_SYSFS_EVICTIONS_BACKGROUND] = __ATTR(evictions_background, 0444, p2pmm_attr_show, NULL),
 	[P2PMM_SYSFS_WATERMARK_LOW] = __ATTR(watermark_low, 0644, p2pmm_attr_show, p2pmm_attr_store),
 	[P2PMM_SYSFS_WATERMARK_HIGH] = __ATTR(watermark_high, 0644, p2pmm_attr_show, p2pmm_attr_store),
+	[P2PMM_SYSFS_THRASH_MOVES] = __ATTR(thrash_moves, 0644, p2pmm_attr_show, p2pmm_attr_store),
+	[P2PMM_SYSFS_THRASH_TRIPS] = __ATTR(thrash_trips, 0444, p2pmm_attr_show, NULL),
+	[P2PMM_SYSFS_THRASH_HELD] = __ATTR(thrash_held, 0444, p2pmm_attr_show, NULL),
 };
 
 static struct attribute *p2pmm_provider_attr_list[P2PMM_SYSFS_FIRST_MANAGED + 1] = {
@@ -58,11 +61,14 @@ static const struct attribute_group p2pmm_provider_group = {
 	.attrs = p2pmm_provider_attr_list,
 };
 
-/* A managed provider's background reclaim: its counter and its watermarks, which root may set. */
+/* A managed provider's background reclaim and thrash detection: counters, and limits root may set. */
 static struct attribute *p2pmm_managed_attr_list[P2PMM_SYSFS_NR_ATTRS - P2PMM_SYSFS_FIRST_MANAGED + 1] = {
 	&p2pmm_provider_attrs[P2PMM_SYSFS_EVICTIONS_BACKGROUND].attr,
 	&p2pmm_provider_attrs[P2PMM_SYSFS_WATERMARK_LOW].attr,
-	&p2pmm_provider_attrs[P2PMM_SYSFS_WATERMARK_HIGH].attr, NULL,
+	&p2pmm_provider_attrs[P2PMM_SYSFS_WATERMARK_HIGH].attr,
+	&p2pmm_provider_attrs[P2PMM_SYSFS_THRASH_MOVES].attr,
+	&p2pmm_provider_attrs[P2PMM_SYSFS_THRASH_TRIPS].attr,
+	&p2pmm_provider_attrs[P2PMM_SYSFS_THRASH_HELD].attr, NULL,
 };
 
 static const struct attribute_group p2pmm_managed_group = {

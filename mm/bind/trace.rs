@@ -7,7 +7,7 @@
 
 use crate::ffi::{
     p2pmm_trace_blkio, p2pmm_trace_evict, p2pmm_trace_evict_cgroup, p2pmm_trace_migrate,
-    p2pmm_trace_reclaim, p2pmm_trace_revoke, p2pmm_trace_route,
+    p2pmm_trace_reclaim, p2pmm_trace_revoke, p2pmm_trace_route, p2pmm_trace_thrash,
 };
 use crate::uapi_blkio::BlkioDone;
 use kernel::{prelude::*, str::CStr};
@@ -38,6 +38,13 @@ pub fn evict_cgroup(provider: u32, cgroup: u64, pages: u32) {
 pub fn reclaim(provider: u32, free_before: u32, free_after: u32, evicted: u64) {
     // SAFETY: Plain values.
     unsafe { p2pmm_trace_reclaim(provider, free_before, free_after, evicted) };
+}
+
+/// The 2 MiB range at `start` was moved into `provider` `moves` times within the thrash window: it
+/// stays where it is for `backoff_us` microseconds.
+pub fn thrash(provider: u32, start: u64, moves: u32, backoff_us: u64) {
+    // SAFETY: Plain values.
+    unsafe { p2pmm_trace_thrash(provider, start, moves, backoff_us) };
 }
 
 /// A route was decided for `client` to `provider`'s memory.

@@ -29,6 +29,7 @@ pub mod range_index;
 pub mod route;
 pub mod slot_claim;
 pub mod slot_table;
+pub mod thrash;
 pub mod uapi_advise;
 pub mod uapi_blkio;
 pub mod uapi_migrate;

@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kselftest: background reclaim of managed providers. A provider's watermarks are two files of
- * /sys/kernel/p2pmm/providers/<id>/ (bytes of free memory); below watermark_low a worker evicts, off the faulting
- * path, until watermark_high is free, and counts it in evictions_background and the p2pmm_reclaim tracepoint. The
- * suite runs p2pmm with background reclaim off (watermark_low_permille=0, so other tests count evictions exactly);
- * each test here turns it on for the provider it uses and restores the files at the end. Needs p2pmm.ko on the
- * default VM topology; run as root.
+ * kselftest: managed providers under memory pressure.
+ * - Background reclaim. A provider's watermarks are two files of /sys/kernel/p2pmm/providers/<id>/ (bytes of free
+ *   memory); below watermark_low a worker evicts, off the faulting path, until watermark_high is free, and counts it
+ *   in evictions_background and the p2pmm_reclaim tracepoint.
+ * - Thrash detection. A 2 MiB range moved into a provider more than thrash_moves times within the thrash window
+ *   (module parameter thrash_window_ms, 1 s) stays where it is for thrash_backoff_ms (0.5 s): migrations move the
+ *   rest, count it in thrash_held and thrash_trips, and trace p2pmm_thrash.
+ * The suite runs p2pmm with both off (watermark_low_permille=0 thrash_moves=0, so other tests count moves
+ * exactly); each test here turns them on for the provider it uses and restores the files at the end. Needs
+ * p2pmm.ko on the default VM topology; run as root.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -99,16 +103,16 @@ static double now_s(void)
 	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
-FIXTURE(reclaim) {
+FIXTURE(pressure) {
 	int fd;
 	struct p2pmm_provider_info managed[MAX_PROVIDERS];
 	int nmanaged;
 	uint32_t static_id;
-	/* Each managed provider's watermarks when the test started, restored at the end. */
-	long long low[MAX_PROVIDERS], high[MAX_PROVIDERS];
+	/* Each managed provider's watermarks and thrash limit when the test started, restored at the end. */
+	long long low[MAX_PROVIDERS], high[MAX_PROVIDERS], thrash[MAX_PROVIDERS];
 };
 
-FIXTURE_SETUP(reclaim)
+FIXTURE_SETUP(pressure)
 {
 	struct p2pmm_provider_info p[MAX_PROVIDERS];
 	int n;
@@ -126,6 +130,7 @@ FIXTURE_SETUP(reclaim)
 		}
 		self->low[self->nmanaged] = attr_get(p[i].id, "watermark_low");
 		self->high[self->nmanaged] = attr_get(p[i].id, "watermark_high");
+		self->thrash[self->nmanaged] = attr_get(p[i].id, "thrash_moves");
 		self->managed[self->nmanaged++] = p[i];
 	}
 	ASSERT_LT(0, self->nmanaged) TH_LOG("no managed provider");
@@ -134,21 +139,23 @@ FIXTURE_SETUP(reclaim)
 		ASSERT_EQ(0, mount("nodev", TRACEFS, "tracefs", 0, NULL)) TH_LOG("mount tracefs: %s", strerror(errno));
 }
 
-FIXTURE_TEARDOWN(reclaim)
+FIXTURE_TEARDOWN(pressure)
 {
 	for (int i = 0; i < self->nmanaged; i++) {
 		uint32_t id = self->managed[i].id;
 
-		if (self->low[i] < 0 || self->high[i] < 0)
+		if (self->low[i] < 0 || self->high[i] < 0 || self->thrash[i] < 0)
 			continue;
 		EXPECT_EQ(0, set_watermarks(id, self->low[i], self->high[i]))
 			TH_LOG("restoring the watermarks of provider %u: %s", id, strerror(errno));
+		EXPECT_EQ(0, attr_set_u64(id, "thrash_moves", self->thrash[i]))
+			TH_LOG("restoring thrash_moves of provider %u: %s", id, strerror(errno));
 	}
 	close(self->fd);
 }
 
 /* The files say bytes, round down to pages, and refuse what is not a number or would put low above high. */
-TEST_F(reclaim, watermarks_are_bytes_and_keep_their_order)
+TEST_F(pressure, watermarks_are_bytes_and_keep_their_order)
 {
 	const struct p2pmm_provider_info *p = &self->managed[0];
 	unsigned long long cap = p->capacity;
@@ -203,7 +210,7 @@ TEST_F(reclaim, watermarks_are_bytes_and_keep_their_order)
  * until watermark_high is free. Every eviction is a background one, the trace has the worker's round, and every
  * byte survives.
  */
-TEST_F(reclaim, worker_frees_up_to_high_off_the_faulting_path)
+TEST_F(pressure, worker_frees_up_to_high_off_the_faulting_path)
 {
 	const struct p2pmm_provider_info *p = &self->managed[0];
 	uint64_t cap = p->capacity, low = cap / 8, high = cap / 4, free_after = cap / 16;
@@ -273,7 +280,7 @@ TEST_F(reclaim, worker_frees_up_to_high_off_the_faulting_path)
 }
 
 /* With low at 0, a full provider stays full: nothing evicts in the background. */
-TEST_F(reclaim, off_when_low_is_zero)
+TEST_F(pressure, off_when_low_is_zero)
 {
 	const struct p2pmm_provider_info *p = &self->managed[0];
 	uint64_t cap = p->capacity;
@@ -300,6 +307,115 @@ TEST_F(reclaim, off_when_low_is_zero)
 	EXPECT_LT(bg0, attr_get(p->id, "evictions_background"));
 	EXPECT_EQ(-1, p2p_dma_mismatch(buf, len, 8));
 	munmap(buf, len);
+}
+
+/* A 2 MiB-aligned mapping of `len` bytes (a multiple of 2 MiB), filled with pattern `seed`; MAP_FAILED on error. */
+static uint8_t *map_aligned(size_t len, unsigned int seed)
+{
+	size_t two = 2 << 20;
+	uint8_t *raw = mmap(NULL, len + two, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *buf;
+
+	if (raw == MAP_FAILED)
+		return raw;
+	buf = (uint8_t *)(((uintptr_t)raw + two - 1) & ~(uintptr_t)(two - 1));
+	if (buf > raw)
+		munmap(raw, buf - raw);
+	munmap(buf + len, raw + two - buf);
+	p2p_dma_fill(buf, len, seed);
+	return buf;
+}
+
+/* Moves 16 pages at `at` to provider `id` and back `rounds` times; the pages each move to the provider moved. */
+static void round_trips(struct __test_metadata *_metadata, int fd, uint8_t *at, uint32_t id, int rounds,
+			long *moved)
+{
+	for (int r = 0; r < rounds; r++) {
+		moved[r] = p2pmm_migrate(fd, at, 16 * PAGE, id);
+		ASSERT_LE(0, moved[r]) TH_LOG("MIGRATE to %u: %s", id, strerror(errno));
+		ASSERT_LE(0, p2pmm_migrate(fd, at, 16 * PAGE, P2PMM_LOCATION_SYSTEM));
+	}
+}
+
+/*
+ * A range moved in more than thrash_moves times within the window stays where it is for the back-off: a migration
+ * then moves the other range it covers and leaves this one in system memory, counts it, and traces the trip.
+ * After the back-off it moves again.
+ */
+TEST_F(pressure, a_range_moved_in_too_often_stays_where_it_is)
+{
+	const struct p2pmm_provider_info *p = &self->managed[0];
+	size_t two = 2 << 20;
+	long moved[4] = { -1, -1, -1, -1 }, at_p, at_sys;
+	long long trips0, held0;
+	char expect[160], *trace;
+	uint8_t *buf;
+
+	ASSERT_EQ(0, attr_set(p->id, "thrash_moves", "3")) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(3, attr_get(p->id, "thrash_moves"));
+	trips0 = attr_get(p->id, "thrash_trips");
+	held0 = attr_get(p->id, "thrash_held");
+	buf = map_aligned(2 * two, 9);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/trace", ""));
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm/p2pmm_thrash/enable", "1"));
+
+	/* Three moves in are allowed; the fourth makes the first range thrash (after it moved). */
+	round_trips(_metadata, self->fd, buf, p->id, 4, moved);
+	for (int r = 0; r < 4; r++) {
+		int round = r;
+
+		EXPECT_EQ(16, moved[round]) TH_LOG("round %d", round);
+	}
+	EXPECT_EQ(trips0 + 1, attr_get(p->id, "thrash_trips"));
+
+	/* Both ranges asked for: the second moves, the first stays in system memory. */
+	EXPECT_EQ(512, p2pmm_migrate(self->fd, buf, 2 * two, p->id));
+	at_p = p2pmm_count_at(self->fd, buf, 2 * two, p->id);
+	at_sys = p2pmm_count_at(self->fd, buf, two, P2PMM_LOCATION_SYSTEM);
+	EXPECT_EQ(512, at_p);
+	EXPECT_EQ(512, at_sys);
+	EXPECT_EQ(held0 + 512, attr_get(p->id, "thrash_held"));
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm/p2pmm_thrash/enable", "0"));
+	trace = read_trace();
+	ASSERT_NE(NULL, trace);
+	snprintf(expect, sizeof(expect), "p2pmm_thrash: provider=%u range=%#lx-%#lx moves=4 backoff_us=", p->id,
+		 (unsigned long)buf, (unsigned long)buf + two);
+	EXPECT_NE(NULL, strstr(trace, expect)) TH_LOG("missing: %s", expect);
+	free(trace);
+
+	/* The back-off (thrash_backoff_ms, 500 ms by default) over, the range moves again. */
+	usleep(600 * 1000);
+	EXPECT_EQ(512, p2pmm_migrate(self->fd, buf, two, p->id));
+	EXPECT_EQ(-1, p2p_dma_mismatch(buf, 2 * two, 9));
+	munmap(buf, 2 * two);
+}
+
+/* With thrash_moves at 0, a range moves in every time it is asked to. */
+TEST_F(pressure, thrash_detection_off_moves_every_time)
+{
+	const struct p2pmm_provider_info *p = &self->managed[0];
+	long moved[12];
+	long long trips0;
+	uint8_t *buf;
+
+	memset(moved, 0xff, sizeof(moved));
+	ASSERT_EQ(0, attr_set(p->id, "thrash_moves", "0"));
+	trips0 = attr_get(p->id, "thrash_trips");
+	buf = map_aligned(2 << 20, 10);
+	ASSERT_NE(MAP_FAILED, buf);
+	round_trips(_metadata, self->fd, buf, p->id, 12, moved);
+	for (int r = 0; r < 12; r++) {
+		int round = r;
+
+		EXPECT_EQ(16, moved[round]) TH_LOG("round %d", round);
+	}
+	EXPECT_EQ(trips0, attr_get(p->id, "thrash_trips"));
+	errno = 0;
+	EXPECT_EQ(-1, attr_set(p->id, "thrash_moves", "4294967296"));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, p2p_dma_mismatch(buf, 2 << 20, 10));
+	munmap(buf, 2 << 20);
 }
 
 TEST_HARNESS_MAIN
