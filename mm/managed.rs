@@ -24,11 +24,12 @@
 //! evicting process is of the victim's cgroup (the controller charges only the caller's cgroup);
 //! other tenants' victims go to system memory.
 //!
-//! Where victims go: into the peer provider with the most room that this provider's device reaches
-//! by a direct plan (p2pdma's verdict under the administrator's route policy,
-//! `Provider::route_to`), as many as fit and only those whose `ACCESSED_BY` devices reach that peer
-//! directly too; the rest to system memory. A CPU fault brings back the touched page's unpinned
-//! neighbours of its aligned window (`cpu_fault_around_pages`).
+//! The decisions are `core/src/placement.rs`'s; this file carries them out. Where victims go: into
+//! the peer provider with the most room that this provider's device reaches by a direct plan
+//! (p2pdma's verdict under the administrator's route policy, `Provider::route_to`), as many as fit
+//! and only those whose `ACCESSED_BY` devices reach that peer directly too; the rest to system
+//! memory. A CPU fault brings back the touched page's unpinned neighbours of its aligned window
+//! (`cpu_fault_around_pages`).
 
 use crate::{
     advice::{Advice, AdviceFlags, ProviderSet},
@@ -41,6 +42,7 @@ use crate::{
     migrate::for_each_mapped_piece,
     notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
     pci_p2p,
+    placement::{self, Eviction, PeerCandidate, Victim},
     provider::{Kind, Provider, Stats},
     range_index::Entry,
     route::PLAN_DIRECT,
@@ -350,7 +352,6 @@ impl Managed {
                 }
             }
         }
-        Stats::add(&self.slots.stats.evictions_background, evicted);
         Some((before, self.free_slots() as u32, evicted))
     }
 
@@ -375,14 +376,10 @@ impl Managed {
     /// memory. Returns how many pages were evicted (fewer than needed when the rest is pinned, too
     /// young to move, or protected by its cgroup's `dmem.min` or `dmem.low`).
     fn make_room(&self, target: &Provider, all: &[Arc<Provider>], want: usize) -> Result<usize> {
-        let short = {
-            let clock = self.slots.clock.lock();
-            let free = (clock.capacity() - clock.used()) as usize;
-            if free >= want {
-                return Ok(0);
-            }
-            want - free
-        };
+        let short = placement::room_to_make(self.free_slots(), want);
+        if short == 0 {
+            return Ok(0);
+        }
         self.evict(target, all, short, None, false)
     }
 
@@ -441,30 +438,32 @@ impl Managed {
                 *g = tenants.group(t);
             }
         }
-        // Where to: the peer provider with the most room that this device reaches directly (p2pdma
-        // allows it and the route policy does not rule it out) keeps the data in device memory, as
-        // much of it as fits; the rest goes to system memory in the same migration.
-        let room = |m: &Managed| {
-            let free = m.free_slots();
-            if background {
-                m.watermarks().room_for_reclaimed(free as u32) as usize
-            } else {
-                free
-            }
+        // Where to (`placement.rs`): the peer provider with the most room that this device reaches
+        // directly (p2pdma allows it and the route policy does not rule it out) keeps the data in
+        // device memory, as much of it as fits; the rest goes to system memory in the same
+        // migration.
+        let kind = if background {
+            Eviction::Background
+        } else {
+            Eviction::Direct
         };
-        let peer = all
-            .iter()
-            .filter(|p| p.id != target.id)
-            .filter_map(|p| p.managed().map(|m| (p, m, room(m))))
-            .filter(|&(p, _, room)| room > 0 && p.route_to(&target.pdev).plan == PLAN_DIRECT)
-            .max_by_key(|&(_, _, room)| room);
+        let managed_peers = || {
+            all.iter()
+                .filter(|p| p.id != target.id)
+                .filter_map(|p| p.managed().map(|m| (p, m)))
+        };
+        let candidates = managed_peers().map(|(_, m)| PeerCandidate {
+            free: m.free_slots() as u32,
+            watermarks: m.watermarks(),
+        });
+        let chosen = placement::peer_for_victims(candidates, kind, |i| {
+            managed_peers()
+                .nth(i)
+                .is_some_and(|(p, _)| p.route_to(&target.pdev).plan == PLAN_DIRECT)
+        });
+        let peer = chosen.and_then(|(i, room)| managed_peers().nth(i).map(|(p, m)| (p, m, room)));
         let moved = match peer {
             Some((p, m, mut room)) => {
-                // A victim whose accessing devices (`ACCESSED_BY` advice) do not all reach the peer
-                // directly goes to system memory instead: the peer would be no better for them, and
-                // it stays free for others.
-                // Only the evicting process's cgroup can be charged on the peer: other cgroups'
-                // victims go to system memory.
                 let me = dmem::current_group();
                 let reaches = |set: ProviderSet| {
                     all.iter()
@@ -480,13 +479,14 @@ impl Managed {
                     &victims[..n],
                     &m.mem,
                     |i| {
-                        if !reaches(accessed_by[i]) {
+                        let victim = Victim {
+                            accessors_reach_peer: reaches(accessed_by[i]),
+                            peer_charges: p.region.is_some(),
+                            evictors_page: group[i] == Some(me),
+                        };
+                        if !placement::may_enter_peer(&victim) {
                             return None;
                         }
-                        if p.region.is_some() && group[i] != Some(me) {
-                            return None;
-                        }
-                        // What the peer takes (a background reclaim's share of it at most).
                         room = room.checked_sub(1)?;
                         m.alloc_charged_slot(p)
                     },
@@ -524,6 +524,9 @@ impl Managed {
         }
         let moved = (into_peer + into_system) as u64;
         let stats = &self.slots.stats;
+        if background {
+            Stats::add(&stats.evictions_background, moved);
+        }
         Stats::add(&stats.evictions, moved);
         Stats::add(&stats.migrated_out, moved);
         // Each evicted page was unmapped from the process and every importer of it.

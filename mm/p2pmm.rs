@@ -36,6 +36,8 @@ pub mod kalloc;
 pub mod location;
 #[path = "core/src/pci_name.rs"]
 pub mod pci_name;
+#[path = "core/src/placement.rs"]
+pub mod placement;
 #[path = "core/src/provider_ids.rs"]
 pub mod provider_ids;
 #[path = "core/src/range_index.rs"]

@@ -747,15 +747,14 @@ impl<T: SlotHandler> BarDevmem<T> {
             let v = VmaRef::from_raw(vma.cast());
             (v.start(), v.end())
         };
-        let window = me
-            .handler
-            .fault_around_pages()
-            .clamp(1, MAX_FAULT_AROUND)
-            .next_power_of_two()
-            .min(MAX_FAULT_AROUND)
-            * PAGE_SIZE;
-        let start = (addr & !(window - 1)).max(vm_start);
-        let end = ((addr & !(window - 1)) + window).min(vm_end);
+        let (start, end) = crate::placement::fault_around_window(
+            addr,
+            me.handler.fault_around_pages(),
+            MAX_FAULT_AROUND,
+            PAGE_SIZE,
+            vm_start,
+            vm_end,
+        );
         let touched = (addr - start) / PAGE_SIZE;
         // SAFETY: `vma` is valid and locked for the fault, `[start, end)` page aligned inside it
         // and containing the locked fault page.

@@ -53,11 +53,11 @@ dmesg_since() { dmesg | tail -n +$(($1 + 1)) | sed -E 's/^\[ *[0-9]+\.[0-9]+\] /
 
 # The tests' provider sizes: vaccel's default 16 MiB static part, and 8 MiB of managed memory per device instead of
 # the rest of the BAR, so that tests and benchmarks oversubscribe it with little data.
-P2PMM_SIZE_PARAMS="vaccel_managed_mb=8"
 # The tests also turn background reclaim and thrash detection off (watermark_low_permille=0 thrash_moves=0): they
 # count evictions and moves exactly, and a worker evicting on its own, or a range held back after the test moved it
-# back and forth on purpose, would change those counts. p2pmm_pressure_test turns both on for the provider it uses.
-P2PMM_TEST_PARAMS="$P2PMM_SIZE_PARAMS watermark_low_permille=0 thrash_moves=0"
+# back and forth on purpose, would change those counts (so do the benchmarks).
+# p2pmm_pressure_test turns both on for the provider it uses.
+P2PMM_TEST_PARAMS="vaccel_managed_mb=8 watermark_low_permille=0 thrash_moves=0"
 
 load_p2pmm() {
 	lsmod | grep -q '^p2pmm ' && return 0
@@ -190,14 +190,15 @@ suite_bench_migration() {
 # The providers' minimum residency is off for this one: with it (1 ms by default) a page that arrived less than
 # 1 ms ago is not evicted, so when chunks move every few milliseconds some pages of a chunk may find no room and
 # stay where they are (documented, not an error), and the benchmark's shortfall check (0 pages) could not tell
-# that from a bug. Thrash detection is off for the same reason: the ping-pong scenario moves the same ranges in and
-# out on purpose. p2pmm is reloaded with min_residency_us=0 thrash_moves=0 for the suite and left that way (it is the
-# last suite of the boot to load p2pmm with its own parameters).
+# that from a bug. Background reclaim and thrash detection are off as in the test suites (P2PMM_TEST_PARAMS): the
+# ping-pong scenario moves the same ranges in and out on purpose, the checks count evictions exactly, and a page the
+# worker took right after its chunk arrived would look like a shortfall. p2pmm is reloaded with min_residency_us=0
+# for the suite and left that way (it is the last suite of the boot to load p2pmm with its own parameters).
 suite_bench_oversub() {
 	if lsmod | grep -q '^p2pmm '; then
 		rmmod p2pmm || return 1
 	fi
-	insmod /lib/modules/p2pmm.ko $P2PMM_SIZE_PARAMS min_residency_us=0 thrash_moves=0 || return 1
+	insmod /lib/modules/p2pmm.ko $P2PMM_TEST_PARAMS min_residency_us=0 || return 1
 	oversub_bench
 }
 
@@ -352,8 +353,9 @@ register_line() {
 suite_bench_scale() {
 	mount -t debugfs nodev /sys/kernel/debug 2>/dev/null
 	free0=$(meminfo_kb MemFree) load0=$(uptime_s)
-	# Thrash detection off: the benchmark moves the same ranges in and out on purpose, to time each way.
-	insmod /lib/modules/p2pmm.ko vaccel_static_mb=4096 thrash_moves=0 || return 1
+	# Background reclaim and thrash detection off: the benchmark fills the providers exactly and moves the same
+	# ranges in and out on purpose, to time each way, and checks every count.
+	insmod /lib/modules/p2pmm.ko vaccel_static_mb=4096 watermark_low_permille=0 thrash_moves=0 || return 1
 	load1=$(uptime_s) free1=$(meminfo_kb MemFree)
 	large=$(managed_of $((12 << 30)))
 	[ -n "$large" ] || { echo "P2PMM-BENCH-ERROR scale large no 12 GiB managed provider"; return 1; }

@@ -21,7 +21,6 @@ pub mod ioctl_cmd;
 pub mod kalloc;
 pub mod katomic;
 pub mod location;
-pub mod page_state;
 pub mod pci_name;
 pub mod placement;
 pub mod provider_ids;
