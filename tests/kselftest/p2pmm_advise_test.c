@@ -46,6 +46,26 @@ static int find_managed(int fd, uint32_t *managed, uint64_t *capacity, uint32_t 
 	return *managed ? 0 : -1;
 }
 
+/* An id (1 to 63) no provider has now: ids are reused in turn, so no constant is safe; 0 if all are taken. */
+static uint32_t unused_id(int fd)
+{
+	struct p2pmm_provider_info p[64];
+	struct p2pmm_providers req = {
+		.size = sizeof(req), .count = 64, .entry_size = sizeof(p[0]), .entries = (uintptr_t)p,
+	};
+	uint64_t taken = 0;
+
+	if (ioctl(fd, P2PMM_IOC_PROVIDERS, &req))
+		return 0;
+	for (unsigned int i = 0; i < req.count && i < 64; i++)
+		if (p[i].id < 64)
+			taken |= 1ULL << p[i].id;
+	for (uint32_t id = 63; id > 0; id--)
+		if (!(taken & (1ULL << id)))
+			return id;
+	return 0;
+}
+
 static int advise(int fd, void *addr, size_t len, uint32_t advice, uint32_t location)
 {
 	struct p2pmm_advise a = {
@@ -376,6 +396,7 @@ TEST_F(adv, bad_requests)
 	size_t len = 64 << 10;
 	uint8_t *buf = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct p2pmm_advise a = { .size = sizeof(a), .advice = P2PMM_ADV_PIN };
+	uint32_t absent;
 	int status;
 	pid_t pid;
 
@@ -394,8 +415,10 @@ TEST_F(adv, bad_requests)
 	EXPECT_EQ(EINVAL, errno) TH_LOG("a location where none is taken");
 	ASSERT_EQ(-1, advise(self->fd, buf, len, P2PMM_ADV_ACCESSED_BY, P2PMM_LOCATION_SYSTEM));
 	EXPECT_EQ(EINVAL, errno) TH_LOG("accessed-by needs a provider");
-	ASSERT_EQ(-1, advise(self->fd, buf, len, P2PMM_ADV_PREFERRED_LOCATION, 60));
-	EXPECT_EQ(ENODEV, errno) TH_LOG("no such provider");
+	absent = unused_id(self->fd);
+	ASSERT_NE(0, absent);
+	ASSERT_EQ(-1, advise(self->fd, buf, len, P2PMM_ADV_PREFERRED_LOCATION, absent));
+	EXPECT_EQ(ENODEV, errno) TH_LOG("no such provider (%u)", absent);
 	ASSERT_EQ(-1, advise(self->fd, buf, len, P2PMM_ADV_PREFERRED_LOCATION, self->static_id));
 	EXPECT_EQ(EINVAL, errno) TH_LOG("static memory cannot be a preferred location");
 	ASSERT_EQ(-1, advise(self->fd, buf + 1, len, P2PMM_ADV_PIN, 0));

@@ -21,7 +21,6 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/p2pmm.h>
@@ -75,32 +74,10 @@ static int set_watermarks(uint32_t id, unsigned long long low, unsigned long lon
 	       attr_set_u64(id, "watermark_low", low) ? -1 : 0;
 }
 
+/* The trace buffer, in a buffer to free(); NULL on error. */
 static char *read_trace(void)
 {
-	size_t cap = 1 << 20, len = 0;
-	char *buf = malloc(cap);
-	int fd = open(TRACEFS "/trace", O_RDONLY);
-	ssize_t n;
-
-	if (!buf || fd < 0) {
-		free(buf);
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	while ((n = read(fd, buf + len, cap - 1 - len)) > 0)
-		len += n;
-	close(fd);
-	buf[len] = 0;
-	return buf;
-}
-
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
+	return p2p_dma_slurp(TRACEFS "/trace", 1 << 20);
 }
 
 FIXTURE(pressure) {
@@ -247,14 +224,14 @@ TEST_F(pressure, worker_frees_up_to_high_off_the_faulting_path)
 	EXPECT_EQ(0, m.evicted);
 
 	/* The worker frees up to the high watermark; a few residencies of 1 ms suffice, 10 s is generous. */
-	t0 = now_s();
+	t0 = p2p_dma_now_s();
 	do {
 		used = attr_get(p->id, "used");
 		if (used >= 0 && cap - used >= high)
 			break;
 		usleep(1000);
-	} while (now_s() - t0 < 10);
-	printf("# %.1f ms until %llu of %llu bytes were free again\n", (now_s() - t0) * 1e3,
+	} while (p2p_dma_now_s() - t0 < 10);
+	printf("# %.1f ms until %llu of %llu bytes were free again\n", (p2p_dma_now_s() - t0) * 1e3,
 	       (unsigned long long)(cap - used), (unsigned long long)cap);
 	EXPECT_LE(high, cap - used);
 	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm/p2pmm_reclaim/enable", "0"));

@@ -22,6 +22,7 @@
 #include <linux/p2pmm.h>
 
 #include "kselftest_harness.h"
+#include "p2p_dma.h"
 #include "p2pmm_topo.h"
 
 #define P2PMM_DEV "/dev/p2pmm"
@@ -462,24 +463,6 @@ TEST_F(prov, static_mmap_bad_requests)
 	EXPECT_EQ(ENOMEM, errno) TH_LOG("more than the provider has");
 }
 
-static char *slurp(const char *path)
-{
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap);
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (!buf || fd < 0) {
-		free(buf);
-		return NULL;
-	}
-	while ((n = read(fd, buf + len, cap - 1 - len)) > 0)
-		len += n;
-	close(fd);
-	buf[len] = 0;
-	return buf;
-}
-
 /* debugfs shows the same providers the ioctl lists, and each managed provider's slot count. */
 TEST_F(prov, debugfs_matches_ioctl)
 {
@@ -488,8 +471,8 @@ TEST_F(prov, debugfs_matches_ioctl)
 	mkdir("/sys/kernel/debug", 0755);
 	if (access("/sys/kernel/debug/p2pmm", F_OK))
 		mount("nodev", "/sys/kernel/debug", "debugfs", 0, NULL);
-	providers = slurp("/sys/kernel/debug/p2pmm/providers");
-	slots = slurp("/sys/kernel/debug/p2pmm/slots");
+	providers = p2p_dma_slurp("/sys/kernel/debug/p2pmm/providers", 1 << 16);
+	slots = p2p_dma_slurp("/sys/kernel/debug/p2pmm/slots", 1 << 16);
 	ASSERT_NE(NULL, providers);
 	ASSERT_NE(NULL, slots);
 	for (int i = 0; i < self->n; i++) {
@@ -533,26 +516,26 @@ TEST_F(prov, sysfs_matches_ioctl)
 		};
 
 		snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/kind", p->id);
-		v = slurp(path);
+		v = p2p_dma_slurp(path, 1 << 16);
 		ASSERT_NE(NULL, v) TH_LOG("no %s", path);
 		EXPECT_STREQ(kind, v);
 		free(v);
 		snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/device", p->id);
-		v = slurp(path);
+		v = p2p_dma_slurp(path, 1 << 16);
 		ASSERT_NE(NULL, v);
 		snprintf(num, sizeof(num), "%s\n", p->device);
 		EXPECT_STREQ(num, v);
 		free(v);
 		for (size_t c = 0; c < sizeof(counters) / sizeof(counters[0]); c++) {
 			snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/%s", p->id, counters[c].attr);
-			v = slurp(path);
+			v = p2p_dma_slurp(path, 1 << 16);
 			ASSERT_NE(NULL, v) TH_LOG("no %s", path);
 			snprintf(num, sizeof(num), "%llu\n", (unsigned long long)counters[c].value);
 			EXPECT_STREQ(num, v) TH_LOG("%s", path);
 			free(v);
 		}
 	}
-	routes = slurp("/sys/kernel/p2pmm/routes");
+	routes = p2p_dma_slurp("/sys/kernel/p2pmm/routes", 1 << 16);
 	ASSERT_NE(NULL, routes);
 	for (int i = 0; i < self->n; i++) {
 		char line[96];

@@ -27,18 +27,7 @@
 
 static char *read_trace(void)
 {
-	size_t cap = 1 << 20, len = 0;
-	char *buf = malloc(cap);
-	int fd = open(TRACEFS "/trace", O_RDONLY);
-	ssize_t n;
-
-	if (!buf || fd < 0)
-		return NULL;
-	while ((n = read(fd, buf + len, cap - 1 - len)) > 0)
-		len += n;
-	close(fd);
-	buf[len] = 0;
-	return buf;
+	return p2p_dma_slurp(TRACEFS "/trace", 1 << 20);
 }
 
 TEST(events_match_what_happened)

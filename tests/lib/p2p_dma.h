@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/p2pmm.h>
@@ -132,6 +133,36 @@ static inline int p2p_dma_write_file(const char *path, const char *s)
 	n = write(fd, s, strlen(s));
 	close(fd);
 	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/* The whole of file `path` (at most cap - 1 bytes), NUL-terminated, in a buffer to free(); NULL on error. */
+static inline char *p2p_dma_slurp(const char *path, size_t cap)
+{
+	char *buf = malloc(cap);
+	int fd = open(path, O_RDONLY);
+	size_t len = 0;
+	ssize_t n;
+
+	if (!buf || fd < 0) {
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	while ((n = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = 0;
+	return buf;
+}
+
+/* Seconds of CLOCK_MONOTONIC. */
+static inline double p2p_dma_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* Mounts tracefs if needed and switches dma:dma_map_phys on (1) or off (0). 0 or -1. */
