@@ -17,7 +17,8 @@
 //! Before the device moves anything, pages go where the caller's `PREFERRED_LOCATION` advice (given
 //! through the same open file) says: to the preferred managed provider (a read then lands in its
 //! BAR by P2P DMA) or to system memory. What does not fit stays where it is and is reached from
-//! there.
+//! there. A managed page a transfer reaches counts as used: the eviction policy gives it a second
+//! chance.
 
 use crate::{
     advice::Advice,
@@ -279,14 +280,17 @@ fn classify<'a>(
             let pfn = pfn.ok_or(EFAULT)?;
             // p2pmm's device memory that no listed provider has: a provider unregistered since the
             // list was taken, whose pages are on their way to system memory.
-            let (i, mem, slot) = all
+            let (i, managed, slot) = all
                 .iter()
                 .enumerate()
                 .find_map(|(i, p)| {
-                    let mem = p.managed()?.memory();
-                    Some((i, mem, mem.slot_of_pfn(pfn)?))
+                    let m = p.managed()?;
+                    Some((i, m, m.memory().slot_of_pfn(pfn)?))
                 })
                 .ok_or(EAGAIN)?;
+            // The device uses the page: the eviction policy gives it a second chance.
+            managed.touch(slot);
+            let mem = managed.memory();
             if mem.has_p2p_window() && known(i)? {
                 Ok(Via::Window(mem, slot))
             } else {

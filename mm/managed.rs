@@ -287,6 +287,12 @@ impl Managed {
         Ok(())
     }
 
+    /// A device used the page in `slot` (a block transfer reached it): the eviction policy gives it
+    /// a second chance. A slot that holds no page (freed meanwhile) is left alone.
+    pub fn touch(&self, slot: u32) {
+        let _ = self.slots.clock.lock().touch(slot);
+    }
+
     /// Moves of a range into this provider within the thrash window that make it thrash (0: off).
     pub fn thrash_moves(&self) -> u32 {
         self.slots.thrash_moves.load(ordering::Relaxed)

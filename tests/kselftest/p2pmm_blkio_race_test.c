@@ -74,7 +74,7 @@ static void *disturber(void *arg)
 			moved += p2pmm_migrate(r->fd, r->buf, LEN, r->x) > 0;
 			break;
 		case EVICT:
-			/* The provider's whole 8 MiB: whatever else is there must make room. */
+			/* The provider's whole 8 MiB, pinned: whatever else is there must make room. */
 			p2pmm_migrate(r->fd, r->filler, FILLER, r->x);
 			/* Done once the range itself was evicted. */
 			moved += p2pmm_count_at(r->fd, r->buf, LEN, r->x) < LEN / PAGE;
@@ -106,14 +106,6 @@ static void *disturber(void *arg)
 		__atomic_add_fetch(&r->moves, moved, __ATOMIC_RELEASE);
 	}
 	return NULL;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 FIXTURE(race) {
@@ -179,9 +171,18 @@ static long run(struct __test_metadata *_metadata, FIXTURE_DATA(race) *self, enu
 	long retries = 0, moves = 0;
 
 	if (what == EVICT) {
+		struct p2pmm_advise pin = { .size = sizeof(pin), .advice = P2PMM_ADV_PIN };
+
 		r.filler = mmap(NULL, FILLER, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		ASSERT_NE(MAP_FAILED, r.filler);
 		memset(r.filler, 1, FILLER);
+		/*
+		 * Pinned where it lands: the range is then all the provider can evict, although the transfers keep
+		 * giving its pages a second chance (a page a transfer reaches counts as used).
+		 */
+		pin.addr = (uintptr_t)r.filler;
+		pin.length = FILLER;
+		ASSERT_EQ(0, ioctl(self->fd, P2PMM_IOC_ADVISE, &pin)) TH_LOG("PIN: %s", strerror(errno));
 	}
 
 	for (unsigned int round = 0; round < ROUNDS; round++) {
@@ -213,10 +214,10 @@ static long run(struct __test_metadata *_metadata, FIXTURE_DATA(race) *self, enu
 		 * Transfers back to back (the same bytes each time) until the second thread got something done, or
 		 * for 10 s at most: what it does then meets a transfer in flight.
 		 */
-		t0 = now_s();
+		t0 = p2p_dma_now_s();
 		do {
 			rc = p2pmm_blkio(self->fd, self->bfd, self->buf, LEN, REGION, write, &b);
-		} while (!rc && !__atomic_load_n(&r.moves, __ATOMIC_ACQUIRE) && now_s() - t0 < 10);
+		} while (!rc && !__atomic_load_n(&r.moves, __ATOMIC_ACQUIRE) && p2p_dma_now_s() - t0 < 10);
 		__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
 		ASSERT_EQ(0, pthread_join(t, NULL));
 		ASSERT_EQ(0, rc) TH_LOG("round %u: %s", round, strerror(errno));

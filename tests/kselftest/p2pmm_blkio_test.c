@@ -232,6 +232,55 @@ TEST_F(blkio, range_across_provider_and_system_memory)
 }
 
 /*
+ * A managed page a block transfer reached gets a second chance from the eviction policy: with the provider full
+ * of two halves, the half the NVMe just read stays, and the room a migration then needs comes out of the other
+ * half. Every byte survives.
+ */
+TEST_F(blkio, transfers_keep_their_pages_from_eviction)
+{
+	const struct p2pmm_provider_info *p = switch_managed(self);
+	struct p2pmm_provider_info info;
+	unsigned char *used, *idle, *more;
+	struct p2pmm_blkio b;
+	size_t half, quarter;
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, p2pmm_provider(self->rig.fd, p->id, &info));
+	ASSERT_EQ(0, info.used) TH_LOG("provider %u is not empty", p->id);
+	half = info.capacity / 2;
+	quarter = info.capacity / 4;
+	used = anon(half);
+	idle = anon(half);
+	more = anon(quarter);
+	ASSERT_NE(NULL, used);
+	ASSERT_NE(NULL, idle);
+	ASSERT_NE(NULL, more);
+	p2p_dma_fill(used, half, 81);
+	p2p_dma_fill(idle, half, 82);
+	p2p_dma_fill(more, quarter, 83);
+	ASSERT_EQ(half / PAGE, p2pmm_migrate(self->rig.fd, used, half, p->id));
+	ASSERT_EQ(half / PAGE, p2pmm_migrate(self->rig.fd, idle, half, p->id));
+	/* The NVMe reads every page of the first half (memory to disk), a piece at a time to one disk region. */
+	for (size_t at = 0; at < half; at += XFER) {
+		size_t piece = at;
+
+		ASSERT_EQ(0, p2pmm_blkio(self->rig.fd, self->rig.bfd, used + piece, XFER, REGION(8, 1), 1, &b))
+			TH_LOG("BLKIO at %zu: %s", piece, strerror(errno));
+	}
+	/* Older than the minimum residency (1 ms), so that only the policy decides. */
+	usleep(20 * 1000);
+	ASSERT_EQ(quarter / PAGE, p2pmm_migrate(self->rig.fd, more, quarter, p->id));
+	EXPECT_EQ(half / PAGE, p2pmm_count_at(self->rig.fd, used, half, p->id));
+	EXPECT_EQ(quarter / PAGE, p2pmm_count_at(self->rig.fd, idle, half, p->id));
+	EXPECT_EQ(-1, p2p_dma_mismatch(used, half, 81));
+	EXPECT_EQ(-1, p2p_dma_mismatch(idle, half, 82));
+	EXPECT_EQ(-1, p2p_dma_mismatch(more, quarter, 83));
+	munmap(used, half);
+	munmap(idle, half);
+	munmap(more, quarter);
+}
+
+/*
  * A range that starts and ends inside pages (the logical block size is 512): only its bytes move, the rest of
  * the first and last pages stays as it was, on the provider or bounced.
  */
