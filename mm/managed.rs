@@ -9,9 +9,9 @@
 //! peers re-fault and find the new location: p2pmm never has to track who maps a page.
 //!
 //! Lock order: mmap lock -> page lock -> [`Slots::clock`], [`Slots::tenants`] or
-//! [`Slots::watermarks`] (spinlocks, the first two also taken from `folio_free` in any context; never
-//! two at once). None is held across a migration or an eviction, and never two providers' at once
-//! (an eviction into a peer takes the peer's locks only while its own are released).
+//! [`Slots::watermarks`] (spinlocks, the first two also taken from `folio_free` in any context;
+//! never two at once). None is held across a migration or an eviction, and never two providers' at
+//! once (an eviction into a peer takes the peer's locks only while its own are released).
 //!
 //! Below its low watermark, a provider's background reclaim (`reclaim.rs`) evicts until its high
 //! watermark is free, with the same policy and destinations as a direct eviction, except that a

@@ -91,6 +91,8 @@ pub mod migrate;
 pub mod notifier;
 #[path = "bind/pci_p2p.rs"]
 pub mod pci_p2p;
+#[path = "bind/reclaim_queue.rs"]
+pub mod reclaim_queue;
 #[path = "bind/static_map.rs"]
 pub mod static_map;
 #[path = "bind/trace.rs"]
@@ -188,7 +190,7 @@ pub struct P2pmmModule {
     _vaccel: kernel::driver::Registration<kernel::pci::Adapter<vaccel::VaccelDriver>>,
     // Background reclaim of the providers that are gone may still run: waited for before anything
     // it uses goes.
-    _reclaim: reclaim::ReclaimQueue,
+    _reclaim: reclaim_queue::ReclaimQueue,
     // Revokes static memory when any PCI driver unbinds from its device; after the drivers are
     // gone.
     _unbind: pci_p2p::UnbindGuard,
@@ -211,7 +213,7 @@ impl kernel::InPlaceModule for P2pmmModule {
         // SAFETY: Module init runs once, before any other p2pmm code.
         unsafe { registry::init() };
         try_pin_init!(Self {
-            _reclaim: reclaim::ReclaimQueue::new()?,
+            _reclaim: reclaim_queue::ReclaimQueue::new()?,
             _unbind: pci_p2p::watch_unbind::<registry::RevokeOnUnbind>()?,
             _registry: registry::ClearOnDrop,
             _sysfs: bind_sysfs::init::<sysfs::FromRegistry>()?,

@@ -14,58 +14,18 @@
 //!
 //! The work item is the provider's slots (`Arc<Slots>`, kept alive while queued); the worker finds
 //! their provider in the registry, so a provider that left it is not reclaimed any more. The queue
-//! lives from module init until [`ReclaimQueue`] is dropped at module exit, after p2pmm's drivers
-//! have unregistered their providers (other modules' providers went when those modules did), and
-//! destroying it waits for a worker that still runs.
+//! (`bind/reclaim_queue.rs`) lives from module init until module exit, after p2pmm's drivers have
+//! unregistered their providers, and destroying it waits for a worker that still runs.
 
-use crate::{
-    ffi::{p2pmm_reclaim_wq, p2pmm_reclaim_wq_create, p2pmm_reclaim_wq_destroy},
-    managed::Slots,
-    provider::Provider,
-    registry, trace,
-};
+use crate::{managed::Slots, provider::Provider, reclaim_queue::queue, registry, trace};
 use kernel::{
-    error::to_result,
-    prelude::*,
     sync::Arc,
     time::{delay::fsleep, Delta},
-    workqueue::{Queue, WorkItem},
+    workqueue::WorkItem,
 };
 
 /// How many times in a row a reclaim looks again after finding nothing it may evict.
 pub const IDLE_ROUNDS: u32 = 8;
-
-/// p2pmm's reclaim workqueue; destroyed (after the work in progress) when dropped.
-pub struct ReclaimQueue(());
-
-impl ReclaimQueue {
-    /// Creates the workqueue (module init).
-    pub fn new() -> Result<Self> {
-        // SAFETY: Called once, from module init; `Drop` destroys it.
-        to_result(unsafe { p2pmm_reclaim_wq_create() })?;
-        Ok(Self(()))
-    }
-}
-
-impl Drop for ReclaimQueue {
-    fn drop(&mut self) {
-        // SAFETY: Created by `new`; no provider of p2pmm's is left to queue work (see the file
-        // comment), and destroying waits for the work already queued.
-        unsafe { p2pmm_reclaim_wq_destroy() };
-    }
-}
-
-/// The reclaim workqueue, `None` outside the module's lifetime (before init, after exit).
-fn queue() -> Option<&'static Queue> {
-    // SAFETY: No arguments; reads the glue's pointer.
-    let wq = unsafe { p2pmm_reclaim_wq() };
-    if wq.is_null() {
-        return None;
-    }
-    // SAFETY: A live workqueue, which stays so while any provider can queue work on it (see the
-    // file comment: it is destroyed only after every managed provider is gone).
-    Some(unsafe { Queue::from_raw(wq.cast()) })
-}
 
 /// Queues background reclaim of the provider whose slots are `slots` (nothing if it is queued
 /// already: the queued run will see the new state).

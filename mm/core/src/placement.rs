@@ -5,8 +5,8 @@
 //! The mechanisms (core mm's migration, the copies, the locks) are the module's (`mm/managed.rs`,
 //! `mm/bind/bar_devmem.rs`); every choice they make about managed memory is a function of the
 //! portable core, compiled into `p2pmm.ko` and tested here:
-//! - how many victims a migration into a full provider evicts first: [`room_to_make`], for the pages
-//!   that are not there yet and not held back because their range thrashes (`thrash.rs`);
+//! - how many victims a migration into a full provider evicts first: [`room_to_make`], for the
+//!   pages that are not there yet and not held back because their range thrashes (`thrash.rs`);
 //! - which pages an eviction takes: the provider's CLOCK (`eviction.rs`), never a pinned page, one
 //!   younger than the minimum residency, or one its cgroup protects;
 //! - where the victims go: into the peer [`peer_for_victims`] picks, those [`may_enter_peer`]

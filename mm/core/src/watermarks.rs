@@ -32,7 +32,8 @@ impl Watermarks {
     pub const OFF: Watermarks = Watermarks { low: 0, high: 0 };
 
     /// Watermarks at `low` and `high` per mille of `capacity` pages (each clamped to the capacity;
-    /// `high` raised to `low` if below it): the defaults a provider gets from the module parameters.
+    /// `high` raised to `low` if below it): the defaults a provider gets from the module
+    /// parameters.
     pub fn from_permille(capacity: u32, low: u32, high: u32) -> Watermarks {
         let part = |permille: u32| {
             let pages = u64::from(capacity) * u64::from(permille.min(1000)) / 1000;
