@@ -286,6 +286,86 @@ TEST_F(pressure, off_when_low_is_zero)
 	munmap(buf, len);
 }
 
+/* Anonymous memory of `len` bytes filled with pattern `seed`, migrated to provider `id` whole; NULL on error. */
+static uint8_t *placed(int fd, size_t len, unsigned int seed, uint32_t id)
+{
+	uint8_t *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (buf == MAP_FAILED)
+		return NULL;
+	p2p_dma_fill(buf, len, seed);
+	if (p2pmm_migrate(fd, buf, len, id) != (long)(len / PAGE)) {
+		munmap(buf, len);
+		return NULL;
+	}
+	return buf;
+}
+
+/*
+ * The cascade: a direct eviction fills a peer past its low watermark, and the peer's own background reclaim then
+ * makes room in turn. Provider A (background reclaim off) is full; a migration into it evicts into its peer B
+ * below the switch, which that leaves full; B's worker frees B's high watermark, and its victims go to system
+ * memory, not back into A (background victims only go where they leave the receiver above its high watermark, and
+ * A is full). Every byte survives.
+ */
+TEST_F(pressure, a_peer_an_eviction_filled_reclaims_in_turn)
+{
+	const struct p2pmm_provider_info *a = NULL, *b = NULL;
+	struct p2pmm_provider_info info;
+	uint8_t *in_b, *in_a, *more;
+	long long bg0, a_in0, a_in;
+	size_t cap, eighth;
+	double t0;
+
+	for (int i = 0; i < self->nmanaged && !b; i++)
+		for (int j = 0; j < self->nmanaged && !b; j++)
+			if (i != j && share_bridge(self->managed[i].device, self->managed[j].device) == 1 &&
+			    self->managed[i].capacity == self->managed[j].capacity) {
+				a = &self->managed[i];
+				b = &self->managed[j];
+			}
+	ASSERT_NE(NULL, b) TH_LOG("no two managed providers of one size below one bridge");
+	cap = a->capacity;
+	eighth = cap / 8;
+	ASSERT_EQ(0, p2pmm_provider(self->fd, a->id, &info));
+	ASSERT_EQ(0, info.used);
+	ASSERT_EQ(0, p2pmm_provider(self->fd, b->id, &info));
+	ASSERT_EQ(0, info.used);
+	/* B starts its reclaim below 1/16 free and frees 1/8; A has none (the suite's default). */
+	ASSERT_EQ(0, set_watermarks(b->id, cap / 16, eighth)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, attr_get(a->id, "watermark_low"));
+	bg0 = attr_get(b->id, "evictions_background");
+
+	/* B 7/8 full (1/8 free: no reclaim yet), A full. */
+	in_b = placed(self->fd, cap - eighth, 21, b->id);
+	ASSERT_NE(NULL, in_b);
+	in_a = placed(self->fd, cap, 22, a->id);
+	ASSERT_NE(NULL, in_a);
+	EXPECT_EQ(bg0, attr_get(b->id, "evictions_background"));
+	/* Older than the minimum residency, so that the victims are the policy's. */
+	usleep(20 * 1000);
+	a_in0 = attr_get(a->id, "migrated_in");
+
+	/* 1/8 more into A: its victims fill B. */
+	more = placed(self->fd, eighth, 23, a->id);
+	ASSERT_NE(NULL, more);
+	t0 = p2p_dma_now_s();
+	while (attr_get(b->id, "evictions_background") - bg0 < (long long)(eighth / PAGE) && p2p_dma_now_s() - t0 < 10)
+		usleep(1000);
+	EXPECT_LE((long long)(eighth / PAGE), attr_get(b->id, "evictions_background") - bg0);
+	ASSERT_EQ(0, p2pmm_provider(self->fd, b->id, &info));
+	EXPECT_LE(eighth, cap - info.used);
+	/* Nothing came back into A: what arrived there is the last migration's, no more. */
+	a_in = attr_get(a->id, "migrated_in");
+	EXPECT_EQ((long long)(eighth / PAGE), a_in - a_in0);
+	EXPECT_EQ(-1, p2p_dma_mismatch(in_b, cap - eighth, 21));
+	EXPECT_EQ(-1, p2p_dma_mismatch(in_a, cap, 22));
+	EXPECT_EQ(-1, p2p_dma_mismatch(more, eighth, 23));
+	munmap(in_b, cap - eighth);
+	munmap(in_a, cap);
+	munmap(more, eighth);
+}
+
 /* A 2 MiB-aligned mapping of `len` bytes (a multiple of 2 MiB), filled with pattern `seed`; MAP_FAILED on error. */
 static uint8_t *map_aligned(size_t len, unsigned int seed)
 {
