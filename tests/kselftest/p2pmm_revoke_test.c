@@ -117,7 +117,10 @@ TEST(unbind_revokes_static_and_evicts_managed)
 	munmap(st, len);
 	munmap(sysfs_st, len);
 
-	/* It comes back with new providers. */
+	/*
+	 * It comes back with new providers (the old ones were no longer listed above). Not necessarily with new ids:
+	 * ids are handed out in turn and reused, so the freed ones may be next.
+	 */
 	ASSERT_EQ(0, p2p_dma_write_file(DRIVER "/bind", dev)) TH_LOG("bind %s: %s", dev, strerror(errno));
 	n = list(fd, q, 32);
 	ASSERT_LT(0, n) TH_LOG("P2PMM_IOC_PROVIDERS: %s", strerror(errno));
@@ -125,12 +128,7 @@ TEST(unbind_revokes_static_and_evicts_managed)
 		int found = 0;
 
 		for (int i = 0; i < n; i++)
-			if (!strcmp(q[i].device, dev)) {
-				found++;
-				/* Ids come in turn and wrap after 63: new, not necessarily larger. */
-				EXPECT_NE(managed_id, q[i].id);
-				EXPECT_NE(static_id, q[i].id);
-			}
+			found += !strcmp(q[i].device, dev);
 		EXPECT_EQ(2, found);
 	}
 	munmap(data, len);

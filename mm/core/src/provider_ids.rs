@@ -4,9 +4,10 @@
 //! names providers in one 64-bit set), handed out in turn.
 //!
 //! An id is free again once its provider left the registry, but it is handed out only when the
-//! turn comes back to it: after an unbind, the old id keeps answering `ENODEV` (and a rebind gets
-//! new ids) until every other free id has been used. Without reuse, 63 registrations over the life
-//! of the module (a device rebound that often) would exhaust the ids advice can name.
+//! turn comes back to it: after an unbind, the old id usually keeps answering `ENODEV` (and a
+//! rebind gets other ids) for a while, but not when it is next in turn (after a wrap, a rebind can
+//! get its old ids back). Without reuse, 63 registrations over the life of the module (a device
+//! rebound that often) would exhaust the ids advice can name.
 //!
 //! [`ProviderSet`]: crate::advice::ProviderSet
 
