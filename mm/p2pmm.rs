@@ -141,23 +141,28 @@ module! {
         },
         min_residency_us: u32 {
             default: 1000,
-            description: "Microseconds a page stays on a managed provider before it may be evicted (read at probe)",
+            description: "Microseconds a page stays on a managed provider before it may be \
+                evicted (read at probe)",
         },
         vaccel_managed_mb: u32 {
             default: 0,
-            description: "MiB of each vaccel BAR, after the static part, offered as managed (evictable) memory (0: the rest of the BAR)",
+            description: "MiB of each vaccel BAR, after the static part, offered as managed \
+                (evictable) memory (0: the rest of the BAR)",
         },
         watermark_low_permille: u32 {
             default: 10,
-            description: "Free part (per mille) of a managed provider below which background reclaim starts (0: off)",
+            description: "Free part (per mille) of a managed provider below which background \
+                reclaim starts (0: off)",
         },
         watermark_high_permille: u32 {
             default: 20,
-            description: "Free part (per mille) of a managed provider background reclaim frees (at least the low one)",
+            description: "Free part (per mille) of a managed provider background reclaim frees \
+                (at least the low one)",
         },
         thrash_moves: u32 {
             default: 8,
-            description: "Moves of a 2 MiB range into device memory within thrash_window_ms that make it thrash (0: off)",
+            description: "Moves of a 2 MiB range into device memory within thrash_window_ms that \
+                make it thrash (0: off)",
         },
         thrash_window_ms: u32 {
             default: 1000,
@@ -169,15 +174,19 @@ module! {
         },
         cpu_fault_around_pages: u32 {
             default: 16,
-            description: "Pages (power of two, at most 64) a CPU fault on managed memory brings back: the touched one and its aligned unpinned neighbours (1: the touched page only)",
+            description: "Pages (power of two, at most 64) a CPU fault on managed memory brings \
+                back: the touched one and its aligned unpinned neighbours (1: the touched page \
+                only)",
         },
         route_allow_host_bridge: bool {
             default: true,
-            description: "Route peer traffic through the host bridge when p2pdma allows it (0: bounce or refuse)",
+            description: "Route peer traffic through the host bridge when p2pdma allows it (0: \
+                bounce or refuse)",
         },
         route_max_distance: u32 {
             default: 0,
-            description: "Longest p2pdma distance of a direct route (0: no limit); longer routes bounce or are refused",
+            description: "Longest p2pdma distance of a direct route (0: no limit); longer routes \
+                bounce or are refused",
         },
     },
 }
