@@ -14,6 +14,7 @@ use crate::{
     static_map, trace,
     uapi_advise::{self as ua, AdviseRequest},
     uapi_blkio::{self as ub, BlkioRequest},
+    uapi_dmabuf::{self as ud, DmabufRequest},
     uapi_migrate::{self as um, MigrateRequest, QueryRequest, Target},
     uapi_providers, uapi_route,
     user_struct::UserStruct,
@@ -68,6 +69,7 @@ impl MiscDevice for P2pmmFile {
             Command::Advise => advise_ioctl(&me, arg)?,
             Command::Query => query_ioctl(arg)?,
             Command::Blkio => blkio_ioctl(&me, arg)?,
+            Command::Dmabuf => dmabuf_ioctl(arg)?,
         }
         Ok(0)
     }
@@ -193,6 +195,19 @@ fn blkio_ioctl(space: &Space, arg: UserPtr) -> Result {
     let done = blkio::transfer(mm, &req, &all, &advice, space.route_memo())?;
     let reply = BlkioRequest::reply(&request.bytes, &done);
     request.write_back(&reply)
+}
+
+/// `P2PMM_IOC_DMABUF`: exports a range of the caller's static memory as a dma-buf; the new
+/// descriptor is the only output, written by the export before the descriptor is installed.
+fn dmabuf_ioctl(arg: UserPtr) -> Result {
+    let request = UserStruct::<{ ud::SIZE }>::read(arg, ud::SIZE_VER0)?;
+    let req = DmabufRequest::decode(&request.bytes)?;
+    let (start, len) = (
+        req.range.start as usize,
+        (req.range.end - req.range.start) as usize,
+    );
+    let fd_out = arg.wrapping_byte_add(ud::offset::FD);
+    static_map::export_dmabuf(start, len, req.cloexec, fd_out)
 }
 
 /// `P2PMM_IOC_QUERY`: writes where each page of a range of a process's memory is (the caller's by

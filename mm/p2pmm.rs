@@ -52,6 +52,8 @@ pub mod thrash;
 pub mod uapi_advise;
 #[path = "core/src/uapi_blkio.rs"]
 pub mod uapi_blkio;
+#[path = "core/src/uapi_dmabuf.rs"]
+pub mod uapi_dmabuf;
 #[path = "core/src/uapi_migrate.rs"]
 pub mod uapi_migrate;
 #[path = "core/src/uapi_providers.rs"]

@@ -121,6 +121,9 @@ fn register(mut p: Provider) -> Result<Arc<Provider>> {
     if let Some(r) = &p.region {
         r.set_key(id);
     }
+    if let Some(g) = &p.gate {
+        g.set_id(id);
+    }
     let p = match Arc::new(p, GFP_KERNEL) {
         Ok(p) => p,
         Err(e) => {

@@ -11,7 +11,7 @@ use kernel::prelude::*;
 mod p2pmm_kunit {
     use crate::{
         errno::Errno, extensible::CopyPlan, ioctl_cmd::Command, route, uapi_advise as ua,
-        uapi_blkio as ub, uapi_layout::UapiFact as F, uapi_layout::UapiFacts,
+        uapi_blkio as ub, uapi_dmabuf as ud, uapi_layout::UapiFact as F, uapi_layout::UapiFacts,
         uapi_layout::UapiLayout, uapi_migrate as um, uapi_providers as up, uapi_route as ur,
         version,
     };
@@ -55,7 +55,7 @@ mod p2pmm_kunit {
     fn newer_structs_match_c_header() {
         let c = UapiFacts::from_c_header();
         assert_eq!(c.c_count(), F::Count as u32);
-        let checks: [(F, u64); 72] = [
+        let checks: [(F, u64); 80] = [
             (F::ProvidersSize, up::SIZE as u64),
             (F::ProvidersSizeVer0, up::SIZE_VER0 as u64),
             (F::ProvidersOffFlags, up::offset::FLAGS as u64),
@@ -140,6 +140,14 @@ mod p2pmm_kunit {
             (F::BlkioOffRetries, ub::offset::RETRIES as u64),
             (F::BlkioWrite, u64::from(ub::FLAG_WRITE)),
             (F::IocBlkio, u64::from(Command::Blkio.encode(ub::SIZE))),
+            (F::DmabufSize, ud::SIZE as u64),
+            (F::DmabufSizeVer0, ud::SIZE_VER0 as u64),
+            (F::DmabufOffAddr, ud::offset::ADDR as u64),
+            (F::DmabufOffLength, ud::offset::LENGTH as u64),
+            (F::DmabufOffFd, ud::offset::FD as u64),
+            (F::DmabufOffReserved, ud::offset::RESERVED as u64),
+            (F::DmabufCloexec, u64::from(ud::FLAG_CLOEXEC)),
+            (F::IocDmabuf, u64::from(Command::Dmabuf.encode(ud::SIZE))),
         ];
         for (fact, rust) in checks {
             if c.get(fact) != rust {

@@ -127,6 +127,14 @@ pub enum UapiFact {
     BlkioOffRetries,
     BlkioWrite,
     IocBlkio,
+    DmabufSize,
+    DmabufSizeVer0,
+    DmabufOffAddr,
+    DmabufOffLength,
+    DmabufOffFd,
+    DmabufOffReserved,
+    DmabufCloexec,
+    IocDmabuf,
     /// Number of facts.
     Count,
 }

@@ -11,6 +11,9 @@
  * destination (each takes 100 ms of QEMU's clock: a correct engine, not a fast one). The first edu bound is lent
  * to every managed provider this driver registers (p2pmm_set_copy_engine()), and taken back when either goes. In
  * the test VM the edu is function 1 of the switch accelerator's slot, beside its memory on function 0.
+ *
+ * The same engine is the device of the driver's dma-buf importer, /dev/p2pmm_sample (p2pmm_sample_importer.c), which
+ * imports p2pmm's exported memory (P2PMM_IOC_DMABUF) or any other dma-buf and DMAs to and from it.
  */
 #include <linux/dma-mapping.h>
 #include <linux/iopoll.h>
@@ -19,6 +22,8 @@
 #include <linux/mutex.h>
 #include <linux/p2pmm.h>
 #include <linux/pci.h>
+
+#include "p2pmm_sample.h"
 
 #define SAMPLE_BAR 2
 
@@ -91,6 +96,46 @@ static int edu_copy(struct p2pmm_copy_engine *engine, const struct p2pmm_copy *c
 			ret = edu_dma(e, copies[i].dst, true);
 	}
 	mutex_unlock(&e->lock);
+	return ret;
+}
+
+/* The engine's device, referenced (put_device() it), or NULL without an engine. */
+struct device *p2pmm_sample_engine_device(void)
+{
+	struct device *dev = NULL;
+
+	mutex_lock(&sample_lock);
+	if (sample_engine)
+		dev = get_device(sample_engine->engine.dev);
+	mutex_unlock(&sample_lock);
+	return dev;
+}
+
+/*
+ * Copies a page between @page (kernel memory) and @addr (a DMA address for @dev) with the engine: to @addr with
+ * @to_memory, else from it. The edu's buffer is not mapped for the CPU, so @page is mapped for the device and the
+ * copy is two DMAs, as edu_copy()'s. -ENODEV when @dev is not the engine (any more).
+ */
+int p2pmm_sample_engine_dma(struct device *dev, dma_addr_t addr, void *page, bool to_memory)
+{
+	struct p2pmm_sample_engine *e;
+	dma_addr_t bounce;
+	int ret = -ENODEV;
+
+	bounce = dma_map_single(dev, page, PAGE_SIZE, DMA_BIDIRECTIONAL);
+	if (dma_mapping_error(dev, bounce))
+		return -ENOMEM;
+	mutex_lock(&sample_lock);
+	e = sample_engine;
+	if (e && e->engine.dev == dev) {
+		mutex_lock(&e->lock);
+		ret = edu_dma(e, to_memory ? bounce : addr, false);
+		if (!ret)
+			ret = edu_dma(e, to_memory ? addr : bounce, true);
+		mutex_unlock(&e->lock);
+	}
+	mutex_unlock(&sample_lock);
+	dma_unmap_single(dev, bounce, PAGE_SIZE, DMA_BIDIRECTIONAL);
 	return ret;
 }
 
@@ -217,7 +262,26 @@ static struct pci_driver p2pmm_sample_driver = {
 	.probe = p2pmm_sample_probe,
 	.remove = p2pmm_sample_remove,
 };
-module_pci_driver(p2pmm_sample_driver);
+
+static int __init p2pmm_sample_init(void)
+{
+	int ret = p2pmm_sample_importer_init();
+
+	if (ret)
+		return ret;
+	ret = pci_register_driver(&p2pmm_sample_driver);
+	if (ret)
+		p2pmm_sample_importer_exit();
+	return ret;
+}
+module_init(p2pmm_sample_init);
+
+static void __exit p2pmm_sample_exit(void)
+{
+	pci_unregister_driver(&p2pmm_sample_driver);
+	p2pmm_sample_importer_exit();
+}
+module_exit(p2pmm_sample_exit);
 
 MODULE_IMPORT_NS("P2PMM");
 MODULE_DESCRIPTION("A PCI driver that offers its BAR through p2pmm's in-kernel API");

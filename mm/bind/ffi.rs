@@ -250,6 +250,7 @@ extern "C" {
     pub fn p2pmm_trace_copy(to: *mut c_void, engine: *const c_void, pages: u32);
     // static_map.rs
     pub fn p2pmm_static_gate_new() -> *mut c_void;
+    pub fn p2pmm_static_gate_set_id(gate: *mut c_void, id: u32);
     pub fn p2pmm_static_gate_revoke(gate: *mut c_void);
     pub fn p2pmm_static_gate_put(gate: *mut c_void);
     pub fn p2pmm_static_mmap(
@@ -258,6 +259,12 @@ extern "C" {
         region: *mut c_void,
         vma: *mut c_void,
         own_file: bool,
+    ) -> c_int;
+    pub fn p2pmm_static_dmabuf_export(
+        addr: c_ulong,
+        len: usize,
+        cloexec: bool,
+        fd_out: *mut c_int,
     ) -> c_int;
     // copy_engine.rs
     pub fn p2pmm_engine_valid(engine: *const c_void) -> bool;

@@ -9,14 +9,26 @@
 //! `SIGBUS`, and p2pdma's teardown waits for nothing of theirs. So a mapping set up while the
 //! provider is revoked maps nothing it could keep (`static_map_glue.c` says why inserting the pages
 //! at `mmap` could not be made safe).
+//!
+//! A range of a mapping can be exported as a dma-buf ([`export_dmabuf`]) that holds its memory
+//! like the mapping does; revoking the provider revokes the dma-buf first, and waits until every
+//! importer unmapped it (`static_dmabuf_glue.c`).
 
 use crate::dmem::Region;
 use crate::ffi::{
-    p2pmm_static_gate_new, p2pmm_static_gate_put, p2pmm_static_gate_revoke, p2pmm_static_mmap,
+    p2pmm_static_dmabuf_export, p2pmm_static_gate_new, p2pmm_static_gate_put,
+    p2pmm_static_gate_revoke, p2pmm_static_gate_set_id, p2pmm_static_mmap,
 };
 use crate::pci_p2p;
 use core::ptr::NonNull;
-use kernel::{error::to_result, ffi::c_void, mm::virt::VmaNew, pci, prelude::*};
+use kernel::{
+    error::to_result,
+    ffi::{c_int, c_void},
+    mm::virt::VmaNew,
+    pci,
+    prelude::*,
+    uaccess::UserPtr,
+};
 
 /// The revoke gate of one static provider: open until [`Gate::revoke`].
 ///
@@ -32,6 +44,7 @@ use kernel::{error::to_result, ffi::c_void, mm::virt::VmaNew, pci, prelude::*};
 /// use crate::static_map::Gate;
 ///
 /// let gate = Gate::new()?;
+/// gate.set_id(1);
 /// gate.revoke();
 /// gate.revoke();
 /// # Ok::<(), Error>(())
@@ -53,8 +66,16 @@ impl Gate {
         Ok(Self { ptr })
     }
 
-    /// Shuts the gate: waits for a fault that is mapping a page, unmaps every mapping made through
-    /// the gate and gives their memory and dmem charges back. New mappings fail with `ENODEV`.
+    /// Tells the gate its provider's id, which names the dma-bufs exported through it.
+    pub fn set_id(&self, id: u32) {
+        // SAFETY: `ptr` is live (type invariant); the id is a plain value the glue stores.
+        unsafe { p2pmm_static_gate_set_id(self.ptr.as_ptr(), id) }
+    }
+
+    /// Shuts the gate: waits for a fault that is mapping a page, revokes the dma-bufs exported
+    /// from its mappings (waiting until their importers unmapped them), unmaps every mapping made
+    /// through the gate and gives their memory and dmem charges back. New mappings and exports fail
+    /// with `ENODEV`.
     pub fn revoke(&self) {
         // SAFETY: `ptr` is live (type invariant); the call sleeps, which a revocation may.
         unsafe { p2pmm_static_gate_revoke(self.ptr.as_ptr()) }
@@ -94,5 +115,21 @@ pub fn map(
             vma.as_ptr().cast(),
             own_file,
         )
+    })
+}
+
+/// Exports `len` bytes at `addr` of the calling process's static memory as a dma-buf and stores
+/// its new file descriptor (close-on-exec with `cloexec`) at `fd_out`, a user address; the
+/// descriptor is installed only once it is stored (`EFAULT` otherwise, and nothing installed). The
+/// range must be page-aligned (the caller checks it) and lie in one writable VMA of a static
+/// mapping: `ENOMEM` if part of it is not mapped, `EINVAL` if it spans VMAs, `EOPNOTSUPP` for
+/// memory that is not static memory, `EACCES` for a read-only mapping, `ENODEV` once the provider
+/// is revoked.
+pub fn export_dmabuf(addr: usize, len: usize, cloexec: bool, fd_out: UserPtr) -> Result {
+    // SAFETY: Plain values and a user address, which the glue writes with `put_user()` (checked);
+    // it looks the range up in the caller's address space under its mmap lock and takes its own
+    // references on what it keeps.
+    to_result(unsafe {
+        p2pmm_static_dmabuf_export(addr, len, cloexec, fd_out.as_mut_ptr().cast::<c_int>())
     })
 }

@@ -18,9 +18,9 @@
  * shmem_zero_setup() moves a mapping to a shmem file), which keeps p2pmm.ko loaded while the mapping lasts, as
  * /dev/p2pmm's file does for its mappings.
  *
- * Locks: a gate's sem (read: a fault mapping a page; write: revocation shutting the gate) is taken with the mmap
- * lock (or the VMA lock) held by faults and with nothing of p2pmm's held by revocation; a gate's lock (its list of
- * mappings) is a leaf.
+ * A mapping's memory can also be exported as a dma-buf (static_dmabuf_glue.c), which holds it like a VMA does.
+ *
+ * Locks: static_map_priv.h.
  */
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
@@ -38,27 +38,7 @@
 #include "dmem_glue.h"
 #include "p2p_glue.h"
 #include "static_map_glue.h"
-
-/* One static provider's gate: open until the provider is revoked. */
-struct p2pmm_static_gate {
-	struct kref kref;		/* the provider's, and one per mapping */
-	struct rw_semaphore sem;	/* read: a fault mapping a page; write: shutting the gate */
-	bool revoked;			/* under sem */
-	spinlock_t lock;		/* maps */
-	struct list_head maps;		/* mappings holding memory */
-};
-
-/* One mapping's memory, shared by the VMAs made from it. */
-struct p2pmm_static_map {
-	refcount_t ref;			/* VMAs, and a revocation at work on it */
-	struct p2pmm_static_gate *gate;
-	struct list_head node;		/* in gate->maps while the gate is open; empty after */
-	void *kaddr;			/* the memory, NULL once given back */
-	size_t len;
-	pgoff_t pgoff;			/* the file offset (in pages) the mapping starts at */
-	struct file *file;		/* the mapped file, whose page-cache mapping a revocation unmaps */
-	struct p2pmm_vma_charge *charge;	/* its dmem charge, or NULL */
-};
+#include "static_map_priv.h"
 
 static const struct file_operations p2pmm_static_fops = {
 	.owner = THIS_MODULE,
@@ -74,7 +54,13 @@ struct p2pmm_static_gate *p2pmm_static_gate_new(void)
 	init_rwsem(&g->sem);
 	spin_lock_init(&g->lock);
 	INIT_LIST_HEAD(&g->maps);
+	INIT_LIST_HEAD(&g->dmabufs);
 	return g;
+}
+
+void p2pmm_static_gate_set_id(struct p2pmm_static_gate *gate, u32 id)
+{
+	WRITE_ONCE(gate->id, id);
 }
 
 static void p2pmm_static_gate_free(struct kref *kref)
@@ -99,7 +85,7 @@ static void p2pmm_static_map_release(struct p2pmm_static_map *m)
 		p2pmm_dmem_charge_put(charge);
 }
 
-static void p2pmm_static_map_put(struct p2pmm_static_map *m)
+void p2pmm_static_map_put(struct p2pmm_static_map *m)
 {
 	if (!refcount_dec_and_test(&m->ref))
 		return;
@@ -191,6 +177,7 @@ int p2pmm_static_mmap(struct pci_dev *pdev, struct p2pmm_static_gate *gate, stru
 	m->pgoff = vma->vm_pgoff;
 	m->file = get_file(vma->vm_file);
 	m->gate = gate;
+	m->pdev = pdev;
 	/* The gate is checked under its lock, so a revocation either sees this mapping or has shut the gate first. */
 	spin_lock(&gate->lock);
 	if (READ_ONCE(gate->revoked)) {
@@ -219,8 +206,9 @@ free:
 }
 
 /*
- * Shuts @gate (waiting for a fault that is mapping a page), then unmaps every mapping behind it and gives their
- * memory and charges back: later accesses raise SIGBUS, and p2pdma's teardown waits for nothing of theirs.
+ * Shuts @gate (waiting for a fault that is mapping a page or an export), revokes the dma-bufs exported behind it
+ * (waiting until every importer unmapped), then unmaps every mapping behind it and gives their memory and charges
+ * back: later accesses raise SIGBUS, and p2pdma's teardown waits for nothing of theirs.
  */
 void p2pmm_static_gate_revoke(struct p2pmm_static_gate *gate)
 {
@@ -231,6 +219,8 @@ void p2pmm_static_gate_revoke(struct p2pmm_static_gate *gate)
 	WRITE_ONCE(gate->revoked, true);
 	spin_unlock(&gate->lock);
 	up_write(&gate->sem);
+	/* Importers first: they stop their DMA before the memory goes back to the pool. */
+	p2pmm_static_dmabufs_revoke(gate);
 	for (;;) {
 		spin_lock(&gate->lock);
 		m = list_first_entry_or_null(&gate->maps, struct p2pmm_static_map, node);
@@ -252,4 +242,38 @@ void p2pmm_static_gate_revoke(struct p2pmm_static_gate *gate)
 		p2pmm_static_map_release(m);
 		p2pmm_static_map_put(m);
 	}
+}
+
+/*
+ * The mapping of static memory that holds [@addr, @addr + @len) of @mm, with a reference for the caller, and
+ * where in its memory @addr is (@offset). Called with @mm's mmap lock held. ERR_PTR: -ENOMEM if part of the range
+ * is not mapped, -EINVAL if it spans more than one VMA, -EOPNOTSUPP if it is not static memory, -EACCES if the
+ * mapping is not writable.
+ */
+struct p2pmm_static_map *p2pmm_static_map_of_range(struct mm_struct *mm, unsigned long addr, size_t len,
+						   size_t *offset)
+{
+	struct vm_area_struct *vma = vma_lookup(mm, addr), *next;
+	unsigned long end = addr + len, at;
+	struct p2pmm_static_map *m;
+
+	if (!vma)
+		return ERR_PTR(-ENOMEM);
+	for (at = vma->vm_end; at < end; at = next->vm_end) {
+		next = vma_lookup(mm, at);
+		if (!next)
+			return ERR_PTR(-ENOMEM);
+	}
+	if (vma->vm_ops != &p2pmm_static_vm_ops)
+		return ERR_PTR(-EOPNOTSUPP);
+	/* More than one VMA (of one mapping split by mprotect(2), too). */
+	if (end > vma->vm_end)
+		return ERR_PTR(-EINVAL);
+	if (!(vma->vm_flags & VM_WRITE))
+		return ERR_PTR(-EACCES);
+	m = vma->vm_private_data;
+	/* The VMA holds a reference, and cannot go while the mmap lock is held. */
+	refcount_inc(&m->ref);
+	*offset = ((vma->vm_pgoff - m->pgoff) << PAGE_SHIFT) + (addr - vma->vm_start);
+	return m;
 }

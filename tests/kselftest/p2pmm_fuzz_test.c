@@ -39,16 +39,18 @@
 #define DATA_LEN (64 * PAGE)	/* moved around, never written by the calls: checked at the end */
 #define SCRATCH_LEN (64 * PAGE) /* remapped under the other threads' calls */
 #define MAX_REPORTS 10
+#define NR_COMMANDS 8 /* the ioctl numbers in use: P2PMM_IOC_VERSION (0x00) to P2PMM_IOC_DMABUF (0x07) */
 
-enum call { VERSION, PROVIDERS, ROUTE, MIGRATE, QUERY, ADVISE, BLKIO, MMAP, BAD_CMD, NR_CALLS };
+enum call { VERSION, PROVIDERS, ROUTE, MIGRATE, QUERY, ADVISE, BLKIO, DMABUF, MMAP, BAD_CMD, NR_CALLS };
 
 static const char *const call_names[NR_CALLS] = {
-	"VERSION", "PROVIDERS", "ROUTE", "MIGRATE", "QUERY", "ADVISE", "BLKIO", "MMAP", "BAD_CMD",
+	"VERSION", "PROVIDERS", "ROUTE", "MIGRATE", "QUERY", "ADVISE", "BLKIO", "DMABUF", "MMAP", "BAD_CMD",
 };
 
 static const int *const call_errnos[NR_CALLS] = {
 	p2pmm_errnos_VERSION, p2pmm_errnos_PROVIDERS, p2pmm_errnos_ROUTE, p2pmm_errnos_MIGRATE,
-	p2pmm_errnos_QUERY, p2pmm_errnos_ADVISE, p2pmm_errnos_BLKIO, p2pmm_errnos_MMAP, p2pmm_errnos_COMMON,
+	p2pmm_errnos_QUERY, p2pmm_errnos_ADVISE, p2pmm_errnos_BLKIO, p2pmm_errnos_DMABUF, p2pmm_errnos_MMAP,
+	p2pmm_errnos_COMMON,
 };
 
 /* What every thread shares: the targets the calls aim at. */
@@ -286,18 +288,31 @@ static unsigned long build(uint64_t *s, enum call c, void *buf)
 		b->offset = chance(s, 80) ? below(s, 512) * PAGE : next(s);
 		return P2PMM_IOC_BLKIO;
 	}
+	case DMABUF: {
+		struct p2pmm_dmabuf *d = buf;
+
+		d->size = fuzz_size(s, P2PMM_DMABUF_SIZE_VER0, sizeof(*d));
+		d->flags = chance(s, 80) ? P2PMM_DMABUF_CLOEXEC : fuzz_flags(s);
+		d->addr = fuzz_addr(s);
+		d->length = fuzz_len(s);
+		d->fd = (int32_t)next(s);
+		return P2PMM_IOC_DMABUF;
+	}
 	case BAD_CMD:
 		/* Another command number, size, direction or magic. */
 		switch (below(s, 4)) {
 		case 0:
-			return _IOWR(P2PMM_IOC_MAGIC, 7 + below(s, 249), struct p2pmm_version);
+			return _IOWR(P2PMM_IOC_MAGIC, NR_COMMANDS + below(s, 256 - NR_COMMANDS), struct p2pmm_version);
 		case 1:
-			return _IOR(P2PMM_IOC_MAGIC, below(s, 7), struct p2pmm_version);
+			return _IOR(P2PMM_IOC_MAGIC, below(s, NR_COMMANDS), struct p2pmm_version);
 		case 2:
-			return _IOWR(P2PMM_IOC_MAGIC ^ 1, below(s, 7), struct p2pmm_version);
-		default:
-			/* Any direction, size and number with p2pmm's magic (other magics are the VFS's). */
-			return ((unsigned long)next(s) & 0xffff00ffUL) | (P2PMM_IOC_MAGIC << 8);
+			return _IOWR(P2PMM_IOC_MAGIC ^ 1, below(s, NR_COMMANDS), struct p2pmm_version);
+		default: {
+			/* Any direction, size and number with p2pmm's magic (other magics are the VFS's) but a command's. */
+			unsigned long cmd = ((unsigned long)next(s) & 0xffff00ffUL) | (P2PMM_IOC_MAGIC << 8);
+
+			return _IOC_NR(cmd) < NR_COMMANDS ? cmd | NR_COMMANDS << _IOC_NRSHIFT : cmd;
+		}
 		}
 	default:
 		return 0;

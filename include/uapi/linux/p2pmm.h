@@ -19,7 +19,7 @@
 #include <linux/types.h>
 
 /* Version of this interface; bumped when a struct grows or an ioctl is added. */
-#define P2PMM_UAPI_VERSION 4
+#define P2PMM_UAPI_VERSION 5
 
 /* Feature bits returned by P2PMM_IOC_VERSION: what the running kernel implements. */
 #define P2PMM_FEATURE_VERSION (1ULL << 0)   /* P2PMM_IOC_VERSION and extensible structs */
@@ -28,6 +28,7 @@
 #define P2PMM_FEATURE_ADVISE (1ULL << 3)    /* P2PMM_IOC_ADVISE */
 #define P2PMM_FEATURE_STATIC_MMAP (1ULL << 4) /* mmap of static memory at P2PMM_MMAP_OFFSET(id) */
 #define P2PMM_FEATURE_BLKIO (1ULL << 5)       /* P2PMM_IOC_BLKIO (uAPI version 4) */
+#define P2PMM_FEATURE_DMABUF (1ULL << 6)      /* P2PMM_IOC_DMABUF (uAPI version 5) */
 
 /* 0xB9 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst. */
 #define P2PMM_IOC_MAGIC 0xB9
@@ -334,5 +335,45 @@ struct p2pmm_blkio {
 #define P2PMM_BLKIO_SIZE_VER0 72
 
 #define P2PMM_IOC_BLKIO _IOWR(P2PMM_IOC_MAGIC, 0x06, struct p2pmm_blkio)
+
+/* ---- dma-buf export: static memory the caller mapped, shared with other drivers as a dma-buf ---- */
+
+#define P2PMM_DMABUF_CLOEXEC (1U << 0) /* the new file descriptor is close-on-exec */
+
+/**
+ * struct p2pmm_dmabuf - argument of P2PMM_IOC_DMABUF: export a range of the caller's static memory as a dma-buf
+ * @size:       in: sizeof(struct p2pmm_dmabuf)
+ * @flags:      in: P2PMM_DMABUF_CLOEXEC or 0
+ * @addr:       in: first byte of the range, page-aligned, in a writable shared mapping of static memory
+ *              (/dev/p2pmm at P2PMM_MMAP_OFFSET(id), or a provider's allocate file)
+ * @length:     in: bytes, a multiple of the page size, > 0, within that one mapping
+ * @fd:         out: the dma-buf's file descriptor
+ * @__reserved: 0
+ *
+ * The dma-buf holds the range's memory: it stays allocated after munmap(2), until the dma-buf's last reference is
+ * gone (or the provider is revoked). Importers attach with peer2peer set and get the BAR's bus addresses (or
+ * IOMMU addresses through an allowed host bridge), as the kernel's P2P route decides: an importer that cannot do
+ * P2P gets EOPNOTSUPP, one that has no route to the provider EREMOTEIO, at attach; nothing is ever copied through
+ * system memory. Importers must take invalidate_mappings (move_notify) callbacks (dma_buf_attach_revocable());
+ * pinned ones too. Static memory never moves: the only invalidation is the revocation of the provider (its
+ * device unbinds), which reaches every attachment and waits until each has unmapped; later mappings fail with
+ * ENODEV. The dma-buf is not mappable by the CPU (mmap(2) of it: EINVAL); the caller's own mapping is.
+ *
+ * Errors: EINVAL for flags, reserved fields, an empty, wrapping or unaligned range, or one that spans more than
+ * one mapping; ENOMEM if part of the range is not mapped; EOPNOTSUPP for memory that is not static memory
+ * (anonymous, file or managed memory: not exported); EACCES for a mapping that is not writable; ENODEV when the
+ * provider was revoked; EMFILE, ENFILE when no file descriptor is left; ENOMEM.
+ */
+struct p2pmm_dmabuf {
+	__u32 size;
+	__u32 flags;
+	__u64 addr;
+	__u64 length;
+	__s32 fd;
+	__u32 __reserved;
+};
+#define P2PMM_DMABUF_SIZE_VER0 32
+
+#define P2PMM_IOC_DMABUF _IOWR(P2PMM_IOC_MAGIC, 0x07, struct p2pmm_dmabuf)
 
 #endif /* _UAPI_LINUX_P2PMM_H */

@@ -40,10 +40,12 @@ pub enum Command {
     Advise,
     /// `P2PMM_IOC_BLKIO`: DMA between a block device and a range of the caller's memory.
     Blkio,
+    /// `P2PMM_IOC_DMABUF`: export a range of the caller's static memory as a dma-buf.
+    Dmabuf,
 }
 
 impl Command {
-    const ALL: [Command; 7] = [
+    const ALL: [Command; 8] = [
         Command::Version,
         Command::Providers,
         Command::Route,
@@ -51,6 +53,7 @@ impl Command {
         Command::Query,
         Command::Advise,
         Command::Blkio,
+        Command::Dmabuf,
     ];
 
     /// The command number (`_IOC_NR`) of each command.
@@ -63,6 +66,7 @@ impl Command {
             Command::Query => 0x04,
             Command::Advise => 0x05,
             Command::Blkio => 0x06,
+            Command::Dmabuf => 0x07,
         }
     }
 
@@ -77,6 +81,7 @@ impl Command {
             Command::Query => "P2PMM_IOC_QUERY",
             Command::Advise => "P2PMM_IOC_ADVISE",
             Command::Blkio => "P2PMM_IOC_BLKIO",
+            Command::Dmabuf => "P2PMM_IOC_DMABUF",
         }
     }
 

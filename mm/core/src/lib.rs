@@ -31,6 +31,7 @@ pub mod slot_table;
 pub mod thrash;
 pub mod uapi_advise;
 pub mod uapi_blkio;
+pub mod uapi_dmabuf;
 pub mod uapi_migrate;
 pub mod uapi_providers;
 pub mod uapi_route;

@@ -9,7 +9,7 @@ use crate::errno::Errno;
 use crate::extensible::{get_u32, get_u64, put_u32, put_u64};
 
 /// `P2PMM_UAPI_VERSION`.
-pub const UAPI_VERSION: u32 = 4;
+pub const UAPI_VERSION: u32 = 5;
 
 /// `P2PMM_FEATURE_VERSION`: the VERSION ioctl and extensible structs.
 pub const FEATURE_VERSION: u64 = 1 << 0;
@@ -29,13 +29,17 @@ pub const FEATURE_STATIC_MMAP: u64 = 1 << 4;
 /// `P2PMM_FEATURE_BLKIO`: the BLKIO ioctl (uAPI version 4).
 pub const FEATURE_BLKIO: u64 = 1 << 5;
 
+/// `P2PMM_FEATURE_DMABUF`: the DMABUF ioctl (uAPI version 5).
+pub const FEATURE_DMABUF: u64 = 1 << 6;
+
 /// Every feature this build implements; a bit is added here only together with the code behind it.
 pub const FEATURES: u64 = FEATURE_VERSION
     | FEATURE_PROVIDERS
     | FEATURE_MIGRATE
     | FEATURE_ADVISE
     | FEATURE_STATIC_MMAP
-    | FEATURE_BLKIO;
+    | FEATURE_BLKIO
+    | FEATURE_DMABUF;
 
 /// `P2PMM_VERSION_SIZE_VER0`: the first published size of `struct p2pmm_version`.
 pub const SIZE_VER0: usize = 24;

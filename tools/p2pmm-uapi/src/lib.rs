@@ -129,6 +129,11 @@ impl Error {
             }
             (Ioctl(C::Blkio), EREMOTEIO) => "static memory the device cannot reach",
             (Ioctl(C::Blkio), EBUSY) => "invalidations kept racing the setup",
+            (Ioctl(C::Dmabuf), ENOMEM) => "part of the range is not mapped, or out of memory",
+            (Ioctl(C::Dmabuf), EINVAL) => "a bad range, or one over more than one mapping",
+            (Ioctl(C::Dmabuf), EOPNOTSUPP) => "only static memory is exported as a dma-buf",
+            (Ioctl(C::Dmabuf), EACCES) => "the mapping is not writable",
+            (Ioctl(C::Dmabuf), ENODEV) => "the provider was revoked",
             (_, E2BIG) => {
                 "a struct larger than this kernel knows, with non-zero bytes past its end"
             }
@@ -219,6 +224,7 @@ impl Version {
                 raw::P2PMM_FEATURE_ADVISE => "advise".to_string(),
                 raw::P2PMM_FEATURE_STATIC_MMAP => "static-mmap".to_string(),
                 raw::P2PMM_FEATURE_BLKIO => "blkio".to_string(),
+                raw::P2PMM_FEATURE_DMABUF => "dmabuf".to_string(),
                 _ => format!("bit{b}"),
             })
             .collect()
@@ -852,7 +858,7 @@ mod tests {
 
     #[test]
     fn query_struct_has_pid_since_version_3() {
-        assert_eq!(raw::P2PMM_UAPI_VERSION, 4);
+        assert_eq!(raw::P2PMM_UAPI_VERSION, 5);
         assert_eq!(size_of::<raw::Query>() as u32, raw::P2PMM_QUERY_SIZE_VER1);
         assert_eq!(
             core::mem::offset_of!(raw::Query, pid) as u32,

@@ -16,7 +16,8 @@
 use p2pmm_core::ioctl_cmd::Command;
 use p2pmm_core::route::{self, NoRouteReason};
 use p2pmm_core::{
-    ioctl_cmd, uapi_advise, uapi_blkio, uapi_migrate, uapi_providers, uapi_route, version,
+    ioctl_cmd, uapi_advise, uapi_blkio, uapi_dmabuf, uapi_migrate, uapi_providers, uapi_route,
+    version,
 };
 
 /// `P2PMM_UAPI_VERSION`: the interface version this crate was written against.
@@ -34,6 +35,8 @@ pub const P2PMM_FEATURE_ADVISE: u64 = version::FEATURE_ADVISE;
 pub const P2PMM_FEATURE_STATIC_MMAP: u64 = version::FEATURE_STATIC_MMAP;
 /// `P2PMM_FEATURE_BLKIO`: `P2PMM_IOC_BLKIO` (uAPI version 4).
 pub const P2PMM_FEATURE_BLKIO: u64 = version::FEATURE_BLKIO;
+/// `P2PMM_FEATURE_DMABUF`: `P2PMM_IOC_DMABUF` (uAPI version 5).
+pub const P2PMM_FEATURE_DMABUF: u64 = version::FEATURE_DMABUF;
 
 /// `P2PMM_IOC_MAGIC`: the ioctl type byte.
 pub const P2PMM_IOC_MAGIC: u32 = ioctl_cmd::IOC_MAGIC;
@@ -57,6 +60,8 @@ pub const P2PMM_QUERY_SIZE_VER1: u32 = uapi_migrate::QUERY_SIZE as u32;
 pub const P2PMM_ADVISE_SIZE_VER0: u32 = uapi_advise::SIZE_VER0 as u32;
 /// `P2PMM_BLKIO_SIZE_VER0`.
 pub const P2PMM_BLKIO_SIZE_VER0: u32 = uapi_blkio::SIZE_VER0 as u32;
+/// `P2PMM_DMABUF_SIZE_VER0`.
+pub const P2PMM_DMABUF_SIZE_VER0: u32 = uapi_dmabuf::SIZE_VER0 as u32;
 
 /// `P2PMM_PROVIDER_STATIC`: a BAR (or part) used through p2pdma: never invalidated, revoked on
 /// removal.
@@ -122,6 +127,9 @@ pub const P2PMM_ADV_UNPIN: u32 = uapi_advise::adv::UNPIN;
 /// `P2PMM_BLKIO_WRITE`: memory to device; without it, device to memory.
 pub const P2PMM_BLKIO_WRITE: u32 = uapi_blkio::FLAG_WRITE;
 
+/// `P2PMM_DMABUF_CLOEXEC`: the new file descriptor is close-on-exec.
+pub const P2PMM_DMABUF_CLOEXEC: u32 = uapi_dmabuf::FLAG_CLOEXEC;
+
 /// `P2PMM_MMAP_OFFSET(id)`: the mmap offset that allocates memory of static provider `id`.
 pub const fn p2pmm_mmap_offset(id: u32) -> u64 {
     uapi_migrate::mmap_offset(id)
@@ -141,6 +149,8 @@ pub const P2PMM_IOC_QUERY: u32 = Command::Query.encode(size_of::<Query>());
 pub const P2PMM_IOC_ADVISE: u32 = Command::Advise.encode(size_of::<Advise>());
 /// `P2PMM_IOC_BLKIO`: `_IOWR(P2PMM_IOC_MAGIC, 0x06, struct p2pmm_blkio)`.
 pub const P2PMM_IOC_BLKIO: u32 = Command::Blkio.encode(size_of::<Blkio>());
+/// `P2PMM_IOC_DMABUF`: `_IOWR(P2PMM_IOC_MAGIC, 0x07, struct p2pmm_dmabuf)`.
+pub const P2PMM_IOC_DMABUF: u32 = Command::Dmabuf.encode(size_of::<Dmabuf>());
 
 /// `struct p2pmm_version`: argument of `P2PMM_IOC_VERSION`.
 #[repr(C)]
@@ -318,6 +328,24 @@ pub struct Blkio {
     pub bytes_bounce: u64,
     /// Out: pieces of the range set up again because an invalidation raced their setup.
     pub retries: u64,
+}
+
+/// `struct p2pmm_dmabuf`: argument of `P2PMM_IOC_DMABUF`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dmabuf {
+    /// In: `sizeof(struct p2pmm_dmabuf)`.
+    pub size: u32,
+    /// In: `P2PMM_DMABUF_CLOEXEC` or 0.
+    pub flags: u32,
+    /// In: first byte of the range, page-aligned, in a writable shared mapping of static memory.
+    pub addr: u64,
+    /// In: bytes, a multiple of the page size, > 0, within that one mapping.
+    pub length: u64,
+    /// Out: the dma-buf's file descriptor.
+    pub fd: i32,
+    /// `__reserved`: 0.
+    pub reserved: u32,
 }
 
 /// The `size` field of a struct: its size as this crate was built with.

@@ -112,6 +112,10 @@ fn structs() -> Vec<StructLayout> {
             addr => "addr", length => "length", offset => "offset", bytes_p2p => "bytes_p2p",
             bytes_system => "bytes_system", bytes_bounce => "bytes_bounce", retries => "retries",
         }),
+        layout!(raw::Dmabuf, "p2pmm_dmabuf" {
+            size => "size", flags => "flags", addr => "addr", length => "length", fd => "fd",
+            reserved => "__reserved",
+        }),
     ]
 }
 
@@ -128,6 +132,7 @@ fn constants() -> Vec<(&'static str, u64)> {
         P2PMM_FEATURE_ADVISE,
         P2PMM_FEATURE_STATIC_MMAP,
         P2PMM_FEATURE_BLKIO,
+        P2PMM_FEATURE_DMABUF,
         P2PMM_IOC_MAGIC,
         P2PMM_VERSION_SIZE_VER0,
         P2PMM_IOC_VERSION,
@@ -171,6 +176,9 @@ fn constants() -> Vec<(&'static str, u64)> {
         P2PMM_BLKIO_WRITE,
         P2PMM_BLKIO_SIZE_VER0,
         P2PMM_IOC_BLKIO,
+        P2PMM_DMABUF_CLOEXEC,
+        P2PMM_DMABUF_SIZE_VER0,
+        P2PMM_IOC_DMABUF,
     ]
 }
 

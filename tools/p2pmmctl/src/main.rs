@@ -11,6 +11,7 @@
 //! 1 for a failure, 2 for a command that cannot work.
 
 mod cgroups;
+mod dmabufs;
 mod output;
 mod placement;
 mod providers;
@@ -129,6 +130,19 @@ enum Cmd {
         /// Where cgroup2 is mounted.
         #[arg(long, value_name = "DIR", default_value = "/sys/fs/cgroup")]
         cgroup_root: PathBuf,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// The dma-bufs exported from p2pmm memory (P2PMM_IOC_DMABUF) and the devices attached to
+    /// each, from the kernel's list of dma-bufs (debugfs, root).
+    Dmabufs {
+        /// The kernel's list of dma-bufs.
+        #[arg(
+            long,
+            value_name = "FILE",
+            default_value = "/sys/kernel/debug/dma_buf/bufinfo"
+        )]
+        bufinfo: PathBuf,
         #[command(flatten)]
         json: JsonArg,
     },
@@ -415,6 +429,21 @@ fn run(cli: Cli, out: &mut impl Write) -> Result<(), Failure> {
                 print_json(out, &cgroups::CgroupsJson { cgroups: &usage })?;
             } else {
                 write!(out, "{}", cgroups::render(&usage))?;
+            }
+        }
+        Cmd::Dmabufs { bufinfo, json } => {
+            let text = std::fs::read_to_string(&bufinfo).map_err(|e| {
+                Failure::new(format!(
+                    "{}: {e} (the kernel lists dma-bufs in debugfs: mount it at \
+                     /sys/kernel/debug, as root)",
+                    bufinfo.display()
+                ))
+            })?;
+            let bufs = dmabufs::parse_bufinfo(&text);
+            if json.json {
+                print_json(out, &dmabufs::DmabufsJson { dmabufs: &bufs })?;
+            } else {
+                write!(out, "{}", dmabufs::render(&bufs))?;
             }
         }
         Cmd::Stats { watch, count, json } => {

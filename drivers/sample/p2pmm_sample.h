@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the two files of p2pmm_sample.ko share: the PCI driver and its DMA engine (p2pmm_sample.c), and the dma-buf
+ * importer that DMAs with that engine (p2pmm_sample_importer.c).
+ */
+#ifndef P2PMM_SAMPLE_H
+#define P2PMM_SAMPLE_H
+
+#include <linux/types.h>
+
+struct device;
+
+struct device *p2pmm_sample_engine_device(void);
+int p2pmm_sample_engine_dma(struct device *dev, dma_addr_t addr, void *page, bool to_memory);
+int p2pmm_sample_importer_init(void);
+void p2pmm_sample_importer_exit(void);
+
+#endif /* P2PMM_SAMPLE_H */

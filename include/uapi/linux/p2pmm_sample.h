@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * /dev/p2pmm_sample: the dma-buf importer of p2pmm's sample driver (drivers/sample), for tests and as a worked
+ * example of a device driver that imports p2pmm memory (or any dma-buf) and DMAs to and from it.
+ *
+ * Each open file imports one dma-buf (P2PMM_SAMPLE_IOC_IMPORT) for the sample's DMA engine (QEMU's edu device,
+ * bound to p2pmm_sample), as a dynamic importer: it maps the dma-buf when a DMA needs it, unmaps it when the
+ * exporter invalidates its mappings (dma-buf's move_notify), and maps it again at the next DMA. Each
+ * P2PMM_SAMPLE_IOC_DMA moves one page between the dma-buf and a user buffer through the engine's 4 KiB buffer: two
+ * steps, one of which is the device's DMA to or from the dma-buf's DMA address. Closing the file detaches.
+ *
+ * The ioctl numbers are 0x80 and up of p2pmm's magic (include/uapi/linux/p2pmm.h).
+ */
+#ifndef _UAPI_LINUX_P2PMM_SAMPLE_H
+#define _UAPI_LINUX_P2PMM_SAMPLE_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+#define P2PMM_SAMPLE_PIN (1U << 0)    /* pin the attachment (dma_buf_pin()) and map it at import */
+#define P2PMM_SAMPLE_NO_P2P (1U << 1) /* attach as an importer that cannot take P2P memory (no allow_peer2peer) */
+
+/**
+ * struct p2pmm_sample_import - argument of P2PMM_SAMPLE_IOC_IMPORT
+ * @fd:    in: a dma-buf
+ * @flags: in: P2PMM_SAMPLE_PIN, P2PMM_SAMPLE_NO_P2P
+ *
+ * Errors: EINVAL for unknown flags or @fd not a dma-buf; EBADF; EBUSY if this file imported one already; ENODEV
+ * without an edu bound to p2pmm_sample; the exporter's attach errors (p2pmm: EOPNOTSUPP, EREMOTEIO, ENODEV); with
+ * P2PMM_SAMPLE_PIN, the exporter's map errors.
+ */
+struct p2pmm_sample_import {
+	__s32 fd;
+	__u32 flags;
+};
+
+/**
+ * struct p2pmm_sample_dma - argument of P2PMM_SAMPLE_IOC_DMA: one page between the dma-buf and a user buffer
+ * @offset: in: byte offset in the dma-buf, page-aligned
+ * @buf:    in: a user buffer of one page
+ * @write:  in: 1: @buf to the dma-buf; 0: the dma-buf to @buf
+ * @__reserved: 0
+ *
+ * Errors: EINVAL for an unaligned offset or one past the end, or a bad @write; ENOENT before an import; ENODEV
+ * without an engine; the exporter's map errors (p2pmm: ENODEV once revoked); ETIMEDOUT for a DMA that did not
+ * finish; EFAULT for @buf.
+ */
+struct p2pmm_sample_dma {
+	__u64 offset;
+	__u64 buf;
+	__u32 write;
+	__u32 __reserved;
+};
+
+/**
+ * struct p2pmm_sample_status - argument of P2PMM_SAMPLE_IOC_STATUS: the import as the importer sees it
+ * @size:          out: the dma-buf's size in bytes
+ * @maps:          out: how many times the importer mapped it
+ * @invalidations: out: how many times the exporter invalidated its mappings
+ * @dma_addr:      out: the DMA address of the first byte in the last mapping
+ * @mapped:        out: 1 while mapped
+ * @pinned:        out: 1 for a pinned attachment
+ *
+ * Errors: ENOENT before an import.
+ */
+struct p2pmm_sample_status {
+	__u64 size;
+	__u64 maps;
+	__u64 invalidations;
+	__u64 dma_addr;
+	__u32 mapped;
+	__u32 pinned;
+};
+
+#define P2PMM_SAMPLE_IOC_IMPORT _IOW(0xB9, 0x80, struct p2pmm_sample_import)
+#define P2PMM_SAMPLE_IOC_DMA _IOW(0xB9, 0x81, struct p2pmm_sample_dma)
+#define P2PMM_SAMPLE_IOC_STATUS _IOR(0xB9, 0x82, struct p2pmm_sample_status)
+
+#endif /* _UAPI_LINUX_P2PMM_SAMPLE_H */

@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kselftest of P2PMM_IOC_DMABUF: static memory a process mapped, exported as a dma-buf and imported by a device
+ * driver, p2pmm_sample's importer (/dev/p2pmm_sample, include/uapi/linux/p2pmm_sample.h), whose DMA engine is
+ * QEMU's edu on function 1 of the switch accelerator's slot. The edu DMAs pages out of and into the dma-buf at the
+ * bus addresses the export hands out (inside the vaccel's BAR on function 0: P2P, no bounce), and every byte is
+ * compared with what the process sees through its mapping. The dma-buf keeps its memory after munmap; importers
+ * without P2P or without a route are refused at attach; unbinding the vaccel revokes the dma-buf: every importer,
+ * dynamic or pinned, is told and unmaps before the unbind returns, and later mappings fail. The same importer
+ * takes a udmabuf (memfd pages), a dma-buf of the kernel's own, to show it is a plain dma-buf importer.
+ *
+ * Needs p2pmm.ko and p2pmm_sample.ko loaded on the default VM topology; run as root.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/udmabuf.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <linux/p2pmm.h>
+#include <linux/p2pmm_sample.h>
+
+#include "kselftest_harness.h"
+#include "p2p_dma.h"
+#include "p2pmm_fault.h"
+#include "p2pmm_topo.h"
+
+#define PCI "/sys/bus/pci"
+#define VACCEL "/sys/bus/pci/drivers/p2pmm_vaccel"
+#define PAGE 4096
+#define LEN (64 * PAGE)
+
+/* The first PCI device with this vendor and device id, or "". */
+static void find_pci(const char *vendor, const char *device, char *out, size_t len)
+{
+	char path[PATH_MAX], v[16], d[16];
+	struct dirent *e;
+	DIR *dir = opendir(PCI "/devices");
+
+	out[0] = 0;
+	while (dir && (e = readdir(dir))) {
+		snprintf(path, sizeof(path), PCI "/devices/%s/vendor", e->d_name);
+		if (p2p_dma_read_line(path, v, sizeof(v)))
+			continue;
+		snprintf(path, sizeof(path), PCI "/devices/%s/device", e->d_name);
+		if (p2p_dma_read_line(path, d, sizeof(d)))
+			continue;
+		if (!strcmp(v, vendor) && !strcmp(d, device)) {
+			snprintf(out, len, "%.31s", e->d_name);
+			break;
+		}
+	}
+	if (dir)
+		closedir(dir);
+}
+
+/* Whether @addr lies in a memory BAR of PCI device @dev (its resource file; bus = CPU addresses on q35). */
+static int in_a_bar(const char *dev, uint64_t addr)
+{
+	unsigned long long start, end, flags;
+	char path[PATH_MAX];
+	FILE *f;
+	int hit = 0;
+
+	snprintf(path, sizeof(path), PCI "/devices/%s/resource", dev);
+	f = fopen(path, "r");
+	while (f && fscanf(f, "%llx %llx %llx", &start, &end, &flags) == 3)
+		if (start && addr >= start && addr <= end)
+			hit = 1;
+	if (f)
+		fclose(f);
+	return hit;
+}
+
+/* P2PMM_IOC_DMABUF: the new dma-buf's descriptor, or -errno. */
+static int export_dmabuf(int fd, void *addr, size_t len, uint32_t flags)
+{
+	struct p2pmm_dmabuf d = {
+		.size = sizeof(d), .flags = flags, .addr = (uintptr_t)addr, .length = len, .fd = -1,
+	};
+
+	return ioctl(fd, P2PMM_IOC_DMABUF, &d) ? -errno : d.fd;
+}
+
+/* A new importer of @dmabuf (flags P2PMM_SAMPLE_*): its descriptor, or -errno. */
+static int import_dmabuf(int dmabuf, uint32_t flags)
+{
+	struct p2pmm_sample_import imp = { .fd = dmabuf, .flags = flags };
+	int sfd = open("/dev/p2pmm_sample", O_RDWR | O_CLOEXEC), err;
+
+	if (sfd < 0)
+		return -errno;
+	if (!ioctl(sfd, P2PMM_SAMPLE_IOC_IMPORT, &imp))
+		return sfd;
+	err = errno;
+	close(sfd);
+	return -err;
+}
+
+/* One page between @buf and byte @offset of the importer's dma-buf, by the engine's DMA: 0 or -errno. */
+static int dma_page(int sfd, uint64_t offset, void *buf, int write)
+{
+	struct p2pmm_sample_dma d = { .offset = offset, .buf = (uintptr_t)buf, .write = write };
+
+	return ioctl(sfd, P2PMM_SAMPLE_IOC_DMA, &d) ? -errno : 0;
+}
+
+static int status(int sfd, struct p2pmm_sample_status *st)
+{
+	memset(st, 0xa5, sizeof(*st));
+	return ioctl(sfd, P2PMM_SAMPLE_IOC_STATUS, st) ? -errno : 0;
+}
+
+FIXTURE(dmabuf)
+{
+	int fd;
+	char edu[32];
+	char dev[32];		/* the switch accelerator, function 0 of the edu's slot */
+	uint32_t st;		/* its static provider: the edu reaches it below the switch */
+	char far[32];		/* the vaccel on its own root port */
+	uint32_t far_st;	/* its static provider: out of the edu's reach */
+	uint8_t *mem;		/* LEN bytes of st, mapped */
+};
+
+FIXTURE_SETUP(dmabuf)
+{
+	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
+	char drv[PATH_MAX], path[PATH_MAX];
+	struct p2pmm_route r;
+	ssize_t l;
+	int n;
+
+	self->fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, self->fd);
+	find_pci("0x1234", "0x11e8", self->edu, sizeof(self->edu));
+	ASSERT_NE(0, self->edu[0]) TH_LOG("no edu device (the default VM has one beside the switch accelerator)");
+	snprintf(path, sizeof(path), PCI "/devices/%s/driver", self->edu);
+	l = readlink(path, drv, sizeof(drv) - 1);
+	ASSERT_LT(0, l) TH_LOG("%s has no driver", self->edu);
+	drv[l] = 0;
+	ASSERT_STREQ("p2pmm_sample", strrchr(drv, '/') + 1);
+	snprintf(self->dev, sizeof(self->dev), "%.*s0", (int)strlen(self->edu) - 1, self->edu);
+	n = list_providers(self->fd, p, P2P_DMA_MAX_PROVIDERS);
+	ASSERT_LT(0, n);
+	self->st = self->far_st = 0;
+	self->far[0] = 0;
+	for (int i = 0; i < n && i < P2P_DMA_MAX_PROVIDERS; i++) {
+		if (p[i].kind != P2PMM_PROVIDER_STATIC || (p[i].flags & P2PMM_PROVIDER_F_ADOPTED))
+			continue;
+		ASSERT_EQ(0, route(self->fd, p[i].id, self->edu, &r));
+		if (!strcmp(p[i].device, self->dev) && r.verdict == P2PMM_ROUTE_BUS_ADDR)
+			self->st = p[i].id;
+		if (r.verdict == P2PMM_ROUTE_NOT_SUPPORTED) {
+			self->far_st = p[i].id;
+			snprintf(self->far, sizeof(self->far), "%.31s", p[i].device);
+		}
+	}
+	ASSERT_NE(0, self->st) TH_LOG("no static provider on %s that %s reaches by bus address", self->dev,
+				      self->edu);
+	self->mem = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(self->st));
+	ASSERT_NE(MAP_FAILED, self->mem) TH_LOG("mmap of provider %u: %s", self->st, strerror(errno));
+	p2p_dma_fill(self->mem, LEN, 7);
+}
+
+FIXTURE_TEARDOWN(dmabuf)
+{
+	munmap(self->mem, LEN);
+	close(self->fd);
+}
+
+/* The edu reads and writes the exported pages by P2P DMA; the dma-buf keeps its memory after munmap. */
+TEST_F(dmabuf, a_device_dmas_to_and_from_exported_static_memory)
+{
+	uint8_t *page = malloc(PAGE), *want = malloc(PAGE);
+	struct p2pmm_sample_status st;
+	char want_line[256], *json;
+	struct stat sb;
+	int buf, sfd;
+
+	ASSERT_NE(NULL, page);
+	ASSERT_NE(NULL, want);
+	/* Pages 2..5 of the mapping. */
+	buf = export_dmabuf(self->fd, self->mem + 2 * PAGE, 4 * PAGE, P2PMM_DMABUF_CLOEXEC);
+	ASSERT_LE(0, buf) TH_LOG("P2PMM_IOC_DMABUF: %s", strerror(-buf));
+	EXPECT_EQ(4 * PAGE, lseek(buf, 0, SEEK_END));
+	EXPECT_EQ(FD_CLOEXEC, fcntl(buf, F_GETFD) & FD_CLOEXEC);
+	sfd = import_dmabuf(buf, 0);
+	ASSERT_LE(0, sfd) TH_LOG("import: %s", strerror(-sfd));
+
+	for (int i = 0; i < 4; i += 3) {
+		int pg = i;
+
+		memset(page, 0, PAGE);
+		ASSERT_EQ(0, dma_page(sfd, pg * PAGE, page, 0));
+		EXPECT_EQ(0, memcmp(page, self->mem + (2 + pg) * PAGE, PAGE)) {
+			TH_LOG("page %d of the dma-buf differs from page %d of the mapping", pg, 2 + pg);
+		}
+	}
+	ASSERT_EQ(0, status(sfd, &st));
+	EXPECT_EQ(4 * PAGE, st.size);
+	EXPECT_EQ(1, st.maps);
+	EXPECT_EQ(1, st.mapped);
+	EXPECT_EQ(0, st.invalidations);
+	/* p2pmmctl lists the dma-buf, its provider and its importer (from the kernel's bufinfo). */
+	ASSERT_EQ(0, fstat(buf, &sb));
+	ASSERT_EQ(0, system("p2pmmctl dmabufs --json > /tmp/p2pmm_dmabufs.json"));
+	json = p2p_dma_slurp("/tmp/p2pmm_dmabufs.json", 1 << 16);
+	ASSERT_NE(NULL, json);
+	snprintf(want_line, sizeof(want_line), "\"inode\": %llu,\n      \"bytes\": %d,\n      \"provider\": %u,",
+		 (unsigned long long)sb.st_ino, 4 * PAGE, self->st);
+	EXPECT_NE(NULL, strstr(json, want_line)) TH_LOG("no %s in %s", want_line, json);
+	snprintf(want_line, sizeof(want_line), "\"importers\": [\n        \"%s\"\n      ]", self->edu);
+	EXPECT_NE(NULL, strstr(json, want_line)) TH_LOG("no %s in %s", want_line, json);
+	free(json);
+	/* A bus address inside the vaccel's BAR: the edu reached the memory by P2P, nothing bounced. */
+	EXPECT_TRUE(in_a_bar(self->dev, st.dma_addr)) TH_LOG("DMA address %#" PRIx64 " is not in a BAR of %s",
+							     (uint64_t)st.dma_addr, self->dev);
+
+	p2p_dma_fill(want, PAGE, 99);
+	ASSERT_EQ(0, dma_page(sfd, 1 * PAGE, want, 1));
+	EXPECT_EQ(0, memcmp(want, self->mem + 3 * PAGE, PAGE)) TH_LOG("the device's write is not in the mapping");
+
+	/* The mapping goes; the dma-buf holds the memory, and its data. */
+	memcpy(want, self->mem + 5 * PAGE, PAGE);
+	ASSERT_EQ(0, munmap(self->mem, LEN));
+	self->mem = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(self->st));
+	ASSERT_NE(MAP_FAILED, self->mem);
+	memset(self->mem, 0, LEN);
+	memset(page, 0, PAGE);
+	ASSERT_EQ(0, dma_page(sfd, 3 * PAGE, page, 0));
+	EXPECT_EQ(0, memcmp(page, want, PAGE)) TH_LOG("the dma-buf lost its data with the mapping");
+	close(sfd);
+	close(buf);
+	free(page);
+	free(want);
+}
+
+/* An importer that cannot take P2P memory, and one without a route to the provider, are refused at attach. */
+TEST_F(dmabuf, importers_without_p2p_or_a_route_are_refused)
+{
+	int buf, sfd;
+	uint8_t *far;
+
+	buf = export_dmabuf(self->fd, self->mem, PAGE, 0);
+	ASSERT_LE(0, buf);
+	EXPECT_EQ(0, fcntl(buf, F_GETFD) & FD_CLOEXEC);
+	sfd = import_dmabuf(buf, P2PMM_SAMPLE_NO_P2P);
+	EXPECT_EQ(-EOPNOTSUPP, sfd);
+	if (sfd >= 0)
+		close(sfd);
+	close(buf);
+
+	if (!self->far_st)
+		SKIP(return, "no static provider the edu cannot reach");
+	far = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(self->far_st));
+	ASSERT_NE(MAP_FAILED, far);
+	buf = export_dmabuf(self->fd, far, PAGE, 0);
+	ASSERT_LE(0, buf);
+	sfd = import_dmabuf(buf, 0);
+	EXPECT_EQ(-EREMOTEIO, sfd) TH_LOG("the edu has no route to %s (provider %u)", self->far, self->far_st);
+	if (sfd >= 0)
+		close(sfd);
+	close(buf);
+	munmap(far, PAGE);
+}
+
+/* Each bad request gets its documented errno, and a failed export installs no descriptor. */
+TEST_F(dmabuf, bad_exports_get_their_errnos)
+{
+	struct p2pmm_dmabuf *ro;
+	uint8_t *anon, *rd, *second, *area;
+	int buf, next;
+
+	EXPECT_EQ(-EINVAL, export_dmabuf(self->fd, self->mem, PAGE, 2));
+	EXPECT_EQ(-EINVAL, export_dmabuf(self->fd, self->mem + 1, PAGE, 0));
+	EXPECT_EQ(-EINVAL, export_dmabuf(self->fd, self->mem, PAGE / 2, 0));
+	EXPECT_EQ(-EINVAL, export_dmabuf(self->fd, self->mem, 0, 0));
+	/* Past a mapping: into nothing, then into another mapping. Four pages of address space reserved for them. */
+	area = mmap(NULL, 4 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, area);
+	ASSERT_EQ(area, mmap(area, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, self->fd,
+			     P2PMM_MMAP_OFFSET(self->st)));
+	ASSERT_EQ(0, munmap(area + 2 * PAGE, 2 * PAGE));
+	EXPECT_EQ(-ENOMEM, export_dmabuf(self->fd, area, 3 * PAGE, 0));
+	second = mmap(area + 2 * PAGE, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, self->fd,
+		      P2PMM_MMAP_OFFSET(self->st));
+	ASSERT_EQ(area + 2 * PAGE, second);
+	EXPECT_EQ(-EINVAL, export_dmabuf(self->fd, area, 3 * PAGE, 0));
+	/* Each whole mapping is fine, and so is a range inside one. */
+	buf = export_dmabuf(self->fd, second, 2 * PAGE, 0);
+	EXPECT_LE(0, buf);
+	close(buf);
+	munmap(area, 4 * PAGE);
+	anon = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, anon);
+	anon[0] = 1;
+	EXPECT_EQ(-EOPNOTSUPP, export_dmabuf(self->fd, anon, PAGE, 0)) TH_LOG("only static memory is exported");
+	munmap(anon, PAGE);
+	rd = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, self->fd, P2PMM_MMAP_OFFSET(self->st));
+	ASSERT_NE(MAP_FAILED, rd);
+	EXPECT_EQ(-EACCES, export_dmabuf(self->fd, rd, PAGE, 0)) TH_LOG("a read-only mapping made writable");
+	munmap(rd, PAGE);
+
+	/* The argument is readable but not writable: EFAULT, and no descriptor is left behind. */
+	ro = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, ro);
+	*ro = (struct p2pmm_dmabuf){ .size = sizeof(*ro), .addr = (uintptr_t)self->mem, .length = PAGE };
+	ASSERT_EQ(0, mprotect(ro, PAGE, PROT_READ));
+	next = dup(0);
+	ASSERT_LE(0, next);
+	close(next);
+	EXPECT_EQ(-1, ioctl(self->fd, P2PMM_IOC_DMABUF, ro));
+	EXPECT_EQ(EFAULT, errno);
+	buf = dup(0);
+	EXPECT_EQ(next, buf) TH_LOG("a failed export left descriptor %d open", next);
+	close(buf);
+	munmap(ro, PAGE);
+
+	/* The dma-buf is for devices: the CPU maps the memory where it was exported from. */
+	buf = export_dmabuf(self->fd, self->mem, PAGE, 0);
+	ASSERT_LE(0, buf);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PAGE, PROT_READ, MAP_SHARED, buf, 0));
+	EXPECT_EQ(EINVAL, errno);
+	close(buf);
+}
+
+/* Unbinding the vaccel revokes the dma-buf: dynamic and pinned importers are told and unmap before it returns. */
+TEST_F_TIMEOUT(dmabuf, revocation_reaches_every_attachment, 120)
+{
+	struct p2pmm_sample_status st;
+	uint8_t *page = malloc(PAGE);
+	int buf, dyn, pinned;
+	double t0;
+
+	ASSERT_NE(NULL, page);
+	buf = export_dmabuf(self->fd, self->mem, 4 * PAGE, 0);
+	ASSERT_LE(0, buf);
+	dyn = import_dmabuf(buf, 0);
+	ASSERT_LE(0, dyn);
+	pinned = import_dmabuf(buf, P2PMM_SAMPLE_PIN);
+	ASSERT_LE(0, pinned) TH_LOG("pinned import: %s", strerror(-pinned));
+	ASSERT_EQ(0, dma_page(dyn, 0, page, 0));
+	EXPECT_EQ(0, memcmp(page, self->mem, PAGE));
+	ASSERT_EQ(0, dma_page(pinned, PAGE, page, 0));
+	EXPECT_EQ(0, memcmp(page, self->mem + PAGE, PAGE));
+	ASSERT_EQ(0, status(pinned, &st));
+	EXPECT_EQ(1, st.pinned);
+	EXPECT_EQ(1, st.mapped);
+
+	t0 = p2p_dma_now_s();
+	ASSERT_EQ(0, p2p_dma_write_file(VACCEL "/unbind", self->dev)) TH_LOG("unbind %s: %s", self->dev,
+									       strerror(errno));
+	TH_LOG("unbind with two attachments mapped took %.0f ms", (p2p_dma_now_s() - t0) * 1000);
+	for (int i = 0; i < 2; i++) {
+		int sfd = i ? pinned : dyn;
+
+		ASSERT_EQ(0, status(sfd, &st));
+		EXPECT_EQ(1, st.invalidations) TH_LOG("importer %d was not told", i);
+		EXPECT_EQ(0, st.mapped) TH_LOG("importer %d still holds its mapping", i);
+		EXPECT_EQ(-ENODEV, dma_page(sfd, 0, page, 0)) TH_LOG("importer %d mapped revoked memory", i);
+	}
+	EXPECT_EQ(SIGBUS, p2pmm_read_faults(self->mem));
+	EXPECT_EQ(-ENODEV, export_dmabuf(self->fd, self->mem, PAGE, 0));
+	EXPECT_EQ(-ENODEV, import_dmabuf(buf, 0));
+	close(dyn);
+	close(pinned);
+	close(buf);
+	ASSERT_EQ(0, p2p_dma_write_file(VACCEL "/bind", self->dev)) TH_LOG("bind %s: %s", self->dev,
+									     strerror(errno));
+	free(page);
+}
+
+/* The importer is a plain dma-buf importer: it takes a udmabuf (memfd pages, system memory) as well. */
+TEST(a_udmabuf_is_imported_too)
+{
+	uint8_t *mem, *page = malloc(PAGE), *want = malloc(PAGE);
+	struct udmabuf_create create = { .flags = UDMABUF_FLAGS_CLOEXEC, .size = 4 * PAGE };
+	struct p2pmm_sample_status st;
+	int memfd, udev, buf, sfd;
+
+	ASSERT_NE(NULL, page);
+	ASSERT_NE(NULL, want);
+	memfd = memfd_create("p2pmm_dmabuf_test", MFD_ALLOW_SEALING | MFD_CLOEXEC);
+	ASSERT_LE(0, memfd);
+	ASSERT_EQ(0, ftruncate(memfd, 4 * PAGE));
+	ASSERT_EQ(0, fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK));
+	mem = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	p2p_dma_fill(mem, 4 * PAGE, 3);
+	udev = open("/dev/udmabuf", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, udev) TH_LOG("/dev/udmabuf: %s (CONFIG_UDMABUF)", strerror(errno));
+	create.memfd = memfd;
+	buf = ioctl(udev, UDMABUF_CREATE, &create);
+	ASSERT_LE(0, buf) TH_LOG("UDMABUF_CREATE: %s", strerror(errno));
+
+	sfd = import_dmabuf(buf, 0);
+	ASSERT_LE(0, sfd) TH_LOG("import of a udmabuf: %s", strerror(-sfd));
+	ASSERT_EQ(0, dma_page(sfd, 2 * PAGE, page, 0));
+	EXPECT_EQ(0, memcmp(page, mem + 2 * PAGE, PAGE));
+	p2p_dma_fill(want, PAGE, 42);
+	ASSERT_EQ(0, dma_page(sfd, 3 * PAGE, want, 1));
+	EXPECT_EQ(0, memcmp(want, mem + 3 * PAGE, PAGE));
+	ASSERT_EQ(0, status(sfd, &st));
+	EXPECT_EQ(1, st.maps);
+	EXPECT_NE(0, st.dma_addr);
+	close(sfd);
+	/* System memory needs no P2P: an importer without it takes the udmabuf too. */
+	sfd = import_dmabuf(buf, P2PMM_SAMPLE_NO_P2P);
+	EXPECT_LE(0, sfd) TH_LOG("import without P2P: %s", strerror(-sfd));
+	if (sfd >= 0)
+		close(sfd);
+	close(buf);
+	close(udev);
+	munmap(mem, 4 * PAGE);
+	close(memfd);
+	free(page);
+	free(want);
+}
+
+TEST_HARNESS_MAIN
