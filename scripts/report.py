@@ -431,6 +431,9 @@ def read_conformance(path):
         return [l.strip() for l in f if l.strip() and not l.lstrip().startswith("#")]
 
 
+SUMMARY = "P2PMM-SUMMARY "
+
+
 def guest_suites(args, wanted, expected, vm_log, vm=""):
     """The rows of the guest suites of one VM boot (its log `vm_log`), then `kernel log (outside suites)`, `kmemleak
     after the suites` and (when any failed) `kernel log: KUnit at other module loads`; `vm` names a boot other than
@@ -453,6 +456,8 @@ def guest_suites(args, wanted, expected, vm_log, vm=""):
             s.fail("suite never started (guest crashed or hung before it)")
             continue
         parse_ktap(info["body"], s)
+        # A measurement a test wants in the summary: a line "P2PMM-SUMMARY <text>" in its output.
+        s.notes += [line.split(SUMMARY, 1)[1].strip() for line in info["body"] if SUMMARY in line]
         if info["end"] is None:
             s.fail("suite did not finish (guest crashed or hung)")
         else:

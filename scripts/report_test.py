@@ -276,6 +276,14 @@ class Plan(ReportTest):
         log = change(fixture("good.log"), r"^P2PMM-SUITE-END kselftest ", "rc=0", "rc=1")
         self.assertFails(run(log), "kselftest", r"^suite exited rc=1 without a failed test line$", fails=1)
 
+    def test_a_tests_summary_line_is_a_note_of_its_suite(self):
+        log = fixture("good.log")
+        begin, _ = span(log, "kselftest")
+        log = log[: begin + 1] + ["# P2PMM-SUMMARY hot-unplug: 20 cycles, revocation p50 640 ms"] + log[begin + 1 :]
+        rc, out = run(log)
+        self.assertEqual(rc, 0, out)
+        self.assertRow(out, "kselftest", r"^hot-unplug: 20 cycles, revocation p50 640 ms$", fails=0)
+
     def test_suite_without_results(self):
         log = fixture("good.log")
         begin, end = span(log, "kselftest")

@@ -10,7 +10,8 @@
 #          │                   ├─ dn3: ivshmem-plain, 64 MiB BAR2 (a peer accelerator on the same switch)
 #          │                   └─ dn4: nvme "p2pmm-sw" (no CMB; a DMA master that reaches the switch's providers)
 #          ├ rp2 ─ nvme "p2pmm-rp2" (no CMB; not P2P-reachable from the switch: q35's host bridge is not whitelisted)
-#          └ rp3 ─ ivshmem-plain, 128 MiB BAR2 (a second accelerator, on its own root port)
+#          └ rp3 ─ ivshmem-plain "acc3", 128 MiB BAR2 (a second accelerator, on its own root port; the hot-plug
+#                  test removes and re-adds it through QEMU's monitor)
 # P2PMM_TOPOLOGY=scale boots the scale VM instead (accelerator-sized memory; log $OUT/vm-$mode-scale.log):
 #   pcie.0 ─ rp1 ─ switch up1 ─┬─ dn1: ivshmem-plain, 16 GiB BAR2 (an accelerator of today's size)
 #                              └─ dn2: ivshmem-plain, 2 GiB BAR2 (its peer)
@@ -39,6 +40,8 @@ append="console=ttyS0 panic=-1 oops=panic loglevel=5 no5lvl p2pmm_mode=$mode"
 # name=value parameters to init as environment variables.
 [ -n "${P2PMM_FUZZ_CALLS:-}" ] && append="$append P2PMM_FUZZ_CALLS=$P2PMM_FUZZ_CALLS"
 [ -n "${P2PMM_FUZZ_SEED:-}" ] && append="$append P2PMM_FUZZ_SEED=$P2PMM_FUZZ_SEED"
+# How many times the hot-plug test removes and re-adds its device (tests/kselftest/p2pmm_hotplug_test.c).
+[ -n "${P2PMM_HOTPLUG_CYCLES:-}" ] && append="$append P2PMM_HOTPLUG_CYCLES=$P2PMM_HOTPLUG_CYCLES"
 topology=${P2PMM_TOPOLOGY:-default}
 log="$OUT/vm-$mode.log"
 [ "$topology" = default ] || log="$OUT/vm-$mode-$topology.log"
@@ -67,7 +70,7 @@ default)
 	-device nvme,serial=p2pmm-sw,drive=nvm2,bus=dn4
 	-device pcie-root-port,id=rp3,bus=pcie.0,chassis=4,slot=1
 	-object memory-backend-ram,id=vram1,size=128M
-	-device ivshmem-plain,memdev=vram1,bus=rp3
+	-device ivshmem-plain,id=acc3,memdev=vram1,bus=rp3
 	)
 	;;
 scale)
@@ -86,14 +89,19 @@ scale)
 *) die "unknown P2PMM_TOPOLOGY '$topology' (default or scale)" ;;
 esac
 
+# QEMU's monitor (QMP) on a socket: scripts/qmp_relay.py sends it the commands guest tests print (P2PMM-QMP ...),
+# device_del and device_add for the hot-plug test; its transcript goes to $OUT/qmp.log.
+rm -f "$vmdir/qmp.sock"
 qemu=(chroot "$ROOT" qemu-system-x86_64
 	-accel tcg,thread=multi -cpu max -machine q35 -smp 2 -m $memory
-	-nographic -vga none -no-reboot -nic none
-	-global ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off
+	-nographic -vga none -no-reboot -nic none -qmp unix:/build/vm/qmp.sock,server=on,wait=off
 	-kernel $KTREE/arch/x86/boot/bzImage -initrd /build/vm/initramfs.cpio.gz -append "$append"
 	"${devices[@]}"
 )
 log "booting the $topology VM ($mode${suites:+: $suites}); log: $log"
+: >"$log"
+python3 "$REPO/scripts/qmp_relay.py" "$vmdir/qmp.sock" "$log" >"$OUT/qmp.log" 2>&1 &
+relay=$!
 t0=$(date +%s)
 set +e
 if [ "$mode" = run ]; then
@@ -107,6 +115,8 @@ else
 		grep --line-buffered -E '^P2PMM-SUITE-END' | sed -u 's/^/[guest] /' >&2
 	rc=${PIPESTATUS[0]}
 fi
+kill "$relay" 2>/dev/null
+wait "$relay" 2>/dev/null
 set -e
 echo "$(($(date +%s) - t0))" >"${log%.log}.secs"
 [ "$rc" = 124 ] && log "VM timed out after ${VM_TIMEOUT:-1200} s"

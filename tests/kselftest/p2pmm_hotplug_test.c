@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kselftest: real PCIe hot-unplug of a provider device in use, and its return, again and again.
+ *
+ * The vaccel on its own root port (QEMU device "acc3", scripts/vm.sh) is removed and added back through QEMU's
+ * monitor: the test prints "P2PMM-QMP {device_del ...}" on the console, scripts/qmp_relay.py sends it to QEMU,
+ * QEMU asks the guest through ACPI to eject the device and the guest's acpiphp removes it (its driver unbinds);
+ * then "device_add" puts a new one in the slot (with a new memory backend) and acpiphp enumerates it. While the
+ * device goes, it is in use:
+ *  - static memory of it is mapped and filled;
+ *  - data is placed on its managed memory (P2PMM_IOC_MIGRATE), and p2pmm's mirror device (an importer) reads and
+ *    checks that data without pause;
+ *  - a thread moves a second buffer between that provider and system memory without pause;
+ *  - a thread has the NVMe on the other root port DMA a third buffer on that provider to disk and back
+ *    (P2PMM_IOC_BLKIO), comparing each round.
+ * Afterwards the static mapping raises SIGBUS, every byte of the managed data is where the CPU reads it (system
+ * memory or a peer, none on the device that went), the importer never read a wrong byte, every move and transfer
+ * failed only as documented, and when the device is back it registers new providers that work. The time from the
+ * start of the revocation (the static provider leaves the list) to the device's removal is printed, p50 and max,
+ * also for make test's summary (a P2PMM-SUMMARY line, scripts/report.py).
+ *
+ * P2PMM_HOTPLUG_CYCLES (environment, default 20) sets the number of cycles. Needs p2pmm.ko and p2pmm_mirror.ko
+ * on the default VM topology, run by scripts/vm.sh (the relay); run as root.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <linux/p2pmm.h>
+#include <lib/test_hmm_uapi.h>
+
+#include "kselftest_harness.h"
+#include "p2p_dma.h"
+#include "p2pmm_fault.h"
+#include "p2pmm_ioctl.h"
+#include "p2pmm_topo.h"
+
+#define PAGE 4096UL
+#define MB (1UL << 20)
+#define QEMU_ID "acc3"
+#define QEMU_BUS "rp3"
+#define QEMU_MEMDEV "vram1"		/* the first device's memory backend (scripts/vm.sh) */
+#define BAR_BYTES "134217728"		/* its size, 128 MiB */
+#define WAIT_S 90.0
+
+static uint8_t pattern(size_t i, unsigned int seed)
+{
+	return (uint8_t)(((i + seed * 7919u) * 2654435761u) >> 11) ^ 0x3c;
+}
+
+static void fill(uint8_t *p, size_t len, unsigned int seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = pattern(i, seed);
+}
+
+/* Bytes of p[0..len) that differ from the pattern of @seed. */
+static size_t wrong(const uint8_t *p, size_t len, unsigned int seed)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++)
+		n += p[i] != pattern(i, seed);
+	return n;
+}
+
+/* The static and managed providers of PCI device @dev (0 if none). */
+static void providers_of(int fd, const char *dev, uint32_t *st, uint32_t *mg)
+{
+	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
+	int n = list_providers(fd, p, P2P_DMA_MAX_PROVIDERS);
+
+	*st = *mg = 0;
+	for (int i = 0; i < n && i < P2P_DMA_MAX_PROVIDERS; i++) {
+		if (strcmp(p[i].device, dev))
+			continue;
+		if (p[i].kind == P2PMM_PROVIDER_STATIC)
+			*st = p[i].id;
+		else
+			*mg = p[i].id;
+	}
+}
+
+/* Asks QEMU, through the console and scripts/qmp_relay.py, to run a monitor command. */
+static void qmp(const char *json)
+{
+	dprintf(STDOUT_FILENO, "P2PMM-QMP %s\n", json);
+}
+
+struct worker {
+	pthread_t thread;
+	int fd;			/* /dev/p2pmm, or the mirror's device */
+	int disk;		/* the NVMe, for the BLKIO worker */
+	uint8_t *buf, *back;
+	size_t len;
+	uint32_t provider;
+	unsigned int seed;
+	atomic_int stop;
+	unsigned long rounds, bad_bytes, undocumented;
+	int last_errno;
+};
+
+/* Moves its buffer to the provider and back until told to stop; ENODEV once the provider went. */
+static void *mover_main(void *arg)
+{
+	struct worker *w = arg;
+
+	while (!atomic_load(&w->stop)) {
+		long a = p2pmm_migrate(w->fd, w->buf, w->len, w->provider);
+		long b = p2pmm_migrate(w->fd, w->buf, w->len, P2PMM_LOCATION_SYSTEM);
+
+		for (int i = 0; i < 2; i++) {
+			long r = i ? b : a;
+
+			if (r < 0 && errno != ENODEV && errno != ENOMEM && errno != EBUSY) {
+				w->undocumented++;
+				w->last_errno = errno;
+			}
+		}
+		w->bad_bytes += wrong(w->buf, w->len, w->seed);
+		w->rounds++;
+	}
+	return NULL;
+}
+
+/* Writes its buffer (on the provider) to the disk and reads it back into system memory, comparing. */
+static void *blkio_main(void *arg)
+{
+	struct worker *w = arg;
+
+	while (!atomic_load(&w->stop)) {
+		memset(w->back, 0, w->len);
+		struct p2pmm_blkio b;
+
+		if (p2pmm_blkio(w->fd, w->disk, w->buf, w->len, 0, 1, &b) ||
+		    p2pmm_blkio(w->fd, w->disk, w->back, w->len, 0, 0, &b)) {
+			/* EBUSY: a provider being removed took over a second to evict its pages. */
+			if (errno != EBUSY) {
+				w->undocumented++;
+				w->last_errno = errno;
+			}
+			continue;
+		}
+		w->bad_bytes += wrong(w->back, w->len, w->seed);
+		w->rounds++;
+	}
+	return NULL;
+}
+
+/* Reads its buffer through the mirror device (an importer) and checks it, until told to stop. */
+static void *importer_main(void *arg)
+{
+	struct worker *w = arg;
+
+	while (!atomic_load(&w->stop)) {
+		struct hmm_dmirror_cmd cmd = {
+			.addr = (uintptr_t)w->buf, .ptr = (uintptr_t)w->back, .npages = w->len / PAGE,
+		};
+
+		if (ioctl(w->fd, HMM_DMIRROR_READ, &cmd)) {
+			w->undocumented++;
+			w->last_errno = errno;
+			continue;
+		}
+		w->bad_bytes += wrong(w->back, w->len, w->seed);
+		w->rounds++;
+	}
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int exists(const char *path)
+{
+	struct stat sb;
+
+	return !stat(path, &sb);
+}
+
+FIXTURE(hotplug) {};
+FIXTURE_SETUP(hotplug) {}
+FIXTURE_TEARDOWN(hotplug) {}
+
+TEST_F_TIMEOUT(hotplug, device_goes_in_use_and_comes_back, 1800)
+{
+	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
+	const char *env = getenv("P2PMM_HOTPLUG_CYCLES");
+	int cycles = env ? atoi(env) : 20, n;
+	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
+	double *revoke_ms, *back_s;
+	char dev[32] = "", path[PATH_MAX], cmd[512], memdev[32] = QEMU_MEMDEV;
+	struct p2p_dma_nvme nvme;
+	uint32_t st, mg;
+	int disk, mirror;
+
+	ASSERT_LE(0, fd);
+	ASSERT_LT(0, cycles);
+	revoke_ms = calloc(cycles, sizeof(*revoke_ms));
+	back_s = calloc(cycles, sizeof(*back_s));
+	ASSERT_NE(NULL, revoke_ms);
+	ASSERT_NE(NULL, back_s);
+	/* The vaccel on the highest bus: the one on its own root port, QEMU's "acc3". */
+	n = list_providers(fd, p, P2P_DMA_MAX_PROVIDERS);
+	ASSERT_LT(0, n);
+	for (int i = 0; i < n && i < P2P_DMA_MAX_PROVIDERS; i++)
+		if (p[i].kind == P2PMM_PROVIDER_MANAGED && strcmp(p[i].device, dev) > 0)
+			snprintf(dev, sizeof(dev), "%.31s", p[i].device);
+	ASSERT_NE(0, dev[0]);
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", dev);
+	ASSERT_EQ(0, p2p_dma_find_nvme("p2pmm-rp2", &nvme)) TH_LOG("no NVMe p2pmm-rp2");
+	disk = open(nvme.blk, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, disk) TH_LOG("%s: %s", nvme.blk, strerror(errno));
+	mirror = open("/dev/hmm_dmirror0", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, mirror) TH_LOG("/dev/hmm_dmirror0 (p2pmm_mirror.ko): %s", strerror(errno));
+
+	for (int c = 0; c < cycles; c++) {
+		struct worker mover = { .fd = fd, .len = MB, .seed = 3 * c + 1 };
+		struct worker io = { .fd = fd, .disk = disk, .len = MB, .seed = 3 * c + 2 };
+		struct worker imp = { .fd = mirror, .len = 2 * MB, .seed = 3 * c };
+		uint8_t *stat_mem, *data;
+		double t0, t_revoke = 0, t_gone = 0;
+		uint32_t loc_bad = 0;
+
+		/* The device is there, with its two providers. */
+		t0 = p2p_dma_now_s();
+		do {
+			providers_of(fd, dev, &st, &mg);
+		} while ((!st || !mg) && p2p_dma_now_s() - t0 < WAIT_S && !usleep(10000));
+		ASSERT_NE(0, st) TH_LOG("cycle %d: no static provider on %s", c, dev);
+		ASSERT_NE(0, mg) TH_LOG("cycle %d: no managed provider on %s", c, dev);
+
+		stat_mem = mmap(NULL, MB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, P2PMM_MMAP_OFFSET(st));
+		ASSERT_NE(MAP_FAILED, stat_mem) TH_LOG("cycle %d: static mmap: %s", c, strerror(errno));
+		fill(stat_mem, MB, c);
+		data = mmap(NULL, 2 * MB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(MAP_FAILED, data);
+		fill(data, 2 * MB, imp.seed);
+		ASSERT_EQ(2 * MB / PAGE, p2pmm_migrate(fd, data, 2 * MB, mg)) TH_LOG("cycle %d: %s", c, strerror(errno));
+		imp.buf = data;
+		imp.back = malloc(imp.len);
+		mover.buf = mmap(NULL, MB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		io.buf = mmap(NULL, MB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		io.back = mmap(NULL, MB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(NULL, imp.back);
+		ASSERT_NE(MAP_FAILED, mover.buf);
+		ASSERT_NE(MAP_FAILED, io.buf);
+		ASSERT_NE(MAP_FAILED, io.back);
+		fill(mover.buf, MB, mover.seed);
+		fill(io.buf, MB, io.seed);
+		mover.provider = io.provider = mg;
+		ASSERT_EQ(MB / PAGE, p2pmm_migrate(fd, io.buf, MB, mg));
+		ASSERT_EQ(0, pthread_create(&mover.thread, NULL, mover_main, &mover));
+		ASSERT_EQ(0, pthread_create(&io.thread, NULL, blkio_main, &io));
+		ASSERT_EQ(0, pthread_create(&imp.thread, NULL, importer_main, &imp));
+		usleep(200000);
+
+		/* Out it goes: acpiphp removes the device, its driver unbinds. */
+		qmp("{\"execute\": \"device_del\", \"arguments\": {\"id\": \"" QEMU_ID "\"}}");
+		t0 = p2p_dma_now_s();
+		while (exists(path) && p2p_dma_now_s() - t0 < WAIT_S) {
+			uint32_t s2, m2;
+
+			if (!t_revoke) {
+				providers_of(fd, dev, &s2, &m2);
+				if (!s2)
+					t_revoke = p2p_dma_now_s();
+			}
+			usleep(1000);
+		}
+		t_gone = p2p_dma_now_s();
+		ASSERT_FALSE(exists(path)) TH_LOG("cycle %d: %s still there %.0f s after device_del", c, dev, WAIT_S);
+		if (!t_revoke)
+			t_revoke = t_gone;
+		revoke_ms[c] = (t_gone - t_revoke) * 1000;
+		usleep(100000);
+		atomic_store(&mover.stop, 1);
+		atomic_store(&io.stop, 1);
+		atomic_store(&imp.stop, 1);
+		pthread_join(mover.thread, NULL);
+		pthread_join(io.thread, NULL);
+		pthread_join(imp.thread, NULL);
+
+		/* Nothing lost, nothing left on the device that went. */
+		EXPECT_EQ(SIGBUS, p2pmm_read_faults(stat_mem)) TH_LOG("cycle %d: static memory still mapped", c);
+		EXPECT_EQ(0, wrong(data, 2 * MB, imp.seed)) TH_LOG("cycle %d: the placed data changed", c);
+		EXPECT_EQ(0, wrong(mover.buf, MB, mover.seed)) TH_LOG("cycle %d: the moved buffer changed", c);
+		EXPECT_EQ(0, wrong(io.buf, MB, io.seed)) TH_LOG("cycle %d: the transferred buffer changed", c);
+		loc_bad = p2pmm_count_at(fd, data, 2 * MB, mg) + p2pmm_count_at(fd, io.buf, MB, mg) +
+			  p2pmm_count_at(fd, mover.buf, MB, mg);
+		EXPECT_EQ(0, loc_bad) TH_LOG("cycle %d: pages still on provider %u", c, mg);
+		EXPECT_EQ(0, mover.bad_bytes + io.bad_bytes + imp.bad_bytes) {
+			TH_LOG("cycle %d: wrong bytes: mover %lu, blkio %lu, importer %lu", c, mover.bad_bytes,
+			       io.bad_bytes, imp.bad_bytes);
+		}
+		EXPECT_EQ(0, mover.undocumented + io.undocumented + imp.undocumented) {
+			TH_LOG("cycle %d: undocumented failures: mover %lu, blkio %lu, importer %lu (last errnos %d %d %d)",
+			       c, mover.undocumented, io.undocumented, imp.undocumented, mover.last_errno,
+			       io.last_errno, imp.last_errno);
+		}
+		TH_LOG("cycle %d: revoked in %.0f ms; rounds while it went: %lu moves, %lu transfers, %lu reads", c,
+		       revoke_ms[c], mover.rounds, io.rounds, imp.rounds);
+		munmap(stat_mem, MB);
+		munmap(data, 2 * MB);
+		munmap(mover.buf, MB);
+		munmap(io.buf, MB);
+		munmap(io.back, MB);
+		free(imp.back);
+
+		/*
+		 * Back it comes: a new device in the slot, bound and registered again. QEMU cannot give a memory
+		 * backend to a second device (its RAM block keeps the first one's name), so each device gets a new
+		 * backend and the old one goes.
+		 */
+		snprintf(cmd, sizeof(cmd), "{\"execute\": \"object-del\", \"arguments\": {\"id\": \"%s\"}}", memdev);
+		qmp(cmd);
+		snprintf(memdev, sizeof(memdev), QEMU_ID "-mem%d", c + 1);
+		snprintf(cmd, sizeof(cmd),
+			 "{\"execute\": \"object-add\", \"arguments\": {\"qom-type\": \"memory-backend-ram\", "
+			 "\"id\": \"%s\", \"size\": " BAR_BYTES "}}", memdev);
+		qmp(cmd);
+		snprintf(cmd, sizeof(cmd),
+			 "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"ivshmem-plain\", \"id\": \""
+			 QEMU_ID "\", \"memdev\": \"%s\", \"bus\": \"" QEMU_BUS "\"}}", memdev);
+		qmp(cmd);
+		t0 = p2p_dma_now_s();
+		do {
+			providers_of(fd, dev, &st, &mg);
+		} while ((!st || !mg) && p2p_dma_now_s() - t0 < WAIT_S && !usleep(10000));
+		back_s[c] = p2p_dma_now_s() - t0;
+		ASSERT_NE(0, mg) TH_LOG("cycle %d: %s did not come back within %.0f s", c, dev, WAIT_S);
+	}
+	qsort(revoke_ms, cycles, sizeof(*revoke_ms), cmp_double);
+	qsort(back_s, cycles, sizeof(*back_s), cmp_double);
+	dprintf(STDOUT_FILENO,
+		"# P2PMM-SUMMARY hot-unplug of %s in use, %d cycles: revocation p50 %.0f ms, max %.0f ms; back and "
+		"registered p50 %.1f s, max %.1f s\n", dev, cycles, revoke_ms[cycles / 2], revoke_ms[cycles - 1],
+		back_s[cycles / 2], back_s[cycles - 1]);
+	free(revoke_ms);
+	free(back_s);
+	close(mirror);
+	close(disk);
+	close(fd);
+}
+
+TEST_HARNESS_MAIN
