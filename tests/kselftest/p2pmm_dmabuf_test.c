@@ -12,7 +12,6 @@
  * Needs p2pmm.ko and p2pmm_sample.ko loaded on the default VM topology; run as root.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -39,30 +38,6 @@
 #define VACCEL "/sys/bus/pci/drivers/p2pmm_vaccel"
 #define PAGE 4096
 #define LEN (64 * PAGE)
-
-/* The first PCI device with this vendor and device id, or "". */
-static void find_pci(const char *vendor, const char *device, char *out, size_t len)
-{
-	char path[PATH_MAX], v[16], d[16];
-	struct dirent *e;
-	DIR *dir = opendir(PCI "/devices");
-
-	out[0] = 0;
-	while (dir && (e = readdir(dir))) {
-		snprintf(path, sizeof(path), PCI "/devices/%s/vendor", e->d_name);
-		if (p2p_dma_read_line(path, v, sizeof(v)))
-			continue;
-		snprintf(path, sizeof(path), PCI "/devices/%s/device", e->d_name);
-		if (p2p_dma_read_line(path, d, sizeof(d)))
-			continue;
-		if (!strcmp(v, vendor) && !strcmp(d, device)) {
-			snprintf(out, len, "%.31s", e->d_name);
-			break;
-		}
-	}
-	if (dir)
-		closedir(dir);
-}
 
 /* Whether @addr lies in a memory BAR of PCI device @dev (its resource file; bus = CPU addresses on q35). */
 static int in_a_bar(const char *dev, uint64_t addr)
@@ -142,7 +117,7 @@ FIXTURE_SETUP(dmabuf)
 
 	self->fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, self->fd);
-	find_pci("0x1234", "0x11e8", self->edu, sizeof(self->edu));
+	p2pmm_find_pci("0x1234", "0x11e8", self->edu, sizeof(self->edu));
 	ASSERT_NE(0, self->edu[0]) TH_LOG("no edu device (the default VM has one beside the switch accelerator)");
 	snprintf(path, sizeof(path), PCI "/devices/%s/driver", self->edu);
 	l = readlink(path, drv, sizeof(drv) - 1);
@@ -243,6 +218,34 @@ TEST_F(dmabuf, a_device_dmas_to_and_from_exported_static_memory)
 	close(buf);
 	free(page);
 	free(want);
+}
+
+/* Memory mapped from the provider's allocate file (at offset 0, as fio maps a file) exports the same way. */
+TEST_F(dmabuf, an_allocate_file_mapping_exports_too)
+{
+	uint8_t *mem, *page = malloc(PAGE);
+	char path[PATH_MAX];
+	int afd, buf, sfd;
+
+	ASSERT_NE(NULL, page);
+	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/by-device/%s/allocate", self->dev);
+	afd = open(path, O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, afd) TH_LOG("%s: %s", path, strerror(errno));
+	mem = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, afd, 0);
+	ASSERT_NE(MAP_FAILED, mem) TH_LOG("mmap %s: %s", path, strerror(errno));
+	close(afd);
+	p2p_dma_fill(mem, 2 * PAGE, 11);
+	buf = export_dmabuf(self->fd, mem + PAGE, PAGE, 0);
+	ASSERT_LE(0, buf) TH_LOG("P2PMM_IOC_DMABUF of the allocate file's mapping: %s", strerror(-buf));
+	sfd = import_dmabuf(buf, 0);
+	ASSERT_LE(0, sfd) TH_LOG("import: %s", strerror(-sfd));
+	memset(page, 0, PAGE);
+	ASSERT_EQ(0, dma_page(sfd, 0, page, 0));
+	EXPECT_EQ(0, memcmp(page, mem + PAGE, PAGE));
+	close(sfd);
+	close(buf);
+	munmap(mem, 2 * PAGE);
+	free(page);
 }
 
 /* An importer that cannot take P2P memory, and one without a route to the provider, are refused at attach. */

@@ -75,23 +75,6 @@ static size_t wrong(const uint8_t *p, size_t len, unsigned int seed)
 	return n;
 }
 
-/* The static and managed providers of PCI device @dev (0 if none). */
-static void providers_of(int fd, const char *dev, uint32_t *st, uint32_t *mg)
-{
-	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
-	int n = list_providers(fd, p, P2P_DMA_MAX_PROVIDERS);
-
-	*st = *mg = 0;
-	for (int i = 0; i < n && i < P2P_DMA_MAX_PROVIDERS; i++) {
-		if (strcmp(p[i].device, dev))
-			continue;
-		if (p[i].kind == P2PMM_PROVIDER_STATIC)
-			*st = p[i].id;
-		else
-			*mg = p[i].id;
-	}
-}
-
 /* Asks QEMU, through the console and scripts/qmp_relay.py, to run a monitor command. */
 static void qmp(const char *json)
 {
@@ -240,7 +223,7 @@ TEST_F_TIMEOUT(hotplug, device_goes_in_use_and_comes_back, 1800)
 		/* The device is there, with its two providers. */
 		t0 = p2p_dma_now_s();
 		do {
-			providers_of(fd, dev, &st, &mg);
+			p2pmm_providers_of(fd, dev, &st, &mg);
 		} while ((!st || !mg) && p2p_dma_now_s() - t0 < WAIT_S && !usleep(10000));
 		ASSERT_NE(0, st) TH_LOG("cycle %d: no static provider on %s", c, dev);
 		ASSERT_NE(0, mg) TH_LOG("cycle %d: no managed provider on %s", c, dev);
@@ -277,7 +260,7 @@ TEST_F_TIMEOUT(hotplug, device_goes_in_use_and_comes_back, 1800)
 			uint32_t s2, m2;
 
 			if (!t_revoke) {
-				providers_of(fd, dev, &s2, &m2);
+				p2pmm_providers_of(fd, dev, &s2, &m2);
 				if (!s2)
 					t_revoke = p2p_dma_now_s();
 			}
@@ -340,7 +323,7 @@ TEST_F_TIMEOUT(hotplug, device_goes_in_use_and_comes_back, 1800)
 		qmp(cmd);
 		t0 = p2p_dma_now_s();
 		do {
-			providers_of(fd, dev, &st, &mg);
+			p2pmm_providers_of(fd, dev, &st, &mg);
 		} while ((!st || !mg) && p2p_dma_now_s() - t0 < WAIT_S && !usleep(10000));
 		back_s[c] = p2p_dma_now_s() - t0;
 		ASSERT_NE(0, mg) TH_LOG("cycle %d: %s did not come back within %.0f s", c, dev, WAIT_S);

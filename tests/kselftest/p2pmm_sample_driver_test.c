@@ -15,7 +15,6 @@
  * Needs p2pmm.ko and p2pmm_sample.ko loaded on the default VM topology; run as root.
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -68,24 +67,6 @@ static int rebind(const char *dev, const char *from, const char *driver)
 	return p2p_dma_write_file(PCI "/drivers_probe", dev);
 }
 
-/* The providers of `dev`: static and managed ids (0 if none). How many providers exist, or -1. */
-static int providers_of(int fd, const char *dev, uint32_t *st, uint32_t *managed)
-{
-	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
-	int n = list_providers(fd, p, P2P_DMA_MAX_PROVIDERS);
-
-	*st = *managed = 0;
-	for (int i = 0; i < n && i < P2P_DMA_MAX_PROVIDERS; i++) {
-		if (strcmp(p[i].device, dev))
-			continue;
-		if (p[i].kind == P2PMM_PROVIDER_STATIC)
-			*st = p[i].id;
-		else
-			*managed = p[i].id;
-	}
-	return n;
-}
-
 TEST(a_driver_outside_p2pmm_offers_its_memory)
 {
 	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
@@ -102,13 +83,13 @@ TEST(a_driver_outside_p2pmm_offers_its_memory)
 		if (p[i].kind == P2PMM_PROVIDER_MANAGED && strcmp(p[i].device, dev) > 0)
 			snprintf(dev, sizeof(dev), "%s", p[i].device);
 	ASSERT_NE(0, dev[0]);
-	ASSERT_LT(0, providers_of(fd, dev, &vaccel_st, &vaccel_managed));
+	ASSERT_LT(0, p2pmm_providers_of(fd, dev, &vaccel_st, &vaccel_managed));
 
 	ASSERT_EQ(0, rebind(dev, "p2pmm_vaccel", "p2pmm_sample")) TH_LOG("%s to p2pmm_sample: %s", dev,
 									 strerror(errno));
 	driver_of(dev, drv, sizeof(drv));
 	ASSERT_STREQ("p2pmm_sample", drv);
-	ASSERT_LT(0, providers_of(fd, dev, &st, &managed));
+	ASSERT_LT(0, p2pmm_providers_of(fd, dev, &st, &managed));
 	ASSERT_NE(0, st) TH_LOG("p2pmm_sample registered no static memory on %s", dev);
 	ASSERT_NE(0, managed);
 	/*
@@ -133,7 +114,7 @@ TEST(a_driver_outside_p2pmm_offers_its_memory)
 	/* The driver goes: its memory is revoked and evicted, as p2pmm's own driver's is. */
 	ASSERT_EQ(0, p2p_dma_write_file(PCI "/drivers/p2pmm_sample/unbind", dev));
 	/* The list still works (the other devices' providers), without this device's. */
-	ASSERT_LT(0, providers_of(fd, dev, &st, &managed));
+	ASSERT_LT(0, p2pmm_providers_of(fd, dev, &st, &managed));
 	EXPECT_EQ(0, st);
 	EXPECT_EQ(0, managed);
 	EXPECT_EQ(SIGBUS, p2pmm_read_faults(bar));
@@ -152,34 +133,10 @@ TEST(a_driver_outside_p2pmm_offers_its_memory)
 	}
 	driver_of(dev, drv, sizeof(drv));
 	EXPECT_STREQ("p2pmm_vaccel", drv);
-	ASSERT_LT(0, providers_of(fd, dev, &st, &managed));
+	ASSERT_LT(0, p2pmm_providers_of(fd, dev, &st, &managed));
 	EXPECT_NE(0, st);
 	EXPECT_NE(0, managed);
 	close(fd);
-}
-
-/* The PCI name of the first device with this vendor and device id into out ("" for none). */
-static void find_pci(const char *vendor, const char *device, char *out, size_t len)
-{
-	char path[PATH_MAX], v[16], d[16];
-	struct dirent *e;
-	DIR *dir = opendir(PCI "/devices");
-
-	out[0] = 0;
-	while (dir && (e = readdir(dir))) {
-		snprintf(path, sizeof(path), PCI "/devices/%s/vendor", e->d_name);
-		if (p2p_dma_read_line(path, v, sizeof(v)))
-			continue;
-		snprintf(path, sizeof(path), PCI "/devices/%s/device", e->d_name);
-		if (p2p_dma_read_line(path, d, sizeof(d)))
-			continue;
-		if (!strcmp(v, vendor) && !strcmp(d, device)) {
-			snprintf(out, len, "%.31s", e->d_name);
-			break;
-		}
-	}
-	if (dir)
-		closedir(dir);
 }
 
 /* A provider's file in /sys/kernel/p2pmm as a number, or -1. */
@@ -232,7 +189,7 @@ TEST(a_copy_engine_moves_pages_between_providers)
 	uint8_t *data;
 
 	ASSERT_LE(0, fd);
-	find_pci("0x1234", "0x11e8", edu, sizeof(edu));
+	p2pmm_find_pci("0x1234", "0x11e8", edu, sizeof(edu));
 	ASSERT_NE(0, edu[0]) TH_LOG("no edu device (the default VM has one beside the switch accelerator)");
 	driver_of(edu, drv, sizeof(drv));
 	ASSERT_STREQ("p2pmm_sample", drv) TH_LOG("p2pmm_sample drives %s as its copy engine", edu);
@@ -252,7 +209,7 @@ TEST(a_copy_engine_moves_pages_between_providers)
 	ASSERT_NE(0, far) TH_LOG("no managed provider across the host bridge");
 
 	ASSERT_EQ(0, rebind(dev, "p2pmm_vaccel", "p2pmm_sample")) TH_LOG("%s: %s", dev, strerror(errno));
-	ASSERT_LT(0, providers_of(fd, dev, &st, &managed));
+	ASSERT_LT(0, p2pmm_providers_of(fd, dev, &st, &managed));
 	ASSERT_NE(0, managed);
 	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/copy_engine", managed);
 	ASSERT_EQ(0, p2p_dma_read_line(path, line, sizeof(line)));
@@ -291,7 +248,7 @@ TEST(a_copy_engine_moves_pages_between_providers)
 	snprintf(path, sizeof(path), PCI "/devices/%s/driver_override", dev);
 	ASSERT_EQ(0, p2p_dma_write_file(path, "\n"));
 	ASSERT_EQ(0, p2p_dma_write_file(PCI "/drivers/p2pmm_vaccel/bind", dev));
-	ASSERT_LT(0, providers_of(fd, dev, &st, &managed));
+	ASSERT_LT(0, p2pmm_providers_of(fd, dev, &st, &managed));
 	EXPECT_NE(0, managed);
 	munmap(data, ENGINE_LEN);
 	close(fd);

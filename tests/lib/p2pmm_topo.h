@@ -7,6 +7,7 @@
 #ifndef P2PMM_TESTS_P2PMM_TOPO_H
 #define P2PMM_TESTS_P2PMM_TOPO_H
 
+#include <dirent.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -67,6 +68,59 @@ static inline int route(int fd, uint32_t provider, const char *client, struct p2
 	r->verdict = r->plan = r->reason = r->host_bridge = 0xa5a5a5a5U;
 	r->distance = INT32_MIN;
 	return ioctl(fd, P2PMM_IOC_ROUTE, r);
+}
+
+/* The static and managed providers of PCI device @dev (0 if none): how many providers exist, or -1. */
+static inline int p2pmm_providers_of(int fd, const char *dev, uint32_t *st, uint32_t *managed)
+{
+	struct p2pmm_provider_info p[32];
+	int n = list_providers(fd, p, 32);
+
+	*st = *managed = 0;
+	for (int i = 0; i < n && i < 32; i++) {
+		if (strcmp(p[i].device, dev))
+			continue;
+		if (p[i].kind == P2PMM_PROVIDER_STATIC)
+			*st = p[i].id;
+		else
+			*managed = p[i].id;
+	}
+	return n;
+}
+
+/* The PCI name of the first device with this vendor and device id ("0x1234"), or "" in @out. */
+static inline void p2pmm_find_pci(const char *vendor, const char *device, char *out, size_t len)
+{
+	char path[PATH_MAX], v[16] = "", d[16] = "";
+	struct dirent *e;
+	DIR *dir = opendir(P2PMM_TOPO_PCI_DEVICES);
+
+	out[0] = 0;
+	while (dir && (e = readdir(dir))) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), P2PMM_TOPO_PCI_DEVICES "/%s/vendor", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(v, sizeof(v), f))
+			v[0] = 0;
+		fclose(f);
+		snprintf(path, sizeof(path), P2PMM_TOPO_PCI_DEVICES "/%s/device", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(d, sizeof(d), f))
+			d[0] = 0;
+		fclose(f);
+		v[strcspn(v, "\n")] = d[strcspn(d, "\n")] = 0;
+		if (!strcmp(v, vendor) && !strcmp(d, device)) {
+			snprintf(out, len, "%.31s", e->d_name);
+			break;
+		}
+	}
+	if (dir)
+		closedir(dir);
 }
 
 #endif /* P2PMM_TESTS_P2PMM_TOPO_H */
