@@ -702,6 +702,23 @@ impl Device {
             .map_err(|e| err(Command::Advise, e))
     }
 
+    /// `P2PMM_IOC_DMABUF`: exports `length` bytes at `addr` of this process's static memory (one
+    /// writable VMA of a mapping from [`Device::map_static`] or a provider's allocate file) as a
+    /// dma-buf, close-on-exec, for another driver's device to import. The dma-buf holds the memory
+    /// until it is closed, also after the mapping goes; memory that is not static memory is
+    /// `EOPNOTSUPP`.
+    pub fn export_dmabuf(&self, addr: u64, length: u64) -> Result<std::os::fd::OwnedFd> {
+        let mut d = raw::Dmabuf {
+            size: raw::size_of_u32::<raw::Dmabuf>(),
+            flags: raw::P2PMM_DMABUF_CLOEXEC,
+            addr,
+            length,
+            fd: -1,
+            ..Default::default()
+        };
+        sys::dmabuf(self.file.as_fd(), &mut d).map_err(|e| err(Command::Dmabuf, e))
+    }
+
     /// `P2PMM_IOC_BLKIO`, device to memory: block device `file` (open for reading) writes `buf` by
     /// DMA with its bytes from byte `offset` on. Pages of `buf` on a managed provider stay there
     /// (reached through the provider's BAR where the device's route to it is direct, else through a
@@ -925,6 +942,24 @@ mod tests {
         );
         let e = dev.blkio_write(&file, m.as_slice(), 512).unwrap_err();
         assert_eq!(e.errno, libc::ENOTTY);
+    }
+
+    #[test]
+    fn export_of_a_file_that_is_not_p2pmm() {
+        // The call reaches the kernel and comes back as ENOTTY; no descriptor is made.
+        let dev = Device::open("/dev/null").unwrap();
+        let m = anonymous(4096).unwrap();
+        let e = dev.export_dmabuf(m.addr(), 4096).unwrap_err();
+        assert_eq!(
+            (e.call, e.errno),
+            (Call::Ioctl(Command::Dmabuf), libc::ENOTTY)
+        );
+        assert!(Error {
+            call: Call::Ioctl(Command::Dmabuf),
+            errno: libc::EOPNOTSUPP
+        }
+        .to_string()
+        .contains("only static memory"));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use crate::raw;
 use core::ptr::NonNull;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// The uAPI structs without user pointers: plain old data that the kernel reads and writes through
 /// an ioctl's argument pointer. Crate-private, so implemented for exactly these.
@@ -15,6 +15,7 @@ impl IoctlArg for raw::Version {}
 impl IoctlArg for raw::Route {}
 impl IoctlArg for raw::Migrate {}
 impl IoctlArg for raw::Advise {}
+impl IoctlArg for raw::Dmabuf {}
 
 /// The current thread's errno.
 fn errno() -> i32 {
@@ -43,6 +44,15 @@ pub(crate) fn ioctl<T: IoctlArg>(fd: BorrowedFd<'_>, request: u32, arg: &mut T) 
     } else {
         Ok(())
     }
+}
+
+/// `P2PMM_IOC_DMABUF` of `arg`: the new dma-buf's descriptor, owned by the caller.
+pub(crate) fn dmabuf(fd: BorrowedFd<'_>, arg: &mut raw::Dmabuf) -> Result<OwnedFd, i32> {
+    ioctl(fd, raw::P2PMM_IOC_DMABUF, arg)?;
+    // SAFETY: On success the kernel installed a new descriptor in this process's table for this
+    // call and wrote its number into `arg.fd`; nothing else knows of it, so it is ours to own and
+    // close.
+    Ok(unsafe { OwnedFd::from_raw_fd(arg.fd) })
 }
 
 /// `P2PMM_IOC_PROVIDERS` into `entries`: returns (count, entry_size) as the kernel reports them.
