@@ -8,7 +8,10 @@
  *  (b) invalidatable memory: a working set twice an accelerator's managed memory streams through it while a peer
  *      (p2pmm_mirror, an importer on the mirror layer) keeps reading it; evictions and invalidations are shown
  *      live, the peer re-faults and checks every byte it reads;
- *  (c) device to device: a range moves from one accelerator's managed memory to the other's.
+ *  (c) device to device: a range moves from one accelerator's managed memory to the other's;
+ *  (d) the doors tools and other drivers use: the same accelerator's allocate file mapped at offset 0, as
+ *      fio --mem=mmapshared:FILE maps its buffers, takes an O_DIRECT read; that memory, exported as a dma-buf, is
+ *      imported by p2pmm_sample's importer, whose DMA engine (the edu) reads a page of it by bus address.
  * Ends with what was verified and the providers' counters.
  */
 #define _GNU_SOURCE
@@ -26,6 +29,7 @@
 #include <unistd.h>
 
 #include <linux/p2pmm.h>
+#include <linux/p2pmm_sample.h>
 #include <lib/test_hmm_uapi.h>
 
 #include "p2p_dma.h"
@@ -145,6 +149,63 @@ static void managed_blkio(int fd, int bfd, const struct p2p_dma_nvme *nvme, cons
  * (O_DIRECT pread) and writes them back to another place of the disk from there (O_DIRECT pwrite); then into the
  * same accelerator's managed memory by P2PMM_IOC_BLKIO.
  */
+/* (d): the provider's allocate file, as a tool maps it, and a dma-buf of it for another driver's device. */
+static void doors(int fd, const struct p2pmm_provider_info *acc, int bfd, off_t from)
+{
+	struct p2pmm_dmabuf d = { .size = sizeof(d), .flags = P2PMM_DMABUF_CLOEXEC };
+	struct p2pmm_sample_status st;
+	struct p2pmm_sample_import imp;
+	struct p2pmm_sample_dma dma;
+	uint8_t *mem, *page;
+	size_t len = MB;
+	char path[128];
+	long bad = -1;
+	int afd, sfd;
+
+	printf("\n== (d) the doors tools and other drivers use: %s's allocate file, and a dma-buf ==\n", acc->device);
+	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/by-device/%s/allocate", acc->device);
+	afd = open(path, O_RDWR | O_CLOEXEC);
+	mem = afd < 0 ? MAP_FAILED : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, afd, 0);
+	if (mem == MAP_FAILED)
+		die(path);
+	close(afd);
+	if (pread(bfd, mem, len, from) != (ssize_t)len)
+		die("O_DIRECT read into the allocate file's mapping");
+	for (size_t i = 0; i < len && bad < 0; i++)
+		if (mem[i] != pattern(i, 0xa1))
+			bad = (long)i;
+	printf("  mmap(%s, offset 0), as fio --mem=mmapshared:FILE maps its buffers; the NVMe's O_DIRECT read of "
+	       "1 MiB lands in it\n", path);
+	check("a tool's O_DIRECT read through the provider's allocate file, every byte", bad < 0);
+	if (access("/dev/p2pmm_sample", F_OK)) {
+		printf("  (no /dev/p2pmm_sample: p2pmm_sample.ko is not loaded, the dma-buf part is skipped)\n");
+		munmap(mem, len);
+		return;
+	}
+	d.addr = (uintptr_t)mem;
+	d.length = len;
+	if (ioctl(fd, P2PMM_IOC_DMABUF, &d))
+		die("P2PMM_IOC_DMABUF");
+	sfd = open("/dev/p2pmm_sample", O_RDWR | O_CLOEXEC);
+	imp = (struct p2pmm_sample_import){ .fd = d.fd };
+	if (sfd < 0 || ioctl(sfd, P2PMM_SAMPLE_IOC_IMPORT, &imp))
+		die("import of the dma-buf by p2pmm_sample");
+	page = calloc(1, PAGE);
+	dma = (struct p2pmm_sample_dma){ .offset = 3 * PAGE, .buf = (uintptr_t)page };
+	if (!page || ioctl(sfd, P2PMM_SAMPLE_IOC_DMA, &dma) || ioctl(sfd, P2PMM_SAMPLE_IOC_STATUS, &st))
+		die("the edu's DMA from the dma-buf");
+	printf("  exported as a dma-buf (P2PMM_IOC_DMABUF); p2pmm_sample attached its edu, mapped it at bus address "
+	       "%#llx and read page 3 by DMA\n", (unsigned long long)st.dma_addr);
+	check("the edu read the dma-buf's page by P2P DMA, every byte", !memcmp(page, mem + 3 * PAGE, PAGE));
+	fflush(stdout);
+	if (system("p2pmmctl dmabufs"))
+		check("p2pmmctl dmabufs lists it", 0);
+	close(sfd);
+	close(d.fd);
+	free(page);
+	munmap(mem, len);
+}
+
 static void static_bars(int fd)
 {
 	const struct p2pmm_provider_info *acc = NULL;
@@ -222,6 +283,7 @@ static void static_bars(int fd)
 	check("no DMA mapping, no bounce, no CPU copy for the BAR transfers (the control had some)",
 	      maps_in == 0 && maps_out == 0 && maps_ram > 0);
 	managed_blkio(fd, bfd, &nvme, acc->device, from, len);
+	doors(fd, acc, bfd, from);
 	munmap(bar, len);
 	free(ram);
 	close(bfd);

@@ -69,10 +69,13 @@ else
 	cat /sys/kernel/p2pmm/routes
 fi
 
-# The peer of part (b): p2pmm's mirror device, an importer on the mirror layer.
+# The peer of part (b): p2pmm's mirror device, an importer on the mirror layer. The importer of part (d):
+# p2pmm_sample's dma-buf importer, whose DMA engine is the edu (the driver binds it by its ID table).
 insmod /lib/modules/p2pmm_mirror.ko
+insmod /lib/modules/p2pmm_sample.ko
 /bin/p2pmm-demo
 echo "P2PMM-DEMO rc=$?"
+rmmod p2pmm_sample
 rmmod p2pmm_mirror
 
 echo

@@ -328,6 +328,22 @@ TEST_F_TIMEOUT(hotplug, device_goes_in_use_and_comes_back, 1800)
 		back_s[c] = p2p_dma_now_s() - t0;
 		ASSERT_NE(0, mg) TH_LOG("cycle %d: %s did not come back within %.0f s", c, dev, WAIT_S);
 	}
+	/* The device that came back last is usable: its static memory holds data, its managed memory takes pages. */
+	{
+		uint8_t *st_mem = mmap(NULL, MB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, P2PMM_MMAP_OFFSET(st));
+		uint8_t *buf = mmap(NULL, MB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		ASSERT_NE(MAP_FAILED, st_mem) TH_LOG("static mmap after the last return: %s", strerror(errno));
+		ASSERT_NE(MAP_FAILED, buf);
+		fill(st_mem, MB, 77);
+		fill(buf, MB, 78);
+		EXPECT_EQ(MB / PAGE, p2pmm_migrate(fd, buf, MB, mg));
+		EXPECT_EQ(MB / PAGE, p2pmm_count_at(fd, buf, MB, mg));
+		EXPECT_EQ(0, wrong(st_mem, MB, 77));
+		EXPECT_EQ(0, wrong(buf, MB, 78));
+		munmap(st_mem, MB);
+		munmap(buf, MB);
+	}
 	qsort(revoke_ms, cycles, sizeof(*revoke_ms), cmp_double);
 	qsort(back_s, cycles, sizeof(*back_s), cmp_double);
 	dprintf(STDOUT_FILENO,
