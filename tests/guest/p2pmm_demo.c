@@ -4,14 +4,14 @@
  *
  *  (a) static BARs: an NVMe DMAs data from its disk into an accelerator's BAR mapped through /dev/p2pmm and back,
  *      by PCI bus address over the route the kernel reports (no DMA mapping, no CPU copy: shown, not assumed),
- *      then into memory placed on the accelerator's managed provider, where it is (P2PMM_IOC_BLKIO);
+ *      then into memory placed on the accelerator's managed provider, where it is (P2PMM_IOC_BLKIO), and last
+ *      through the doors tools and other drivers use: the accelerator's allocate file mapped at offset 0, as
+ *      fio --mem=mmapshared:FILE maps its buffers, takes an O_DIRECT read, and that memory, exported as a
+ *      dma-buf, is imported by p2pmm_sample's importer, whose DMA engine (the edu) reads a page of it by bus address;
  *  (b) invalidatable memory: a working set twice an accelerator's managed memory streams through it while a peer
  *      (p2pmm_mirror, an importer on the mirror layer) keeps reading it; evictions and invalidations are shown
  *      live, the peer re-faults and checks every byte it reads;
- *  (c) device to device: a range moves from one accelerator's managed memory to the other's;
- *  (d) the doors tools and other drivers use: the same accelerator's allocate file mapped at offset 0, as
- *      fio --mem=mmapshared:FILE maps its buffers, takes an O_DIRECT read; that memory, exported as a dma-buf, is
- *      imported by p2pmm_sample's importer, whose DMA engine (the edu) reads a page of it by bus address.
+ *  (c) device to device: a range moves from one accelerator's managed memory to the other's.
  * Ends with what was verified and the providers' counters.
  */
 #define _GNU_SOURCE
@@ -149,7 +149,7 @@ static void managed_blkio(int fd, int bfd, const struct p2p_dma_nvme *nvme, cons
  * (O_DIRECT pread) and writes them back to another place of the disk from there (O_DIRECT pwrite); then into the
  * same accelerator's managed memory by P2PMM_IOC_BLKIO.
  */
-/* (d): the provider's allocate file, as a tool maps it, and a dma-buf of it for another driver's device. */
+/* (a), last: the provider's allocate file, as a tool maps it, and a dma-buf of it for another driver's device. */
 static void doors(int fd, const struct p2pmm_provider_info *acc, int bfd, off_t from)
 {
 	struct p2pmm_dmabuf d = { .size = sizeof(d), .flags = P2PMM_DMABUF_CLOEXEC };
@@ -162,7 +162,8 @@ static void doors(int fd, const struct p2pmm_provider_info *acc, int bfd, off_t 
 	long bad = -1;
 	int afd, sfd;
 
-	printf("\n== (d) the doors tools and other drivers use: %s's allocate file, and a dma-buf ==\n", acc->device);
+	printf("\n== (a) continued: the doors tools and other drivers use: %s's allocate file, and a dma-buf ==\n",
+	       acc->device);
 	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/by-device/%s/allocate", acc->device);
 	afd = open(path, O_RDWR | O_CLOEXEC);
 	mem = afd < 0 ? MAP_FAILED : mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, afd, 0);
