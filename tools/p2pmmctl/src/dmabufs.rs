@@ -2,8 +2,8 @@
 
 //! `p2pmmctl dmabufs`: the dma-bufs exported from p2pmm memory (`P2PMM_IOC_DMABUF`) and the devices
 //! attached to each, as the kernel's dma-buf core lists every dma-buf in
-//! `/sys/kernel/debug/dma_buf/bufinfo` (root; debugfs). p2pmm's are those whose exporter is `p2pmm`;
-//! it names each `p2pmm provider <id>`.
+//! `/sys/kernel/debug/dma_buf/bufinfo` (root; debugfs). p2pmm's are those whose exporter is
+//! `p2pmm`; it names each `p2pmm provider <id>`.
 
 use crate::output::{human_bytes, Table};
 use serde::Serialize;
