@@ -88,32 +88,35 @@ static inline int p2pmm_providers_of(int fd, const char *dev, uint32_t *st, uint
 	return n;
 }
 
+/* The first line of sysfs file @dir/@name/@file without its newline, in @out: 0, or -1 if it cannot be read. */
+static inline int p2pmm_topo_read(const char *dir, const char *name, const char *file, char *out, size_t len)
+{
+	char path[PATH_MAX];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, name, file);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	ok = fgets(out, (int)len, f) != NULL;
+	fclose(f);
+	out[strcspn(out, "\n")] = 0;
+	return ok ? 0 : -1;
+}
+
 /* The PCI name of the first device with this vendor and device id ("0x1234"), or "" in @out. */
 static inline void p2pmm_find_pci(const char *vendor, const char *device, char *out, size_t len)
 {
-	char path[PATH_MAX], v[16] = "", d[16] = "";
-	struct dirent *e;
 	DIR *dir = opendir(P2PMM_TOPO_PCI_DEVICES);
+	char v[16], d[16];
+	struct dirent *e;
 
 	out[0] = 0;
 	while (dir && (e = readdir(dir))) {
-		FILE *f;
-
-		snprintf(path, sizeof(path), P2PMM_TOPO_PCI_DEVICES "/%s/vendor", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
+		if (p2pmm_topo_read(P2PMM_TOPO_PCI_DEVICES, e->d_name, "vendor", v, sizeof(v)) ||
+		    p2pmm_topo_read(P2PMM_TOPO_PCI_DEVICES, e->d_name, "device", d, sizeof(d)))
 			continue;
-		if (!fgets(v, sizeof(v), f))
-			v[0] = 0;
-		fclose(f);
-		snprintf(path, sizeof(path), P2PMM_TOPO_PCI_DEVICES "/%s/device", e->d_name);
-		f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (!fgets(d, sizeof(d), f))
-			d[0] = 0;
-		fclose(f);
-		v[strcspn(v, "\n")] = d[strcspn(d, "\n")] = 0;
 		if (!strcmp(v, vendor) && !strcmp(d, device)) {
 			snprintf(out, len, "%.31s", e->d_name);
 			break;
