@@ -94,23 +94,33 @@ struct worker {
 	int last_errno;
 };
 
-/* Moves its buffer to the provider and back until told to stop; ENODEV once the provider went. */
+/* A failed call's errno: counted as undocumented unless it is one of @documented (0-terminated). */
+static void failed(struct worker *w, int err, const int *documented)
+{
+	for (; *documented; documented++)
+		if (err == *documented)
+			return;
+	w->undocumented++;
+	w->last_errno = err;
+}
+
+/* MIGRATE while the provider goes: ENODEV once it is gone, ENOMEM, EBUSY (uapi.rst). */
+static const int migrate_errnos[] = { ENODEV, ENOMEM, EBUSY, 0 };
+/* BLKIO: EBUSY when a provider being removed took over a second to evict its pages (uapi.rst). */
+static const int blkio_errnos[] = { EBUSY, 0 };
+/* The mirror's reads fault pages back wherever they are: no error is expected. */
+static const int no_errnos[] = { 0 };
+
+/* Moves its buffer to the provider and back until told to stop. */
 static void *mover_main(void *arg)
 {
 	struct worker *w = arg;
 
 	while (!atomic_load(&w->stop)) {
-		long a = p2pmm_migrate(w->fd, w->buf, w->len, w->provider);
-		long b = p2pmm_migrate(w->fd, w->buf, w->len, P2PMM_LOCATION_SYSTEM);
-
-		for (int i = 0; i < 2; i++) {
-			long r = i ? b : a;
-
-			if (r < 0 && errno != ENODEV && errno != ENOMEM && errno != EBUSY) {
-				w->undocumented++;
-				w->last_errno = errno;
-			}
-		}
+		if (p2pmm_migrate(w->fd, w->buf, w->len, w->provider) < 0)
+			failed(w, errno, migrate_errnos);
+		if (p2pmm_migrate(w->fd, w->buf, w->len, P2PMM_LOCATION_SYSTEM) < 0)
+			failed(w, errno, migrate_errnos);
 		w->bad_bytes += wrong(w->buf, w->len, w->seed);
 		w->rounds++;
 	}
@@ -121,18 +131,13 @@ static void *mover_main(void *arg)
 static void *blkio_main(void *arg)
 {
 	struct worker *w = arg;
+	struct p2pmm_blkio b;
 
 	while (!atomic_load(&w->stop)) {
 		memset(w->back, 0, w->len);
-		struct p2pmm_blkio b;
-
 		if (p2pmm_blkio(w->fd, w->disk, w->buf, w->len, 0, 1, &b) ||
 		    p2pmm_blkio(w->fd, w->disk, w->back, w->len, 0, 0, &b)) {
-			/* EBUSY: a provider being removed took over a second to evict its pages. */
-			if (errno != EBUSY) {
-				w->undocumented++;
-				w->last_errno = errno;
-			}
+			failed(w, errno, blkio_errnos);
 			continue;
 		}
 		w->bad_bytes += wrong(w->back, w->len, w->seed);
@@ -152,8 +157,7 @@ static void *importer_main(void *arg)
 		};
 
 		if (ioctl(w->fd, HMM_DMIRROR_READ, &cmd)) {
-			w->undocumented++;
-			w->last_errno = errno;
+			failed(w, errno, no_errnos);
 			continue;
 		}
 		w->bad_bytes += wrong(w->back, w->len, w->seed);
