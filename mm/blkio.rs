@@ -98,6 +98,17 @@ impl RouteMemo {
             .map(|&(_, _, _, direct)| direct)
     }
 
+    /// Whether `client` reaches `p` directly under the route policy (`PLAN_DIRECT`): recalled, or
+    /// asked of the DMA API now (which cannot happen under a mirror's lock).
+    pub fn direct(memo: &Mutex<Self>, p: &Provider, client: &pci::Device) -> bool {
+        let known = memo.lock().get(p, client);
+        known.unwrap_or_else(|| {
+            let direct = p.route_to(client).plan == PLAN_DIRECT;
+            memo.lock().put(p, client, direct);
+            direct
+        })
+    }
+
     fn put(&mut self, p: &Provider, client: &pci::Device, direct: bool) {
         if self.entries.len() >= Self::ROOM {
             let _ = self.entries.remove(0);
@@ -159,15 +170,9 @@ pub fn transfer(
             // A provider's route was needed: ask it now (or recall it), then set the piece up
             // again.
             let direct = queue_p2p
-                && client.as_ref().is_some_and(|c| {
-                    let p = &all[i];
-                    let known = memo.lock().get(p, c);
-                    known.unwrap_or_else(|| {
-                        let direct = p.route_to(c).plan == PLAN_DIRECT;
-                        memo.lock().put(p, c, direct);
-                        direct
-                    })
-                });
+                && client
+                    .as_ref()
+                    .is_some_and(|c| RouteMemo::direct(memo, &all[i], c));
             reach[i] = Some(Reach { direct });
             continue;
         }

@@ -78,6 +78,8 @@ pub mod block_io;
 pub mod copy_engine;
 #[path = "bind/devmem.rs"]
 pub mod devmem;
+#[path = "bind/dma_mirror.rs"]
+pub mod dma_mirror;
 #[path = "bind/dmem.rs"]
 pub mod dmem;
 #[path = "bind/ffi.rs"]
@@ -107,6 +109,8 @@ pub mod debugfs;
 pub mod dmem_reclaim;
 pub mod errno_map;
 pub mod export;
+pub mod export_importer;
+pub mod importer;
 pub mod managed;
 pub mod provider;
 pub mod reclaim;

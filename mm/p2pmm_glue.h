@@ -146,5 +146,13 @@ int p2pmm_rs_register_static(struct pci_dev *pdev, int bar, u64 size, u64 offset
 int p2pmm_rs_register_managed(struct pci_dev *pdev, int bar, u64 size, u64 offset);
 int p2pmm_rs_unregister(struct pci_dev *pdev, u32 id);
 int p2pmm_rs_set_copy_engine(struct pci_dev *pdev, u32 id, struct p2pmm_copy_engine *engine);
+struct device;
+struct mm_struct;
+struct p2pmm_importer;
+void *p2pmm_rs_importer_new(struct device *dev, struct mm_struct *mm, unsigned long start, unsigned long length,
+			    struct p2pmm_importer *imp, int *err);
+int p2pmm_rs_importer_map(void *rs, unsigned int flags, dma_addr_t *addrs, u8 *routes, unsigned long *seq);
+bool p2pmm_rs_importer_retry(void *rs, unsigned long seq);
+void p2pmm_rs_importer_drop(void *rs);
 
 #endif /* P2PMM_GLUE_H */

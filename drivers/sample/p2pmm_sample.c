@@ -13,7 +13,9 @@
  * the test VM the edu is function 1 of the switch accelerator's slot, beside its memory on function 0.
  *
  * The same engine is the device of the driver's dma-buf importer, /dev/p2pmm_sample (p2pmm_sample_importer.c), which
- * imports p2pmm's exported memory (P2PMM_IOC_DMABUF) or any other dma-buf and DMAs to and from it.
+ * imports p2pmm's exported memory (P2PMM_IOC_DMABUF) or any other dma-buf and DMAs to and from it, and of its
+ * importer of process memory by virtual address, /dev/p2pmm_sample_mirror (p2pmm_sample_mirror.c, through
+ * p2pmm_importer_*), which DMAs to a process's pages wherever p2pmm placed them.
  */
 #include <linux/dma-mapping.h>
 #include <linux/iopoll.h>
@@ -269,9 +271,18 @@ static int __init p2pmm_sample_init(void)
 
 	if (ret)
 		return ret;
+	ret = p2pmm_sample_mirror_init();
+	if (ret)
+		goto importer;
 	ret = pci_register_driver(&p2pmm_sample_driver);
 	if (ret)
-		p2pmm_sample_importer_exit();
+		goto mirror;
+	return 0;
+
+mirror:
+	p2pmm_sample_mirror_exit();
+importer:
+	p2pmm_sample_importer_exit();
 	return ret;
 }
 module_init(p2pmm_sample_init);
@@ -279,6 +290,7 @@ module_init(p2pmm_sample_init);
 static void __exit p2pmm_sample_exit(void)
 {
 	pci_unregister_driver(&p2pmm_sample_driver);
+	p2pmm_sample_mirror_exit();
 	p2pmm_sample_importer_exit();
 }
 module_exit(p2pmm_sample_exit);

@@ -13,6 +13,14 @@
  * provider with p2pmm_set_copy_engine(): p2pmm then moves pages between that provider and its peers with the
  * engine instead of the CPU.
  *
+ * A driver whose device works on a process's memory by virtual address (an accelerator with its own page tables)
+ * *imports* a range of it with p2pmm_importer_create(): p2pmm_importer_map() gives the device a DMA address for every
+ * page of the range wherever the page is, with the route it takes: system memory, a static p2pmm mapping by PCI bus
+ * address, or a page on a managed provider *in place*, by the bus address of the provider's BAR (a page the device
+ * cannot reach there moves to system memory first). When the process's page tables change (munmap, migration,
+ * eviction, fork's write-protect) p2pmm calls the driver's invalidate callback, which stops the device using the
+ * addresses; the driver maps again before its next access.
+ *
  * The symbols are in the "P2PMM" namespace: MODULE_IMPORT_NS("P2PMM"). Documentation/p2pmm/providers.rst.
  */
 #ifndef _LINUX_P2PMM_H
@@ -21,7 +29,9 @@
 #include <linux/types.h>
 
 struct device;
+struct mm_struct;
 struct pci_dev;
+struct p2pmm_importer;
 
 /**
  * struct p2pmm_copy - one page for a copy engine to copy
@@ -110,5 +120,101 @@ int p2pmm_unregister(struct pci_dev *pdev, u32 id);
  * device or copy function.
  */
 int p2pmm_set_copy_engine(struct pci_dev *pdev, u32 id, struct p2pmm_copy_engine *engine);
+
+/**
+ * enum p2pmm_dma_route - how an importer's device reaches a page p2pmm_importer_map() mapped
+ * @P2PMM_DMA_SYSTEM:      system memory, at its DMA address for the device
+ * @P2PMM_DMA_BUS:         device memory of a p2pmm provider, by PCI bus address (the device and the memory sit
+ *                         below a common switch)
+ * @P2PMM_DMA_HOST_BRIDGE: device memory of a p2pmm provider, through the host bridge (p2pdma allows it)
+ */
+enum p2pmm_dma_route {
+	P2PMM_DMA_SYSTEM = 1,
+	P2PMM_DMA_BUS = 2,
+	P2PMM_DMA_HOST_BRIDGE = 3,
+};
+
+/* Flags of p2pmm_importer_map(). */
+#define P2PMM_IMPORT_WRITE (1U << 0)  /* the device writes: every page is made writable (copy-on-write broken) */
+#define P2PMM_IMPORT_NO_P2P (1U << 1) /* the device takes no P2P memory: managed pages move to system memory */
+
+/**
+ * struct p2pmm_importer_ops - what p2pmm asks of an importer
+ * @invalidate: part of the process's range, [@start, @end), changes (munmap, migration, eviction, fork's
+ *              write-protect, the process's exit): stop the device using every address of the importer's current
+ *              mapping, and return once it does (wait for its DMA in flight). Called only while the importer has a
+ *              mapping; p2pmm unmaps it for the device when this returns. May sleep; called under p2pmm's lock of
+ *              the importer, so it must not call p2pmm_importer_map() or p2pmm_importer_destroy(); it should take
+ *              the lock the driver holds around its accesses (see p2pmm_importer_retry()).
+ */
+struct p2pmm_importer_ops {
+	void (*invalidate)(struct p2pmm_importer *imp, unsigned long start, unsigned long end);
+};
+
+/**
+ * p2pmm_importer_create() - import a range of a process's memory for a device
+ * @dev:    the device that will DMA to the range (its DMA mask and route decide each page's address)
+ * @mm:     the process's address space, with users (e.g. current->mm in an ioctl); p2pmm keeps it (mmgrab())
+ * @start:  first address, page-aligned
+ * @length: bytes, a multiple of PAGE_SIZE
+ * @ops:    the driver's callbacks; must stay valid until p2pmm_importer_destroy()
+ * @priv:   the driver's pointer, p2pmm_importer_priv()
+ *
+ * Nothing is mapped yet. The importer keeps a reference to @dev; destroy it before the driver unbinds from @dev.
+ *
+ * Return: the importer, or ERR_PTR(-EINVAL) for an unaligned, empty or wrapping range or missing callbacks,
+ * -ENOMEM.
+ */
+struct p2pmm_importer *p2pmm_importer_create(struct device *dev, struct mm_struct *mm, unsigned long start,
+					     unsigned long length, const struct p2pmm_importer_ops *ops, void *priv);
+
+/**
+ * p2pmm_importer_priv() - the driver's pointer given to p2pmm_importer_create()
+ * @imp: the importer
+ */
+void *p2pmm_importer_priv(struct p2pmm_importer *imp);
+
+/**
+ * p2pmm_importer_map() - map every page of the imported range for the device
+ * @imp:    the importer
+ * @flags:  P2PMM_IMPORT_WRITE, P2PMM_IMPORT_NO_P2P
+ * @addrs:  out: the DMA address of each page of the range, in order (length / PAGE_SIZE entries)
+ * @routes: out, may be NULL: the &enum p2pmm_dma_route of each page
+ * @seq:    out: the mapping's sequence, for p2pmm_importer_retry()
+ *
+ * Faults the pages in (as a device fault would: hmm_range_fault()), leaves a page of a managed provider where it is
+ * when the device reaches that provider under p2pmm's route policy (the mapping is its P2P window's bus address),
+ * moves it to system memory otherwise, and maps each page for the device (dma_map_sgtable()). The mapping replaces
+ * the importer's previous one and stays until the next call, an invalidation (the invalidate callback runs first)
+ * or p2pmm_importer_destroy(). Nothing is pinned: the pages may move at any time after the invalidate callback
+ * returned. A managed page mapped counts as used for eviction. Call it without the lock the invalidate callback
+ * takes.
+ *
+ * Return: 0; -EFAULT for a range not fully mapped by the process (or a process that exited); -EPERM for
+ * P2PMM_IMPORT_WRITE on read-only memory; -EREMOTEIO for static p2pmm memory the device cannot reach (it never
+ * moves); -EINVAL for unknown flags; -EBUSY when invalidations kept racing the fault; -ENOMEM; the DMA API's error.
+ */
+int p2pmm_importer_map(struct p2pmm_importer *imp, unsigned int flags, dma_addr_t *addrs, u8 *routes,
+		       unsigned long *seq);
+
+/**
+ * p2pmm_importer_retry() - whether the mapping of @seq was invalidated since
+ * @imp: the importer
+ * @seq: what p2pmm_importer_map() returned
+ *
+ * The driver calls it under the lock its invalidate callback takes, before it lets the device use the addresses:
+ * if it returns false, the addresses are valid until the driver drops that lock (an invalidation waits for it in
+ * the callback); if true, map again.
+ */
+bool p2pmm_importer_retry(struct p2pmm_importer *imp, unsigned long seq);
+
+/**
+ * p2pmm_importer_destroy() - end an import
+ * @imp: the importer, or NULL
+ *
+ * Waits for an invalidation in progress, unmaps the mapping (the device must no longer use it) and drops the
+ * references to the device and the address space.
+ */
+void p2pmm_importer_destroy(struct p2pmm_importer *imp);
 
 #endif /* _LINUX_P2PMM_H */

@@ -275,6 +275,18 @@ extern "C" {
         src: *mut *mut c_void,
         n: u32,
     ) -> c_int;
+    // dma_mirror.rs
+    pub fn p2pmm_dma_pages_alloc(dev: *mut c_void, n: u32, write: bool) -> *mut c_void;
+    pub fn p2pmm_dma_pages_map(
+        p: *mut c_void,
+        pages: *mut *mut c_void,
+        n: u32,
+        addrs: *mut u64,
+        routes: *mut u8,
+    ) -> c_int;
+    pub fn p2pmm_dma_pages_free(p: *mut c_void);
+    pub fn p2pmm_dev_pci_get(dev: *mut c_void) -> *mut c_void;
+    pub fn p2pmm_importer_call_invalidate(imp: *mut c_void, start: c_ulong, end: c_ulong);
     // uapi_layout.rs
     pub fn p2pmm_glue_uapi_layout(out: *mut c_void);
     pub fn p2pmm_glue_uapi_facts(out: *mut u64, n: u32) -> u32;

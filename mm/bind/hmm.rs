@@ -412,6 +412,11 @@ pub struct Faulted<'r, 'n, T: InvalidateHandler> {
 }
 
 impl<'r, 'n, T: InvalidateHandler> Faulted<'r, 'n, T> {
+    /// The notifier's sequence the fault began at: what a committed result stays valid for.
+    pub fn seq(&self) -> ReadSeq {
+        self.seq
+    }
+
     /// Takes the notifier's lock and checks the fault is still current. On [`Retry`] fault again.
     pub fn commit(self) -> Result<Committed<'r, 'n, T>, Retry> {
         let guard = self.range.notifier.lock_checked(self.seq)?;

@@ -638,6 +638,14 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
         Ok(guard)
     }
 
+    /// Whether an invalidation ran since `seq` was read, without the state lock: for a client
+    /// whose invalidate handler takes a lock of the client's own, which the client holds around
+    /// this check and its use of what it published (`mmu_interval_read_retry()`'s "user_lock").
+    pub fn read_retry(&self, seq: ReadSeq) -> bool {
+        // SAFETY: By the type invariant the notifier is inserted.
+        unsafe { p2pmm_interval_read_retry(self.raw().cast(), seq.0) }
+    }
+
     /// The raw notifier, for the other binding files of this layer (e.g. `hmm_range.notifier`).
     pub(crate) fn as_raw(&self) -> *mut bindings::mmu_interval_notifier {
         self.raw()

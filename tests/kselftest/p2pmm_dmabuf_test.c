@@ -39,24 +39,6 @@
 #define PAGE 4096
 #define LEN (64 * PAGE)
 
-/* Whether @addr lies in a memory BAR of PCI device @dev (its resource file; bus = CPU addresses on q35). */
-static int in_a_bar(const char *dev, uint64_t addr)
-{
-	unsigned long long start, end, flags;
-	char path[PATH_MAX];
-	FILE *f;
-	int hit = 0;
-
-	snprintf(path, sizeof(path), PCI "/devices/%s/resource", dev);
-	f = fopen(path, "r");
-	while (f && fscanf(f, "%llx %llx %llx", &start, &end, &flags) == 3)
-		if (start && addr >= start && addr <= end)
-			hit = 1;
-	if (f)
-		fclose(f);
-	return hit;
-}
-
 /* P2PMM_IOC_DMABUF: the new dma-buf's descriptor, or -errno. */
 static int export_dmabuf(int fd, void *addr, size_t len, uint32_t flags)
 {
@@ -198,7 +180,7 @@ TEST_F(dmabuf, a_device_dmas_to_and_from_exported_static_memory)
 	EXPECT_NE(NULL, strstr(json, want_line)) TH_LOG("no %s in %s", want_line, json);
 	free(json);
 	/* A bus address inside the vaccel's BAR: the edu reached the memory by P2P, nothing bounced. */
-	EXPECT_TRUE(in_a_bar(self->dev, st.dma_addr)) TH_LOG("DMA address %#" PRIx64 " is not in a BAR of %s",
+	EXPECT_TRUE(p2pmm_in_a_bar(self->dev, st.dma_addr)) TH_LOG("DMA address %#" PRIx64 " is not in a BAR of %s",
 							     (uint64_t)st.dma_addr, self->dev);
 
 	p2p_dma_fill(want, PAGE, 99);

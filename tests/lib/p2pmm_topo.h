@@ -88,6 +88,24 @@ static inline int p2pmm_providers_of(int fd, const char *dev, uint32_t *st, uint
 	return n;
 }
 
+/* Whether @addr lies in a memory BAR of PCI device @dev (its resource file; bus = CPU addresses on q35). */
+static inline int p2pmm_in_a_bar(const char *dev, uint64_t addr)
+{
+	unsigned long long start, end, flags;
+	char path[PATH_MAX];
+	FILE *f;
+	int hit = 0;
+
+	snprintf(path, sizeof(path), P2PMM_TOPO_PCI_DEVICES "/%s/resource", dev);
+	f = fopen(path, "r");
+	while (f && fscanf(f, "%llx %llx %llx", &start, &end, &flags) == 3)
+		if (start && addr >= start && addr <= end)
+			hit = 1;
+	if (f)
+		fclose(f);
+	return hit;
+}
+
 /* The first line of sysfs file @dir/@name/@file without its newline, in @out: 0, or -1 if it cannot be read. */
 static inline int p2pmm_topo_read(const char *dir, const char *name, const char *file, char *out, size_t len)
 {

@@ -9,6 +9,12 @@
  * P2PMM_SAMPLE_IOC_DMA moves one page between the dma-buf and a user buffer through the engine's 4 KiB buffer: two
  * steps, one of which is the device's DMA to or from the dma-buf's DMA address. Closing the file detaches.
  *
+ * /dev/p2pmm_sample_mirror is the driver's importer of process memory by virtual address (p2pmm_importer_* of
+ * include/linux/p2pmm.h): each open file imports one range of the calling process's memory for the same engine
+ * (P2PMM_SAMPLE_IOC_MIRROR), and each P2PMM_SAMPLE_IOC_MIRROR_DMA moves one page between the range and a user buffer
+ * through the engine, at the DMA address p2pmm gave for the page wherever it is (system memory, a static mapping,
+ * a managed provider's BAR). The mapping is kept until p2pmm invalidates it and made again at the next DMA.
+ *
  * The ioctl numbers are 0x80 and up of p2pmm's magic (include/uapi/linux/p2pmm.h).
  */
 #ifndef _UAPI_LINUX_P2PMM_SAMPLE_H
@@ -72,8 +78,72 @@ struct p2pmm_sample_status {
 	__u32 pinned;
 };
 
+/* How the engine reached a page (enum p2pmm_dma_route of include/linux/p2pmm.h). */
+#define P2PMM_SAMPLE_ROUTE_SYSTEM 1	 /* system memory */
+#define P2PMM_SAMPLE_ROUTE_BUS 2	 /* p2pmm device memory by PCI bus address */
+#define P2PMM_SAMPLE_ROUTE_HOST_BRIDGE 3 /* p2pmm device memory through the host bridge */
+
+/**
+ * struct p2pmm_sample_mirror - argument of P2PMM_SAMPLE_IOC_MIRROR: import a range of the caller's memory
+ * @addr:   in: first address, page-aligned
+ * @length: in: bytes, a multiple of the page size, at most 256 MiB
+ * @flags:  in: P2PMM_SAMPLE_NO_P2P (the engine takes no P2P memory: managed pages move to system memory)
+ * @__reserved: 0
+ *
+ * Errors: EINVAL for unknown flags, a bad range or a nonzero @__reserved; EBUSY if this file imported a range
+ * already; ENODEV without an edu bound to p2pmm_sample; ENOMEM.
+ */
+struct p2pmm_sample_mirror {
+	__u64 addr;
+	__u64 length;
+	__u32 flags;
+	__u32 __reserved;
+};
+
+/**
+ * struct p2pmm_sample_mirror_dma - argument of P2PMM_SAMPLE_IOC_MIRROR_DMA: one page between the range and a buffer
+ * @addr:     in: a page-aligned address inside the imported range
+ * @buf:      in: a user buffer of one page (outside the range)
+ * @dma_addr: out: the DMA address the engine used for the page
+ * @write:    in: 1: @buf to the page; 0: the page to @buf
+ * @route:    out: P2PMM_SAMPLE_ROUTE_*
+ *
+ * Errors: ENOENT before P2PMM_SAMPLE_IOC_MIRROR; EINVAL for @addr outside the range or unaligned, or a bad @write;
+ * p2pmm_importer_map()'s errors (EFAULT for a range not fully mapped, EPERM for read-only memory, EREMOTEIO for
+ * static memory the engine cannot reach, EBUSY); ENODEV without an engine; ETIMEDOUT for a DMA that did not finish;
+ * EFAULT for @buf.
+ */
+struct p2pmm_sample_mirror_dma {
+	__u64 addr;
+	__u64 buf;
+	__u64 dma_addr;
+	__u32 write;
+	__u32 route;
+};
+
+/**
+ * struct p2pmm_sample_mirror_status - argument of P2PMM_SAMPLE_IOC_MIRROR_STATUS: the import as the driver sees it
+ * @maps:          out: how many times the driver mapped the range (p2pmm_importer_map())
+ * @invalidations: out: how many times p2pmm called the driver's invalidate callback
+ * @retries:       out: mappings found invalidated before use (p2pmm_importer_retry())
+ * @mapped:        out: 1 while the driver holds a mapping it has not seen invalidated
+ * @__reserved:    0
+ *
+ * Errors: ENOENT before P2PMM_SAMPLE_IOC_MIRROR.
+ */
+struct p2pmm_sample_mirror_status {
+	__u64 maps;
+	__u64 invalidations;
+	__u64 retries;
+	__u32 mapped;
+	__u32 __reserved;
+};
+
 #define P2PMM_SAMPLE_IOC_IMPORT _IOW(0xB9, 0x80, struct p2pmm_sample_import)
 #define P2PMM_SAMPLE_IOC_DMA _IOW(0xB9, 0x81, struct p2pmm_sample_dma)
 #define P2PMM_SAMPLE_IOC_STATUS _IOR(0xB9, 0x82, struct p2pmm_sample_status)
+#define P2PMM_SAMPLE_IOC_MIRROR _IOW(0xB9, 0x83, struct p2pmm_sample_mirror)
+#define P2PMM_SAMPLE_IOC_MIRROR_DMA _IOWR(0xB9, 0x84, struct p2pmm_sample_mirror_dma)
+#define P2PMM_SAMPLE_IOC_MIRROR_STATUS _IOR(0xB9, 0x85, struct p2pmm_sample_mirror_status)
 
 #endif /* _UAPI_LINUX_P2PMM_SAMPLE_H */
