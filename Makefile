@@ -44,7 +44,7 @@ host-test:
 # Format host and module Rust code with the kernel's rustfmt settings.
 fmt:
 	cargo fmt --all
-	rustfmt --edition 2021 --config-path rustfmt.toml $$(find mm -name '*.rs' -not -path '*/target/*' -not -name doctests_generated.rs)
+	rustfmt --edition 2021 --config-path rustfmt.toml $$(find mm drivers include -name '*.rs' -not -path '*/target/*' -not -name doctests_generated.rs)
 
 # Build outputs only; the toolchain chroot and the kernel build stay cached.
 clean:

@@ -8,9 +8,11 @@
 //!   `#[path]`;
 //! - the binding layer (`mm/bind/*.rs` and its C glue): the only place with `unsafe` kernel calls
 //!   (besides `uapi_layout.rs` and the registry's one-time global-lock init);
-//! - the subsystem (`registry`, `provider`, `managed`, `space`, `chardev`, `sysfs`, `debugfs`);
-//! - p2pmm's own drivers (`drivers/vaccel`), linked in because out-of-tree Rust modules cannot
-//!   share Rust APIs.
+//! - the subsystem (`registry`, `provider`, `managed`, `space`, `chardev`, `sysfs`, `debugfs`)
+//!   and the in-kernel API it exports (`include/linux/p2pmm.h`: `export`, `export_importer`).
+//!
+//! Drivers are users, not parts: the virtual accelerator is `p2pmm_vaccel.ko`
+//! (`drivers/vaccel`), which registers its memory through the exported API.
 
 use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
@@ -20,8 +22,6 @@ use kernel::{
 // ---- the portable core, shared with the host crate `p2pmm-core` ----
 #[path = "core/src/advice.rs"]
 pub mod advice;
-#[path = "core/src/bar_split.rs"]
-pub mod bar_split;
 #[path = "core/src/errno.rs"]
 pub mod errno;
 #[path = "core/src/eviction.rs"]
@@ -130,10 +130,6 @@ mod tests;
 #[cfg(all(CONFIG_KUNIT, p2pmm_doctests))]
 include!("doctests_generated.rs");
 
-// ---- p2pmm's own drivers (see drivers/vaccel/vaccel.rs for why they are linked in) ----
-#[path = "../drivers/vaccel/vaccel.rs"]
-pub mod vaccel;
-
 module! {
     type: P2pmmModule,
     name: "p2pmm",
@@ -141,19 +137,10 @@ module! {
     description: "Peer-to-peer device memory manager: static BARs and invalidatable device memory",
     license: "GPL",
     params: {
-        vaccel_static_mb: u32 {
-            default: 16,
-            description: "MiB at the start of each vaccel BAR offered as static (p2pdma) memory",
-        },
         min_residency_us: u32 {
             default: 1000,
             description: "Microseconds a page stays on a managed provider before it may be \
                 evicted (read at probe)",
-        },
-        vaccel_managed_mb: u32 {
-            default: 0,
-            description: "MiB of each vaccel BAR, after the static part, offered as managed \
-                (evictable) memory (0: the rest of the BAR)",
         },
         watermark_low_permille: u32 {
             default: 10,
@@ -200,9 +187,6 @@ module! {
 /// The module's state: the registered `/dev/p2pmm`, unregistered when the module goes away.
 #[pin_data]
 pub struct P2pmmModule {
-    // Dropped first: unbinding the drivers unregisters their providers before `/dev/p2pmm` goes.
-    #[pin]
-    _vaccel: kernel::driver::Registration<kernel::pci::Adapter<vaccel::VaccelDriver>>,
     // Background reclaim of the providers that are gone may still run: waited for before anything
     // it uses goes.
     _reclaim: reclaim_queue::ReclaimQueue,
@@ -219,7 +203,7 @@ pub struct P2pmmModule {
 }
 
 impl kernel::InPlaceModule for P2pmmModule {
-    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         pr_info!(
             "uapi version {}, features {:#x}\n",
             version::UAPI_VERSION,
@@ -232,7 +216,6 @@ impl kernel::InPlaceModule for P2pmmModule {
             _unbind: pci_p2p::watch_unbind::<registry::RevokeOnUnbind>()?,
             _registry: registry::ClearOnDrop,
             _sysfs: bind_sysfs::init::<sysfs::FromRegistry>()?,
-            _vaccel <- kernel::driver::Registration::new(c"p2pmm_vaccel", module),
             _dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"p2pmm" }),
             _debugfs: debugfs::Debugfs::new()?,
             _: {

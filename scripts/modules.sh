@@ -45,7 +45,7 @@ if grep -qE '(^|: )(warning|error)(\[|:)' "$OUT/$logname.log"; then
 fi
 # rustfmt with the kernel tree's settings, over every Rust file the module compiles (but the generated doctests,
 # whose bodies must keep their source lines; see scripts/doctest_gen.py).
-in_chroot sh -c "cd /build/$name && find mm drivers -name '*.rs' -not -path 'mm/core/tests/*' -not -path 'mm/core/benches/*' -not -path 'mm/core/examples/*' -not -name doctests_generated.rs | xargs rustfmt --check --edition 2021 --config-path /build/linux/.rustfmt.toml" \
+in_chroot sh -c "cd /build/$name && find mm drivers include -name '*.rs' -not -path 'mm/core/tests/*' -not -path 'mm/core/benches/*' -not -path 'mm/core/examples/*' -not -name doctests_generated.rs | xargs rustfmt --check --edition 2021 --config-path /build/linux/.rustfmt.toml" \
 	>"$OUT/rustfmt-$logname.log" 2>&1 || { head -40 "$OUT/rustfmt-$logname.log" >&2; die "module sources are not rustfmt-clean; run 'cargo fmt' (see $OUT/rustfmt-$logname.log)"; }
 rm -rf "$mods"
 mkdir -p "$mods"

@@ -16,6 +16,9 @@
  * imports p2pmm's exported memory (P2PMM_IOC_DMABUF) or any other dma-buf and DMAs to and from it, and of its
  * importer of process memory by virtual address, /dev/p2pmm_sample_mirror (p2pmm_sample_mirror.c, through
  * p2pmm_importer_*), which DMAs to a process's pages wherever p2pmm placed them.
+ *
+ * Locks: sample_lock -> p2pmm's locks (lending the engine); sample_lock -> engine_lock -> an engine's lock; the
+ * importers' locks -> engine_lock -> an engine's lock.
  */
 #include <linux/dma-mapping.h>
 #include <linux/iopoll.h>
@@ -66,8 +69,14 @@ struct p2pmm_sample_engine {
 	struct mutex lock;	/* one DMA at a time: the edu has one buffer */
 };
 
-/* The sample devices with memory, and the engine lent to their managed providers. */
+/*
+ * The sample devices with memory, and the engine lent to their managed providers. sample_engine changes under both
+ * locks. The importers DMA under locks of their own, which p2pmm's invalidations take (with p2pmm's locks held, or
+ * from reclaim), so the DMA path takes only engine_lock, which is never held across a call into p2pmm: lockdep
+ * would see sample_lock -> p2pmm's registry lock (probe lends the engine) close a circle otherwise.
+ */
 static DEFINE_MUTEX(sample_lock);
+static DEFINE_MUTEX(engine_lock);
 static LIST_HEAD(sample_devices);
 static struct p2pmm_sample_engine *sample_engine;
 
@@ -106,10 +115,10 @@ struct device *p2pmm_sample_engine_device(void)
 {
 	struct device *dev = NULL;
 
-	mutex_lock(&sample_lock);
+	mutex_lock(&engine_lock);
 	if (sample_engine)
 		dev = get_device(sample_engine->engine.dev);
-	mutex_unlock(&sample_lock);
+	mutex_unlock(&engine_lock);
 	return dev;
 }
 
@@ -127,7 +136,7 @@ int p2pmm_sample_engine_dma(struct device *dev, dma_addr_t addr, void *page, boo
 	bounce = dma_map_single(dev, page, PAGE_SIZE, DMA_BIDIRECTIONAL);
 	if (dma_mapping_error(dev, bounce))
 		return -ENOMEM;
-	mutex_lock(&sample_lock);
+	mutex_lock(&engine_lock);
 	e = sample_engine;
 	if (e && e->engine.dev == dev) {
 		mutex_lock(&e->lock);
@@ -136,7 +145,7 @@ int p2pmm_sample_engine_dma(struct device *dev, dma_addr_t addr, void *page, boo
 			ret = edu_dma(e, to_memory ? addr : bounce, true);
 		mutex_unlock(&e->lock);
 	}
-	mutex_unlock(&sample_lock);
+	mutex_unlock(&engine_lock);
 	dma_unmap_single(dev, bounce, PAGE_SIZE, DMA_BIDIRECTIONAL);
 	return ret;
 }
@@ -169,7 +178,9 @@ static int edu_probe(struct pci_dev *pdev)
 
 	mutex_lock(&sample_lock);
 	if (!sample_engine) {
+		mutex_lock(&engine_lock);
 		sample_engine = e;
+		mutex_unlock(&engine_lock);
 		list_for_each_entry(s, &sample_devices, node)
 			p2pmm_set_copy_engine(s->pdev, s->managed_id, &e->engine);
 	}
@@ -188,7 +199,9 @@ static void edu_remove(struct pci_dev *pdev)
 		/* Waits for a copy in progress. */
 		list_for_each_entry(s, &sample_devices, node)
 			p2pmm_set_copy_engine(s->pdev, s->managed_id, NULL);
+		mutex_lock(&engine_lock);
 		sample_engine = NULL;
+		mutex_unlock(&engine_lock);
 	}
 	mutex_unlock(&sample_lock);
 }

@@ -52,16 +52,32 @@ dmesg_mark() { dmesg | wc -l; }
 dmesg_since() { dmesg | tail -n +$(($1 + 1)) | sed -E 's/^\[ *[0-9]+\.[0-9]+\] //'; }
 
 # The tests' provider sizes: vaccel's default 16 MiB static part, and 8 MiB of managed memory per device instead of
-# the rest of the BAR, so that tests and benchmarks oversubscribe it with little data.
+# the rest of the BAR (p2pmm_vaccel.ko managed_mb=8), so that tests and benchmarks oversubscribe it with little data.
 # The tests also turn background reclaim and thrash detection off (watermark_low_permille=0 thrash_moves=0): they
 # count evictions and moves exactly, and a worker evicting on its own, or a range held back after the test moved it
 # back and forth on purpose, would change those counts (so do the benchmarks).
 # p2pmm_pressure_test turns both on for the provider it uses.
-P2PMM_TEST_PARAMS="vaccel_managed_mb=8 watermark_low_permille=0 thrash_moves=0"
+P2PMM_TEST_PARAMS="watermark_low_permille=0 thrash_moves=0"
+VACCEL_TEST_PARAMS="managed_mb=8"
+
+# p2pmm.ko with the tests' parameters and those given, then its virtual accelerator driver p2pmm_vaccel.ko (a
+# user of p2pmm's exported API) with $VACCEL_PARAMS, by default the tests' ones.
+p2pmm_up() {
+	insmod /lib/modules/p2pmm.ko $P2PMM_TEST_PARAMS "$@" &&
+		insmod /lib/modules/p2pmm_vaccel.ko ${VACCEL_PARAMS-$VACCEL_TEST_PARAMS}
+}
+
+# The other way: the driver first (unbinding gives its memory back), then p2pmm.ko.
+p2pmm_down() {
+	if lsmod | grep -q '^p2pmm_vaccel '; then
+		rmmod p2pmm_vaccel || return 1
+	fi
+	rmmod p2pmm
+}
 
 load_p2pmm() {
 	lsmod | grep -q '^p2pmm ' && return 0
-	insmod /lib/modules/p2pmm.ko $P2PMM_TEST_PARAMS
+	p2pmm_up
 }
 
 suite_kunit() {
@@ -106,14 +122,14 @@ suite_kselftest() {
 	rmmod p2pmm_mirror || rc=1
 	# Unloading tears everything down (drivers unbind, managed memory is evicted, sysfs/debugfs go): any
 	# splat on the way fails the run, a refused rmmod fails the suite.
-	rmmod p2pmm || { echo "rmmod p2pmm failed"; rc=1; }
+	p2pmm_down || { echo "rmmod p2pmm failed"; rc=1; }
 	# The administrator's route policy (module parameters): p2pmm.ko once more, with strict knobs, for the tests
 	# written for them (tests/kselftest/policy), then unloaded again.
-	if insmod /lib/modules/p2pmm.ko $P2PMM_TEST_PARAMS route_max_distance=3 route_allow_host_bridge=0; then
+	if p2pmm_up route_max_distance=3 route_allow_host_bridge=0; then
 		for t in /kselftest-policy/*; do
 			"$t" || rc=1
 		done
-		rmmod p2pmm || { echo "rmmod p2pmm (route policy) failed"; rc=1; }
+		p2pmm_down || { echo "rmmod p2pmm (route policy) failed"; rc=1; }
 	else
 		echo "insmod p2pmm.ko with route policy knobs failed"
 		rc=1
@@ -196,9 +212,9 @@ suite_bench_migration() {
 # for the suite and left that way (it is the last suite of the boot to load p2pmm with its own parameters).
 suite_bench_oversub() {
 	if lsmod | grep -q '^p2pmm '; then
-		rmmod p2pmm || return 1
+		p2pmm_down || return 1
 	fi
-	insmod /lib/modules/p2pmm.ko $P2PMM_TEST_PARAMS min_residency_us=0 || return 1
+	p2pmm_up min_residency_us=0 || return 1
 	oversub_bench
 }
 
@@ -222,7 +238,7 @@ kmemleak_scan() {
 # Every module the suites may have left loaded, unloaded before the closing kmemleak scan so that what they leak on
 # unload is seen. A module that will not unload is a failure of its own (P2PMM-TEARDOWN ... failed).
 teardown() {
-	for m in p2pmm_sample p2pmm_mirror test_hmm p2pmm_detectors p2pmm; do
+	for m in p2pmm_sample p2pmm_mirror test_hmm p2pmm_detectors p2pmm_vaccel p2pmm; do
 		lsmod | grep -q "^$m " || continue
 		rmmod $m || echo "P2PMM-TEARDOWN rmmod $m failed"
 	done
@@ -278,7 +294,7 @@ meminfo_kb() { awk -v k="$1:" '$1 == k {print $2}' /proc/meminfo; }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 
 # Accelerator-sized memory, in the scale VM (scripts/vm.sh, P2PMM_TOPOLOGY=scale: a 16 GiB and a 2 GiB ivshmem BAR
-# below one switch). vaccel with vaccel_static_mb=4096 splits the 16 GiB BAR into 4 GiB of static and, by default,
+# below one switch). vaccel with static_mb=4096 splits the 16 GiB BAR into 4 GiB of static and, by default,
 # 12 GiB of managed memory, and refuses the 2 GiB BAR with its reason (the static part does not fit); p2pmm_sample
 # then offers 1 GiB of that one as managed memory. The checks here are one TAP stream, the kselftest another.
 suite_scale() {
@@ -286,7 +302,7 @@ suite_scale() {
 	free0=$(meminfo_kb MemFree) slab0=$(meminfo_kb Slab) vmalloc0=$(meminfo_kb VmallocUsed) load0=$(uptime_s)
 	# Background reclaim and thrash detection off, as in the other test suites: the kselftest counts evictions
 	# exactly.
-	insmod /lib/modules/p2pmm.ko vaccel_static_mb=4096 watermark_low_permille=0 thrash_moves=0 || return 1
+	VACCEL_PARAMS=static_mb=4096 p2pmm_up || return 1
 	load1=$(uptime_s) free1=$(meminfo_kb MemFree) slab1=$(meminfo_kb Slab) vmalloc1=$(meminfo_kb VmallocUsed)
 	echo "TAP version 13"
 	echo "1..2"
@@ -297,7 +313,7 @@ suite_scale() {
 	if [ -n "$big" ]; then echo "ok 1 scale.vaccel_splits_16_gib_into_4_static_12_managed"; else
 		echo "not ok 1 scale.vaccel_splits_16_gib_into_4_static_12_managed"; fi
 	refused=$(dmesg_since "$mark" |
-		sed -n 's/^p2pmm_vaccel \([0-9a-f:.]*\): vaccel: 2048 MiB BAR 2: vaccel_static_mb is larger than the BAR$/\1/p')
+		sed -n 's/^p2pmm_vaccel \([0-9a-f:.]*\): vaccel: 2048 MiB BAR 2: static_mb is larger than the BAR$/\1/p')
 	if [ -n "$refused" ] && [ ! -e "/sys/bus/pci/devices/$refused/driver" ]; then
 		echo "ok 2 scale.vaccel_refuses_a_split_that_does_not_fit"
 	else
@@ -318,7 +334,7 @@ suite_scale() {
 	echo "TAP version 13"
 	echo "1..1"
 	unload0=$(uptime_s)
-	if rmmod p2pmm; then
+	if p2pmm_down; then
 		echo "# rmmod p2pmm: $(echo "$unload0 $(uptime_s)" | awk '{printf "%.2f", $2 - $1}') s"
 		echo "ok 1 scale.unload_with_16_gib_registered"
 	else
@@ -355,7 +371,7 @@ suite_bench_scale() {
 	free0=$(meminfo_kb MemFree) load0=$(uptime_s)
 	# Background reclaim and thrash detection off: the benchmark fills the providers exactly and moves the same
 	# ranges in and out on purpose, to time each way, and checks every count.
-	insmod /lib/modules/p2pmm.ko vaccel_static_mb=4096 watermark_low_permille=0 thrash_moves=0 || return 1
+	VACCEL_PARAMS=static_mb=4096 p2pmm_up || return 1
 	load1=$(uptime_s) free1=$(meminfo_kb MemFree)
 	large=$(managed_of $((12 << 30)))
 	[ -n "$large" ] || { echo "P2PMM-BENCH-ERROR scale large no 12 GiB managed provider"; return 1; }
@@ -374,7 +390,7 @@ suite_bench_scale() {
 	scale_bench "$small" "$large" || rc=1
 	echo "$dev" >/sys/bus/pci/drivers/p2pmm_sample/unbind
 	rmmod p2pmm_sample || rc=1
-	rmmod p2pmm || rc=1
+	p2pmm_down || rc=1
 	return $rc
 }
 

@@ -188,7 +188,7 @@ TEST_F(mig, managed_providers_listed)
 		struct p2pmm_provider_info info;
 
 		ASSERT_EQ(0, find_provider(self->fd, self->managed[m], &info));
-		EXPECT_EQ(8UL << 20, info.capacity) TH_LOG("the tests load p2pmm with vaccel_managed_mb=8");
+		EXPECT_EQ(8UL << 20, info.capacity) TH_LOG("the tests load p2pmm_vaccel with managed_mb=8");
 		EXPECT_EQ(0, info.flags);
 		for (int i = 0; i < n; i++)
 			found_static |= p[i].kind == P2PMM_PROVIDER_STATIC && !strcmp(p[i].device, info.device);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kselftest of accelerator-sized memory: the scale VM (scripts/vm.sh, P2PMM_TOPOLOGY=scale) has a 16 GiB ivshmem
- * BAR and a 2 GiB one below one switch. The scale suite (tests/guest/init.sh) loads p2pmm.ko with
- * vaccel_static_mb=4096, so the 16 GiB BAR becomes 4 GiB of static and 12 GiB of managed memory, and binds the
+ * BAR and a 2 GiB one below one switch. The scale suite (tests/guest/init.sh) loads p2pmm.ko and p2pmm_vaccel.ko
+ * with static_mb=4096, so the 16 GiB BAR becomes 4 GiB of static and 12 GiB of managed memory, and binds the
  * 2 GiB device to p2pmm_sample with managed_mb=1024: a 1 GiB managed provider that is a peer of the 12 GiB one.
  * Every byte moved is written before the moves and compared after them.
  */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! How an accelerator's BAR is split between static and managed memory (vaccel's module
-//! parameters): a small static part at the start, the rest managed, so an accelerator of many GiB
+//! How an accelerator's BAR is split between static and managed memory (`p2pmm_vaccel.ko`'s
+//! module parameters): a small static part at the start, the rest managed, so an accelerator of many GiB
 //! is managed by default.
 
 /// Managed memory comes in whole 2 MiB chunks (the unit of p2pmm's migrations and of THP).
@@ -13,16 +13,16 @@ const MANAGED_ALIGN: u64 = 2 << 20;
 pub fn split(bar_len: u64, static_mb: u32, managed_mb: u32) -> Result<(u64, u64), &'static str> {
     let static_len = u64::from(static_mb) << 20;
     if static_len == 0 {
-        return Err("vaccel_static_mb is 0 (the static part cannot be empty)");
+        return Err("static_mb is 0 (the static part cannot be empty)");
     }
     if static_len > bar_len {
-        return Err("vaccel_static_mb is larger than the BAR");
+        return Err("static_mb is larger than the BAR");
     }
     let rest = bar_len - static_len;
     let managed_len = match u64::from(managed_mb) << 20 {
         0 => rest & !(MANAGED_ALIGN - 1),
-        len if len > rest => return Err("vaccel_static_mb + vaccel_managed_mb exceed the BAR"),
-        len if len % MANAGED_ALIGN != 0 => return Err("vaccel_managed_mb is not a multiple of 2"),
+        len if len > rest => return Err("static_mb + managed_mb exceed the BAR"),
+        len if len % MANAGED_ALIGN != 0 => return Err("managed_mb is not a multiple of 2"),
         len => len,
     };
     Ok((static_len, managed_len))
