@@ -48,7 +48,7 @@ struct p2pmm_importer *p2pmm_importer_create(struct device *dev, struct mm_struc
 	struct p2pmm_importer *imp;
 	int ret = 0;
 
-	if (!dev || !mm || !ops || !ops->invalidate)
+	if (!dev || !mm || !ops || !ops->invalidate == !ops->invalidate_start)
 		return ERR_PTR(-EINVAL);
 	imp = kzalloc_obj(*imp);
 	if (!imp)
@@ -92,8 +92,18 @@ void p2pmm_importer_destroy(struct p2pmm_importer *imp)
 }
 EXPORT_SYMBOL_NS_GPL(p2pmm_importer_destroy, "P2PMM");
 
-/* For mm/bind/dma_mirror.rs: the driver's callback. */
-void p2pmm_importer_call_invalidate(struct p2pmm_importer *imp, unsigned long start, unsigned long end)
+/* For mm/bind/dma_mirror.rs: the driver's first pass (or only one); whether it wants the second. */
+bool p2pmm_importer_call_invalidate_start(struct p2pmm_importer *imp, unsigned long start, unsigned long end)
 {
+	if (imp->ops->invalidate_start)
+		return imp->ops->invalidate_start(imp, start, end);
 	imp->ops->invalidate(imp, start, end);
+	return false;
+}
+
+/* For mm/bind/dma_mirror.rs: the driver's second pass. */
+void p2pmm_importer_call_invalidate_finish(struct p2pmm_importer *imp, unsigned long start, unsigned long end)
+{
+	if (imp->ops->invalidate_finish)
+		imp->ops->invalidate_finish(imp, start, end);
 }

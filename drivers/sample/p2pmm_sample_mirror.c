@@ -46,7 +46,7 @@ struct sample_mirror {
 	bool mapped;
 	u64 maps, retries;
 	struct mutex dma_lock;		/* held while the engine uses the mapping */
-	u64 invalidations;		/* under dma_lock */
+	u64 invalidations, finishes;	/* under dma_lock */
 };
 
 /* p2pmm's callback: once dma_lock is ours, no DMA uses the mapping, and none starts on it (retry says so). */
@@ -61,6 +61,31 @@ static void mirror_invalidate(struct p2pmm_importer *imp, unsigned long start, u
 
 static const struct p2pmm_importer_ops mirror_ops = {
 	.invalidate = mirror_invalidate,
+};
+
+/*
+ * The same in two passes. First, under p2pmm's lock: nothing to do, as p2pmm_importer_retry() already tells every
+ * DMA that has not started that the mapping is gone; ask for the second pass. Second, without it: wait for the DMA
+ * in flight.
+ */
+static bool mirror_invalidate_start(struct p2pmm_importer *imp, unsigned long start, unsigned long end)
+{
+	return true;
+}
+
+static void mirror_invalidate_finish(struct p2pmm_importer *imp, unsigned long start, unsigned long end)
+{
+	struct sample_mirror *m = p2pmm_importer_priv(imp);
+
+	mutex_lock(&m->dma_lock);
+	m->invalidations++;
+	m->finishes++;
+	mutex_unlock(&m->dma_lock);
+}
+
+static const struct p2pmm_importer_ops mirror_two_pass_ops = {
+	.invalidate_start = mirror_invalidate_start,
+	.invalidate_finish = mirror_invalidate_finish,
 };
 
 static int mirror_open(struct inode *inode, struct file *file)
@@ -100,7 +125,7 @@ static int mirror_import(struct sample_mirror *m, const struct p2pmm_sample_mirr
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
-	if (arg.flags & ~P2PMM_SAMPLE_NO_P2P || arg.__reserved || !arg.length || arg.length > MIRROR_MAX_BYTES ||
+	if (arg.flags & ~(P2PMM_SAMPLE_NO_P2P | P2PMM_SAMPLE_TWO_PASS) || arg.__reserved || !arg.length || arg.length > MIRROR_MAX_BYTES ||
 	    !PAGE_ALIGNED(arg.addr) || !PAGE_ALIGNED(arg.length))
 		return -EINVAL;
 	if (m->imp)
@@ -113,7 +138,8 @@ static int mirror_import(struct sample_mirror *m, const struct p2pmm_sample_mirr
 	m->routes = kvcalloc(m->npages, sizeof(*m->routes), GFP_KERNEL);
 	if (!m->addrs || !m->routes)
 		goto free;
-	imp = p2pmm_importer_create(dev, current->mm, arg.addr, arg.length, &mirror_ops, m);
+	imp = p2pmm_importer_create(dev, current->mm, arg.addr, arg.length,
+				    arg.flags & P2PMM_SAMPLE_TWO_PASS ? &mirror_two_pass_ops : &mirror_ops, m);
 	if (IS_ERR(imp)) {
 		ret = PTR_ERR(imp);
 		goto free;
@@ -207,6 +233,7 @@ static int mirror_status(struct sample_mirror *m, struct p2pmm_sample_mirror_sta
 	st.retries = m->retries;
 	mutex_lock(&m->dma_lock);
 	st.invalidations = m->invalidations;
+	st.finishes = m->finishes;
 	st.mapped = m->mapped && !p2pmm_importer_retry(m->imp, m->seq);
 	mutex_unlock(&m->dma_lock);
 	return copy_to_user(uarg, &st, sizeof(st)) ? -EFAULT : 0;

@@ -139,16 +139,26 @@ enum p2pmm_dma_route {
 #define P2PMM_IMPORT_NO_P2P (1U << 1) /* the device takes no P2P memory: managed pages move to system memory */
 
 /**
- * struct p2pmm_importer_ops - what p2pmm asks of an importer
+ * struct p2pmm_importer_ops - what p2pmm asks of an importer: one of @invalidate and @invalidate_start
  * @invalidate: part of the process's range, [@start, @end), changes (munmap, migration, eviction, fork's
  *              write-protect, the process's exit): stop the device using every address of the importer's current
  *              mapping, and return once it does (wait for its DMA in flight). Called only while the importer has a
  *              mapping; p2pmm unmaps it for the device when this returns. May sleep; called under p2pmm's lock of
  *              the importer, so it must not call p2pmm_importer_map() or p2pmm_importer_destroy(); it should take
  *              the lock the driver holds around its accesses (see p2pmm_importer_retry()).
+ * @invalidate_start: the same in two passes, for a device whose teardown is asynchronous (a TLB flush, a queue
+ *              drain), so that all the importers of a range tear down in parallel: called instead of @invalidate,
+ *              under the same lock; on return the device starts no new access to the mapping. Return true if an
+ *              access may still be finishing: @invalidate_finish is then called once every importer of the range
+ *              had its first pass, without p2pmm's lock, and p2pmm unmaps the mapping after it. Return false if the
+ *              device no longer uses the mapping: p2pmm unmaps it at once.
+ * @invalidate_finish: the second pass (may be NULL): wait until the device no longer uses any address of the
+ *              mapping. May sleep.
  */
 struct p2pmm_importer_ops {
 	void (*invalidate)(struct p2pmm_importer *imp, unsigned long start, unsigned long end);
+	bool (*invalidate_start)(struct p2pmm_importer *imp, unsigned long start, unsigned long end);
+	void (*invalidate_finish)(struct p2pmm_importer *imp, unsigned long start, unsigned long end);
 };
 
 /**
@@ -162,8 +172,8 @@ struct p2pmm_importer_ops {
  *
  * Nothing is mapped yet. The importer keeps a reference to @dev; destroy it before the driver unbinds from @dev.
  *
- * Return: the importer, or ERR_PTR(-EINVAL) for an unaligned, empty or wrapping range or missing callbacks,
- * -ENOMEM.
+ * Return: the importer, or ERR_PTR(-EINVAL) for an unaligned, empty or wrapping range, or ops with neither or
+ * both of @invalidate and @invalidate_start; -ENOMEM.
  */
 struct p2pmm_importer *p2pmm_importer_create(struct device *dev, struct mm_struct *mm, unsigned long start,
 					     unsigned long length, const struct p2pmm_importer_ops *ops, void *priv);

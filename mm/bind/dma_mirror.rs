@@ -11,12 +11,19 @@
 //! and unmaps the whole mapping; core mm moves or frees the pages only after that. Nothing is
 //! pinned, and no page of the mapping can go while the device may still use its address.
 //!
+//! Invalidations come in two passes (Linux 7.3's `invalidate_start`/`invalidate_finish`): in the
+//! first, under the lock, the client stops the device starting new accesses and may start an
+//! asynchronous teardown (a TLB flush, a queue drain); in the second, once every notifier of the
+//! range had its first pass, without the lock, it waits for that teardown, and the mapping is
+//! unmapped after it. So all the importers of a range tear down in parallel. A client whose device
+//! stops at once does it all in the first pass.
+//!
 //! Lock order: mmap lock -> core mm's notifier machinery -> the notifier's state lock -> the
 //! client's own locks (taken in [`Client::invalidate`]).
 
 use crate::ffi::{
     p2pmm_dev_pci_get, p2pmm_dma_pages_alloc, p2pmm_dma_pages_free, p2pmm_dma_pages_map,
-    p2pmm_importer_call_invalidate,
+    p2pmm_importer_call_invalidate_finish, p2pmm_importer_call_invalidate_start,
 };
 use crate::{
     bar_devmem::{BarDevmem, SlotHandler},
@@ -26,11 +33,14 @@ use crate::{
 use core::ptr::NonNull;
 use kernel::{
     device::Device,
-    ffi::{c_ulong, c_void},
+    ffi::c_void,
     mm::{Mm, MmWithUser},
     pci,
     prelude::*,
-    sync::aref::ARef,
+    sync::{
+        aref::ARef,
+        atomic::{ordering, Atomic},
+    },
 };
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
@@ -50,10 +60,16 @@ pub enum Reach<'a, T: SlotHandler> {
 
 /// The driver side of a mirror: told when the device must stop using the mapping.
 pub trait Client: Send + Sync {
-    /// Part of the range, `[start, end)`, changes: on return the device no longer uses any address
-    /// of the mapping, which is then unmapped. Called under the notifier's lock, only while there
-    /// is a mapping; may sleep.
-    fn invalidate(&self, start: usize, end: usize);
+    /// First pass: part of the range, `[start, end)`, changes. On return the device starts no new
+    /// access to the mapping. Returns `false` if it no longer uses it at all (the mapping is
+    /// unmapped at once), `true` if an access may still be finishing: [`Self::invalidate_finish`]
+    /// then waits for it. Called under the notifier's lock, only while there is a mapping; may
+    /// sleep.
+    fn invalidate_start(&self, start: usize, end: usize) -> bool;
+
+    /// Second pass, after a first pass that returned `true`, without the notifier's lock: on
+    /// return the device no longer uses any address of the mapping, which is then unmapped.
+    fn invalidate_finish(&self, _start: usize, _end: usize) {}
 }
 
 /// A mapping for the device.
@@ -66,6 +82,25 @@ struct DmaPages(NonNull<c_void>);
 // SAFETY: The table is plain memory owned by this value; the glue's functions may be called from
 // any thread.
 unsafe impl Send for DmaPages {}
+
+impl DmaPages {
+    /// Gives up ownership, for a handler's atomic slot ([`DmaPages::from_raw`] takes it back).
+    fn into_raw(self) -> usize {
+        let p = self.0.as_ptr() as usize;
+        core::mem::forget(self);
+        p
+    }
+
+    /// Takes back what [`DmaPages::into_raw`] gave, or `None` for 0.
+    ///
+    /// # Safety
+    ///
+    /// `p` is 0 or came from [`DmaPages::into_raw`] and is taken back once.
+    unsafe fn from_raw(p: usize) -> Option<Self> {
+        // INVARIANT: the caller hands back the ownership `into_raw` gave up.
+        NonNull::new(p as *mut c_void).map(Self)
+    }
+}
 
 impl Drop for DmaPages {
     fn drop(&mut self) {
@@ -85,17 +120,62 @@ struct Handler<C: Client> {
     client: C,
     start: usize,
     end: usize,
+    /// The mapping a first pass took away, unmapped by the second: a `DmaPages::into_raw`, or 0.
+    /// One is enough: a mapping is made only when no invalidation of the range is in progress
+    /// (`mmu_interval_read_begin()` waits for them, and the second pass runs before they end), so
+    /// there is never a second one to take away before the first is unmapped.
+    retired: Atomic<usize>,
+}
+
+impl<C: Client> Handler<C> {
+    fn clamp(&self, start: usize, end: usize) -> (usize, usize) {
+        (start.max(self.start), end.min(self.end))
+    }
+
+    /// Unmaps the mapping a first pass took away, if any.
+    fn unmap_retired(&self) {
+        // SAFETY: The slot holds 0 or an `into_raw` of which it is the only owner; the exchange
+        // takes it out once.
+        drop(unsafe { DmaPages::from_raw(self.retired.xchg(0, ordering::Relaxed)) });
+    }
+}
+
+impl<C: Client> Drop for Handler<C> {
+    fn drop(&mut self) {
+        self.unmap_retired();
+    }
 }
 
 impl<C: Client> InvalidateHandler for Handler<C> {
     type State = MirrorState;
 
+    const TWO_PASS: bool = true;
+
+    // Core mm calls the two passes; this single pass is their sum.
     fn invalidate(&self, inv: &Invalidation<'_>, state: &mut MirrorState) {
-        if let Some(mapping) = state.mapping.take() {
-            self.client
-                .invalidate(inv.start().max(self.start), inv.end().min(self.end));
-            drop(mapping);
+        if self.invalidate_start(inv, state) {
+            self.invalidate_finish(inv.start(), inv.end());
         }
+    }
+
+    fn invalidate_start(&self, inv: &Invalidation<'_>, state: &mut MirrorState) -> bool {
+        let Some(mapping) = state.mapping.take() else {
+            return false;
+        };
+        let (start, end) = self.clamp(inv.start(), inv.end());
+        if !self.client.invalidate_start(start, end) {
+            return false; // `mapping` is unmapped here.
+        }
+        // Never occupied (see `retired`); if it were, that mapping's device had its first pass.
+        self.unmap_retired();
+        self.retired.store(mapping.into_raw(), ordering::Relaxed);
+        true
+    }
+
+    fn invalidate_finish(&self, start: usize, end: usize) {
+        let (start, end) = self.clamp(start, end);
+        self.client.invalidate_finish(start, end);
+        self.unmap_retired();
     }
 
     // The OOM reaper must not tear pages down under a device that may be using them: it tries
@@ -137,8 +217,9 @@ impl<C: Client> InvalidateHandler for Handler<C> {
 /// struct Device0;
 ///
 /// impl Client for Device0 {
-///     fn invalidate(&self, _start: usize, _end: usize) {
+///     fn invalidate_start(&self, _start: usize, _end: usize) -> bool {
 ///         TOLD.fetch_add(1, ordering::Relaxed);
+///         false
 ///     }
 /// }
 ///
@@ -191,7 +272,12 @@ impl<C: Client> DmaMirror<C> {
         }
         let end = start.checked_add(length).ok_or(EINVAL)?;
         let state = MirrorState { mapping: None };
-        let handler = Handler { client, start, end };
+        let handler = Handler {
+            client,
+            start,
+            end,
+            retired: Atomic::new(0),
+        };
         let notifier = KBox::pin_init(
             IntervalNotifier::new(mm, start, length, handler, state),
             GFP_KERNEL,
@@ -329,10 +415,13 @@ unsafe impl Send for DriverCallbacks {}
 unsafe impl Sync for DriverCallbacks {}
 
 impl Client for DriverCallbacks {
-    fn invalidate(&self, start: usize, end: usize) {
+    fn invalidate_start(&self, start: usize, end: usize) -> bool {
         // SAFETY: Live with valid ops (type invariant).
-        unsafe {
-            p2pmm_importer_call_invalidate(self.0.as_ptr(), start as c_ulong, end as c_ulong)
-        };
+        unsafe { p2pmm_importer_call_invalidate_start(self.0.as_ptr(), start, end) }
+    }
+
+    fn invalidate_finish(&self, start: usize, end: usize) {
+        // SAFETY: Live with valid ops (type invariant).
+        unsafe { p2pmm_importer_call_invalidate_finish(self.0.as_ptr(), start, end) };
     }
 }

@@ -20,6 +20,7 @@ int p2pmm_dma_pages_map(struct p2pmm_dma_pages *p, struct page **pages, unsigned
 			u8 *routes);
 void p2pmm_dma_pages_free(struct p2pmm_dma_pages *p);
 struct pci_dev *p2pmm_dev_pci_get(struct device *dev);
-void p2pmm_importer_call_invalidate(struct p2pmm_importer *imp, unsigned long start, unsigned long end);
+bool p2pmm_importer_call_invalidate_start(struct p2pmm_importer *imp, unsigned long start, unsigned long end);
+void p2pmm_importer_call_invalidate_finish(struct p2pmm_importer *imp, unsigned long start, unsigned long end);
 
 #endif /* P2PMM_DMA_MIRROR_GLUE_H */

@@ -286,7 +286,12 @@ extern "C" {
     ) -> c_int;
     pub fn p2pmm_dma_pages_free(p: *mut c_void);
     pub fn p2pmm_dev_pci_get(dev: *mut c_void) -> *mut c_void;
-    pub fn p2pmm_importer_call_invalidate(imp: *mut c_void, start: c_ulong, end: c_ulong);
+    pub fn p2pmm_importer_call_invalidate_start(
+        imp: *mut c_void,
+        start: c_ulong,
+        end: c_ulong,
+    ) -> bool;
+    pub fn p2pmm_importer_call_invalidate_finish(imp: *mut c_void, start: c_ulong, end: c_ulong);
     // uapi_layout.rs
     pub fn p2pmm_glue_uapi_layout(out: *mut c_void);
     pub fn p2pmm_glue_uapi_facts(out: *mut u64, n: u32) -> u32;

@@ -300,8 +300,25 @@ TEST_F(importer, invalidations_reach_the_driver_and_it_maps_again)
 	ASSERT_EQ(0, munmap(mem, LEN));
 	ASSERT_EQ(0, status(mfd, &st));
 	EXPECT_EQ(3, st.invalidations) TH_LOG("munmap did not reach the driver");
+	EXPECT_EQ(0, st.finishes);
 	EXPECT_EQ(-EFAULT, dma(mfd, mem, self->page, 0, &d));
 	close(mfd);
+
+	/* A two-pass driver: its second pass runs, and the mapping is made again after it. */
+	mem = filled(LEN, 1);
+	ASSERT_NE(NULL, mem);
+	mfd = mirror(mem, LEN, P2PMM_SAMPLE_TWO_PASS);
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, dma(mfd, mem, self->page, 0, &d));
+	ASSERT_EQ(PAGES, p2pmm_migrate(self->fd, mem, LEN, self->managed));
+	ASSERT_EQ(0, status(mfd, &st));
+	EXPECT_EQ(1, st.invalidations);
+	EXPECT_EQ(1, st.finishes);
+	ASSERT_EQ(0, dma(mfd, mem + 2 * PAGE, self->page, 0, &d));
+	EXPECT_EQ(P2PMM_SAMPLE_ROUTE_BUS, d.route);
+	EXPECT_EQ(0, memcmp(self->page, self->want + 2 * PAGE, PAGE));
+	close(mfd);
+	munmap(mem, LEN);
 }
 
 /* Every bad call gets its errno. */
@@ -376,9 +393,9 @@ static void *mover_main(void *arg)
 
 /*
  * Migrations back and forth race the edu's DMAs: every page it reads has its bytes, wherever it was. The import
- * then ends while the migrations go on.
+ * then ends while the migrations go on. @flags: the import's P2PMM_SAMPLE_* flags.
  */
-TEST_F_TIMEOUT(importer, dmas_racing_migrations_lose_nothing, 120)
+static void dmas_race_migrations(struct __test_metadata *_metadata, FIXTURE_DATA(importer) *self, uint32_t flags)
 {
 	struct mover mv = { .fd = self->fd, .targets = { 0, 0 } };
 	struct p2pmm_sample_mirror_status st;
@@ -391,7 +408,7 @@ TEST_F_TIMEOUT(importer, dmas_racing_migrations_lose_nothing, 120)
 	ASSERT_NE(NULL, mv.mem);
 	mv.targets[0] = self->managed;
 	mv.targets[1] = P2PMM_LOCATION_SYSTEM;
-	mfd = mirror(mv.mem, LEN, 0);
+	mfd = mirror(mv.mem, LEN, flags);
 	ASSERT_LE(0, mfd);
 	ASSERT_EQ(0, pthread_create(&t, NULL, mover_main, &mv));
 	for (int i = 0; i < 24; i++) {
@@ -414,16 +431,30 @@ TEST_F_TIMEOUT(importer, dmas_racing_migrations_lose_nothing, 120)
 	usleep(200 * 1000);
 	atomic_store(&mv.stop, 1);
 	pthread_join(t, NULL);
-	TH_LOG("%d DMAs (%d by bus address, %d to system memory) over %ld migrations: %llu maps, %llu invalidations, "
-	       "%llu retries", ok, routes[P2PMM_SAMPLE_ROUTE_BUS], routes[P2PMM_SAMPLE_ROUTE_SYSTEM], mv.moves,
-	       (unsigned long long)st.maps, (unsigned long long)st.invalidations, (unsigned long long)st.retries);
+	TH_LOG("%d DMAs (%d by bus address, %d to system memory) over %ld migrations: %llu maps, %llu invalidations "
+	       "(%llu second passes), %llu retries", ok, routes[P2PMM_SAMPLE_ROUTE_BUS],
+	       routes[P2PMM_SAMPLE_ROUTE_SYSTEM], mv.moves, (unsigned long long)st.maps,
+	       (unsigned long long)st.invalidations, (unsigned long long)st.finishes, (unsigned long long)st.retries);
 	EXPECT_EQ(0, bad) TH_LOG("%d DMAs read wrong bytes", bad);
 	EXPECT_LT(0, ok);
 	EXPECT_EQ(0, mv.errors) TH_LOG("migrations failed: %s", strerror(mv.last_errno));
 	EXPECT_LT(1, mv.moves);
 	EXPECT_LT(0, st.invalidations);
+	/* Every invalidation of a two-pass driver has its second pass; a one-pass driver has none. */
+	EXPECT_EQ(flags & P2PMM_SAMPLE_TWO_PASS ? st.invalidations : 0, st.finishes);
 	EXPECT_EQ(-1, p2p_dma_mismatch(mv.mem, LEN, 1));
 	munmap(mv.mem, LEN);
+}
+
+TEST_F_TIMEOUT(importer, dmas_racing_migrations_lose_nothing, 120)
+{
+	dmas_race_migrations(_metadata, self, 0);
+}
+
+/* The same with a driver that takes invalidations in two passes: it waits for its DMA in the second. */
+TEST_F_TIMEOUT(importer, dmas_racing_migrations_lose_nothing_two_pass, 120)
+{
+	dmas_race_migrations(_metadata, self, P2PMM_SAMPLE_TWO_PASS);
 }
 
 struct reader {

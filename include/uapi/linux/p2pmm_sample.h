@@ -25,6 +25,7 @@
 
 #define P2PMM_SAMPLE_PIN (1U << 0)    /* pin the attachment (dma_buf_pin()) and map it at import */
 #define P2PMM_SAMPLE_NO_P2P (1U << 1) /* attach as an importer that cannot take P2P memory (no allow_peer2peer) */
+#define P2PMM_SAMPLE_TWO_PASS (1U << 2) /* mirror: take invalidations in two passes (invalidate_start/finish) */
 
 /**
  * struct p2pmm_sample_import - argument of P2PMM_SAMPLE_IOC_IMPORT
@@ -87,7 +88,9 @@ struct p2pmm_sample_status {
  * struct p2pmm_sample_mirror - argument of P2PMM_SAMPLE_IOC_MIRROR: import a range of the caller's memory
  * @addr:   in: first address, page-aligned
  * @length: in: bytes, a multiple of the page size, at most 256 MiB
- * @flags:  in: P2PMM_SAMPLE_NO_P2P (the engine takes no P2P memory: managed pages move to system memory)
+ * @flags:  in: P2PMM_SAMPLE_NO_P2P (the engine takes no P2P memory: managed pages move to system memory),
+ *          P2PMM_SAMPLE_TWO_PASS (the driver takes invalidations in two passes: the first marks the mapping gone,
+ *          the second waits for the DMA in flight)
  * @__reserved: 0
  *
  * Errors: EINVAL for unknown flags, a bad range or a nonzero @__reserved; EBUSY if this file imported a range
@@ -126,6 +129,7 @@ struct p2pmm_sample_mirror_dma {
  * @maps:          out: how many times the driver mapped the range (p2pmm_importer_map())
  * @invalidations: out: how many times p2pmm called the driver's invalidate callback
  * @retries:       out: mappings found invalidated before use (p2pmm_importer_retry())
+ * @finishes:      out: how many second passes p2pmm called (P2PMM_SAMPLE_TWO_PASS)
  * @mapped:        out: 1 while the driver holds a mapping it has not seen invalidated
  * @__reserved:    0
  *
@@ -135,6 +139,7 @@ struct p2pmm_sample_mirror_status {
 	__u64 maps;
 	__u64 invalidations;
 	__u64 retries;
+	__u64 finishes;
 	__u32 mapped;
 	__u32 __reserved;
 };
