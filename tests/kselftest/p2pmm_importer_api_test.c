@@ -321,6 +321,53 @@ TEST_F(importer, invalidations_reach_the_driver_and_it_maps_again)
 	munmap(mem, LEN);
 }
 
+/*
+ * A managed page a device mapped gets a second chance from the eviction policy (an access signal, as a block
+ * transfer's): with the provider full of two halves, the half the edu's import mapped stays, and the room a
+ * migration then needs comes out of the other half. The import is never invalidated. Every byte survives.
+ */
+TEST_F(importer, mapped_pages_are_kept_from_eviction)
+{
+	struct p2pmm_sample_mirror_status st;
+	struct p2pmm_sample_mirror_dma d;
+	struct p2pmm_provider_info info;
+	uint8_t *used, *idle, *more;
+	size_t half, quarter;
+	int mfd;
+
+	ASSERT_EQ(0, p2pmm_provider(self->fd, self->managed, &info));
+	ASSERT_EQ(0, info.used) TH_LOG("provider %u is not empty", self->managed);
+	half = info.capacity / 2;
+	quarter = info.capacity / 4;
+	used = filled(half, 81);
+	idle = filled(half, 82);
+	more = filled(quarter, 83);
+	ASSERT_NE(NULL, used);
+	ASSERT_NE(NULL, idle);
+	ASSERT_NE(NULL, more);
+	ASSERT_EQ(half / PAGE, p2pmm_migrate(self->fd, used, half, self->managed));
+	ASSERT_EQ(half / PAGE, p2pmm_migrate(self->fd, idle, half, self->managed));
+	/* One DMA maps the whole first half for the edu, every page where it is. */
+	mfd = mirror(used, half, 0);
+	ASSERT_LE(0, mfd);
+	ASSERT_EQ(0, dma(mfd, used, self->page, 0, &d));
+	EXPECT_EQ(P2PMM_SAMPLE_ROUTE_BUS, d.route);
+	/* Older than the minimum residency (1 ms), so that only the policy decides. */
+	usleep(20 * 1000);
+	ASSERT_EQ(quarter / PAGE, p2pmm_migrate(self->fd, more, quarter, self->managed));
+	EXPECT_EQ(half / PAGE, p2pmm_count_at(self->fd, used, half, self->managed));
+	EXPECT_EQ(quarter / PAGE, p2pmm_count_at(self->fd, idle, half, self->managed));
+	ASSERT_EQ(0, status(mfd, &st));
+	EXPECT_EQ(0, st.invalidations) TH_LOG("the eviction took mapped pages");
+	close(mfd);
+	EXPECT_EQ(-1, p2p_dma_mismatch(used, half, 81));
+	EXPECT_EQ(-1, p2p_dma_mismatch(idle, half, 82));
+	EXPECT_EQ(-1, p2p_dma_mismatch(more, quarter, 83));
+	munmap(used, half);
+	munmap(idle, half);
+	munmap(more, quarter);
+}
+
 /* Every bad call gets its errno. */
 TEST_F(importer, bad_calls_get_their_errno)
 {
