@@ -61,6 +61,10 @@ HEADERS = [(kind, re.compile(pattern)) for kind, pattern in (
     ("BUG/Oops", r"(?:watchdog: )?BUG[: ]|Oops|general protection fault|kernel BUG at|watchdog: Watchdog detected"),
 )]
 KINDS = [kind for kind, _ in HEADERS]
+# Reports the kernel prints that are not failures: the OOM killer's (`<comm> invoked oom-killer: ...`, then a stack
+# dump and the task list), which a test that exhausts memory provokes on purpose. Its lines, `Call Trace:` included,
+# belong to it; a report of a kind above fails the run as ever, near it or not.
+BENIGN = re.compile(r"\S.* invoked oom-killer: ")
 # Lines that belong to a report (before or after its header line); a report of their own only when no header is near:
 # `cut here` precedes a WARN or UBSAN header, the others follow a header.
 SECONDARY = re.compile(r"-+\[ cut here \]-+|Call Trace:|KASAN: .* in range \[|kmemleak: [1-9]\d* new suspected memory")
@@ -362,6 +366,10 @@ class GuestLog:
         """A kernel report's header line starts a report, unless it continues the last one; a secondary line waits
         for resolve()."""
         kind = next((k for k, rx in HEADERS if rx.match(text)), None)
+        if not kind and BENIGN.match(text):
+            self.headers[stream].append((index, section))
+            self.current[stream] = None
+            return
         if not kind:
             if SECONDARY.match(text):
                 self.secondaries.append((stream, index, section, ts, text))

@@ -409,6 +409,21 @@ class Reports(ReportTest):
                 self.assertFails(run(put(log, kernel(messages, console_times(log, "kselftest")), "kselftest")),
                                  "kselftest", note, fails=1)
 
+    def test_an_oom_kill_is_not_a_failure_but_a_report_next_to_it_is(self):
+        oom = ["p2pmm_exhaustio invoked oom-killer: gfp_mask=0x140dca(GFP_HIGHUSER_MOVABLE|__GFP_ZERO), order=0, "
+               "oom_score_adj=1000",
+               "CPU: 1 UID: 0 PID: 263 Comm: p2pmm_exhaustio Tainted: G           O     N  7.3.4 #1",
+               "Call Trace:", " <TASK>", " dump_stack_lvl+0x6f/0xa0", " oom_kill_process+0xe1/0xd70", " </TASK>",
+               "Mem-Info:",
+               "Out of memory: Killed process 263 (p2pmm_exhaustio) total-vm:1537184kB, anon-rss:1535016kB"]
+        log = fixture("good.log")
+        stamps = console_times(log, "kselftest")
+        rc, out = run(put(log, kernel(oom, stamps), "kselftest"))
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"\ntotal: [1-9]\d* passed, 0 failed, \d+ skipped\n$")
+        self.assertFails(run(put(log, kernel(oom + WARN, stamps), "kselftest")), "kselftest",
+                         r"^WARN: WARNING: drivers/pci/p2pdma.c:212 at ", fails=1)
+
     def test_the_same_report_in_two_suites_fails_both(self):
         log = fixture("good.log")
         log = put(log, kernel(WARN, console_times(log, "kselftest")), "kselftest")
