@@ -139,6 +139,12 @@ fn direct_path(input: &RouteInput, policy: &RoutePolicy) -> Result<DirectPath, N
     Ok(path)
 }
 
+/// `P2PMM_ROUTE_BUS_ADDR`.
+pub const ROUTE_BUS_ADDR: u32 = 1;
+/// `P2PMM_ROUTE_HOST_BRIDGE`.
+pub const ROUTE_HOST_BRIDGE: u32 = 2;
+/// `P2PMM_ROUTE_NOT_SUPPORTED`.
+pub const ROUTE_NOT_SUPPORTED: u32 = 3;
 /// `P2PMM_PLAN_DIRECT`.
 pub const PLAN_DIRECT: u32 = 1;
 /// `P2PMM_PLAN_BOUNCE`.
@@ -154,8 +160,8 @@ impl DirectPath {
     /// The uAPI code: the `P2PMM_ROUTE_*` verdict this path comes from.
     pub const fn code(self) -> u32 {
         match self {
-            DirectPath::BusAddress => crate::uapi_route::ROUTE_BUS_ADDR,
-            DirectPath::HostBridge => crate::uapi_route::ROUTE_HOST_BRIDGE,
+            DirectPath::BusAddress => ROUTE_BUS_ADDR,
+            DirectPath::HostBridge => ROUTE_HOST_BRIDGE,
         }
     }
 

@@ -78,12 +78,8 @@ pub struct RouteAnswer {
     pub host_bridge: u32,
 }
 
-/// `P2PMM_ROUTE_BUS_ADDR`.
-pub const ROUTE_BUS_ADDR: u32 = 1;
-/// `P2PMM_ROUTE_HOST_BRIDGE`.
-pub const ROUTE_HOST_BRIDGE: u32 = 2;
-/// `P2PMM_ROUTE_NOT_SUPPORTED`.
-pub const ROUTE_NOT_SUPPORTED: u32 = 3;
+// The verdicts are the route decision's (`route.rs`, which this file builds on, not the other way).
+pub use crate::route::{ROUTE_BUS_ADDR, ROUTE_HOST_BRIDGE, ROUTE_NOT_SUPPORTED};
 
 impl RouteAnswer {
     /// p2pmm's plan (`crate::route::decide` under `policy`) for what p2pdma found about a PCI
