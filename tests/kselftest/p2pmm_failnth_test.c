@@ -247,7 +247,7 @@ FIXTURE_TEARDOWN(failnth)
  * Runs `call` with the n-th point failing, for n = 1, 2, ... until it meets no more points: each run must succeed
  * or fail with ENOMEM, and `call` without injection must then succeed. `call` returns 0 or -1 with errno set.
  */
-#define SWEEP(name, call)                                                                                   \
+#define SWEEP_POINTS(name, call, need)                                                                      \
 	do {                                                                                                \
 		int points = 0, failed = 0;                                                                 \
 		for (unsigned int n = 1;; n++) {                                                            \
@@ -272,8 +272,11 @@ FIXTURE_TEARDOWN(failnth)
 			ASSERT_EQ(0, rc) TH_LOG("%s after point %u: %s", name, n, strerror(errno));         \
 		}                                                                                           \
 		printf("# %s: %d allocation points, %d of them fail the call\n", name, points, failed);   \
-		EXPECT_LT(0, points) TH_LOG("%s met no fault-injection point", name);                      \
+		if (need)                                                                                   \
+			EXPECT_LT(0, points) TH_LOG("%s met no fault-injection point", name);              \
 	} while (0)
+
+#define SWEEP(name, call) SWEEP_POINTS(name, call, 1)
 
 /* A call that allocates nothing: it meets no point, and succeeds. */
 #define NO_POINTS(name, call)                                                                               \
@@ -429,7 +432,11 @@ TEST_F(failnth, every_ioctl_fails_cleanly_or_succeeds)
 	SWEEP("open and close /dev/p2pmm", do_open_close());
 	NO_POINTS("P2PMM_IOC_VERSION", do_version(self->fd));
 	SWEEP("P2PMM_IOC_PROVIDERS", do_providers(self->fd));
-	SWEEP("P2PMM_IOC_ROUTE", do_route(self->fd, self->managed2, self->device));
+	/*
+	 * ROUTE's only allocation is p2pdma's cache of the pair's distance (an xarray entry), which an earlier
+	 * test may have filled (an eviction between the same two devices): it may meet none.
+	 */
+	SWEEP_POINTS("P2PMM_IOC_ROUTE", do_route(self->fd, self->managed2, self->device), 0);
 	SWEEP("P2PMM_IOC_QUERY", do_query(self->fd, self->buf));
 	SWEEP("P2PMM_IOC_ADVISE ACCESSED_BY", do_advise(self->fd, self->buf, self->managed2));
 	SWEEP("mmap of static memory", do_static_mmap(self->fd, self->stat));
