@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! How an accelerator's BAR is split between static and managed memory (`p2pmm_vaccel.ko`'s
-//! module parameters): a small static part at the start, the rest managed, so an accelerator of many GiB
-//! is managed by default.
+//! module parameters): a small static part at the start, the rest managed, so an accelerator of
+//! many GiB is managed by default.
 
 /// Managed memory comes in whole 2 MiB chunks (the unit of p2pmm's migrations and of THP).
 const MANAGED_ALIGN: u64 = 2 << 20;

@@ -17,8 +17,8 @@
 //!
 //! It is a module of its own, `p2pmm_vaccel.ko`, a user of p2pmm and not a part of it: it registers
 //! its memory through `include/linux/p2pmm.h`, the C API `p2pmm.ko` exports to every driver
-//! (namespace `P2PMM`), by way of the Rust binding `include/rust/p2pmm.rs`; it compiles no source of
-//! `mm/`.
+//! (namespace `P2PMM`), by way of the Rust binding `include/rust/p2pmm.rs`; it compiles no source
+//! of `mm/`.
 
 use kernel::{device::Core, pci, prelude::*};
 

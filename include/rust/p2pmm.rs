@@ -3,10 +3,10 @@
 //! Rust binding of `include/linux/p2pmm.h` for Rust drivers outside `p2pmm.ko`.
 //!
 //! An out-of-tree Rust module cannot use another module's Rust API, but it can call the C symbols
-//! `p2pmm.ko` exports (namespace `P2PMM`). A driver compiles this file into its own crate (`#[path]`
-//! to `include/rust/p2pmm.rs`, as a C driver includes the header) and imports the namespace
-//! (`imports_ns: ["P2PMM"]` in its `module!`). What it offers is the header's, with ownership:
-//! a [`Registration`] is a provider that goes away when it is dropped.
+//! `p2pmm.ko` exports (namespace `P2PMM`). A driver compiles this file into its own crate
+//! (`#[path]` to `include/rust/p2pmm.rs`, as a C driver includes the header) and imports the
+//! namespace (`imports_ns: ["P2PMM"]` in its `module!`). What it offers is the header's, with
+//! ownership: a [`Registration`] is a provider that goes away when it is dropped.
 
 use kernel::ffi::{c_int, c_void};
 use kernel::{device::Bound, pci, prelude::*, sync::aref::ARef};
