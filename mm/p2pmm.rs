@@ -76,6 +76,8 @@ pub mod bind_sysfs;
 pub mod block_io;
 #[path = "bind/copy_engine.rs"]
 pub mod copy_engine;
+#[path = "bind/dev_page.rs"]
+pub mod dev_page;
 #[path = "bind/devmem.rs"]
 pub mod devmem;
 #[path = "bind/dma_mirror.rs"]

@@ -19,6 +19,8 @@ use kernel::{
     prelude::*,
 };
 
+#[path = "../../mm/bind/dev_page.rs"]
+pub mod dev_page;
 #[path = "../../mm/bind/devmem.rs"]
 pub mod devmem;
 #[path = "../../mm/bind/exclusive.rs"]

@@ -20,16 +20,16 @@ use crate::ffi::{
     p2pmm_vm_fault_sigbus, p2pmm_vmf_address, p2pmm_vmf_has_pte, p2pmm_vmf_page, p2pmm_vmf_vma,
 };
 use crate::migrate::{evict_pfns_to, evict_range, MigrateVma, Select};
+// The device pages a chunk hands out, and the test hook, are `dev_page.rs`'s (shared with
+// `migrate.rs` without an import circle); named here too, where their users look for them.
+pub use crate::dev_page::{DevPage, FailNext, PMD_ORDER};
 use kernel::{
     bindings,
     error::to_result,
     ffi::{c_ulong, c_void},
     new_spinlock,
     prelude::*,
-    sync::{
-        atomic::{ordering, Atomic},
-        Arc, SpinLock,
-    },
+    sync::{Arc, SpinLock},
     types::Opaque,
 };
 
@@ -39,45 +39,7 @@ const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 pub const CHUNK_SIZE: usize = 64 << 20;
 const CHUNK_PAGES: usize = CHUNK_SIZE / PAGE_SIZE;
 
-/// Order of a PMD-sized folio (x86-64, 4 KiB pages; checked by a `static_assert` in mirror_glue.c).
-pub const PMD_ORDER: u32 = 9;
 const PMD_PAGES: usize = 1 << PMD_ORDER;
-
-/// A test hook: makes the next large allocation of device or system memory fail, once, so the
-/// small-page fallbacks run (the upstream uAPI's `HMM_DMIRROR_FLAG_FAIL_ALLOC`).
-///
-/// # Examples
-///
-/// ```
-/// use crate::devmem::FailNext;
-///
-/// let fail = FailNext::new()?;
-/// assert!(!fail.take());
-/// fail.arm();
-/// fail.arm();
-/// // Armed twice, it still fails one allocation only.
-/// assert!(fail.take());
-/// assert!(!fail.take());
-/// # Ok::<(), Error>(())
-/// ```
-pub struct FailNext(Atomic<bool>);
-
-impl FailNext {
-    /// A disarmed hook.
-    pub fn new() -> Result<Arc<Self>> {
-        Ok(Arc::new(Self(Atomic::new(false)), GFP_KERNEL)?)
-    }
-
-    /// Makes the next large allocation fail.
-    pub fn arm(&self) {
-        self.0.store(true, ordering::Release);
-    }
-
-    /// Whether this allocation must fail (disarms the hook).
-    pub fn take(&self) -> bool {
-        self.0.xchg(false, ordering::Full)
-    }
-}
 
 /// Free pages of a chunk, by size.
 struct FreeLists {
@@ -85,79 +47,6 @@ struct FreeLists {
     small: KVec<usize>,
     /// Head PFNs of free PMD-sized folios.
     large: KVec<usize>,
-}
-
-/// A device page handed out by [`DevmemChunk::alloc`], not yet given to a migration.
-///
-/// A `DevPage` must go to a migration: one that is dropped keeps its device page in use for good,
-/// and dropping its chunk then waits for that page forever.
-///
-/// # Examples
-///
-/// The allocator of [`MigrateVma::to_device`] hands out `DevPage`s, which the migration takes over
-/// at once; a page it gives none stays in system memory. Here there are device pages for two pages
-/// of three.
-///
-/// ```
-/// use crate::{
-///     devmem::{DevmemChunk, FailNext},
-///     kunit_mm::TestMapping,
-///     migrate::{for_each_vma_piece, MigrateVma, Select},
-/// };
-/// use kernel::page::PAGE_SIZE;
-///
-/// static OWNER: u8 = 0;
-/// let owner = core::ptr::from_ref(&OWNER) as usize;
-/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
-/// let map = TestMapping::anonymous(3 * PAGE_SIZE)?;
-/// for i in 0..3u8 {
-///     map.write(usize::from(i) * PAGE_SIZE, &[i + 1; 8])?;
-/// }
-/// let mm = map.mm()?;
-/// let (mut budget, mut moved) = (2, 0);
-/// for_each_vma_piece(&mm, map.addr(), map.end(), 3, |vma, a, b| {
-///     let mut m = MigrateVma::setup(vma, a, b, owner, Select::System, false)?;
-///     m.to_device(|order| {
-///         if budget == 0 {
-///             return Ok(None);
-///         }
-///         budget -= 1;
-///         chunk.alloc(order)
-///     })?;
-///     m.pages();
-///     moved = m.migrated();
-///     m.finalize();
-///     Ok(())
-/// })?;
-/// assert_eq!((moved, chunk.used()), (2, 2));
-///
-/// // Page 2 stayed in system memory: reading it brings nothing back from the device.
-/// let mut data = [0u8; 8];
-/// map.read(2 * PAGE_SIZE, &mut data)?;
-/// assert_eq!(data, [3; 8]);
-/// assert_eq!(chunk.used(), 2);
-/// # Ok::<(), Error>(())
-/// ```
-///
-/// # Invariants
-///
-/// `page` is an initialised (refcount 1) device-private folio whose `zone_device_data` is its
-/// backing folio of the same order.
-pub struct DevPage {
-    page: *mut c_void,
-}
-
-impl DevPage {
-    /// The system page that holds this device page's data.
-    pub(crate) fn backing(&self) -> *mut c_void {
-        // SAFETY: By the type invariant `page` is a live device page.
-        unsafe { p2pmm_devpage_backing(self.page) }
-    }
-
-    /// Gives the page to a migration (which now owns its reference).
-    pub(crate) fn into_raw(self) -> *mut c_void {
-        self.page
-    }
 }
 
 /// A system folio that will hold the data of a device folio ([`DevmemChunk::take`]).
@@ -384,8 +273,8 @@ impl DevmemChunk {
         // SAFETY: As above; initialising sets its refcount to 1 and records the backing folio of
         // the same order.
         unsafe { p2pmm_devpage_init(page, backing.page, order) };
-        // INVARIANT: initialised with its backing folio of the same order.
-        Ok(DevPage { page })
+        // SAFETY: Initialised with its backing folio of the same order, just above.
+        Ok(unsafe { DevPage::from_raw(page) })
     }
 
     /// Number of pages in use.

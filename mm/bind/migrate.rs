@@ -13,7 +13,7 @@
 //! followed by 511 empty ones; it moves as one large folio when a large destination can be had,
 //! else as 512 small pages.
 
-use crate::devmem::{DevPage, FailNext, PMD_ORDER};
+use crate::dev_page::{DevPage, FailNext, PMD_ORDER};
 use crate::ffi::{
     p2pmm_alloc_page_locked, p2pmm_alloc_page_vma_locked, p2pmm_clear_page, p2pmm_copy_page,
     p2pmm_devpage_backing, p2pmm_migrate_alloc, p2pmm_migrate_device_finalize,
