@@ -62,9 +62,11 @@ impl FailNext {
 ///
 /// # Examples
 ///
-/// The allocator of [`MigrateVma::to_device`](crate::migrate::MigrateVma::to_device) hands out `DevPage`s, which the migration takes over
+/// The allocator of [`MigrateVma::to_device`] hands out `DevPage`s, which the migration takes over
 /// at once; a page it gives none stays in system memory. Here there are device pages for two pages
 /// of three.
+///
+/// [`MigrateVma::to_device`]: crate::migrate::MigrateVma::to_device
 ///
 /// ```
 /// use crate::{
