@@ -26,9 +26,10 @@ use crate::{
     hmm::PageKind,
     location::Location,
     managed::{self, Slots},
-    pci_p2p,
+    migration, pci_p2p,
     provider::{Kind, Provider},
     range_index::Entry,
+    residency,
     route::PLAN_DIRECT,
     trace,
     uapi_blkio::{BlkioDone, BlkioRequest},
@@ -142,7 +143,7 @@ pub fn transfer(
     let end = usize::try_from(req.addr + req.length).map_err(|_| EINVAL)?;
     let page_start = start & !(PAGE_SIZE - 1);
     let page_end = end.checked_next_multiple_of(PAGE_SIZE).ok_or(EINVAL)?;
-    managed::ensure_mapped(mm, page_start, page_end)?;
+    residency::ensure_mapped(mm, page_start, page_end)?;
     place_preferred(mm, page_start, page_end, all, advice)?;
 
     let client = dev.pci_device();
@@ -230,13 +231,13 @@ fn place_preferred(
         }
         placed += match e.value.preferred {
             None => 0,
-            Some(Location::System) => managed::migrate_to_system(mm, a, b, all)?,
+            Some(Location::System) => migration::migrate_to_system(mm, a, b, all)?,
             Some(Location::Provider(id)) => {
                 let target = all.iter().find(|p| p.id == u32::from(id.raw()));
                 match target {
                     // A provider gone since the advice was given: nowhere to place.
                     Some(t) if t.managed().is_some() => {
-                        managed::migrate_to_provider(mm, a, b, t, all, advice, None)?.migrated
+                        migration::migrate_to_provider(mm, a, b, t, all, advice, None)?.migrated
                     }
                     _ => 0,
                 }

@@ -8,8 +8,9 @@
 use crate::{
     blkio,
     ioctl_cmd::Command,
-    managed::{self, Moved, Placement},
+    migration::{self, Moved},
     pci_p2p, registry,
+    residency::{self, Placement},
     space::Space,
     static_map, trace,
     uapi_advise::{self as ua, AdviseRequest},
@@ -150,11 +151,11 @@ fn migrate_ioctl(space: &Space, arg: UserPtr) -> Result {
     let task = kernel::current!();
     let mm = task.mm().ok_or(EINVAL)?;
     let (start, end) = (m.range.start as usize, m.range.end as usize);
-    managed::ensure_mapped(mm, start, end)?;
+    residency::ensure_mapped(mm, start, end)?;
     let all = registry::snapshot()?;
     let done = match m.target {
         Target::System => Moved {
-            migrated: managed::migrate_to_system(mm, start, end, &all)?,
+            migrated: migration::migrate_to_system(mm, start, end, &all)?,
             evicted: 0,
         },
         Target::Provider(id) => {
@@ -170,7 +171,7 @@ fn migrate_ioctl(space: &Space, arg: UserPtr) -> Result {
             } else {
                 (KVec::new(), None)
             };
-            managed::migrate_to_provider(mm, start, end, target, &all, &advice, thrash.as_ref())?
+            migration::migrate_to_provider(mm, start, end, target, &all, &advice, thrash.as_ref())?
         }
     };
     let reply = MigrateRequest::reply(&request.bytes, done.migrated, done.evicted);
@@ -229,18 +230,18 @@ fn query_ioctl(arg: UserPtr) -> Result {
         None => task.mm().ok_or(EINVAL)?,
     };
     let (start, end) = (q.range.start as usize, q.range.end as usize);
-    managed::ensure_mapped(mm, start, end)?;
+    residency::ensure_mapped(mm, start, end)?;
     let all = registry::snapshot()?;
     let total = (end - start) / PAGE_SIZE;
     let mut out = UserSlice::new(UserPtr::from_addr(q.locations as usize), total * 4).writer();
-    let chunk = managed::QUERY_CHUNK_PAGES;
+    let chunk = residency::QUERY_CHUNK_PAGES;
     let mut places = KVec::from_elem(Placement::None, chunk, GFP_KERNEL)?;
     let mut bytes = KVec::from_elem(0u8, chunk * 4, GFP_KERNEL)?;
     let mut addr = start;
     while addr < end {
         let next = end.min(addr + chunk * PAGE_SIZE);
         let n = (next - addr) / PAGE_SIZE;
-        managed::query(mm, addr, next, &all, &mut places[..n])?;
+        residency::query(mm, addr, next, &all, &mut places[..n])?;
         for (i, p) in places[..n].iter().enumerate() {
             let v = match *p {
                 Placement::None => um::LOCATION_NONE,

@@ -12,7 +12,7 @@
 //! provider's region (an unbind meanwhile would make it the last); such a region is parked in the
 //! registry and unregistered later.
 
-use crate::{dmem::Limit, provider::Provider, registry};
+use crate::{dmem::Limit, evictor, provider::Provider, registry};
 use kernel::{prelude::*, sync::Arc};
 
 const PAGE_SIZE: u64 = kernel::page::PAGE_SIZE as u64;
@@ -32,11 +32,13 @@ pub fn reclaim(id: u32, limit: &Limit, bytes: u64) -> Result {
 /// Evicts up to `bytes` of `limit`'s cgroup's pages from `p` to system memory (no peer: the charge
 /// there would be the caller's); returns how many pages went.
 fn evict(p: &Provider, limit: &Limit, bytes: u64) -> Result<usize> {
-    let m = p.managed().ok_or(ENOSPC)?;
+    if p.managed().is_none() {
+        return Err(ENOSPC);
+    }
     let want = usize::try_from(bytes.div_ceil(PAGE_SIZE)).unwrap_or(usize::MAX);
     let mut freed = 0;
     while freed < want {
-        let k = m.evict_over_limit(p, &[], want - freed, limit)?;
+        let k = evictor::evict_over_limit(p, &[], want - freed, limit)?;
         if k == 0 {
             break;
         }

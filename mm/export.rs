@@ -8,7 +8,7 @@
 //! is p2pdma memory too, allocated whole: the device's static provider reports its capacity without
 //! it.
 
-use crate::{managed::Managed, pci_p2p, provider::Stats, registry};
+use crate::{dmem_reclaim, managed::Managed, pci_p2p, registry, stats::Stats};
 use kernel::{
     device::Bound,
     ffi::{c_int, c_void},
@@ -55,7 +55,8 @@ pub fn register_managed(
     let stats = Stats::new()?;
     let managed = Managed::new(pdev, bar, offset, size, stats.clone())?;
     let window = managed.memory().has_p2p_window();
-    let provider = registry::register_managed(pdev.into(), managed, stats)?;
+    // Lowering a cgroup's dmem.max below its use evicts its pages (dmem_reclaim.rs).
+    let provider = registry::register_managed(pdev.into(), managed, stats, dmem_reclaim::reclaim)?;
     if window {
         if let Some(s) = registry::static_on(pdev) {
             // The window is p2pdma memory of this device too, allocated whole.

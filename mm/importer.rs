@@ -21,6 +21,7 @@ use crate::{
     dma_mirror::{Client, DmaMirror, Reach},
     hmm::PageKind,
     managed::{self, Slots},
+    migration,
     notifier::ReadSeq,
     pci_p2p,
     provider::{Kind, Provider},
@@ -128,7 +129,12 @@ impl<C: Client> Importer<C> {
                     rounds += 1;
                     let mm = self.mirror.mm().ok_or(EFAULT)?;
                     let them = [all[i].clone()];
-                    managed::migrate_to_system(&mm, self.mirror.start(), self.mirror.end(), &them)?;
+                    migration::migrate_to_system(
+                        &mm,
+                        self.mirror.start(),
+                        self.mirror.end(),
+                        &them,
+                    )?;
                 }
                 Some(Wanted::Refresh) => {
                     waits += 1;

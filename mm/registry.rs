@@ -13,8 +13,9 @@ use crate::{
     dmem,
     managed::Managed,
     pci_p2p,
-    provider::{Kind, Provider, Stats},
+    provider::{Kind, Provider},
     provider_ids::ProviderIds,
+    stats::Stats,
 };
 use kernel::{
     pci,
@@ -85,18 +86,18 @@ pub fn register_static(
 }
 
 /// Registers a managed provider of `managed` memory on `pdev`, counting into `stats` (which
-/// `managed` shares).
+/// `managed` shares); the dmem controller calls `reclaim` to evict a cgroup's pages there.
 pub fn register_managed(
     pdev: ARef<pci::Device>,
     managed: Managed,
     stats: Arc<Stats>,
+    reclaim: dmem::Reclaim,
 ) -> Result<Arc<Provider>> {
     let capacity = managed.capacity();
-    // Lowering a cgroup's dmem.max below its use evicts its pages (dmem_reclaim.rs).
     let region = dmem::Region::register_with(
         capacity,
         &Provider::region_name(&pdev, Kind::Managed)?,
-        Some(crate::dmem_reclaim::reclaim),
+        Some(reclaim),
     )?;
     register(Provider::new(
         0,

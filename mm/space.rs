@@ -21,10 +21,11 @@ use crate::{
     advice::{Advice, AdviceChange, AdviceFlags, AdviceMap},
     blkio::RouteMemo,
     location::Location,
-    managed::{self, ThrashWatch},
+    migration::ThrashWatch,
     notifier::{Event, IntervalNotifier, InvalidateHandler, Invalidation},
     provider::{Kind, Provider},
     range_index::{Entry, RangeError},
+    residency, resident_advice,
     thrash::ThrashTable,
     uapi_advise::AdviseRequest,
     versioned::{self, CopyError, FixedBuf, LockedState, UpdateError, Versioned},
@@ -200,30 +201,32 @@ impl Space {
         // Checked and changed under the mmap read lock: an unmap cannot slip in between and leave
         // advice on a range that is gone (the unmap's own forget waits for the lock, then runs
         // after the change).
-        managed::while_mapped(mm, start, end, || {
+        residency::while_mapped(mm, start, end, || {
             self.change_advice(req.range.start, req.range.end, req.change)
         })?;
         // Pages already on a provider follow the new advice now; later arrivals when they land.
         match req.change {
             AdviceChange::SetFlags(f) if f.contains(AdviceFlags::PINNED) => {
-                managed::set_pinned(mm, start, end, all, true)?;
+                resident_advice::set_pinned(mm, start, end, all, true)?;
             }
             AdviceChange::ClearFlags(f) if f.contains(AdviceFlags::PINNED) => {
-                managed::set_pinned(mm, start, end, all, false)?;
+                resident_advice::set_pinned(mm, start, end, all, false)?;
             }
             AdviceChange::SetPreferred(loc) => {
                 let id = match loc {
                     Location::Provider(p) => Some(u32::from(p.raw())),
                     Location::System => None,
                 };
-                managed::set_preferred(mm, start, end, all, id)?;
+                resident_advice::set_preferred(mm, start, end, all, id)?;
             }
-            AdviceChange::ClearPreferred => managed::set_preferred(mm, start, end, all, None)?,
+            AdviceChange::ClearPreferred => {
+                resident_advice::set_preferred(mm, start, end, all, None)?
+            }
             AdviceChange::SetAccessedBy(p) => {
-                managed::set_accessed_by(mm, start, end, all, p, true)?
+                resident_advice::set_accessed_by(mm, start, end, all, p, true)?
             }
             AdviceChange::ClearAccessedBy(p) => {
-                managed::set_accessed_by(mm, start, end, all, p, false)?
+                resident_advice::set_accessed_by(mm, start, end, all, p, false)?
             }
             _ => {}
         }
@@ -255,8 +258,8 @@ impl PinnedDrop for Space {
             .filter(|e| e.value.flags.contains(AdviceFlags::PINNED))
         {
             let (start, end) = (e.start as usize, e.end as usize);
-            if managed::ensure_mapped(mm, start, end).is_ok() {
-                let _ = managed::set_pinned(mm, start, end, &all, false);
+            if residency::ensure_mapped(mm, start, end).is_ok() {
+                let _ = resident_advice::set_pinned(mm, start, end, &all, false);
             }
         }
     }

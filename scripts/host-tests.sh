@@ -21,6 +21,7 @@ step test python3 scripts/doctest_gen_test.py
 # The summary of `make test` (scripts/report.py) on small logs (tests/report): what fails a run, and what does not.
 step test python3 scripts/report_test.py
 step test python3 scripts/bench_report_test.py
+step test python3 scripts/import_cycles_test.py
 # The loom models (mm/core/tests/loom_slot_claim.rs: the core's atomics; loom_versioned.rs: the advice update
 # protocol) need the whole crate built with `--cfg loom`, so they get their own target directory and do not
 # invalidate the normal build. Named `test` so scripts/report.py counts them (one `test result:` line per model
@@ -29,5 +30,7 @@ step test env RUSTFLAGS="--cfg loom" cargo test --release --locked -p p2pmm-core
 step fmt cargo fmt --all --check
 # The module's own files (mm/*.rs) are not part of the cargo workspace: check them with the same settings.
 step fmt-module rustfmt --check --edition 2021 --config-path rustfmt.toml $(find mm -name '*.rs' -not -path '*/target/*' -not -name doctests_generated.rs)
+# Layers: no module of a crate imports one that imports it back (scripts/import_cycles.py).
+step layers python3 scripts/import_cycles.py mm/p2pmm.rs mm/core/src/lib.rs drivers/mirror/p2pmm_mirror.rs drivers/vaccel/vaccel.rs
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 exit 0
