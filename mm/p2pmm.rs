@@ -78,6 +78,9 @@ pub mod block_io;
 pub mod copy_engine;
 #[path = "bind/dev_page.rs"]
 pub mod dev_page;
+// Simulated device memory in system pages (as lib/test_hmm.c's), with its failure-injection hook:
+// only the doctests use it here, so only the test build (`p2pmm_doctests`) compiles it in.
+#[cfg(all(CONFIG_KUNIT, p2pmm_doctests))]
 #[path = "bind/devmem.rs"]
 pub mod devmem;
 #[path = "bind/dma_mirror.rs"]
@@ -88,7 +91,7 @@ pub mod dmem;
 pub mod ffi;
 #[path = "bind/hmm.rs"]
 pub mod hmm;
-#[cfg(CONFIG_KUNIT)]
+#[cfg(all(CONFIG_KUNIT, p2pmm_doctests))]
 #[path = "bind/kunit_mm.rs"]
 pub mod kunit_mm;
 #[path = "bind/migrate.rs"]

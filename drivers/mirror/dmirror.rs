@@ -438,7 +438,7 @@ impl Dmirror {
         let mut moved = 0;
         self.for_each_vma_piece(start, end, |vma, a, b| {
             let mut m = MigrateVma::setup(vma, a, b, self.owner, Select::DevicePrivate, true)?;
-            m.to_ram(Some(&self.fail))?;
+            m.to_ram(|| !self.fail.take())?;
             m.pages();
             moved += m.migrated();
             m.finalize();

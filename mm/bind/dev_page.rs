@@ -1,57 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The device pages of simulated device-private memory (`devmem.rs`) on their way into a migration
-//! (`migrate.rs`), the PMD folio order both use, and the test hook that makes their large
-//! allocations fail. Both files use these; neither needs the other for them.
+//! (`migrate.rs`), and the PMD folio order both use. Both files use these; neither needs the other
+//! for them.
 
 use crate::ffi::p2pmm_devpage_backing;
-use kernel::{
-    ffi::c_void,
-    prelude::*,
-    sync::{
-        atomic::{ordering, Atomic},
-        Arc,
-    },
-};
+use kernel::ffi::c_void;
 
 /// Order of a PMD-sized folio (x86-64, 4 KiB pages; checked by a `static_assert` in mirror_glue.c).
 pub const PMD_ORDER: u32 = 9;
-
-/// A test hook: makes the next large allocation of device or system memory fail, once, so the
-/// small-page fallbacks run (the upstream uAPI's `HMM_DMIRROR_FLAG_FAIL_ALLOC`).
-///
-/// # Examples
-///
-/// ```
-/// use crate::dev_page::FailNext;
-///
-/// let fail = FailNext::new()?;
-/// assert!(!fail.take());
-/// fail.arm();
-/// fail.arm();
-/// // Armed twice, it still fails one allocation only.
-/// assert!(fail.take());
-/// assert!(!fail.take());
-/// # Ok::<(), Error>(())
-/// ```
-pub struct FailNext(Atomic<bool>);
-
-impl FailNext {
-    /// A disarmed hook.
-    pub fn new() -> Result<Arc<Self>> {
-        Ok(Arc::new(Self(Atomic::new(false)), GFP_KERNEL)?)
-    }
-
-    /// Makes the next large allocation fail.
-    pub fn arm(&self) {
-        self.0.store(true, ordering::Release);
-    }
-
-    /// Whether this allocation must fail (disarms the hook).
-    pub fn take(&self) -> bool {
-        self.0.xchg(false, ordering::Full)
-    }
-}
 
 /// A device page handed out by [`DevmemChunk::alloc`], not yet given to a migration.
 ///
@@ -124,7 +81,7 @@ impl DevPage {
     ///
     /// `page` is an initialised (refcount 1) device-private folio whose `zone_device_data` is its
     /// backing folio of the same order, and no one else refers to it.
-    pub(crate) unsafe fn from_raw(page: *mut c_void) -> Self {
+    pub unsafe fn from_raw(page: *mut c_void) -> Self {
         // INVARIANT: the caller's promise.
         Self { page }
     }

@@ -20,20 +20,61 @@ use crate::ffi::{
     p2pmm_vm_fault_sigbus, p2pmm_vmf_address, p2pmm_vmf_has_pte, p2pmm_vmf_page, p2pmm_vmf_vma,
 };
 use crate::migrate::{evict_pfns_to, evict_range, MigrateVma, Select};
-// The device pages a chunk hands out, and the test hook, are `dev_page.rs`'s (shared with
-// `migrate.rs` without an import circle); named here too, where their users look for them.
-pub use crate::dev_page::{DevPage, FailNext, PMD_ORDER};
+// The device pages a chunk hands out are `dev_page.rs`'s (shared with `migrate.rs` without an
+// import circle); named here too, where their users look for them.
+pub use crate::dev_page::{DevPage, PMD_ORDER};
 use kernel::{
     bindings,
     error::to_result,
     ffi::{c_ulong, c_void},
     new_spinlock,
     prelude::*,
-    sync::{Arc, SpinLock},
+    sync::{
+        atomic::{ordering, Atomic},
+        Arc, SpinLock,
+    },
     types::Opaque,
 };
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
+
+/// A test hook of the simulated device: makes the next large allocation of device or system memory
+/// fail, once, so the small-page fallbacks run (the upstream uAPI's `HMM_DMIRROR_FLAG_FAIL_ALLOC`).
+/// It lives with the simulated memory, a test device's, so no binding of real device memory
+/// carries it.
+///
+/// # Examples
+///
+/// ```
+/// use crate::devmem::FailNext;
+///
+/// let fail = FailNext::new()?;
+/// assert!(!fail.take());
+/// fail.arm();
+/// fail.arm();
+/// // Armed twice, it still fails one allocation only.
+/// assert!(fail.take());
+/// assert!(!fail.take());
+/// # Ok::<(), Error>(())
+/// ```
+pub struct FailNext(Atomic<bool>);
+
+impl FailNext {
+    /// A disarmed hook.
+    pub fn new() -> Result<Arc<Self>> {
+        Ok(Arc::new(Self(Atomic::new(false)), GFP_KERNEL)?)
+    }
+
+    /// Makes the next large allocation fail.
+    pub fn arm(&self) {
+        self.0.store(true, ordering::Release);
+    }
+
+    /// Whether this allocation must fail (disarms the hook).
+    pub fn take(&self) -> bool {
+        self.0.xchg(false, ordering::Full)
+    }
+}
 
 /// Size of one chunk of device memory (a power of two, so `memremap_pages` alignment is met).
 pub const CHUNK_SIZE: usize = 64 << 20;
@@ -404,7 +445,7 @@ impl DevmemChunk {
             ) else {
                 return p2pmm_vm_fault_sigbus();
             };
-            if m.to_ram(Some(&chunk.fail)).is_err() {
+            if m.to_ram(|| !chunk.fail.take()).is_err() {
                 return p2pmm_vm_fault_oom();
             }
             m.pages();

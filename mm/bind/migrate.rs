@@ -13,7 +13,7 @@
 //! followed by 511 empty ones; it moves as one large folio when a large destination can be had,
 //! else as 512 small pages.
 
-use crate::dev_page::{DevPage, FailNext, PMD_ORDER};
+use crate::dev_page::{DevPage, PMD_ORDER};
 use crate::ffi::{
     p2pmm_alloc_page_locked, p2pmm_alloc_page_vma_locked, p2pmm_clear_page, p2pmm_copy_page,
     p2pmm_devpage_backing, p2pmm_migrate_alloc, p2pmm_migrate_device_finalize,
@@ -228,7 +228,7 @@ pub enum Select {
 /// let mut back = 0;
 /// for_each_vma_piece(&mm, map.addr(), map.end(), 4, |vma, a, b| {
 ///     let mut m = MigrateVma::setup(vma, a, b, owner, Select::DevicePrivate, false)?;
-///     m.to_ram(None)?;
+///     m.to_ram(|| true)?;
 ///     m.pages();
 ///     back += m.migrated();
 ///     m.finalize();
@@ -421,10 +421,10 @@ impl MigrateVma {
     }
 
     /// Gives every selected device page new system memory (near the VMA; a large folio for a large
-    /// device folio unless that fails or `fail` injects a failure, then small pages) and copies the
-    /// data back. `ENOMEM` if a small allocation fails (everything allocated so far is released,
-    /// `finalize` restores all).
-    pub fn to_ram(&mut self, fail: Option<&FailNext>) -> Result {
+    /// device folio when `try_large()`, asked once per large folio, says so and the allocation
+    /// succeeds, else small pages) and copies the data back. `ENOMEM` if a small allocation fails
+    /// (everything allocated so far is released, `finalize` restores all).
+    pub fn to_ram(&mut self, mut try_large: impl FnMut() -> bool) -> Result {
         let mut i = 0;
         while i < self.npages {
             let src = self.src()[i];
@@ -439,7 +439,7 @@ impl MigrateVma {
             let order = unsafe { p2pmm_page_folio_order(backing) };
             let nr = (1usize << order).min(self.npages - i);
             let addr = self.start + i * PAGE_SIZE;
-            if order > 0 && !fail.is_some_and(FailNext::take) {
+            if order > 0 && try_large() {
                 let (vma, at) = (self.vma, addr as c_ulong);
                 // SAFETY: `vma` is live with its mmap lock held (type invariant).
                 let dpage = unsafe { p2pmm_alloc_page_vma_locked(vma, at, order) };
@@ -846,7 +846,7 @@ pub unsafe fn evict_pfns_with<S>(
 ///
 /// `[first_pfn, first_pfn + npages)` is device-private memory the caller created and keeps alive
 /// for the call.
-pub(crate) unsafe fn evict_range(first_pfn: usize, npages: usize) -> Result {
+pub unsafe fn evict_range(first_pfn: usize, npages: usize) -> Result {
     let mut src = KVVec::<usize>::with_capacity(npages, GFP_KERNEL)?;
     src.resize(npages, 0, GFP_KERNEL)?;
     let mut dst = KVVec::<usize>::with_capacity(npages, GFP_KERNEL)?;

@@ -27,7 +27,7 @@ use crate::ffi::{
     p2pmm_put_page,
 };
 use crate::{
-    devmem::PMD_ORDER,
+    dev_page::PMD_ORDER,
     exclusive::ExclusivePage,
     hmm::{FaultedPfns, HmmPfn, PageKind},
 };
