@@ -21,6 +21,7 @@ use kernel::{
     pci,
     prelude::*,
     sync::{aref::ARef, Arc},
+    time::{delay::fsleep, Delta},
 };
 
 /// The list and the ids in use.
@@ -307,13 +308,25 @@ pub struct RevokeOnUnbind;
 impl pci_p2p::UnbindWatcher for RevokeOnUnbind {
     fn unbinding(pdev: &pci::Device) {
         let mut gone = KVec::new();
-        {
+        let mut warned = false;
+        loop {
             let mut reg = PROVIDERS.lock();
+            // The device's memory goes whatever else fails, so the revocation cannot be skipped
+            // (its mappings would outlive the BAR): short of memory, try again a moment later,
+            // without the lock.
             if gone.reserve(reg.list.len(), GFP_KERNEL).is_err()
                 || reg.unbinding.push(pdev.into(), GFP_KERNEL).is_err()
             {
-                pr_err!("cannot revoke {}: out of memory\n", pci_p2p::name(pdev));
-                return;
+                drop(reg);
+                if !warned {
+                    pr_warn!(
+                        "revoking {}: short of memory, retrying\n",
+                        pci_p2p::name(pdev)
+                    );
+                    warned = true;
+                }
+                fsleep(Delta::from_millis(10));
+                continue;
             }
             let mut i = 0;
             while i < reg.list.len() {
@@ -326,6 +339,7 @@ impl pci_p2p::UnbindWatcher for RevokeOnUnbind {
                     i += 1;
                 }
             }
+            break;
         }
         for p in gone.iter() {
             pr_info!(

@@ -36,6 +36,7 @@ use kernel::{
     pci,
     prelude::*,
     sync::aref::ARef,
+    time::{delay::fsleep, Delta},
     types::Opaque,
 };
 
@@ -825,8 +826,25 @@ impl<T: SlotHandler> PinnedDrop for BarDevmem<T> {
             for (i, s) in batch[..n].iter_mut().enumerate() {
                 *s = (first + i) as u32;
             }
-            if self.evict(&batch[..n]).is_err() {
-                pr_err!("evicting device memory failed; pages stay in use\n");
+            // Short of memory, the pages must still go: `memunmap_pages` would wait for them
+            // forever (test_hmm allocates this path's arrays `__GFP_NOFAIL`). Try again, a moment
+            // apart, until the allocations succeed.
+            let mut warned = false;
+            loop {
+                match self.evict(&batch[..n]) {
+                    Err(e) if e == ENOMEM => {
+                        if !warned {
+                            pr_warn!("evicting device memory: short of memory, retrying\n");
+                            warned = true;
+                        }
+                        fsleep(Delta::from_millis(10));
+                    }
+                    Err(_) => {
+                        pr_err!("evicting device memory failed; pages stay in use\n");
+                        break;
+                    }
+                    Ok(_) => break,
+                }
             }
         }
         // SAFETY: Mapped since initialisation (type invariant); no page is in use after the

@@ -7,7 +7,8 @@
  * with ENOMEM, and the same call without injection must then succeed, with the data of migrated memory intact.
  * The run's kmemleak scan and kernel-log check (scripts/report.py) catch a leak or a splat on any failure path.
  * Slab allocations that may sleep are included (failslab's ignore-gfp-wait off); page allocations keep the
- * defaults. Needs the test kernel (CONFIG_FAILSLAB, CONFIG_FAULT_INJECTION_DEBUG_FS,
+ * defaults, but in the P2PMM_IOC_BLKIO sweep, where every page allocation (of any order, sleeping or not) made
+ * within a few frames of p2pmm.ko fails too (fail_page_alloc, with the same stack filter as failslab). Needs the test kernel (CONFIG_FAILSLAB, CONFIG_FAULT_INJECTION_DEBUG_FS,
  * CONFIG_FAULT_INJECTION_STACKTRACE_FILTER) and p2pmm.ko on the default VM topology; run as root.
  *
  * One upstream error path is kept out: in 7.3's pci_p2pdma_add_resource(), when gen_pool_add_owner() fails, the
@@ -38,6 +39,7 @@
 #include <linux/p2pmm.h>
 
 #include "kselftest_harness.h"
+#include "p2p_dma.h"
 #include "p2pmm_ioctl.h"
 
 #define P2PMM_DEV "/dev/p2pmm"
@@ -126,11 +128,14 @@ static int reject_function(const char *fn)
 	return write_str("/sys/kernel/debug/failslab/reject-end", hex);
 }
 
-/* Fails only allocations with p2pmm.ko's code within @depth frames of the allocator (failslab's require range). */
-static int require_p2pmm_within(int depth)
+/*
+ * Fails only allocations with p2pmm.ko's code within @depth frames of the allocator (the require range of @attr,
+ * a fault-injection directory in debugfs: failslab or fail_page_alloc).
+ */
+static int require_p2pmm_within_of(const char *attr, int depth)
 {
 	unsigned long lo = ~0UL, hi = 0, addr;
-	char line[256], name[128], type, hex[32];
+	char line[256], name[128], type, hex[32], path[96];
 	FILE *f = fopen("/proc/kallsyms", "r");
 
 	if (!f)
@@ -144,15 +149,33 @@ static int require_p2pmm_within(int depth)
 	fclose(f);
 	if (!hi)
 		return -1;
+	snprintf(path, sizeof(path), "/sys/kernel/debug/%s/stacktrace-depth", attr);
 	snprintf(hex, sizeof(hex), "%d", depth);
-	if (write_str("/sys/kernel/debug/failslab/stacktrace-depth", hex))
+	if (write_str(path, hex))
 		return -1;
+	snprintf(path, sizeof(path), "/sys/kernel/debug/%s/require-start", attr);
 	snprintf(hex, sizeof(hex), "0x%lx", lo);
-	if (write_str("/sys/kernel/debug/failslab/require-start", hex))
+	if (write_str(path, hex))
 		return -1;
 	/* The last function's own length is unknown: a page covers it. */
+	snprintf(path, sizeof(path), "/sys/kernel/debug/%s/require-end", attr);
 	snprintf(hex, sizeof(hex), "0x%lx", hi + 4096);
-	return write_str("/sys/kernel/debug/failslab/require-end", hex);
+	return write_str(path, hex);
+}
+
+static int require_p2pmm_within(int depth)
+{
+	return require_p2pmm_within_of("failslab", depth);
+}
+
+/* fail_page_alloc's defaults: sleeping allocations and order 0 left alone, every caller required, 32 frames. */
+static void page_alloc_defaults(void)
+{
+	write_str("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "Y");
+	write_str("/sys/kernel/debug/fail_page_alloc/min-order", "1");
+	write_str("/sys/kernel/debug/fail_page_alloc/require-start", "0");
+	write_str("/sys/kernel/debug/fail_page_alloc/require-end", "0xffffffffffffffff");
+	write_str("/sys/kernel/debug/fail_page_alloc/stacktrace-depth", "32");
 }
 
 static void fill(unsigned char *p, size_t len, unsigned char seed)
@@ -238,6 +261,7 @@ FIXTURE_TEARDOWN(failnth)
 	write_str("/sys/kernel/debug/failslab/require-start", "0");
 	write_str("/sys/kernel/debug/failslab/require-end", "0xffffffffffffffff");
 	write_str("/sys/kernel/debug/failslab/stacktrace-depth", "32");
+	page_alloc_defaults();
 	if (self->buf && self->buf != MAP_FAILED)
 		munmap(self->buf, LEN);
 	close(self->fd);
@@ -498,6 +522,115 @@ TEST_F_TIMEOUT(failnth, eviction_fails_cleanly_and_loses_nothing, 300)
 	EXPECT_EQ(-1, mismatch(other, LEN, 7));
 	munmap(filler, fill_len);
 	munmap(other, LEN);
+}
+
+#define BLKIO_LEN (16 * PAGE)
+/* The disk region of this test: past those of p2pmm_odirect_test and p2pmm_blkio_test. */
+#define BLKIO_DISK_OFF ((off_t)(48 << 20))
+
+/* Set by the BLKIO test for do_blkio_checked(): the rig, the range's provider, and a seed per call. */
+static struct p2p_dma_rig *blkio_rig;
+static uint32_t blkio_target;
+static unsigned int blkio_seed = 40;
+
+/*
+ * One P2PMM_IOC_BLKIO of buf (BLKIO_LEN, on provider blkio_target) with the NVMe of blkio_rig, checked with the
+ * injection paused: a write (memory to disk) must put buf's bytes (pattern 7) on the disk, a read must bring a
+ * pattern new to this call into buf, and every byte must be accounted for (P2P, system or bounce). 0, or -1 with
+ * errno set (EPROTO for a wrong byte or count). buf goes back to the provider afterwards, so each call starts alike.
+ */
+static int do_blkio_checked(unsigned char *buf, int write)
+{
+	struct p2p_dma_rig *r = blkio_rig;
+	unsigned int seed = ++blkio_seed, left = pause_nth();
+	struct p2pmm_blkio b;
+	int rc, err;
+	long bad;
+
+	/* The disk region starts as something the transfer must replace. */
+	p2p_dma_fill(r->ram, BLKIO_LEN, seed);
+	if (pwrite(r->bfd, r->ram, BLKIO_LEN, BLKIO_DISK_OFF) != BLKIO_LEN)
+		return -1;
+	resume_nth(left);
+	rc = p2pmm_blkio(r->fd, r->bfd, buf, BLKIO_LEN, BLKIO_DISK_OFF, write, &b);
+	err = errno;
+	left = pause_nth();
+	if (rc) {
+		resume_nth(left);
+		errno = err;
+		return -1;
+	}
+	if (b.bytes_p2p + b.bytes_system + b.bytes_bounce != BLKIO_LEN) {
+		printf("# BLKIO accounted for %llu + %llu + %llu bytes of %lu\n", (unsigned long long)b.bytes_p2p,
+		       (unsigned long long)b.bytes_system, (unsigned long long)b.bytes_bounce, BLKIO_LEN);
+		errno = EPROTO;
+		return -1;
+	}
+	if (write) {
+		if (pread(r->bfd, r->ram, BLKIO_LEN, BLKIO_DISK_OFF) != BLKIO_LEN)
+			return -1;
+		bad = p2p_dma_mismatch(r->ram, BLKIO_LEN, 7);
+	} else {
+		/* The CPU's read brings the pages back to system memory; they go back to the provider below. */
+		bad = p2p_dma_mismatch(buf, BLKIO_LEN, seed);
+		if (bad < 0) {
+			p2p_dma_fill(buf, BLKIO_LEN, 7);
+			if (p2pmm_migrate(r->fd, buf, BLKIO_LEN, blkio_target) != BLKIO_LEN / PAGE)
+				return -1;
+		}
+	}
+	if (bad >= 0) {
+		printf("# BLKIO %s: byte %ld is wrong\n", write ? "write" : "read", bad);
+		errno = EPROTO;
+		return -1;
+	}
+	resume_nth(left);
+	return 0;
+}
+
+/*
+ * P2PMM_IOC_BLKIO between the NVMe below the switch and a managed provider it reaches by P2P DMA, and one it
+ * reaches only by a bounce through system memory (bounce pages are page allocations): slab and page allocation
+ * failures near p2pmm.ko fail the call with ENOMEM or do not matter, and lose no byte of the range.
+ */
+TEST_F_TIMEOUT(failnth, blkio_fails_cleanly_and_loses_nothing, 300)
+{
+	struct p2p_dma_rig rig;
+	const char *missing = p2p_dma_rig_up(&rig, "p2pmm-sw", BLKIO_LEN);
+	uint32_t direct = 0, bounce = 0;
+	unsigned char *buf;
+
+	ASSERT_EQ(NULL, missing) TH_LOG("%s: %s", missing, strerror(errno));
+	for (int i = 0; i < rig.n; i++) {
+		int near = share_bridge(rig.p[i].device, rig.nvme.pci);
+
+		if (rig.p[i].kind != P2PMM_PROVIDER_MANAGED || near < 0)
+			continue;
+		if (near && !direct)
+			direct = rig.p[i].id;
+		if (!near && !bounce)
+			bounce = rig.p[i].id;
+	}
+	ASSERT_NE(0, direct) TH_LOG("no managed provider below the switch with %s", rig.nvme.pci);
+	ASSERT_NE(0, bounce) TH_LOG("no managed provider across the host bridge from %s", rig.nvme.pci);
+	buf = mmap(NULL, BLKIO_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(0, write_str("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N"));
+	ASSERT_EQ(0, write_str("/sys/kernel/debug/fail_page_alloc/min-order", "0"));
+	ASSERT_EQ(0, require_p2pmm_within_of("fail_page_alloc", 8)) TH_LOG("no stacktrace filter for fail_page_alloc");
+	ASSERT_EQ(0, require_p2pmm_within(8)) TH_LOG("no stacktrace filter for failslab");
+	blkio_rig = &rig;
+	for (int k = 0; k < 2; k++) {
+		blkio_target = k ? bounce : direct;
+		p2p_dma_fill(buf, BLKIO_LEN, 7);
+		ASSERT_EQ(BLKIO_LEN / PAGE, p2pmm_migrate(rig.fd, buf, BLKIO_LEN, blkio_target));
+		SWEEP(k ? "P2PMM_IOC_BLKIO write, bounced" : "P2PMM_IOC_BLKIO write, P2P", do_blkio_checked(buf, 1));
+		SWEEP(k ? "P2PMM_IOC_BLKIO read, bounced" : "P2PMM_IOC_BLKIO read, P2P", do_blkio_checked(buf, 0));
+		/* Wherever the pages are after the failures, the range holds what the last read brought. */
+		EXPECT_EQ(-1, p2p_dma_mismatch(buf, BLKIO_LEN, 7)) TH_LOG("the range lost bytes");
+	}
+	munmap(buf, BLKIO_LEN);
+	p2p_dma_rig_down(&rig);
 }
 
 TEST_F_TIMEOUT(failnth, provider_registration_fails_cleanly, 600)
