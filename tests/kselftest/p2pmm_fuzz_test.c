@@ -13,6 +13,9 @@
  *
  * P2PMM_FUZZ_CALLS (default 100000) and P2PMM_FUZZ_SEED (default 1) set the budget and the seed; the same seed
  * makes the same calls in each thread (their interleaving is the scheduler's). `make fuzz` runs 1000000.
+ *
+ * Each thread records the blocks of p2pmm.ko its calls run (KCOV, p2pmm_kcov.h), and the end prints, per file,
+ * how many of p2pmm.ko's functions the run reached: what the fuzzer does not reach is what it does not test.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,6 +35,7 @@
 #include "kselftest_harness.h"
 #include "p2p_dma.h"
 #include "p2pmm_ioctl.h"
+#include "p2pmm_kcov.h"
 #include "p2pmm_uapi_errnos.h"
 
 #define PAGE 4096UL
@@ -63,6 +67,7 @@ static struct {
 	long calls;
 	unsigned int seed;
 	volatile int stop;
+	int kcov_failed; /* a thread could not start its coverage */
 } g;
 
 /* Per thread: what it did and what was wrong. */
@@ -382,11 +387,14 @@ static void *worker(void *arg)
 	long me = t->calls[0];	/* the thread's index, passed in calls[0] */
 	uint64_t s = 0x9e3779b97f4a7c15ULL * ((uint64_t)g.seed * THREADS + me + 1);
 	uint64_t buf[4096 / 8 + 8];
+	struct p2pmm_kcov_thread kc;
 	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
 
 	t->calls[0] = 0;
 	if (fd < 0)
 		return NULL;
+	if (p2pmm_kcov_start(&kc))
+		__atomic_store_n(&g.kcov_failed, 1, __ATOMIC_RELAXED);
 	for (long i = 0; i < g.calls / THREADS && !g.stop; i++) {
 		enum call c = (enum call)below(&s, NR_CALLS);
 		unsigned long cmd;
@@ -408,6 +416,7 @@ static void *worker(void *arg)
 		}
 		if (c == MMAP) {
 			fuzz_mmap(&s, fd, t);
+			p2pmm_kcov_drain(&kc);
 			continue;
 		}
 		cmd = build(&s, c, buf);
@@ -419,7 +428,9 @@ static void *worker(void *arg)
 			if (!documented(c, err))
 				note_wrong(t, c, cmd, buf, err);
 		}
+		p2pmm_kcov_drain(&kc);
 	}
+	p2pmm_kcov_stop(&kc);
 	close(fd);
 	return NULL;
 }
@@ -445,9 +456,11 @@ TEST_F_TIMEOUT(fuzz, uapi, 3300)
 	struct timespec t0, t1;
 	long total = 0, wrong = 0;
 	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC), n;
-	const char *env;
+	const char *env, *missing;
 
 	ASSERT_LE(0, fd);
+	missing = p2pmm_kcov_setup();
+	ASSERT_EQ(NULL, missing) TH_LOG("kcov: %s", missing);
 	env = getenv("P2PMM_FUZZ_CALLS");
 	g.calls = env ? atol(env) : 100000;
 	env = getenv("P2PMM_FUZZ_SEED");
@@ -508,6 +521,9 @@ TEST_F_TIMEOUT(fuzz, uapi, 3300)
 	EXPECT_EQ(0, wrong) TH_LOG("errnos uapi.rst does not document for the call");
 	/* The calls moved the data area around (migrations, evictions) but never wrote it. */
 	EXPECT_EQ(-1, p2p_dma_mismatch(g.data, DATA_LEN, 81));
+	EXPECT_EQ(0, g.kcov_failed) TH_LOG("a thread could not enable kcov");
+	/* Every call enters p2pmm.ko (the ioctl dispatch at least): a run that reached none recorded nothing. */
+	EXPECT_LT(0, p2pmm_kcov_report("uAPI fuzzer")) TH_LOG("kcov recorded no block of p2pmm.ko");
 	close(g.blk);
 	close(g.blk_ro);
 	close(g.null_fd);
