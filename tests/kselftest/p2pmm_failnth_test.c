@@ -7,8 +7,9 @@
  * with ENOMEM, and the same call without injection must then succeed, with the data of migrated memory intact.
  * The run's kmemleak scan and kernel-log check (scripts/report.py) catch a leak or a splat on any failure path.
  * Slab allocations that may sleep are included (failslab's ignore-gfp-wait off); page allocations keep the
- * defaults, but in the P2PMM_IOC_BLKIO sweep, where every page allocation (of any order, sleeping or not) made
- * within a few frames of p2pmm.ko fails too (fail_page_alloc, with the same stack filter as failslab). Needs the test kernel (CONFIG_FAILSLAB, CONFIG_FAULT_INJECTION_DEBUG_FS,
+ * defaults, but in the P2PMM_IOC_BLKIO and unbind sweeps, where every page allocation (of any order, sleeping or
+ * not) made within a few frames of p2pmm.ko fails too (fail_page_alloc, with the same stack filter as failslab).
+ * Needs the test kernel (CONFIG_FAILSLAB, CONFIG_FAIL_PAGE_ALLOC, CONFIG_FAULT_INJECTION_DEBUG_FS,
  * CONFIG_FAULT_INJECTION_STACKTRACE_FILTER) and p2pmm.ko on the default VM topology; run as root.
  *
  * One upstream error path is kept out: in 7.3's pci_p2pdma_add_resource(), when gen_pool_add_owner() fails, the
@@ -597,6 +598,7 @@ TEST_F_TIMEOUT(failnth, blkio_fails_cleanly_and_loses_nothing, 300)
 {
 	struct p2p_dma_rig rig;
 	const char *missing = p2p_dma_rig_up(&rig, "p2pmm-sw", BLKIO_LEN);
+	struct p2pmm_provider_info before[2], after[2];
 	uint32_t direct = 0, bounce = 0;
 	unsigned char *buf;
 
@@ -613,6 +615,8 @@ TEST_F_TIMEOUT(failnth, blkio_fails_cleanly_and_loses_nothing, 300)
 	}
 	ASSERT_NE(0, direct) TH_LOG("no managed provider below the switch with %s", rig.nvme.pci);
 	ASSERT_NE(0, bounce) TH_LOG("no managed provider across the host bridge from %s", rig.nvme.pci);
+	ASSERT_EQ(0, p2pmm_provider(rig.fd, direct, &before[0]));
+	ASSERT_EQ(0, p2pmm_provider(rig.fd, bounce, &before[1]));
 	buf = mmap(NULL, BLKIO_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	ASSERT_EQ(0, write_str("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N"));
@@ -630,7 +634,91 @@ TEST_F_TIMEOUT(failnth, blkio_fails_cleanly_and_loses_nothing, 300)
 		EXPECT_EQ(-1, p2p_dma_mismatch(buf, BLKIO_LEN, 7)) TH_LOG("the range lost bytes");
 	}
 	munmap(buf, BLKIO_LEN);
+	/* Every slot the range held is free again: no failure path kept one. */
+	ASSERT_EQ(0, p2pmm_provider(rig.fd, direct, &after[0]));
+	ASSERT_EQ(0, p2pmm_provider(rig.fd, bounce, &after[1]));
+	for (int k = 0; k < 2; k++) {
+		EXPECT_EQ(before[k].used, after[k].used) TH_LOG("provider %u: %llu bytes used before, %llu after",
+								 after[k].id, (unsigned long long)before[k].used,
+								 (unsigned long long)after[k].used);
+	}
 	p2p_dma_rig_down(&rig);
+}
+
+/* The id of `device`'s managed provider, or 0. */
+static uint32_t managed_of(int fd, const char *device)
+{
+	struct p2pmm_provider_info p[32];
+	int n = p2pmm_providers(fd, p, 32);
+
+	for (int i = 0; i < n && i < 32; i++)
+		if (p[i].kind == P2PMM_PROVIDER_MANAGED && !strcmp(p[i].device, device))
+			return p[i].id;
+	return 0;
+}
+
+/*
+ * Unbinds `device` (the injection armed meets only this) while `buf` (LEN, pattern 9) has every page on its
+ * managed provider: unregistration must evict them all to system memory whatever allocation fails, so the bytes
+ * are all there afterwards; then binds it again. 0, or -1 with errno set (EPROTO for a failed check, said why).
+ */
+static int do_unbind_in_use(int bfd, int ufd, int fd, const char *device, unsigned char *buf)
+{
+	unsigned int left = pause_nth();
+	uint32_t id = managed_of(fd, device);
+	int rc, err;
+
+	/* Pages already there (a failed unbind before left them) count as placed. */
+	if (!id || p2pmm_migrate(fd, buf, LEN, id) < 0 || p2pmm_count_at(fd, buf, LEN, id) != (long)(LEN / PAGE)) {
+		printf("# %s: could not place the range on managed provider %u: %s\n", device, id, strerror(errno));
+		errno = EPROTO;
+		return -1;
+	}
+	resume_nth(left);
+	rc = do_sysfs(ufd, device);
+	err = errno;
+	left = pause_nth();
+	if (rc)
+		printf("# unbinding %s: %s\n", device, strerror(err));
+	/* A write that failed (ENOMEM, before the driver core acted) left the device bound, its pages in place. */
+	if (!rc && (mismatch(buf, LEN, 9) >= 0 ||
+		    p2pmm_count_at(fd, buf, LEN, P2PMM_LOCATION_SYSTEM) != (long)(LEN / PAGE))) {
+		printf("# unbinding %s lost bytes of its managed memory\n", device);
+		rc = -1;
+		err = EPROTO;
+	}
+	if (!rc && (do_sysfs(bfd, device) || !managed_of(fd, device))) {
+		printf("# binding %s again failed: %s\n", device, strerror(errno));
+		rc = -1;
+		err = EPROTO;
+	}
+	resume_nth(left);
+	errno = err;
+	return rc;
+}
+
+/*
+ * Unregistration (the driver unbinding) evicts a managed provider's pages to system memory before its pagemap
+ * goes, and the bus notifier revokes its static provider first: an allocation failure in either must not leave a
+ * page behind (memunmap_pages() would wait for it forever: a hung unbind), skip the revocation, or lose a byte.
+ */
+TEST_F_TIMEOUT(failnth, unbind_in_use_survives_failures, 600)
+{
+	int bfd = open(VACCEL "/bind", O_WRONLY), ufd = open(VACCEL "/unbind", O_WRONLY);
+
+	ASSERT_LE(0, bfd);
+	ASSERT_LE(0, ufd);
+	fill(self->buf, LEN, 9);
+	/* Page allocations near p2pmm.ko too (the eviction's system pages are __GFP_NOFAIL, its arrays are not). */
+	ASSERT_EQ(0, write_str("/sys/kernel/debug/fail_page_alloc/ignore-gfp-wait", "N"));
+	ASSERT_EQ(0, write_str("/sys/kernel/debug/fail_page_alloc/min-order", "0"));
+	ASSERT_EQ(0, require_p2pmm_within_of("fail_page_alloc", 8)) TH_LOG("no stacktrace filter for fail_page_alloc");
+	ASSERT_EQ(0, require_p2pmm_within(8)) TH_LOG("no stacktrace filter for p2pmm.ko");
+	SWEEP("unbinding vaccel with its managed memory in use",
+	      do_unbind_in_use(bfd, ufd, self->fd, self->last, self->buf));
+	EXPECT_EQ(-1, mismatch(self->buf, LEN, 9));
+	close(bfd);
+	close(ufd);
 }
 
 TEST_F_TIMEOUT(failnth, provider_registration_fails_cleanly, 600)
