@@ -43,8 +43,9 @@ fn managed_of(p: &Provider) -> Result<&Managed> {
 
 /// Makes room on the managed provider `target` for `want` pages by evicting victims its policy
 /// picks: into the peer in `all` with the most room that `target`'s device reaches directly, as
-/// many as fit, and the rest to system memory. `EINVAL` for a static `target`. Returns how many pages were evicted (fewer than needed when the rest is pinned, too
-/// young to move, or protected by its cgroup's `dmem.min` or `dmem.low`).
+/// many as fit, and the rest to system memory. `EINVAL` for a static `target`. Returns how many
+/// pages were evicted (fewer than needed when the rest is pinned, too young to move, or protected
+/// by its cgroup's `dmem.min` or `dmem.low`).
 pub fn make_room(target: &Provider, all: &[Arc<Provider>], want: usize) -> Result<usize> {
     let m = managed_of(target)?;
     let short = placement::room_to_make(m.free_slots(), want);

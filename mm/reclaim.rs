@@ -13,9 +13,10 @@
 //! in the provider's `evictions` and `evictions_background`.
 //!
 //! The work item is the provider's slots (`Arc<Slots>`, kept alive while queued; `managed.rs`
-//! queues it, this file runs it); the worker finds their provider in the registry, so a provider that left it is not reclaimed any more. The queue
-//! (`bind/reclaim_queue.rs`) lives from module init until module exit, after p2pmm's drivers have
-//! unregistered their providers, and destroying it waits for a worker that still runs.
+//! queues it, this file runs it); the worker finds their provider in the registry, so a provider
+//! that left it is not reclaimed any more. The queue (`bind/reclaim_queue.rs`) lives from module
+//! init until module exit, after p2pmm's drivers have unregistered their providers, and destroying
+//! it waits for a worker that still runs.
 
 use crate::{
     evictor,

@@ -41,9 +41,9 @@ impl UapiLayout {
     /// Asks the C compiler's view of the uAPI header.
     pub fn from_c_header() -> UapiLayout {
         let mut layout = UapiLayout::default();
-        // `UapiLayout` has the field order and types of `struct p2pmm_uapi_layout` in
-        // `mm/p2pmm_glue.h`. SAFETY: `layout` is a valid, writable struct of that layout; the C
-        // function only writes it.
+        // SAFETY: `layout` is a valid, writable struct of the layout of `struct p2pmm_uapi_layout`
+        // in `mm/p2pmm_glue.h` (`UapiLayout` has its field order and types); the C function only
+        // writes it.
         unsafe { p2pmm_glue_uapi_layout((&raw mut layout).cast()) };
         layout
     }
