@@ -14,7 +14,11 @@
 //!   device maps them there. This is what p2pmm adds to `hmm_range_fault`, which would move every
 //!   page of another driver's device memory to system memory: peers use the memory where it is.
 //!
-//! A managed page a device maps counts as used: the eviction policy gives it a second chance.
+//! A managed page a device maps counts as used: the eviction policy gives it a second chance. With
+//! `P2PMM_IMPORT_PIN` the mapping pins the managed pages it reaches in place: eviction (direct,
+//! background or for a cgroup) never takes them while the mapping lasts. The pin is revocable: the
+//! process's own moves (a migration, a CPU access, munmap) and the provider's removal still move
+//! the pages, after the driver's invalidation callback, which ends the mapping and its pins.
 
 use crate::{
     blkio::RouteMemo,
@@ -40,6 +44,8 @@ use kernel::{
 pub const IMPORT_WRITE: u32 = 1 << 0;
 /// `P2PMM_IMPORT_NO_P2P`: the device takes no P2P memory.
 pub const IMPORT_NO_P2P: u32 = 1 << 1;
+/// `P2PMM_IMPORT_PIN`: the mapping pins the managed pages it reaches in place.
+pub const IMPORT_PIN: u32 = 1 << 2;
 
 /// How many times a mapping moves pages or asks routes before it gives up (`EBUSY`).
 const ROUNDS: u32 = 64;
@@ -51,7 +57,7 @@ const GONE_WAITS: u32 = 1000;
 /// One importer.
 #[pin_data]
 pub struct Importer<C: Client> {
-    mirror: DmaMirror<C>,
+    mirror: DmaMirror<C, Arc<Slots>>,
     /// The device as a PCI device: `None` reaches no P2P memory.
     client: Option<ARef<pci::Device>>,
     /// The routes asked so far.
@@ -99,10 +105,11 @@ impl<C: Client> Importer<C> {
         addrs: &mut [u64],
         mut routes: Option<&mut [u8]>,
     ) -> Result<ReadSeq> {
-        if flags & !(IMPORT_WRITE | IMPORT_NO_P2P) != 0 {
+        if flags & !(IMPORT_WRITE | IMPORT_NO_P2P | IMPORT_PIN) != 0 {
             return Err(EINVAL);
         }
         let (write, p2p) = (flags & IMPORT_WRITE != 0, flags & IMPORT_NO_P2P == 0);
+        let pin = flags & IMPORT_PIN != 0;
         let mut all = registry::snapshot()?;
         let mut direct: KVec<Option<bool>> = KVec::from_elem(None, all.len(), GFP_KERNEL)?;
         let (mut rounds, mut waits) = (0, 0);
@@ -110,12 +117,18 @@ impl<C: Client> Importer<C> {
             let mut wanted = None;
             let res = self.mirror.map(
                 write,
+                pin,
                 managed::owner(),
                 addrs,
                 routes.as_deref_mut(),
                 |_addr, kind, pfn| classify(&all, &direct, p2p, &mut wanted, kind, pfn),
             );
             match wanted {
+                // A page to pin was being evicted: once it has moved, it is mapped where it went.
+                None if pin && res.as_ref().err() == Some(&EBUSY) => {
+                    waits += 1;
+                    fsleep(Delta::from_millis(1));
+                }
                 None => return res,
                 Some(Wanted::Route(i)) => {
                     rounds += 1;

@@ -22,7 +22,7 @@
 use crate::{
     bar_devmem::{BarDevmem, SlotHandler},
     dmem::{self, Limit},
-    eviction::{Clock, SlotInfo},
+    eviction::{Clock, SlotError, SlotInfo},
     reclaim_queue::queue,
     stats::Stats,
     tenants::{TenantInfo, Tenants},
@@ -117,11 +117,7 @@ impl SlotHandler for Arc<Slots> {
             let mut clock = self.clock.lock();
             // The page is gone, whoever pinned it: pins of a freed page (its range was unmapped)
             // go with it.
-            while clock.is_pinned(slot) {
-                if clock.unpin(slot).is_err() {
-                    break;
-                }
-            }
+            let _ = clock.clear_pins(slot);
             // A slot already free is core mm freeing a page it never gave us (cannot happen);
             // nothing to undo.
             clock.release(slot).unwrap_or(0)
@@ -147,6 +143,18 @@ impl SlotHandler for Arc<Slots> {
     fn copied(&self, by_engine: usize, by_cpu: usize) {
         Stats::add(&self.stats.copied_by_engine, by_engine as u64);
         Stats::add(&self.stats.copied_by_cpu, by_cpu as u64);
+    }
+
+    fn hold(&self, slot: u32) -> Result {
+        // A device's pin, counted: the policy never picks the page while one is held.
+        self.clock.lock().pin(slot).map_err(|e| match e {
+            SlotError::Busy | SlotError::PinCount => EBUSY,
+            _ => EINVAL,
+        })
+    }
+
+    fn release(&self, slot: u32) {
+        let _ = self.clock.lock().unpin(slot);
     }
 }
 
@@ -312,20 +320,10 @@ impl Managed {
         core::ptr::eq(&*self.slots, slots)
     }
 
-    /// Pins a slot's page (once: advice pins are on or off) or removes every pin.
+    /// Sets or clears the pin of pinning advice on a slot's page (one however often the advice is
+    /// given; a device's pins, [`SlotHandler::hold`], are apart and stay).
     pub fn set_slot_pinned(&self, slot: u32, pin: bool) {
-        let mut clock = self.slots.clock.lock();
-        if pin {
-            if !clock.is_pinned(slot) {
-                let _ = clock.pin(slot);
-            }
-        } else {
-            while clock.is_pinned(slot) {
-                if clock.unpin(slot).is_err() {
-                    break;
-                }
-            }
-        }
+        let _ = self.slots.clock.lock().set_advice_pin(slot, pin);
     }
 
     /// Picks up to `want` victims into `out` among the pages eviction may take (with `limit`: only
@@ -333,19 +331,18 @@ impl Managed {
     pub fn pick(&self, want: usize, limit: Option<&Limit>, out: &mut [u32]) -> usize {
         let now = self.slots.now();
         let (mask, hit_low) = self.slots.tenants.lock().evictable(limit, false);
-        let mut n = self
-            .slots
-            .clock
-            .lock()
-            .pick_victims_of(want, now, out, &mask);
+        let (mut n, mut pinned) = {
+            let mut clock = self.slots.clock.lock();
+            let n = clock.pick_victims_of(want, now, out, &mask);
+            (n, clock.take_pinned_passed())
+        };
         if n < want && hit_low {
             let (mask, _) = self.slots.tenants.lock().evictable(limit, true);
-            n += self
-                .slots
-                .clock
-                .lock()
-                .pick_victims_of(want - n, now, &mut out[n..], &mask);
+            let mut clock = self.slots.clock.lock();
+            n += clock.pick_victims_of(want - n, now, &mut out[n..], &mask);
+            pinned += clock.take_pinned_passed();
         }
+        Stats::add(&self.slots.stats.evictions_skipped_pinned, pinned);
         n
     }
 

@@ -169,7 +169,7 @@ pub fn migrate_to_provider(
                     let mut clock = tm.clock();
                     let _ = clock.occupy(slot, now);
                     if a.flags.contains(AdviceFlags::PINNED) {
-                        let _ = clock.pin(slot);
+                        let _ = clock.set_advice_pin(slot, true);
                     }
                     if a.preferred.is_some() && a.preferred == target_loc {
                         let _ = clock.set_preferred(slot, true);

@@ -33,6 +33,9 @@ pub struct Stats {
     pub thrash_held: Atomic<u64>,
     /// Ranges found thrashing on their way into the provider.
     pub thrash_trips: Atomic<u64>,
+    /// Pinned pages (advice or an importer's `P2PMM_IMPORT_PIN`) eviction passed over while picking
+    /// victims.
+    pub evictions_skipped_pinned: Atomic<u64>,
 }
 
 impl Stats {
@@ -49,6 +52,7 @@ impl Stats {
                 copied_by_cpu: Atomic::new(0),
                 thrash_held: Atomic::new(0),
                 thrash_trips: Atomic::new(0),
+                evictions_skipped_pinned: Atomic::new(0),
             },
             GFP_KERNEL,
         )?)

@@ -53,6 +53,9 @@ impl SysfsSource for FromRegistry {
             Attr::ThrashMoves => writeln!(out, "{}", p.managed().ok_or(ENODEV)?.thrash_moves()),
             Attr::ThrashTrips => writeln!(out, "{}", load(&s.thrash_trips)),
             Attr::ThrashHeld => writeln!(out, "{}", load(&s.thrash_held)),
+            Attr::EvictionsSkippedPinned => {
+                writeln!(out, "{}", load(&s.evictions_skipped_pinned))
+            }
         };
         written.map_err(|_| EOVERFLOW)
     }

@@ -125,8 +125,8 @@ static int mirror_import(struct sample_mirror *m, const struct p2pmm_sample_mirr
 
 	if (copy_from_user(&arg, uarg, sizeof(arg)))
 		return -EFAULT;
-	if (arg.flags & ~(P2PMM_SAMPLE_NO_P2P | P2PMM_SAMPLE_TWO_PASS) || arg.__reserved || !arg.length || arg.length > MIRROR_MAX_BYTES ||
-	    !PAGE_ALIGNED(arg.addr) || !PAGE_ALIGNED(arg.length))
+	if (arg.flags & ~(P2PMM_SAMPLE_NO_P2P | P2PMM_SAMPLE_TWO_PASS | P2PMM_SAMPLE_PIN) || arg.__reserved ||
+	    !arg.length || arg.length > MIRROR_MAX_BYTES || !PAGE_ALIGNED(arg.addr) || !PAGE_ALIGNED(arg.length))
 		return -EINVAL;
 	if (m->imp)
 		return -EBUSY;
@@ -148,7 +148,8 @@ static int mirror_import(struct sample_mirror *m, const struct p2pmm_sample_mirr
 	m->dev = dev;
 	m->start = arg.addr;
 	/* The engine reads and writes the pages. */
-	m->flags = P2PMM_IMPORT_WRITE | (arg.flags & P2PMM_SAMPLE_NO_P2P ? P2PMM_IMPORT_NO_P2P : 0);
+	m->flags = P2PMM_IMPORT_WRITE | (arg.flags & P2PMM_SAMPLE_NO_P2P ? P2PMM_IMPORT_NO_P2P : 0) |
+		   (arg.flags & P2PMM_SAMPLE_PIN ? P2PMM_IMPORT_PIN : 0);
 	return 0;
 
 free:

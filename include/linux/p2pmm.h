@@ -137,6 +137,7 @@ enum p2pmm_dma_route {
 /* Flags of p2pmm_importer_map(). */
 #define P2PMM_IMPORT_WRITE (1U << 0)  /* the device writes: every page is made writable (copy-on-write broken) */
 #define P2PMM_IMPORT_NO_P2P (1U << 1) /* the device takes no P2P memory: managed pages move to system memory */
+#define P2PMM_IMPORT_PIN (1U << 2)    /* pinned but revocable: eviction leaves the mapped managed pages alone */
 
 /**
  * struct p2pmm_importer_ops - what p2pmm asks of an importer: one of @invalidate and @invalidate_start
@@ -187,7 +188,7 @@ void *p2pmm_importer_priv(struct p2pmm_importer *imp);
 /**
  * p2pmm_importer_map() - map every page of the imported range for the device
  * @imp:    the importer
- * @flags:  P2PMM_IMPORT_WRITE, P2PMM_IMPORT_NO_P2P
+ * @flags:  P2PMM_IMPORT_WRITE, P2PMM_IMPORT_NO_P2P, P2PMM_IMPORT_PIN
  * @addrs:  out: the DMA address of each page of the range, in order (length / PAGE_SIZE entries)
  * @routes: out, may be NULL: the &enum p2pmm_dma_route of each page
  * @seq:    out: the mapping's sequence, for p2pmm_importer_retry()
@@ -197,12 +198,17 @@ void *p2pmm_importer_priv(struct p2pmm_importer *imp);
  * moves it to system memory otherwise, and maps each page for the device (dma_map_sgtable()). The mapping replaces
  * the importer's previous one and stays until the next call, an invalidation (the invalidate callback runs first)
  * or p2pmm_importer_destroy(). Nothing is pinned: the pages may move at any time after the invalidate callback
- * returned. A managed page mapped counts as used for eviction. Call it without the lock the invalidate callback
- * takes.
+ * returned. A managed page mapped counts as used for eviction. With P2PMM_IMPORT_PIN, for a device that cannot
+ * take being moved often, the managed pages mapped in place are pinned on their provider while the mapping lasts:
+ * p2pmm's eviction (making room, background reclaim, a cgroup's dmem.max) never takes them. The pin is revocable:
+ * the process's own moves (a migration, a CPU access, munmap, exit) and the provider's removal still move the
+ * pages, after the invalidate callback, which ends the mapping and its pins. Call it without the lock the
+ * invalidate callback takes.
  *
  * Return: 0; -EFAULT for a range not fully mapped by the process (or a process that exited); -EPERM for
  * P2PMM_IMPORT_WRITE on read-only memory; -EREMOTEIO for static p2pmm memory the device cannot reach (it never
- * moves); -EINVAL for unknown flags; -EBUSY when invalidations kept racing the fault; -ENOMEM; the DMA API's error.
+ * moves); -EINVAL for unknown flags; -EBUSY when invalidations kept racing the fault (or, with P2PMM_IMPORT_PIN,
+ * a page stayed under eviction for a second); -ENOMEM; the DMA API's error.
  */
 int p2pmm_importer_map(struct p2pmm_importer *imp, unsigned int flags, dma_addr_t *addrs, u8 *routes,
 		       unsigned long *seq);

@@ -114,6 +114,19 @@ pub trait SlotHandler: Send + Sync + Sized {
     /// Pages were copied into this memory from another device memory: `by_engine` by a copy
     /// engine, `by_cpu` by the CPU.
     fn copied(&self, _by_engine: usize, _by_cpu: usize) {}
+
+    /// A device maps the page of `slot` and asks that it stay: the memory's own eviction must not
+    /// pick it until [`Self::release`] (moves the process makes, and the memory's removal, still
+    /// take it, after invalidating the mapping). Called with the page in the slot and locked in
+    /// place (under a mirror's notifier lock); must not sleep. `EBUSY` if the page is being
+    /// evicted already. The default holds nothing.
+    fn hold(&self, _slot: u32) -> Result {
+        Ok(())
+    }
+
+    /// Ends a [`Self::hold`] of `slot`, while its page is still in the slot (before the
+    /// invalidation that took the mapping away lets the page move). Must not sleep.
+    fn release(&self, _slot: u32) {}
 }
 
 /// The largest fault-around window, in pages ([`SlotHandler::fault_around_pages`]).

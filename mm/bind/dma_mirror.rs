@@ -8,8 +8,13 @@
 //! lock with the sequence checked, the caller's policy says how the device reaches each page
 //! ([`Reach`]) and the pages are mapped for the device (`dma_map_sgtable`) before the lock drops.
 //! An invalidation of any part of the range takes the lock, has the [`Client`] stop the device
-//! and unmaps the whole mapping; core mm moves or frees the pages only after that. Nothing is
-//! pinned, and no page of the mapping can go while the device may still use its address.
+//! and unmaps the whole mapping; core mm moves or frees the pages only after that. No page of the
+//! mapping can go while the device may still use its address.
+//!
+//! Nothing is pinned in core mm's sense. A mapping may *hold* the device-memory slots it reaches
+//! in place ([`SlotHandler::hold`]: their memory's own eviction leaves them alone); it releases them
+//! when it goes, always under the notifier's lock or inside an invalidation, so while each page
+//! is still in its slot (a page moves only after the invalidations of its range).
 //!
 //! Invalidations come in two passes (Linux 7.3's `invalidate_start`/`invalidate_finish`): in the
 //! first, under the lock, the client stops the device starting new accesses and may start an
@@ -30,7 +35,7 @@ use crate::{
     hmm::{HmmRange, PageKind, Request, RequestFlag},
     notifier::{IntervalNotifier, InvalidateHandler, Invalidation, ReadSeq},
 };
-use core::ptr::NonNull;
+use core::{marker::PhantomData, ptr::NonNull};
 use kernel::{
     device::Device,
     ffi::c_void,
@@ -72,23 +77,25 @@ pub trait Client: Send + Sync {
     fn invalidate_finish(&self, _start: usize, _end: usize) {}
 }
 
-/// A mapping for the device.
+/// A mapping for the device, and the slots it holds.
 ///
 /// # Invariants
 ///
-/// `0` is a `struct p2pmm_dma_pages` of `dma_mirror_glue.c` owned by this value.
-struct DmaPages(NonNull<c_void>);
+/// `table` is a `struct p2pmm_dma_pages` of `dma_mirror_glue.c` owned by this value. Each entry of
+/// `holds` is one [`SlotHandler::hold`] of that slot, which this value releases when dropped.
+struct DmaPages<T: SlotHandler> {
+    table: NonNull<c_void>,
+    holds: KVec<(T, u32)>,
+}
 
 // SAFETY: The table is plain memory owned by this value; the glue's functions may be called from
-// any thread.
-unsafe impl Send for DmaPages {}
+// any thread, and so may a `SlotHandler`'s.
+unsafe impl<T: SlotHandler> Send for DmaPages<T> {}
 
-impl DmaPages {
+impl<T: SlotHandler> DmaPages<T> {
     /// Gives up ownership, for a handler's atomic slot ([`DmaPages::from_raw`] takes it back).
-    fn into_raw(self) -> usize {
-        let p = self.0.as_ptr() as usize;
-        core::mem::forget(self);
-        p
+    fn into_raw(this: KBox<Self>) -> usize {
+        KBox::into_raw(this) as usize
     }
 
     /// Takes back what [`DmaPages::into_raw`] gave, or `None` for 0.
@@ -96,27 +103,38 @@ impl DmaPages {
     /// # Safety
     ///
     /// `p` is 0 or came from [`DmaPages::into_raw`] and is taken back once.
-    unsafe fn from_raw(p: usize) -> Option<Self> {
-        // INVARIANT: the caller hands back the ownership `into_raw` gave up.
-        NonNull::new(p as *mut c_void).map(Self)
+    unsafe fn from_raw(p: usize) -> Option<KBox<Self>> {
+        let p = NonNull::new(p as *mut Self)?;
+        // SAFETY: The caller hands back, once, the ownership `into_raw` gave up.
+        Some(unsafe { KBox::from_raw(p.as_ptr()) })
+    }
+
+    /// Ends every hold (the caller holds the notifier's lock, or runs in an invalidation).
+    fn release_holds(&mut self) {
+        for (handler, slot) in self.holds.iter() {
+            handler.release(*slot);
+        }
+        self.holds.clear();
     }
 }
 
-impl Drop for DmaPages {
+impl<T: SlotHandler> Drop for DmaPages<T> {
     fn drop(&mut self) {
         // SAFETY: Owned (type invariant); the device no longer uses the mapping (whoever drops it
         // made sure: an invalidation asked the client first, a new mapping replaces one whose
         // addresses the API says are gone, and destruction comes after the driver's last use).
-        unsafe { p2pmm_dma_pages_free(self.0.as_ptr()) };
+        unsafe { p2pmm_dma_pages_free(self.table.as_ptr()) };
+        // Dropped under the notifier's lock or in an invalidation: the pages are still in place.
+        self.release_holds();
     }
 }
 
 /// What the notifier's lock protects.
-pub struct MirrorState {
-    mapping: Option<DmaPages>,
+pub struct MirrorState<T: SlotHandler> {
+    mapping: Option<KBox<DmaPages<T>>>,
 }
 
-struct Handler<C: Client> {
+struct Handler<C: Client, T: SlotHandler> {
     client: C,
     start: usize,
     end: usize,
@@ -125,9 +143,10 @@ struct Handler<C: Client> {
     /// (`mmu_interval_read_begin()` waits for them, and the second pass runs before they end), so
     /// there is never a second one to take away before the first is unmapped.
     retired: Atomic<usize>,
+    _holds: PhantomData<T>,
 }
 
-impl<C: Client> Handler<C> {
+impl<C: Client, T: SlotHandler> Handler<C, T> {
     fn clamp(&self, start: usize, end: usize) -> (usize, usize) {
         (start.max(self.start), end.min(self.end))
     }
@@ -136,29 +155,29 @@ impl<C: Client> Handler<C> {
     fn unmap_retired(&self) {
         // SAFETY: The slot holds 0 or an `into_raw` of which it is the only owner; the exchange
         // takes it out once.
-        drop(unsafe { DmaPages::from_raw(self.retired.xchg(0, ordering::Relaxed)) });
+        drop(unsafe { DmaPages::<T>::from_raw(self.retired.xchg(0, ordering::Relaxed)) });
     }
 }
 
-impl<C: Client> Drop for Handler<C> {
+impl<C: Client, T: SlotHandler> Drop for Handler<C, T> {
     fn drop(&mut self) {
         self.unmap_retired();
     }
 }
 
-impl<C: Client> InvalidateHandler for Handler<C> {
-    type State = MirrorState;
+impl<C: Client, T: SlotHandler> InvalidateHandler for Handler<C, T> {
+    type State = MirrorState<T>;
 
     const TWO_PASS: bool = true;
 
     // Core mm calls the two passes; this single pass is their sum.
-    fn invalidate(&self, inv: &Invalidation<'_>, state: &mut MirrorState) {
+    fn invalidate(&self, inv: &Invalidation<'_>, state: &mut MirrorState<T>) {
         if self.invalidate_start(inv, state) {
             self.invalidate_finish(inv.start(), inv.end());
         }
     }
 
-    fn invalidate_start(&self, inv: &Invalidation<'_>, state: &mut MirrorState) -> bool {
+    fn invalidate_start(&self, inv: &Invalidation<'_>, state: &mut MirrorState<T>) -> bool {
         let Some(mapping) = state.mapping.take() else {
             return false;
         };
@@ -168,7 +187,8 @@ impl<C: Client> InvalidateHandler for Handler<C> {
         }
         // Never occupied (see `retired`); if it were, that mapping's device had its first pass.
         self.unmap_retired();
-        self.retired.store(mapping.into_raw(), ordering::Relaxed);
+        self.retired
+            .store(DmaPages::into_raw(mapping), ordering::Relaxed);
         true
     }
 
@@ -180,7 +200,7 @@ impl<C: Client> InvalidateHandler for Handler<C> {
 
     // The OOM reaper must not tear pages down under a device that may be using them: it tries
     // again later, and the exit that follows invalidates blockably.
-    fn busy(&self, _inv: &Invalidation<'_>, state: &MirrorState) -> bool {
+    fn busy(&self, _inv: &Invalidation<'_>, state: &MirrorState<T>) -> bool {
         state.mapping.is_some()
     }
 }
@@ -237,7 +257,7 @@ impl<C: Client> InvalidateHandler for Handler<C> {
 /// let mirror = DmaMirror::new(&mm, dev, map.addr(), map.len(), Device0)?;
 /// let itself = |_: usize, _: PageKind, _: Option<usize>| Ok(Reach::<Arc<Slots>>::Itself);
 /// let (mut addrs, mut routes) = ([0u64; 4], [0u8; 4]);
-/// let seq = mirror.map(true, 0, &mut addrs, Some(&mut routes), itself)?;
+/// let seq = mirror.map(true, false, 0, &mut addrs, Some(&mut routes), itself)?;
 /// assert!(!mirror.retry(seq));
 /// assert_eq!(routes, [1; 4]); // P2PMM_DMA_SYSTEM
 /// assert!(addrs.iter().all(|&a| a != 0));
@@ -249,12 +269,20 @@ impl<C: Client> InvalidateHandler for Handler<C> {
 /// map.zap(PAGE_SIZE, PAGE_SIZE)?;
 /// assert_eq!(TOLD.load(ordering::Relaxed), 1);
 /// // Output slices must cover the range.
-/// assert_eq!(mirror.map(true, 0, &mut addrs[..3], None, itself).err(), Some(EINVAL));
+/// assert_eq!(mirror.map(true, false, 0, &mut addrs[..3], None, itself).err(), Some(EINVAL));
 /// # Ok::<(), Error>(())
 /// ```
-pub struct DmaMirror<C: Client> {
-    notifier: Pin<KBox<IntervalNotifier<Handler<C>>>>,
+pub struct DmaMirror<C: Client, T: SlotHandler> {
+    notifier: Pin<KBox<IntervalNotifier<Handler<C, T>>>>,
     dev: ARef<Device>,
+}
+
+impl<C: Client, T: SlotHandler> Drop for DmaMirror<C, T> {
+    fn drop(&mut self) {
+        // The mapping goes, and its holds end, under the lock while the notifier is still inserted:
+        // after its removal a page could move, and its slot take another page, unseen.
+        self.notifier.lock().mapping = None;
+    }
 }
 
 /// The raw `struct device` of `dev`: `Device` is `#[repr(transparent)]` over
@@ -263,7 +291,7 @@ fn raw_dev(dev: &Device) -> *mut c_void {
     core::ptr::from_ref(dev).cast_mut().cast()
 }
 
-impl<C: Client> DmaMirror<C> {
+impl<C: Client, T: SlotHandler + Clone> DmaMirror<C, T> {
     /// Mirrors `[start, start + length)` of `mm` (which has users) for `dev`; nothing is mapped
     /// yet. `EINVAL` for an unaligned, empty or wrapping range.
     pub fn new(mm: &Mm, dev: ARef<Device>, start: usize, length: usize, client: C) -> Result<Self> {
@@ -277,6 +305,7 @@ impl<C: Client> DmaMirror<C> {
             start,
             end,
             retired: Atomic::new(0),
+            _holds: PhantomData,
         };
         let notifier = KBox::pin_init(
             IntervalNotifier::new(mm, start, length, handler, state),
@@ -317,20 +346,25 @@ impl<C: Client> DmaMirror<C> {
     /// Maps every page of the range for the device, replacing the previous mapping: faulted in
     /// (writable with `write`), each page reached as `classify` says (given its address, kind for
     /// `owner` and PFN), its DMA address written to `addrs` and its route (`enum p2pmm_dma_route`)
-    /// to `routes`. Returns the sequence the mapping is valid for.
+    /// to `routes`. With `hold`, the mapping holds each slot it reaches in place
+    /// ([`SlotHandler::hold`]) until it goes. Returns the sequence the mapping is valid for.
     ///
     /// An error of `classify` stops the mapping and is returned (`EAGAIN` lets the policy act
-    /// outside the lock, e.g. move a page, and map again). `EINVAL` for output slices of the wrong
-    /// length, `EBUSY` when invalidations kept racing the fault, `EFAULT`/`EPERM` as
-    /// [`HmmRange::fault`].
-    pub fn map<'a, T: SlotHandler + 'a>(
+    /// outside the lock, e.g. move a page, and map again); so does a hold's (`EBUSY`: the page was
+    /// being evicted). `EINVAL` for output slices of the wrong length, `EBUSY` when invalidations
+    /// kept racing the fault, `EFAULT`/`EPERM` as [`HmmRange::fault`].
+    pub fn map<'a>(
         &self,
         write: bool,
+        hold: bool,
         owner: usize,
         addrs: &mut [u64],
         mut routes: Option<&mut [u8]>,
         mut classify: impl FnMut(usize, PageKind, Option<usize>) -> Result<Reach<'a, T>>,
-    ) -> Result<ReadSeq> {
+    ) -> Result<ReadSeq>
+    where
+        T: 'a,
+    {
         let n = (self.end() - self.start()) / PAGE_SIZE;
         let n32 = u32::try_from(n).map_err(|_| EINVAL)?;
         if addrs.len() != n || routes.as_ref().is_some_and(|r| r.len() != n) {
@@ -344,9 +378,12 @@ impl<C: Client> DmaMirror<C> {
         let mut range = HmmRange::new(&self.notifier, self.start(), self.end(), request, owner)?;
         let mut pages = KVec::with_capacity(n, GFP_KERNEL)?;
         // Allocated before the lock: reclaim may invalidate this very range.
+        let holds = KVec::with_capacity(if hold { n } else { 0 }, GFP_KERNEL)?;
         // SAFETY: The device is live (we hold a reference).
         let raw = unsafe { p2pmm_dma_pages_alloc(raw_dev(&self.dev), n32, write) };
-        let mut dma = Some(DmaPages(NonNull::new(raw).ok_or(ENOMEM)?));
+        // INVARIANT: the table is new and ours; no hold is made yet.
+        let table = NonNull::new(raw).ok_or(ENOMEM)?;
+        let mut dma = Some(KBox::new(DmaPages { table, holds }, GFP_KERNEL)?);
         for _ in 0..RETRIES {
             let faulted = match range.fault() {
                 Ok(f) => f,
@@ -358,17 +395,37 @@ impl<C: Client> DmaMirror<C> {
                 continue; // `Retry`: an invalidation ran meanwhile.
             };
             let (state, pfns) = committed.parts();
+            let new = dma.as_mut().ok_or(EINVAL)?;
             pages.clear();
-            for (addr, pfn) in pfns.iter() {
-                let page = match classify(addr, pfn.kind(owner), pfn.pfn())? {
-                    Reach::Itself => pfn.raw_page().ok_or(EFAULT)?.cast(),
-                    Reach::Window(mem, slot) => mem.p2p_page(slot).ok_or(EINVAL)?,
-                };
-                pages.push_within_capacity(page).map_err(|_| EINVAL)?;
+            let mut reach_all = || -> Result {
+                for (addr, pfn) in pfns.iter() {
+                    let page = match classify(addr, pfn.kind(owner), pfn.pfn())? {
+                        Reach::Itself => pfn.raw_page().ok_or(EFAULT)?.cast(),
+                        Reach::Window(mem, slot) => {
+                            let page = mem.p2p_page(slot).ok_or(EINVAL)?;
+                            if hold {
+                                mem.handler().hold(slot)?;
+                                // Within the capacity reserved above (one per page); the hold
+                                // is the mapping's from here.
+                                new.holds
+                                    .push_within_capacity((mem.handler().clone(), slot))
+                                    .map_err(|_| EINVAL)?;
+                            }
+                            page
+                        }
+                    };
+                    pages.push_within_capacity(page).map_err(|_| EINVAL)?;
+                }
+                Ok(())
+            };
+            if let Err(e) = reach_all() {
+                // Still under the lock: the held pages are in place.
+                new.release_holds();
+                return Err(e);
             }
             // The previous mapping goes first: the API says its addresses are gone.
             state.mapping = None;
-            let mapping = dma.take().ok_or(EINVAL)?;
+            let mut mapping = dma.take().ok_or(EINVAL)?;
             let routes_ptr = routes
                 .as_deref_mut()
                 .map_or(core::ptr::null_mut(), |r| r.as_mut_ptr());
@@ -378,14 +435,17 @@ impl<C: Client> DmaMirror<C> {
             // slot); `addrs` and `routes` have `n` entries.
             let ret = unsafe {
                 p2pmm_dma_pages_map(
-                    mapping.0.as_ptr(),
+                    mapping.table.as_ptr(),
                     pages.as_mut_ptr(),
                     n32,
                     addrs.as_mut_ptr(),
                     routes_ptr,
                 )
             };
-            kernel::error::to_result(ret)?;
+            if let Err(e) = kernel::error::to_result(ret) {
+                mapping.release_holds();
+                return Err(e);
+            }
             state.mapping = Some(mapping);
             return Ok(seq);
         }

@@ -108,10 +108,12 @@ pub enum Attr {
     /// `thrash_held`: pages left where they were because their range thrashed (managed providers
     /// only).
     ThrashHeld,
+    /// `evictions_skipped_pinned`: pinned pages eviction passed over (managed providers only).
+    EvictionsSkippedPinned,
 }
 
 impl Attr {
-    const ALL: [Attr; 17] = [
+    const ALL: [Attr; 18] = [
         Attr::Kind,
         Attr::Device,
         Attr::Capacity,
@@ -129,6 +131,7 @@ impl Attr {
         Attr::ThrashMoves,
         Attr::ThrashTrips,
         Attr::ThrashHeld,
+        Attr::EvictionsSkippedPinned,
     ];
 }
 

@@ -48,6 +48,7 @@ static struct kobj_attribute p2pmm_provider_attrs[P2PMM_SYSFS_NR_ATTRS] = {
 	[P2PMM_SYSFS_THRASH_MOVES] = __ATTR(thrash_moves, 0644, p2pmm_attr_show, p2pmm_attr_store),
 	[P2PMM_SYSFS_THRASH_TRIPS] = __ATTR(thrash_trips, 0444, p2pmm_attr_show, NULL),
 	[P2PMM_SYSFS_THRASH_HELD] = __ATTR(thrash_held, 0444, p2pmm_attr_show, NULL),
+	[P2PMM_SYSFS_EVICTIONS_SKIPPED_PINNED] = __ATTR(evictions_skipped_pinned, 0444, p2pmm_attr_show, NULL),
 };
 
 static struct attribute *p2pmm_provider_attr_list[P2PMM_SYSFS_FIRST_MANAGED + 1] = {
@@ -68,7 +69,8 @@ static struct attribute *p2pmm_managed_attr_list[P2PMM_SYSFS_NR_ATTRS - P2PMM_SY
 	&p2pmm_provider_attrs[P2PMM_SYSFS_WATERMARK_HIGH].attr,
 	&p2pmm_provider_attrs[P2PMM_SYSFS_THRASH_MOVES].attr,
 	&p2pmm_provider_attrs[P2PMM_SYSFS_THRASH_TRIPS].attr,
-	&p2pmm_provider_attrs[P2PMM_SYSFS_THRASH_HELD].attr, NULL,
+	&p2pmm_provider_attrs[P2PMM_SYSFS_THRASH_HELD].attr,
+	&p2pmm_provider_attrs[P2PMM_SYSFS_EVICTIONS_SKIPPED_PINNED].attr, NULL,
 };
 
 static const struct attribute_group p2pmm_managed_group = {

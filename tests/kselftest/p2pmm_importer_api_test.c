@@ -10,8 +10,9 @@
  * *where it is*, by bus address inside that accelerator's BAR (it does not move, as hmm_range_fault alone would move
  * it); static memory by bus address; a provider the edu cannot reach (the vaccel on its own root port) has its pages
  * moved to system memory first, and its static memory is refused (EREMOTEIO); migrations and munmap invalidate the
- * driver's mapping (its callback runs) and the next DMA maps again at the new place; migrations racing DMAs and the
- * provider's unbind during DMAs lose no byte.
+ * driver's mapping (its callback runs) and the next DMA maps again at the new place; a pinned mapping
+ * (P2PMM_IMPORT_PIN) keeps its pages through eviction pressure and is still revoked when the provider goes;
+ * migrations racing DMAs and the provider's unbind during DMAs lose no byte.
  *
  * Needs p2pmm.ko and p2pmm_sample.ko loaded on the default VM topology; run as root.
  */
@@ -71,6 +72,15 @@ static int status(int mfd, struct p2pmm_sample_mirror_status *st)
 {
 	memset(st, 0xa5, sizeof(*st));
 	return ioctl(mfd, P2PMM_SAMPLE_IOC_MIRROR_STATUS, st) ? -errno : 0;
+}
+
+/* Provider @id's evictions_skipped_pinned counter in sysfs, or -1. */
+static long long pinned_skips(uint32_t id)
+{
+	char path[96], buf[32];
+
+	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/evictions_skipped_pinned", id);
+	return p2p_dma_read_line(path, buf, sizeof(buf)) ? -1 : atoll(buf);
 }
 
 /* Anonymous memory holding p2p_dma_fill(@seed). */
@@ -366,6 +376,82 @@ TEST_F(importer, mapped_pages_are_kept_from_eviction)
 	munmap(used, half);
 	munmap(idle, half);
 	munmap(more, quarter);
+}
+
+/*
+ * Pinned but revocable (P2PMM_SAMPLE_PIN: P2PMM_IMPORT_PIN): of two mapped halves of a full provider, a pressure
+ * of twice the provider's capacity evicts the half a plain mapping holds (its second chance runs out) but never
+ * the pinned one. Then the provider's device unbinds with the pin held: the pinned pages are revoked like any
+ * (the driver is told, the data is in system memory), and the next DMA reaches them there.
+ */
+TEST_F_TIMEOUT(importer, pinned_mapping_survives_pressure_until_revoked, 180)
+{
+	struct p2pmm_sample_mirror_status st, plain_st;
+	struct p2pmm_sample_mirror_dma d;
+	struct p2pmm_provider_info info;
+	uint8_t *pinned, *plain, *more;
+	uint32_t st_id, managed;
+	long long skipped;
+	int pfd, qfd;
+	size_t half;
+
+	ASSERT_EQ(0, p2pmm_provider(self->fd, self->managed, &info));
+	ASSERT_EQ(0, info.used) TH_LOG("provider %u is not empty", self->managed);
+	half = info.capacity / 2;
+	pinned = filled(half, 91);
+	plain = filled(half, 92);
+	more = filled(info.capacity, 93);
+	ASSERT_NE(NULL, pinned);
+	ASSERT_NE(NULL, plain);
+	ASSERT_NE(NULL, more);
+	ASSERT_EQ(half / PAGE, p2pmm_migrate(self->fd, pinned, half, self->managed));
+	ASSERT_EQ(half / PAGE, p2pmm_migrate(self->fd, plain, half, self->managed));
+	pfd = mirror(pinned, half, P2PMM_SAMPLE_PIN);
+	qfd = mirror(plain, half, 0);
+	ASSERT_LE(0, pfd);
+	ASSERT_LE(0, qfd);
+	/* One DMA each maps a whole half for the edu, in place. */
+	ASSERT_EQ(0, dma(pfd, pinned, self->page, 0, &d));
+	EXPECT_EQ(P2PMM_SAMPLE_ROUTE_BUS, d.route);
+	ASSERT_EQ(0, dma(qfd, plain, self->page, 0, &d));
+	EXPECT_EQ(P2PMM_SAMPLE_ROUTE_BUS, d.route);
+	/* Older than the minimum residency (1 ms), so that only the policy decides. */
+	usleep(20 * 1000);
+	skipped = pinned_skips(self->managed);
+	ASSERT_LE(0, skipped) TH_LOG("no evictions_skipped_pinned in sysfs");
+	for (int round = 0; round < 2; round++)
+		ASSERT_LE(0, p2pmm_migrate(self->fd, more, info.capacity, self->managed)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(half / PAGE, p2pmm_count_at(self->fd, pinned, half, self->managed));
+	/* The provider says that eviction had to leave pinned pages. */
+	EXPECT_LE(skipped + (long long)(half / PAGE), pinned_skips(self->managed));
+	ASSERT_EQ(0, status(pfd, &st));
+	EXPECT_EQ(0, st.invalidations) TH_LOG("the eviction took pinned pages");
+	/* The same pressure did evict mapped pages that were not pinned: the pin is what kept the others. */
+	ASSERT_EQ(0, status(qfd, &plain_st));
+	EXPECT_LT(0, plain_st.invalidations);
+	EXPECT_GT(half / PAGE, p2pmm_count_at(self->fd, plain, half, self->managed));
+	close(qfd);
+
+	/* Revocable: the provider goes with the pin held. */
+	ASSERT_EQ(0, p2p_dma_write_file(VACCEL "/unbind", self->dev)) TH_LOG("unbind %s: %s", self->dev,
+									       strerror(errno));
+	ASSERT_EQ(0, status(pfd, &st));
+	EXPECT_LT(0, st.invalidations) TH_LOG("the driver was not told");
+	EXPECT_EQ(half / PAGE, p2pmm_count_at(self->fd, pinned, half, P2PMM_LOCATION_SYSTEM));
+	ASSERT_EQ(0, dma(pfd, pinned + PAGE, self->page, 0, &d));
+	EXPECT_EQ(P2PMM_SAMPLE_ROUTE_SYSTEM, d.route);
+	EXPECT_EQ(0, memcmp(self->page, pinned + PAGE, PAGE)) TH_LOG("the edu read other bytes");
+	close(pfd);
+	EXPECT_EQ(-1, p2p_dma_mismatch(pinned, half, 91));
+	EXPECT_EQ(-1, p2p_dma_mismatch(plain, half, 92));
+	EXPECT_EQ(-1, p2p_dma_mismatch(more, info.capacity, 93));
+	munmap(pinned, half);
+	munmap(plain, half);
+	munmap(more, info.capacity);
+	ASSERT_EQ(0, p2p_dma_write_file(VACCEL "/bind", self->dev)) TH_LOG("bind %s: %s", self->dev,
+									     strerror(errno));
+	ASSERT_LT(0, p2pmm_providers_of(self->fd, self->dev, &st_id, &managed));
+	EXPECT_NE(0, managed) TH_LOG("%s came back without its managed provider", self->dev);
 }
 
 /* Every bad call gets its errno. */

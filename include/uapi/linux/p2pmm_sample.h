@@ -23,7 +23,7 @@
 #include <linux/ioctl.h>
 #include <linux/types.h>
 
-#define P2PMM_SAMPLE_PIN (1U << 0)    /* pin the attachment (dma_buf_pin()) and map it at import */
+#define P2PMM_SAMPLE_PIN (1U << 0)    /* import: pin the attachment (dma_buf_pin()); mirror: P2PMM_IMPORT_PIN */
 #define P2PMM_SAMPLE_NO_P2P (1U << 1) /* attach as an importer that cannot take P2P memory (no allow_peer2peer) */
 #define P2PMM_SAMPLE_TWO_PASS (1U << 2) /* mirror: take invalidations in two passes (invalidate_start/finish) */
 
@@ -90,7 +90,8 @@ struct p2pmm_sample_status {
  * @length: in: bytes, a multiple of the page size, at most 256 MiB
  * @flags:  in: P2PMM_SAMPLE_NO_P2P (the engine takes no P2P memory: managed pages move to system memory),
  *          P2PMM_SAMPLE_TWO_PASS (the driver takes invalidations in two passes: the first marks the mapping gone,
- *          the second waits for the DMA in flight)
+ *          the second waits for the DMA in flight), P2PMM_SAMPLE_PIN (the mappings pin the managed pages they reach
+ *          in place: P2PMM_IMPORT_PIN)
  * @__reserved: 0
  *
  * Errors: EINVAL for unknown flags, a bad range or a nonzero @__reserved; EBUSY if this file imported a range

@@ -39,6 +39,12 @@ use crate::errno::Errno;
 use crate::kalloc::{self, AllocError, Vec};
 use crate::slot_table::{Slot, SlotState, SlotTable, MAX_PINS};
 
+/// The pin of pinning advice: the top bit of a slot's pin field, one per page.
+const ADVICE_PIN: u16 = (MAX_PINS >> 1) + 1;
+
+/// How many counted pins ([`Clock::pin`]) a page may have: the bits below [`ADVICE_PIN`].
+pub const MAX_COUNTED_PINS: u16 = ADVICE_PIN - 1;
+
 const NONE: u32 = u32::MAX;
 
 /// How many distinct (set of accessing devices, tenant) pairs other than (none, 0) one provider's
@@ -197,6 +203,8 @@ pub struct Clock {
     free_head: u32,
     used: u32,
     min_residency: u32,
+    /// Pinned pages the hand passed over while picking victims, since [`Clock::take_pinned_passed`].
+    pinned_passed: u64,
 }
 
 impl Clock {
@@ -220,6 +228,7 @@ impl Clock {
             free_head: if capacity > 0 { 0 } else { NONE },
             used: 0,
             min_residency: clamp_residency(min_residency),
+            pinned_passed: 0,
         })
     }
 
@@ -358,16 +367,13 @@ impl Clock {
             .map_or(0, |s| self.attrs.get(s.attrs).tenant)
     }
 
-    /// Pins the slot's page: it is not picked until unpinned. Refused while the slot is being
-    /// evicted.
+    /// Pins the slot's page for a holder that counts its pins (a device's mapping): it is not
+    /// picked until every pin is gone. At most [`MAX_COUNTED_PINS`]; refused while the slot is
+    /// being evicted.
     pub fn pin(&mut self, slot: u32) -> Result<(), SlotError> {
         self.update(slot, |s| {
-            match s.state {
-                SlotState::Occupied => {}
-                SlotState::Evicting => return Err(SlotError::Busy),
-                SlotState::Free | SlotState::Reserved => return Err(SlotError::WrongState),
-            }
-            if s.pins == MAX_PINS {
+            pinnable(s)?;
+            if s.pins & MAX_COUNTED_PINS == MAX_COUNTED_PINS {
                 return Err(SlotError::PinCount);
             }
             s.pins += 1;
@@ -375,10 +381,36 @@ impl Clock {
         })
     }
 
-    /// Drops one pin.
+    /// Drops one counted pin ([`Clock::pin`]); the advice pin stays.
     pub fn unpin(&mut self, slot: u32) -> Result<(), SlotError> {
         self.update(slot, |s| {
-            s.pins = s.pins.checked_sub(1).ok_or(SlotError::PinCount)?;
+            if s.pins & MAX_COUNTED_PINS == 0 {
+                return Err(SlotError::PinCount);
+            }
+            s.pins -= 1;
+            Ok(())
+        })
+    }
+
+    /// Sets or clears the pin of pinning advice: one per page however often the advice is given,
+    /// apart from the counted pins, so that clearing the advice leaves a device's pins in place.
+    /// Setting it is refused while the slot is being evicted.
+    pub fn set_advice_pin(&mut self, slot: u32, on: bool) -> Result<(), SlotError> {
+        self.update(slot, |s| {
+            if on {
+                pinnable(s)?;
+                s.pins |= ADVICE_PIN;
+            } else {
+                s.pins &= !ADVICE_PIN;
+            }
+            Ok(())
+        })
+    }
+
+    /// Drops every pin of the slot (its page is gone, whoever pinned it).
+    pub fn clear_pins(&mut self, slot: u32) -> Result<(), SlotError> {
+        self.update(slot, |s| {
+            s.pins = 0;
             Ok(())
         })
     }
@@ -399,7 +431,7 @@ impl Clock {
                 SlotState::Occupied => "occupied",
                 SlotState::Evicting => "evicting",
             },
-            pins: u32::from(s.pins),
+            pins: u32::from(s.pins & MAX_COUNTED_PINS) + u32::from(s.pins & ADVICE_PIN != 0),
             preferred: s.preferred,
             referenced: s.referenced,
             // A free slot's stamp is its free-list link, not a time.
@@ -407,6 +439,12 @@ impl Clock {
             accessed_by: self.attrs.get(s.attrs).accessed_by,
             tenant: self.attrs.get(s.attrs).tenant,
         })
+    }
+
+    /// How many pinned pages the hand passed over while picking victims since the last call (a
+    /// pick's first turn counts each once): what eviction had to leave because pinned.
+    pub fn take_pinned_passed(&mut self) -> u64 {
+        core::mem::take(&mut self.pinned_passed)
     }
 
     /// The position of the CLOCK hand.
@@ -477,8 +515,14 @@ impl Clock {
             let Some(mut s) = self.slots.get(i) else {
                 continue;
             };
+            if s.state == SlotState::Occupied && s.pins > 0 {
+                // Counted on the hand's first turn only: what eviction had to leave because pinned.
+                if steps <= u64::from(cap) {
+                    self.pinned_passed += 1;
+                }
+                continue;
+            }
             if s.state != SlotState::Occupied
-                || s.pins > 0
                 || self.young(&s, now)
                 || !tenants.contains(self.attrs.get(s.attrs).tenant)
             {
@@ -518,6 +562,15 @@ impl Clock {
         f(&mut s)?;
         self.slots.set(slot, s);
         Ok(())
+    }
+}
+
+/// `Ok` if the slot's page may be pinned: it holds one and is not being evicted.
+fn pinnable(s: &Slot) -> Result<(), SlotError> {
+    match s.state {
+        SlotState::Occupied => Ok(()),
+        SlotState::Evicting => Err(SlotError::Busy),
+        SlotState::Free | SlotState::Reserved => Err(SlotError::WrongState),
     }
 }
 
@@ -716,11 +769,52 @@ mod tests {
     #[test]
     fn pins_are_bounded() {
         let mut c = full(1);
-        for _ in 0..MAX_PINS {
+        for _ in 0..MAX_COUNTED_PINS {
             c.pin(0).unwrap();
         }
         assert_eq!(c.pin(0), Err(SlotError::PinCount));
-        assert_eq!(c.slot_info(0).unwrap().pins, u32::from(MAX_PINS));
+        assert_eq!(c.slot_info(0).unwrap().pins, u32::from(MAX_COUNTED_PINS));
+        // The advice pin is apart: it still fits, and counts once.
+        c.set_advice_pin(0, true).unwrap();
+        assert_eq!(
+            c.slot_info(0).unwrap().pins,
+            u32::from(MAX_COUNTED_PINS) + 1
+        );
+    }
+
+    #[test]
+    fn advice_pin_and_counted_pins_are_apart() {
+        let mut c = full(2);
+        let mut out = [0; 2];
+        // A device's pin, then advice given twice and cleared once: the device's pin stays.
+        c.pin(0).unwrap();
+        c.set_advice_pin(0, true).unwrap();
+        c.set_advice_pin(0, true).unwrap();
+        assert_eq!(c.slot_info(0).unwrap().pins, 2);
+        c.set_advice_pin(0, false).unwrap();
+        assert!(c.is_pinned(0));
+        c.take_pinned_passed();
+        assert_eq!(c.pick_victims(2, 0, &mut out), 1);
+        assert_eq!(out[0], 1);
+        // The pick passed the pinned page once.
+        assert_eq!(c.take_pinned_passed(), 1);
+        assert_eq!(c.take_pinned_passed(), 0);
+        c.cancel_eviction(1).unwrap();
+        // The advice alone pins too, and the device's unpin leaves it.
+        c.set_advice_pin(0, true).unwrap();
+        c.unpin(0).unwrap();
+        assert!(c.is_pinned(0));
+        assert_eq!(c.unpin(0), Err(SlotError::PinCount));
+        c.set_advice_pin(0, false).unwrap();
+        assert!(!c.is_pinned(0));
+        // A page being evicted takes no new pin of either kind; clearing takes any.
+        c.pin(1).unwrap();
+        c.set_advice_pin(1, true).unwrap();
+        c.clear_pins(1).unwrap();
+        assert!(!c.is_pinned(1));
+        assert_eq!(c.pick_victims(1, 0, &mut out), 1);
+        assert_eq!(c.pin(out[0]), Err(SlotError::Busy));
+        assert_eq!(c.set_advice_pin(out[0], true), Err(SlotError::Busy));
     }
 
     #[test]
