@@ -24,7 +24,8 @@
 //! stops at once does it all in the first pass.
 //!
 //! Lock order: mmap lock -> core mm's notifier machinery -> the notifier's state lock -> the
-//! client's own locks (taken in [`Client::invalidate`]).
+//! client's own locks (taken in [`Client::invalidate_start`]), or a slot handler's lock (taken in
+//! [`SlotHandler::hold`] and [`SlotHandler::release`]: a managed provider's clock spinlock, a leaf).
 
 use crate::ffi::{
     p2pmm_dev_pci_get, p2pmm_dma_pages_alloc, p2pmm_dma_pages_free, p2pmm_dma_pages_map,
