@@ -12,9 +12,9 @@
 //! mapping can go while the device may still use its address.
 //!
 //! Nothing is pinned in core mm's sense. A mapping may *hold* the device-memory slots it reaches
-//! in place ([`SlotHandler::hold`]: their memory's own eviction leaves them alone); it releases them
-//! when it goes, always under the notifier's lock or inside an invalidation, so while each page
-//! is still in its slot (a page moves only after the invalidations of its range).
+//! in place ([`SlotHandler::hold`]: their memory's own eviction leaves them alone); it releases
+//! them when it goes, always under the notifier's lock or inside an invalidation, so while each
+//! page is still in its slot (a page moves only after the invalidations of its range).
 //!
 //! Invalidations come in two passes (Linux 7.3's `invalidate_start`/`invalidate_finish`): in the
 //! first, under the lock, the client stops the device starting new accesses and may start an
@@ -24,8 +24,9 @@
 //! stops at once does it all in the first pass.
 //!
 //! Lock order: mmap lock -> core mm's notifier machinery -> the notifier's state lock -> the
-//! client's own locks (taken in [`Client::invalidate_start`]), or a slot handler's lock (taken in
-//! [`SlotHandler::hold`] and [`SlotHandler::release`]: a managed provider's clock spinlock, a leaf).
+//! client's own locks (taken in [`Client::invalidate_start`]), or a slot handler's lock (taken
+//! in [`SlotHandler::hold`] and [`SlotHandler::release`]: a managed provider's clock spinlock, a
+//! leaf).
 
 use crate::ffi::{
     p2pmm_dev_pci_get, p2pmm_dma_pages_alloc, p2pmm_dma_pages_free, p2pmm_dma_pages_map,
