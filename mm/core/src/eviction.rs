@@ -203,7 +203,8 @@ pub struct Clock {
     free_head: u32,
     used: u32,
     min_residency: u32,
-    /// Pinned pages the hand passed over while picking victims, since [`Clock::take_pinned_passed`].
+    /// Pinned pages the hand passed over while picking victims, since the last
+    /// [`Clock::take_pinned_passed`].
     pinned_passed: u64,
 }
 
