@@ -94,10 +94,16 @@ pub mod hmm;
 #[cfg(all(CONFIG_KUNIT, p2pmm_doctests))]
 #[path = "bind/kunit_mm.rs"]
 pub mod kunit_mm;
+// The Rust binding of include/linux/p2pmm.h that drivers outside p2pmm.ko compile (vaccel does):
+// compiled into the test build too, so that its examples run as KUnit cases against the exported
+// functions themselves.
 #[path = "bind/migrate.rs"]
 pub mod migrate;
 #[path = "bind/notifier.rs"]
 pub mod notifier;
+#[cfg(all(CONFIG_KUNIT, p2pmm_doctests))]
+#[path = "../include/rust/p2pmm.rs"]
+pub mod p2pmm_binding;
 #[path = "bind/pci_p2p.rs"]
 pub mod pci_p2p;
 #[path = "bind/reclaim_queue.rs"]

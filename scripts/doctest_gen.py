@@ -5,7 +5,7 @@
 Kbuild turns doctests into KUnit only for the in-tree `kernel` crate (rust/Makefile's `rustdoctest`, with
 scripts/rustdoc_test_builder.rs and scripts/rustdoc_test_gen.rs). This does the same for one p2pmm module, without
 rustdoc: it reads the crate root, follows its `#[path = "..."] mod name;` declarations to the files under `--under`
-(default mm/bind), extracts every fenced code block under an `# Examples` heading of a `///` or `//!` doc comment,
+(default mm/bind; given more than once, under any of them), extracts every fenced code block under an `# Examples` heading of a `///` or `//!` doc comment,
 and writes one Rust file holding a `#[kunit_tests(<suite>)]` module with one `#[test]` fn per example, named
 `<file>_rs_<line>` after the file and the line of the opening fence (`mirror_table_rs_123`). The crate root
 `include!`s that file (scripts/modules.sh generates it into the build copy; Kbuild sets `--cfg p2pmm_doctests`).
@@ -311,7 +311,8 @@ def main():
     ap.add_argument("--crate", required=True, help="crate root, relative to --root (mm/p2pmm.rs)")
     ap.add_argument("--suite", required=True, help="KUnit suite name (p2pmm_doctests)")
     ap.add_argument("--out", help="file to write, relative to --root (default: stdout)")
-    ap.add_argument("--under", default="mm/bind", help="only the crate's files below this directory")
+    ap.add_argument("--under", action="append", help="only the crate's files below this directory (repeatable; "
+                    "default mm/bind)")
     ap.add_argument("--list", action="store_true", help="print the doctests, write nothing")
     args = ap.parse_args()
 
@@ -319,8 +320,8 @@ def main():
         sys.exit(f"doctest_gen: bad suite name {args.suite!r}")
     try:
         mods = crate_modules(args.root, args.crate)
-        under = os.path.normpath(args.under) + os.sep
-        sources = sorted(p for p in set(mods.values()) if p.startswith(under))
+        unders = tuple(os.path.normpath(u) + os.sep for u in (args.under or ["mm/bind"]))
+        sources = sorted(p for p in set(mods.values()) if p.startswith(unders))
         tests, left_out = [], []
         for path in sources:
             for t in extract(args.root, path):
@@ -330,7 +331,8 @@ def main():
                 else:
                     tests.append(t)
         if not tests:
-            raise GenError(f"no `# Examples` doctest found in the files {args.crate} compiles under {args.under}")
+            raise GenError(f"no `# Examples` doctest found in the files {args.crate} compiles under "
+                           f"{', '.join(args.under or ['mm/bind'])}")
         names = [t.name for t in tests]
         dup = {n for n in names if names.count(n) > 1}
         if dup:

@@ -60,9 +60,10 @@ class Crate:
         with open(os.path.join(self.dir.name, "root.rs"), "w") as f:
             f.write("\n".join(root) + "\n")
 
-    def generate(self):
+    def generate(self, unders=("bind",)):
+        args = [a for u in unders for a in ("--under", u)]
         r = subprocess.run([sys.executable, GEN, "--root", self.dir.name, "--crate", "root.rs", "--suite", "s",
-                            "--out", "gen.rs", "--under", "bind"], capture_output=True, text=True)
+                            "--out", "gen.rs"] + args, capture_output=True, text=True)
         out = ""
         path = os.path.join(self.dir.name, "gen.rs")
         if os.path.exists(path):
@@ -128,6 +129,19 @@ class DoctestGen(unittest.TestCase):
         rc, out, err = Crate(mods).generate()
         self.assertEqual(rc, 0, err)
         self.assertIn("fn uses_rs_3", out)
+
+    def test_files_under_any_given_directory_are_read(self):
+        # A module outside bind/ (as include/rust/p2pmm.rs is for p2pmm.ko) counts only when named.
+        c = Crate({"thing": THING})
+        os.mkdir(os.path.join(c.dir.name, "extra"))
+        with open(os.path.join(c.dir.name, "extra", "more.rs"), "w") as f:
+            f.write(THING)
+        with open(os.path.join(c.dir.name, "root.rs"), "a") as f:
+            f.write('#[path = "extra/more.rs"]\npub mod more;\n')
+        rc, out, err = c.generate(unders=("bind", "extra"))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("fn thing_rs_13", out)
+        self.assertIn("fn more_rs_13", out)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,10 @@ cp -a "$REPO/tests/detectors" "$dst/tests/"
 rm -rf "$dst/mm/core/target"
 # The binding layer's `# Examples` doctests become one KUnit suite per module, generated into this build copy only
 # (the crate roots include the file; Kbuild compiles it in when it exists): Documentation/p2pmm/dev-loop.rst.
+# p2pmm.ko's also take the Rust binding of its exported API (include/rust), which its test build compiles.
 python3 "$REPO/scripts/doctest_gen.py" --root "$dst" --crate mm/p2pmm.rs --suite p2pmm_doctests \
-	--out mm/doctests_generated.rs || die "generating p2pmm.ko's doctests failed"
+	--under mm/bind --under include/rust --out mm/doctests_generated.rs ||
+	die "generating p2pmm.ko's doctests failed"
 python3 "$REPO/scripts/doctest_gen.py" --root "$dst" --crate drivers/mirror/p2pmm_mirror.rs \
 	--suite p2pmm_mirror_doctests --out drivers/mirror/doctests_generated.rs ||
 	die "generating p2pmm_mirror.ko's doctests failed"

@@ -6,18 +6,51 @@
 //! `p2pmm.ko` exports (namespace `P2PMM`). A driver compiles this file into its own crate
 //! (`#[path]` to `include/rust/p2pmm.rs`, as a C driver includes the header) and imports the
 //! namespace (`imports_ns: ["P2PMM"]` in its `module!`). What it offers is the header's, with
-//! ownership: a [`Registration`] is a provider that goes away when it is dropped.
+//! ownership: a [`Registration`] is a provider that goes away when it is dropped, an [`Importer`]
+//! a device's import of a process's range that ends when it is dropped.
 
-use kernel::ffi::{c_int, c_void};
-use kernel::{device::Bound, pci, prelude::*, sync::aref::ARef};
+use core::ptr::NonNull;
+use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
+use kernel::{device::Bound, mm::MmWithUser, pci, prelude::*, sync::aref::ARef};
 
-// The functions of `include/linux/p2pmm.h` this binding wraps, declared once. `struct pci_dev` is
-// `void *` here: it holds zero-sized arrays that rustc's FFI-safety lint rejects.
+// The functions of `include/linux/p2pmm.h` this binding wraps, declared once. `struct pci_dev`,
+// `struct device`, `struct mm_struct` and `struct p2pmm_importer` are `void *` here: the first
+// holds zero-sized arrays that rustc's FFI-safety lint rejects, and this file needs none of their
+// fields.
 extern "C" {
     fn p2pmm_register_static(pdev: *mut c_void, bar: c_int, size: u64, offset: u64) -> c_int;
     fn p2pmm_register_managed(pdev: *mut c_void, bar: c_int, size: u64, offset: u64) -> c_int;
     fn p2pmm_unregister(pdev: *mut c_void, id: u32) -> c_int;
+    fn p2pmm_importer_create(
+        dev: *mut c_void,
+        mm: *mut c_void,
+        start: c_ulong,
+        length: c_ulong,
+        ops: *const RawImporterOps,
+        private: *mut c_void,
+    ) -> *mut c_void;
+    fn p2pmm_importer_priv(imp: *mut c_void) -> *mut c_void;
+    fn p2pmm_importer_map(
+        imp: *mut c_void,
+        flags: c_uint,
+        addrs: *mut u64,
+        routes: *mut u8,
+        seq: *mut c_ulong,
+    ) -> c_int;
+    fn p2pmm_importer_retry(imp: *mut c_void, seq: c_ulong) -> bool;
+    fn p2pmm_importer_destroy(imp: *mut c_void);
 }
+
+/// `struct p2pmm_importer_ops` of the header, field for field.
+#[repr(C)]
+struct RawImporterOps {
+    invalidate: Option<unsafe extern "C" fn(*mut c_void, c_ulong, c_ulong)>,
+    invalidate_start: Option<unsafe extern "C" fn(*mut c_void, c_ulong, c_ulong) -> bool>,
+    invalidate_finish: Option<unsafe extern "C" fn(*mut c_void, c_ulong, c_ulong)>,
+}
+
+// `dma_addr_t` is 64 bits wide where p2pmm builds (x86-64): `map` hands the C side `u64`s.
+const _: () = assert!(core::mem::size_of::<kernel::bindings::dma_addr_t>() == 8);
 
 /// The raw `struct pci_dev` of a device: `pci::Device` is `#[repr(transparent)]` over
 /// `Opaque<bindings::pci_dev>`.
@@ -113,5 +146,197 @@ impl Drop for Registration {
         // SAFETY: `id` was registered on `pdev` (type invariant); the driver is still bound (the
         // value lives in its per-device data, dropped at unbind before devres releases the BAR).
         let _ = unsafe { p2pmm_unregister(raw(&self.pdev), self.id) };
+    }
+}
+
+/// `P2PMM_IMPORT_WRITE`: the device writes (every page is made writable).
+pub const IMPORT_WRITE: u32 = 1 << 0;
+/// `P2PMM_IMPORT_NO_P2P`: the device takes no P2P memory (managed pages move to system memory).
+pub const IMPORT_NO_P2P: u32 = 1 << 1;
+/// `P2PMM_IMPORT_PIN`: the mapping pins the managed pages it reaches in place (revocable).
+pub const IMPORT_PIN: u32 = 1 << 2;
+
+/// A driver's side of an [`Importer`]: told when part of the range changes.
+pub trait ImporterClient: Send + Sync {
+    /// Part of the range, `[start, end)`, changes (`ops->invalidate`): on return the device no
+    /// longer uses any address of the current mapping. Called under p2pmm's lock of the importer,
+    /// only while there is a mapping; may sleep; must not map or drop the importer (that
+    /// deadlocks).
+    fn invalidate(&self, start: usize, end: usize);
+}
+
+/// A device's import of a range of a process's memory (`p2pmm_importer_*`): [`Importer::map`]
+/// gives the DMA address and route of every page wherever it is, and the client is told before any
+/// page of a mapping moves. Dropping it ends the import.
+///
+/// # Examples
+///
+/// A device maps four pages of anonymous memory, each at a DMA address of its own in system
+/// memory; unmapping one of them reaches the client, and the mapping's sequence says so.
+///
+/// ```
+/// use crate::{
+///     kunit_mm::TestMapping,
+///     p2pmm_binding::{Importer, ImporterClient, IMPORT_WRITE},
+///     pci_p2p,
+/// };
+/// use kernel::{
+///     device::Device,
+///     page::PAGE_SIZE,
+///     sync::{
+///         aref::ARef,
+///         atomic::{ordering, Atomic},
+///     },
+/// };
+///
+/// struct Engine {
+///     told: Atomic<u32>,
+/// }
+///
+/// impl ImporterClient for Engine {
+///     fn invalidate(&self, _start: usize, _end: usize) {
+///         self.told.fetch_add(1, ordering::Relaxed);
+///     }
+/// }
+///
+/// // Any PCI device will do as the DMA master: the test VM's memory is all below 4 GiB.
+/// let mut first = None;
+/// pci_p2p::for_each(|pdev| {
+///     if first.is_none() {
+///         first = Some(ARef::<Device>::from(pdev.as_ref()));
+///     }
+/// });
+/// let dev = first.ok_or(ENODEV)?;
+/// let map = TestMapping::anonymous(4 * PAGE_SIZE)?;
+/// map.write(0, &[7; 8])?;
+/// let mm = map.mm()?;
+/// let engine = Engine { told: Atomic::new(0) };
+/// let imp = Importer::new(&dev, &mm, map.addr(), map.len(), engine)?;
+/// let (mut addrs, mut routes) = ([0u64; 4], [0u8; 4]);
+/// let seq = imp.map(IMPORT_WRITE, &mut addrs, Some(&mut routes))?;
+/// assert!(!imp.retry(seq));
+/// assert_eq!(routes, [1; 4]); // P2PMM_DMA_SYSTEM
+/// assert!((1..4).all(|i| addrs[i] != 0 && !addrs[..i].contains(&addrs[i])));
+/// map.zap(PAGE_SIZE, PAGE_SIZE)?;
+/// assert_eq!(imp.client().told.load(ordering::Relaxed), 1);
+/// assert!(imp.retry(seq));
+/// // Output slices must cover the range, and flags be known.
+/// assert_eq!(imp.map(0, &mut addrs[..3], None).err(), Some(EINVAL));
+/// assert_eq!(imp.map(1 << 9, &mut addrs, None).err(), Some(EINVAL));
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// # Invariants
+///
+/// `raw` is a `struct p2pmm_importer` this value created and destroys once, whose private pointer
+/// is `client`'s (which lives, pinned in its box, until after that destruction), with the ops of
+/// [`Importer::OPS`]; it imports `pages` pages.
+pub struct Importer<T: ImporterClient> {
+    raw: NonNull<c_void>,
+    client: Pin<KBox<T>>,
+    pages: usize,
+}
+
+// SAFETY: The importer may be used from any thread (the header's contract); `T` is `Send + Sync`.
+unsafe impl<T: ImporterClient> Send for Importer<T> {}
+// SAFETY: `map`, `retry` and the callbacks may run concurrently (the header's contract).
+unsafe impl<T: ImporterClient> Sync for Importer<T> {}
+
+impl<T: ImporterClient> Importer<T> {
+    const OPS: RawImporterOps = RawImporterOps {
+        invalidate: Some(Self::invalidate_callback),
+        invalidate_start: None,
+        invalidate_finish: None,
+    };
+
+    /// # Safety
+    ///
+    /// Called by p2pmm only, for an importer of [`Importer::new`] (whose private pointer is a
+    /// `T` alive until the importer is destroyed).
+    unsafe extern "C" fn invalidate_callback(imp: *mut c_void, start: c_ulong, end: c_ulong) {
+        // SAFETY: `imp` is live during its callback; its private pointer is the pinned `T`
+        // (type invariant of `Importer`), which outlives the importer.
+        let client = unsafe { &*p2pmm_importer_priv(imp).cast::<T>() };
+        client.invalidate(start, end);
+    }
+
+    /// Imports `[start, start + length)` of `mm` (which has users) for `dev` (the device that DMAs,
+    /// whose DMA mask and route decide each page's address), told to `client`
+    /// (`p2pmm_importer_create()`). `EINVAL` for an unaligned, empty or wrapping range, `ENOMEM`.
+    pub fn new(
+        dev: &kernel::device::Device,
+        mm: &MmWithUser,
+        start: usize,
+        length: usize,
+        client: T,
+    ) -> Result<Self> {
+        let client = KBox::pin(client, GFP_KERNEL)?;
+        let private = core::ptr::from_ref::<T>(&client)
+            .cast_mut()
+            .cast::<c_void>();
+        // SAFETY: `dev` and `mm` are live for the call (p2pmm takes its references); `OPS` is a
+        // constant in static memory; `private` is the pinned client, kept until after destroy.
+        let raw = unsafe {
+            p2pmm_importer_create(
+                core::ptr::from_ref(dev).cast_mut().cast(),
+                mm.as_raw().cast(),
+                start,
+                length,
+                &Self::OPS,
+                private,
+            )
+        };
+        let raw = NonNull::new(kernel::error::from_err_ptr(raw)?).ok_or(ENOMEM)?;
+        // INVARIANT: created with `OPS` and `client` as its private pointer, for `length` bytes.
+        Ok(Self {
+            raw,
+            client,
+            pages: length / kernel::page::PAGE_SIZE,
+        })
+    }
+
+    /// The client given to [`Importer::new`].
+    pub fn client(&self) -> &T {
+        &self.client
+    }
+
+    /// Maps every page for the device (`p2pmm_importer_map()`, `flags` of `IMPORT_*`): each
+    /// page's DMA address into `addrs`, its route (`enum p2pmm_dma_route`) into `routes`; both
+    /// must have one entry per page (`EINVAL`). Returns the sequence for [`Importer::retry`].
+    /// Errors as the header says: `EFAULT`, `EPERM`, `EREMOTEIO`, `EINVAL`, `EBUSY`, `ENOMEM`.
+    pub fn map(&self, flags: u32, addrs: &mut [u64], routes: Option<&mut [u8]>) -> Result<usize> {
+        if addrs.len() != self.pages || routes.as_ref().is_some_and(|r| r.len() != self.pages) {
+            return Err(EINVAL);
+        }
+        let routes = routes.map_or(core::ptr::null_mut(), |r| r.as_mut_ptr());
+        let mut seq: c_ulong = 0;
+        // SAFETY: Live (type invariant); `addrs` (and `routes`, if any) have an entry per page of
+        // the range, as the C side writes.
+        let ret = unsafe {
+            p2pmm_importer_map(
+                self.raw.as_ptr(),
+                flags,
+                addrs.as_mut_ptr(),
+                routes,
+                &mut seq,
+            )
+        };
+        kernel::error::to_result(ret)?;
+        Ok(seq)
+    }
+
+    /// Whether the mapping of `seq` was invalidated since (`p2pmm_importer_retry()`): call it
+    /// under the lock the client's `invalidate` takes, before the device uses the addresses.
+    pub fn retry(&self, seq: usize) -> bool {
+        // SAFETY: Live (type invariant).
+        unsafe { p2pmm_importer_retry(self.raw.as_ptr(), seq) }
+    }
+}
+
+impl<T: ImporterClient> Drop for Importer<T> {
+    fn drop(&mut self) {
+        // SAFETY: Created by `new` and destroyed once, here (type invariant); destruction waits for
+        // a callback in progress, so the client (dropped after this) is no longer used.
+        unsafe { p2pmm_importer_destroy(self.raw.as_ptr()) };
     }
 }
