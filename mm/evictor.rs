@@ -105,7 +105,7 @@ pub fn evict(
             .filter_map(|p| p.managed().map(|m| (p, m)))
     };
     let candidates = managed_peers().map(|(_, m)| PeerCandidate {
-        free: m.free_slots() as u32,
+        free: m.free_for_peers() as u32,
         watermarks: m.watermarks(),
     });
     let chosen = placement::peer_for_victims(candidates, kind, |i| {

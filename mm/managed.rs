@@ -69,6 +69,8 @@ pub struct Slots {
     work: Work<Slots>,
     /// Moves of a range into this provider within the thrash window that make it thrash (0: off).
     thrash_moves: Atomic<u32>,
+    /// Slots migrations into this memory made room for and have not filled yet ([`Incoming`]).
+    incoming: Atomic<u32>,
     stats: Arc<Stats>,
     epoch: Instant<Monotonic>,
 }
@@ -97,6 +99,7 @@ impl Slots {
                 watermarks <- new_spinlock!(watermarks, "p2pmm_watermarks"),
                 work <- new_work!("p2pmm_reclaim"),
                 thrash_moves: Atomic::new(crate::module_parameters::thrash_moves.value()),
+                incoming: Atomic::new(0),
                 stats,
                 epoch: Instant::now(),
             }),
@@ -160,6 +163,18 @@ impl SlotHandler for Arc<Slots> {
 
 /// The device memory of a managed provider.
 pub type Memory = BarDevmem<Arc<Slots>>;
+
+/// Free slots a migration keeps for its pages ([`Managed::reserve_incoming`]), until dropped.
+pub struct Incoming<'a> {
+    slots: &'a Slots,
+    pages: u32,
+}
+
+impl Drop for Incoming<'_> {
+    fn drop(&mut self) {
+        self.slots.incoming.fetch_sub(self.pages, ordering::Relaxed);
+    }
+}
 
 /// A managed provider's memory and slots.
 pub struct Managed {
@@ -375,6 +390,25 @@ impl Managed {
         for &tenant in tenants {
             t.release(tenant);
         }
+    }
+
+    /// Keeps `pages` free slots for a migration into this memory until the returned guard goes:
+    /// the room it makes must not be taken by a peer's victims before its own pages arrive (a
+    /// peer that the room-making eviction filled would otherwise put its background victims back
+    /// here, a loop).
+    pub fn reserve_incoming(&self, pages: usize) -> Incoming<'_> {
+        let pages = u32::try_from(pages).unwrap_or(u32::MAX);
+        self.slots.incoming.fetch_add(pages, ordering::Relaxed);
+        Incoming {
+            slots: &self.slots,
+            pages,
+        }
+    }
+
+    /// Free slots a peer's eviction may fill: those no migration into this memory reserved.
+    pub fn free_for_peers(&self) -> usize {
+        let incoming = self.slots.incoming.load(ordering::Relaxed) as usize;
+        self.free_slots().saturating_sub(incoming)
     }
 
     /// Slots with no page.

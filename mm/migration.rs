@@ -133,6 +133,8 @@ pub fn migrate_to_provider(
             // Pages moved into each range of the piece: `a`'s, and the next one's.
             let mut moved_into = [0usize; 2];
             let first = ThrashTable::base_of(a as u64);
+            // The room made for this piece is its own until its pages have arrived.
+            let _room = tm.reserve_incoming(need);
             let (mut prepaid, evicted) = evictor::prepay(target, all, need)?;
             done.evicted += evicted as u64;
             done.evicted += evictor::make_room(target, all, need)? as u64;
