@@ -7,7 +7,9 @@
 #   pcie.0 ─ rp1 ─ switch up1 ─┬─ dn1: nvme "p2pmm-cmb" with a 64 MiB CMB (p2pdma provider)
 #          │                   ├─ dn2: ivshmem-plain, 256 MiB BAR2 (accelerator "VRAM" stand-in), function 0
 #          │                   │       + edu (function 1: its copy engine, a DMA master; drivers/sample drives it)
-#          │                   ├─ dn3: ivshmem-plain, 64 MiB BAR2 (a peer accelerator on the same switch)
+#          │                   ├─ dn3: ivshmem-plain, 64 MiB BAR2 (a peer accelerator on the same switch), function 0
+#          │                   │       + ivshmem-plain, 64 MiB BAR2 (function 1: a spare accelerator, unbound at boot;
+#          │                   │         the eviction cascade over three managed providers binds it)
 #          │                   └─ dn4: nvme "p2pmm-sw" (no CMB; a DMA master that reaches the switch's providers)
 #          ├ rp2 ─ nvme "p2pmm-rp2" (no CMB; not P2P-reachable from the switch: q35's host bridge is not whitelisted)
 #          └ rp3 ─ ivshmem-plain "acc3", 128 MiB BAR2 (a second accelerator, on its own root port; the hot-plug
@@ -65,7 +67,9 @@ default)
 	-device ivshmem-plain,memdev=vram0,bus=dn2,addr=0.0,multifunction=on
 	-device edu,dma_mask=0xffffffffffffffff,bus=dn2,addr=0.1
 	-object memory-backend-ram,id=vram2,size=64M
-	-device ivshmem-plain,memdev=vram2,bus=dn3
+	-device ivshmem-plain,memdev=vram2,bus=dn3,addr=0.0,multifunction=on
+	-object memory-backend-ram,id=vram3,size=64M
+	-device ivshmem-plain,memdev=vram3,bus=dn3,addr=0.1
 	-drive file=/build/vm/nvme-sw.img,if=none,id=nvm2,format=raw
 	-device nvme,serial=p2pmm-sw,drive=nvm2,bus=dn4
 	-device pcie-root-port,id=rp3,bus=pcie.0,chassis=4,slot=1

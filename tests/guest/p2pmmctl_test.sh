@@ -70,6 +70,7 @@ near=
 far=
 for d in "$PCI"/*; do
 	[ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x1af4:0x1110 ] || continue
+	[ -e "$d/driver" ] || continue # the spare accelerator, which no driver takes (tests/guest/init.sh)
 	if [ -n "$cmb" ] && [ "$(root_port "${d##*/}")" = "$(root_port "$cmb")" ]; then near=${d##*/}; else far=${d##*/}; fi
 done
 echo "# topology from sysfs: CMB $cmb, vaccel below the same switch $near, vaccel on its own root port $far"

@@ -28,6 +28,7 @@
 #include "kselftest_harness.h"
 #include "p2p_dma.h"
 #include "p2pmm_ioctl.h"
+#include "p2pmm_spare.h"
 
 #define PAGE P2PMM_IOCTL_PAGE
 #define TRACEFS "/sys/kernel/tracing"
@@ -87,6 +88,8 @@ FIXTURE(pressure) {
 	uint32_t static_id;
 	/* Each managed provider's watermarks and thrash limit when the test started, restored at the end. */
 	long long low[MAX_PROVIDERS], high[MAX_PROVIDERS], thrash[MAX_PROVIDERS];
+	/* The spare accelerator while a test has it bound (tests/lib/p2pmm_spare.h), unbound at the end. */
+	char spare[32];
 };
 
 FIXTURE_SETUP(pressure)
@@ -100,6 +103,7 @@ FIXTURE_SETUP(pressure)
 	ASSERT_LT(0, n);
 	self->nmanaged = 0;
 	self->static_id = 0;
+	self->spare[0] = 0;
 	for (int i = 0; i < n && i < MAX_PROVIDERS; i++) {
 		if (p[i].kind == P2PMM_PROVIDER_STATIC) {
 			self->static_id = p[i].id;
@@ -118,6 +122,8 @@ FIXTURE_SETUP(pressure)
 
 FIXTURE_TEARDOWN(pressure)
 {
+	if (self->spare[0])
+		EXPECT_EQ(0, p2pmm_spare_unbind(self->spare)) TH_LOG("unbinding %s: %s", self->spare, strerror(errno));
 	for (int i = 0; i < self->nmanaged; i++) {
 		uint32_t id = self->managed[i].id;
 
@@ -364,6 +370,146 @@ TEST_F(pressure, a_peer_an_eviction_filled_reclaims_in_turn)
 	munmap(in_b, cap - eighth);
 	munmap(in_a, cap);
 	munmap(more, eighth);
+}
+
+/* Pages the p2pmm_evict records of `trace` moved from provider `from` to `to` (0: system memory). */
+static long long evicted_between(const char *trace, uint32_t from, uint32_t to)
+{
+	unsigned int picked, evicted;
+	const char *at = trace;
+	long long sum = 0;
+	char key[64];
+
+	snprintf(key, sizeof(key), "p2pmm_evict: provider=%u to=%u ", from, to);
+	while ((at = strstr(at, key))) {
+		at += strlen(key);
+		if (sscanf(at, "picked=%u evicted=%u", &picked, &evicted) == 2)
+			sum += evicted;
+	}
+	return sum;
+}
+
+/* The sum of attribute `attr` over the providers of `ids`. */
+static long long attr_sum(const uint32_t *ids, int n, const char *attr)
+{
+	long long sum = 0;
+
+	for (int i = 0; i < n; i++)
+		sum += attr_get(ids[i], attr);
+	return sum;
+}
+
+/*
+ * The cascade over three providers below one bridge, at twice their total capacity. A stream of migrations into A
+ * (no background reclaim) evicts into whichever peer has more room, B or C; each of them, left short by that,
+ * reclaims in the background: into the other only beyond that one's high watermark, else into system memory. The
+ * p2pmm_evict records show victims going from A to both peers and from both peers to system memory, none into A;
+ * the providers stop evicting soon after the stream ends (no loop keeps pages moving), every byte survives, and
+ * the providers drain to empty when the memory is unmapped. C is the spare accelerator, bound for this test.
+ */
+TEST_F_TIMEOUT(pressure, three_providers_cascade_without_loops, 300)
+{
+	struct p2pmm_provider_info p[MAX_PROVIDERS], info;
+	const struct p2pmm_provider_info *c = NULL, *peers[2] = { NULL };
+	uint32_t ids[3];
+	size_t cap, chunk, len, migrated = 0;
+	long long a_in0, ev0, ev, a_to_b, a_to_c, to_a, b_out, c_out;
+	double t0, still;
+	char *trace;
+	uint8_t *buf;
+	int n, np = 0;
+
+	ASSERT_EQ(0, p2pmm_spare_bind(self->spare, sizeof(self->spare)))
+		TH_LOG("binding the spare accelerator: %s", strerror(errno));
+	n = p2pmm_providers(self->fd, p, MAX_PROVIDERS);
+	ASSERT_LT(0, n);
+	for (int i = 0; i < n && i < MAX_PROVIDERS; i++)
+		if (p[i].kind == P2PMM_PROVIDER_MANAGED && !strcmp(p[i].device, self->spare))
+			c = &p[i];
+	ASSERT_NE(NULL, c) TH_LOG("the spare %s has no managed provider", self->spare);
+	for (int i = 0; i < n && i < MAX_PROVIDERS && np < 2; i++)
+		if (p[i].kind == P2PMM_PROVIDER_MANAGED && &p[i] != c && p[i].capacity == c->capacity &&
+		    share_bridge(p[i].device, c->device) == 1)
+			peers[np++] = &p[i];
+	ASSERT_EQ(2, np) TH_LOG("no two managed providers of %llu bytes below the spare's bridge",
+				(unsigned long long)c->capacity);
+	/* A and B are the two the other tests know, C the spare. */
+	ids[0] = peers[0]->id;
+	ids[1] = peers[1]->id;
+	ids[2] = c->id;
+	cap = c->capacity;
+	chunk = cap / 8;
+	len = 2 * 3 * cap;
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(0, p2pmm_provider(self->fd, ids[i], &info));
+		ASSERT_EQ(0, info.used) TH_LOG("provider %u is not empty", ids[i]);
+	}
+	/* B and C reclaim below 1/16 free, up to 1/8; A only evicts directly (the suite's default). */
+	ASSERT_EQ(0, attr_get(ids[0], "watermark_low"));
+	for (int i = 1; i < 3; i++)
+		ASSERT_EQ(0, set_watermarks(ids[i], cap / 16, chunk)) TH_LOG("%s", strerror(errno));
+	a_in0 = attr_get(ids[0], "migrated_in");
+	ev0 = attr_sum(ids, 3, "evictions");
+
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	p2p_dma_fill(buf, len, 31);
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/trace", ""));
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm/p2pmm_evict/enable", "1")) TH_LOG("no p2pmm_evict");
+
+	for (size_t off = 0; off < len; off += chunk) {
+		long got = p2pmm_migrate(self->fd, buf + off, chunk, ids[0]);
+
+		ASSERT_LE(0, got) TH_LOG("MIGRATE at %zu: %s", off, strerror(errno));
+		migrated += got;
+	}
+	/* Each chunk found room: A's oldest pages are older than the minimum residency. */
+	EXPECT_EQ(len / PAGE, migrated);
+
+	/* Quiet: no provider evicted for 200 ms (the workers are done, nothing keeps moving). */
+	t0 = still = p2p_dma_now_s();
+	ev = attr_sum(ids, 3, "evictions");
+	while (p2p_dma_now_s() - still < 0.2 && p2p_dma_now_s() - t0 < 20) {
+		long long now;
+
+		usleep(10 * 1000);
+		now = attr_sum(ids, 3, "evictions");
+		if (now != ev) {
+			ev = now;
+			still = p2p_dma_now_s();
+		}
+	}
+	EXPECT_GT(20, p2p_dma_now_s() - t0) TH_LOG("the providers were still evicting after 20 s");
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm/p2pmm_evict/enable", "0"));
+	trace = read_trace();
+	ASSERT_NE(NULL, trace);
+	a_to_b = evicted_between(trace, ids[0], ids[1]);
+	a_to_c = evicted_between(trace, ids[0], ids[2]);
+	to_a = evicted_between(trace, ids[1], ids[0]) + evicted_between(trace, ids[2], ids[0]);
+	b_out = evicted_between(trace, ids[1], 0);
+	c_out = evicted_between(trace, ids[2], 0);
+	printf("# %lld pages evicted: A->B %lld, A->C %lld, A->system %lld, B->C %lld, C->B %lld, B->system %lld, C->system %lld\n",
+	       ev - ev0, a_to_b, a_to_c, evicted_between(trace, ids[0], 0),
+	       evicted_between(trace, ids[1], ids[2]), evicted_between(trace, ids[2], ids[1]), b_out, c_out);
+	free(trace);
+	EXPECT_LT(0, a_to_b) TH_LOG("A's victims went to both peers");
+	EXPECT_LT(0, a_to_c) TH_LOG("A's victims went to both peers");
+	EXPECT_LT(0, b_out) TH_LOG("B passed victims on to system memory");
+	EXPECT_LT(0, c_out) TH_LOG("C passed victims on to system memory");
+	EXPECT_EQ(0, to_a) TH_LOG("nothing was evicted back into A");
+	/* What arrived on A is what the stream moved there, no more. */
+	EXPECT_EQ((long long)migrated, attr_get(ids[0], "migrated_in") - a_in0);
+	for (int i = 1; i < 3; i++) {
+		ASSERT_EQ(0, p2pmm_provider(self->fd, ids[i], &info));
+		EXPECT_LE(cap / 16, cap - info.used) TH_LOG("provider %u is below its low watermark", ids[i]);
+	}
+	EXPECT_EQ(-1, p2p_dma_mismatch(buf, len, 31));
+	munmap(buf, len);
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(0, p2pmm_provider(self->fd, ids[i], &info));
+		EXPECT_EQ(0, info.used) TH_LOG("provider %u keeps %llu bytes after the munmap", ids[i],
+					       (unsigned long long)info.used);
+	}
 }
 
 /* A 2 MiB-aligned mapping of `len` bytes (a multiple of 2 MiB), filled with pattern `seed`; MAP_FAILED on error. */
