@@ -14,10 +14,13 @@
 For `BENCH` figures, ratio = p2pmm / upstream where higher is better and upstream / p2pmm where lower is better.
 
 Times are per migration (average of the benchmark's iterations); ratio = upstream time / p2pmm time, so a ratio
-of 1.0 or more means p2pmm is at least as fast.
+of 1.0 or more means p2pmm is at least as fast. Beside each row, the physical limit of the same boot:
+tests/bench/memcpy_bench's `P2PMM-BENCH memcpy` lines, the guest's memcpy of the same size (average of 5), and
+"of memcpy" = memcpy time / p2pmm time (goal for 256 MiB THP sys->dev >= 0.8x, issue 15).
 
 Oversubscription: MiB/s of working set streamed, for a working set that fits the provider (half its capacity) and
-one twice its capacity; ratio = oversub / fits (goal >= 0.5x). Page counts are per pass.
+one twice its capacity (cascade_abc: twice the three providers' capacity); ratio = oversub / fits (goal >= 0.8x,
+issue 15). Page counts are per pass; cascaded = pages B and C passed on in the background (cascade_abc).
 
 P2P DMA: MiB/s of NVMe reads and writes with three buffers: system memory (ram) and static provider memory
 (static), both by O_DIRECT, and the process's memory placed on a managed provider (managed), by P2PMM_IOC_BLKIO;
@@ -32,14 +35,16 @@ ratio = small / large (lower is better; goal >= 0.9x).
 Figures never fail the run. After the tables, every failed check gets a line of its own, and the exit status is 1:
  - `bench: data check failed: ...`: a benchmark's own data check (`P2PMM-BENCH-ERROR`: mirror_bench's device
    reads, oversub_bench's checksums, byte-exact checks and eviction counters), an oversub run that is not
-   `verify=ok`, has a shortfall or (twice the capacity) evicted nothing, a skipped oversub scenario, a
+   `verify=ok`, has a shortfall or (oversubscribed) evicted nothing, a cascade_abc run without `cascaded=` or
+   whose oversubscribed run cascaded nothing, a skipped oversub scenario, a
    benchmark_thp_migration case that did not end `ok`, or a p2p run that failed its data or path check
    (`P2PMM-BENCH-ERROR p2p`: a P2P transfer that was DMA mapped, a system-memory one that was not, a managed
    run not all by P2P DMA or whose pages left the provider) or whose line says so (verify, maps);
  - `bench: output missing: ...`: a benchmark whose output is absent or truncated: a bench suite that never started
    or never ended, a driver without its mirror_bench figures or benchmark_thp_migration table or result line,
    table rows one driver has and the other lacks, an oversub run without its line, oversub_bench's summary table,
-   a p2p run (read or write of ram, static or managed) without its line;
+   a p2p run (read or write of ram, static or managed) without its line, a migration size without its memcpy
+   line (memcpy_bench's own failures, `P2PMM-BENCH-ERROR memcpy`, are data checks);
  - `bench: suite failed: ...`: a bench suite that ended with rc != 0.
 Only the bench suites' own lines are read (not the closing dmesg dump).
 """
@@ -54,7 +59,9 @@ MIRROR_FIGURES = ("read_fault_4k", "read_fault_thp") + tuple(
     f"munmap_{n}_mirrors_{p}" for n in (1, 4, 16) for p in ("p50", "p99"))
 THP_CASE = "hmm.hmm_device_private.benchmark_thp_migration"
 # tests/bench/oversub_bench.c: scenarios and sizes, in the order it runs them.
-OVERSUB_RUNS = tuple((s, z) for s in ("prefetch_read", "pingpong_ab") for z in ("fits", "oversub"))
+OVERSUB_RUNS = tuple((s, z) for s in ("prefetch_read", "pingpong_ab", "cascade_abc") for z in ("fits", "oversub"))
+# The scenario over three providers, whose lines also say how many pages B and C passed on (cascaded=).
+CASCADE = "cascade_abc"
 OVERSUB_KEYS = ("capacity_kib", "wset_kib", "chunk_kib", "passes", "reps", "mib_s", "migrated", "evicted",
                 "shortfall", "verify")
 OVERSUB_TABLE = "oversubscribed streaming, managed provider capacity "
@@ -73,6 +80,11 @@ ROW = re.compile(r"^(Sys->Dev Migration|Dev->Sys Migration)\s*\|\s*([\d.]+) ms\s
 SECTION = re.compile(r"^=== (.+) ===")
 BENCH = re.compile(r"^BENCH (\S+) ([\d.]+) (\S+) (higher|lower)")
 OVERSUB = re.compile(r"^P2PMM-BENCH oversub (\S+)\.(fits|oversub) (.*)$")
+MEMCPY = re.compile(r"^P2PMM-BENCH memcpy size_kib=(\d+) ms=([\d.]+) ")
+# benchmark_thp_migration's section names end with the size: "Small Buffer (0.5 MB)".
+SECTION_SIZE = re.compile(r"\(([\d.]+) MB\)$")
+# The row issue 15 sets a goal for, against memcpy.
+THP_GOAL_ROW = ("One twenty eight THP Size (256.0 MB)", "sys->dev", "THP")
 OVERSUB_SKIP = re.compile(r"^P2PMM-BENCH-SKIP oversub (\S+) ?(.*)$")
 ERROR = re.compile(r"^P2PMM-BENCH-ERROR (\S+) (\S+) ?(.*)$")
 SUITE_BEGIN = re.compile(r"^P2PMM-SUITE-BEGIN (\S+)")
@@ -167,13 +179,25 @@ def parse(drivers):
     return tables
 
 
-def print_migration(tables):
+def parse_memcpy(lines):
+    """{size in KiB: ms} of memcpy_bench's lines."""
+    return {int(m.group(1)): float(m.group(2)) for m in map(MEMCPY.match, lines) if m}
+
+
+def section_kib(section):
+    """The size of a benchmark_thp_migration section in KiB, or None."""
+    m = SECTION_SIZE.search(section)
+    return round(float(m.group(1)) * 1024) if m else None
+
+
+def print_migration(tables, memcpy):
     ours, base = tables.get("p2pmm_mirror", {}), tables.get("test_hmm", {})
     keys = sorted(set(ours) | set(base), key=lambda k: (list(base).index(k) if k in base else 999))
     print()
-    print("migration time per call (ms), benchmark_thp_migration, same boot, QEMU TCG")
-    print(f"{'size':<28} {'direction':<9} {'pages':<5} {'p2pmm':>10} {'upstream':>10} {'ratio':>7}")
-    print("-" * 74)
+    print("migration time per call (ms), benchmark_thp_migration, same boot, QEMU TCG; memcpy: the guest's, same size")
+    print(f"{'size':<28} {'direction':<9} {'pages':<5} {'p2pmm':>10} {'upstream':>10} {'ratio':>7} {'memcpy':>8} "
+          f"{'of memcpy':>9}")
+    print("-" * 94)
     ratios = []
     for k in keys:
         o, b = ours.get(k), base.get(k)
@@ -182,13 +206,20 @@ def print_migration(tables):
             ratios.append(b / o)
         fo = f"{o:.1f}" if o is not None else "missing"
         fb = f"{b:.1f}" if b is not None else "missing"
-        print(f"{k[0]:<28} {k[1]:<9} {k[2]:<5} {fo:>10} {fb:>10} {ratio:>7}")
+        mc = memcpy.get(section_kib(k[0]))
+        fm = f"{mc:.2f}" if mc is not None else "missing"
+        of = f"{mc / o:.2f}x" if mc is not None and o else "-"
+        print(f"{k[0]:<28} {k[1]:<9} {k[2]:<5} {fo:>10} {fb:>10} {ratio:>7} {fm:>8} {of:>9}")
     if ratios:
         geo = 1.0
         for r in ratios:
             geo *= r
         geo **= 1 / len(ratios)
         print(f"geometric mean ratio over {len(ratios)} rows: {geo:.2f}x (>= 1.0: p2pmm at least as fast)")
+    o, mc = ours.get(THP_GOAL_ROW), memcpy.get(section_kib(THP_GOAL_ROW[0]))
+    if o and mc is not None:
+        print(f"256 MiB THP migration sys->dev: {o:.1f} ms, memcpy of 256 MiB {mc:.1f} ms: {mc / o:.2f}x of memcpy "
+              "(goal >= 0.8x)")
 
 
 def parse_oversub(lines):
@@ -202,14 +233,19 @@ def parse_oversub(lines):
     return runs
 
 
-def complete(kv):
-    return all(k in kv for k in OVERSUB_KEYS)
+def oversub_keys(scenario):
+    """The keys every line of `scenario` has."""
+    return OVERSUB_KEYS + (("cascaded",) if scenario == CASCADE else ())
+
+
+def complete(kv, scenario=None):
+    return all(k in kv for k in oversub_keys(scenario))
 
 
 def print_oversub(runs, errors):
     print()
-    print("oversubscribed streaming through a managed provider (tests/bench/oversub_bench.c), QEMU TCG")
-    shown = {s: {z: kv for z, kv in sizes.items() if complete(kv)} for s, sizes in runs.items()}
+    print("oversubscribed streaming through managed providers (tests/bench/oversub_bench.c), QEMU TCG")
+    shown = {s: {z: kv for z, kv in sizes.items() if complete(kv, s)} for s, sizes in runs.items()}
     any_run = next((kv for sizes in shown.values() for kv in sizes.values()), None)
     if any_run is None:
         print("no figures in the log (suite bench-oversub missing or failed)")
@@ -232,9 +268,14 @@ def print_oversub(runs, errors):
             ratio = ""
             if size == "oversub" and "fits" in sizes and float(sizes["fits"]["mib_s"]) > 0:
                 ratio = f"{float(kv['mib_s']) / float(sizes['fits']['mib_s']):.2f}x"
+            cascaded = f"{int(kv['cascaded']) / per:>9.0f}" if "cascaded" in kv else ""
             print(f"{scenario:<15} {label:<20} {float(kv['mib_s']):>8.1f} {int(kv['migrated']) / per:>9.0f} "
-                  f"{int(kv['evicted']) / per:>8.0f} {int(kv['shortfall']) / per:>9.1f} {ratio:>7}".rstrip())
-    print("ratio = oversub / fits MiB/s (goal >= 0.5x); shortfall: pages of a chunk not on the target after its prefetch (0 expected)")
+                  f"{int(kv['evicted']) / per:>8.0f} {int(kv['shortfall']) / per:>9.1f} {ratio:>7} "
+                  f"{cascaded}".rstrip())
+    print("ratio = oversub / fits MiB/s (goal >= 0.8x); shortfall: pages of a chunk not on the target after its prefetch (0 expected)")
+    if CASCADE in shown:
+        print(f"{CASCADE}: A evicts into B or C, which pass victims on in the background (last column: pages per "
+              "pass); its working sets are half A's capacity and twice the three providers'")
 
 
 def parse_p2p(lines):
@@ -390,6 +431,12 @@ def errors_of(lines):
 def check_migration(body, failures):
     drivers = by_driver(body)
     tables = parse(drivers)
+    memcpy = parse_memcpy(body)
+    reported = reported_errors([line for line in body if line.startswith("P2PMM-BENCH-ERROR memcpy ")], failures)
+    sizes = dict.fromkeys(section_kib(k[0]) for d in DRIVERS for k in tables.get(d, {}))
+    for kib in sizes:
+        if kib is not None and kib not in memcpy and ("memcpy", str(kib)) not in reported:
+            failures.append(f"output missing: bench-migration: no memcpy line for {kib} KiB")
     for driver in DRIVERS:
         if driver not in drivers:
             failures.append(f"output missing: bench-migration: nothing from driver {driver}")
@@ -442,8 +489,8 @@ def check_oversub(body, failures):
             elif ("oversub", run) not in errors:
                 failures.append(f"output missing: oversub {run}: no P2PMM-BENCH line")
             continue
-        if not complete(kv):
-            lost = " ".join(f"{k}=" for k in OVERSUB_KEYS if k not in kv)
+        if not complete(kv, scenario):
+            lost = " ".join(f"{k}=" for k in oversub_keys(scenario) if k not in kv)
             failures.append(f"output missing: oversub {run}: line cut short (no {lost})")
             continue
         if kv["verify"] != "ok":
@@ -453,6 +500,8 @@ def check_oversub(body, failures):
         if size == "oversub" and int(kv["evicted"]) == 0:
             failures.append(f"data check failed: oversub {run}: no evictions with a working set twice the "
                             "capacity")
+        if scenario == CASCADE and size == "oversub" and int(kv["cascaded"]) == 0:
+            failures.append(f"data check failed: oversub {run}: B and C passed no victim on")
     if not any(line.startswith(OVERSUB_TABLE) for line in body):
         failures.append("output missing: oversub_bench's summary table (the program did not finish)")
 
@@ -475,7 +524,7 @@ def main():
     p2p = found.get("bench-p2p", ([], None))[0]
     drivers = by_driver(migration)
     print_bench(parse_bench(drivers))
-    print_migration(parse(drivers))
+    print_migration(parse(drivers), parse_memcpy(migration))
     print_oversub(parse_oversub(oversub), errors_of(oversub))
     print_p2p(parse_p2p(p2p))
     scale = scale_found.get(SCALE_SUITE, ([], None))[0]

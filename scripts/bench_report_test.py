@@ -31,6 +31,13 @@ def mirror_bench(driver):
     return out
 
 
+def memcpy_bench(sizes=THP_SIZES):
+    """memcpy_bench's printf("P2PMM-BENCH memcpy size_kib=%zu ms=%.3f iterations=%d verify=ok\\n", ...): a tenth
+    of a millisecond per MiB."""
+    return [f"P2PMM-BENCH memcpy size_kib={round(mb * 1024)} ms={mb / 10:.3f} iterations=5 verify=ok"
+            for _, mb in sizes]
+
+
 def thp_benchmark(driver, sizes=THP_SIZES, result="ok"):
     """hmm-tests -r benchmark_thp_migration: print_benchmark_results()'s tables in kselftest_harness.h's frame;
     `result` is the TAP line's status and directive ("ok", "not ok", "ok # SKIP why"), None for no result."""
@@ -55,11 +62,14 @@ def thp_benchmark(driver, sizes=THP_SIZES, result="ok"):
                   f"# Totals: pass:{int(passed)} fail:{int(not passed)} xfail:0 xpass:0 skip:0 error:0"]
 
 
-def oversub_line(run, wset_kib, passes, mib_s, migrated, evicted, shortfall=0, verify="ok"):
+def oversub_line(run, wset_kib, passes, mib_s, migrated, evicted, shortfall=0, verify="ok", cascaded=None):
     """oversub_bench's printf("P2PMM-BENCH oversub %s capacity_kib=%llu wset_kib=%zu chunk_kib=%zu passes=%d
-    reps=%d mib_s=%.2f migrated=%llu evicted=%llu shortfall=%llu verify=ok\\n", ...)."""
+    reps=%d mib_s=%.2f migrated=%llu evicted=%llu shortfall=%llu%s verify=ok\\n", ...), where %s is
+    " cascaded=%llu" in cascade_abc's lines."""
+    extra = "" if cascaded is None else f" cascaded={cascaded}"
     return (f"P2PMM-BENCH oversub {run} capacity_kib=8192 wset_kib={wset_kib} chunk_kib=1024 passes={passes} "
-            f"reps=3 mib_s={mib_s:.2f} migrated={migrated} evicted={evicted} shortfall={shortfall} verify={verify}")
+            f"reps=3 mib_s={mib_s:.2f} migrated={migrated} evicted={evicted} shortfall={shortfall}{extra} "
+            f"verify={verify}")
 
 
 OVERSUB_RUNS = {
@@ -67,6 +77,8 @@ OVERSUB_RUNS = {
     "prefetch_read.oversub": oversub_line("prefetch_read.oversub", 16384, 8, 69.0, 98304, 49152),
     "pingpong_ab.fits": oversub_line("pingpong_ab.fits", 4096, 32, 247.6, 98304, 0),
     "pingpong_ab.oversub": oversub_line("pingpong_ab.oversub", 16384, 8, 160.2, 56568, 50688),
+    "cascade_abc.fits": oversub_line("cascade_abc.fits", 4096, 32, 90.0, 98304, 0, cascaded=0),
+    "cascade_abc.oversub": oversub_line("cascade_abc.oversub", 49152, 2, 72.0, 73728, 61440, cascaded=36864),
 }
 
 
@@ -104,14 +116,16 @@ def good_log():
     return {
         "head": ["P2PMM: guest up after 1.23s, kernel 7.3.0, mode bench", "P2PMM-SANITIZERS lockdep DEBUG_VM"],
         "migration-begin": ["P2PMM-SUITE-BEGIN bench-migration"],
+        "memcpy": memcpy_bench(),
         "p2pmm_mirror": ["P2PMM-BENCH-DRIVER p2pmm_mirror"] + mirror_bench("p2pmm_mirror")
         + thp_benchmark("p2pmm_mirror"),
         "test_hmm": ["P2PMM-BENCH-DRIVER test_hmm"] + mirror_bench("test_hmm") + thp_benchmark("test_hmm"),
         "migration-end": ["P2PMM-SUITE-END bench-migration rc=0 secs=210.4"],
         "oversub-begin": ["P2PMM-SUITE-BEGIN bench-oversub"],
         "oversub": list(OVERSUB_RUNS.values()),
-        "oversub-table": oversub_table(OVERSUB_RUNS) + ["prefetch_read: oversub / fits = 0.74x (goal >= 0.5x)",
-                                                        "pingpong_ab: oversub / fits = 0.65x (goal >= 0.5x)"],
+        "oversub-table": oversub_table(OVERSUB_RUNS) + ["prefetch_read: oversub / fits = 0.74x (goal >= 0.8x)",
+                                                        "pingpong_ab: oversub / fits = 0.65x (goal >= 0.8x)",
+                                                        "cascade_abc: oversub / fits = 0.80x (goal >= 0.8x)"],
         "oversub-end": ["P2PMM-SUITE-END bench-oversub rc=0 secs=80.2"],
         "p2p-begin": ["P2PMM-SUITE-BEGIN bench-p2p",
                       "p2p_bench: NVMe 0000:06:00.0 (/dev/nvme1n1), static memory of provider 1 and managed "
@@ -150,10 +164,18 @@ class BenchReport(unittest.TestCase):
             self.assertEqual((rc, lines), (0, []), out)
             self.assertIn("geometric mean ratio over 28 rows: 1.50x", out)
             self.assertRegex(out, r"read_fault_4k +pages/s +82000\.0 +41000\.0 +2\.00x")
-            self.assertRegex(out, r"pingpong_ab +oversub 16 MiB \(2x\) +160\.2 +2357 +2112 +0\.0 +0\.65x")
+            self.assertRegex(out, r"pingpong_ab +oversub 16 MiB \(2x\) +160\.2 +2357 +2112 +0\.0 +0\.65x\n")
+            self.assertRegex(out, r"cascade_abc +oversub 48 MiB \(6x\) +72\.0 +12288 +10240 +0\.0 +0\.80x +6144\n")
+            self.assertIn("goal >= 0.8x", out)
             self.assertRegex(out, r"\nread +400\.0 +380\.0 +340\.0 +0\.95x +0\.85x +0000:04:00\.0 +0000:04:00\.0\n")
             self.assertRegex(out, r"\nwrite +300\.0 +270\.0 +255\.0 +0\.90x +0\.85x +0000:04:00\.0 +0000:04:00\.0\n")
             self.assertNotIn("missing", out)
+            # Each row beside the guest's memcpy of its size: memcpy time / p2pmm time.
+            self.assertRegex(out, r"\nOne twenty eight THP Size \(256\.0 MB\) sys->dev +THP +256\.0 +384\.0 +1\.50x "
+                                  r"+25\.60 +0\.10x\n")
+            self.assertRegex(out, r"\nSmall Buffer \(0\.5 MB\) +dev->sys +4K +0\.6 +0\.8 +1\.50x +0\.05 +0\.09x\n")
+            self.assertIn("256 MiB THP migration sys->dev: 256.0 ms, memcpy of 256 MiB 25.6 ms: 0.10x of memcpy "
+                          "(goal >= 0.8x)", out)
 
     # p2p_bench's checks: its own (P2PMM-BENCH-ERROR: data, path), and those of its lines.
 
@@ -315,6 +337,8 @@ class BenchReport(unittest.TestCase):
         self.assert_fails(parts, "suite failed: bench-oversub ended with rc=2",
                           "data check failed: oversub pingpong_ab.fits timeout after 300 s (no progress?)",
                           "output missing: oversub pingpong_ab.oversub: no P2PMM-BENCH line",
+                          "output missing: oversub cascade_abc.fits: no P2PMM-BENCH line",
+                          "output missing: oversub cascade_abc.oversub: no P2PMM-BENCH line",
                           "output missing: oversub_bench's summary table (the program did not finish)")
 
     # Checks of the figures' own columns.
@@ -323,7 +347,7 @@ class BenchReport(unittest.TestCase):
         parts = good_log()
         fields = dict(f.split("=", 1) for f in OVERSUB_RUNS[run].split()[3:])
         args = dict(wset_kib=fields["wset_kib"], passes=fields["passes"], mib_s=float(fields["mib_s"]),
-                    migrated=fields["migrated"], evicted=fields["evicted"])
+                    migrated=fields["migrated"], evicted=fields["evicted"], cascaded=fields.get("cascaded"))
         args.update(kw)
         line = oversub_line(run, **args)
         parts["oversub"] = [line if old == OVERSUB_RUNS[run] else old for old in parts["oversub"]]
@@ -345,6 +369,19 @@ class BenchReport(unittest.TestCase):
         rc, out, _ = report(self.with_oversub_line("prefetch_read.fits", evicted=0))
         self.assertEqual(rc, 0, out)
 
+    def test_cascade_that_passes_nothing_on(self):
+        self.assert_fails(self.with_oversub_line("cascade_abc.oversub", cascaded=0),
+                          "data check failed: oversub cascade_abc.oversub: B and C passed no victim on")
+        # Within A's capacity nothing is evicted, let alone passed on.
+        rc, out, _ = report(self.with_oversub_line("cascade_abc.fits", cascaded=0))
+        self.assertEqual(rc, 0, out)
+
+    def test_cascade_line_without_its_count(self):
+        parts = good_log()
+        cut = OVERSUB_RUNS["cascade_abc.oversub"].replace(" cascaded=36864", "")
+        parts["oversub"] = [cut if line == OVERSUB_RUNS["cascade_abc.oversub"] else line for line in parts["oversub"]]
+        self.assert_fails(parts, "output missing: oversub cascade_abc.oversub: line cut short (no cascaded=)")
+
     def test_line_cut_short(self):
         parts = good_log()
         cut = OVERSUB_RUNS["pingpong_ab.fits"].split(" shortfall=")[0]
@@ -354,8 +391,28 @@ class BenchReport(unittest.TestCase):
     def test_skipped_scenario(self):
         parts = good_log()
         parts["oversub"] = parts["oversub"][:2] + [
-            "P2PMM-BENCH-SKIP oversub pingpong_ab needs two managed providers"]
-        self.assert_fails(parts, "data check failed: oversub pingpong_ab: skipped (needs two managed providers)")
+            "P2PMM-BENCH-SKIP oversub pingpong_ab needs two managed providers",
+            "P2PMM-BENCH-SKIP oversub cascade_abc needs three managed providers"]
+        self.assert_fails(parts, "data check failed: oversub pingpong_ab: skipped (needs two managed providers)",
+                          "data check failed: oversub cascade_abc: skipped (needs three managed providers)")
+
+    # memcpy_bench: the physical limit beside each migration row.
+
+    def test_memcpy_size_missing(self):
+        parts = good_log()
+        parts["memcpy"] = memcpy_bench()[:-1]
+        out = self.assert_fails(parts, "output missing: bench-migration: no memcpy line for 262144 KiB")
+        self.assertRegex(out, r"\nOne twenty eight THP Size \(256\.0 MB\) sys->dev +THP +256\.0 +384\.0 +1\.50x "
+                              r"+missing +-\n")
+        self.assertNotIn("of memcpy (goal", out)
+
+    def test_memcpy_copy_that_differs(self):
+        parts = good_log()
+        parts["memcpy"] = memcpy_bench()[:2] + ["P2PMM-BENCH-ERROR memcpy 2048 the copy differs from its source"] + \
+            memcpy_bench()[3:]
+        parts["migration-end"] = ["P2PMM-SUITE-END bench-migration rc=1 secs=210.4"]
+        self.assert_fails(parts, "suite failed: bench-migration ended with rc=1",
+                          "data check failed: memcpy 2048 the copy differs from its source")
 
     # mirror_bench and benchmark_thp_migration, per driver.
 

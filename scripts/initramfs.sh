@@ -4,7 +4,7 @@
 #   /init (tests/guest/init.sh), /showcase.sh, /lib/modules/{p2pmm,test_hmm}.ko, /kselftest/*,
 #   /kselftest-policy/* (tests/kselftest/policy: run with p2pmm.ko's route policy knobs set), /kselftest-scale/*
 #   (tests/kselftest/scale: the scale suite, in the scale VM), /bin/hmm-tests,
-#   /bin/{mirror_bench,oversub_bench,p2p_bench,scale_bench} (tests/bench), /bin/p2pmmctl (tools/p2pmmctl, with
+#   /bin/{mirror_bench,memcpy_bench,oversub_bench,p2p_bench,scale_bench} (tests/bench), /bin/p2pmmctl (tools/p2pmmctl, with
 #   its guest test tests/guest/p2pmmctl_test.sh as /kselftest/p2pmmctl_test.sh).
 . "$(dirname "$0")/lib.sh"
 mount_chroot initramfs
@@ -50,9 +50,10 @@ log "building guest programs (kselftests, hmm-tests)"
 	done
 	in_chroot $CC -I $KTREE/lib /build/guest-src/tests/bench/mirror_bench.c -o /build/guest-bin/mirror_bench ||
 		exit 1
-	in_chroot $CC -I /build/guest-src/include/uapi /build/guest-src/tests/bench/oversub_bench.c \
+	in_chroot $CC -I /build/guest-src/include/uapi -I /build/guest-src/tests/lib /build/guest-src/tests/bench/oversub_bench.c \
 		-o /build/guest-bin/oversub_bench || exit 1
 	in_chroot $CC $TEST_INC /build/guest-src/tests/bench/p2p_bench.c -o /build/guest-bin/p2p_bench || exit 1
+	in_chroot $CC /build/guest-src/tests/bench/memcpy_bench.c -o /build/guest-bin/memcpy_bench || exit 1
 	in_chroot $CC $TEST_INC /build/guest-src/tests/bench/scale_bench.c -o /build/guest-bin/scale_bench || exit 1
 	in_chroot $CC -I /build/guest-src/include/uapi /build/guest-src/tests/guest/p2pmm_info.c -o /build/guest-bin/p2pmm-info ||
 		exit 1
@@ -84,7 +85,7 @@ stage=$ROOT/build/initramfs
 rm -rf "$stage"
 mkdir -p "$stage"/{bin,sbin,proc,sys,dev,tmp,mnt,root,lib/modules,kselftest,kselftest-policy,kselftest-scale}
 cp "$ROOT/usr/bin/busybox" "$stage/bin/busybox"
-cp "$bin/hmm-tests" "$bin/p2pmm-info" "$bin/p2pmm-demo" "$bin/mirror_bench" "$bin/oversub_bench" "$bin/p2p_bench" \
+cp "$bin/hmm-tests" "$bin/p2pmm-info" "$bin/p2pmm-demo" "$bin/mirror_bench" "$bin/oversub_bench" "$bin/p2p_bench" "$bin/memcpy_bench" \
 	"$bin/scale_bench" "$bin/p2pmm-run-as" "$stage/bin/"
 cp "$bin"/kselftest/* "$stage/kselftest/"
 cp "$bin"/kselftest-policy/* "$stage/kselftest-policy/"
