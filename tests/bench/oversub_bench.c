@@ -4,30 +4,33 @@
  *
  * A working set of private anonymous memory (4 KiB pages, THP off) is streamed through a managed provider in
  * chunks with P2PMM_IOC_MIGRATE, for a fixed number of passes, at two sizes: half the provider's capacity ("fits")
- * and twice it ("oversub", every pass evicts). Two scenarios:
+ * and twice it ("oversub", every pass evicts). Every provider a scenario uses reclaims in the background, below
+ * an eighth of its capacity free up to a quarter (WATERMARK_LOW/HIGH), as p2pmm is meant to run: eviction off
+ * the migrating process's path. Three scenarios:
  *  - prefetch_read: each pass prefetches every chunk to provider A in address order (the device streams over the
  *    set), then the CPU reads every chunk (a position-weighted checksum of the whole set, checked every pass), which
  *    brings the pages still on A back through migrate_to_ram. Reading each chunk right after its own prefetch would
  *    never hold more than one chunk on the provider, so nothing would be evicted: the CPU reads after the pass.
  *  - pingpong_ab: each pass prefetches every chunk to one provider, A and B alternately; the CPU does not touch the
- *    data (device to device moves, and under oversubscription evictions to system memory on every pass).
+ *    data (device to device moves, and under oversubscription evictions on every pass).
  *  - cascade_abc: prefetch_read over three managed providers below one bridge, the third the spare accelerator
- *    (bound for this scenario: tests/lib/p2pmm_spare.h). B and C reclaim in the background (watermarks 1/16 and
- *    1/8 of the capacity, set for the scenario): A evicts directly into B or C, and they pass victims on to each
+ *    (bound for this scenario: tests/lib/p2pmm_spare.h): A evicts into B or C, and they pass victims on to each
  *    other or to system memory. Oversubscribed means twice the three providers' capacity (6x A's).
  * Throughput is MiB of working set per second of wall time (CLOCK_MONOTONIC) over the timed passes, best of REPS.
- * Every run ends with a byte-exact check of the whole set and of the eviction counters (the
- * providers' against what P2PMM_IOC_MIGRATE reported; an oversubscribed run must evict; in
- * cascade_abc every eviction from B and C is a background one, and an oversubscribed run has some); a run
- * that fails one (or any ioctl) prints `P2PMM-BENCH-ERROR oversub <run> ...` and no figure, and
- * the program exits non-zero. Runs are bounded by their pass count and by an alarm, never by
- * "until done".
+ * Every run ends with a byte-exact check of the whole set and of the eviction counters (the providers' direct
+ * evictions against what P2PMM_IOC_MIGRATE reported; an oversubscribed run must evict, directly or in the
+ * background; in cascade_abc every eviction from B and C is a background one, and an oversubscribed run has
+ * some); a run that fails one (or any ioctl) prints `P2PMM-BENCH-ERROR oversub <run> ...` and no figure, and the
+ * program exits non-zero. Runs are bounded by their pass count and by an alarm, never by "until done".
  *
  * Machine-readable output (scripts/bench_report.py), one line per run:
  *   P2PMM-BENCH oversub <scenario>.<fits|oversub> key=value ...
- * migrated/evicted/shortfall/cascaded are page counts summed over all timed passes of all repetitions (per pass:
- * divide by passes * reps); cascaded (cascade_abc only) = pages B and C evicted in turn; shortfall = pages of a chunk that are not on the target right after its prefetch (a page that
- * was there already counts as placed), from P2PMM_IOC_QUERY, whose time is left out of the figure.
+ * migrated/evicted/background/shortfall/cascaded are page counts summed over all timed passes of all repetitions
+ * (per pass: divide by passes * reps): evicted = direct evictions (P2PMM_IOC_MIGRATE's count), background = the
+ * workers' evictions from the scenario's providers, cascaded (cascade_abc only) = pages B and C evicted in turn,
+ * retried = pages of a chunk that its prefetch neither found on the target (P2PMM_IOC_QUERY just before it, left
+ * out of the figure) nor moved there, because background reclaim held them (summed over attempts: see
+ * prefetch_pass()); shortfall = such pages the last attempt did not move either.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,6 +55,15 @@
 #define REPS 3
 #define TARGET_MIB 128 /* working set processed per repetition: passes = TARGET_MIB / working set */
 #define RUN_ALARM_S 300 /* a run that takes longer than this is reported as hung */
+/*
+ * Background reclaim of every provider a scenario uses starts below an eighth of the capacity free and frees a
+ * quarter: a chunk or two ahead of the migrations, as the module's default (1% and 2%) is for a provider of many
+ * GiB, which this 8 MiB one stands in for.
+ */
+#define WATERMARK_LOW(capacity) ((capacity) / 8)
+#define PREFETCH_ATTEMPTS 4
+#define PREFETCH_RETRY_US 2000
+#define WATERMARK_HIGH(capacity) ((capacity) / 4)
 
 static int fd;
 static const char *current_run = "setup";
@@ -85,19 +97,6 @@ static int providers(struct p2pmm_provider_info *out, int room)
 	return ioctl(fd, P2PMM_IOC_PROVIDERS, &req) ? -1 : (int)req.count;
 }
 
-static int provider(uint32_t id, struct p2pmm_provider_info *info)
-{
-	struct p2pmm_provider_info p[MAX_PROVIDERS];
-	int n = providers(p, MAX_PROVIDERS);
-
-	for (int i = 0; i < n && i < MAX_PROVIDERS; i++)
-		if (p[i].id == id) {
-			*info = p[i];
-			return 0;
-		}
-	return -1;
-}
-
 /* The word at index i of the working set: differs from its neighbours and between pages. */
 static uint64_t pattern(uint64_t i)
 {
@@ -127,7 +126,7 @@ struct run {
 	int passes;
 	/* results */
 	double best_mib_s;
-	uint64_t migrated, evicted, shortfall, prov_evictions, cascaded, cascaded_background;
+	uint64_t migrated, evicted, shortfall, retried, prov_evictions, background, cascaded, cascaded_background;
 	double untimed; /* seconds of the timed passes spent in P2PMM_IOC_QUERY (left out of best_mib_s) */
 };
 
@@ -207,34 +206,57 @@ static int fail(const struct run *r, const char *what)
 	return 1;
 }
 
-/* Prefetches every chunk of buf to target, adding the ioctl's counts; 0 or -1 (errno set). */
+/*
+ * Prefetches every chunk of buf to target, adding the ioctl's counts; 0 or -1 (errno set). A counted pass asks
+ * P2PMM_IOC_QUERY first which pages are on the target already (untimed): what the move neither found there nor
+ * moved was held by background reclaim (a page it was evicting, or one it was bringing in as a peer's victim), so
+ * the chunk is asked again 2 ms later (timed), as a runtime that reads the count would, up to PREFETCH_ATTEMPTS
+ * times; the shortfall is what the last attempt still missed. (Asking after the move would race with reclaim,
+ * which may take a page of the chunk as soon as it is there: a resident page that the move found in place is the
+ * oldest on the provider.)
+ */
 static int prefetch_pass(uint8_t *buf, struct run *r, size_t chunk, uint32_t target, int counted)
 {
 	for (size_t off = 0; off < r->wset; off += chunk) {
 		struct p2pmm_migrate m = {
 			.size = sizeof(m), .addr = (uintptr_t)(buf + off), .length = chunk, .target = target,
 		};
+		long missed = 0;
 
-		if (ioctl(fd, P2PMM_IOC_MIGRATE, &m))
-			return -1;
-		if (counted) {
+		if (!counted) {
+			if (ioctl(fd, P2PMM_IOC_MIGRATE, &m))
+				return -1;
+			continue;
+		}
+		for (int attempt = 0; attempt < PREFETCH_ATTEMPTS; attempt++) {
 			double t = now_s();
-			long placed = on_target(buf + off, chunk, target);
+			long there = on_target(buf + off, chunk, target);
 
-			if (placed < 0)
+			if (there < 0)
 				return -1;
 			r->untimed += now_s() - t;
+			m.migrated = m.evicted = 0;
+			if (ioctl(fd, P2PMM_IOC_MIGRATE, &m))
+				return -1;
 			r->migrated += m.migrated;
 			r->evicted += m.evicted;
-			r->shortfall += chunk / PAGE - placed;
+			/* Negative only if reclaim took a page between the query and the move, which moved it back. */
+			missed = (long)(chunk / PAGE) - there - (long)m.migrated;
+			if (missed <= 0)
+				break;
+			r->retried += missed;
+			/* A round of reclaim moves up to 256 pages and takes a few milliseconds: let it end. */
+			usleep(PREFETCH_RETRY_US);
 		}
+		r->shortfall += missed > 0 ? missed : 0;
 	}
 	return 0;
 }
 
 /* Evictions of B and C (ids[1], ids[2]): all of them and the background ones, into both[2]; 0 or -1. */
-static int cascade_counts_now(const uint32_t *ids, long long both[2])
+static int cascade_counts_now(const uint32_t *ids, int n, long long both[2])
 {
+	(void)n;
 	both[0] = both[1] = 0;
 	for (int i = 1; i < 3; i++) {
 		long long all = provider_attr(ids[i], "evictions"), bg = provider_attr(ids[i], "evictions_background");
@@ -247,21 +269,40 @@ static int cascade_counts_now(const uint32_t *ids, long long both[2])
 	return 0;
 }
 
-/* cascade_counts_now() once the counters hold still for 10 ms (a worker counts its round after the moves). */
-static int cascade_counts(const uint32_t *ids, long long both[2])
+/* Evictions of the n providers of ids, summed: direct ones into out[0], background ones into out[1]; 0 or -1. */
+static int evict_counts_now(const uint32_t *ids, int n, long long out[2])
+{
+	out[0] = out[1] = 0;
+	for (int i = 0; i < n; i++) {
+		long long all = provider_attr(ids[i], "evictions"), bg = provider_attr(ids[i], "evictions_background");
+
+		if (all < 0 || bg < 0)
+			return -1;
+		out[0] += all - bg;
+		out[1] += bg;
+	}
+	return 0;
+}
+
+/*
+ * counts(ids, out) once its counters hold still for 10 ms: a worker counts its round after the moves, and may
+ * still be finishing one when the timed passes end. 0 or -1.
+ */
+static int settled(int (*counts)(const uint32_t *, int, long long[2]), const uint32_t *ids, int n,
+		   long long out[2])
 {
 	long long again[2];
 
-	if (cascade_counts_now(ids, both))
+	if (counts(ids, n, out))
 		return -1;
 	for (int i = 0; i < 100; i++) {
 		usleep(10 * 1000);
-		if (cascade_counts_now(ids, again))
+		if (counts(ids, n, again))
 			return -1;
-		if (again[0] == both[0] && again[1] == both[1])
+		if (again[0] == out[0] && again[1] == out[1])
 			return 0;
-		both[0] = again[0];
-		both[1] = again[1];
+		out[0] = again[0];
+		out[1] = again[1];
 	}
 	return 0;
 }
@@ -269,12 +310,13 @@ static int cascade_counts(const uint32_t *ids, long long both[2])
 static int run_one(struct run *r, const uint32_t *ids, size_t chunk)
 {
 	int ab = r->scenario == PINGPONG_AB, cascade = r->scenario == CASCADE_ABC;
+	int nids = cascade ? 3 : ids[1] != ids[0] ? 2 : 1;
 	size_t words = r->wset / sizeof(uint64_t);
 	uint64_t *w, sum;
 	char msg[200];
 
 	r->best_mib_s = 0;
-	r->migrated = r->evicted = r->shortfall = r->prov_evictions = 0;
+	r->migrated = r->evicted = r->shortfall = r->retried = r->prov_evictions = r->background = 0;
 	r->cascaded = r->cascaded_background = 0;
 	r->untimed = 0;
 	w = mmap(NULL, r->wset, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -286,17 +328,15 @@ static int run_one(struct run *r, const uint32_t *ids, size_t chunk)
 	sum = checksum(w, words);
 
 	for (int rep = 0; rep < REPS; rep++) {
-		struct p2pmm_provider_info a0, b0, a1, b1;
 		double t0, secs, untimed0 = r->untimed;
-		long long c0[2], c1[2];
+		long long c0[2], c1[2], e0[2], e1[2];
 
 		/* pingpong_ab: an untimed pass to A first, so every timed pass starts from the steady state. */
 		if (ab && prefetch_pass((uint8_t *)w, r, chunk, ids[0], 0))
 			goto ioctl_failed;
-		if (provider(ids[0], &a0) || provider(ids[1], &b0))
-			return fail(r, "P2PMM_IOC_PROVIDERS failed");
-		if (cascade && cascade_counts(ids, c0))
-			return fail(r, "reading evictions of B and C from sysfs failed");
+		if (settled(evict_counts_now, ids, nids, e0) ||
+		    (cascade && settled(cascade_counts_now, ids, 3, c0)))
+			return fail(r, "reading the providers' evictions from sysfs failed");
 		t0 = now_s();
 		for (int pass = 0; pass < r->passes; pass++) {
 			uint32_t target = ab ? ids[(pass + 1) % 2] : ids[0];
@@ -314,17 +354,14 @@ static int run_one(struct run *r, const uint32_t *ids, size_t chunk)
 			}
 		}
 		secs = now_s() - t0 - (r->untimed - untimed0);
-		if (provider(ids[0], &a1) || provider(ids[1], &b1))
-			return fail(r, "P2PMM_IOC_PROVIDERS failed");
-		r->prov_evictions += a1.evictions - a0.evictions;
+		if (settled(evict_counts_now, ids, nids, e1) ||
+		    (cascade && settled(cascade_counts_now, ids, 3, c1)))
+			return fail(r, "reading the providers' evictions from sysfs failed");
+		r->prov_evictions += e1[0] - e0[0];
+		r->background += e1[1] - e0[1];
 		if (cascade) {
-			/* The CPU read brought every page back: B and C's workers are done or finishing. */
-			if (cascade_counts(ids, c1))
-				return fail(r, "reading evictions of B and C from sysfs failed");
 			r->cascaded += c1[0] - c0[0];
 			r->cascaded_background += c1[1] - c0[1];
-		} else if (ab || ids[1] != ids[0]) {
-			r->prov_evictions += b1.evictions - b0.evictions;
 		}
 		if (secs > 0 && r->passes * (r->wset / (double)MIB) / secs > r->best_mib_s)
 			r->best_mib_s = r->passes * (r->wset / (double)MIB) / secs;
@@ -340,7 +377,7 @@ static int run_one(struct run *r, const uint32_t *ids, size_t chunk)
 		}
 	munmap(w, r->wset);
 	/* 2x the capacity through a provider each pass: it must evict, or it measured nothing. */
-	if (!strcmp(r->size, "oversub") && r->evicted == 0)
+	if (!strcmp(r->size, "oversub") && r->evicted + r->background == 0)
 		return fail(r, "no evictions with a working set twice the capacity");
 	if (cascade && r->cascaded != r->cascaded_background) {
 		snprintf(msg, sizeof(msg), "B and C evicted %llu pages, of which %llu in the background (all expected)",
@@ -350,7 +387,7 @@ static int run_one(struct run *r, const uint32_t *ids, size_t chunk)
 	if (cascade && !strcmp(r->size, "oversub") && r->cascaded == 0)
 		return fail(r, "B and C passed no victim on with twice the three providers' capacity");
 	if (r->prov_evictions != r->evicted) {
-		snprintf(msg, sizeof(msg), "the providers count %llu evictions, P2PMM_IOC_MIGRATE reported %llu",
+		snprintf(msg, sizeof(msg), "the providers count %llu direct evictions, P2PMM_IOC_MIGRATE reported %llu",
 			 (unsigned long long)r->prov_evictions, (unsigned long long)r->evicted);
 		return fail(r, msg);
 	}
@@ -377,10 +414,11 @@ static int run_and_print(struct run *r, const uint32_t *ids, size_t chunk, uint6
 	alarm(0);
 	if (r->scenario == CASCADE_ABC)
 		snprintf(cascaded, sizeof(cascaded), " cascaded=%llu", (unsigned long long)r->cascaded);
-	printf("P2PMM-BENCH oversub %s capacity_kib=%llu wset_kib=%zu chunk_kib=%zu passes=%d reps=%d mib_s=%.2f migrated=%llu evicted=%llu shortfall=%llu%s verify=ok\n",
+	printf("P2PMM-BENCH oversub %s capacity_kib=%llu wset_kib=%zu chunk_kib=%zu passes=%d reps=%d mib_s=%.2f migrated=%llu evicted=%llu background=%llu retried=%llu shortfall=%llu%s verify=ok\n",
 	       name, (unsigned long long)(capacity >> 10), r->wset >> 10, chunk >> 10, r->passes, REPS,
 	       r->best_mib_s, (unsigned long long)r->migrated, (unsigned long long)r->evicted,
-	       (unsigned long long)r->shortfall, cascaded);
+	       (unsigned long long)r->background, (unsigned long long)r->retried, (unsigned long long)r->shortfall,
+	       cascaded);
 	return 0;
 }
 
@@ -399,13 +437,12 @@ static void add_runs(struct run *runs, int *nruns, enum scenario scenario, uint6
 }
 
 /*
- * cascade_abc: binds the spare accelerator for C, turns on B's and C's background reclaim, runs, and puts all of
- * it back. Returns 0 or 1 (a failure, reported).
+ * cascade_abc: binds the spare accelerator for C, with background reclaim as A's and B's, runs, and unbinds it.
+ * Returns 0 or 1 (a failure, reported).
  */
 static int run_cascade(struct run *runs, int *nruns, const uint32_t *ab, uint64_t capacity, size_t chunk)
 {
 	struct p2pmm_provider_info p[MAX_PROVIDERS];
-	long long b_low = provider_attr(ab[1], "watermark_low"), b_high = provider_attr(ab[1], "watermark_high");
 	uint32_t ids[3] = { ab[0], ab[1], 0 };
 	char spare[32];
 	int n, rc = 0;
@@ -420,8 +457,7 @@ static int run_cascade(struct run *runs, int *nruns, const uint32_t *ab, uint64_
 	for (int i = 0; i < n && i < MAX_PROVIDERS; i++)
 		if (p[i].kind == P2PMM_PROVIDER_MANAGED && !strcmp(p[i].device, spare) && p[i].capacity >= capacity)
 			ids[2] = p[i].id;
-	if (!ids[2] || b_low < 0 || b_high < 0 || set_watermarks(ids[1], capacity / 16, capacity / 8) ||
-	    set_watermarks(ids[2], capacity / 16, capacity / 8)) {
+	if (!ids[2] || set_watermarks(ids[2], WATERMARK_LOW(capacity), WATERMARK_HIGH(capacity))) {
 		printf("P2PMM-BENCH-ERROR oversub cascade_abc.fits no managed provider of %llu KiB on the spare %s, or its watermarks: %s\n",
 		       (unsigned long long)(capacity >> 10), spare, strerror(errno));
 		runs[*nruns - 2].best_mib_s = runs[*nruns - 1].best_mib_s = -1;
@@ -429,11 +465,6 @@ static int run_cascade(struct run *runs, int *nruns, const uint32_t *ab, uint64_
 	} else {
 		for (int i = *nruns - 2; i < *nruns; i++)
 			rc |= run_and_print(&runs[i], ids, chunk, capacity);
-	}
-	if (b_low >= 0 && b_high >= 0 && set_watermarks(ids[1], b_low, b_high)) {
-		printf("P2PMM-BENCH-ERROR oversub cascade_abc.oversub restoring the watermarks of provider %u: %s\n",
-		       ids[1], strerror(errno));
-		rc = 1;
 	}
 	if (p2pmm_spare_unbind(spare)) {
 		printf("P2PMM-BENCH-ERROR oversub cascade_abc.oversub unbinding the spare %s: %s\n", spare,
@@ -452,6 +483,7 @@ int main(void)
 	size_t chunk;
 	struct run runs[6];
 	int nruns = 0;
+	long long low[2], high[2];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
@@ -475,6 +507,15 @@ int main(void)
 	capacity &= ~(PAGE - 1);
 	chunk = capacity / 4 < MIB ? (capacity / 4) & ~(PAGE - 1) : MIB;
 
+	for (int i = 0; i < nm; i++) {
+		low[i] = provider_attr(ids[i], "watermark_low");
+		high[i] = provider_attr(ids[i], "watermark_high");
+		if (low[i] < 0 || high[i] < 0 ||
+		    set_watermarks(ids[i], WATERMARK_LOW(capacity), WATERMARK_HIGH(capacity))) {
+			printf("P2PMM-BENCH-ERROR oversub setup watermarks of provider %u: %s\n", ids[i], strerror(errno));
+			return 1;
+		}
+	}
 	signal(SIGALRM, on_alarm);
 	add_runs(runs, &nruns, PREFETCH_READ, capacity, chunk, 2);
 	for (int i = 0; i < nruns; i++)
@@ -488,6 +529,12 @@ int main(void)
 			rc |= run_and_print(&runs[i], ids, chunk, capacity);
 		rc |= run_cascade(runs, &nruns, ids, capacity, chunk);
 	}
+	for (int i = 0; i < nm; i++)
+		if (set_watermarks(ids[i], low[i], high[i])) {
+			printf("P2PMM-BENCH-ERROR oversub setup restoring the watermarks of provider %u: %s\n", ids[i],
+			       strerror(errno));
+			rc = 1;
+		}
 
 	printf("\noversubscribed streaming, managed provider capacity %llu KiB, chunk %zu KiB, best of %d\n",
 	       (unsigned long long)(capacity >> 10), chunk >> 10, REPS);

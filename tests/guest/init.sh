@@ -217,10 +217,11 @@ suite_bench_migration() {
 # The providers' minimum residency is off for this one: with it (1 ms by default) a page that arrived less than
 # 1 ms ago is not evicted, so when chunks move every few milliseconds some pages of a chunk may find no room and
 # stay where they are (documented, not an error), and the benchmark's shortfall check (0 pages) could not tell
-# that from a bug. Background reclaim and thrash detection are off as in the test suites (P2PMM_TEST_PARAMS): the
-# ping-pong scenario moves the same ranges in and out on purpose, the checks count evictions exactly, and a page the
-# worker took right after its chunk arrived would look like a shortfall. p2pmm is reloaded with min_residency_us=0
-# for the suite and left that way (it is the last suite of the boot to load p2pmm with its own parameters).
+# that from a bug. Thrash detection is off as in the test suites (P2PMM_TEST_PARAMS): the ping-pong scenario moves
+# the same ranges in and out on purpose. Background reclaim is off by those parameters too, and oversub_bench turns
+# it on for the providers it uses, with watermarks of its own (it counts direct and background evictions apart).
+# p2pmm is reloaded with min_residency_us=0 for the suite and left that way (it is the last suite of the boot to
+# load p2pmm with its own parameters).
 suite_bench_oversub() {
 	if lsmod | grep -q '^p2pmm '; then
 		p2pmm_down || return 1
