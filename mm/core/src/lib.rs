@@ -5,8 +5,8 @@
 //! Every file below is compiled twice from the same source: into this host crate, where `cargo
 //! test` checks it, and into `p2pmm.ko`, whose crate root (`mm/p2pmm.rs`) declares the same files
 //! with `#[path]` at its top level. So a file here may use only `core` and refer to its siblings as
-//! `crate::<file>`; it allocates only through `kalloc.rs` and uses atomics only through
-//! `katomic.rs`.
+//! `crate::<file>`; it allocates only through `kalloc.rs` and uses no atomics (a concurrency
+//! protocol it models on the host, `versioned.rs`, takes the caller's lock).
 #![no_std]
 
 // Host only: the module gets its vectors from the `kernel` crate (see kalloc.rs).
@@ -21,14 +21,12 @@ pub mod eviction;
 pub mod extensible;
 pub mod ioctl_cmd;
 pub mod kalloc;
-pub mod katomic;
 pub mod location;
 pub mod pci_name;
 pub mod placement;
 pub mod provider_ids;
 pub mod range_index;
 pub mod route;
-pub mod slot_claim;
 pub mod slot_table;
 pub mod thrash;
 pub mod uapi_advise;
