@@ -7,6 +7,8 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 export CARGO_TERM_COLOR=never
 # Built first, so compiler output does not interleave with the table.
-cargo build --release --locked --quiet -p p2pmm-core --example range_index_bench
+cargo build --release --locked --quiet -p p2pmm-core --example range_index_bench --example clock_bench
 echo "== host bench: range_index (mm/core/examples/range_index_bench.rs)"
 cargo run --release --locked --quiet -p p2pmm-core --example range_index_bench
+echo "== host bench: eviction clock (mm/core/examples/clock_bench.rs)"
+cargo run --release --locked --quiet -p p2pmm-core --example clock_bench

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Lookup cost of `RangeIndex` at 1, 1 Ki and 1 Mi registered ranges (`scripts/host-bench.sh`).
+//! Lookup cost of `RangeIndex` at 1, 1 Ki, 100 Ki and 1 Mi registered ranges
+//! (`scripts/host-bench.sh`).
 //!
 //! Ranges are 2 pages long with 1-page holes, registered in ascending order (the append path, also
 //! timed). Every lookup hits a range. "random" draws addresses uniformly over all ranges, the worst
@@ -93,7 +94,10 @@ fn measure(ranges: usize) -> Row {
 }
 
 fn main() {
-    let rows: Vec<Row> = [1, 1 << 10, 1 << 20].into_iter().map(measure).collect();
+    let rows: Vec<Row> = [1, 1 << 10, 100 << 10, 1 << 20]
+        .into_iter()
+        .map(measure)
+        .collect();
     println!(
         "range_index lookup, ns per lookup ({LOOKUPS} lookups, best of 3; blocks of {} entries)",
         p2pmm_core::range_index::BLOCK
@@ -108,7 +112,7 @@ fn main() {
             r.ranges, r.random, r.sequential, r.flat, r.flat_seq, r.insert_ms
         );
     }
-    let (k, m) = (&rows[1], &rows[2]);
+    let (k, m) = (&rows[1], &rows[3]);
     println!(
         "{:>8} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>10}",
         "1M/1K",
