@@ -196,9 +196,9 @@ def print_migration(tables, memcpy):
     keys = sorted(set(ours) | set(base), key=lambda k: (list(base).index(k) if k in base else 999))
     print()
     print("migration time per call (ms), benchmark_thp_migration, same boot, QEMU TCG; memcpy: the guest's, same size")
-    print(f"{'size':<28} {'direction':<9} {'pages':<5} {'p2pmm':>10} {'upstream':>10} {'ratio':>7} {'memcpy':>8} "
+    print(f"{'size':<37} {'direction':<9} {'pages':<5} {'p2pmm':>10} {'upstream':>10} {'ratio':>7} {'memcpy':>8} "
           f"{'of memcpy':>9}")
-    print("-" * 94)
+    print("-" * 103)
     ratios = []
     for k in keys:
         o, b = ours.get(k), base.get(k)
@@ -210,7 +210,7 @@ def print_migration(tables, memcpy):
         mc = memcpy.get(section_kib(k[0]))
         fm = f"{mc:.2f}" if mc is not None else "missing"
         of = f"{mc / o:.2f}x" if mc is not None and o else "-"
-        print(f"{k[0]:<28} {k[1]:<9} {k[2]:<5} {fo:>10} {fb:>10} {ratio:>7} {fm:>8} {of:>9}")
+        print(f"{k[0]:<37} {k[1]:<9} {k[2]:<5} {fo:>10} {fb:>10} {ratio:>7} {fm:>8} {of:>9}")
     if ratios:
         geo = 1.0
         for r in ratios:

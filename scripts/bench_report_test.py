@@ -173,7 +173,7 @@ class BenchReport(unittest.TestCase):
             self.assertRegex(out, r"\nwrite +300\.0 +270\.0 +255\.0 +0\.90x +0\.85x +0000:04:00\.0 +0000:04:00\.0\n")
             self.assertNotIn("missing", out)
             # Each row beside the guest's memcpy of its size: memcpy time / p2pmm time.
-            self.assertRegex(out, r"\nOne twenty eight THP Size \(256\.0 MB\) sys->dev +THP +256\.0 +384\.0 +1\.50x "
+            self.assertRegex(out, r"\nOne twenty eight THP Size \(256\.0 MB\) +sys->dev +THP +256\.0 +384\.0 +1\.50x "
                                   r"+25\.60 +0\.10x\n")
             self.assertRegex(out, r"\nSmall Buffer \(0\.5 MB\) +dev->sys +4K +0\.6 +0\.8 +1\.50x +0\.05 +0\.09x\n")
             self.assertIn("256 MiB THP migration sys->dev: 256.0 ms, memcpy of 256 MiB 25.6 ms: 0.10x of memcpy "
@@ -408,7 +408,7 @@ class BenchReport(unittest.TestCase):
         parts = good_log()
         parts["memcpy"] = memcpy_bench()[:-1]
         out = self.assert_fails(parts, "output missing: bench-migration: no memcpy line for 262144 KiB")
-        self.assertRegex(out, r"\nOne twenty eight THP Size \(256\.0 MB\) sys->dev +THP +256\.0 +384\.0 +1\.50x "
+        self.assertRegex(out, r"\nOne twenty eight THP Size \(256\.0 MB\) +sys->dev +THP +256\.0 +384\.0 +1\.50x "
                               r"+missing +-\n")
         self.assertNotIn("of memcpy (goal", out)
 
