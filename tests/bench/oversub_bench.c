@@ -189,7 +189,7 @@ static int provider_set(uint32_t id, const char *attr, unsigned long long value)
 
 	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/%s", id, attr);
 	snprintf(s, sizeof(s), "%llu", value);
-	return p2pmm_spare_write(path, s);
+	return p2p_dma_write_file(path, s);
 }
 
 /* Both watermarks of provider `id`, in an order every starting point allows: 0, or -1 with errno set. */

@@ -4,59 +4,31 @@
  * slot below the switch). tests/guest/init.sh keeps every driver off it (driver_override "none") so that the
  * other tests see the topology they were written for; the eviction cascade over three managed providers
  * (p2pmm_pressure_test, tests/bench/oversub_bench) binds it to p2pmm_vaccel for as long as it needs it, through
- * the PCI core's own files, as an administrator would. Header-only, no other helper needed.
+ * the PCI core's own files, as an administrator would. Header-only, on p2p_dma.h's file helpers.
  */
 #ifndef P2PMM_TESTS_P2PMM_SPARE_H
 #define P2PMM_TESTS_P2PMM_SPARE_H
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "p2p_dma.h"
 
 #define P2PMM_SPARE_DEVICES "/sys/bus/pci/devices"
 #define P2PMM_SPARE_DRIVER "p2pmm_vaccel"
 /* What init.sh writes to driver_override: a name no driver has. */
 #define P2PMM_SPARE_NO_DRIVER "none"
 
-/* The first line of @dir/@file (newline cut) into buf: 0, or -1. */
-static inline int p2pmm_spare_read(const char *dir, const char *file, char *buf, size_t len)
+/* The first line of attribute @file of PCI device @dev (newline cut) into buf: 0, or -1. */
+static inline int p2pmm_spare_read(const char *dev, const char *file, char *buf, size_t len)
 {
 	char path[512];
-	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s/%s", P2PMM_SPARE_DEVICES, dir, file);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (!fgets(buf, len, f)) {
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	buf[strcspn(buf, "\n")] = 0;
-	return 0;
-}
-
-/* Writes @s to @path whole: 0, or -1 with errno set. */
-static inline int p2pmm_spare_write(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, s, strlen(s));
-	close(fd);
-	if (n < 0)
-		return -1;
-	if (n != (ssize_t)strlen(s)) {
-		errno = EIO;
-		return -1;
-	}
-	return 0;
+	snprintf(path, sizeof(path), "%s/%s/%s", P2PMM_SPARE_DEVICES, dev, file);
+	return p2p_dma_read_line(path, buf, len);
 }
 
 /*
@@ -91,16 +63,16 @@ static inline int p2pmm_spare_bind(char *bdf, size_t len)
 		return -1;
 	}
 	snprintf(path, sizeof(path), "%s/%s/driver_override", P2PMM_SPARE_DEVICES, bdf);
-	if (p2pmm_spare_write(path, P2PMM_SPARE_DRIVER))
+	if (p2p_dma_write_file(path, P2PMM_SPARE_DRIVER))
 		return -1;
-	if (p2pmm_spare_write("/sys/bus/pci/drivers_probe", bdf) == 0) {
+	if (p2p_dma_write_file("/sys/bus/pci/drivers_probe", bdf) == 0) {
 		snprintf(path, sizeof(path), "%s/%s/driver", P2PMM_SPARE_DEVICES, bdf);
 		if (access(path, F_OK) == 0)
 			return 0;
 		errno = ENXIO; /* the probe failed: dmesg says why */
 	}
 	snprintf(path, sizeof(path), "%s/%s/driver_override", P2PMM_SPARE_DEVICES, bdf);
-	p2pmm_spare_write(path, P2PMM_SPARE_NO_DRIVER);
+	p2p_dma_write_file(path, P2PMM_SPARE_NO_DRIVER);
 	return -1;
 }
 
@@ -113,9 +85,9 @@ static inline int p2pmm_spare_unbind(const char *bdf)
 	char path[512];
 	int rc;
 
-	rc = p2pmm_spare_write("/sys/bus/pci/drivers/" P2PMM_SPARE_DRIVER "/unbind", bdf);
+	rc = p2p_dma_write_file("/sys/bus/pci/drivers/" P2PMM_SPARE_DRIVER "/unbind", bdf);
 	snprintf(path, sizeof(path), "%s/%s/driver_override", P2PMM_SPARE_DEVICES, bdf);
-	if (p2pmm_spare_write(path, P2PMM_SPARE_NO_DRIVER))
+	if (p2p_dma_write_file(path, P2PMM_SPARE_NO_DRIVER))
 		rc = -1;
 	return rc;
 }
