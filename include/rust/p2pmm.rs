@@ -156,13 +156,104 @@ pub const IMPORT_NO_P2P: u32 = 1 << 1;
 /// `P2PMM_IMPORT_PIN`: the mapping pins the managed pages it reaches in place (revocable).
 pub const IMPORT_PIN: u32 = 1 << 2;
 
-/// A driver's side of an [`Importer`]: told when part of the range changes.
+/// A driver's side of an [`Importer`]: told when part of the range changes, in one pass
+/// ([`ImporterClient::invalidate`]) or, with [`ImporterClient::TWO_PASS`], in two.
+///
+/// # Examples
+///
+/// A device whose teardown is asynchronous (a TLB flush it queues) stops new accesses in the
+/// first pass and waits for the flush in the second, after every importer of the range had its
+/// first: p2pmm calls both when a mapped page is unmapped.
+///
+/// ```
+/// use crate::{
+///     kunit_mm::TestMapping,
+///     p2pmm_binding::{Importer, ImporterClient},
+///     pci_p2p,
+/// };
+/// use kernel::{
+///     device::Device,
+///     page::PAGE_SIZE,
+///     sync::{
+///         aref::ARef,
+///         atomic::{ordering, Atomic},
+///     },
+/// };
+///
+/// struct Tlb {
+///     queued: Atomic<u32>,
+///     waited: Atomic<u32>,
+///     whole: Atomic<u32>,
+/// }
+///
+/// impl ImporterClient for Tlb {
+///     const TWO_PASS: bool = true;
+///
+///     // Never called for a two-pass client.
+///     fn invalidate(&self, _start: usize, _end: usize) {
+///         self.whole.fetch_add(1, ordering::Relaxed);
+///     }
+///
+///     fn invalidate_start(&self, _start: usize, _end: usize) -> bool {
+///         self.queued.fetch_add(1, ordering::Relaxed);
+///         true // the flush is still running
+///     }
+///
+///     fn invalidate_finish(&self, _start: usize, _end: usize) {
+///         self.waited.fetch_add(1, ordering::Relaxed);
+///     }
+/// }
+///
+/// let mut first = None;
+/// pci_p2p::for_each(|pdev| {
+///     if first.is_none() {
+///         first = Some(ARef::<Device>::from(pdev.as_ref()));
+///     }
+/// });
+/// let dev = first.ok_or(ENODEV)?;
+/// let map = TestMapping::anonymous(2 * PAGE_SIZE)?;
+/// map.write(0, &[1; 8])?;
+/// let mm = map.mm()?;
+/// let tlb = Tlb { queued: Atomic::new(0), waited: Atomic::new(0), whole: Atomic::new(0) };
+/// let imp = Importer::new(&dev, &mm, map.addr(), map.len(), tlb)?;
+/// let mut addrs = [0u64; 2];
+/// let seq = imp.map(0, &mut addrs, None)?;
+/// map.zap(0, PAGE_SIZE)?;
+/// assert_eq!(imp.client().queued.load(ordering::Relaxed), 1);
+/// assert_eq!(imp.client().waited.load(ordering::Relaxed), 1);
+/// assert_eq!(imp.client().whole.load(ordering::Relaxed), 0);
+/// assert!(imp.retry(seq));
+/// // No mapping, no callback.
+/// map.zap(0, PAGE_SIZE)?;
+/// assert_eq!(imp.client().queued.load(ordering::Relaxed), 1);
+/// # Ok::<(), Error>(())
+/// ```
 pub trait ImporterClient: Send + Sync {
-    /// Part of the range, `[start, end)`, changes (`ops->invalidate`): on return the device no
-    /// longer uses any address of the current mapping. Called under p2pmm's lock of the importer,
-    /// only while there is a mapping; may sleep; must not map or drop the importer (that
-    /// deadlocks).
+    /// Whether p2pmm tears the device's mapping down in two passes
+    /// ([`ImporterClient::invalidate_start`], then [`ImporterClient::invalidate_finish`]; the
+    /// header's `ops->invalidate_start` and `ops->invalidate_finish`) instead of one
+    /// ([`ImporterClient::invalidate`], `ops->invalidate`).
+    const TWO_PASS: bool = false;
+
+    /// Part of the range, `[start, end)`, changes (`ops->invalidate`; called only without
+    /// [`ImporterClient::TWO_PASS`]): on return the device no longer uses any address of the
+    /// current mapping. Called under p2pmm's lock of the importer, only while there is a mapping;
+    /// may sleep; must not map or drop the importer (that deadlocks).
     fn invalidate(&self, start: usize, end: usize);
+
+    /// The first pass (`ops->invalidate_start`; called only with [`ImporterClient::TWO_PASS`]),
+    /// under the same lock and rules as [`ImporterClient::invalidate`]: on return the device starts
+    /// no new access to the mapping. Returns whether an access may still be finishing: then
+    /// [`ImporterClient::invalidate_finish`] follows, once every importer of the range had its
+    /// first pass. The default does the whole teardown here.
+    fn invalidate_start(&self, start: usize, end: usize) -> bool {
+        self.invalidate(start, end);
+        false
+    }
+
+    /// The second pass (`ops->invalidate_finish`), without p2pmm's lock: on return the device no
+    /// longer uses any address of the mapping. May sleep.
+    fn invalidate_finish(&self, _start: usize, _end: usize) {}
 }
 
 /// A device's import of a range of a process's memory (`p2pmm_importer_*`): [`Importer::map`]
@@ -243,21 +334,55 @@ unsafe impl<T: ImporterClient> Send for Importer<T> {}
 unsafe impl<T: ImporterClient> Sync for Importer<T> {}
 
 impl<T: ImporterClient> Importer<T> {
-    const OPS: RawImporterOps = RawImporterOps {
-        invalidate: Some(Self::invalidate_callback),
-        invalidate_start: None,
-        invalidate_finish: None,
+    /// One of the header's two ways (it refuses both, and neither).
+    const OPS: RawImporterOps = if T::TWO_PASS {
+        RawImporterOps {
+            invalidate: None,
+            invalidate_start: Some(Self::start_callback),
+            invalidate_finish: Some(Self::finish_callback),
+        }
+    } else {
+        RawImporterOps {
+            invalidate: Some(Self::invalidate_callback),
+            invalidate_start: None,
+            invalidate_finish: None,
+        }
     };
+
+    /// The client of a live importer.
+    ///
+    /// # Safety
+    ///
+    /// `imp` is an importer of [`Importer::new`] during one of its callbacks (its private pointer
+    /// is a `T` alive until the importer is destroyed).
+    unsafe fn client_of<'a>(imp: *mut c_void) -> &'a T {
+        // SAFETY: `imp` is live during its callback; its private pointer is the pinned `T`
+        // (type invariant of `Importer`), which outlives the importer and so the callback.
+        unsafe { &*p2pmm_importer_priv(imp).cast::<T>() }
+    }
 
     /// # Safety
     ///
-    /// Called by p2pmm only, for an importer of [`Importer::new`] (whose private pointer is a
-    /// `T` alive until the importer is destroyed).
+    /// Called by p2pmm only, for an importer of [`Importer::new`].
     unsafe extern "C" fn invalidate_callback(imp: *mut c_void, start: c_ulong, end: c_ulong) {
-        // SAFETY: `imp` is live during its callback; its private pointer is the pinned `T`
-        // (type invariant of `Importer`), which outlives the importer.
-        let client = unsafe { &*p2pmm_importer_priv(imp).cast::<T>() };
-        client.invalidate(start, end);
+        // SAFETY: A callback of such an importer (this function's contract).
+        unsafe { Self::client_of(imp) }.invalidate(start, end);
+    }
+
+    /// # Safety
+    ///
+    /// Called by p2pmm only, for an importer of [`Importer::new`].
+    unsafe extern "C" fn start_callback(imp: *mut c_void, start: c_ulong, end: c_ulong) -> bool {
+        // SAFETY: A callback of such an importer (this function's contract).
+        unsafe { Self::client_of(imp) }.invalidate_start(start, end)
+    }
+
+    /// # Safety
+    ///
+    /// Called by p2pmm only, for an importer of [`Importer::new`].
+    unsafe extern "C" fn finish_callback(imp: *mut c_void, start: c_ulong, end: c_ulong) {
+        // SAFETY: A callback of such an importer (this function's contract).
+        unsafe { Self::client_of(imp) }.invalidate_finish(start, end);
     }
 
     /// Imports `[start, start + length)` of `mm` (which has users) for `dev` (the device that DMAs,
