@@ -89,7 +89,7 @@ fn providers_ioctl(arg: UserPtr) -> Result {
     let request = UserStruct::<{ uapi_providers::SIZE }>::read(arg, uapi_providers::SIZE_VER0)?;
     let list = uapi_providers::ListRequest::decode(&request.bytes)?;
     registry::sync_adopted()?;
-    let providers = registry::snapshot()?;
+    let providers = registry::snapshot();
     let mut total = 0usize;
     for p in providers.iter() {
         // A provider revoked since the snapshot is skipped: userspace never sees memory that is
@@ -139,7 +139,7 @@ fn advise_ioctl(space: &Space, arg: UserPtr) -> Result {
     let req = AdviseRequest::decode(&request.bytes)?;
     let task = kernel::current!();
     let mm = task.mm().ok_or(EINVAL)?;
-    let all = registry::snapshot()?;
+    let all = registry::snapshot();
     space.advise(mm, &req, &all)
 }
 
@@ -152,7 +152,7 @@ fn migrate_ioctl(space: &Space, arg: UserPtr) -> Result {
     let mm = task.mm().ok_or(EINVAL)?;
     let (start, end) = (m.range.start as usize, m.range.end as usize);
     residency::ensure_mapped(mm, start, end)?;
-    let all = registry::snapshot()?;
+    let all = registry::snapshot();
     let done = match m.target {
         Target::System => Moved {
             migrated: migration::migrate_to_system(mm, start, end, &all)?,
@@ -184,7 +184,7 @@ fn blkio_ioctl(space: &Space, arg: UserPtr) -> Result {
     let req = BlkioRequest::decode(&request.bytes)?;
     let task = kernel::current!();
     let mm = task.mm().ok_or(EINVAL)?;
-    let all = registry::snapshot()?;
+    let all = registry::snapshot();
     // Advice given through this file places the pages first, if it was opened in the caller's
     // address space.
     let (start, end) = (req.addr as usize, (req.addr + req.length) as usize);
@@ -231,7 +231,7 @@ fn query_ioctl(arg: UserPtr) -> Result {
     };
     let (start, end) = (q.range.start as usize, q.range.end as usize);
     residency::ensure_mapped(mm, start, end)?;
-    let all = registry::snapshot()?;
+    let all = registry::snapshot();
     let total = (end - start) / PAGE_SIZE;
     let mut out = UserSlice::new(UserPtr::from_addr(q.locations as usize), total * 4).writer();
     let chunk = residency::QUERY_CHUNK_PAGES;

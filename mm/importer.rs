@@ -110,7 +110,7 @@ impl<C: Client> Importer<C> {
         }
         let (write, p2p) = (flags & IMPORT_WRITE != 0, flags & IMPORT_NO_P2P == 0);
         let pin = flags & IMPORT_PIN != 0;
-        let mut all = registry::snapshot()?;
+        let mut all = registry::snapshot();
         let mut direct: KVec<Option<bool>> = KVec::from_elem(None, all.len(), GFP_KERNEL)?;
         let (mut rounds, mut waits) = (0, 0);
         while rounds < ROUNDS && waits < GONE_WAITS {
@@ -152,7 +152,7 @@ impl<C: Client> Importer<C> {
                 Some(Wanted::Refresh) => {
                     waits += 1;
                     fsleep(Delta::from_millis(1));
-                    all = registry::snapshot()?;
+                    all = registry::snapshot();
                     direct = KVec::from_elem(None, all.len(), GFP_KERNEL)?;
                 }
             }

@@ -106,6 +106,8 @@ pub mod notifier;
 pub mod p2pmm_binding;
 #[path = "bind/pci_p2p.rs"]
 pub mod pci_p2p;
+#[path = "bind/rcu_arc.rs"]
+pub mod rcu_arc;
 #[path = "bind/reclaim_queue.rs"]
 pub mod reclaim_queue;
 #[path = "bind/static_map.rs"]

@@ -83,9 +83,7 @@ impl WorkItem for Slots {
     type Pointer = Arc<Slots>;
 
     fn run(slots: Arc<Slots>) {
-        let Ok(all) = registry::snapshot() else {
-            return;
-        };
+        let all = registry::snapshot();
         let Some(p) = all
             .iter()
             .find(|p| p.managed().is_some_and(|m| m.has_slots(&slots)))

@@ -3,10 +3,14 @@
 //! The providers p2pmm knows: registered by p2pmm's own drivers, or adopted from p2pdma (memory
 //! another driver, such as nvme for its CMB, published with `pci_p2pmem_publish`).
 //!
-//! One global mutex guards the list; it is held only to add, remove or copy out `Arc`s, never
-//! across a migration or a user copy. Adoption is re-checked whenever userspace lists providers, so
-//! a CMB that appears (hotplug) is adopted and one whose driver went away is dropped: p2pdma
-//! revoked it.
+//! One global mutex guards the list and serialises its changes; it is never held across a
+//! migration or a user copy. Readers do not take it: every change publishes a copy of the list
+//! that they take under RCU ([`snapshot`], `bind/rcu_arc.rs`), so an ioctl, a fault or the dmem
+//! controller's reclaim finds its providers without a lock or an allocation. A provider that left
+//! the list is gone from what new readers see once its change returns (a grace period later);
+//! readers that took it before keep it alive until they drop their copy. Adoption is re-checked
+//! whenever userspace lists providers, so a CMB that appears (hotplug) is adopted and one whose
+//! driver went away is dropped: p2pdma revoked it.
 
 use crate::{
     bind_sysfs::{self, ProviderDir},
@@ -15,6 +19,7 @@ use crate::{
     pci_p2p,
     provider::{Kind, Provider},
     provider_ids::ProviderIds,
+    rcu_arc::RcuArc,
     stats::Stats,
 };
 use kernel::{
@@ -56,6 +61,32 @@ impl Registry {
 kernel::sync::global_lock! {
     // SAFETY: Initialised by `init()`, which module init calls before anything else in p2pmm runs.
     unsafe(uninit) static PROVIDERS: Mutex<Registry> = Registry::new();
+}
+
+/// What readers see of `Registry::list`: a copy published under the lock at every change.
+static LISTED: RcuArc<KVec<Arc<Provider>>> = RcuArc::new();
+
+/// A copy of `list`, with `add` at its end, for [`LISTED`].
+fn copy_of(
+    list: &[Arc<Provider>],
+    add: Option<&Arc<Provider>>,
+) -> Result<Arc<KVec<Arc<Provider>>>> {
+    let mut out = KVec::with_capacity(list.len() + 1, GFP_KERNEL)?;
+    for p in Iterator::chain(list.iter(), add) {
+        out.push(p.clone(), GFP_KERNEL)?;
+    }
+    Ok(Arc::new(out, GFP_KERNEL)?)
+}
+
+/// Publishes `reg.list` after a provider left it: short of memory, tries again 10 ms later (the
+/// provider must leave the readers' view too). Waits for a grace period.
+fn publish_removal(reg: &Registry) {
+    loop {
+        match copy_of(&reg.list, None) {
+            Ok(copy) => return LISTED.replace(Some(copy)),
+            Err(_) => fsleep(Delta::from_millis(10)),
+        }
+    }
 }
 
 /// Initialises the registry.
@@ -146,12 +177,18 @@ fn register(mut p: Provider) -> Result<Arc<Provider>> {
     } else if adopted && reg.unbinding.iter().any(|d| is_same(d, &p.pdev)) {
         // Being revoked: adopting it again would hand out memory that is about to go.
         Some(EBUSY)
-    } else if reg.dirs.reserve(1, GFP_KERNEL).is_err()
-        || reg.list.push(p.clone(), GFP_KERNEL).is_err()
-    {
+    } else if reg.dirs.reserve(1, GFP_KERNEL).is_err() || reg.list.reserve(1, GFP_KERNEL).is_err() {
         Some(ENOMEM)
     } else {
-        None
+        match copy_of(&reg.list, Some(&p)) {
+            Ok(copy) => {
+                // Within the capacity reserved above.
+                let _ = reg.list.push_within_capacity(p.clone());
+                LISTED.replace(Some(copy));
+                None
+            }
+            Err(e) => Some(e),
+        }
     };
     if let Some(e) = refused {
         reg.ids.put(id);
@@ -191,10 +228,11 @@ pub fn unregister(id: u32) {
         let mut reg = PROVIDERS.lock();
         let i = reg.list.iter().position(|p| p.id == id);
         let d = reg.dirs.iter().position(|(i, _)| *i == id);
-        (
-            i.and_then(|i| reg.list.remove(i).ok()),
-            d.and_then(|d| reg.dirs.remove(d).ok()),
-        )
+        let gone = i.and_then(|i| reg.list.remove(i).ok());
+        if gone.is_some() {
+            publish_removal(&reg);
+        }
+        (gone, d.and_then(|d| reg.dirs.remove(d).ok()))
     };
     // Removing the directory waits for its readers, which take the registry lock: outside it.
     drop(dir);
@@ -233,27 +271,32 @@ fn drop_parked() {
 
 /// The provider with `id`.
 pub fn get(id: u32) -> Option<Arc<Provider>> {
-    PROVIDERS.lock().list.iter().find(|p| p.id == id).cloned()
+    snapshot().iter().find(|p| p.id == id).cloned()
 }
 
 /// The static provider on `pdev`, if it has one (p2pdma keeps one pool per device, so one at most).
 pub fn static_on(pdev: &pci::Device) -> Option<Arc<Provider>> {
-    PROVIDERS
-        .lock()
-        .list
+    snapshot()
         .iter()
         .find(|p| p.kind == Kind::Static && is_same(&p.pdev, pdev))
         .cloned()
 }
 
-/// Every provider, in id order.
-pub fn snapshot() -> Result<KVec<Arc<Provider>>> {
-    let reg = PROVIDERS.lock();
-    let mut out = KVec::with_capacity(reg.list.len(), GFP_KERNEL)?;
-    for p in reg.list.iter() {
-        out.push(p.clone(), GFP_KERNEL)?;
+/// The providers listed when it was taken, in the order they were listed: what [`snapshot`]
+/// returns, a slice of them.
+pub struct Providers(Option<Arc<KVec<Arc<Provider>>>>);
+
+impl core::ops::Deref for Providers {
+    type Target = [Arc<Provider>];
+
+    fn deref(&self) -> &[Arc<Provider>] {
+        self.0.as_deref().map_or(&[], |list| list)
     }
-    Ok(out)
+}
+
+/// Every provider listed now, without the registry lock (an RCU read of the last copy published).
+pub fn snapshot() -> Providers {
+    Providers(LISTED.read())
 }
 
 /// Adopts every p2pdma provider not yet known and forgets adopted ones whose memory is gone.
@@ -339,6 +382,10 @@ impl pci_p2p::UnbindWatcher for RevokeOnUnbind {
                     i += 1;
                 }
             }
+            if !gone.is_empty() {
+                // No new mapping from here on: readers no longer find the provider.
+                publish_removal(&reg);
+            }
             break;
         }
         for p in gone.iter() {
@@ -383,6 +430,7 @@ impl Drop for ClearOnDrop {
     fn drop(&mut self) {
         let (list, dirs, unbinding) = {
             let mut reg = PROVIDERS.lock();
+            LISTED.replace(None);
             (
                 core::mem::replace(&mut reg.list, KVec::new()),
                 core::mem::replace(&mut reg.dirs, KVec::new()),
