@@ -91,6 +91,7 @@ impl Slots {
             capacity,
             crate::module_parameters::watermark_low_permille.value(),
             crate::module_parameters::watermark_high_permille.value(),
+            CHUNK_PAGES as u32,
         );
         Arc::pin_init(
             pin_init!(Self {

@@ -163,12 +163,12 @@ module! {
         watermark_low_permille: u32 {
             default: 10,
             description: "Free part (per mille) of a managed provider below which background \
-                reclaim starts (0: off)",
+                reclaim starts (0: off; at least 1 MiB, at most an eighth of the capacity)",
         },
         watermark_high_permille: u32 {
             default: 20,
             description: "Free part (per mille) of a managed provider background reclaim frees \
-                (at least the low one)",
+                (at least the low one, and twice its floor while reclaim is on)",
         },
         thrash_moves: u32 {
             default: 8,

@@ -275,7 +275,7 @@ def print_oversub(runs, errors):
                   f"{int(kv['retried']) / per:>7.1f} {int(kv['shortfall']) / per:>9.1f} {ratio:>7} "
                   f"{cascaded}".rstrip())
     print("ratio = oversub / fits MiB/s (goal >= 0.8x); evicted: by the migrations themselves, by worker: background "
-          "reclaim (watermarks 1/8 and 1/4 of the capacity); retried: pages a prefetch asked for again because "
+          "reclaim (the providers' default watermarks); retried: pages a prefetch asked for again because "
           "reclaim held them; shortfall: pages still not placed (0 expected)")
     if CASCADE in shown:
         print(f"{CASCADE}: A evicts into B or C, which pass victims on in the background (last column: pages per "

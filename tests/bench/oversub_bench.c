@@ -4,9 +4,9 @@
  *
  * A working set of private anonymous memory (4 KiB pages, THP off) is streamed through a managed provider in
  * chunks with P2PMM_IOC_MIGRATE, for a fixed number of passes, at two sizes: half the provider's capacity ("fits")
- * and twice it ("oversub", every pass evicts). Every provider a scenario uses reclaims in the background, below
- * an eighth of its capacity free up to a quarter (WATERMARK_LOW/HIGH), as p2pmm is meant to run: eviction off
- * the migrating process's path. Three scenarios:
+ * and twice it ("oversub", every pass evicts). Every provider a scenario uses reclaims in the background with the
+ * module's default watermarks (for these 8 MiB providers 1 MiB and 2 MiB free, the floor of a migration piece
+ * ahead), as p2pmm is meant to run: eviction off the migrating process's path. Three scenarios:
  *  - prefetch_read: each pass prefetches every chunk to provider A in address order (the device streams over the
  *    set), then the CPU reads every chunk (a position-weighted checksum of the whole set, checked every pass), which
  *    brings the pages still on A back through migrate_to_ram. Reading each chunk right after its own prefetch would
@@ -55,15 +55,8 @@
 #define REPS 3
 #define TARGET_MIB 128 /* working set processed per repetition: passes = TARGET_MIB / working set */
 #define RUN_ALARM_S 300 /* a run that takes longer than this is reported as hung */
-/*
- * Background reclaim of every provider a scenario uses starts below an eighth of the capacity free and frees a
- * quarter: a chunk or two ahead of the migrations, as the module's default (1% and 2%) is for a provider of many
- * GiB, which this 8 MiB one stands in for.
- */
-#define WATERMARK_LOW(capacity) ((capacity) / 8)
 #define PREFETCH_ATTEMPTS 4
 #define PREFETCH_RETRY_US 2000
-#define WATERMARK_HIGH(capacity) ((capacity) / 4)
 
 static int fd;
 static const char *current_run = "setup";
@@ -180,23 +173,6 @@ static long long provider_attr(uint32_t id, const char *attr)
 		v = -1;
 	fclose(f);
 	return v;
-}
-
-/* Writes `value` to attribute `attr` of provider `id`: 0, or -1 with errno set. */
-static int provider_set(uint32_t id, const char *attr, unsigned long long value)
-{
-	char path[128], s[32];
-
-	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/%s", id, attr);
-	snprintf(s, sizeof(s), "%llu", value);
-	return p2p_dma_write_file(path, s);
-}
-
-/* Both watermarks of provider `id`, in an order every starting point allows: 0, or -1 with errno set. */
-static int set_watermarks(uint32_t id, unsigned long long low, unsigned long long high)
-{
-	return provider_set(id, "watermark_low", 0) || provider_set(id, "watermark_high", high) ||
-	       provider_set(id, "watermark_low", low) ? -1 : 0;
 }
 
 static int fail(const struct run *r, const char *what)
@@ -437,8 +413,8 @@ static void add_runs(struct run *runs, int *nruns, enum scenario scenario, uint6
 }
 
 /*
- * cascade_abc: binds the spare accelerator for C, with background reclaim as A's and B's, runs, and unbinds it.
- * Returns 0 or 1 (a failure, reported).
+ * cascade_abc: binds the spare accelerator for C (with the module's default watermarks, as A and B), runs, and
+ * unbinds it. Returns 0 or 1 (a failure, reported).
  */
 static int run_cascade(struct run *runs, int *nruns, const uint32_t *ab, uint64_t capacity, size_t chunk)
 {
@@ -457,9 +433,9 @@ static int run_cascade(struct run *runs, int *nruns, const uint32_t *ab, uint64_
 	for (int i = 0; i < n && i < MAX_PROVIDERS; i++)
 		if (p[i].kind == P2PMM_PROVIDER_MANAGED && !strcmp(p[i].device, spare) && p[i].capacity >= capacity)
 			ids[2] = p[i].id;
-	if (!ids[2] || set_watermarks(ids[2], WATERMARK_LOW(capacity), WATERMARK_HIGH(capacity))) {
-		printf("P2PMM-BENCH-ERROR oversub cascade_abc.fits no managed provider of %llu KiB on the spare %s, or its watermarks: %s\n",
-		       (unsigned long long)(capacity >> 10), spare, strerror(errno));
+	if (!ids[2] || provider_attr(ids[2], "watermark_low") <= 0) {
+		printf("P2PMM-BENCH-ERROR oversub cascade_abc.fits no managed provider of %llu KiB with background reclaim on the spare %s\n",
+		       (unsigned long long)(capacity >> 10), spare);
 		runs[*nruns - 2].best_mib_s = runs[*nruns - 1].best_mib_s = -1;
 		rc = 1;
 	} else {
@@ -483,7 +459,7 @@ int main(void)
 	size_t chunk;
 	struct run runs[6];
 	int nruns = 0;
-	long long low[2], high[2];
+	long long low[2] = { 0 }, high[2] = { 0 };
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
@@ -510,12 +486,14 @@ int main(void)
 	for (int i = 0; i < nm; i++) {
 		low[i] = provider_attr(ids[i], "watermark_low");
 		high[i] = provider_attr(ids[i], "watermark_high");
-		if (low[i] < 0 || high[i] < 0 ||
-		    set_watermarks(ids[i], WATERMARK_LOW(capacity), WATERMARK_HIGH(capacity))) {
-			printf("P2PMM-BENCH-ERROR oversub setup watermarks of provider %u: %s\n", ids[i], strerror(errno));
+		if (low[i] <= 0 || high[i] <= 0) {
+			printf("P2PMM-BENCH-ERROR oversub setup provider %u has no background reclaim (watermark_low %lld): load p2pmm with its default watermarks\n",
+			       ids[i], low[i]);
 			return 1;
 		}
 	}
+	printf("oversub_bench: background reclaim below %lld KiB free, up to %lld KiB (the providers' defaults)\n",
+	       low[0] >> 10, high[0] >> 10);
 	signal(SIGALRM, on_alarm);
 	add_runs(runs, &nruns, PREFETCH_READ, capacity, chunk, 2);
 	for (int i = 0; i < nruns; i++)
@@ -529,12 +507,6 @@ int main(void)
 			rc |= run_and_print(&runs[i], ids, chunk, capacity);
 		rc |= run_cascade(runs, &nruns, ids, capacity, chunk);
 	}
-	for (int i = 0; i < nm; i++)
-		if (set_watermarks(ids[i], low[i], high[i])) {
-			printf("P2PMM-BENCH-ERROR oversub setup restoring the watermarks of provider %u: %s\n", ids[i],
-			       strerror(errno));
-			rc = 1;
-		}
 
 	printf("\noversubscribed streaming, managed provider capacity %llu KiB, chunk %zu KiB, best of %d\n",
 	       (unsigned long long)(capacity >> 10), chunk >> 10, REPS);

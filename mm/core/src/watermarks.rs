@@ -33,17 +33,27 @@ impl Watermarks {
 
     /// Watermarks at `low` and `high` per mille of `capacity` pages (each clamped to the capacity;
     /// `high` raised to `low` if below it): the defaults a provider gets from the module
-    /// parameters.
-    pub fn from_permille(capacity: u32, low: u32, high: u32) -> Watermarks {
+    /// parameters. With `low` on (not 0), a small provider still keeps `piece` pages ahead (what
+    /// one migration piece needs; at most an eighth of the capacity) and frees twice that: 1% of
+    /// a provider of many GiB is hundreds of pieces, 1% of 8 MiB less than one, which would leave
+    /// every piece to evict for itself.
+    pub fn from_permille(capacity: u32, low: u32, high: u32, piece: u32) -> Watermarks {
         let part = |permille: u32| {
             let pages = u64::from(capacity) * u64::from(permille.min(1000)) / 1000;
             // At most `capacity`, a `u32`.
             pages as u32
         };
-        let low = part(low);
+        if low == 0 {
+            return Watermarks {
+                low: 0,
+                high: part(high),
+            };
+        }
+        let floor = piece.min(capacity / 8);
+        let low = part(low).max(floor);
         Watermarks {
             low,
-            high: part(high).max(low),
+            high: part(high).max(low).max(floor.saturating_mul(2)),
         }
     }
 
@@ -105,15 +115,30 @@ mod tests {
 
     #[test]
     fn defaults_are_fractions_of_the_capacity() {
-        let w = Watermarks::from_permille(2048, 10, 20);
-        assert_eq!((w.low(), w.high()), (20, 40));
+        // 16 GiB: 1% and 2%, far above one piece.
+        let w = Watermarks::from_permille(4 << 20, 10, 20, 256);
+        assert_eq!((w.low(), w.high()), (41943, 83886));
         // Out-of-range fractions are clamped; `high` never below `low`.
-        let w = Watermarks::from_permille(2048, 5000, 1);
+        let w = Watermarks::from_permille(2048, 5000, 1, 256);
         assert_eq!((w.low(), w.high()), (2048, 2048));
-        assert_eq!(Watermarks::from_permille(0, 10, 20), Watermarks::OFF);
+        assert_eq!(Watermarks::from_permille(0, 10, 20, 256), Watermarks::OFF);
         // A 64 GiB provider (16 Mi pages) does not overflow.
-        let w = Watermarks::from_permille(16 << 20, 1000, 1000);
+        let w = Watermarks::from_permille(16 << 20, 1000, 1000, 256);
         assert_eq!(w.high(), 16 << 20);
+    }
+
+    #[test]
+    fn a_small_provider_keeps_a_piece_ahead() {
+        // 8 MiB: 1% would be 20 pages; a piece (1 MiB) ahead, two freed.
+        let w = Watermarks::from_permille(2048, 10, 20, 256);
+        assert_eq!((w.low(), w.high()), (256, 512));
+        // 1 MiB: at most an eighth, and a quarter.
+        let w = Watermarks::from_permille(256, 10, 20, 256);
+        assert_eq!((w.low(), w.high()), (32, 64));
+        // Off stays off, whatever the size.
+        let w = Watermarks::from_permille(2048, 0, 20, 256);
+        assert_eq!((w.low(), w.high()), (0, 40));
+        assert!(!w.should_start(0));
     }
 
     #[test]
@@ -159,7 +184,8 @@ mod tests {
             writes in prop::collection::vec((any::<bool>(), 0u64..120_000), 0..20),
             free in 0u32..100_000,
         ) {
-            let mut w = Watermarks::from_permille(capacity, 10, 20);
+            let mut w = Watermarks::from_permille(capacity, 10, 20, 256);
+            prop_assert!(w.low() <= w.high() && w.high() <= capacity);
             for (low, pages) in writes {
                 let _ = if low { w.set_low(pages) } else { w.set_high(pages, capacity) };
                 prop_assert!(w.low() <= w.high());
