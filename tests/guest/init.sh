@@ -218,15 +218,16 @@ suite_bench_migration() {
 # 1 ms ago is not evicted, so when chunks move every few milliseconds some pages of a chunk may find no room and
 # stay where they are (documented, not an error), and the benchmark's shortfall check (0 pages) could not tell
 # that from a bug. Thrash detection is off as in the test suites (P2PMM_TEST_PARAMS): the ping-pong scenario moves
-# the same ranges in and out on purpose. Background reclaim, which those parameters turn off, is on with the
-# module's default watermarks (watermark_low_permille=10, given after them, wins): the benchmark measures p2pmm as
-# it runs (it counts direct and background evictions apart). p2pmm is reloaded for the suite and left that way
-# (it is the last suite of the boot to load p2pmm with its own parameters).
+# the same ranges in and out on purpose. Background reclaim, which those parameters also turn off, keeps the
+# module's default watermarks (the suite passes thrash_moves=0 alone; a Rust module parameter cannot be given
+# twice): the benchmark measures p2pmm as it runs (it counts direct and background evictions apart). p2pmm is
+# reloaded for the suite and left that way (it is the last suite of the boot to load p2pmm with its own
+# parameters).
 suite_bench_oversub() {
 	if lsmod | grep -q '^p2pmm '; then
 		p2pmm_down || return 1
 	fi
-	p2pmm_up min_residency_us=0 watermark_low_permille=10 || return 1
+	P2PMM_TEST_PARAMS="thrash_moves=0" p2pmm_up min_residency_us=0 || return 1
 	oversub_bench
 }
 
