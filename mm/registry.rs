@@ -148,7 +148,8 @@ fn register(mut p: Provider) -> Result<Arc<Provider>> {
     let (kind, adopted) = (p.kind, p.adopted);
     // The id first, so that the provider's `Arc` is made outside the lock: a provider that is
     // dropped (when that fails, or when it is refused below) unregisters its dmem region, which
-    // waits for the controller's reclaim callbacks, and those take this lock (dmem_reclaim.rs).
+    // waits for the controller's reclaim callbacks, and one that drops a provider's last
+    // reference takes this lock to park its region (dmem_reclaim.rs).
     let id = PROVIDERS.lock().ids.take().ok_or(ENOSPC)?;
     p.id = id;
     if let Some(r) = &p.region {
@@ -234,7 +235,8 @@ pub fn unregister(id: u32) {
         }
         (gone, d.and_then(|d| reg.dirs.remove(d).ok()))
     };
-    // Removing the directory waits for its readers, which take the registry lock: outside it.
+    // Removing the directory waits for its readers: outside the lock, which only changes take
+    // (readers find their provider in the published copy).
     drop(dir);
     if gone.is_some() {
         pr_info!("provider {} unregistered\n", id);
