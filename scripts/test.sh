@@ -49,7 +49,7 @@ if [ -n "$guest$scale" ]; then
 	if [ -n "$guest" ]; then
 		timed vm bash "$REPO/scripts/vm.sh" test "$guest"
 		report_args+=(--vm-log "$OUT/vm-test.log" --suites "$guest")
-		echo ",$guest," | grep -q ',hmm-baseline,' && report_args+=(--expect-hmm-baseline-pass 38)
+		echo ",$guest," | grep -q ',hmm-baseline,' && report_args+=(--expect-hmm-baseline-pass 37)
 	fi
 	if [ -n "$scale" ]; then
 		timed vm-scale env P2PMM_TOPOLOGY=scale bash "$REPO/scripts/vm.sh" test "$scale"

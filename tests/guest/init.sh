@@ -168,9 +168,10 @@ run_hmm_tests() {
 # Upstream hmm-tests against upstream test_hmm: the yardstick for p2pmm's own mirror driver. Without
 # benchmark_thp_migration, a timed test (120 s budget) that the sanitizer kernel under TCG runs for 85 s to more
 # than 120 s, whichever the driver: `make bench` runs it against both drivers on the production kernel, and
-# hmm-conformance leaves it out too (tests/conformance/hmm-p2pmm.txt).
+# hmm-conformance leaves it out too (tests/conformance/hmm-p2pmm.txt). Nor migrate_remap_fault, whose CPU faults
+# sometimes outlast the harness's 30 s on this kernel with either driver (the reason is in the conformance list).
 suite_hmm_baseline() {
-	run_hmm_tests test_hmm -T benchmark_thp_migration
+	run_hmm_tests test_hmm -T benchmark_thp_migration -T migrate_remap_fault
 }
 
 # Upstream hmm-tests against p2pmm's own mirror driver (drivers/mirror): the cases listed in
