@@ -12,8 +12,11 @@
 #          │                   │         the eviction cascade over three managed providers binds it)
 #          │                   └─ dn4: nvme "p2pmm-sw" (no CMB; a DMA master that reaches the switch's providers)
 #          ├ rp2 ─ nvme "p2pmm-rp2" (no CMB; not P2P-reachable from the switch: q35's host bridge is not whitelisted)
-#          └ rp3 ─ ivshmem-plain "acc3", 128 MiB BAR2 (a second accelerator, on its own root port; the hot-plug
-#                  test removes and re-adds it through QEMU's monitor)
+#          ├ rp3 ─ ivshmem-plain "acc3", 128 MiB BAR2 (a second accelerator, on its own root port; the hot-plug
+#          │       test removes and re-adds it through QEMU's monitor)
+#          └ rp4 ─ empty: the hot-plug test adds an nvme "p2pmm-hp" with a 64 MiB CMB here (QEMU id "cmb4", disk
+#                  node "hpdisk"), removes and re-adds it, and removes it again; 128 MiB of prefetchable window is
+#                  reserved for that CMB
 # P2PMM_TOPOLOGY=scale boots the scale VM instead (accelerator-sized memory; log $OUT/vm-$mode-scale.log):
 #   pcie.0 ─ rp1 ─ switch up1 ─┬─ dn1: ivshmem-plain, 16 GiB BAR2 (an accelerator of today's size)
 #                              └─ dn2: ivshmem-plain, 2 GiB BAR2 (its peer)
@@ -28,7 +31,7 @@ suites=${2:-}
 vmdir=$ROOT/build/vm
 mkdir -p "$vmdir"
 cp "$INITRAMFS" "$vmdir/initramfs.cpio.gz"
-for img in nvme-cmb nvme-sw nvme-rp2; do
+for img in nvme-cmb nvme-sw nvme-rp2 nvme-hp; do
 	[ -f "$vmdir/$img.img" ] || truncate -s 64M "$vmdir/$img.img"
 done
 # no5lvl: 4-level paging. With -cpu max the guest would use LA57, and 7.3's identify_cpu() clears the CPU feature
@@ -75,6 +78,8 @@ default)
 	-device pcie-root-port,id=rp3,bus=pcie.0,chassis=4,slot=1
 	-object memory-backend-ram,id=vram1,size=128M
 	-device ivshmem-plain,id=acc3,memdev=vram1,bus=rp3
+	-device pcie-root-port,id=rp4,bus=pcie.0,chassis=5,slot=1,pref64-reserve=128M
+	-blockdev driver=raw,node-name=hpdisk,file.driver=file,file.filename=/build/vm/nvme-hp.img
 	)
 	;;
 scale)

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kselftest: real PCIe hot-unplug of a provider device in use, and its return, again and again.
+ * kselftest: real PCIe hot-unplug of provider devices in use, and their return, again and again.
  *
- * The vaccel on its own root port (QEMU device "acc3", scripts/vm.sh) is removed and added back through QEMU's
- * monitor: the test prints "P2PMM-QMP {device_del ...}" on the console, scripts/qmp_relay.py sends it to QEMU,
- * QEMU asks the guest through ACPI to eject the device and the guest's acpiphp removes it (its driver unbinds);
- * then "device_add" puts a new one in the slot (with a new memory backend) and acpiphp enumerates it. While the
- * device goes, it is in use:
+ * Devices on root ports of their own are removed and added back through QEMU's monitor: the test prints
+ * "P2PMM-QMP {device_del ...}" on the console, scripts/qmp_relay.py sends it to QEMU, QEMU asks the guest through
+ * ACPI to eject the device and the guest's acpiphp removes it (its driver unbinds); then "device_add" puts a new one
+ * in the slot and acpiphp enumerates it.
+ *
+ * device_goes_in_use_and_comes_back: the vaccel on its own root port (QEMU device "acc3", scripts/vm.sh). While it
+ * goes, it is in use:
  *  - static memory of it is mapped and filled;
  *  - data is placed on its managed memory (P2PMM_IOC_MIGRATE), and p2pmm's mirror device (an importer) reads and
  *    checks that data without pause;
@@ -15,12 +17,20 @@
  *    (P2PMM_IOC_BLKIO), comparing each round.
  * Afterwards the static mapping raises SIGBUS, every byte of the managed data is where the CPU reads it (system
  * memory or a peer, none on the device that went), the importer never read a wrong byte, every move and transfer
- * failed only as documented, and when the device is back it registers new providers that work. The time from the
- * start of the revocation (the static provider leaves the list) to the device's removal is printed, p50 and max,
- * also for make test's summary (a P2PMM-SUMMARY line, scripts/report.py).
+ * failed only as documented, and when the device is back it registers new providers that work.
  *
- * P2PMM_HOTPLUG_CYCLES (environment, default 20) sets the number of cycles. Needs p2pmm.ko and p2pmm_mirror.ko
- * on the default VM topology, run by scripts/vm.sh (the relay); run as root.
+ * a_cmb_nvme_goes_in_use_and_comes_back: an NVMe with a CMB (QEMU device "cmb4" on the empty root port rp4), whose
+ * p2pdma memory nvme publishes and p2pmm adopts as a static provider. The test adds it, and while it goes that
+ * memory is mapped and filled, and the NVMe itself moves a buffer in its CMB to its disk and back by O_DIRECT
+ * (its DMA into and out of its own BAR), comparing each round. Afterwards the mapping raises SIGBUS, the transfers
+ * failed only as documented, and when the NVMe is back p2pmm adopts its CMB again and the memory works. The test
+ * removes the NVMe at the end, so the topology is again the one the other tests know.
+ *
+ * For each device the time from the start of the revocation (the static provider leaves the list) to the device's
+ * removal is printed, p50 and max, also for make test's summary (a P2PMM-SUMMARY line, scripts/report.py).
+ *
+ * P2PMM_HOTPLUG_CYCLES (environment, default 20) sets the number of cycles of each test. Needs p2pmm.ko and
+ * p2pmm_mirror.ko on the default VM topology, run by scripts/vm.sh (the relay); run as root.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -53,6 +63,12 @@
 #define QEMU_MEMDEV "vram1"		/* the first device's memory backend (scripts/vm.sh) */
 #define BAR_BYTES "134217728"		/* its size, 128 MiB */
 #define WAIT_S 90.0
+/* The NVMe with a CMB that the CMB test adds to the empty root port rp4, on the disk node vm.sh defines. */
+#define CMB_ID "cmb4"
+#define CMB_SERIAL "p2pmm-hp"
+#define CMB_ADD "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"nvme\", \"id\": \"" CMB_ID \
+	"\", \"serial\": \"" CMB_SERIAL "\", \"drive\": \"hpdisk\", \"cmb_size_mb\": 64, \"bus\": \"rp4\"}}"
+#define CMB_IO (256 * 1024UL)
 
 static uint8_t pattern(size_t i, unsigned int seed)
 {
@@ -91,15 +107,20 @@ struct worker {
 	unsigned int seed;
 	atomic_int stop;
 	unsigned long rounds, bad_bytes, undocumented;
+	unsigned long refused[4];	/* documented failures, by their place in the errno list */
+	unsigned long gone;	/* transfers to or from a disk that was gone */
 	int last_errno;
 };
 
 /* A failed call's errno: counted as undocumented unless it is one of @documented (0-terminated). */
 static void failed(struct worker *w, int err, const int *documented)
 {
-	for (; *documented; documented++)
-		if (err == *documented)
+	for (int i = 0; documented[i]; i++) {
+		if (err == documented[i]) {
+			w->refused[i]++;
 			return;
+		}
+	}
 	w->undocumented++;
 	w->last_errno = err;
 }
@@ -108,6 +129,11 @@ static void failed(struct worker *w, int err, const int *documented)
 static const int migrate_errnos[] = { ENODEV, ENOMEM, EBUSY, 0 };
 /* BLKIO: EBUSY when a provider being removed took over a second to evict its pages (uapi.rst). */
 static const int blkio_errnos[] = { EBUSY, 0 };
+/*
+ * O_DIRECT from and to a static mapping while its device goes: EFAULT once the mapping is revoked (the pages are
+ * gone; providers.rst, *Revocation on unbind*), EIO for a request the NVMe aborted as it went.
+ */
+static const int odirect_errnos[] = { EFAULT, EIO, 0 };
 /* The mirror's reads fault pages back wherever they are: no error is expected. */
 static const int no_errnos[] = { 0 };
 
@@ -138,6 +164,45 @@ static void *blkio_main(void *arg)
 		if (p2pmm_blkio(w->fd, w->disk, w->buf, w->len, 0, 1, &b) ||
 		    p2pmm_blkio(w->fd, w->disk, w->back, w->len, 0, 0, &b)) {
 			failed(w, errno, blkio_errnos);
+			continue;
+		}
+		w->bad_bytes += wrong(w->back, w->len, w->seed);
+		w->rounds++;
+	}
+	return NULL;
+}
+
+/*
+ * The NVMe moves its buffer, in its own CMB, to its disk and back into system memory, comparing; then DMAs the
+ * disk's copy back into its CMB, so that the next round reads what it wrote there. The CPU never touches the CMB
+ * here: once the mapping is revoked, it would fault.
+ */
+static void *cmb_io_main(void *arg)
+{
+	struct worker *w = arg;
+
+	while (!atomic_load(&w->stop)) {
+		ssize_t r;
+
+		memset(w->back, 0, w->len);
+		r = pwrite(w->disk, w->buf, w->len, 0);
+		if (r == (ssize_t)w->len)
+			r = pread(w->disk, w->back, w->len, 0);
+		if (r == (ssize_t)w->len)
+			r = pread(w->disk, w->buf, w->len, 0);
+		if (r != (ssize_t)w->len) {
+			uint64_t size = 0;
+
+			/*
+			 * Once the NVMe is gone the block layer has set its disk's capacity to 0: a write fails
+			 * with ENOSPC and a read ends at end of file. Anything else (a short transfer has no
+			 * errno) must be documented.
+			 */
+			if (ioctl(w->disk, BLKGETSIZE64, &size) || !size)
+				w->gone++;
+			else
+				failed(w, r < 0 ? errno : -1, odirect_errnos);
+			usleep(1000);
 			continue;
 		}
 		w->bad_bytes += wrong(w->back, w->len, w->seed);
@@ -180,6 +245,50 @@ static int exists(const char *path)
 	return !stat(path, &sb);
 }
 
+/*
+ * Asks QEMU to remove device @id and waits until it is gone from the guest (PCI device @dev): 0, with *revoke_ms
+ * the time from the start of the revocation (@dev's static provider leaves p2pmm's list) to the removal; -1 if
+ * @dev is still there after WAIT_S.
+ */
+static int remove_device(int fd, const char *id, const char *dev, double *revoke_ms)
+{
+	char path[PATH_MAX], cmd[256];
+	double t0, t_revoke = 0, t_gone;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", dev);
+	snprintf(cmd, sizeof(cmd), "{\"execute\": \"device_del\", \"arguments\": {\"id\": \"%s\"}}", id);
+	qmp(cmd);
+	t0 = p2p_dma_now_s();
+	while (exists(path) && p2p_dma_now_s() - t0 < WAIT_S) {
+		uint32_t st, mg;
+
+		if (!t_revoke) {
+			p2pmm_providers_of(fd, dev, &st, &mg);
+			if (!st)
+				t_revoke = p2p_dma_now_s();
+		}
+		usleep(1000);
+	}
+	t_gone = p2p_dma_now_s();
+	if (exists(path))
+		return -1;
+	*revoke_ms = (t_gone - (t_revoke ? t_revoke : t_gone)) * 1000;
+	return 0;
+}
+
+/* The revocation and return times of @cycles cycles, sorted, for make test's summary (and freed). */
+static void summary(const char *dev, const char *what, int cycles, double *revoke_ms, double *back_s)
+{
+	qsort(revoke_ms, cycles, sizeof(*revoke_ms), cmp_double);
+	qsort(back_s, cycles, sizeof(*back_s), cmp_double);
+	dprintf(STDOUT_FILENO,
+		"# P2PMM-SUMMARY hot-unplug of %s%s in use, %d cycles: revocation p50 %.0f ms, max %.0f ms; back and "
+		"registered p50 %.1f s, max %.1f s\n", what, dev, cycles, revoke_ms[cycles / 2],
+		revoke_ms[cycles - 1], back_s[cycles / 2], back_s[cycles - 1]);
+	free(revoke_ms);
+	free(back_s);
+}
+
 FIXTURE(hotplug) {};
 FIXTURE_SETUP(hotplug) {}
 FIXTURE_TEARDOWN(hotplug) {}
@@ -191,7 +300,7 @@ TEST_F_TIMEOUT(hotplug, device_goes_in_use_and_comes_back, 1800)
 	int cycles = env ? atoi(env) : 20, n;
 	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
 	double *revoke_ms, *back_s;
-	char dev[32] = "", path[PATH_MAX], cmd[512], memdev[32] = QEMU_MEMDEV;
+	char dev[32] = "", cmd[512], memdev[32] = QEMU_MEMDEV;
 	struct p2p_dma_nvme nvme;
 	uint32_t st, mg;
 	int disk, mirror;
@@ -209,7 +318,6 @@ TEST_F_TIMEOUT(hotplug, device_goes_in_use_and_comes_back, 1800)
 		if (p[i].kind == P2PMM_PROVIDER_MANAGED && strcmp(p[i].device, dev) > 0)
 			snprintf(dev, sizeof(dev), "%.31s", p[i].device);
 	ASSERT_NE(0, dev[0]);
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", dev);
 	ASSERT_EQ(0, p2p_dma_find_nvme("p2pmm-rp2", &nvme)) TH_LOG("no NVMe p2pmm-rp2");
 	disk = open(nvme.blk, O_RDWR | O_CLOEXEC);
 	ASSERT_LE(0, disk) TH_LOG("%s: %s", nvme.blk, strerror(errno));
@@ -221,8 +329,8 @@ TEST_F_TIMEOUT(hotplug, device_goes_in_use_and_comes_back, 1800)
 		struct worker io = { .fd = fd, .disk = disk, .len = MB, .seed = 3 * c + 2 };
 		struct worker imp = { .fd = mirror, .len = 2 * MB, .seed = 3 * c };
 		uint8_t *stat_mem, *data;
-		double t0, t_revoke = 0, t_gone = 0;
 		uint32_t loc_bad = 0;
+		double t0;
 
 		/* The device is there, with its two providers. */
 		t0 = p2p_dma_now_s();
@@ -258,23 +366,8 @@ TEST_F_TIMEOUT(hotplug, device_goes_in_use_and_comes_back, 1800)
 		usleep(200000);
 
 		/* Out it goes: acpiphp removes the device, its driver unbinds. */
-		qmp("{\"execute\": \"device_del\", \"arguments\": {\"id\": \"" QEMU_ID "\"}}");
-		t0 = p2p_dma_now_s();
-		while (exists(path) && p2p_dma_now_s() - t0 < WAIT_S) {
-			uint32_t s2, m2;
-
-			if (!t_revoke) {
-				p2pmm_providers_of(fd, dev, &s2, &m2);
-				if (!s2)
-					t_revoke = p2p_dma_now_s();
-			}
-			usleep(1000);
-		}
-		t_gone = p2p_dma_now_s();
-		ASSERT_FALSE(exists(path)) TH_LOG("cycle %d: %s still there %.0f s after device_del", c, dev, WAIT_S);
-		if (!t_revoke)
-			t_revoke = t_gone;
-		revoke_ms[c] = (t_gone - t_revoke) * 1000;
+		ASSERT_EQ(0, remove_device(fd, QEMU_ID, dev, &revoke_ms[c]))
+			TH_LOG("cycle %d: %s still there %.0f s after device_del", c, dev, WAIT_S);
 		usleep(100000);
 		atomic_store(&mover.stop, 1);
 		atomic_store(&io.stop, 1);
@@ -348,16 +441,117 @@ TEST_F_TIMEOUT(hotplug, device_goes_in_use_and_comes_back, 1800)
 		munmap(st_mem, MB);
 		munmap(buf, MB);
 	}
-	qsort(revoke_ms, cycles, sizeof(*revoke_ms), cmp_double);
-	qsort(back_s, cycles, sizeof(*back_s), cmp_double);
-	dprintf(STDOUT_FILENO,
-		"# P2PMM-SUMMARY hot-unplug of %s in use, %d cycles: revocation p50 %.0f ms, max %.0f ms; back and "
-		"registered p50 %.1f s, max %.1f s\n", dev, cycles, revoke_ms[cycles / 2], revoke_ms[cycles - 1],
-		back_s[cycles / 2], back_s[cycles - 1]);
-	free(revoke_ms);
-	free(back_s);
+	summary(dev, "", cycles, revoke_ms, back_s);
 	close(mirror);
 	close(disk);
+	close(fd);
+}
+
+/* Waits for the NVMe that CMB_ADD adds: its controller and namespace, and the provider p2pmm adopted from its CMB. */
+static int cmb_nvme_arrives(int fd, struct p2p_dma_nvme *nvme, uint32_t *st)
+{
+	double t0 = p2p_dma_now_s();
+	uint32_t mg;
+
+	*st = 0;
+	do {
+		if (!p2p_dma_find_nvme(CMB_SERIAL, nvme) && exists(nvme->blk))
+			p2pmm_providers_of(fd, nvme->pci, st, &mg);
+	} while (!*st && p2p_dma_now_s() - t0 < WAIT_S && !usleep(10000));
+	return *st ? 0 : -1;
+}
+
+TEST_F_TIMEOUT(hotplug, a_cmb_nvme_goes_in_use_and_comes_back, 1800)
+{
+	const char *env = getenv("P2PMM_HOTPLUG_CYCLES");
+	int cycles = env ? atoi(env) : 20;
+	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
+	struct p2p_dma_nvme nvme;
+	double *revoke_ms, *back_s, t0;
+	char dev[32];
+	uint32_t st;
+
+	ASSERT_LE(0, fd);
+	ASSERT_LT(0, cycles);
+	revoke_ms = calloc(cycles, sizeof(*revoke_ms));
+	back_s = calloc(cycles, sizeof(*back_s));
+	ASSERT_NE(NULL, revoke_ms);
+	ASSERT_NE(NULL, back_s);
+	ASSERT_NE(0, p2p_dma_find_nvme(CMB_SERIAL, &nvme)) TH_LOG("%s is there before the test adds it", CMB_SERIAL);
+	qmp(CMB_ADD);
+	ASSERT_EQ(0, cmb_nvme_arrives(fd, &nvme, &st)) TH_LOG("no CMB provider of %s %.0f s after device_add",
+							      CMB_SERIAL, WAIT_S);
+	snprintf(dev, sizeof(dev), "%.31s", nvme.pci);
+
+	for (int c = 0; c < cycles; c++) {
+		struct worker io = { .len = CMB_IO, .seed = 2 * c + 1 };
+		uint8_t *stat_mem;
+
+		stat_mem = mmap(NULL, MB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, P2PMM_MMAP_OFFSET(st));
+		ASSERT_NE(MAP_FAILED, stat_mem) TH_LOG("cycle %d: static mmap: %s", c, strerror(errno));
+		fill(stat_mem, MB, 2 * c);
+		io.buf = mmap(NULL, io.len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, P2PMM_MMAP_OFFSET(st));
+		ASSERT_NE(MAP_FAILED, io.buf) TH_LOG("cycle %d: static mmap: %s", c, strerror(errno));
+		fill(io.buf, io.len, io.seed);
+		io.back = mmap(NULL, io.len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_NE(MAP_FAILED, io.back);
+		io.disk = open(nvme.blk, O_RDWR | O_DIRECT | O_CLOEXEC);
+		ASSERT_LE(0, io.disk) TH_LOG("cycle %d: %s: %s", c, nvme.blk, strerror(errno));
+		ASSERT_EQ(0, pthread_create(&io.thread, NULL, cmb_io_main, &io));
+		usleep(200000);
+
+		/* Out it goes: acpiphp removes the NVMe, nvme unbinds and tears its p2pdma memory down. */
+		ASSERT_EQ(0, remove_device(fd, CMB_ID, dev, &revoke_ms[c]))
+			TH_LOG("cycle %d: %s still there %.0f s after device_del", c, dev, WAIT_S);
+		usleep(100000);
+		atomic_store(&io.stop, 1);
+		pthread_join(io.thread, NULL);
+
+		EXPECT_EQ(SIGBUS, p2pmm_read_faults(stat_mem)) TH_LOG("cycle %d: static memory still mapped", c);
+		EXPECT_EQ(SIGBUS, p2pmm_read_faults(io.buf)) TH_LOG("cycle %d: the DMA buffer still mapped", c);
+		EXPECT_LT(0, io.rounds) TH_LOG("cycle %d: no transfer completed before the NVMe went", c);
+		EXPECT_EQ(0, io.bad_bytes) TH_LOG("cycle %d: %lu wrong bytes came back from the disk", c, io.bad_bytes);
+		EXPECT_EQ(0, io.undocumented) TH_LOG("cycle %d: %lu undocumented failures (last errno %d)", c,
+						     io.undocumented, io.last_errno);
+		TH_LOG("cycle %d: revoked in %.0f ms; while it went %lu transfers, %lu EFAULT, %lu EIO, %lu on the disk "
+		       "gone", c, revoke_ms[c], io.rounds, io.refused[0], io.refused[1], io.gone);
+		close(io.disk);
+		munmap(stat_mem, MB);
+		munmap(io.buf, io.len);
+		munmap(io.back, io.len);
+
+		/* Back it comes: a new NVMe in the slot, on the same disk; p2pmm adopts its CMB again. */
+		qmp(CMB_ADD);
+		t0 = p2p_dma_now_s();
+		ASSERT_EQ(0, cmb_nvme_arrives(fd, &nvme, &st))
+			TH_LOG("cycle %d: %s did not come back within %.0f s", c, CMB_SERIAL, WAIT_S);
+		back_s[c] = p2p_dma_now_s() - t0;
+		ASSERT_STREQ(dev, nvme.pci);
+	}
+	/* The CMB that came back last works: the CPU and the NVMe's DMA see the same bytes in it. */
+	{
+		uint8_t *cmb = mmap(NULL, CMB_IO, PROT_READ | PROT_WRITE, MAP_SHARED, fd, P2PMM_MMAP_OFFSET(st));
+		uint8_t *ram = mmap(NULL, CMB_IO, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		int disk = open(nvme.blk, O_RDWR | O_DIRECT | O_CLOEXEC);
+
+		ASSERT_NE(MAP_FAILED, cmb) TH_LOG("static mmap after the last return: %s", strerror(errno));
+		ASSERT_NE(MAP_FAILED, ram);
+		ASSERT_LE(0, disk) TH_LOG("%s: %s", nvme.blk, strerror(errno));
+		fill(cmb, CMB_IO, 91);
+		EXPECT_EQ((ssize_t)CMB_IO, pwrite(disk, cmb, CMB_IO, 0)) TH_LOG("write from the CMB: %s", strerror(errno));
+		EXPECT_EQ((ssize_t)CMB_IO, pread(disk, ram, CMB_IO, 0)) TH_LOG("read: %s", strerror(errno));
+		EXPECT_EQ(0, wrong(ram, CMB_IO, 91));
+		fill(ram, CMB_IO, 92);
+		EXPECT_EQ((ssize_t)CMB_IO, pwrite(disk, ram, CMB_IO, 0)) TH_LOG("write: %s", strerror(errno));
+		EXPECT_EQ((ssize_t)CMB_IO, pread(disk, cmb, CMB_IO, 0)) TH_LOG("read into the CMB: %s", strerror(errno));
+		EXPECT_EQ(0, wrong(cmb, CMB_IO, 92));
+		close(disk);
+		munmap(cmb, CMB_IO);
+		munmap(ram, CMB_IO);
+	}
+	/* And out once more: the other tests know the topology without it. */
+	ASSERT_EQ(0, remove_device(fd, CMB_ID, dev, &t0)) TH_LOG("%s still there %.0f s after device_del", dev, WAIT_S);
+	summary(dev, "the CMB NVMe ", cycles, revoke_ms, back_s);
 	close(fd);
 }
 
