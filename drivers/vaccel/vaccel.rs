@@ -15,20 +15,70 @@
 //! the registrations, the managed pages are evicted to system memory, and p2pdma revokes the static
 //! memory.
 //!
+//! vaccel also shows a Rust driver lending a copy engine ([`p2pmm::LentEngine`]): a QEMU `edu`
+//! device bound to it (only by `driver_override`: it is not in the id table, so the C sample
+//! keeps the default VM's) is lent to the managed memory of the vaccel in its slot, which then
+//! moves pages to and from its peers by the `edu`'s DMA (`edu.rs`). Unbinding the `edu` takes it
+//! back.
+//!
+//! Lock order: [`MEMORIES`] -> a [`p2pmm::LentEngine`]'s list of providers -> p2pmm's locks (its
+//! copy engine mutex: lending and taking back wait for a copy in progress) -> the `edu`'s mutex
+//! (held across its DMAs).
+//!
 //! It is a module of its own, `p2pmm_vaccel.ko`, a user of p2pmm and not a part of it: it registers
 //! its memory through `include/linux/p2pmm.h`, the C API `p2pmm.ko` exports to every driver
 //! (namespace `P2PMM`), by way of the Rust binding `include/rust/p2pmm.rs`; it compiles no source
 //! of `mm/`.
 
-use kernel::{device::Core, pci, prelude::*};
+use kernel::{
+    device::Core,
+    dma::{Device as _, DmaMask},
+    pci,
+    prelude::*,
+    sync::aref::ARef,
+};
 
 #[path = "../../include/rust/p2pmm.rs"]
 pub mod p2pmm;
 
 pub mod bar_split;
+pub mod edu;
 
-kernel::module_pci_driver! {
-    type: VaccelDriver,
+kernel::sync::global_lock! {
+    // SAFETY: Initialised by `VaccelModule::init` before it registers the driver: no probe comes
+    // earlier.
+    unsafe(uninit) static MEMORIES: Mutex<KVec<Memory>> = KVec::new();
+}
+
+/// A bound vaccel's managed provider, which an `edu` in its slot lends its engine to. Lock order:
+/// [`MEMORIES`] -> the engine's list of providers -> p2pmm's locks.
+struct Memory {
+    pdev: ARef<pci::Device>,
+    managed: u32,
+}
+
+/// The module: the driver, and the list of memories an engine may be lent to.
+#[pin_data]
+struct VaccelModule {
+    #[pin]
+    _driver: kernel::driver::Registration<pci::Adapter<VaccelDriver>>,
+}
+
+impl kernel::InPlaceModule for VaccelModule {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        // SAFETY: Once, before the driver is registered below.
+        unsafe { MEMORIES.init() };
+        try_pin_init!(Self {
+            _driver <- kernel::driver::Registration::new(
+                <Self as kernel::ModuleMetadata>::NAME,
+                module,
+            ),
+        })
+    }
+}
+
+module! {
+    type: VaccelModule,
     name: "p2pmm_vaccel",
     authors: ["The p2pmm developers"],
     description: "Virtual accelerator (QEMU ivshmem-plain) offering its BAR through p2pmm",
@@ -50,11 +100,40 @@ kernel::module_pci_driver! {
 /// The BAR of `ivshmem-plain` that maps the shared memory (BAR 0 holds registers, BAR 1 MSI-X).
 const VRAM_BAR: u32 = 2;
 
-/// One bound vaccel device: its providers, unregistered when it unbinds (managed first, so its
-/// pages go back to system memory while the static memory is still there).
-pub struct Vaccel {
-    _managed: Option<p2pmm::Registration>,
-    _static: p2pmm::Registration,
+/// One bound device: a vaccel with its providers, or an `edu` with its engine.
+pub enum Vaccel<'bound> {
+    /// Its providers, unregistered when it unbinds (managed first, so its pages go back to system
+    /// memory while the static memory is still there).
+    Memory {
+        /// Dropped first.
+        managed: Option<p2pmm::Registration>,
+        /// Dropped last.
+        stat: p2pmm::Registration,
+    },
+    /// The copy engine, taken back from every provider when it unbinds.
+    Engine(Pin<KBox<p2pmm::LentEngine<edu::Edu<'bound>>>>),
+}
+
+impl Drop for Vaccel<'_> {
+    fn drop(&mut self) {
+        if let Vaccel::Memory {
+            managed: Some(m), ..
+        } = self
+        {
+            // No engine is lent to it from now on; p2pmm forgets one lent before when it goes.
+            let mut memories = MEMORIES.lock();
+            memories.retain(|mem| mem.managed != m.id());
+            // The last one gives the list's memory back: nothing frees the static at unload.
+            if memories.is_empty() {
+                *memories = KVec::new();
+            }
+        }
+    }
+}
+
+/// Whether two functions are in one slot (bus and device number; `dev_id` is bus << 8 | devfn).
+fn same_slot(a: &pci::Device, b: &pci::Device) -> bool {
+    a.dev_id() >> 3 == b.dev_id() >> 3
 }
 
 /// The driver.
@@ -69,16 +148,53 @@ kernel::pci_device_table!(
     )]
 );
 
+impl VaccelDriver {
+    /// Probes an `edu` (bound by `driver_override`) and lends its engine to the vaccels of its
+    /// slot.
+    fn probe_engine<'bound>(pdev: &'bound pci::Device<Core<'_>>) -> Result<Vaccel<'bound>> {
+        pdev.enable_device_mem()?;
+        // SAFETY: In probe, before the device does any DMA mapping or allocation.
+        unsafe { pdev.dma_set_mask_and_coherent(DmaMask::new::<64>())? };
+        pdev.set_master();
+        let bar = pdev.iomap_region_sized::<{ edu::BAR_LEN }>(0, c"p2pmm_vaccel")?;
+        let engine = KBox::pin_init(
+            p2pmm::LentEngine::new(pdev.as_ref(), edu::Edu::new(bar)?),
+            GFP_KERNEL,
+        )?;
+        let memories = MEMORIES.lock();
+        for mem in memories.iter().filter(|mem| same_slot(&mem.pdev, pdev)) {
+            engine.as_ref().lend(&mem.pdev, mem.managed)?;
+        }
+        drop(memories);
+        dev_info!(
+            pdev,
+            "vaccel: copy engine, lent to {} managed provider(s) of its slot\n",
+            engine.lent()
+        );
+        Ok(Vaccel::Engine(engine))
+    }
+}
+
 impl pci::Driver for VaccelDriver {
     type IdInfo = ();
-    type Data<'bound> = Vaccel;
+    type Data<'bound> = Vaccel<'bound>;
 
     const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
 
     fn probe<'bound>(
         pdev: &'bound pci::Device<Core<'_>>,
-        _info: Option<&'bound Self::IdInfo>,
+        info: Option<&'bound Self::IdInfo>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        // Not in the id table: bound only by `driver_override` (the PCI core then gives no id).
+        if info.is_none() {
+            let is_edu =
+                pdev.vendor_id().as_raw() == edu::VENDOR && pdev.device_id() == edu::DEVICE;
+            return if is_edu {
+                Self::probe_engine(pdev)
+            } else {
+                Err(ENODEV)
+            };
+        }
         pdev.enable_device_mem()?;
         pdev.set_master();
         let bar_len = pdev.resource_len(VRAM_BAR)?;
@@ -130,9 +246,19 @@ impl pci::Driver for VaccelDriver {
             static_mem.id(),
             managed.as_ref().map_or(0, |_| managed_len >> 20)
         );
-        Ok(Vaccel {
-            _managed: managed,
-            _static: static_mem,
+        if let Some(m) = &managed {
+            let pdev: &pci::Device = pdev;
+            MEMORIES.lock().push(
+                Memory {
+                    pdev: pdev.into(),
+                    managed: m.id(),
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(Vaccel::Memory {
+            managed,
+            stat: static_mem,
         })
     }
 }

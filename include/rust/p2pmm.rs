@@ -6,12 +6,20 @@
 //! `p2pmm.ko` exports (namespace `P2PMM`). A driver compiles this file into its own crate
 //! (`#[path]` to `include/rust/p2pmm.rs`, as a C driver includes the header) and imports the
 //! namespace (`imports_ns: ["P2PMM"]` in its `module!`). What it offers is the header's, with
-//! ownership: a [`Registration`] is a provider that goes away when it is dropped, an [`Importer`]
-//! a device's import of a process's range that ends when it is dropped.
+//! ownership: a [`Registration`] is a provider that goes away when it is dropped, a [`LentEngine`]
+//! a device's copy engine that is taken back from every provider it was lent to when it is
+//! dropped, an [`Importer`] a device's import of a process's range that ends when it is dropped.
 
-use core::ptr::NonNull;
+use core::{marker::PhantomPinned, ptr::NonNull};
 use kernel::ffi::{c_int, c_uint, c_ulong, c_void};
-use kernel::{device::Bound, mm::MmWithUser, pci, prelude::*, sync::aref::ARef};
+use kernel::{
+    device::Bound,
+    mm::MmWithUser,
+    new_mutex, pci,
+    prelude::*,
+    sync::{aref::ARef, Mutex},
+    types::Opaque,
+};
 
 // The functions of `include/linux/p2pmm.h` this binding wraps, declared once. `struct pci_dev`,
 // `struct device`, `struct mm_struct` and `struct p2pmm_importer` are `void *` here: the first
@@ -21,6 +29,7 @@ extern "C" {
     fn p2pmm_register_static(pdev: *mut c_void, bar: c_int, size: u64, offset: u64) -> c_int;
     fn p2pmm_register_managed(pdev: *mut c_void, bar: c_int, size: u64, offset: u64) -> c_int;
     fn p2pmm_unregister(pdev: *mut c_void, id: u32) -> c_int;
+    fn p2pmm_set_copy_engine(pdev: *mut c_void, id: u32, engine: *mut RawCopyEngine) -> c_int;
     fn p2pmm_importer_create(
         dev: *mut c_void,
         mm: *mut c_void,
@@ -47,6 +56,13 @@ struct RawImporterOps {
     invalidate: Option<unsafe extern "C" fn(*mut c_void, c_ulong, c_ulong)>,
     invalidate_start: Option<unsafe extern "C" fn(*mut c_void, c_ulong, c_ulong) -> bool>,
     invalidate_finish: Option<unsafe extern "C" fn(*mut c_void, c_ulong, c_ulong)>,
+}
+
+/// `struct p2pmm_copy_engine` of the header, field for field (`dev` is a `struct device *`).
+#[repr(C)]
+struct RawCopyEngine {
+    dev: *mut c_void,
+    copy: Option<unsafe extern "C" fn(*mut RawCopyEngine, *const CopyPage, c_uint) -> c_int>,
 }
 
 // `dma_addr_t` is 64 bits wide where p2pmm builds (x86-64): `map` hands the C side `u64`s.
@@ -146,6 +162,183 @@ impl Drop for Registration {
         // SAFETY: `id` was registered on `pdev` (type invariant); the driver is still bound (the
         // value lives in its per-device data, dropped at unbind before devres releases the BAR).
         let _ = unsafe { p2pmm_unregister(raw(&self.pdev), self.id) };
+    }
+}
+
+/// One page for a [`CopyEngine`] to copy, `struct p2pmm_copy` of the header: `PAGE_SIZE` bytes
+/// from `src` to `dst`, both DMA addresses of the engine's device (p2pmm mapped them for it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyPage {
+    /// Where to.
+    pub dst: u64,
+    /// Where from.
+    pub src: u64,
+}
+
+/// A device's DMA engine that copies memory to memory. Lent to managed providers through a
+/// [`LentEngine`], it moves their pages to and from peer providers instead of the CPU.
+pub trait CopyEngine: Send + Sync {
+    /// Copies every page of `pages` and returns when all are done. An error means some copy may
+    /// not have happened: p2pmm then copies the whole batch with the CPU. Called in process
+    /// context with the pages' locks held, may sleep; at most 256 pages at once; copies for
+    /// several providers may come at once (an engine serialises itself).
+    fn copy(&self, pages: &[CopyPage]) -> Result;
+}
+
+/// A [`CopyEngine`] of a device, as the header's `struct p2pmm_copy_engine`, which its driver
+/// lends to managed providers ([`LentEngine::lend`]). Dropping it takes it back from each of them
+/// first, waiting for a copy in progress, so p2pmm never calls an engine that is gone.
+///
+/// # Examples
+///
+/// An engine is lent only to a managed provider its device has: p2pmm refuses others, and an
+/// engine lent to none is simply dropped. (`drivers/vaccel/vaccel.rs` lends QEMU's `edu` to the
+/// accelerator memory of its slot.)
+///
+/// ```
+/// use crate::{
+///     p2pmm_binding::{CopyEngine, CopyPage, LentEngine},
+///     pci_p2p,
+/// };
+/// use kernel::{pci, prelude::*, sync::aref::ARef};
+///
+/// // An engine that never copies: p2pmm would copy with the CPU instead.
+/// struct Broken;
+///
+/// impl CopyEngine for Broken {
+///     fn copy(&self, _pages: &[CopyPage]) -> Result {
+///         Err(EIO)
+///     }
+/// }
+///
+/// let mut first = None;
+/// pci_p2p::for_each(|pdev| {
+///     if first.is_none() {
+///         first = Some(ARef::<pci::Device>::from(pdev));
+///     }
+/// });
+/// let pdev = first.ok_or(ENODEV)?;
+/// // An engine without pinned state is its own initializer (a `Result` of it).
+/// let engine = LentEngine::new(pdev.as_ref(), Ok::<_, Error>(Broken));
+/// let engine = KBox::pin_init(engine, GFP_KERNEL)?;
+/// // Provider ids start at 1: there is no provider 0, on this device or any.
+/// assert_eq!(engine.as_ref().lend(&pdev, 0), Err(ENOENT));
+/// assert_eq!(engine.lent(), 0);
+/// assert_eq!(engine.engine().copy(&[]), Err(EIO));
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// # Invariants
+///
+/// `raw` holds a pointer to `dev`'s `struct device` (which `dev` keeps alive) and
+/// [`LentEngine::copy_callback`]; the providers in `lent` are the only ones that may hold a
+/// pointer to `raw`, and this value's drop takes it back from each of them.
+#[pin_data(PinnedDrop)]
+pub struct LentEngine<E: CopyEngine> {
+    #[pin]
+    raw: Opaque<RawCopyEngine>,
+    dev: ARef<kernel::device::Device>,
+    #[pin]
+    lent: Mutex<KVec<(ARef<pci::Device>, u32)>>,
+    #[pin]
+    engine: E,
+    #[pin]
+    _pin: PhantomPinned,
+}
+
+// SAFETY: `raw` is written only while the value is initialized and then only read (by p2pmm, from
+// any thread, as the header allows); `dev` and `lent` may be used from any thread; `E` is `Send`.
+unsafe impl<E: CopyEngine> Send for LentEngine<E> {}
+// SAFETY: As above; `E` is `Sync`, and `lent` is behind its mutex.
+unsafe impl<E: CopyEngine> Sync for LentEngine<E> {}
+
+impl<E: CopyEngine> LentEngine<E> {
+    /// The engine of `dev`, the DMA master p2pmm maps every address for; lent to no provider yet.
+    pub fn new(
+        dev: &kernel::device::Device,
+        engine: impl PinInit<E, Error>,
+    ) -> impl PinInit<Self, Error> {
+        let raw_dev = core::ptr::from_ref(dev).cast_mut().cast::<c_void>();
+        let held = ARef::from(dev);
+        // INVARIANT: `raw` points to `dev`'s device, held by `held`, and to the copy callback; lent
+        // to none.
+        try_pin_init!(Self {
+            raw: Opaque::new(RawCopyEngine {
+                dev: raw_dev,
+                copy: Some(Self::copy_callback),
+            }),
+            dev: held,
+            lent <- new_mutex!(KVec::new(), "p2pmm_lent_engine"),
+            engine <- engine,
+            _pin: PhantomPinned,
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+
+    /// The device whose DMA the engine is.
+    pub fn device(&self) -> &kernel::device::Device {
+        &self.dev
+    }
+
+    /// How many providers it was lent to.
+    pub fn lent(&self) -> usize {
+        self.lent.lock().len()
+    }
+
+    /// Lends the engine to managed provider `id` of `pdev` (`p2pmm_set_copy_engine()`): moves
+    /// between that provider and its peers use it from now on, until this value is dropped or the
+    /// provider goes. `ENOENT` if `pdev` has no provider `id`, `EINVAL` if it is not a managed
+    /// provider, `ENOMEM`.
+    pub fn lend(self: Pin<&Self>, pdev: &pci::Device, id: u32) -> Result {
+        let mut lent = self.lent.lock();
+        lent.reserve(1, GFP_KERNEL)?;
+        // SAFETY: `raw` is pinned, points to a live device and the copy callback (type
+        // invariant), and stays valid until this value is dropped; the drop takes it back from
+        // `pdev`'s provider `id`, recorded below, before `raw` goes.
+        kernel::error::to_result(unsafe { p2pmm_set_copy_engine(raw(pdev), id, self.raw.get()) })?;
+        // INVARIANT: the provider that may now hold `raw` is recorded. Within the reserved room.
+        lent.push_within_capacity((ARef::from(pdev), id))
+            .map_err(|_| ENOMEM)
+    }
+
+    /// # Safety
+    ///
+    /// Called by p2pmm only, with `raw` the `raw` of a [`LentEngine`] lent to one of its providers
+    /// and `copies` `n` pages.
+    unsafe extern "C" fn copy_callback(
+        raw: *mut RawCopyEngine,
+        copies: *const CopyPage,
+        n: c_uint,
+    ) -> c_int {
+        // `Opaque<T>` is `#[repr(transparent)]` over `T`.
+        let field = raw.cast::<Opaque<RawCopyEngine>>();
+        // SAFETY: `raw` is the field of a `LentEngine`, alive while it is lent (this function's
+        // contract and the type invariant).
+        let this = unsafe { &*kernel::container_of!(field, Self, raw) };
+        // SAFETY: p2pmm passes `n` pages at `copies` (this function's contract).
+        let pages = unsafe { core::slice::from_raw_parts(copies, n as usize) };
+        match this.engine.copy(pages) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+}
+
+#[pinned_drop]
+impl<E: CopyEngine> PinnedDrop for LentEngine<E> {
+    fn drop(self: Pin<&mut Self>) {
+        for (pdev, id) in self.lent.lock().drain_all() {
+            // A provider that went meanwhile (`ENOENT`) forgot the engine already. One whose id was
+            // reused on the same device has its engine taken back too.
+            // SAFETY: `pdev` is a live device (referenced); taking an engine back needs nothing
+            // more, and waits for the copy in progress.
+            let _ = unsafe { p2pmm_set_copy_engine(raw(&pdev), id, core::ptr::null_mut()) };
+        }
     }
 }
 

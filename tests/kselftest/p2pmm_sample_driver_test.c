@@ -10,9 +10,11 @@
  * slot) to the managed memory of function 0: pages that move between it and a peer provider below the switch are
  * copied by the engine, in both directions; a failing engine and a peer the engine cannot reach (across the host
  * bridge) leave the copy to the CPU. The providers' copied_by_engine and copied_by_cpu counters tell which one did,
- * and every byte is compared.
+ * and every byte is compared. The third lends the same engine from a Rust driver: p2pmm_vaccel, given the edu by
+ * driver_override, lends it to the vaccel of its slot through include/rust/p2pmm.rs, and takes it back when the
+ * edu unbinds.
  *
- * Needs p2pmm.ko and p2pmm_sample.ko loaded on the default VM topology; run as root.
+ * Needs p2pmm.ko, p2pmm_vaccel.ko and p2pmm_sample.ko loaded on the default VM topology; run as root.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,6 +56,17 @@ static void driver_of(const char *dev, char *out, size_t len)
 }
 
 /* Binds `dev` to `driver` (unbinding it from `from` first), by driver_override. 0 or -1. */
+/* Has the PCI core probe unbound @dev for @driver alone (its driver_override), or for any driver ("\n"). */
+static int rebind_unbound(const char *dev, const char *driver)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), PCI "/devices/%s/driver_override", dev);
+	if (p2p_dma_write_file(path, driver))
+		return -1;
+	return p2p_dma_write_file(PCI "/drivers_probe", dev);
+}
+
 static int rebind(const char *dev, const char *from, const char *driver)
 {
 	char path[PATH_MAX];
@@ -61,10 +74,7 @@ static int rebind(const char *dev, const char *from, const char *driver)
 	snprintf(path, sizeof(path), PCI "/drivers/%s/unbind", from);
 	if (p2p_dma_write_file(path, dev))
 		return -1;
-	snprintf(path, sizeof(path), PCI "/devices/%s/driver_override", dev);
-	if (p2p_dma_write_file(path, driver))
-		return -1;
-	return p2p_dma_write_file(PCI "/drivers_probe", dev);
+	return rebind_unbound(dev, driver);
 }
 
 TEST(a_driver_outside_p2pmm_offers_its_memory)
@@ -180,42 +190,66 @@ static int traced(const char *what)
 		EXPECT_EQ(c0 + (by_cpu), provider_count(to, "copied_by_cpu"));                       \
 	} while (0)
 
-TEST(a_copy_engine_moves_pages_between_providers)
+/*
+ * The copy engine of the default VM (the edu, which p2pmm_sample drives) in @edu, the accelerator of its slot
+ * (function 0) in @dev, and a managed provider below the switch beside it (@peer) and one across the host bridge
+ * (@far): NULL, or what is missing.
+ */
+static const char *engine_rig(int fd, char *edu, char *dev, uint32_t *peer, uint32_t *far)
 {
 	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
-	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC), n;
-	uint32_t st, managed, peer = 0, far = 0;
-	char edu[32], dev[32], drv[64], path[PATH_MAX], line[64];
-	uint8_t *data;
+	char drv[64];
+	int n;
 
-	ASSERT_LE(0, fd);
-	p2pmm_find_pci("0x1234", "0x11e8", edu, sizeof(edu));
-	ASSERT_NE(0, edu[0]) TH_LOG("no edu device (the default VM has one beside the switch accelerator)");
+	*peer = *far = 0;
+	p2pmm_find_pci("0x1234", "0x11e8", edu, 32);
+	if (!edu[0])
+		return "no edu device (the default VM has one beside the switch accelerator)";
 	driver_of(edu, drv, sizeof(drv));
-	ASSERT_STREQ("p2pmm_sample", drv) TH_LOG("p2pmm_sample drives %s as its copy engine", edu);
-	/* The accelerator's memory: function 0 of the engine's slot. */
-	snprintf(dev, sizeof(dev), "%.*s0", (int)strlen(edu) - 1, edu);
+	if (strcmp(drv, "p2pmm_sample"))
+		return "the edu is not p2pmm_sample's";
+	snprintf(dev, 32, "%.*s0", (int)strlen(edu) - 1, edu);
 	n = list_providers(fd, p, P2P_DMA_MAX_PROVIDERS);
-	ASSERT_LT(0, n);
 	for (int i = 0; i < n && i < P2P_DMA_MAX_PROVIDERS; i++) {
 		if (p[i].kind != P2PMM_PROVIDER_MANAGED || !strcmp(p[i].device, dev))
 			continue;
 		if (share_bridge(dev, p[i].device) == 1)
-			peer = p[i].id;
+			*peer = p[i].id;
 		else
-			far = p[i].id;
+			*far = p[i].id;
 	}
-	ASSERT_NE(0, peer) TH_LOG("no managed provider below the switch beside %s", dev);
-	ASSERT_NE(0, far) TH_LOG("no managed provider across the host bridge");
+	if (!*peer)
+		return "no managed provider below the switch beside the edu's accelerator";
+	return *far ? NULL : "no managed provider across the host bridge";
+}
+
+/* The copy_engine file of provider @id in @line: 0 or -1. */
+static int engine_of(uint32_t id, char *line, size_t len)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/copy_engine", id);
+	return p2p_dma_read_line(path, line, len);
+}
+
+TEST(a_copy_engine_moves_pages_between_providers)
+{
+	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
+	uint32_t st, managed, peer, far;
+	char edu[32], dev[32], path[PATH_MAX], line[96];
+	const char *why;
+	uint8_t *data;
+
+	ASSERT_LE(0, fd);
+	why = engine_rig(fd, edu, dev, &peer, &far);
+	ASSERT_EQ(NULL, why) TH_LOG("%s", why);
 
 	ASSERT_EQ(0, rebind(dev, "p2pmm_vaccel", "p2pmm_sample")) TH_LOG("%s: %s", dev, strerror(errno));
 	ASSERT_LT(0, p2pmm_providers_of(fd, dev, &st, &managed));
 	ASSERT_NE(0, managed);
-	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/copy_engine", managed);
-	ASSERT_EQ(0, p2p_dma_read_line(path, line, sizeof(line)));
+	ASSERT_EQ(0, engine_of(managed, line, sizeof(line)));
 	EXPECT_STREQ(edu, line);
-	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/copy_engine", peer);
-	ASSERT_EQ(0, p2p_dma_read_line(path, line, sizeof(line)));
+	ASSERT_EQ(0, engine_of(peer, line, sizeof(line)));
 	EXPECT_STREQ("none", line);
 
 	data = mmap(NULL, ENGINE_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -251,6 +285,62 @@ TEST(a_copy_engine_moves_pages_between_providers)
 	ASSERT_LT(0, p2pmm_providers_of(fd, dev, &st, &managed));
 	EXPECT_NE(0, managed);
 	munmap(data, ENGINE_LEN);
+	close(fd);
+}
+
+/*
+ * The same engine lent by a Rust driver: the edu handed to p2pmm_vaccel (by driver_override; it is not in vaccel's
+ * id table) is lent, through include/rust/p2pmm.rs's LentEngine, to the managed memory of the vaccel in its slot.
+ * Moves to and from the peer are the engine's; when the edu unbinds, vaccel's drop takes it back, and the CPU
+ * copies again. Then p2pmm_sample gets the edu back.
+ */
+TEST(a_rust_driver_lends_its_copy_engine)
+{
+	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
+	uint32_t st, managed, peer, far;
+	char edu[32], dev[32], line[64];
+	const char *why;
+	uint8_t *data;
+
+	ASSERT_LE(0, fd);
+	why = engine_rig(fd, edu, dev, &peer, &far);
+	ASSERT_EQ(NULL, why) TH_LOG("%s", why);
+	ASSERT_LT(0, p2pmm_providers_of(fd, dev, &st, &managed));
+	ASSERT_NE(0, managed) TH_LOG("%s has no managed provider", dev);
+	ASSERT_EQ(0, engine_of(managed, line, sizeof(line)));
+	ASSERT_STREQ("none", line);
+
+	ASSERT_EQ(0, rebind(edu, "p2pmm_sample", "p2pmm_vaccel")) TH_LOG("%s: %s", edu, strerror(errno));
+	driver_of(edu, line, sizeof(line));
+	ASSERT_STREQ("p2pmm_vaccel", line);
+	ASSERT_EQ(0, engine_of(managed, line, sizeof(line)));
+	EXPECT_STREQ(edu, line);
+	ASSERT_EQ(0, engine_of(peer, line, sizeof(line)));
+	EXPECT_STREQ("none", line);
+
+	data = mmap(NULL, ENGINE_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, data);
+	p2p_dma_fill(data, ENGINE_LEN, 73);
+	MOVE_AND_COUNT(fd, data, peer, 0, 0);
+	/* Peer to the engine's memory: the engine pulls; and back: it pushes. */
+	MOVE_AND_COUNT(fd, data, managed, ENGINE_LEN / 4096, 0);
+	MOVE_AND_COUNT(fd, data, peer, ENGINE_LEN / 4096, 0);
+	/* The CPU's read faults the pages back to system memory. */
+	EXPECT_EQ(-1, p2p_dma_mismatch(data, ENGINE_LEN, 73)) TH_LOG("data after the engine's copies");
+
+	/* The edu goes: the engine is taken back, and the CPU copies. */
+	ASSERT_EQ(0, p2p_dma_write_file(PCI "/drivers/p2pmm_vaccel/unbind", edu));
+	ASSERT_EQ(0, engine_of(managed, line, sizeof(line)));
+	EXPECT_STREQ("none", line);
+	MOVE_AND_COUNT(fd, data, peer, 0, 0);
+	MOVE_AND_COUNT(fd, data, managed, 0, ENGINE_LEN / 4096);
+	EXPECT_EQ(-1, p2p_dma_mismatch(data, ENGINE_LEN, 73)) TH_LOG("data after every move");
+	munmap(data, ENGINE_LEN);
+
+	/* p2pmm_sample, which has the edu in its ids, gets its engine back. */
+	ASSERT_EQ(0, rebind_unbound(edu, "\n")) TH_LOG("%s: %s", edu, strerror(errno));
+	driver_of(edu, line, sizeof(line));
+	EXPECT_STREQ("p2pmm_sample", line);
 	close(fd);
 }
 
