@@ -201,7 +201,6 @@ extern "C" {
     pub fn p2pmm_pci_next(from: *mut c_void) -> *mut c_void;
     pub fn p2pmm_pci_owns_p2pdma_pfn(pdev: *mut c_void, pfn: usize) -> bool;
     pub fn p2pmm_pid_mm(nr: c_int, err: *mut c_int) -> *mut c_void;
-    pub fn p2pmm_capable_ptrace() -> bool;
     pub fn p2pmm_current_tgid() -> c_int;
     pub fn p2pmm_p2p_watch_unbind(
         unbinding: unsafe extern "C" fn(*mut c_void),

@@ -9,6 +9,7 @@
 #include <linux/notifier.h>
 #include <linux/capability.h>
 #include <linux/pid.h>
+#include <linux/ptrace.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/task.h>
 #include <linux/percpu-refcount.h>
@@ -301,28 +302,50 @@ void p2pmm_p2p_unwatch_unbind(void)
 }
 
 /*
- * The address space of process `nr` (in the caller's pid namespace), with a reference (mmget) the caller drops
- * with mmput(); NULL with *err = -ESRCH if there is no such process or it has no address space.
+ * Whether the caller may look at @task's memory: it has CAP_SYS_PTRACE, or one of its threads traces @task
+ * (ptrace(2) attached to it, which passed the ptrace access check, LSMs included, when it attached). That is a
+ * subset of the ptrace access rules: mm_access(), which checks PTRACE_MODE_READ without an attachment, is not
+ * exported to modules.
+ */
+static bool p2pmm_may_inspect(struct task_struct *task)
+{
+	struct task_struct *tracer;
+	bool traced;
+
+	if (capable(CAP_SYS_PTRACE))
+		return true;
+	rcu_read_lock();
+	tracer = ptrace_parent(task);
+	traced = tracer && same_thread_group(tracer, current);
+	rcu_read_unlock();
+	return traced;
+}
+
+/*
+ * The address space of process `nr` (in the caller's pid namespace), if the caller may look at it
+ * (p2pmm_may_inspect()), with a reference (mmget) the caller drops with mmput(). NULL with *err = -ESRCH if there
+ * is no such process or it has no address space, -EPERM if the caller may not look at it.
  */
 struct mm_struct *p2pmm_pid_mm(int nr, int *err)
 {
 	struct task_struct *task;
-	struct mm_struct *mm;
+	struct mm_struct *mm = NULL;
 	struct pid *pid;
 
 	pid = find_get_pid(nr);
 	task = pid ? get_pid_task(pid, PIDTYPE_TGID) : NULL;
 	put_pid(pid);
-	mm = task ? get_task_mm(task) : NULL;
-	if (task)
-		put_task_struct(task);
-	*err = mm ? 0 : -ESRCH;
+	*err = -ESRCH;
+	if (!task)
+		return NULL;
+	if (p2pmm_may_inspect(task))
+		mm = get_task_mm(task);
+	else
+		*err = -EPERM;
+	put_task_struct(task);
+	if (mm)
+		*err = 0;
 	return mm;
-}
-
-bool p2pmm_capable_ptrace(void)
-{
-	return capable(CAP_SYS_PTRACE);
 }
 
 int p2pmm_current_tgid(void)

@@ -46,7 +46,6 @@ bool p2pmm_pci_owns_p2pdma_pfn(struct pci_dev *pdev, unsigned long pfn);
 int p2pmm_p2p_watch_unbind(void (*unbinding)(struct pci_dev *pdev), void (*unbound)(struct pci_dev *pdev));
 void p2pmm_p2p_unwatch_unbind(void);
 struct mm_struct *p2pmm_pid_mm(int nr, int *err);
-bool p2pmm_capable_ptrace(void);
 int p2pmm_current_tgid(void);
 
 #endif /* P2PMM_P2P_GLUE_H */

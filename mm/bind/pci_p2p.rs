@@ -11,9 +11,9 @@
 //! around it.
 
 use crate::ffi::{
-    p2pmm_capable_ptrace, p2pmm_current_tgid, p2pmm_p2p_add_resource, p2pmm_p2p_has_mem,
-    p2pmm_p2p_publish, p2pmm_p2p_route, p2pmm_p2p_unwatch_unbind, p2pmm_p2p_watch_unbind,
-    p2pmm_pci_get, p2pmm_pci_name, p2pmm_pci_next, p2pmm_pci_owns_p2pdma_pfn, p2pmm_pid_mm,
+    p2pmm_current_tgid, p2pmm_p2p_add_resource, p2pmm_p2p_has_mem, p2pmm_p2p_publish,
+    p2pmm_p2p_route, p2pmm_p2p_unwatch_unbind, p2pmm_p2p_watch_unbind, p2pmm_pci_get,
+    p2pmm_pci_name, p2pmm_pci_next, p2pmm_pci_owns_p2pdma_pfn, p2pmm_pid_mm,
 };
 use crate::pci_name::PciAddr;
 use kernel::{
@@ -200,22 +200,22 @@ pub fn owns_p2p_pfn(pdev: &pci::Device, pfn: usize) -> bool {
     unsafe { p2pmm_pci_owns_p2pdma_pfn(raw(pdev), pfn) }
 }
 
-/// The address space of process `pid` (in the caller's pid namespace); `ESRCH` if there is none.
-/// Whether the caller may look at it is the caller's check.
+/// The address space of process `pid` (in the caller's pid namespace), if the caller may look at
+/// it: it has `CAP_SYS_PTRACE`, or one of its threads traces the process (`ptrace(2)`), else
+/// `EPERM`; `ESRCH` if there is no such process or it has no address space.
 ///
 /// # Examples
 ///
 /// ```
 /// use crate::pci_p2p;
 ///
-/// // init always has an address space.
+/// // A KUnit test runs in a kernel thread, with every capability: init, which always has an
+/// // address space, is open to it.
 /// assert!(pci_p2p::pid_mm(1).is_ok());
 /// assert_eq!(pci_p2p::pid_mm(u32::MAX).err(), Some(ESRCH));
-/// // A KUnit test runs in a kernel thread: it has a pid, every capability, and no address space
-/// // to hand out.
+/// // The thread has a pid and no address space to hand out.
 /// let me = pci_p2p::caller_pid();
 /// assert!(me > 1);
-/// assert!(pci_p2p::caller_may_inspect_others());
 /// assert_eq!(pci_p2p::pid_mm(me).err(), Some(ESRCH));
 /// ```
 pub fn pid_mm(pid: u32) -> Result<ARef<kernel::mm::MmWithUser>> {
@@ -223,16 +223,11 @@ pub fn pid_mm(pid: u32) -> Result<ARef<kernel::mm::MmWithUser>> {
     let mut err: c_int = 0;
     // SAFETY: Plain lookup; a non-null result carries an `mmget` reference.
     let mm = unsafe { p2pmm_pid_mm(nr, &mut err) };
-    let mm = core::ptr::NonNull::new(mm.cast::<kernel::mm::MmWithUser>()).ok_or(ESRCH)?;
+    let mm = core::ptr::NonNull::new(mm.cast::<kernel::mm::MmWithUser>())
+        .ok_or_else(|| kernel::error::Error::from_errno(err))?;
     // SAFETY: `mm` is a live `struct mm_struct` with a user reference (`mmget`) that the `ARef` now
     // owns; `MmWithUser` wraps it transparently and drops that reference with `mmput`.
     Ok(unsafe { ARef::from_raw(mm) })
-}
-
-/// Whether the caller may look at other processes' memory (`CAP_SYS_PTRACE`).
-pub fn caller_may_inspect_others() -> bool {
-    // SAFETY: Plain call on the current task.
-    unsafe { p2pmm_capable_ptrace() }
 }
 
 /// The caller's process id (thread group id) in its pid namespace.

@@ -213,7 +213,7 @@ su -s /bin/sh nobody -c "$CTL query --pid $holder --addr $haddr --len $hlen" >"$
 rc=$?
 chmod "$mode" /dev/p2pmm
 check query_other_process_unprivileged_eperm '[ $rc = 1 ] && one_line_stderr &&
-	grep -q "^p2pmmctl: --pid $holder: P2PMM_IOC_QUERY: operation not permitted (EPERM); another process.s memory needs CAP_SYS_PTRACE$" "$T/err"'
+	grep -q "^p2pmmctl: --pid $holder: P2PMM_IOC_QUERY: operation not permitted (EPERM); another process.s memory needs CAP_SYS_PTRACE or tracing it$" "$T/err"'
 kill "$holder" 2>/dev/null
 wait "$holder" 2>/dev/null
 check cgroups_charge_leaves_with_the_holder '[ "$(grep "^p2pmm/$near/managed " "$CG/dmem.current")" = "p2pmm/$near/managed 0" ] && rmdir "$CG"'

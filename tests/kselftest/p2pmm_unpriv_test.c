@@ -4,7 +4,7 @@
  * Documentation/p2pmm/admin.rst's udev rule does (root:GROUP, 0660); a member without any capability then uses its
  * own memory (static mmap, zeroed; migration there and back; advice; a query of itself), while a non-member cannot
  * open the node and a member cannot look at another process's placement, map through the sysfs `allocate` file or
- * read p2pmm's debugfs. The node's mode and owner are restored afterwards. Needs p2pmm.ko loaded on the default VM
+ * read p2pmm's debugfs; unless it traces that process (ptrace(2)): a tracer sees its tracee's placement. The node's mode and owner are restored afterwards. Needs p2pmm.ko loaded on the default VM
  * topology; run as root (dropping privileges needs them).
  */
 #define _GNU_SOURCE
@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -177,7 +180,7 @@ static int look_elsewhere(void *arg)
 
 	if (fd < 0)
 		return 10;
-	/* Another process's placement needs CAP_SYS_PTRACE. */
+	/* Another process's placement needs CAP_SYS_PTRACE, or to trace it. */
 	if (ioctl(fd, P2PMM_IOC_QUERY, &q) != -1 || errno != EPERM)
 		return 11;
 	/* The allocate file is root's (the node is what the administrator hands out). */
@@ -197,6 +200,66 @@ static int look_elsewhere(void *arg)
 TEST_F(unpriv, a_member_sees_only_what_is_its_own_or_public)
 {
 	EXPECT_EQ(0, as_member(look_elsewhere, &self->st));
+}
+
+/*
+ * A member without capabilities queries a child of its own (same user) whose memory is on a managed provider:
+ * refused (EPERM) until it traces the child (PTRACE_SEIZE, which runs the ptrace access check), then answered.
+ */
+static int look_at_tracee(void *arg)
+{
+	const struct p2pmm_provider_info *mg = arg;
+	uint32_t loc[LEN / PAGE];
+	struct p2pmm_query q = { .size = sizeof(q), .length = LEN, .locations = (uintptr_t)loc };
+	int fd = open(P2PMM_DEV, O_RDWR | O_CLOEXEC), ready[2], rc = 0;
+	uint8_t *m;
+	pid_t child;
+
+	if (fd < 0)
+		return 10;
+	/* setuid() made the process undumpable, which only CAP_SYS_PTRACE may trace: undo that for the child. */
+	if (prctl(PR_SET_DUMPABLE, 1) || pipe(ready))
+		return 11;
+	m = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return 12;
+	child = fork();
+	if (child < 0)
+		return 13;
+	if (!child) {
+		char c = 1;
+
+		memset(m, 0x5a, LEN);
+		if (p2pmm_migrate(fd, m, LEN, mg->id) != (long)(LEN / PAGE))
+			c = 0;
+		if (write(ready[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	{
+		char c = 0;
+
+		if (read(ready[0], &c, 1) != 1 || !c)
+			rc = 14;
+	}
+	q.addr = (uintptr_t)m;
+	q.pid = (uint32_t)child;
+	if (!rc && (ioctl(fd, P2PMM_IOC_QUERY, &q) != -1 || errno != EPERM))
+		rc = 15;
+	if (!rc && ptrace(PTRACE_SEIZE, child, 0, 0))
+		rc = 16;
+	loc[0] = loc[LEN / PAGE - 1] = 0;
+	if (!rc && (ioctl(fd, P2PMM_IOC_QUERY, &q) || loc[0] != mg->id || loc[LEN / PAGE - 1] != mg->id))
+		rc = 17;
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	return rc;
+}
+
+TEST_F(unpriv, a_tracer_sees_its_tracee)
+{
+	EXPECT_EQ(0, as_member(look_at_tracee, &self->mg));
 }
 
 TEST_HARNESS_MAIN

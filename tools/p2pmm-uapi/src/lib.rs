@@ -106,7 +106,9 @@ impl Error {
                 "bad range or advice, or a static provider as preferred location"
             }
             (Call::Mmap, EINVAL) => "not a static provider, or a bad offset",
-            (Ioctl(C::Query), EPERM) => "another process's memory needs CAP_SYS_PTRACE",
+            (Ioctl(C::Query), EPERM) => {
+                "another process's memory needs CAP_SYS_PTRACE or tracing it"
+            }
             (Ioctl(C::Query), ESRCH) => {
                 "no process with that pid (or one without an address space, e.g. a kernel thread)"
             }
@@ -856,7 +858,7 @@ mod tests {
         assert_eq!(
             query(libc::EPERM).to_string(),
             "P2PMM_IOC_QUERY: operation not permitted (EPERM); another process's memory needs \
-             CAP_SYS_PTRACE"
+             CAP_SYS_PTRACE or tracing it"
         );
         assert_eq!(
             query(libc::ESRCH).to_string(),

@@ -168,8 +168,8 @@ enum Cmd {
         json: JsonArg,
     },
     /// Show where each page is (P2PMM_IOC_QUERY): of another process's range with --pid PID --addr
-    /// A --len L (needs CAP_SYS_PTRACE), else a self-test that allocates a buffer and places part
-    /// of it first.
+    /// A --len L (needs CAP_SYS_PTRACE or tracing PID), else a self-test that allocates a buffer
+    /// and places part of it first.
     Query {
         /// Size of the buffer (self-test).
         #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = output::parse_size,
@@ -266,8 +266,8 @@ struct JsonArg {
 /// (P2PMM_IOC_QUERY takes a pid; MIGRATE and ADVISE act on the caller's own address space).
 #[derive(Debug, Args)]
 struct TargetArgs {
-    /// The process whose memory to look at: a pid (query only; needs CAP_SYS_PTRACE), or 'self' for
-    /// the self-test. prefetch and advise act on p2pmmctl's own memory only.
+    /// The process whose memory to look at: a pid (query only; needs CAP_SYS_PTRACE or tracing
+    /// it), or 'self' for the self-test. prefetch and advise act on p2pmmctl's own memory only.
     #[arg(long, value_name = "PID|self", value_parser = parse_pid)]
     pid: Option<PidArg>,
     /// Start of the range in that process, page aligned (query --pid PID; hex with 0x, or decimal).
