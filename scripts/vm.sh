@@ -14,9 +14,9 @@
 #          ├ rp2 ─ nvme "p2pmm-rp2" (no CMB; not P2P-reachable from the switch: q35's host bridge is not whitelisted)
 #          ├ rp3 ─ ivshmem-plain "acc3", 128 MiB BAR2 (a second accelerator, on its own root port; the hot-plug
 #          │       test removes and re-adds it through QEMU's monitor)
-#          └ rp4 ─ empty: the hot-plug test adds an nvme "p2pmm-hp" with a 64 MiB CMB here (QEMU id "cmb4", disk
-#                  node "hpdisk"), removes and re-adds it, and removes it again; 128 MiB of prefetchable window is
-#                  reserved for that CMB
+#          └ rp4 ─ empty: the hot-plug test adds a slot here, an nvme "p2pmm-hp" with a 64 MiB CMB (QEMU id
+#                  "cmb4", disk node "hpdisk") and an edu as function 1 ("edu4"), removes and re-adds it, and
+#                  removes it again; 128 MiB of prefetchable window is reserved for that CMB
 # P2PMM_TOPOLOGY=scale boots the scale VM instead (accelerator-sized memory; log $OUT/vm-$mode-scale.log):
 #   pcie.0 ─ rp1 ─ switch up1 ─┬─ dn1: ivshmem-plain, 16 GiB BAR2 (an accelerator of today's size)
 #                              └─ dn2: ivshmem-plain, 2 GiB BAR2 (its peer)

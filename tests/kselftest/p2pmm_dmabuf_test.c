@@ -31,6 +31,7 @@
 
 #include "kselftest_harness.h"
 #include "p2p_dma.h"
+#include "p2pmm_dmabuf.h"
 #include "p2pmm_fault.h"
 #include "p2pmm_topo.h"
 
@@ -38,45 +39,6 @@
 #define VACCEL "/sys/bus/pci/drivers/p2pmm_vaccel"
 #define PAGE 4096
 #define LEN (64 * PAGE)
-
-/* P2PMM_IOC_DMABUF: the new dma-buf's descriptor, or -errno. */
-static int export_dmabuf(int fd, void *addr, size_t len, uint32_t flags)
-{
-	struct p2pmm_dmabuf d = {
-		.size = sizeof(d), .flags = flags, .addr = (uintptr_t)addr, .length = len, .fd = -1,
-	};
-
-	return ioctl(fd, P2PMM_IOC_DMABUF, &d) ? -errno : d.fd;
-}
-
-/* A new importer of @dmabuf (flags P2PMM_SAMPLE_*): its descriptor, or -errno. */
-static int import_dmabuf(int dmabuf, uint32_t flags)
-{
-	struct p2pmm_sample_import imp = { .fd = dmabuf, .flags = flags };
-	int sfd = open("/dev/p2pmm_sample", O_RDWR | O_CLOEXEC), err;
-
-	if (sfd < 0)
-		return -errno;
-	if (!ioctl(sfd, P2PMM_SAMPLE_IOC_IMPORT, &imp))
-		return sfd;
-	err = errno;
-	close(sfd);
-	return -err;
-}
-
-/* One page between @buf and byte @offset of the importer's dma-buf, by the engine's DMA: 0 or -errno. */
-static int dma_page(int sfd, uint64_t offset, void *buf, int write)
-{
-	struct p2pmm_sample_dma d = { .offset = offset, .buf = (uintptr_t)buf, .write = write };
-
-	return ioctl(sfd, P2PMM_SAMPLE_IOC_DMA, &d) ? -errno : 0;
-}
-
-static int status(int sfd, struct p2pmm_sample_status *st)
-{
-	memset(st, 0xa5, sizeof(*st));
-	return ioctl(sfd, P2PMM_SAMPLE_IOC_STATUS, st) ? -errno : 0;
-}
 
 FIXTURE(dmabuf)
 {

@@ -20,11 +20,15 @@
  * failed only as documented, and when the device is back it registers new providers that work.
  *
  * a_cmb_nvme_goes_in_use_and_comes_back: an NVMe with a CMB (QEMU device "cmb4" on the empty root port rp4), whose
- * p2pdma memory nvme publishes and p2pmm adopts as a static provider. The test adds it, and while it goes that
- * memory is mapped and filled, and the NVMe itself moves a buffer in its CMB to its disk and back by O_DIRECT
- * (its DMA into and out of its own BAR), comparing each round. Afterwards the mapping raises SIGBUS, the transfers
- * failed only as documented, and when the NVMe is back p2pmm adopts its CMB again and the memory works. The test
- * removes the NVMe at the end, so the topology is again the one the other tests know.
+ * p2pdma memory nvme publishes and p2pmm adopts as a static provider, and QEMU's edu beside it (function 1). The
+ * test adds the slot, and while it goes that memory is mapped and filled, the NVMe itself moves a buffer in its CMB
+ * to its disk and back by O_DIRECT (its DMA into and out of its own BAR), comparing each round, and part of the
+ * memory is exported as a dma-buf that p2pmm_sample imports twice, dynamic and pinned, and reads by the edu's DMA
+ * (peer to peer below the port), checking each page. Afterwards the mapping raises SIGBUS, each importer was told
+ * once, holds no mapping and maps nothing more (ENODEV), the transfers and DMAs failed only as documented, and
+ * when the slot is back p2pmm adopts the CMB again and the memory works. p2pmm_sample's importer uses one engine,
+ * so the default VM's edu is unbound from it for the test; the test removes the slot at the end and gives that
+ * edu back, so the topology is again the one the other tests know.
  *
  * For each device the time from the start of the revocation (the static provider leaves the list) to the device's
  * removal is printed, p50 and max, also for make test's summary (a P2PMM-SUMMARY line, scripts/report.py).
@@ -52,6 +56,7 @@
 
 #include "kselftest_harness.h"
 #include "p2p_dma.h"
+#include "p2pmm_dmabuf.h"
 #include "p2pmm_fault.h"
 #include "p2pmm_ioctl.h"
 #include "p2pmm_topo.h"
@@ -63,12 +68,21 @@
 #define QEMU_MEMDEV "vram1"		/* the first device's memory backend (scripts/vm.sh) */
 #define BAR_BYTES "134217728"		/* its size, 128 MiB */
 #define WAIT_S 90.0
-/* The NVMe with a CMB that the CMB test adds to the empty root port rp4, on the disk node vm.sh defines. */
+/*
+ * The slot the CMB test fills on the empty root port rp4: an NVMe with a CMB (function 0, on the disk node vm.sh
+ * defines) and QEMU's edu (function 1, a DMA master that reaches the CMB below the same port, for p2pmm_sample's
+ * dma-buf importer). Function 1 is added first: adding function 0 announces the slot; removing it removes both.
+ */
 #define CMB_ID "cmb4"
 #define CMB_SERIAL "p2pmm-hp"
+#define CMB_EDU_ADD "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"edu\", \"id\": \"edu4\", " \
+	"\"bus\": \"rp4\", \"addr\": \"0.1\", \"dma_mask\": 18446744073709551615}}"
 #define CMB_ADD "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"nvme\", \"id\": \"" CMB_ID \
-	"\", \"serial\": \"" CMB_SERIAL "\", \"drive\": \"hpdisk\", \"cmb_size_mb\": 64, \"bus\": \"rp4\"}}"
+	"\", \"serial\": \"" CMB_SERIAL "\", \"drive\": \"hpdisk\", \"cmb_size_mb\": 64, \"bus\": \"rp4\", " \
+	"\"addr\": \"0.0\", \"multifunction\": true}}"
 #define CMB_IO (256 * 1024UL)
+#define CMB_DMABUF (4 * PAGE)	/* the CMB memory exported to the importers */
+#define SAMPLE "/sys/bus/pci/drivers/p2pmm_sample"
 
 static uint8_t pattern(size_t i, unsigned int seed)
 {
@@ -81,14 +95,19 @@ static void fill(uint8_t *p, size_t len, unsigned int seed)
 		p[i] = pattern(i, seed);
 }
 
-/* Bytes of p[0..len) that differ from the pattern of @seed. */
-static size_t wrong(const uint8_t *p, size_t len, unsigned int seed)
+/* Bytes of p[0..len) that differ from bytes [first, first + len) of the pattern of @seed. */
+static size_t wrong_at(const uint8_t *p, size_t len, unsigned int seed, size_t first)
 {
 	size_t n = 0;
 
 	for (size_t i = 0; i < len; i++)
-		n += p[i] != pattern(i, seed);
+		n += p[i] != pattern(first + i, seed);
 	return n;
+}
+
+static size_t wrong(const uint8_t *p, size_t len, unsigned int seed)
+{
+	return wrong_at(p, len, seed, 0);
 }
 
 /* Asks QEMU, through the console and scripts/qmp_relay.py, to run a monitor command. */
@@ -134,6 +153,8 @@ static const int blkio_errnos[] = { EBUSY, 0 };
  * gone; providers.rst, *Revocation on unbind*), EIO for a request the NVMe aborted as it went.
  */
 static const int odirect_errnos[] = { EFAULT, EIO, 0 };
+/* An importer's DMA once its engine's device or the exported memory is going or gone: ENODEV (p2pmm_sample.h). */
+static const int dmabuf_errnos[] = { ENODEV, 0 };
 /* The mirror's reads fault pages back wherever they are: no error is expected. */
 static const int no_errnos[] = { 0 };
 
@@ -206,6 +227,28 @@ static void *cmb_io_main(void *arg)
 			continue;
 		}
 		w->bad_bytes += wrong(w->back, w->len, w->seed);
+		w->rounds++;
+	}
+	return NULL;
+}
+
+/*
+ * Has p2pmm_sample's engine DMA the pages of its importer's dma-buf (exported CMB memory holding the pattern of its
+ * seed) into system memory, one after the other, and checks each, until told to stop.
+ */
+static void *dmabuf_main(void *arg)
+{
+	struct worker *w = arg;
+
+	for (size_t off = 0; !atomic_load(&w->stop); off = (off + PAGE) % w->len) {
+		int err = dma_page(w->fd, off, w->back, 0);
+
+		if (err) {
+			failed(w, -err, dmabuf_errnos);
+			usleep(1000);
+			continue;
+		}
+		w->bad_bytes += wrong_at(w->back, PAGE, w->seed, off);
 		w->rounds++;
 	}
 	return NULL;
@@ -447,15 +490,29 @@ TEST_F_TIMEOUT(hotplug, device_goes_in_use_and_comes_back, 1800)
 	close(fd);
 }
 
-/* Waits for the NVMe that CMB_ADD adds: its controller and namespace, and the provider p2pmm adopted from its CMB. */
-static int cmb_nvme_arrives(int fd, struct p2p_dma_nvme *nvme, uint32_t *st)
+/* Adds the CMB test's slot: the edu, then the NVMe. */
+static void cmb_slot_add(void)
+{
+	qmp(CMB_EDU_ADD);
+	qmp(CMB_ADD);
+}
+
+/*
+ * Waits for the slot cmb_slot_add() adds: the NVMe's controller and namespace, the provider p2pmm adopted from its
+ * CMB, and the edu of function 1 driven by p2pmm_sample.
+ */
+static int cmb_slot_arrives(int fd, struct p2p_dma_nvme *nvme, uint32_t *st)
 {
 	double t0 = p2p_dma_now_s();
+	char edu_drv[PATH_MAX];
 	uint32_t mg;
 
 	*st = 0;
 	do {
-		if (!p2p_dma_find_nvme(CMB_SERIAL, nvme) && exists(nvme->blk))
+		if (p2p_dma_find_nvme(CMB_SERIAL, nvme) || !exists(nvme->blk))
+			continue;
+		snprintf(edu_drv, sizeof(edu_drv), SAMPLE "/%.*s1", (int)strlen(nvme->pci) - 1, nvme->pci);
+		if (exists(edu_drv))
 			p2pmm_providers_of(fd, nvme->pci, st, &mg);
 	} while (!*st && p2p_dma_now_s() - t0 < WAIT_S && !usleep(10000));
 	return *st ? 0 : -1;
@@ -468,7 +525,7 @@ TEST_F_TIMEOUT(hotplug, a_cmb_nvme_goes_in_use_and_comes_back, 1800)
 	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
 	struct p2p_dma_nvme nvme;
 	double *revoke_ms, *back_s, t0;
-	char dev[32];
+	char dev[32], edu0[32];
 	uint32_t st;
 
 	ASSERT_LE(0, fd);
@@ -478,14 +535,21 @@ TEST_F_TIMEOUT(hotplug, a_cmb_nvme_goes_in_use_and_comes_back, 1800)
 	ASSERT_NE(NULL, revoke_ms);
 	ASSERT_NE(NULL, back_s);
 	ASSERT_NE(0, p2p_dma_find_nvme(CMB_SERIAL, &nvme)) TH_LOG("%s is there before the test adds it", CMB_SERIAL);
-	qmp(CMB_ADD);
-	ASSERT_EQ(0, cmb_nvme_arrives(fd, &nvme, &st)) TH_LOG("no CMB provider of %s %.0f s after device_add",
+	/* p2pmm_sample's importer DMAs with its one engine: the edu of the new slot, once the default one is off. */
+	p2pmm_find_pci("0x1234", "0x11e8", edu0, sizeof(edu0));
+	ASSERT_NE(0, edu0[0]) TH_LOG("no edu device (the default VM has one beside the switch accelerator)");
+	ASSERT_EQ(0, p2p_dma_write_file(SAMPLE "/unbind", edu0)) TH_LOG("unbind %s: %s", edu0, strerror(errno));
+	cmb_slot_add();
+	ASSERT_EQ(0, cmb_slot_arrives(fd, &nvme, &st)) TH_LOG("no CMB provider of %s %.0f s after device_add",
 							      CMB_SERIAL, WAIT_S);
 	snprintf(dev, sizeof(dev), "%.31s", nvme.pci);
 
 	for (int c = 0; c < cycles; c++) {
 		struct worker io = { .len = CMB_IO, .seed = 2 * c + 1 };
+		struct worker imp[2] = { { .len = CMB_DMABUF, .seed = 2 * c }, { .len = CMB_DMABUF, .seed = 2 * c } };
+		struct p2pmm_sample_status sst;
 		uint8_t *stat_mem;
+		int dmabuf;
 
 		stat_mem = mmap(NULL, MB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, P2PMM_MMAP_OFFSET(st));
 		ASSERT_NE(MAP_FAILED, stat_mem) TH_LOG("cycle %d: static mmap: %s", c, strerror(errno));
@@ -497,8 +561,19 @@ TEST_F_TIMEOUT(hotplug, a_cmb_nvme_goes_in_use_and_comes_back, 1800)
 		ASSERT_NE(MAP_FAILED, io.back);
 		io.disk = open(nvme.blk, O_RDWR | O_DIRECT | O_CLOEXEC);
 		ASSERT_LE(0, io.disk) TH_LOG("cycle %d: %s: %s", c, nvme.blk, strerror(errno));
+		/* The start of the mapped memory as a dma-buf, imported dynamic and pinned by the slot's edu. */
+		dmabuf = export_dmabuf(fd, stat_mem, CMB_DMABUF, 0);
+		ASSERT_LE(0, dmabuf) TH_LOG("cycle %d: dma-buf export: %s", c, strerror(-dmabuf));
+		for (int i = 0; i < 2; i++) {
+			imp[i].fd = import_dmabuf(dmabuf, i ? P2PMM_SAMPLE_PIN : 0);
+			ASSERT_LE(0, imp[i].fd) TH_LOG("cycle %d: import %d: %s", c, i, strerror(-imp[i].fd));
+			imp[i].back = malloc(PAGE);
+			ASSERT_NE(NULL, imp[i].back);
+			ASSERT_EQ(0, pthread_create(&imp[i].thread, NULL, dmabuf_main, &imp[i]));
+		}
 		ASSERT_EQ(0, pthread_create(&io.thread, NULL, cmb_io_main, &io));
-		usleep(200000);
+		/* The edu takes 100 ms a DMA (two a page): long enough for each importer to read a few pages. */
+		usleep(1000000);
 
 		/* Out it goes: acpiphp removes the NVMe, nvme unbinds and tears its p2pdma memory down. */
 		ASSERT_EQ(0, remove_device(fd, CMB_ID, dev, &revoke_ms[c]))
@@ -506,7 +581,28 @@ TEST_F_TIMEOUT(hotplug, a_cmb_nvme_goes_in_use_and_comes_back, 1800)
 		usleep(100000);
 		atomic_store(&io.stop, 1);
 		pthread_join(io.thread, NULL);
+		for (int i = 0; i < 2; i++) {
+			atomic_store(&imp[i].stop, 1);
+			pthread_join(imp[i].thread, NULL);
+		}
 
+		/* Each importer was told once, holds no mapping, and maps nothing any more. */
+		for (int i = 0; i < 2; i++) {
+			ASSERT_EQ(0, status(imp[i].fd, &sst));
+			EXPECT_EQ(1, sst.invalidations) TH_LOG("cycle %d: importer %d was told %llu times", c, i,
+							       (unsigned long long)sst.invalidations);
+			EXPECT_EQ(0, sst.mapped) TH_LOG("cycle %d: importer %d still holds its mapping", c, i);
+			EXPECT_EQ(-ENODEV, dma_page(imp[i].fd, 0, imp[i].back, 0));
+			EXPECT_LT(0, imp[i].rounds) TH_LOG("cycle %d: importer %d read nothing before", c, i);
+			EXPECT_EQ(0, imp[i].bad_bytes) TH_LOG("cycle %d: importer %d read %lu wrong bytes", c, i,
+							      imp[i].bad_bytes);
+			EXPECT_EQ(0, imp[i].undocumented) TH_LOG("cycle %d: importer %d: %lu undocumented failures "
+								 "(last errno %d)", c, i, imp[i].undocumented,
+								 imp[i].last_errno);
+			close(imp[i].fd);
+			free(imp[i].back);
+		}
+		close(dmabuf);
 		EXPECT_EQ(SIGBUS, p2pmm_read_faults(stat_mem)) TH_LOG("cycle %d: static memory still mapped", c);
 		EXPECT_EQ(SIGBUS, p2pmm_read_faults(io.buf)) TH_LOG("cycle %d: the DMA buffer still mapped", c);
 		EXPECT_LT(0, io.rounds) TH_LOG("cycle %d: no transfer completed before the NVMe went", c);
@@ -514,16 +610,17 @@ TEST_F_TIMEOUT(hotplug, a_cmb_nvme_goes_in_use_and_comes_back, 1800)
 		EXPECT_EQ(0, io.undocumented) TH_LOG("cycle %d: %lu undocumented failures (last errno %d)", c,
 						     io.undocumented, io.last_errno);
 		TH_LOG("cycle %d: revoked in %.0f ms; while it went %lu transfers, %lu EFAULT, %lu EIO, %lu on the disk "
-		       "gone", c, revoke_ms[c], io.rounds, io.refused[0], io.refused[1], io.gone);
+		       "gone; importer DMAs %lu and %lu", c, revoke_ms[c], io.rounds, io.refused[0], io.refused[1],
+		       io.gone, imp[0].rounds, imp[1].rounds);
 		close(io.disk);
 		munmap(stat_mem, MB);
 		munmap(io.buf, io.len);
 		munmap(io.back, io.len);
 
-		/* Back it comes: a new NVMe in the slot, on the same disk; p2pmm adopts its CMB again. */
-		qmp(CMB_ADD);
+		/* Back it comes: a new slot, the NVMe on the same disk; p2pmm adopts its CMB again. */
+		cmb_slot_add();
 		t0 = p2p_dma_now_s();
-		ASSERT_EQ(0, cmb_nvme_arrives(fd, &nvme, &st))
+		ASSERT_EQ(0, cmb_slot_arrives(fd, &nvme, &st))
 			TH_LOG("cycle %d: %s did not come back within %.0f s", c, CMB_SERIAL, WAIT_S);
 		back_s[c] = p2p_dma_now_s() - t0;
 		ASSERT_STREQ(dev, nvme.pci);
@@ -549,8 +646,9 @@ TEST_F_TIMEOUT(hotplug, a_cmb_nvme_goes_in_use_and_comes_back, 1800)
 		munmap(cmb, CMB_IO);
 		munmap(ram, CMB_IO);
 	}
-	/* And out once more: the other tests know the topology without it. */
+	/* And out once more: the other tests know the topology without it, and p2pmm_sample with its own engine. */
 	ASSERT_EQ(0, remove_device(fd, CMB_ID, dev, &t0)) TH_LOG("%s still there %.0f s after device_del", dev, WAIT_S);
+	ASSERT_EQ(0, p2p_dma_write_file(SAMPLE "/bind", edu0)) TH_LOG("bind %s: %s", edu0, strerror(errno));
 	summary(dev, "the CMB NVMe ", cycles, revoke_ms, back_s);
 	close(fd);
 }
