@@ -408,7 +408,7 @@ static long long attr_sum(const uint32_t *ids, int n, const char *attr)
  * The cascade over three providers below one bridge, at twice their total capacity. A stream of migrations into A
  * (no background reclaim) evicts into whichever peer has more room, B or C; each of them, left short by that,
  * reclaims in the background: into the other only beyond that one's high watermark, else into system memory. The
- * p2pmm_evict records show victims going from A to both peers and from both peers to system memory, none into A,
+ * p2pmm_evict records show victims going from A to both peers and from the peers to system memory, none into A,
  * and between B and C one way at most;
  * the providers stop evicting soon after the stream ends (no loop keeps pages moving), every byte survives, and
  * the providers drain to empty when the memory is unmapped. C is the spare accelerator, bound for this test.
@@ -504,8 +504,12 @@ TEST_F_TIMEOUT(pressure, three_providers_cascade_without_loops, 300)
 	free(trace);
 	EXPECT_LT(0, a_to_b) TH_LOG("A's victims went to both peers");
 	EXPECT_LT(0, a_to_c) TH_LOG("A's victims went to both peers");
-	EXPECT_LT(0, b_out) TH_LOG("B passed victims on to system memory");
-	EXPECT_LT(0, c_out) TH_LOG("C passed victims on to system memory");
+	/*
+	 * A peer that A's victims never take below its low watermark never reclaims: A picks the peer with more room,
+	 * so once one of them reclaims to its high watermark it may take every later victim while the other stays
+	 * just at its own (a cached make test at 5169c64: B->system 0, C->system 6656). At least one passes them on.
+	 */
+	EXPECT_LT(0, b_out + c_out) TH_LOG("neither B nor C passed victims on to system memory");
 	EXPECT_EQ(0, to_a) TH_LOG("nothing was evicted back into A");
 	/*
 	 * A peer takes background victims only into room beyond its high watermark, which a peer has only before it
