@@ -232,6 +232,26 @@ static int engine_of(uint32_t id, char *line, size_t len)
 	return p2p_dma_read_line(path, line, len);
 }
 
+/* Provider @managed has @engine (a PCI name) as its copy engine, provider @peer none. */
+#define EXPECT_ENGINES(managed, engine, peer)                                                         \
+	do {                                                                                          \
+		char l_[96];                                                                          \
+		ASSERT_EQ(0, engine_of(managed, l_, sizeof(l_)));                                     \
+		EXPECT_STREQ(engine, l_);                                                             \
+		ASSERT_EQ(0, engine_of(peer, l_, sizeof(l_)));                                        \
+		EXPECT_STREQ("none", l_);                                                             \
+	} while (0)
+
+/* ENGINE_LEN bytes of new anonymous memory holding the pattern of @seed, or MAP_FAILED. */
+static uint8_t *filled(unsigned int seed)
+{
+	uint8_t *data = mmap(NULL, ENGINE_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (data != MAP_FAILED)
+		p2p_dma_fill(data, ENGINE_LEN, seed);
+	return data;
+}
+
 TEST(a_copy_engine_moves_pages_between_providers)
 {
 	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
@@ -247,14 +267,9 @@ TEST(a_copy_engine_moves_pages_between_providers)
 	ASSERT_EQ(0, rebind(dev, "p2pmm_vaccel", "p2pmm_sample")) TH_LOG("%s: %s", dev, strerror(errno));
 	ASSERT_LT(0, p2pmm_providers_of(fd, dev, &st, &managed));
 	ASSERT_NE(0, managed);
-	ASSERT_EQ(0, engine_of(managed, line, sizeof(line)));
-	EXPECT_STREQ(edu, line);
-	ASSERT_EQ(0, engine_of(peer, line, sizeof(line)));
-	EXPECT_STREQ("none", line);
-
-	data = mmap(NULL, ENGINE_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	EXPECT_ENGINES(managed, edu, peer);
+	data = filled(71);
 	ASSERT_NE(MAP_FAILED, data);
-	p2p_dma_fill(data, ENGINE_LEN, 71);
 	/* From system memory: a CPU copy, not between providers, so counted by neither. */
 	MOVE_AND_COUNT(fd, data, peer, 0, 0);
 	/* Peer to the engine's memory: the engine pulls, and the tracepoint names it. */
@@ -313,14 +328,9 @@ TEST(a_rust_driver_lends_its_copy_engine)
 	ASSERT_EQ(0, rebind(edu, "p2pmm_sample", "p2pmm_vaccel")) TH_LOG("%s: %s", edu, strerror(errno));
 	driver_of(edu, line, sizeof(line));
 	ASSERT_STREQ("p2pmm_vaccel", line);
-	ASSERT_EQ(0, engine_of(managed, line, sizeof(line)));
-	EXPECT_STREQ(edu, line);
-	ASSERT_EQ(0, engine_of(peer, line, sizeof(line)));
-	EXPECT_STREQ("none", line);
-
-	data = mmap(NULL, ENGINE_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	EXPECT_ENGINES(managed, edu, peer);
+	data = filled(73);
 	ASSERT_NE(MAP_FAILED, data);
-	p2p_dma_fill(data, ENGINE_LEN, 73);
 	MOVE_AND_COUNT(fd, data, peer, 0, 0);
 	/* Peer to the engine's memory: the engine pulls; and back: it pushes. */
 	MOVE_AND_COUNT(fd, data, managed, ENGINE_LEN / 4096, 0);
