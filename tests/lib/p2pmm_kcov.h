@@ -27,6 +27,8 @@
 
 #include <linux/kcov.h>
 
+#include "p2pmm_kallsyms.h"
+
 #define P2PMM_KCOV_WORDS (1 << 18) /* per thread: plenty for the blocks of one call */
 #define P2PMM_KCOV_MAX_FUNCS 20000
 
@@ -63,32 +65,29 @@ static int p2pmm_kcov_cmp(const void *a, const void *b)
  */
 static inline const char *p2pmm_kcov_setup(void)
 {
-	char line[512], name[400], type;
-	unsigned long addr;
-	FILE *f;
+	struct p2pmm_kallsyms k;
+	struct p2pmm_ksym sym;
 
 	if (access("/sys/kernel/debug/kcov", F_OK))
 		return "no /sys/kernel/debug/kcov (the kernel lacks CONFIG_KCOV)";
-	f = fopen("/proc/kallsyms", "r");
-	if (!f)
+	if (p2pmm_kallsyms_open(&k))
 		return "no /proc/kallsyms";
 	p2pmm_kcov.fn = calloc(P2PMM_KCOV_MAX_FUNCS, sizeof(*p2pmm_kcov.fn));
 	if (!p2pmm_kcov.fn) {
-		fclose(f);
+		p2pmm_kallsyms_close(&k);
 		return "no memory for the symbol table";
 	}
 	p2pmm_kcov.lo = ~0UL;
-	while (fgets(line, sizeof(line), f) && p2pmm_kcov.nfn < P2PMM_KCOV_MAX_FUNCS) {
-		if (!strstr(line, "\t[p2pmm]") || sscanf(line, "%lx %c %399s", &addr, &type, name) != 3 ||
-		    (type != 't' && type != 'T') || !addr)
+	while (p2pmm_kallsyms_next(&k, &sym) && p2pmm_kcov.nfn < P2PMM_KCOV_MAX_FUNCS) {
+		if (!p2pmm_ksym_text_of(&sym, "p2pmm") || !sym.addr)
 			continue;
-		p2pmm_kcov.fn[p2pmm_kcov.nfn].addr = addr;
-		p2pmm_kcov_file_of(name, p2pmm_kcov.fn[p2pmm_kcov.nfn].file, sizeof(p2pmm_kcov.fn[0].file));
+		p2pmm_kcov.fn[p2pmm_kcov.nfn].addr = sym.addr;
+		p2pmm_kcov_file_of(sym.name, p2pmm_kcov.fn[p2pmm_kcov.nfn].file, sizeof(p2pmm_kcov.fn[0].file));
 		p2pmm_kcov.nfn++;
-		p2pmm_kcov.lo = addr < p2pmm_kcov.lo ? addr : p2pmm_kcov.lo;
-		p2pmm_kcov.hi = addr > p2pmm_kcov.hi ? addr : p2pmm_kcov.hi;
+		p2pmm_kcov.lo = sym.addr < p2pmm_kcov.lo ? sym.addr : p2pmm_kcov.lo;
+		p2pmm_kcov.hi = sym.addr > p2pmm_kcov.hi ? sym.addr : p2pmm_kcov.hi;
 	}
-	fclose(f);
+	p2pmm_kallsyms_close(&k);
 	if (!p2pmm_kcov.nfn)
 		return "no p2pmm.ko text symbols with addresses in /proc/kallsyms";
 	/* The last function's length is unknown: 64 KiB covers it. */
