@@ -332,9 +332,25 @@ static void summary(const char *dev, const char *what, int cycles, double *revok
 	free(back_s);
 }
 
-FIXTURE(hotplug) {};
-FIXTURE_SETUP(hotplug) {}
-FIXTURE_TEARDOWN(hotplug) {}
+FIXTURE(hotplug)
+{
+	char edu0[32];	/* the default edu, while the CMB test keeps it from p2pmm_sample */
+};
+
+FIXTURE_SETUP(hotplug)
+{
+	self->edu0[0] = 0;
+}
+
+/* A test that failed midway still gives p2pmm_sample its engine back, so the tests after it find their VM. */
+FIXTURE_TEARDOWN(hotplug)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", self->edu0);
+	if (self->edu0[0] && !exists(path))
+		p2p_dma_write_file(SAMPLE "/bind", self->edu0);
+}
 
 TEST_F_TIMEOUT(hotplug, device_goes_in_use_and_comes_back, 1800)
 {
@@ -498,8 +514,8 @@ static void cmb_slot_add(void)
 }
 
 /*
- * Waits for the slot cmb_slot_add() adds: the NVMe's controller and namespace, the provider p2pmm adopted from its
- * CMB, and the edu of function 1 driven by p2pmm_sample.
+ * Waits for the slot cmb_slot_add() adds: the NVMe's controller and namespace (its disk opens), the provider p2pmm
+ * adopted from its CMB, and the edu of function 1 driven by p2pmm_sample.
  */
 static int cmb_slot_arrives(int fd, struct p2p_dma_nvme *nvme, uint32_t *st)
 {
@@ -509,8 +525,15 @@ static int cmb_slot_arrives(int fd, struct p2p_dma_nvme *nvme, uint32_t *st)
 
 	*st = 0;
 	do {
-		if (p2p_dma_find_nvme(CMB_SERIAL, nvme) || !exists(nvme->blk))
+		int disk;
+
+		if (p2p_dma_find_nvme(CMB_SERIAL, nvme))
 			continue;
+		/* The node appears before the disk is live (open fails with ENXIO in between). */
+		disk = open(nvme->blk, O_RDONLY | O_CLOEXEC);
+		if (disk < 0)
+			continue;
+		close(disk);
 		snprintf(edu_drv, sizeof(edu_drv), SAMPLE "/%.*s1", (int)strlen(nvme->pci) - 1, nvme->pci);
 		if (exists(edu_drv))
 			p2pmm_providers_of(fd, nvme->pci, st, &mg);
@@ -525,7 +548,7 @@ TEST_F_TIMEOUT(hotplug, a_cmb_nvme_goes_in_use_and_comes_back, 1800)
 	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
 	struct p2p_dma_nvme nvme;
 	double *revoke_ms, *back_s, t0;
-	char dev[32], edu0[32];
+	char dev[32], *edu0 = self->edu0;
 	uint32_t st;
 
 	ASSERT_LE(0, fd);
@@ -536,7 +559,7 @@ TEST_F_TIMEOUT(hotplug, a_cmb_nvme_goes_in_use_and_comes_back, 1800)
 	ASSERT_NE(NULL, back_s);
 	ASSERT_NE(0, p2p_dma_find_nvme(CMB_SERIAL, &nvme)) TH_LOG("%s is there before the test adds it", CMB_SERIAL);
 	/* p2pmm_sample's importer DMAs with its one engine: the edu of the new slot, once the default one is off. */
-	p2pmm_find_pci("0x1234", "0x11e8", edu0, sizeof(edu0));
+	p2pmm_find_pci("0x1234", "0x11e8", edu0, sizeof(self->edu0));
 	ASSERT_NE(0, edu0[0]) TH_LOG("no edu device (the default VM has one beside the switch accelerator)");
 	ASSERT_EQ(0, p2p_dma_write_file(SAMPLE "/unbind", edu0)) TH_LOG("unbind %s: %s", edu0, strerror(errno));
 	cmb_slot_add();
