@@ -6,7 +6,7 @@
 //! node's permissions are the gate to the uAPI.
 
 use crate::{
-    blkio,
+    blkio, dmabuf_alloc,
     ioctl_cmd::Command,
     migration::{self, Moved},
     pci_p2p, registry,
@@ -15,7 +15,7 @@ use crate::{
     static_map, trace,
     uapi_advise::{self as ua, AdviseRequest},
     uapi_blkio::{self as ub, BlkioRequest},
-    uapi_dmabuf::{self as ud, DmabufRequest},
+    uapi_dmabuf::{self as ud, DmabufRequest, DmabufSource},
     uapi_migrate::{self as um, MigrateRequest, QueryRequest, Target},
     uapi_providers, uapi_route,
     user_struct::UserStruct,
@@ -198,17 +198,25 @@ fn blkio_ioctl(space: &Space, arg: UserPtr) -> Result {
     request.write_back(&reply)
 }
 
-/// `P2PMM_IOC_DMABUF`: exports a range of the caller's static memory as a dma-buf; the new
-/// descriptor is the only output, written by the export before the descriptor is installed.
+/// `P2PMM_IOC_DMABUF`: exports a range of the caller's static memory as a dma-buf, or allocates
+/// managed memory as one; the new descriptor is the only output, written by the export before the
+/// descriptor is installed.
 fn dmabuf_ioctl(arg: UserPtr) -> Result {
     let request = UserStruct::<{ ud::SIZE }>::read(arg, ud::SIZE_VER0)?;
     let req = DmabufRequest::decode(&request.bytes)?;
-    let (start, len) = (
-        req.range.start as usize,
-        (req.range.end - req.range.start) as usize,
-    );
     let fd_out = arg.wrapping_byte_add(ud::offset::FD);
-    static_map::export_dmabuf(start, len, req.cloexec, fd_out)
+    match req.source {
+        DmabufSource::Static(range) => {
+            let (start, len) = (range.start as usize, (range.end - range.start) as usize);
+            static_map::export_dmabuf(start, len, req.cloexec, fd_out)
+        }
+        DmabufSource::Managed { provider, length } => {
+            let all = registry::snapshot();
+            let target = all.iter().find(|p| p.id == provider).ok_or(ENODEV)?;
+            let len = usize::try_from(length).map_err(|_| ENOSPC)?;
+            dmabuf_alloc::alloc(target, &all, len, req.cloexec, fd_out)
+        }
+    }
 }
 
 /// `P2PMM_IOC_QUERY`: writes where each page of a range of a process's memory is (the caller's by

@@ -45,14 +45,29 @@ fn managed_of(p: &Provider) -> Result<&Managed> {
 /// picks: into the peer in `all` with the most room that `target`'s device reaches directly, as
 /// many as fit, and the rest to system memory. `EINVAL` for a static `target`. Returns how many
 /// pages were evicted (fewer than needed when the rest is pinned, too young to move, or protected
-/// by its cgroup's `dmem.min` or `dmem.low`).
+/// by its cgroup's `dmem.min` or `dmem.low`). When its processes' pages cannot make the room, the
+/// provider's unpinned dma-bufs go to system memory (`managed_dmabuf.rs`).
 pub fn make_room(target: &Provider, all: &[Arc<Provider>], want: usize) -> Result<usize> {
     let m = managed_of(target)?;
     let short = placement::room_to_make(m.free_slots(), want);
     if short == 0 {
         return Ok(0);
     }
-    evict(target, all, short, None, false)
+    let evicted = evict(target, all, short, None, false)?;
+    if evicted >= short {
+        return Ok(evicted);
+    }
+    // Processes' pages could not make the room: dma-bufs exported from the provider go to system
+    // memory, whole, those mapped least recently first (their importers are told and map again).
+    let (moved, pinned) = m.memory().evict_dmabufs(short - evicted);
+    let stats = &target.stats;
+    Stats::add(&stats.evictions_skipped_pinned, pinned);
+    Stats::add(&stats.evictions, moved as u64);
+    Stats::add(&stats.migrated_out, moved as u64);
+    if moved > 0 {
+        trace::evict(target.id, 0, moved as u32, moved as u32);
+    }
+    Ok(evicted + moved)
 }
 
 /// Evicts up to `want` pages of `target` that its policy picks (see [`Managed::pick`]; with

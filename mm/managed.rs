@@ -37,6 +37,7 @@ use kernel::{
         Arc, SpinLock, SpinLockGuard,
     },
     time::{Instant, Monotonic},
+    uaccess::UserPtr,
     workqueue::Work,
 };
 
@@ -383,6 +384,42 @@ impl Managed {
             self.slots.tenants.lock().release(tenant);
         }
         slot
+    }
+
+    /// Exports a dma-buf of managed memory named after provider `id` (`managed_dmabuf.rs`): one
+    /// slot for each charge in `tenants` (taken from it as the slots are), zeroed, and stores its
+    /// descriptor at `fd_out`. `ENOSPC` when too few slots are free; the charges still in `tenants`
+    /// are the caller's to refund.
+    pub fn export_dmabuf(
+        &self,
+        id: u32,
+        tenants: &mut KVec<u8>,
+        cloexec: bool,
+        fd_out: UserPtr,
+    ) -> Result {
+        let mut slots = KVVec::with_capacity(tenants.len(), GFP_KERNEL)?;
+        let mut r = Ok(());
+        while let Some(tenant) = tenants.pop() {
+            // `take_slot` gives the charge back when there is no slot.
+            match self.take_slot(tenant) {
+                Some(slot) => slots.push_within_capacity(slot).map_err(|_| ENOMEM)?,
+                None => {
+                    r = Err(ENOSPC);
+                    break;
+                }
+            }
+        }
+        if r.is_ok() {
+            // SAFETY: `take_slot` reserved each slot just now for this caller alone: no page is
+            // in it, and the policy never picks a reserved slot.
+            r = unsafe { self.mem.export_dmabuf(id, &slots, cloexec, fd_out) };
+        }
+        if r.is_err() {
+            for &slot in slots.iter() {
+                self.slots.slot_freed(slot);
+            }
+        }
+        r
     }
 
     /// Gives back charges from `evictor::prepay` that no page used.

@@ -94,6 +94,8 @@ pub mod hmm;
 #[cfg(all(CONFIG_KUNIT, p2pmm_doctests))]
 #[path = "bind/kunit_mm.rs"]
 pub mod kunit_mm;
+#[path = "bind/managed_dmabuf.rs"]
+pub mod managed_dmabuf;
 // The Rust binding of include/linux/p2pmm.h that drivers outside p2pmm.ko compile (vaccel does):
 // compiled into the test build too, so that its examples run as KUnit cases against the exported
 // functions themselves.
@@ -119,6 +121,7 @@ pub mod trace;
 pub mod blkio;
 pub mod chardev;
 pub mod debugfs;
+pub mod dmabuf_alloc;
 pub mod dmem_reclaim;
 pub mod errno_map;
 pub mod evictor;

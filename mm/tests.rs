@@ -55,7 +55,7 @@ mod p2pmm_kunit {
     fn newer_structs_match_c_header() {
         let c = UapiFacts::from_c_header();
         assert_eq!(c.c_count(), F::Count as u32);
-        let checks: [(F, u64); 80] = [
+        let checks: [(F, u64); 81] = [
             (F::ProvidersSize, up::SIZE as u64),
             (F::ProvidersSizeVer0, up::SIZE_VER0 as u64),
             (F::ProvidersOffFlags, up::offset::FLAGS as u64),
@@ -145,8 +145,9 @@ mod p2pmm_kunit {
             (F::DmabufOffAddr, ud::offset::ADDR as u64),
             (F::DmabufOffLength, ud::offset::LENGTH as u64),
             (F::DmabufOffFd, ud::offset::FD as u64),
-            (F::DmabufOffReserved, ud::offset::RESERVED as u64),
+            (F::DmabufOffProvider, ud::offset::PROVIDER as u64),
             (F::DmabufCloexec, u64::from(ud::FLAG_CLOEXEC)),
+            (F::DmabufManaged, u64::from(ud::FLAG_MANAGED)),
             (F::IocDmabuf, u64::from(Command::Dmabuf.encode(ud::SIZE))),
         ];
         for (fact, rust) in checks {

@@ -132,8 +132,9 @@ pub enum UapiFact {
     DmabufOffAddr,
     DmabufOffLength,
     DmabufOffFd,
-    DmabufOffReserved,
+    DmabufOffProvider,
     DmabufCloexec,
+    DmabufManaged,
     IocDmabuf,
     /// Number of facts.
     Count,

@@ -26,6 +26,7 @@ use crate::ffi::{
     p2pmm_p2p_window_free, p2pmm_page_pgmap, p2pmm_page_to_pfn, p2pmm_pfn_to_page,
     p2pmm_vm_fault_oom, p2pmm_vm_fault_sigbus, p2pmm_vmf_address, p2pmm_vmf_page, p2pmm_vmf_vma,
 };
+use crate::managed_dmabuf::{BufferGate, BufferMemory};
 use crate::migrate::{evict_pfns, evict_pfns_with, MigrateVma, Select};
 use crate::pci_p2p;
 use kernel::{
@@ -38,6 +39,7 @@ use kernel::{
     sync::aref::ARef,
     time::{delay::fsleep, Delta},
     types::Opaque,
+    uaccess::UserPtr,
 };
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
@@ -252,6 +254,8 @@ pub struct BarDevmem<T: SlotHandler> {
     handler: T,
     #[pin]
     engine: EngineSlot,
+    /// The dma-bufs exported from this memory (`managed_dmabuf.rs`), with a P2P window only.
+    buffers: Option<BufferGate>,
 }
 
 // SAFETY: The pagemap is only changed by core mm, the BAR window is plain MMIO that any CPU may
@@ -298,6 +302,7 @@ impl<T: SlotHandler> BarDevmem<T> {
             owner,
             handler,
             engine <- EngineSlot::new(),
+            buffers: None,
             _: {
                 if len == 0 || len % (2 << 20) != 0 {
                     return Err(EINVAL);
@@ -326,6 +331,11 @@ impl<T: SlotHandler> BarDevmem<T> {
                 };
                 if me.io.is_null() {
                     return Err(ENOMEM);
+                }
+                if !me.p2p.is_null() {
+                    // SAFETY: `this` is pinned, and the drop revokes the gate before anything of
+                    // the memory goes.
+                    me.buffers = Some(unsafe { BufferGate::new(&me.pdev, this.as_ptr()) }?);
                 }
                 let mut first: c_ulong = 0;
                 // SAFETY: `pgmap` is ours and pinned; `Self::OPS` is a constant. Callbacks may run
@@ -457,6 +467,42 @@ impl<T: SlotHandler> BarDevmem<T> {
     fn slot_page(&self, slot: u32) -> *mut c_void {
         // SAFETY: `first_pfn + slot` is a page of our pagemap (type invariant, `slot < npages`).
         unsafe { p2pmm_pfn_to_page((self.first_pfn + slot as usize) as c_ulong) }
+    }
+
+    /// Exports `slots` as a dma-buf named after provider `id` (zeroing them first) and stores its
+    /// descriptor at `fd_out` (`managed_dmabuf.rs`): `EOPNOTSUPP` without a P2P window (the
+    /// dma-buf is for devices that reach the memory by P2P DMA), `EINVAL` for a slot out of range.
+    /// On success the dma-buf owns the slots and gives them back through
+    /// [`SlotHandler::slot_freed`] when it moves or goes; on failure the caller still owns them.
+    ///
+    /// # Safety
+    ///
+    /// `slots` are distinct slots the caller reserved, holding no page.
+    pub unsafe fn export_dmabuf(
+        &self,
+        id: u32,
+        slots: &[u32],
+        cloexec: bool,
+        fd_out: UserPtr,
+    ) -> Result {
+        let gate = self.buffers.as_ref().ok_or(EOPNOTSUPP)?;
+        if slots.iter().any(|&s| s as usize >= self.npages) {
+            return Err(EINVAL);
+        }
+        for &s in slots {
+            // SAFETY: One page of our BAR window (checked above), reserved by the caller: no one
+            // else reads or writes it.
+            unsafe { p2pmm_bar_zero(self.slot_io(s)) };
+        }
+        // SAFETY: The caller's promise, and the slots were zeroed above.
+        unsafe { gate.export(id, slots, cloexec, fd_out) }
+    }
+
+    /// Moves dma-bufs exported from this memory to system memory until `want` pages are free
+    /// again (see [`BufferGate::evict`]); returns the pages moved and those of pinned dma-bufs
+    /// passed over.
+    pub fn evict_dmabufs(&self, want: usize) -> (usize, u64) {
+        self.buffers.as_ref().map_or((0, 0), |g| g.evict(want))
     }
 
     /// Migrates `[start, end)` of `vma` (mmap lock held through the `&VmaRef`) into this memory.
@@ -827,9 +873,30 @@ impl<T: SlotHandler> BarDevmem<T> {
     }
 }
 
+impl<T: SlotHandler> BufferMemory for BarDevmem<T> {
+    fn window_page(&self, slot: u32) -> *mut c_void {
+        self.p2p_page(slot).unwrap_or(core::ptr::null_mut())
+    }
+
+    unsafe fn copy_out(&self, slot: u32, page: *mut c_void) {
+        if (slot as usize) < self.npages {
+            // SAFETY: The caller's promise; the slot is below `npages` (checked).
+            unsafe { self.copy_slot_to_page(slot, page) }
+        }
+    }
+
+    fn give_back(&self, slot: u32) {
+        self.handler.slot_freed(slot);
+    }
+}
+
 #[pinned_drop]
 impl<T: SlotHandler> PinnedDrop for BarDevmem<T> {
     fn drop(self: Pin<&mut Self>) {
+        // The dma-bufs' data first, to system memory, while the window is there to copy from.
+        if let Some(gate) = &self.buffers {
+            gate.revoke();
+        }
         // Every page must be back in system memory before the pagemap goes: `memunmap_pages` waits
         // for them.
         // In batches: a provider of many GiB has millions of slots.

@@ -265,6 +265,23 @@ extern "C" {
         cloexec: bool,
         fd_out: *mut c_int,
     ) -> c_int;
+    // managed_dmabuf.rs
+    pub fn p2pmm_mbuf_gate_new(
+        pdev: *mut c_void,
+        mem: *const c_void,
+        ops: *const c_void,
+    ) -> *mut c_void;
+    pub fn p2pmm_mbuf_gate_revoke(gate: *mut c_void);
+    pub fn p2pmm_mbuf_gate_put(gate: *mut c_void);
+    pub fn p2pmm_mbuf_export(
+        gate: *mut c_void,
+        id: u32,
+        slots: *const u32,
+        n: u32,
+        cloexec: bool,
+        fd_out: *mut c_int,
+    ) -> c_int;
+    pub fn p2pmm_mbuf_evict(gate: *mut c_void, want: u64, skipped_pinned: *mut u64) -> u64;
     // copy_engine.rs
     pub fn p2pmm_engine_valid(engine: *const c_void) -> bool;
     pub fn p2pmm_engine_dev_name(engine: *const c_void) -> *const c_char;

@@ -352,3 +352,17 @@ int p2pmm_current_tgid(void)
 {
 	return task_tgid_vnr(current);
 }
+
+/* The provider of the BAR of @pdev that holds [@phys, @phys + @len), or NULL. */
+struct p2pdma_provider *p2pmm_bar_provider(struct pci_dev *pdev, phys_addr_t phys, size_t len)
+{
+	int bar;
+
+	for (bar = 0; bar < PCI_STD_NUM_BARS; bar++) {
+		struct resource *r = pci_resource_n(pdev, bar);
+
+		if ((r->flags & IORESOURCE_MEM) && phys >= r->start && phys + len - 1 <= r->end)
+			return pcim_p2pdma_provider(pdev, bar);
+	}
+	return NULL;
+}

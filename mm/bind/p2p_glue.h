@@ -14,6 +14,7 @@ struct vm_area_struct;
 struct file;
 struct mm_struct;
 struct page;
+struct p2pdma_provider;
 
 /* Verdicts of p2pmm_p2p_route(); the numbers are the uAPI's P2PMM_ROUTE_* (static_assert in p2p_glue.c). */
 #define P2PMM_GLUE_ROUTE_BUS_ADDR 1
@@ -47,5 +48,7 @@ int p2pmm_p2p_watch_unbind(void (*unbinding)(struct pci_dev *pdev), void (*unbou
 void p2pmm_p2p_unwatch_unbind(void);
 struct mm_struct *p2pmm_pid_mm(int nr, int *err);
 int p2pmm_current_tgid(void);
+/* The p2pdma provider of the BAR of @pdev that holds [@phys, @phys + @len), or NULL (the dma-buf exporters). */
+struct p2pdma_provider *p2pmm_bar_provider(struct pci_dev *pdev, phys_addr_t phys, size_t len);
 
 #endif /* P2PMM_P2P_GLUE_H */

@@ -33,6 +33,7 @@
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
+#include "p2p_glue.h"
 #include "static_map_glue.h"
 #include "static_map_priv.h"
 
@@ -120,20 +121,6 @@ static const struct dma_buf_ops p2pmm_dmabuf_ops = {
 	.unmap_dma_buf = p2pmm_dmabuf_unmap,
 	.release = p2pmm_dmabuf_release,
 };
-
-/* The provider of the BAR of @pdev that holds [@phys, @phys + @len), or NULL. */
-static struct p2pdma_provider *p2pmm_bar_provider(struct pci_dev *pdev, phys_addr_t phys, size_t len)
-{
-	int bar;
-
-	for (bar = 0; bar < PCI_STD_NUM_BARS; bar++) {
-		struct resource *r = pci_resource_n(pdev, bar);
-
-		if ((r->flags & IORESOURCE_MEM) && phys >= r->start && phys + len - 1 <= r->end)
-			return pcim_p2pdma_provider(pdev, bar);
-	}
-	return NULL;
-}
 
 /* Creates the dma-buf of @len bytes at @offset of @m's memory (a reference the dma-buf takes over). */
 static struct dma_buf *p2pmm_static_dmabuf_new(struct p2pmm_static_map *m, size_t offset, size_t len)

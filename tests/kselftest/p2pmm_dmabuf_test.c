@@ -9,6 +9,11 @@
  * dynamic or pinned, is told and unmaps before the unbind returns, and later mappings fail. The same importer
  * takes a udmabuf (memfd pages), a dma-buf of the kernel's own, to show it is a plain dma-buf importer.
  *
+ * Managed memory allocated as a dma-buf (P2PMM_DMABUF_MANAGED) on the same vaccel: the edu reaches it in the BAR;
+ * when the provider needs the room, the dma-buf moves to system memory whole, the importer is told and maps the
+ * system pages, and every byte the edu wrote is still there; a pinned dma-buf stays put under that pressure and is
+ * moved (its importer told) when the vaccel unbinds.
+ *
  * Needs p2pmm.ko and p2pmm_sample.ko loaded on the default VM topology; run as root.
  */
 #define _GNU_SOURCE
@@ -48,6 +53,8 @@ FIXTURE(dmabuf)
 	uint32_t st;		/* its static provider: the edu reaches it below the switch */
 	char far[32];		/* the vaccel on its own root port */
 	uint32_t far_st;	/* its static provider: out of the edu's reach */
+	uint32_t mg;		/* the switch accelerator's managed provider */
+	uint32_t far_mg;	/* the far vaccel's managed provider */
 	uint8_t *mem;		/* LEN bytes of st, mapped */
 };
 
@@ -71,9 +78,16 @@ FIXTURE_SETUP(dmabuf)
 	snprintf(self->dev, sizeof(self->dev), "%.*s0", (int)strlen(self->edu) - 1, self->edu);
 	n = list_providers(self->fd, p, P2P_DMA_MAX_PROVIDERS);
 	ASSERT_LT(0, n);
-	self->st = self->far_st = 0;
+	self->st = self->far_st = self->mg = self->far_mg = 0;
 	self->far[0] = 0;
 	for (int i = 0; i < n && i < P2P_DMA_MAX_PROVIDERS; i++) {
+		if (p[i].kind == P2PMM_PROVIDER_MANAGED) {
+			ASSERT_EQ(0, route(self->fd, p[i].id, self->edu, &r));
+			if (!strcmp(p[i].device, self->dev))
+				self->mg = p[i].id;
+			if (r.verdict == P2PMM_ROUTE_NOT_SUPPORTED)
+				self->far_mg = p[i].id;
+		}
 		if (p[i].kind != P2PMM_PROVIDER_STATIC || (p[i].flags & P2PMM_PROVIDER_F_ADOPTED))
 			continue;
 		ASSERT_EQ(0, route(self->fd, p[i].id, self->edu, &r));
@@ -325,6 +339,216 @@ TEST_F_TIMEOUT(dmabuf, revocation_reaches_every_attachment, 120)
 	ASSERT_EQ(0, p2p_dma_write_file(VACCEL "/bind", self->dev)) TH_LOG("bind %s: %s", self->dev,
 									     strerror(errno));
 	free(page);
+}
+
+/* Provider @id's entry of P2PMM_IOC_PROVIDERS, or -1. */
+static int provider_info(int fd, uint32_t id, struct p2pmm_provider_info *out)
+{
+	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
+	int n = list_providers(fd, p, P2P_DMA_MAX_PROVIDERS);
+
+	for (int i = 0; i < n && i < P2P_DMA_MAX_PROVIDERS; i++) {
+		if (p[i].id == id) {
+			*out = p[i];
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* A counter of provider @id in sysfs, or -1. */
+static long long provider_counter(uint32_t id, const char *name)
+{
+	char path[PATH_MAX], line[64];
+
+	snprintf(path, sizeof(path), "/sys/kernel/p2pmm/providers/%u/%s", id, name);
+	return p2p_dma_read_line(path, line, sizeof(line)) ? -1 : atoll(line);
+}
+
+#define MG_PAGES 64
+
+/* The edu writes a distinct page into each page of @sfd's dma-buf. */
+static int fill_by_dma(int sfd, int seed)
+{
+	uint8_t page[PAGE];
+
+	for (int i = 0; i < MG_PAGES; i++) {
+		int ret;
+
+		p2p_dma_fill(page, PAGE, seed + i);
+		ret = dma_page(sfd, (uint64_t)i * PAGE, page, 1);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* The first page of @sfd's dma-buf whose bytes (read by the edu) are not what fill_by_dma() wrote, or -1. */
+static int first_wrong_page(int sfd, int seed)
+{
+	uint8_t page[PAGE];
+
+	for (int i = 0; i < MG_PAGES; i++) {
+		memset(page, 0, PAGE);
+		if (dma_page(sfd, (uint64_t)i * PAGE, page, 0) || p2p_dma_mismatch(page, PAGE, seed + i) >= 0)
+			return i;
+	}
+	return -1;
+}
+
+/* The first page of @sfd's dma-buf that is not all zeroes (read by the edu), or -1. */
+static int first_nonzero_page(int sfd)
+{
+	static const uint8_t zero[PAGE];
+	uint8_t page[PAGE];
+
+	for (int i = 0; i < MG_PAGES; i++) {
+		memset(page, 0xa5, PAGE);
+		if (dma_page(sfd, (uint64_t)i * PAGE, page, 0) || memcmp(page, zero, PAGE))
+			return i;
+	}
+	return -1;
+}
+
+/*
+ * Managed memory as a dma-buf: the edu DMAs into it in the vaccel's BAR. A dma-buf of the whole provider then needs
+ * the room: the first one moves to system memory, its importer is told once and maps the system pages, and every
+ * byte is there.
+ */
+TEST_F_TIMEOUT(dmabuf, managed_memory_moves_to_system_memory_under_pressure, 120)
+{
+	struct p2pmm_provider_info info;
+	struct p2pmm_sample_status st;
+	long long evictions;
+	int buf, sfd, whole;
+
+	if (!self->mg)
+		SKIP(return, "no managed provider on %s", self->dev);
+	buf = export_managed(self->fd, self->mg, MG_PAGES * PAGE, P2PMM_DMABUF_CLOEXEC);
+	ASSERT_LE(0, buf) TH_LOG("managed export: %s", strerror(-buf));
+	EXPECT_EQ(MG_PAGES * PAGE, lseek(buf, 0, SEEK_END));
+	sfd = import_dmabuf(buf, 0);
+	ASSERT_LE(0, sfd) TH_LOG("import: %s", strerror(-sfd));
+	EXPECT_EQ(-1, first_nonzero_page(sfd)) TH_LOG("new memory is not zeroed");
+	ASSERT_EQ(0, fill_by_dma(sfd, 1000));
+	EXPECT_EQ(-1, first_wrong_page(sfd, 1000));
+	ASSERT_EQ(0, status(sfd, &st));
+	EXPECT_TRUE(p2pmm_in_a_bar(self->dev, st.dma_addr)) TH_LOG("DMA address %#" PRIx64 " is not in a BAR of %s",
+							     (uint64_t)st.dma_addr, self->dev);
+	EXPECT_EQ(0, st.invalidations);
+	ASSERT_EQ(0, provider_info(self->fd, self->mg, &info));
+	EXPECT_LE(MG_PAGES * PAGE, info.used) TH_LOG("the dma-buf's memory is not counted as used");
+	evictions = provider_counter(self->mg, "evictions");
+
+	/* All of the provider: only by moving the first dma-buf out. */
+	whole = export_managed(self->fd, self->mg, info.capacity, 0);
+	ASSERT_LE(0, whole) TH_LOG("a dma-buf of the whole provider (%" PRIu64 " bytes): %s", (uint64_t)info.capacity,
+				   strerror(-whole));
+	ASSERT_EQ(0, status(sfd, &st));
+	EXPECT_EQ(1, st.invalidations) TH_LOG("the importer was not told of the move");
+	EXPECT_EQ(0, st.mapped);
+	EXPECT_LE(evictions + MG_PAGES, provider_counter(self->mg, "evictions"));
+	EXPECT_EQ(-1, first_wrong_page(sfd, 1000)) TH_LOG("bytes lost in the move");
+	ASSERT_EQ(0, status(sfd, &st));
+	EXPECT_EQ(2, st.maps);
+	EXPECT_FALSE(p2pmm_in_a_bar(self->dev, st.dma_addr)) TH_LOG("still in the BAR after the move: %#" PRIx64,
+							      (uint64_t)st.dma_addr);
+	/* The moved dma-buf works as before: written and read in system memory. */
+	ASSERT_EQ(0, fill_by_dma(sfd, 2000));
+	EXPECT_EQ(-1, first_wrong_page(sfd, 2000));
+	close(whole);
+	ASSERT_EQ(0, provider_info(self->fd, self->mg, &info));
+	EXPECT_GT(MG_PAGES * PAGE, info.used) TH_LOG("the closed dma-buf's memory is still used: %" PRIu64,
+						     (uint64_t)info.used);
+	close(sfd);
+	close(buf);
+}
+
+/*
+ * A pinned managed dma-buf stays in the BAR when the provider needs its room (the eviction passes it over and
+ * counts it); unbinding the vaccel moves it anyway, tells the pinned importer, and nothing is lost.
+ */
+TEST_F_TIMEOUT(dmabuf, a_pinned_managed_dmabuf_stays_until_its_device_goes, 120)
+{
+	struct p2pmm_provider_info info;
+	struct p2pmm_sample_status st;
+	long long skipped;
+	uint64_t bus;
+	int buf, sfd;
+
+	if (!self->mg)
+		SKIP(return, "no managed provider on %s", self->dev);
+	buf = export_managed(self->fd, self->mg, MG_PAGES * PAGE, 0);
+	ASSERT_LE(0, buf) TH_LOG("managed export: %s", strerror(-buf));
+	sfd = import_dmabuf(buf, P2PMM_SAMPLE_PIN);
+	ASSERT_LE(0, sfd) TH_LOG("pinned import: %s", strerror(-sfd));
+	ASSERT_EQ(0, fill_by_dma(sfd, 3000));
+	ASSERT_EQ(0, status(sfd, &st));
+	bus = st.dma_addr;
+	EXPECT_TRUE(p2pmm_in_a_bar(self->dev, bus));
+	ASSERT_EQ(0, provider_info(self->fd, self->mg, &info));
+	skipped = provider_counter(self->mg, "evictions_skipped_pinned");
+	EXPECT_EQ(-ENOSPC, export_managed(self->fd, self->mg, info.capacity, 0)) TH_LOG("the pinned dma-buf moved");
+	EXPECT_LE(skipped + MG_PAGES, provider_counter(self->mg, "evictions_skipped_pinned"));
+	ASSERT_EQ(0, status(sfd, &st));
+	EXPECT_EQ(0, st.invalidations);
+	EXPECT_EQ(bus, st.dma_addr);
+	EXPECT_EQ(-1, first_wrong_page(sfd, 3000));
+
+	ASSERT_EQ(0, p2p_dma_write_file(VACCEL "/unbind", self->dev)) TH_LOG("unbind %s: %s", self->dev,
+									       strerror(errno));
+	ASSERT_EQ(0, status(sfd, &st));
+	EXPECT_EQ(1, st.invalidations) TH_LOG("the pinned importer was not told");
+	EXPECT_EQ(0, st.mapped) TH_LOG("the pinned importer still maps the BAR");
+	EXPECT_EQ(-1, first_wrong_page(sfd, 3000)) TH_LOG("bytes lost when the device went");
+	ASSERT_EQ(0, status(sfd, &st));
+	EXPECT_NE(bus, st.dma_addr);
+	EXPECT_FALSE(p2pmm_in_a_bar(self->dev, st.dma_addr));
+	close(sfd);
+	close(buf);
+	ASSERT_EQ(0, p2p_dma_write_file(VACCEL "/bind", self->dev)) TH_LOG("bind %s: %s", self->dev,
+									     strerror(errno));
+}
+
+/* Bad managed exports get their errnos; importers without P2P or a route are refused at attach. */
+TEST_F(dmabuf, bad_managed_exports_get_their_errnos)
+{
+	struct p2pmm_provider_info info;
+	struct p2pmm_dmabuf d;
+	int buf, sfd;
+
+	if (!self->mg)
+		SKIP(return, "no managed provider on %s", self->dev);
+	EXPECT_EQ(-EINVAL, export_managed(self->fd, self->st, PAGE, 0)) TH_LOG("a static provider");
+	EXPECT_EQ(-ENODEV, export_managed(self->fd, 999, PAGE, 0));
+	EXPECT_EQ(-EINVAL, export_managed(self->fd, 0, PAGE, 0));
+	EXPECT_EQ(-EINVAL, export_managed(self->fd, self->mg, PAGE / 2, 0));
+	EXPECT_EQ(-EINVAL, export_managed(self->fd, self->mg, 0, 0));
+	ASSERT_EQ(0, provider_info(self->fd, self->mg, &info));
+	EXPECT_EQ(-ENOSPC, export_managed(self->fd, self->mg, info.capacity + PAGE, 0));
+	/* An address with P2PMM_DMABUF_MANAGED, a provider without it. */
+	d = (struct p2pmm_dmabuf){ .size = sizeof(d), .flags = P2PMM_DMABUF_MANAGED, .addr = 4096, .length = PAGE,
+				   .provider = self->mg };
+	EXPECT_EQ(-1, ioctl(self->fd, P2PMM_IOC_DMABUF, &d));
+	EXPECT_EQ(EINVAL, errno);
+	d = (struct p2pmm_dmabuf){ .size = sizeof(d), .addr = (uintptr_t)self->mem, .length = PAGE,
+				   .provider = self->mg };
+	EXPECT_EQ(-1, ioctl(self->fd, P2PMM_IOC_DMABUF, &d));
+	EXPECT_EQ(EINVAL, errno);
+	buf = export_managed(self->fd, self->mg, PAGE, 0);
+	ASSERT_LE(0, buf);
+	EXPECT_EQ(-EOPNOTSUPP, import_dmabuf(buf, P2PMM_SAMPLE_NO_P2P));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PAGE, PROT_READ, MAP_SHARED, buf, 0));
+	close(buf);
+	if (!self->far_mg)
+		SKIP(return, "no managed provider the edu cannot reach");
+	buf = export_managed(self->fd, self->far_mg, PAGE, 0);
+	ASSERT_LE(0, buf);
+	sfd = import_dmabuf(buf, 0);
+	EXPECT_EQ(-EREMOTEIO, sfd);
+	if (sfd >= 0)
+		close(sfd);
+	close(buf);
 }
 
 /* The importer is a plain dma-buf importer: it takes a udmabuf (memfd pages, system memory) as well. */

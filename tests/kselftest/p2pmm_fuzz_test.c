@@ -301,6 +301,13 @@ static unsigned long build(uint64_t *s, enum call c, void *buf)
 		d->addr = fuzz_addr(s);
 		d->length = fuzz_len(s);
 		d->fd = (int32_t)next(s);
+		d->provider = chance(s, 90) ? 0 : fuzz_id(s);
+		/* Managed memory allocated as a dma-buf: any provider id, mostly without an address. */
+		if (chance(s, 20)) {
+			d->flags |= P2PMM_DMABUF_MANAGED;
+			d->provider = fuzz_id(s);
+			d->addr = chance(s, 80) ? 0 : d->addr;
+		}
 		return P2PMM_IOC_DMABUF;
 	}
 	case BAD_CMD:
@@ -398,6 +405,7 @@ static void *worker(void *arg)
 	for (long i = 0; i < g.calls / THREADS && !g.stop; i++) {
 		enum call c = (enum call)below(&s, NR_CALLS);
 		unsigned long cmd;
+		void *arg;
 
 		/*
 		 * Thread 0 keeps replacing the scratch area under the others' calls: in one step (MAP_FIXED), since
@@ -421,12 +429,19 @@ static void *worker(void *arg)
 		}
 		cmd = build(&s, c, buf);
 		t->calls[c]++;
-		if (ioctl(fd, cmd, chance(&s, 3) ? (void *)(uintptr_t)fuzz_out_addr(&s) : (void *)buf) < 0) {
+		arg = chance(&s, 3) ? (void *)(uintptr_t)fuzz_out_addr(&s) : (void *)buf;
+		if (ioctl(fd, cmd, arg) < 0) {
 			int err = errno;
 
 			t->failed[c]++;
 			if (!documented(c, err))
 				note_wrong(t, c, cmd, buf, err);
+		} else if (c == DMABUF && arg == (void *)buf) {
+			/* A dma-buf made: it would hold its memory (and a descriptor) until the process exits. */
+			int32_t made;
+
+			memcpy(&made, (char *)buf + offsetof(struct p2pmm_dmabuf, fd), sizeof(made));
+			close(made);
 		}
 		p2pmm_kcov_drain(&kc);
 	}

@@ -27,6 +27,16 @@ static inline int export_dmabuf(int fd, void *addr, size_t len, uint32_t flags)
 	return ioctl(fd, P2PMM_IOC_DMABUF, &d) ? -errno : d.fd;
 }
 
+/* P2PMM_IOC_DMABUF with P2PMM_DMABUF_MANAGED: @len new bytes of managed provider @id; the descriptor, or -errno. */
+static inline int export_managed(int fd, uint32_t id, size_t len, uint32_t flags)
+{
+	struct p2pmm_dmabuf d = {
+		.size = sizeof(d), .flags = flags | P2PMM_DMABUF_MANAGED, .length = len, .fd = -1, .provider = id,
+	};
+
+	return ioctl(fd, P2PMM_IOC_DMABUF, &d) ? -errno : d.fd;
+}
+
 /* A new importer of @dmabuf (flags P2PMM_SAMPLE_*): its descriptor, or -errno. */
 static inline int import_dmabuf(int dmabuf, uint32_t flags)
 {

@@ -19,7 +19,7 @@
 #include <linux/types.h>
 
 /* Version of this interface; bumped when a struct grows or an ioctl is added. */
-#define P2PMM_UAPI_VERSION 5
+#define P2PMM_UAPI_VERSION 6
 
 /* Feature bits returned by P2PMM_IOC_VERSION: what the running kernel implements. */
 #define P2PMM_FEATURE_VERSION (1ULL << 0)   /* P2PMM_IOC_VERSION and extensible structs */
@@ -29,6 +29,7 @@
 #define P2PMM_FEATURE_STATIC_MMAP (1ULL << 4) /* mmap of static memory at P2PMM_MMAP_OFFSET(id) */
 #define P2PMM_FEATURE_BLKIO (1ULL << 5)       /* P2PMM_IOC_BLKIO (uAPI version 4) */
 #define P2PMM_FEATURE_DMABUF (1ULL << 6)      /* P2PMM_IOC_DMABUF (uAPI version 5) */
+#define P2PMM_FEATURE_DMABUF_MANAGED (1ULL << 7) /* P2PMM_DMABUF_MANAGED (uAPI version 6) */
 
 /* 0xB9 is unused in Documentation/userspace-api/ioctl/ioctl-number.rst. */
 #define P2PMM_IOC_MAGIC 0xB9
@@ -336,33 +337,45 @@ struct p2pmm_blkio {
 
 #define P2PMM_IOC_BLKIO _IOWR(P2PMM_IOC_MAGIC, 0x06, struct p2pmm_blkio)
 
-/* ---- dma-buf export: static memory the caller mapped, shared with other drivers as a dma-buf ---- */
+/* ---- dma-buf export: device memory shared with other drivers as a dma-buf ---- */
 
 #define P2PMM_DMABUF_CLOEXEC (1U << 0) /* the new file descriptor is close-on-exec */
+#define P2PMM_DMABUF_MANAGED (1U << 1) /* allocate @length bytes of managed provider @provider (uAPI 6) */
 
 /**
- * struct p2pmm_dmabuf - argument of P2PMM_IOC_DMABUF: export a range of the caller's static memory as a dma-buf
+ * struct p2pmm_dmabuf - argument of P2PMM_IOC_DMABUF: export device memory as a dma-buf
  * @size:       in: sizeof(struct p2pmm_dmabuf)
- * @flags:      in: P2PMM_DMABUF_CLOEXEC or 0
+ * @flags:      in: P2PMM_DMABUF_CLOEXEC, P2PMM_DMABUF_MANAGED
  * @addr:       in: first byte of the range, page-aligned, in a writable shared mapping of static memory
- *              (/dev/p2pmm at P2PMM_MMAP_OFFSET(id), or a provider's allocate file)
- * @length:     in: bytes, a multiple of the page size, > 0, within that one mapping
+ *              (/dev/p2pmm at P2PMM_MMAP_OFFSET(id), or a provider's allocate file); 0 with P2PMM_DMABUF_MANAGED
+ * @length:     in: bytes, a multiple of the page size, > 0, within that one mapping (or to allocate)
  * @fd:         out: the dma-buf's file descriptor
- * @__reserved: 0
+ * @provider:   in: with P2PMM_DMABUF_MANAGED, the managed provider's id; otherwise 0 (was __reserved)
  *
- * The dma-buf holds the range's memory: it stays allocated after munmap(2), until the dma-buf's last reference is
- * gone (or the provider is revoked). Importers attach with peer2peer set and get the BAR's bus addresses (or
- * IOMMU addresses through an allowed host bridge), as the kernel's P2P route decides: an importer that cannot do
- * P2P gets EOPNOTSUPP, one that has no route to the provider EREMOTEIO, at attach; nothing is ever copied through
- * system memory. Importers must take invalidate_mappings (move_notify) callbacks (dma_buf_attach_revocable());
- * pinned ones too. Static memory never moves: the only invalidation is the revocation of the provider (its
- * device unbinds), which reaches every attachment and waits until each has unmapped; later mappings fail with
- * ENODEV. The dma-buf is not mappable by the CPU (mmap(2) of it: EINVAL); the caller's own mapping is.
+ * Static memory: the dma-buf holds the range's memory: it stays allocated after munmap(2), until the dma-buf's last
+ * reference is gone (or the provider is revoked). Static memory never moves: the only invalidation is the
+ * revocation of the provider (its device unbinds), which reaches every attachment and waits until each has
+ * unmapped; later mappings fail with ENODEV.
  *
- * Errors: EINVAL for flags, reserved fields, an empty, wrapping or unaligned range, or one that spans more than
- * one mapping; ENOMEM if part of the range is not mapped; EOPNOTSUPP for memory that is not static memory
- * (anonymous, file or managed memory: not exported); EACCES for a mapping that is not writable; ENODEV when the
- * provider was revoked; EMFILE, ENFILE when no file descriptor is left; ENOMEM.
+ * Managed memory (P2PMM_DMABUF_MANAGED): new, zeroed memory of the provider that the dma-buf owns, charged to the
+ * caller's dmem cgroup. When a migration into the provider needs room that processes' pages cannot give, and when
+ * the provider goes away, p2pmm moves the whole dma-buf to system memory: every importer gets invalidate_mappings
+ * (move_notify), and its next mapping is of the system pages. Pinned dma-bufs (dma_buf_pin()) are moved only when
+ * the provider goes. Nothing is lost; the dma-buf stays in system memory after a move.
+ *
+ * Importers attach with peer2peer set and get the BAR's bus addresses (or IOMMU addresses through an allowed host
+ * bridge), as the kernel's P2P route decides: an importer that cannot do P2P gets EOPNOTSUPP, one that has no route
+ * to the provider EREMOTEIO, at attach; nothing is ever copied through system memory behind an importer's back.
+ * Importers must take invalidate_mappings (move_notify) callbacks (dma_buf_attach_revocable()); pinned ones too.
+ * The dma-buf is not mappable by the CPU (mmap(2) of it: EINVAL).
+ *
+ * Errors: EINVAL for flags, @provider, an empty, wrapping or unaligned range, one that spans more than one mapping,
+ * or a nonzero @addr with P2PMM_DMABUF_MANAGED; ENOMEM if part of the range is not mapped; EOPNOTSUPP for memory
+ * that is not static memory (anonymous, file or managed memory a process mapped); EACCES for a mapping that is not
+ * writable; ENODEV when the provider was revoked (or, managed, is unknown); with P2PMM_DMABUF_MANAGED: EINVAL for
+ * a static provider, EOPNOTSUPP for one without a P2P window, ENOSPC when the provider cannot make the room (more
+ * than it holds, or the rest is pinned or too young to move), ENOMEM over the caller's dmem.max; EFAULT for @fd;
+ * EMFILE, ENFILE when no file descriptor is left; ENOMEM.
  */
 struct p2pmm_dmabuf {
 	__u32 size;
@@ -370,7 +383,7 @@ struct p2pmm_dmabuf {
 	__u64 addr;
 	__u64 length;
 	__s32 fd;
-	__u32 __reserved;
+	__u32 provider;
 };
 #define P2PMM_DMABUF_SIZE_VER0 32
 

@@ -9,7 +9,7 @@ use crate::errno::Errno;
 use crate::extensible::{get_u32, get_u64, put_u32, put_u64};
 
 /// `P2PMM_UAPI_VERSION`.
-pub const UAPI_VERSION: u32 = 5;
+pub const UAPI_VERSION: u32 = 6;
 
 /// `P2PMM_FEATURE_VERSION`: the VERSION ioctl and extensible structs.
 pub const FEATURE_VERSION: u64 = 1 << 0;
@@ -32,6 +32,10 @@ pub const FEATURE_BLKIO: u64 = 1 << 5;
 /// `P2PMM_FEATURE_DMABUF`: the DMABUF ioctl (uAPI version 5).
 pub const FEATURE_DMABUF: u64 = 1 << 6;
 
+/// `P2PMM_FEATURE_DMABUF_MANAGED`: the DMABUF ioctl allocates managed memory as a dma-buf (uAPI
+/// version 6).
+pub const FEATURE_DMABUF_MANAGED: u64 = 1 << 7;
+
 /// Every feature this build implements; a bit is added here only together with the code behind it.
 pub const FEATURES: u64 = FEATURE_VERSION
     | FEATURE_PROVIDERS
@@ -39,7 +43,8 @@ pub const FEATURES: u64 = FEATURE_VERSION
     | FEATURE_ADVISE
     | FEATURE_STATIC_MMAP
     | FEATURE_BLKIO
-    | FEATURE_DMABUF;
+    | FEATURE_DMABUF
+    | FEATURE_DMABUF_MANAGED;
 
 /// `P2PMM_VERSION_SIZE_VER0`: the first published size of `struct p2pmm_version`.
 pub const SIZE_VER0: usize = 24;

@@ -227,6 +227,7 @@ impl Version {
                 raw::P2PMM_FEATURE_STATIC_MMAP => "static-mmap".to_string(),
                 raw::P2PMM_FEATURE_BLKIO => "blkio".to_string(),
                 raw::P2PMM_FEATURE_DMABUF => "dmabuf".to_string(),
+                raw::P2PMM_FEATURE_DMABUF_MANAGED => "dmabuf-managed".to_string(),
                 _ => format!("bit{b}"),
             })
             .collect()
@@ -877,7 +878,7 @@ mod tests {
 
     #[test]
     fn query_struct_has_pid_since_version_3() {
-        assert_eq!(raw::P2PMM_UAPI_VERSION, 5);
+        assert_eq!(raw::P2PMM_UAPI_VERSION, 6);
         assert_eq!(size_of::<raw::Query>() as u32, raw::P2PMM_QUERY_SIZE_VER1);
         assert_eq!(
             core::mem::offset_of!(raw::Query, pid) as u32,

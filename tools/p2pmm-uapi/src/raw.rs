@@ -37,6 +37,8 @@ pub const P2PMM_FEATURE_STATIC_MMAP: u64 = version::FEATURE_STATIC_MMAP;
 pub const P2PMM_FEATURE_BLKIO: u64 = version::FEATURE_BLKIO;
 /// `P2PMM_FEATURE_DMABUF`: `P2PMM_IOC_DMABUF` (uAPI version 5).
 pub const P2PMM_FEATURE_DMABUF: u64 = version::FEATURE_DMABUF;
+/// `P2PMM_FEATURE_DMABUF_MANAGED`: `P2PMM_IOC_DMABUF` allocates managed memory (uAPI version 6).
+pub const P2PMM_FEATURE_DMABUF_MANAGED: u64 = version::FEATURE_DMABUF_MANAGED;
 
 /// `P2PMM_IOC_MAGIC`: the ioctl type byte.
 pub const P2PMM_IOC_MAGIC: u32 = ioctl_cmd::IOC_MAGIC;
@@ -129,6 +131,8 @@ pub const P2PMM_BLKIO_WRITE: u32 = uapi_blkio::FLAG_WRITE;
 
 /// `P2PMM_DMABUF_CLOEXEC`: the new file descriptor is close-on-exec.
 pub const P2PMM_DMABUF_CLOEXEC: u32 = uapi_dmabuf::FLAG_CLOEXEC;
+/// `P2PMM_DMABUF_MANAGED`: allocate `length` bytes of managed provider `provider` as the dma-buf.
+pub const P2PMM_DMABUF_MANAGED: u32 = uapi_dmabuf::FLAG_MANAGED;
 
 /// `P2PMM_MMAP_OFFSET(id)`: the mmap offset that allocates memory of static provider `id`.
 pub const fn p2pmm_mmap_offset(id: u32) -> u64 {
@@ -336,16 +340,17 @@ pub struct Blkio {
 pub struct Dmabuf {
     /// In: `sizeof(struct p2pmm_dmabuf)`.
     pub size: u32,
-    /// In: `P2PMM_DMABUF_CLOEXEC` or 0.
+    /// In: `P2PMM_DMABUF_CLOEXEC`, `P2PMM_DMABUF_MANAGED`.
     pub flags: u32,
-    /// In: first byte of the range, page-aligned, in a writable shared mapping of static memory.
+    /// In: first byte of the range, page-aligned, in a writable shared mapping of static memory
+    /// (0 with `P2PMM_DMABUF_MANAGED`).
     pub addr: u64,
-    /// In: bytes, a multiple of the page size, > 0, within that one mapping.
+    /// In: bytes, a multiple of the page size, > 0, within that one mapping (or to allocate).
     pub length: u64,
     /// Out: the dma-buf's file descriptor.
     pub fd: i32,
-    /// `__reserved`: 0.
-    pub reserved: u32,
+    /// In: with `P2PMM_DMABUF_MANAGED`, the managed provider's id; else 0.
+    pub provider: u32,
 }
 
 /// The `size` field of a struct: its size as this crate was built with.

@@ -114,7 +114,7 @@ fn structs() -> Vec<StructLayout> {
         }),
         layout!(raw::Dmabuf, "p2pmm_dmabuf" {
             size => "size", flags => "flags", addr => "addr", length => "length", fd => "fd",
-            reserved => "__reserved",
+            provider => "provider",
         }),
     ]
 }
@@ -133,6 +133,7 @@ fn constants() -> Vec<(&'static str, u64)> {
         P2PMM_FEATURE_STATIC_MMAP,
         P2PMM_FEATURE_BLKIO,
         P2PMM_FEATURE_DMABUF,
+        P2PMM_FEATURE_DMABUF_MANAGED,
         P2PMM_IOC_MAGIC,
         P2PMM_VERSION_SIZE_VER0,
         P2PMM_IOC_VERSION,
@@ -177,6 +178,7 @@ fn constants() -> Vec<(&'static str, u64)> {
         P2PMM_BLKIO_SIZE_VER0,
         P2PMM_IOC_BLKIO,
         P2PMM_DMABUF_CLOEXEC,
+        P2PMM_DMABUF_MANAGED,
         P2PMM_DMABUF_SIZE_VER0,
         P2PMM_IOC_DMABUF,
     ]

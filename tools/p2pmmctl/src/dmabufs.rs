@@ -3,7 +3,7 @@
 //! `p2pmmctl dmabufs`: the dma-bufs exported from p2pmm memory (`P2PMM_IOC_DMABUF`) and the devices
 //! attached to each, as the kernel's dma-buf core lists every dma-buf in
 //! `/sys/kernel/debug/dma_buf/bufinfo` (root; debugfs). p2pmm's are those whose exporter is
-//! `p2pmm`; it names each `p2pmm provider <id>`.
+//! `p2pmm`; it names each `p2pmm provider <id>`, with ` managed` after the id for managed memory.
 
 use crate::output::{human_bytes, Table};
 use serde::Serialize;
@@ -12,6 +12,8 @@ use serde::Serialize;
 const EXPORTER: &str = "p2pmm";
 /// The prefix of the name p2pmm gives each dma-buf, before the provider id.
 const NAME_PREFIX: &str = "p2pmm provider ";
+/// What follows the id in the name of a dma-buf of managed memory.
+const MANAGED_SUFFIX: &str = " managed";
 
 /// One dma-buf p2pmm exported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -19,8 +21,10 @@ pub(crate) struct Dmabuf {
     /// The dma-buf file's inode number (as `/proc/<pid>/fdinfo/<fd>` shows it: `ino`).
     pub(crate) inode: u64,
     pub(crate) bytes: u64,
-    /// The static provider whose memory it is.
+    /// The provider whose memory it is (or was: a managed dma-buf may have moved to system memory).
     pub(crate) provider: Option<u32>,
+    /// `static` or `managed` memory.
+    pub(crate) kind: &'static str,
     /// References to the dma-buf's file (descriptors, importers' references, mappings).
     pub(crate) references: u64,
     /// The PCI (or other) names of the attached devices.
@@ -48,12 +52,17 @@ pub(crate) fn parse_bufinfo(text: &str) -> Vec<Dmabuf> {
             else {
                 continue;
             };
+            let name = fields[6].strip_prefix(NAME_PREFIX);
+            let managed = name.and_then(|n| n.strip_suffix(MANAGED_SUFFIX));
             current = Some(Dmabuf {
                 inode,
                 bytes,
-                provider: fields[6]
-                    .strip_prefix(NAME_PREFIX)
-                    .and_then(|id| id.parse().ok()),
+                provider: managed.or(name).and_then(|id| id.parse().ok()),
+                kind: if managed.is_some() {
+                    "managed"
+                } else {
+                    "static"
+                },
                 references,
                 importers: Vec::new(),
             });
@@ -82,11 +91,12 @@ pub(crate) fn render(bufs: &[Dmabuf]) -> String {
     if bufs.is_empty() {
         return "no dma-buf of p2pmm memory (P2PMM_IOC_DMABUF exports one)\n".into();
     }
-    let mut t = Table::new(&["INODE", "PROVIDER", "SIZE", "REFS", "IMPORTERS"]);
+    let mut t = Table::new(&["INODE", "PROVIDER", "KIND", "SIZE", "REFS", "IMPORTERS"]);
     for d in bufs {
         t.row(vec![
             d.inode.to_string(),
             d.provider.map_or("-".into(), |id| id.to_string()),
+            d.kind.into(),
             human_bytes(d.bytes),
             d.references.to_string(),
             if d.importers.is_empty() {
@@ -119,6 +129,9 @@ mod tests {
         00004096\t00000002\t00080007\t00000001\tp2pmm\t00000032\t<none>\n\
         \tAttached Devices:\n\
         Total 0 devices attached\n\n\
+        00016384\t00000002\t00080007\t00000001\tp2pmm\t00000033\tp2pmm provider 5 managed\n\
+        \tAttached Devices:\n\
+        Total 0 devices attached\n\n\
         \nTotal 3 objects, 28672 bytes\n";
 
     #[test]
@@ -131,6 +144,7 @@ mod tests {
                     inode: 31,
                     bytes: 8192,
                     provider: Some(3),
+                    kind: "static",
                     references: 4,
                     importers: vec!["0000:04:00.1".into(), "0000:05:00.0".into()],
                 },
@@ -138,6 +152,15 @@ mod tests {
                     inode: 32,
                     bytes: 4096,
                     provider: None,
+                    kind: "static",
+                    references: 1,
+                    importers: vec![],
+                },
+                Dmabuf {
+                    inode: 33,
+                    bytes: 16384,
+                    provider: Some(5),
+                    kind: "managed",
                     references: 1,
                     importers: vec![],
                 },
@@ -149,9 +172,14 @@ mod tests {
             "{table}"
         );
         assert_eq!(
-            crate::output::to_json(&DmabufsJson { dmabufs: &got[1..] }, false),
-            "{\"dmabufs\":[{\"inode\":32,\"bytes\":4096,\"provider\":null,\"references\":1,\
-             \"importers\":[]}]}"
+            crate::output::to_json(
+                &DmabufsJson {
+                    dmabufs: &got[1..2]
+                },
+                false
+            ),
+            "{\"dmabufs\":[{\"inode\":32,\"bytes\":4096,\"provider\":null,\"kind\":\"static\",\
+             \"references\":1,\"importers\":[]}]}"
         );
     }
 
