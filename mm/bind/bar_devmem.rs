@@ -335,7 +335,15 @@ impl<T: SlotHandler> BarDevmem<T> {
                 if !me.p2p.is_null() {
                     // SAFETY: `this` is pinned, and the drop revokes the gate before anything of
                     // the memory goes.
-                    me.buffers = Some(unsafe { BufferGate::new(&me.pdev, this.as_ptr()) }?);
+                    match unsafe { BufferGate::new(&me.pdev, this.as_ptr()) } {
+                        Ok(gate) => me.buffers = Some(gate),
+                        Err(e) => {
+                            // A window left allocated would keep p2pdma's teardown waiting
+                            // at unbind. SAFETY: Mapped and allocated above, unused.
+                            unsafe { me.unmap() };
+                            return Err(e);
+                        }
+                    }
                 }
                 let mut first: c_ulong = 0;
                 // SAFETY: `pgmap` is ours and pinned; `Self::OPS` is a constant. Callbacks may run

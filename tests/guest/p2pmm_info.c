@@ -22,12 +22,13 @@ int main(void)
 		fprintf(stderr, "p2pmm-info: P2PMM_IOC_VERSION failed: %s\n", strerror(errno));
 		return 1;
 	}
-	printf("p2pmm uapi version %u, features 0x%llx:%s%s%s%s%s%s%s\n", v.version, (unsigned long long)v.features,
+	printf("p2pmm uapi version %u, features 0x%llx:%s%s%s%s%s%s%s%s\n", v.version, (unsigned long long)v.features,
 	       v.features & P2PMM_FEATURE_VERSION ? " version" : "",
 	       v.features & P2PMM_FEATURE_PROVIDERS ? " providers" : "",
 	       v.features & P2PMM_FEATURE_MIGRATE ? " migrate" : "", v.features & P2PMM_FEATURE_ADVISE ? " advise" : "",
 	       v.features & P2PMM_FEATURE_STATIC_MMAP ? " static-mmap" : "",
-	       v.features & P2PMM_FEATURE_BLKIO ? " blkio" : "", v.features & P2PMM_FEATURE_DMABUF ? " dmabuf" : "");
+	       v.features & P2PMM_FEATURE_BLKIO ? " blkio" : "", v.features & P2PMM_FEATURE_DMABUF ? " dmabuf" : "",
+	       v.features & P2PMM_FEATURE_DMABUF_MANAGED ? " dmabuf-managed" : "");
 	close(fd);
 	return 0;
 }

@@ -69,7 +69,7 @@ TEST_F(dev, version)
 	/* Only bits this header knows: a bit outside them would be a feature nobody documented. */
 	EXPECT_EQ(0, v.features & ~(P2PMM_FEATURE_VERSION | P2PMM_FEATURE_PROVIDERS | P2PMM_FEATURE_MIGRATE |
 				    P2PMM_FEATURE_ADVISE | P2PMM_FEATURE_STATIC_MMAP | P2PMM_FEATURE_BLKIO |
-				    P2PMM_FEATURE_DMABUF));
+				    P2PMM_FEATURE_DMABUF | P2PMM_FEATURE_DMABUF_MANAGED));
 }
 
 /* A newer userspace passes a larger struct; zero tail bytes are accepted and left alone. */

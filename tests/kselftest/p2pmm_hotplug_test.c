@@ -30,6 +30,14 @@
  * so the default VM's edu is unbound from it for the test; the test removes the slot at the end and gives that
  * edu back, so the topology is again the one the other tests know.
  *
+ * a_managed_dmabuf_goes_with_its_device: a slot on rp4 with a vaccel (function 0, QEMU's ivshmem-plain "acc4", a
+ * memory backend of its own each time) and QEMU's edu (function 1). Each cycle two dma-bufs of the vaccel's managed
+ * memory (P2PMM_DMABUF_MANAGED) are imported by p2pmm_sample through that edu, one dynamic, one pinned, and filled
+ * by the edu's DMA; a third dma-buf that needs their room moves the dynamic one to system memory (its importer is
+ * told once and reads every byte there) and leaves the pinned one in the BAR; then the slot goes while the edu reads
+ * the pinned one: its importer is told once and holds no mapping. The last cycle's two dma-bufs are read once more
+ * at the end by the default edu, from system memory: nothing was lost.
+ *
  * For each device the time from the start of the revocation (the static provider leaves the list) to the device's
  * removal is printed, p50 and max, also for make test's summary (a P2PMM-SUMMARY line, scripts/report.py).
  *
@@ -673,6 +681,196 @@ TEST_F_TIMEOUT(hotplug, a_cmb_nvme_goes_in_use_and_comes_back, 1800)
 	ASSERT_EQ(0, remove_device(fd, CMB_ID, dev, &t0)) TH_LOG("%s still there %.0f s after device_del", dev, WAIT_S);
 	ASSERT_EQ(0, p2p_dma_write_file(SAMPLE "/bind", edu0)) TH_LOG("bind %s: %s", edu0, strerror(errno));
 	summary(dev, "the CMB NVMe ", cycles, revoke_ms, back_s);
+	close(fd);
+}
+
+/* The rp4 slot of the managed dma-buf test: the vaccel (function 0, added last: it announces the slot), the edu. */
+#define MG_ID "acc4"
+#define MG_EDU_ADD "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"edu\", \"id\": \"edu4\", " \
+	"\"bus\": \"rp4\", \"addr\": \"0.1\", \"dma_mask\": 18446744073709551615}}"
+#define MG_BAR_BYTES "33554432"	/* 32 MiB: vaccel makes 8 MiB of it managed (managed_mb=8) */
+#define MG_BUF (8 * PAGE)	/* each imported dma-buf */
+
+/* Adds the slot with a new memory backend @memdev; waits for its managed provider and its edu: 0 or -1. */
+static int mg_slot_arrives(int fd, const char *memdev, const char *not, char *dev, uint32_t *mg)
+{
+	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
+	char cmd[512], edu[PATH_MAX];
+	double t0 = p2p_dma_now_s();
+
+	snprintf(cmd, sizeof(cmd), "{\"execute\": \"object-add\", \"arguments\": {\"qom-type\": "
+		 "\"memory-backend-ram\", \"id\": \"%s\", \"size\": " MG_BAR_BYTES "}}", memdev);
+	qmp(cmd);
+	qmp(MG_EDU_ADD);
+	snprintf(cmd, sizeof(cmd), "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"ivshmem-plain\", "
+		 "\"id\": \"" MG_ID "\", \"memdev\": \"%s\", \"bus\": \"rp4\", \"addr\": \"0.0\", "
+		 "\"multifunction\": true}}", memdev);
+	qmp(cmd);
+	*mg = 0;
+	do {
+		int n = list_providers(fd, p, P2P_DMA_MAX_PROVIDERS);
+
+		/* A managed provider of a device on rp4's bus: one the default topology does not have (@not's). */
+		for (int i = 0; i < n && i < P2P_DMA_MAX_PROVIDERS; i++) {
+			if (p[i].kind != P2PMM_PROVIDER_MANAGED || strstr(not, p[i].device))
+				continue;
+			snprintf(edu, sizeof(edu), SAMPLE "/%.*s1", (int)strlen(p[i].device) - 1, p[i].device);
+			if (exists(edu)) {
+				snprintf(dev, 32, "%.31s", p[i].device);
+				*mg = p[i].id;
+			}
+		}
+	} while (!*mg && p2p_dma_now_s() - t0 < WAIT_S && !usleep(10000));
+	return *mg ? 0 : -1;
+}
+
+/* Has the edu write the pattern of @seed into every page of @sfd's dma-buf of @len bytes: 0 or -errno. */
+static int dma_fill(int sfd, size_t len, unsigned int seed)
+{
+	uint8_t page[PAGE];
+
+	for (size_t off = 0; off < len; off += PAGE) {
+		int err;
+
+		for (size_t i = 0; i < PAGE; i++)
+			page[i] = pattern(off + i, seed);
+		err = dma_page(sfd, off, page, 1);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Bytes of @sfd's dma-buf of @len bytes that the edu reads wrong against the pattern of @seed; -errno on failure. */
+static long dma_wrong(int sfd, size_t len, unsigned int seed)
+{
+	uint8_t page[PAGE];
+	long bad = 0;
+
+	for (size_t off = 0; off < len; off += PAGE) {
+		int err = dma_page(sfd, off, page, 0);
+
+		if (err)
+			return err;
+		bad += wrong_at(page, PAGE, seed, off);
+	}
+	return bad;
+}
+
+TEST_F_TIMEOUT(hotplug, a_managed_dmabuf_goes_with_its_device, 1800)
+{
+	const char *env = getenv("P2PMM_HOTPLUG_CYCLES");
+	int cycles = (env ? atoi(env) : 20) / 4;
+	int fd = open("/dev/p2pmm", O_RDWR | O_CLOEXEC);
+	struct p2pmm_provider_info p[P2P_DMA_MAX_PROVIDERS];
+	char dev[32] = "", memdev[32], cmd[256], known[1024] = "", *edu0 = self->edu0;
+	double *revoke_ms, *back_s, t0;
+	int bufs[2] = { -1, -1 }, n;
+	unsigned int seeds[2] = { 0, 0 };
+	uint32_t mg;
+
+	ASSERT_LE(0, fd);
+	cycles = cycles > 0 ? cycles : 1;
+	revoke_ms = calloc(cycles, sizeof(*revoke_ms));
+	back_s = calloc(cycles, sizeof(*back_s));
+	ASSERT_NE(NULL, revoke_ms);
+	ASSERT_NE(NULL, back_s);
+	n = list_providers(fd, p, P2P_DMA_MAX_PROVIDERS);
+	for (int i = 0; i < n && i < P2P_DMA_MAX_PROVIDERS; i++)
+		snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s ", p[i].device);
+	p2pmm_find_pci("0x1234", "0x11e8", edu0, sizeof(self->edu0));
+	ASSERT_NE(0, edu0[0]) TH_LOG("no edu device (the default VM has one beside the switch accelerator)");
+	ASSERT_EQ(0, p2p_dma_write_file(SAMPLE "/unbind", edu0)) TH_LOG("unbind %s: %s", edu0, strerror(errno));
+
+	for (int c = 0; c < cycles; c++) {
+		struct worker reader = { .len = MG_BUF, .seed = 2 * c + 1 };
+		struct p2pmm_provider_info info = { .capacity = 0 };
+		struct p2pmm_sample_status sst;
+		int imp[2], pressure;
+		uint64_t bus;
+
+		snprintf(memdev, sizeof(memdev), MG_ID "-mem%d", c);
+		t0 = p2p_dma_now_s();
+		ASSERT_EQ(0, mg_slot_arrives(fd, memdev, known, dev, &mg))
+			TH_LOG("cycle %d: no managed provider on rp4 %.0f s after device_add", c, WAIT_S);
+		back_s[c] = p2p_dma_now_s() - t0;
+		/* The last cycle's dma-bufs are kept for the end; the others go with their cycle. */
+		for (int i = 0; i < 2; i++) {
+			if (bufs[i] >= 0)
+				close(bufs[i]);
+			seeds[i] = 2 * c + i;
+			bufs[i] = export_managed(fd, mg, MG_BUF, P2PMM_DMABUF_CLOEXEC);
+			ASSERT_LE(0, bufs[i]) TH_LOG("cycle %d: managed export: %s", c, strerror(-bufs[i]));
+			/* The driver link appears before edu_probe() has made the edu p2pmm_sample's engine. */
+			t0 = p2p_dma_now_s();
+			while ((imp[i] = import_dmabuf(bufs[i], i ? P2PMM_SAMPLE_PIN : 0)) == -ENODEV &&
+			       p2p_dma_now_s() - t0 < WAIT_S)
+				usleep(10000);
+			ASSERT_LE(0, imp[i]) TH_LOG("cycle %d: import %d: %s", c, i, strerror(-imp[i]));
+			ASSERT_EQ(0, dma_fill(imp[i], MG_BUF, seeds[i])) TH_LOG("cycle %d: DMA into dma-buf %d", c, i);
+		}
+		ASSERT_EQ(0, status(imp[1], &sst));
+		bus = sst.dma_addr;
+		EXPECT_TRUE(p2pmm_in_a_bar(dev, bus)) TH_LOG("cycle %d: the pinned dma-buf is not in %s's BAR", c, dev);
+
+		/* Room for all but one dma-buf's worth: the dynamic one moves, the pinned one stays. */
+		n = list_providers(fd, p, P2P_DMA_MAX_PROVIDERS);
+		for (int i = 0; i < n && i < P2P_DMA_MAX_PROVIDERS; i++)
+			if (p[i].id == mg)
+				info = p[i];
+		ASSERT_LT(2 * MG_BUF, info.capacity) TH_LOG("cycle %d: provider %u not listed", c, mg);
+		pressure = export_managed(fd, mg, info.capacity - MG_BUF, 0);
+		ASSERT_LE(0, pressure) TH_LOG("cycle %d: pressure export: %s", c, strerror(-pressure));
+		ASSERT_EQ(0, status(imp[0], &sst));
+		EXPECT_EQ(1, sst.invalidations) TH_LOG("cycle %d: the dynamic importer was not told of the move", c);
+		EXPECT_EQ(0, dma_wrong(imp[0], MG_BUF, seeds[0])) TH_LOG("cycle %d: the moved dma-buf lost bytes", c);
+		ASSERT_EQ(0, status(imp[0], &sst));
+		EXPECT_FALSE(p2pmm_in_a_bar(dev, sst.dma_addr)) TH_LOG("cycle %d: the moved dma-buf is in the BAR", c);
+		ASSERT_EQ(0, status(imp[1], &sst));
+		EXPECT_EQ(0, sst.invalidations) TH_LOG("cycle %d: the pinned dma-buf moved under pressure", c);
+		EXPECT_EQ(bus, sst.dma_addr);
+		close(pressure);
+
+		/* Out goes the slot while the edu reads the pinned dma-buf. */
+		reader.fd = imp[1];
+		reader.seed = seeds[1];
+		reader.back = malloc(PAGE);
+		ASSERT_NE(NULL, reader.back);
+		ASSERT_EQ(0, pthread_create(&reader.thread, NULL, dmabuf_main, &reader));
+		usleep(300000);
+		ASSERT_EQ(0, remove_device(fd, MG_ID, dev, &revoke_ms[c]))
+			TH_LOG("cycle %d: %s still there %.0f s after device_del", c, dev, WAIT_S);
+		atomic_store(&reader.stop, 1);
+		pthread_join(reader.thread, NULL);
+		free(reader.back);
+		ASSERT_EQ(0, status(imp[1], &sst));
+		EXPECT_EQ(1, sst.invalidations) TH_LOG("cycle %d: the pinned importer was told %llu times", c,
+						       (unsigned long long)sst.invalidations);
+		/* The edu may have read on from system memory after the move, never from the BAR. */
+		EXPECT_TRUE(!sst.mapped || sst.dma_addr != bus) TH_LOG("cycle %d: the pinned importer maps the BAR", c);
+		ASSERT_EQ(0, status(imp[0], &sst));
+		EXPECT_EQ(1, sst.invalidations) TH_LOG("cycle %d: the moved dma-buf was moved again", c);
+		EXPECT_EQ(0, reader.bad_bytes) TH_LOG("cycle %d: the edu read %lu wrong bytes", c, reader.bad_bytes);
+		EXPECT_LT(0, reader.rounds) TH_LOG("cycle %d: the edu read nothing before the slot went", c);
+		EXPECT_EQ(0, reader.undocumented) TH_LOG("cycle %d: %lu undocumented failures (last errno %d)", c,
+							 reader.undocumented, reader.last_errno);
+		TH_LOG("cycle %d: removed in %.0f ms; the edu read %lu pages first", c, revoke_ms[c], reader.rounds);
+		close(imp[0]);
+		close(imp[1]);
+		snprintf(cmd, sizeof(cmd), "{\"execute\": \"object-del\", \"arguments\": {\"id\": \"%s\"}}", memdev);
+		qmp(cmd);
+	}
+	/* The default edu reads the last two dma-bufs from system memory: every byte is there. */
+	ASSERT_EQ(0, p2p_dma_write_file(SAMPLE "/bind", edu0)) TH_LOG("bind %s: %s", edu0, strerror(errno));
+	for (int i = 0; i < 2; i++) {
+		int sfd = import_dmabuf(bufs[i], 0);
+
+		ASSERT_LE(0, sfd) TH_LOG("import of dma-buf %d after the slot went: %s", i, strerror(-sfd));
+		EXPECT_EQ(0, dma_wrong(sfd, MG_BUF, seeds[i])) TH_LOG("dma-buf %d lost bytes with its device", i);
+		close(sfd);
+		close(bufs[i]);
+	}
+	summary(dev, "the vaccel with managed dma-bufs ", cycles, revoke_ms, back_s);
 	close(fd);
 }
 
