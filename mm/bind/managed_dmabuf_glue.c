@@ -11,6 +11,7 @@
  *    nobody pinned, least recently mapped first;
  *  - revocation (p2pmm_mbuf_gate_revoke(), before the provider's memory goes, e.g. its device unbinds): every
  *    buffer, pinned ones too, and it waits until every importer has unmapped the BAR.
+ * A moved buffer's name (bufinfo, p2pmmctl dmabufs) says it is in system memory now.
  * A move takes the buffer's reservation lock, tells every importer (dma_buf_invalidate_mappings(): move_notify),
  * waits for the dma-buf's fences, copies the data into new system pages and gives the slots back. Importers map
  * again and get the system pages, DMA-mapped for their device; nothing is lost. An evicted buffer stays in system
@@ -68,6 +69,7 @@ struct p2pmm_mbuf {
 	struct dma_buf *dmabuf;
 	struct p2pmm_mbuf_gate *gate;	/* referenced */
 	struct list_head node;		/* in gate->bufs while in device memory (and the gate open) */
+	u32 id;				/* the provider's, for the name */
 	u32 npages;
 	/* Under the reservation lock: */
 	u32 *slots;			/* the provider's slots holding the data, or NULL once moved */
@@ -290,6 +292,7 @@ int p2pmm_mbuf_export(struct p2pmm_mbuf_gate *gate, u32 id, const u32 *slots, u3
 	if (!b)
 		return -ENOMEM;
 	b->npages = n;
+	b->id = id;
 	b->slots = kvmalloc_array(n, sizeof(*b->slots), GFP_KERNEL);
 	/* The page array a move fills, allocated now so that a revocation never fails for want of it. */
 	b->pages = kvcalloc(n, sizeof(*b->pages), GFP_KERNEL);
@@ -339,6 +342,19 @@ free:
 	return ret;
 }
 
+/* Renames @b's dma-buf to say it is in system memory (as DMA_BUF_SET_NAME renames one); kept as it was without memory. */
+static void p2pmm_mbuf_name_moved(struct p2pmm_mbuf *b)
+{
+	const char *name = kasprintf(GFP_KERNEL, "p2pmm provider %u managed, in system memory", b->id);
+
+	if (!name)
+		return;
+	spin_lock(&b->dmabuf->name_lock);
+	swap(name, b->dmabuf->name);
+	spin_unlock(&b->dmabuf->name_lock);
+	kfree(name);
+}
+
 /*
  * Moves @b (reservation lock held, in device memory, its gate open) to system memory: tells every importer, waits
  * for the dma-buf's fences, copies the data and gives the slots back. @gfp for the new pages: a revocation may not
@@ -362,6 +378,7 @@ static int p2pmm_mbuf_move_out(struct p2pmm_mbuf *b, gfp_t gfp)
 		gate->ops->give_back(gate->mem, b->slots[i]);
 	}
 	b->on_device = false;
+	p2pmm_mbuf_name_moved(b);
 	return 0;
 
 free:

@@ -77,8 +77,8 @@ echo "# topology from sysfs: CMB $cmb, vaccel below the same switch $near, vacce
 
 # ---- version ----
 run version
-check version_reports_uapi '[ $rc = 0 ] && grep -q "^p2pmm uAPI version 5 (p2pmmctl speaks version 5)$" "$T/out" &&
-	grep -q "^features: version, providers, migrate, advise" "$T/out"'
+check version_reports_uapi '[ $rc = 0 ] && grep -q "^p2pmm uAPI version 6 (p2pmmctl speaks version 6)$" "$T/out" &&
+	grep -q "^features: version, providers, migrate, advise, static-mmap, blkio, dmabuf, dmabuf-managed (0xff)$" "$T/out"'
 
 # ---- providers ----
 run providers --json

@@ -419,8 +419,10 @@ TEST_F_TIMEOUT(dmabuf, managed_memory_moves_to_system_memory_under_pressure, 120
 {
 	struct p2pmm_provider_info info;
 	struct p2pmm_sample_status st;
+	char want_line[256], *json;
 	long long evictions;
 	int buf, sfd, whole;
+	struct stat sb;
 
 	if (!self->mg)
 		SKIP(return, "no managed provider on %s", self->dev);
@@ -453,6 +455,16 @@ TEST_F_TIMEOUT(dmabuf, managed_memory_moves_to_system_memory_under_pressure, 120
 	EXPECT_EQ(2, st.maps);
 	EXPECT_FALSE(p2pmm_in_a_bar(self->dev, st.dma_addr)) TH_LOG("still in the BAR after the move: %#" PRIx64,
 							      (uint64_t)st.dma_addr);
+	/* p2pmmctl says where it is now. */
+	ASSERT_EQ(0, fstat(buf, &sb));
+	ASSERT_EQ(0, system("p2pmmctl dmabufs --json > /tmp/p2pmm_dmabufs.json"));
+	json = p2p_dma_slurp("/tmp/p2pmm_dmabufs.json", 1 << 16);
+	ASSERT_NE(NULL, json);
+	snprintf(want_line, sizeof(want_line), "\"inode\": %llu,\n      \"bytes\": %d,\n      \"provider\": %u,\n"
+		 "      \"kind\": \"managed\",\n      \"memory\": \"system\",", (unsigned long long)sb.st_ino,
+		 MG_PAGES * PAGE, self->mg);
+	EXPECT_NE(NULL, strstr(json, want_line)) TH_LOG("no %s in %s", want_line, json);
+	free(json);
 	/* The moved dma-buf works as before: written and read in system memory. */
 	ASSERT_EQ(0, fill_by_dma(sfd, 2000));
 	EXPECT_EQ(-1, first_wrong_page(sfd, 2000));

@@ -3,7 +3,8 @@
 //! `p2pmmctl dmabufs`: the dma-bufs exported from p2pmm memory (`P2PMM_IOC_DMABUF`) and the devices
 //! attached to each, as the kernel's dma-buf core lists every dma-buf in
 //! `/sys/kernel/debug/dma_buf/bufinfo` (root; debugfs). p2pmm's are those whose exporter is
-//! `p2pmm`; it names each `p2pmm provider <id>`, with ` managed` after the id for managed memory.
+//! `p2pmm`; it names each `p2pmm provider <id>`, with ` managed` after the id for managed memory,
+//! and `, in system memory` after that once p2pmm moved it there.
 
 use crate::output::{human_bytes, Table};
 use serde::Serialize;
@@ -14,6 +15,8 @@ const EXPORTER: &str = "p2pmm";
 const NAME_PREFIX: &str = "p2pmm provider ";
 /// What follows the id in the name of a dma-buf of managed memory.
 const MANAGED_SUFFIX: &str = " managed";
+/// What follows that once the dma-buf moved to system memory.
+const MOVED_SUFFIX: &str = ", in system memory";
 
 /// One dma-buf p2pmm exported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,6 +28,8 @@ pub(crate) struct Dmabuf {
     pub(crate) provider: Option<u32>,
     /// `static` or `managed` memory.
     pub(crate) kind: &'static str,
+    /// Where its memory is: `device` (the provider's BAR) or `system` (a managed dma-buf moved).
+    pub(crate) memory: &'static str,
     /// References to the dma-buf's file (descriptors, importers' references, mappings).
     pub(crate) references: u64,
     /// The PCI (or other) names of the attached devices.
@@ -53,6 +58,8 @@ pub(crate) fn parse_bufinfo(text: &str) -> Vec<Dmabuf> {
                 continue;
             };
             let name = fields[6].strip_prefix(NAME_PREFIX);
+            let moved = name.and_then(|n| n.strip_suffix(MOVED_SUFFIX));
+            let name = moved.or(name);
             let managed = name.and_then(|n| n.strip_suffix(MANAGED_SUFFIX));
             current = Some(Dmabuf {
                 inode,
@@ -63,6 +70,7 @@ pub(crate) fn parse_bufinfo(text: &str) -> Vec<Dmabuf> {
                 } else {
                     "static"
                 },
+                memory: if moved.is_some() { "system" } else { "device" },
                 references,
                 importers: Vec::new(),
             });
@@ -91,12 +99,21 @@ pub(crate) fn render(bufs: &[Dmabuf]) -> String {
     if bufs.is_empty() {
         return "no dma-buf of p2pmm memory (P2PMM_IOC_DMABUF exports one)\n".into();
     }
-    let mut t = Table::new(&["INODE", "PROVIDER", "KIND", "SIZE", "REFS", "IMPORTERS"]);
+    let mut t = Table::new(&[
+        "INODE",
+        "PROVIDER",
+        "KIND",
+        "MEMORY",
+        "SIZE",
+        "REFS",
+        "IMPORTERS",
+    ]);
     for d in bufs {
         t.row(vec![
             d.inode.to_string(),
             d.provider.map_or("-".into(), |id| id.to_string()),
             d.kind.into(),
+            d.memory.into(),
             human_bytes(d.bytes),
             d.references.to_string(),
             if d.importers.is_empty() {
@@ -132,6 +149,9 @@ mod tests {
         00016384\t00000002\t00080007\t00000001\tp2pmm\t00000033\tp2pmm provider 5 managed\n\
         \tAttached Devices:\n\
         Total 0 devices attached\n\n\
+        00008192\t00000002\t00080007\t00000001\tp2pmm\t00000034\tp2pmm provider 5 managed, in system memory\n\
+        \tAttached Devices:\n\
+        Total 0 devices attached\n\n\
         \nTotal 3 objects, 28672 bytes\n";
 
     #[test]
@@ -145,6 +165,7 @@ mod tests {
                     bytes: 8192,
                     provider: Some(3),
                     kind: "static",
+                    memory: "device",
                     references: 4,
                     importers: vec!["0000:04:00.1".into(), "0000:05:00.0".into()],
                 },
@@ -153,6 +174,7 @@ mod tests {
                     bytes: 4096,
                     provider: None,
                     kind: "static",
+                    memory: "device",
                     references: 1,
                     importers: vec![],
                 },
@@ -161,6 +183,16 @@ mod tests {
                     bytes: 16384,
                     provider: Some(5),
                     kind: "managed",
+                    memory: "device",
+                    references: 1,
+                    importers: vec![],
+                },
+                Dmabuf {
+                    inode: 34,
+                    bytes: 8192,
+                    provider: Some(5),
+                    kind: "managed",
+                    memory: "system",
                     references: 1,
                     importers: vec![],
                 },
@@ -179,7 +211,7 @@ mod tests {
                 false
             ),
             "{\"dmabufs\":[{\"inode\":32,\"bytes\":4096,\"provider\":null,\"kind\":\"static\",\
-             \"references\":1,\"importers\":[]}]}"
+             \"memory\":\"device\",\"references\":1,\"importers\":[]}]}"
         );
     }
 
