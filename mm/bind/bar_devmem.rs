@@ -498,8 +498,8 @@ impl<T: SlotHandler> BarDevmem<T> {
             return Err(EINVAL);
         }
         for &s in slots {
-            // SAFETY: One page of our BAR window (checked above), reserved by the caller: no one
-            // else reads or writes it.
+            // The slot is reserved by the caller: no one else reads or writes it.
+            // SAFETY: One page of our BAR window (checked above), ours alone (see above).
             unsafe { p2pmm_bar_zero(self.slot_io(s)) };
         }
         // SAFETY: The caller's promise, and the slots were zeroed above.
