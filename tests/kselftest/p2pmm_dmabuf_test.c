@@ -38,6 +38,7 @@
 #include "p2p_dma.h"
 #include "p2pmm_dmabuf.h"
 #include "p2pmm_fault.h"
+#include "p2pmm_ioctl.h"
 #include "p2pmm_topo.h"
 
 #define PCI "/sys/bus/pci"
@@ -472,6 +473,49 @@ TEST_F_TIMEOUT(dmabuf, managed_memory_moves_to_system_memory_under_pressure, 120
 	ASSERT_EQ(0, provider_info(self->fd, self->mg, &info));
 	EXPECT_GT(MG_PAGES * PAGE, info.used) TH_LOG("the closed dma-buf's memory is still used: %" PRIu64,
 						     (uint64_t)info.used);
+	close(sfd);
+	close(buf);
+}
+
+/*
+ * A migration into the provider that needs more room than is free, whose own pages are pinned there (so the
+ * policy finds no process page to evict), moves the dma-buf out: with the migrating process's mmap lock held, the
+ * order dma_resv_lockdep() allows. Every page migrates; the importer is told once and every byte is there.
+ */
+TEST_F_TIMEOUT(dmabuf, a_migration_that_needs_the_room_moves_a_dmabuf, 120)
+{
+	struct p2pmm_advise adv = { .size = sizeof(adv), .advice = P2PMM_ADV_PIN };
+	struct p2pmm_provider_info info;
+	struct p2pmm_sample_status st;
+	size_t len;
+	int buf, sfd;
+	uint8_t *anon;
+
+	if (!self->mg)
+		SKIP(return, "no managed provider on %s", self->dev);
+	buf = export_managed(self->fd, self->mg, MG_PAGES * PAGE, 0);
+	ASSERT_LE(0, buf) TH_LOG("managed export: %s", strerror(-buf));
+	sfd = import_dmabuf(buf, 0);
+	ASSERT_LE(0, sfd) TH_LOG("import: %s", strerror(-sfd));
+	ASSERT_EQ(0, fill_by_dma(sfd, 4000));
+	ASSERT_EQ(0, provider_info(self->fd, self->mg, &info));
+	/* All that is free, and half of the dma-buf's room. */
+	len = info.capacity - info.used + MG_PAGES / 2 * PAGE;
+	anon = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, anon);
+	p2p_dma_fill(anon, len, 5);
+	adv.addr = (uintptr_t)anon;
+	adv.length = len;
+	ASSERT_EQ(0, ioctl(self->fd, P2PMM_IOC_ADVISE, &adv)) TH_LOG("pin advice: %s", strerror(errno));
+	EXPECT_EQ((long)(len / PAGE), p2pmm_migrate(self->fd, anon, len, self->mg))
+		TH_LOG("P2PMM_IOC_MIGRATE: %s", strerror(errno));
+	ASSERT_EQ(0, status(sfd, &st));
+	EXPECT_EQ(1, st.invalidations) TH_LOG("the importer was not told of the move");
+	EXPECT_EQ(-1, first_wrong_page(sfd, 4000)) TH_LOG("bytes lost in the move");
+	ASSERT_EQ(0, status(sfd, &st));
+	EXPECT_FALSE(p2pmm_in_a_bar(self->dev, st.dma_addr));
+	EXPECT_EQ(-1, p2p_dma_mismatch(anon, len, 5)) TH_LOG("the migrated pages changed");
+	munmap(anon, len);
 	close(sfd);
 	close(buf);
 }
