@@ -149,7 +149,8 @@ mod tests {
         00016384\t00000002\t00080007\t00000001\tp2pmm\t00000033\tp2pmm provider 5 managed\n\
         \tAttached Devices:\n\
         Total 0 devices attached\n\n\
-        00008192\t00000002\t00080007\t00000001\tp2pmm\t00000034\tp2pmm provider 5 managed, in system memory\n\
+        00008192\t00000002\t00080007\t00000001\tp2pmm\t00000034\tp2pmm provider 5 managed, \
+        in system memory\n\
         \tAttached Devices:\n\
         Total 0 devices attached\n\n\
         \nTotal 3 objects, 28672 bytes\n";
