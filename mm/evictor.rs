@@ -18,7 +18,9 @@
 //! victim goes into a peer only when the evicting process is of the victim's cgroup (the controller
 //! charges only the caller's cgroup); other tenants' victims go to system memory.
 //!
-//! Locks: those of `managed.rs`, one provider's at a time, none held across the migration.
+//! Locks: those of `managed.rs`, one provider's at a time, none held across the migration. Moving
+//! a dma-buf out (`make_room`) takes its reservation lock inside the caller's mmap read lock, and
+//! the provider's slot locks inside that (`bind/managed_dmabuf.rs`).
 
 use crate::{
     advice::ProviderSet,
