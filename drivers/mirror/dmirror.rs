@@ -7,11 +7,12 @@
 //! mirror bindings: the device page table is a [`MirrorTable`] inside an [`IntervalNotifier`] over
 //! the whole address space.
 //!
-//! Lock order: mmap lock -> folio lock (exclusive pages, pages under migration) -> the notifier's
-//! state lock; mmap lock -> `devmem` (chunk list) mutex -> a chunk's free-list spinlock. The state
-//! lock and the `devmem` mutex are never held together. Reads copy held pages
-//! ([`crate::mirror_table::HeldPage`]) to user memory with no lock held; writes copy their input in
-//! before taking any lock.
+//! Lock order: `bounce` mutex -> mmap lock -> folio lock (exclusive pages, pages under migration)
+//! -> the notifier's state lock; mmap lock -> `devmem` (chunk list) mutex -> a chunk's free-list
+//! spinlock. The state lock and the `devmem` mutex are never held together. `bounce` (device writes
+//! only) is held across user copies and faults (which may take the mmap lock and run
+//! invalidations), never taken under any other lock. Reads copy held pages
+//! ([`crate::mirror_table::HeldPage`]) to user memory with no lock held.
 
 use crate::{
     devmem::{Backing, DevPage, DevmemChunk, FailNext},
@@ -39,8 +40,9 @@ const FAULT_CHUNK_PAGES: usize = 64;
 /// `EBUSY`. This is the device's policy: core mm never spins on our behalf.
 const FAULT_RETRIES: u32 = 10_000;
 
-/// Pages copied per lock hold by device reads and writes (a write copies its whole input in first,
-/// as upstream does; a read holds this many pages at a time).
+/// Pages copied per lock hold by device reads and writes: the bounce buffer between the device page
+/// table and user memory has this size whatever the request's (upstream allocates, and so zeroes or
+/// faults, all of it).
 const BOUNCE_PAGES: usize = 32;
 
 /// Pages migrated per `migrate_vma` call (one PMD's worth of PTEs, as upstream).
@@ -89,6 +91,11 @@ pub struct Dmirror {
     /// This device's memory, grown a chunk at a time; dropped (evicted) after the notifier is gone.
     #[pin]
     devmem: Mutex<KVec<Pin<KBox<DevmemChunk>>>>,
+    /// The window between user memory and the device page table for device writes: allocated (and
+    /// zeroed) once per open file rather than per request. (Reads hold the pages and copy them
+    /// straight out.)
+    #[pin]
+    bounce: Mutex<KVec<u8>>,
     /// `HMM_DMIRROR_FLAG_FAIL_ALLOC`: the next large allocation (device or system side) fails.
     fail: Arc<FailNext>,
     owner: usize,
@@ -99,9 +106,11 @@ impl Dmirror {
     pub fn new(mm: &Mm, owner: usize) -> Result<impl PinInit<Self, Error> + '_> {
         let length = usize::MAX & !(PAGE_SIZE - 1);
         let fail = FailNext::new()?;
+        let bounce = KVec::from_elem(0u8, BOUNCE_PAGES * PAGE_SIZE, GFP_KERNEL)?;
         Ok(try_pin_init!(Self {
             notifier <- IntervalNotifier::new(mm, 0, length, MirrorHandler, MirrorTable::new()),
             devmem <- new_mutex!(KVec::new(), "p2pmm_mirror_devmem"),
+            bounce <- new_mutex!(bounce, "p2pmm_mirror_bounce"),
             fail,
             owner,
         }))
@@ -151,6 +160,24 @@ impl Dmirror {
             fault_and_commit(&mut range, unlocked, FAULT_RETRIES, |table, pfns| {
                 table.map(pfns, &mut reserve)
             })?;
+            addr = next;
+        }
+        Ok(())
+    }
+
+    /// Calls `f(addr, window)` for `[start, end)` one bounce window at a time (at most
+    /// [`BOUNCE_PAGES`]).
+    fn windows(
+        &self,
+        start: usize,
+        end: usize,
+        mut f: impl FnMut(usize, &mut [u8]) -> Result,
+    ) -> Result {
+        let mut bounce = self.bounce.lock();
+        let mut addr = start;
+        while addr < end {
+            let next = end.min(addr + bounce.len());
+            f(addr, &mut bounce[..next - addr])?;
             addr = next;
         }
         Ok(())
@@ -240,21 +267,15 @@ impl Dmirror {
     }
 
     /// Device write: store into what the device maps writable, faulting for write what it does not.
-    /// The whole input is copied in first, as upstream does: between a fault and the table writes
-    /// it made possible only the table's lock is taken, so a background invalidation (khugepaged,
-    /// compaction) has no user copy's time to unmap the pages again and cost a second fault.
     fn write(&self, cmd: &mut Cmd, start: usize, end: usize) -> Result {
-        let mut input = KVVec::from_elem(0u8, end - start, GFP_KERNEL)?;
-        cmd.buffer(end - start).reader().read_slice(&mut input)?;
-        let mut addr = start;
-        for window in input.chunks(BOUNCE_PAGES * PAGE_SIZE) {
+        let mut input = cmd.buffer(end - start).reader();
+        self.windows(start, end, |addr, window| {
+            input.read_slice(window)?;
             let n = window.len() / PAGE_SIZE;
             self.fault_until_done(cmd, (start, addr, end), n, true, false, |t, done| {
                 t.write(addr + done * PAGE_SIZE, &window[done * PAGE_SIZE..])
-            })?;
-            addr += window.len();
-        }
-        Ok(())
+            })
+        })
     }
 
     /// What the CPU page tables map, without faulting anything in, one `HMM_DMIRROR_PROT_*` byte
