@@ -45,6 +45,10 @@ append="console=ttyS0 panic=-1 oops=panic loglevel=5 no5lvl p2pmm_mode=$mode"
 # name=value parameters to init as environment variables.
 [ -n "${P2PMM_FUZZ_CALLS:-}" ] && append="$append P2PMM_FUZZ_CALLS=$P2PMM_FUZZ_CALLS"
 [ -n "${P2PMM_FUZZ_SEED:-}" ] && append="$append P2PMM_FUZZ_SEED=$P2PMM_FUZZ_SEED"
+# The case the hmm-repeat suite repeats and how often (tests/guest/init.sh, suite_hmm_repeat).
+[ -n "${P2PMM_HMM_CASE:-}" ] && append="$append P2PMM_HMM_CASE=$P2PMM_HMM_CASE"
+[ -n "${P2PMM_HMM_REPEAT:-}" ] && append="$append P2PMM_HMM_REPEAT=$P2PMM_HMM_REPEAT"
+[ -n "${P2PMM_HMM_STRESS:-}" ] && append="$append P2PMM_HMM_STRESS=$P2PMM_HMM_STRESS"
 # How many times the hot-plug test removes and re-adds its device (tests/kselftest/p2pmm_hotplug_test.c).
 [ -n "${P2PMM_HOTPLUG_CYCLES:-}" ] && append="$append P2PMM_HOTPLUG_CYCLES=$P2PMM_HOTPLUG_CYCLES"
 topology=${P2PMM_TOPOLOGY:-default}

@@ -152,15 +152,45 @@ suite_p2pmmctl() {
 	/kselftest/p2pmmctl_test.sh
 }
 
+KHUGEPAGED=/sys/kernel/mm/transparent_hugepage/khugepaged
+
+# Pauses the kernel's background page moves for an hmm suite: khugepaged (a scan sleep of an hour; writing the
+# sleep wakes it for one more pass, which is waited for) and proactive compaction. Upstream's anon_write_child
+# expects exactly one device fault for a write through the mirror; khugepaged collapsing the forked child's freshly
+# copied 2 MiB range, or compaction migrating one of its pages, between that fault and the write invalidates the
+# mirror and costs a second fault, with either driver (suite hmm-repeat shows both).
+hmm_quiet() {
+	khugepaged_sleep=$(cat $KHUGEPAGED/scan_sleep_millisecs)
+	proactiveness=$(cat /proc/sys/vm/compaction_proactiveness)
+	echo 0 >/proc/sys/vm/compaction_proactiveness
+	echo 3600000 >$KHUGEPAGED/scan_sleep_millisecs
+	pid=$(pidof khugepaged)
+	i=0
+	while [ $i -lt 100 ]; do
+		case "$(cat /proc/$pid/wchan 2>/dev/null)" in khugepaged*) return 0 ;; esac
+		sleep 0.1
+		i=$((i + 1))
+	done
+	say "khugepaged did not go to sleep within 10 s (wchan $(cat /proc/$pid/wchan))"
+}
+
+hmm_unquiet() {
+	echo "$khugepaged_sleep" >$KHUGEPAGED/scan_sleep_millisecs
+	echo "$proactiveness" >/proc/sys/vm/compaction_proactiveness
+}
+
 # Upstream hmm-tests (with arguments "$@") against the test_hmm uAPI driver module $1, which is loaded for the
-# run only: p2pmm_mirror and upstream test_hmm create the same device nodes, so they never coexist.
+# run only: p2pmm_mirror and upstream test_hmm create the same device nodes, so they never coexist. The kernel's
+# background page moves are paused meanwhile (hmm_quiet says why).
 run_hmm_tests() {
 	drv=$1
 	shift
 	echo 8 > /proc/sys/vm/nr_hugepages
 	insmod /lib/modules/$drv.ko || return 1
+	hmm_quiet
 	hmm-tests "$@"
 	rc=$?
+	hmm_unquiet
 	rmmod $drv
 	return $rc
 }
@@ -190,6 +220,61 @@ suite_hmm_thp_bench() {
 # The same against upstream test_hmm, for comparison.
 suite_hmm_thp_bench_upstream() {
 	run_hmm_tests test_hmm -r hmm.hmm_device_private.benchmark_thp_migration
+}
+
+# One upstream case (P2PMM_HMM_CASE, default hmm.hmm_device_private.anon_write_child) P2PMM_HMM_REPEAT times
+# (default 50) against each driver, as the hmm suites run it (P2PMM_HMM_STRESS unset: khugepaged and proactive
+# compaction paused, hmm_quiet) or under one kind of background mm activity: P2PMM_HMM_STRESS=khugepaged (khugepaged
+# scanning without pause) or compact (memory compacted every 50 ms). For hunting a flaky case (not part of
+# `make test`): fails if any run of either driver fails, says how many did, and shows for each failed run what
+# invalidated the mirror from outside the test (p2pmm_mirror's tracepoints) and what khugepaged collapsed.
+suite_hmm_repeat() {
+	hmmcase=${P2PMM_HMM_CASE:-hmm.hmm_device_private.anon_write_child}
+	n=${P2PMM_HMM_REPEAT:-50}
+	tr=/sys/kernel/debug/tracing
+	echo 8 >/proc/sys/vm/nr_hugepages
+	rc=0
+	k=0
+	echo "TAP version 13"
+	echo "1..2"
+	for drv in p2pmm_mirror test_hmm; do
+		k=$((k + 1))
+		failed=0
+		i=0
+		insmod /lib/modules/$drv.ko || return 1
+		hmm_quiet
+		stress=
+		case "${P2PMM_HMM_STRESS:-}" in
+		khugepaged) echo 0 >$KHUGEPAGED/scan_sleep_millisecs ;;
+		compact)
+			(while :; do echo 1 >/proc/sys/vm/compact_memory; sleep 0.05; done) &
+			stress=$!
+			;;
+		esac
+		echo 'huge_memory:mm_collapse_huge_page' >$tr/set_event
+		[ $drv = p2pmm_mirror ] && echo 'p2pmm_mirror:invalidate_start' >>$tr/set_event
+		while [ $i -lt "$n" ]; do
+			echo >$tr/trace
+			hmm-tests -r "$hmmcase" >/tmp/hmm-repeat.log 2>&1 || {
+				failed=$((failed + 1))
+				grep -E 'Expected|not ok' /tmp/hmm-repeat.log | sed 's/^/# /'
+				grep -v '^#' $tr/trace | grep -v ' hmm-tests-' | tail -20 | sed 's/^/# /'
+			}
+			i=$((i + 1))
+		done
+		echo >$tr/set_event
+		[ -n "$stress" ] && kill $stress
+		hmm_unquiet
+		rmmod $drv
+		say "hmm-repeat $drv $hmmcase (${P2PMM_HMM_STRESS:-quiet}): $failed of $n runs failed"
+		if [ $failed -eq 0 ]; then
+			echo "ok $k $drv"
+		else
+			echo "not ok $k $drv"
+			rc=1
+		fi
+	done
+	return $rc
 }
 
 # Every upstream case against p2pmm's driver, to see what is left (not part of `make test`).
