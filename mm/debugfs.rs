@@ -169,20 +169,21 @@ const LISTED_SLOTS: usize = 4096;
 
 fn dump_slots(p: &Provider, m: &Managed, f: &mut Formatter<'_>) -> fmt::Result {
     let (hand, now) = (m.hand(), m.now());
-    let (used, bytes) = m.slot_summary();
+    let (used, whole, bytes) = m.slot_summary();
     let slots = m.memory().slots();
     // Hundredths of a byte per slot, without floating point.
     let centi = (bytes * 100).checked_div(slots).unwrap_or(0);
     writeln!(
         f,
         concat!(
-            "provider {} ({}): {} of {} slots in use, hand at {}, ",
+            "provider {} ({}): {} of {} slots in use, {} whole 2 MiB chunks free, hand at {}, ",
             "bookkeeping {} bytes ({}.{:02} B/slot)"
         ),
         p.id,
         p.device_str(),
         used,
         slots,
+        whole,
         hand,
         bytes,
         centi / 100,

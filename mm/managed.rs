@@ -231,10 +231,11 @@ impl Managed {
         n
     }
 
-    /// Slots in use and the bytes of bookkeeping behind the slots, under one lock.
-    pub fn slot_summary(&self) -> (u32, usize) {
+    /// Slots in use, whole free 2 MiB chunks of slots and the bytes of bookkeeping behind the
+    /// slots, under one lock.
+    pub fn slot_summary(&self) -> (u32, u32, usize) {
         let clock = self.slots.clock.lock();
-        (clock.used(), clock.heap_bytes())
+        (clock.used(), clock.whole_free_chunks(), clock.heap_bytes())
     }
 
     /// The cgroups holding pages here (at most `out.len()`); returns how many.

@@ -28,6 +28,8 @@ pub mod errno;
 pub mod eviction;
 #[path = "core/src/extensible.rs"]
 pub mod extensible;
+#[path = "core/src/free_chunks.rs"]
+pub mod free_chunks;
 #[path = "core/src/ioctl_cmd.rs"]
 pub mod ioctl_cmd;
 #[path = "core/src/kalloc.rs"]

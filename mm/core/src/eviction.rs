@@ -36,6 +36,7 @@
 
 use crate::advice::ProviderSet;
 use crate::errno::Errno;
+use crate::free_chunks::{FreeChunks, CHUNK_SLOTS, NONE};
 use crate::kalloc::{self, AllocError, Vec};
 use crate::slot_table::{Slot, SlotState, SlotTable, MAX_PINS};
 
@@ -44,8 +45,6 @@ const ADVICE_PIN: u16 = (MAX_PINS >> 1) + 1;
 
 /// How many counted pins ([`Clock::pin`]) a page may have: the bits below [`ADVICE_PIN`].
 pub const MAX_COUNTED_PINS: u16 = ADVICE_PIN - 1;
-
-const NONE: u32 = u32::MAX;
 
 /// How many distinct (set of accessing devices, tenant) pairs other than (none, 0) one provider's
 /// pages can carry.
@@ -137,6 +136,14 @@ impl Attr {
         accessed_by: ProviderSet::EMPTY,
         tenant: 0,
     };
+
+    /// A new page's attributes: its tenant, no accessing devices yet.
+    fn tenant(tenant: u8) -> Attr {
+        Attr {
+            accessed_by: ProviderSet::EMPTY,
+            tenant,
+        }
+    }
 }
 
 /// The interned attributes: index `i + 1` of a slot names `attrs[i]`, which `refs[i]` slots name;
@@ -164,7 +171,7 @@ impl Attrs {
 
     /// The index of `attr`, taking a reference to it; never allocates (room for every pair is
     /// reserved).
-    fn take(&mut self, attr: Attr) -> Result<u8, SlotError> {
+    fn take(&mut self, attr: Attr, refs: u32) -> Result<u8, SlotError> {
         if attr == Attr::NONE {
             return Ok(0);
         }
@@ -180,7 +187,7 @@ impl Attrs {
             // A pair no slot names any more is reused.
             e.0 = attr;
         }
-        e.1 += 1;
+        e.1 += refs;
         Ok(i as u8 + 1)
     }
 
@@ -200,7 +207,7 @@ pub struct Clock {
     slots: SlotTable,
     attrs: Attrs,
     hand: u32,
-    free_head: u32,
+    free: FreeChunks,
     used: u32,
     min_residency: u32,
     /// Pinned pages the hand passed over while picking victims, since the last
@@ -218,15 +225,15 @@ impl Clock {
         if capacity == NONE {
             return Err(AllocError);
         }
-        // `i + 1 <= capacity < NONE`, so the free list ends with `NONE` only at the last slot.
+        // A free slot's stamp is its link in its chunk's free list (`free_chunks.rs`).
         let slots = SlotTable::new(capacity, |i| {
-            Slot::free(if i + 1 < capacity { i + 1 } else { NONE })
+            Slot::free(FreeChunks::initial_link(i, capacity))
         })?;
         Ok(Clock {
             slots,
             attrs: Attrs::new()?,
             hand: 0,
-            free_head: if capacity > 0 { 0 } else { NONE },
+            free: FreeChunks::new(capacity)?,
             used: 0,
             min_residency: clamp_residency(min_residency),
             pinned_passed: 0,
@@ -240,7 +247,14 @@ impl Clock {
 
     /// Bytes of bookkeeping the clock holds on the heap.
     pub fn heap_bytes(&self) -> usize {
-        self.slots.heap_bytes() + self.attrs.attrs.capacity() * size_of::<(Attr, u32)>()
+        self.slots.heap_bytes()
+            + self.attrs.attrs.capacity() * size_of::<(Attr, u32)>()
+            + self.free.heap_bytes()
+    }
+
+    /// How many 2 MiB chunks of slots are entirely free ([`Clock::alloc_chunk_for`]).
+    pub fn whole_free_chunks(&self) -> u32 {
+        self.free.whole_chunks()
     }
 
     /// The number of slots not on the free list.
@@ -262,27 +276,33 @@ impl Clock {
     /// index; 0 for no one), or `None` if the provider is full or its pages already carry
     /// [`ATTR_SETS`] other pairs of attributes.
     pub fn alloc_slot_for(&mut self, tenant: u8) -> Option<u32> {
-        let i = self.free_head;
-        let s = self.slots.get(i)?;
-        let attrs = self
-            .attrs
-            .take(Attr {
-                accessed_by: ProviderSet::EMPTY,
-                tenant,
-            })
-            .ok()?;
-        self.free_head = s.stamp;
-        self.slots.set(
-            i,
-            Slot {
-                state: SlotState::Reserved,
-                stamp: 0,
-                attrs,
-                ..s
-            },
-        );
+        if self.free.free() == 0 {
+            return None;
+        }
+        let attrs = self.attrs.take(Attr::tenant(tenant), 1).ok()?;
+        let slots = &self.slots;
+        // Not empty (checked above); a free slot's stamp is its link.
+        let i = self.free.take(|j| slots.get(j).map_or(NONE, |s| s.stamp))?;
+        self.slots.set(i, Slot::reserved(attrs));
         self.used += 1;
         Some(i)
+    }
+
+    /// Takes a whole chunk of [`CHUNK_SLOTS`] free slots, naturally aligned, for a 2 MiB folio
+    /// about to be copied in, charged to `tenant` as [`Clock::alloc_slot_for`]; returns its first
+    /// slot, or `None` if no chunk is entirely free (or the tenant's attributes do not fit). Each
+    /// slot is then occupied and released on its own.
+    pub fn alloc_chunk_for(&mut self, tenant: u8) -> Option<u32> {
+        if self.free.whole_chunks() == 0 {
+            return None;
+        }
+        let attrs = self.attrs.take(Attr::tenant(tenant), CHUNK_SLOTS).ok()?;
+        let first = self.free.take_chunk()?;
+        for i in first..first + CHUNK_SLOTS {
+            self.slots.set(i, Slot::reserved(attrs));
+        }
+        self.used += CHUNK_SLOTS;
+        Some(first)
     }
 
     /// The page arrived in a slot from [`Clock::alloc_slot`] at time `now`.
@@ -312,8 +332,8 @@ impl Clock {
         }
         let tenant = self.attrs.get(s.attrs).tenant;
         self.attrs.put(s.attrs);
-        self.slots.set(slot, Slot::free(self.free_head));
-        self.free_head = slot;
+        let link = self.free.put(slot);
+        self.slots.set(slot, Slot::free(link));
         self.used -= 1;
         Ok(tenant)
     }
@@ -347,7 +367,7 @@ impl Clock {
             accessed_by: set,
             ..self.attrs.get(s.attrs)
         };
-        let index = self.attrs.take(attr)?;
+        let index = self.attrs.take(attr, 1)?;
         self.attrs.put(s.attrs);
         self.slots.set(slot, Slot { attrs: index, ..s });
         Ok(())
@@ -636,6 +656,34 @@ mod tests {
         assert_ne!(a, d);
         assert_eq!(c.release(7), Err(SlotError::OutOfRange));
         assert!(Clock::new(0, 0).unwrap().alloc_slot().is_none());
+    }
+
+    #[test]
+    fn a_whole_chunk_is_taken_at_once_and_given_back_slot_by_slot() {
+        let mut c = Clock::new(2 * CHUNK_SLOTS, 0).unwrap();
+        let one = c.alloc_slot_for(3).unwrap();
+        // The chunk of `one` is broken: the 2 MiB move gets the other one.
+        assert_eq!(c.whole_free_chunks(), 1);
+        let first = c.alloc_chunk_for(3).unwrap();
+        assert_eq!(first % CHUNK_SLOTS, 0);
+        assert_ne!(first / CHUNK_SLOTS, one / CHUNK_SLOTS);
+        assert_eq!(c.alloc_chunk_for(3), None);
+        assert_eq!(c.used(), CHUNK_SLOTS + 1);
+        // Every slot of the chunk is reserved for the tenant, occupied and freed on its own.
+        for s in first..first + CHUNK_SLOTS {
+            assert_eq!(c.slot_info(s).unwrap().state, "reserved");
+            assert_eq!(c.tenant(s), 3);
+            c.occupy(s, 0).unwrap();
+        }
+        for s in first..first + CHUNK_SLOTS - 1 {
+            assert_eq!(c.release(s), Ok(3));
+        }
+        assert_eq!(c.alloc_chunk_for(0), None);
+        // The last slot back makes the chunk whole again; the tenant's attributes are counted per
+        // slot, so `one` keeps them.
+        assert_eq!(c.release(first + CHUNK_SLOTS - 1), Ok(3));
+        assert_eq!(c.tenant(one), 3);
+        assert_eq!(c.alloc_chunk_for(0), Some(first));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod bar_split;
 pub mod errno;
 pub mod eviction;
 pub mod extensible;
+pub mod free_chunks;
 pub mod ioctl_cmd;
 pub mod kalloc;
 pub mod location;

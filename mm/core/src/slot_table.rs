@@ -77,6 +77,18 @@ impl Slot {
         }
     }
 
+    /// A slot handed out for a page about to be copied in, with interned attributes `attrs`.
+    pub const fn reserved(attrs: u8) -> Slot {
+        Slot {
+            state: SlotState::Reserved,
+            referenced: false,
+            preferred: false,
+            attrs,
+            pins: 0,
+            stamp: 0,
+        }
+    }
+
     fn pack(self) -> [u8; WORD] {
         let state = match self.state {
             SlotState::Free => 0u64,
