@@ -204,6 +204,10 @@ impl FreeChunks {
     }
 
     fn unlink(&mut self, c: u32, list: List) {
+        // A full chunk is on no list: its links are stale.
+        if list == List::Full {
+            return;
+        }
         if list == List::Whole {
             self.whole_chunks -= 1;
         }
@@ -341,7 +345,7 @@ mod tests {
         fn the_lists_agree_with_the_slots(
             chunks in 1u32..5,
             extra in 0u32..CHUNK_SLOTS,
-            ops in proptest::collection::vec((0u8..3, any::<u32>()), 1..600),
+            ops in proptest::collection::vec((0u8..10, any::<u32>()), 1..1000),
         ) {
             let len = chunks * CHUNK_SLOTS + extra;
             let mut m = Model::new(len);
@@ -353,8 +357,9 @@ mod tests {
                 let partial_exists = (0..nchunks).any(|c| m.chunk_free(c) > 0 && !is_whole(&m, c));
                 let whole_exists = (0..nchunks).any(|c| is_whole(&m, c));
                 let any_free = m.taken.iter().any(|t| !t);
+                // Mostly pages, some given back, now and then 2 MiB: chunks fill up and empty.
                 match op {
-                    0 => match m.take() {
+                    0..=5 => match m.take() {
                         Some(s) => {
                             let c = s / CHUNK_SLOTS;
                             // The slot's chunk had it free before: partial, unless none was.
@@ -364,7 +369,7 @@ mod tests {
                         }
                         None => prop_assert!(!any_free),
                     },
-                    1 => prop_assert_eq!(m.take_chunk().is_some(), whole_exists),
+                    6 => prop_assert_eq!(m.take_chunk().is_some(), whole_exists),
                     _ => {
                         let taken: Vec<u32> =
                             (0..len).filter(|&s| m.taken[s as usize]).collect();
@@ -384,6 +389,19 @@ mod tests {
                     c = m.chunks.heads[c as usize].next;
                 }
                 prop_assert_eq!(walked, whole);
+                // And every chunk with some free slots but not whole is on the partial list, once.
+                let partial = (0..nchunks)
+                    .filter(|&c| m.chunk_free(c) > 0 && !is_whole(&m, c))
+                    .count();
+                let (mut walked, mut c, mut prev) = (0, m.chunks.partial, NONE);
+                while c != NONE && walked <= partial {
+                    prop_assert!(m.chunk_free(c) > 0 && !is_whole(&m, c));
+                    prop_assert_eq!(m.chunks.heads[c as usize].prev, prev);
+                    walked += 1;
+                    prev = c;
+                    c = m.chunks.heads[c as usize].next;
+                }
+                prop_assert_eq!(walked, partial);
             }
         }
     }
