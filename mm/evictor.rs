@@ -26,6 +26,7 @@ use crate::{
     advice::ProviderSet,
     dmem::{self, ChargeError, Group, Limit},
     eviction::TenantMask,
+    free_chunks::CHUNK_SLOTS,
     location::ProviderId,
     managed::{Managed, CHUNK_PAGES},
     placement::{self, Eviction, PeerCandidate, Victim},
@@ -55,7 +56,15 @@ pub fn make_room(target: &Provider, all: &[Arc<Provider>], want: usize) -> Resul
     if short == 0 {
         return Ok(0);
     }
-    let evicted = evict(target, all, short, None, false)?;
+    // One eviction takes at most `CHUNK_PAGES` victims; a move of 2 MiB may need more.
+    let mut evicted = 0;
+    while evicted < short {
+        let k = evict(target, all, short - evicted, None, false)?;
+        if k == 0 {
+            break;
+        }
+        evicted += k;
+    }
     if evicted >= short {
         return Ok(evicted);
     }
@@ -86,6 +95,8 @@ pub fn evict(
 ) -> Result<usize> {
     let src = managed_of(target)?;
     let mut victims = [0u32; CHUNK_PAGES];
+    // Pages that left with each victim: its own, and a 2 MiB folio's with it.
+    let mut left = [0u32; CHUNK_PAGES];
     let n = src.pick(want, limit, &mut victims);
     if n == 0 {
         return Ok(0);
@@ -132,7 +143,7 @@ pub fn evict(
     });
     let peer = chosen.and_then(|(i, room)| managed_peers().nth(i).map(|(p, m)| (p, m, room)));
     let moved = match peer {
-        Some((p, m, mut room)) => {
+        Some((p, m, room)) => {
             let me = dmem::current_group();
             let reaches = |set: ProviderSet| {
                 all.iter()
@@ -144,20 +155,28 @@ pub fn evict(
                     })
                     .all(|q| p.route_to(&q.pdev).plan == PLAN_DIRECT)
             };
+            // Both allocations draw on the peer's room.
+            let room = core::cell::Cell::new(room);
+            let may_enter = |i: usize, pages: usize| {
+                let victim = Victim {
+                    accessors_reach_peer: reaches(accessed_by[i]),
+                    peer_charges: p.region.is_some(),
+                    evictors_page: group[i] == Some(me),
+                };
+                let left = room.get().checked_sub(u32::try_from(pages).ok()?)?;
+                placement::may_enter_peer(&victim).then(|| room.set(left))
+            };
             let moved = src.memory().evict_to(
                 &victims[..n],
                 m.memory(),
                 |i| {
-                    let victim = Victim {
-                        accessors_reach_peer: reaches(accessed_by[i]),
-                        peer_charges: p.region.is_some(),
-                        evictors_page: group[i] == Some(me),
-                    };
-                    if !placement::may_enter_peer(&victim) {
-                        return None;
-                    }
-                    room = room.checked_sub(1)?;
+                    may_enter(i, 1)?;
                     m.alloc_charged_slot(p.region.as_ref())
+                },
+                // A 2 MiB folio takes the attributes of the page that was picked.
+                |i| {
+                    may_enter(i, CHUNK_SLOTS as usize)?;
+                    m.alloc_charged_chunk(p.region.as_ref())
                 },
                 |i, slot| {
                     let now = m.now();
@@ -165,6 +184,7 @@ pub fn evict(
                     let _ = clock.occupy(slot, now);
                     let _ = clock.set_accessed_by(slot, accessed_by[i]);
                 },
+                &mut left[..n],
             );
             if let Ok((into_peer, _)) = moved {
                 Stats::add(&p.stats.migrated_in, into_peer as u64);
@@ -174,18 +194,20 @@ pub fn evict(
             m.start_reclaim_if_low();
             moved.map(|(into_peer, into_system)| (into_peer, into_system, true))
         }
-        None => src.memory().evict(&victims[..n]).map(|k| (0, k, false)),
+        None => src
+            .memory()
+            .evict(&victims[..n], &mut left[..n])
+            .map(|k| (0, k, false)),
     };
-    let mut stayed = [false; CHUNK_PAGES];
     {
         // A victim whose page did not move (busy) is occupied again; one that left is free (or
         // holds another page by now).
         let mut clock = src.clock();
-        for (s, &slot) in stayed.iter_mut().zip(&victims[..n]) {
-            *s = clock.cancel_eviction(slot).is_ok();
+        for &slot in &victims[..n] {
+            let _ = clock.cancel_eviction(slot);
         }
     }
-    report_losses(src, target.id, &tenant[..n], &group[..n], &stayed[..n]);
+    report_losses(src, target.id, &tenant[..n], &group[..n], &left[..n]);
     let (into_peer, into_system, had_peer) = moved?;
     // One record per destination: what went to system memory (all of it without a peer).
     if !had_peer || into_system > 0 {
@@ -203,21 +225,23 @@ pub fn evict(
     Ok(moved as usize)
 }
 
-/// Counts and traces, per cgroup, the victims that left (`stayed[i]` false).
-fn report_losses(m: &Managed, id: u32, tenant: &[u8], group: &[Option<Group>], stayed: &[bool]) {
+/// Counts and traces, per cgroup, the pages that left (`left[i]` with victim `i`: a 2 MiB folio's
+/// go with the page that was picked).
+fn report_losses(m: &Managed, id: u32, tenant: &[u8], group: &[Option<Group>], left: &[u32]) {
     let mut seen = TenantMask::NONE;
     for i in 0..tenant.len() {
-        if stayed[i] || seen.contains(tenant[i]) {
+        if left[i] == 0 || seen.contains(tenant[i]) {
             continue;
         }
         seen.insert(tenant[i]);
-        let lost = (i..tenant.len())
-            .filter(|&j| tenant[j] == tenant[i] && !stayed[j])
-            .count();
+        let lost: u32 = (i..tenant.len())
+            .filter(|&j| tenant[j] == tenant[i])
+            .map(|j| left[j])
+            .sum();
         if let Some(g) = group[i] {
-            m.tenants().count_evicted(tenant[i], g, lost as u64);
+            m.tenants().count_evicted(tenant[i], g, u64::from(lost));
         }
-        trace::evict_cgroup(id, group[i].map_or(0, |g| g.id()), lost as u32);
+        trace::evict_cgroup(id, group[i].map_or(0, |g| g.id()), lost);
     }
 }
 

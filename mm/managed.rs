@@ -161,6 +161,19 @@ impl SlotHandler for Arc<Slots> {
     fn release(&self, slot: u32) {
         let _ = self.clock.lock().unpin(slot);
     }
+
+    fn claim_folio(&self, first: u32, pages: u32) -> bool {
+        // The whole folio goes if none of its pages is pinned (as for any victim).
+        self.clock.lock().claim_run(first, pages)
+    }
+
+    fn unclaim(&self, slot: u32) {
+        let _ = self.clock.lock().cancel_eviction(slot);
+    }
+
+    fn holds_page(&self, slot: u32) -> bool {
+        !self.clock.lock().is_free(slot)
+    }
 }
 
 /// The device memory of a managed provider.
@@ -378,6 +391,41 @@ impl Managed {
         self.take_slot(tenant)
     }
 
+    /// A naturally aligned chunk of 512 free slots for a 2 MiB folio the caller moves in, its pages
+    /// charged to the caller's cgroup in `region` as [`Self::alloc_charged_slot`] charges one: its
+    /// first slot, or `None` (nothing charged) when no chunk is entirely free or the cgroup cannot
+    /// take the 512 charges.
+    pub fn alloc_charged_chunk(&self, region: Option<&dmem::Region>) -> Option<u32> {
+        const PAGES: usize = crate::free_chunks::CHUNK_SLOTS as usize;
+        if !self.mem.holds_large_folios() || self.slots.clock.lock().whole_free_chunks() == 0 {
+            return None;
+        }
+        let Some(r) = region else {
+            return self.take_chunk(0);
+        };
+        let mut charged = KVec::with_capacity(PAGES, GFP_KERNEL).ok()?;
+        while charged.len() < PAGES {
+            let tenant = r
+                .try_charge(PAGE_SIZE as u64)
+                .ok()
+                .and_then(|c| self.slots.tenants.lock().add(c).ok());
+            match tenant {
+                // Within the capacity reserved above.
+                Some(t) => drop(charged.push_within_capacity(t)),
+                None => {
+                    self.refund(&charged);
+                    return None;
+                }
+            }
+        }
+        // One cgroup's charges: one tenant.
+        let first = self.take_chunk(charged[0]);
+        if first.is_none() {
+            self.refund(&charged);
+        }
+        first
+    }
+
     /// A slot for a page of `tenant` (already charged), or `None` (and the charge is given back).
     pub fn take_slot(&self, tenant: u8) -> Option<u32> {
         let slot = self.slots.clock.lock().alloc_slot_for(tenant);
@@ -385,6 +433,16 @@ impl Managed {
             self.slots.tenants.lock().release(tenant);
         }
         slot
+    }
+
+    /// A naturally aligned chunk of 512 free slots for a 2 MiB folio of `tenant` (whose 512 charges
+    /// the caller holds): its first slot, or `None` when no chunk is entirely free (the charges stay
+    /// the caller's).
+    pub fn take_chunk(&self, tenant: u8) -> Option<u32> {
+        if !self.mem.holds_large_folios() {
+            return None;
+        }
+        self.slots.clock.lock().alloc_chunk_for(tenant)
     }
 
     /// Exports a dma-buf of managed memory named after provider `id` (`managed_dmabuf.rs`): one

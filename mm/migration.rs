@@ -6,7 +6,7 @@
 //! them), and the caller's thrash table holds back ranges that move back and forth too often
 //! (`core/src/thrash.rs`).
 //!
-//! Locks: the mmap read lock for the walk and each piece (`migrate::for_each_mapped_piece`), the
+//! Locks: the mmap read lock for the walk and each piece (`migrate::for_each_mapped_aligned_piece`), the
 //! target's slot locks inside (`managed.rs`), the thrash table's mutex alone.
 
 use crate::{
@@ -14,8 +14,8 @@ use crate::{
     bar_devmem::Source,
     evictor,
     location::{Location, ProviderId},
-    managed::{owner, Memory, CHUNK_PAGES},
-    migrate::for_each_mapped_piece,
+    managed::{owner, Memory},
+    migrate::for_each_mapped_aligned_piece,
     provider::Provider,
     range_index::Entry,
     residency::{walk, Placement},
@@ -24,12 +24,16 @@ use crate::{
     trace,
 };
 use kernel::{
-    mm::MmWithUser,
+    mm::{virt::flags as vm_flags, MmWithUser},
     prelude::*,
     sync::{Arc, Mutex},
 };
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
+
+/// Pages per piece of a migration into a provider: 2 MiB, aligned, so that a THP (or a peer's 2 MiB
+/// folio) meets the target whole and can land as one 2 MiB device folio.
+const PIECE_PAGES: usize = 512;
 
 /// What a migration did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -49,7 +53,7 @@ pub struct ThrashWatch<'a> {
     pub now: u64,
 }
 
-/// The ranges of a piece of at most [`CHUNK_PAGES`] pages (so two at most) that thrash: a migration
+/// The ranges of a piece of at most [`PIECE_PAGES`] pages (so two at most) that thrash: a migration
 /// leaves their pages where they are.
 #[derive(Default)]
 struct Held {
@@ -127,7 +131,7 @@ pub fn migrate_to_provider(
                 .filter(|&i| !held.contains(ws + i * PAGE_SIZE))
                 .count()
         };
-        for_each_mapped_piece(mm, ws, we, CHUNK_PAGES, |vma, a, b| {
+        for_each_mapped_aligned_piece(mm, ws, we, PIECE_PAGES, |vma, a, b| {
             let held = Held::of(thrash, a, b);
             let need = needing_slots(a, b, &held);
             // Pages moved into each range of the piece: `a`'s, and the next one's.
@@ -143,14 +147,43 @@ pub fn migrate_to_provider(
                 a,
                 b,
                 &peers,
-                |addr, source| {
+                |addr, source, pages| {
                     if let Source::Device(mem, slot) = source {
                         if core::ptr::eq(*mem, tm.memory()) {
                             // Already here; asked for again: a second chance when the
-                            // policy next looks at it.
-                            let _ = tm.clock().touch(*slot);
+                            // policy next looks at it (page by page).
+                            if pages == 1 {
+                                let _ = tm.clock().touch(*slot);
+                            }
                             return None;
                         }
+                    }
+                    if pages > 1 {
+                        // A 2 MiB folio lands whole in a whole free chunk, unless a range it is
+                        // in thrashes, or it is an empty PMD of a VMA not advised to use huge
+                        // pages (the page would come back as a THP); else its pages are offered
+                        // one by one.
+                        let hole = matches!(source, Source::Empty);
+                        if held.contains(addr)
+                            || held.contains(addr + (pages - 1) * PAGE_SIZE)
+                            || (hole && vma.flags() & vm_flags::HUGEPAGE == 0)
+                        {
+                            return None;
+                        }
+                        return match target.region {
+                            None => tm.take_chunk(0),
+                            Some(_) => {
+                                // The chunk's 512 charges, if the last ones are one tenant's.
+                                let n = prepaid.len();
+                                let t = *prepaid.last()?;
+                                if n < pages || prepaid[n - pages..].iter().any(|&x| x != t) {
+                                    return None;
+                                }
+                                let first = tm.take_chunk(t)?;
+                                prepaid.truncate(n - pages);
+                                Some(first)
+                            }
+                        };
                     }
                     if held.contains(addr) {
                         held_pages += 1;
@@ -219,7 +252,7 @@ pub fn migrate_to_system(
 ) -> Result<u64> {
     let peers = peer_memories(all)?;
     let mut moved = 0u64;
-    for_each_mapped_piece(mm, start, end, CHUNK_PAGES, |vma, a, b| {
+    for_each_mapped_aligned_piece(mm, start, end, PIECE_PAGES, |vma, a, b| {
         moved += Memory::migrate_out(vma, a, b, owner(), &peers)? as u64;
         Ok(())
     })?;

@@ -19,15 +19,17 @@
 //! any context) or the engine slot's mutex (`copy_engine.rs`).
 
 use crate::copy_engine::{Batch, EngineSlot};
+use crate::dev_page::PMD_ORDER;
 use crate::ffi::{
     p2pmm_alloc_page_locked, p2pmm_bar_copy_bar, p2pmm_bar_copy_from_page, p2pmm_bar_copy_to_page,
     p2pmm_bar_map, p2pmm_bar_unmap, p2pmm_bar_zero, p2pmm_devmem_add, p2pmm_devmem_remove,
-    p2pmm_devpage_init, p2pmm_folio_page, p2pmm_kaddr_page, p2pmm_p2p_window_alloc,
-    p2pmm_p2p_window_free, p2pmm_page_pgmap, p2pmm_page_to_pfn, p2pmm_pfn_to_page,
-    p2pmm_vm_fault_oom, p2pmm_vm_fault_sigbus, p2pmm_vmf_address, p2pmm_vmf_page, p2pmm_vmf_vma,
+    p2pmm_devpage_folio, p2pmm_devpage_init, p2pmm_folio_page, p2pmm_kaddr_page, p2pmm_nth_page,
+    p2pmm_p2p_window_alloc, p2pmm_p2p_window_free, p2pmm_page_folio_order, p2pmm_page_pgmap,
+    p2pmm_page_to_pfn, p2pmm_pfn_to_page, p2pmm_vm_fault_oom, p2pmm_vm_fault_sigbus,
+    p2pmm_vmf_address, p2pmm_vmf_page, p2pmm_vmf_vma,
 };
 use crate::managed_dmabuf::{BufferGate, BufferMemory};
-use crate::migrate::{evict_pfns, evict_pfns_with, MigrateVma, Select};
+use crate::migrate::{evict_pfns_sized, MigrateVma, Select};
 use crate::pci_p2p;
 use kernel::{
     bindings, device,
@@ -129,7 +131,29 @@ pub trait SlotHandler: Send + Sync + Sized {
     /// Ends a [`Self::hold`] of `slot`, while its page is still in the slot (before the
     /// invalidation that took the mapping away lets the page move). Must not sleep.
     fn release(&self, _slot: u32) {}
+
+    /// Eviction was asked for a page of a 2 MiB folio, slots `[first, first + pages)`, which can
+    /// only leave whole: may the others go with it? The handler marks those it lets go so that
+    /// nothing pins them meanwhile (as it marked the victims), or answers `false` and the folio
+    /// stays. Must not sleep. The default keeps every large folio (only the memory's removal moves
+    /// them).
+    fn claim_folio(&self, _first: u32, _pages: u32) -> bool {
+        false
+    }
+
+    /// Undoes [`Self::claim_folio`]'s mark on `slot`, whose folio did not move after all.
+    fn unclaim(&self, _slot: u32) {}
+
+    /// Whether `slot` may hold a page: eviction looks only at those. A free slot's page may still
+    /// name the head of a 2 MiB folio that was freed, whose other pages are in use by now. The
+    /// default looks at every slot.
+    fn holds_page(&self, _slot: u32) -> bool {
+        true
+    }
 }
+
+/// Pages of a large folio: 2 MiB.
+const FOLIO_PAGES: usize = 1 << PMD_ORDER;
 
 /// The largest fault-around window, in pages ([`SlotHandler::fault_around_pages`]).
 pub const MAX_FAULT_AROUND: usize = 64;
@@ -140,8 +164,8 @@ pub const MAX_FAULT_AROUND: usize = 64;
 ///
 /// The `place` closure of [`BarDevmem::migrate_in`] sees where each page is: here it gives a slot
 /// to pages in system memory or on a peer, and leaves alone pages already in this memory and empty
-/// ones, which have nothing to copy yet (compile-only, as for [`BarDevmem`]: it needs a bound
-/// device with a BAR).
+/// ones, which have nothing to copy yet; it takes 2 MiB folios page by page (compile-only, as for
+/// [`BarDevmem`]: it needs a bound device with a BAR).
 ///
 /// ```no_run
 /// use crate::bar_devmem::{BarDevmem, SlotHandler, Source};
@@ -170,7 +194,8 @@ pub const MAX_FAULT_AROUND: usize = 64;
 ///         start,
 ///         end,
 ///         peers,
-///         |_addr, source| match source {
+///         |_addr, source, pages| match source {
+///             _ if pages > 1 => None,
 ///             Source::Device(m, _) if core::ptr::eq(*m, mem) => None,
 ///             Source::Empty => None,
 ///             Source::System | Source::Device(..) => {
@@ -194,6 +219,24 @@ pub enum Source<'a, T: SlotHandler> {
     System,
     /// A slot of some p2pmm device memory (maybe this one).
     Device(&'a BarDevmem<T>, u32),
+}
+
+/// What an eviction moves (`BarDevmem::eviction_pfns`): for each PFN, the index in the slots asked
+/// for of the slot it is (`asked`, `None` for the other pages of a 2 MiB folio) and of the slot that
+/// brought it in (`owner`).
+struct EvictionPlan {
+    pfns: KVVec<usize>,
+    asked: KVVec<Option<usize>>,
+    owner: KVVec<usize>,
+}
+
+/// Adds each page that moved to `left[owner]`, the count of the slot that brought it in.
+fn count_left(owner: &[usize], moved: &[bool], left: &mut [u32]) {
+    for (&k, _) in owner.iter().zip(moved).filter(|(_, &m)| m) {
+        if let Some(l) = left.get_mut(k) {
+            *l += 1;
+        }
+    }
 }
 
 /// Device-private memory in a BAR window.
@@ -477,6 +520,40 @@ impl<T: SlotHandler> BarDevmem<T> {
         unsafe { p2pmm_pfn_to_page((self.first_pfn + slot as usize) as c_ulong) }
     }
 
+    /// Whether the memory holds 2 MiB folios: its first page is 2 MiB aligned, so every naturally
+    /// aligned chunk of [`FOLIO_PAGES`] slots is a naturally aligned folio.
+    pub fn holds_large_folios(&self) -> bool {
+        self.first_pfn % FOLIO_PAGES == 0
+    }
+
+    /// Copies the `pages` slots from `first` into the system pages from `dst` on.
+    ///
+    /// # Safety
+    ///
+    /// `dst` is the first of `pages` contiguous system pages the caller owns; the slots are below
+    /// [`Self::slots`].
+    unsafe fn copy_slots_out(&self, first: u32, dst: *mut c_void, pages: usize) {
+        for j in 0..pages {
+            // SAFETY: The caller's promise: page `j` of `dst` is ours, slot `first + j` is ours.
+            unsafe {
+                p2pmm_bar_copy_to_page(
+                    p2pmm_nth_page(dst, j as c_ulong),
+                    self.slot_io(first + j as u32),
+                )
+            };
+        }
+    }
+
+    /// The slot and page count of the folio device page `pfn` (one of ours) is part of, as it is
+    /// now: a hint, since the folio may be split or freed meanwhile.
+    fn folio_of(&self, pfn: usize) -> Option<(u32, usize)> {
+        self.slot_of_pfn(pfn)?;
+        let mut order = 0u32;
+        // SAFETY: `pfn` is a page of our pagemap (checked above), alive while `self` is.
+        let head = unsafe { p2pmm_devpage_folio(pfn as c_ulong, &mut order) } as usize;
+        Some((self.slot_of_pfn(head)?, 1usize << order))
+    }
+
     /// Exports `slots` as a dma-buf named after provider `id` (zeroing them first) and stores its
     /// descriptor at `fd_out` (`managed_dmabuf.rs`): `EOPNOTSUPP` without a P2P window (the
     /// dma-buf is for devices that reach the memory by P2P DMA), `EINVAL` for a slot out of range.
@@ -514,28 +591,35 @@ impl<T: SlotHandler> BarDevmem<T> {
     }
 
     /// Migrates `[start, end)` of `vma` (mmap lock held through the `&VmaRef`) into this memory.
-    /// For each page, `place(addr, source)` returns the slot to copy it to (a slot it reserved), or
-    /// `None` to leave the page where it is; `placed(addr, slot)` then reports each page that moved
-    /// (and the source slot's handler hears [`SlotHandler::moved_out`]). A slot whose page did not
-    /// move is released through [`SlotHandler::slot_freed`] when core mm drops it. `peers` are
-    /// every device memory of this owner (pages found on one of them are copied BAR to BAR).
+    /// For each page, `place(addr, source, 1)` returns the slot to copy it to (a slot it reserved),
+    /// or `None` to leave the page where it is; `placed(addr, slot)` then reports each page that
+    /// moved (and the source slot's handler hears [`SlotHandler::moved_out`]). A slot whose page
+    /// did not move is released through [`SlotHandler::slot_freed`] when core mm drops it. `peers`
+    /// are every device memory of this owner (pages found on one of them are copied BAR to BAR).
     /// Returns the number of pages moved.
+    ///
+    /// When the memory holds 2 MiB folios ([`Self::holds_large_folios`]), a 2 MiB folio (a THP, a
+    /// peer's 2 MiB folio, or an empty PMD) is first offered whole, `place(addr, source, 512)`: a
+    /// naturally aligned chunk of 512 reserved slots makes it one 2 MiB device folio; `None` offers
+    /// its pages one by one (core mm splits it).
     pub fn migrate_in(
         &self,
         vma: &VmaRef,
         start: usize,
         end: usize,
         peers: &[&Self],
-        mut place: impl FnMut(usize, &Source<'_, T>) -> Option<u32>,
+        mut place: impl FnMut(usize, &Source<'_, T>, usize) -> Option<u32>,
         mut placed: impl FnMut(usize, u32),
     ) -> Result<usize> {
-        let mut m = MigrateVma::setup(vma, start, end, self.owner, Select::Any, false)?;
-        let mut slots = KVec::<(usize, u32, Option<(&Self, u32)>)>::new();
+        let large = self.holds_large_folios();
+        let mut m = MigrateVma::setup(vma, start, end, self.owner, Select::Any, large)?;
+        // For each destination: its entry, first slot, source slot on a peer, and pages.
+        let mut slots = KVec::<(usize, u32, Option<(&Self, u32)>, usize)>::new();
         slots.reserve((end - start) / PAGE_SIZE, GFP_KERNEL)?;
         // BAR-to-BAR copies wait here until every destination is chosen: done at once, by a copy
         // engine where one is lent, before core mm maps the new pages.
         let mut batch = Batch::with_capacity((end - start) / PAGE_SIZE)?;
-        let fill = |m: &MigrateVma, i: usize, spage: Option<*mut c_void>| {
+        let fill = |m: &MigrateVma, i: usize, spage: Option<*mut c_void>, pages: usize| {
             let addr = m.addr(i);
             // SAFETY: `spage` is a page isolated and locked by the migration.
             let pfn = spage.map(|p| unsafe { p2pmm_page_to_pfn(p) } as usize);
@@ -549,52 +633,59 @@ impl<T: SlotHandler> BarDevmem<T> {
                 (Some(_), Some((mem, slot))) => Source::Device(mem, slot),
                 (Some(_), None) => Source::System,
             };
-            let Some(slot) = place(addr, &source) else {
+            let Some(slot) = place(addr, &source, pages) else {
                 return Ok(None);
             };
-            if slot as usize >= self.npages {
+            if slot as usize + pages > self.npages || (pages > 1 && slot as usize % pages != 0) {
                 return Err(EINVAL);
             }
-            let dst = self.slot_io(slot);
-            // The source page is isolated and locked by the migration until it ends; a remote
-            // slot is a live window's page. SAFETY: `dst` is one page of our BAR window (checked
-            // above), the sources are valid (see above), and only this migration writes `dst`.
-            unsafe {
-                match (&source, spage) {
-                    (Source::Empty, _) => p2pmm_bar_zero(dst),
-                    (Source::Device(mem, s), _) => batch.push(
-                        dst,
-                        mem.slot_io(*s),
-                        self.window_pages(slot, mem, *s),
-                        self.engine_with(mem),
-                    )?,
-                    (Source::System, Some(p)) => p2pmm_bar_copy_from_page(dst, p),
-                    (Source::System, None) => p2pmm_bar_zero(dst),
+            for j in 0..pages as u32 {
+                let dst = self.slot_io(slot + j);
+                // The source page is isolated and locked by the migration until it ends; a remote
+                // slot is a live window's page. SAFETY: `dst` is one page of our BAR window
+                // (checked above), the sources are valid (see above; page `j` of a large source is
+                // within its folio), and only this migration writes `dst`.
+                unsafe {
+                    match (&source, spage) {
+                        (Source::Device(mem, s), _) => batch.push(
+                            dst,
+                            mem.slot_io(*s + j),
+                            self.window_pages(slot + j, mem, *s + j),
+                            self.engine_with(mem),
+                        )?,
+                        (Source::System, Some(p)) => {
+                            p2pmm_bar_copy_from_page(dst, p2pmm_nth_page(p, j as c_ulong))
+                        }
+                        (Source::Empty | Source::System, _) => p2pmm_bar_zero(dst),
+                    }
                 }
             }
             let page = self.slot_page(slot);
-            // The slot was free (the caller reserved it): initialising gives its page the one
-            // reference the migration takes over. SAFETY: The page has no user (see above).
-            unsafe { p2pmm_devpage_init(page, core::ptr::null_mut(), 0) };
+            let order = if pages > 1 { PMD_ORDER } else { 0 };
+            // The slots were free (the caller reserved them): initialising gives the folio the one
+            // reference the migration takes over. SAFETY: No page of it has a user (see above).
+            unsafe { p2pmm_devpage_init(page, core::ptr::null_mut(), order) };
             slots
-                .push_within_capacity((i, slot, remote))
+                .push_within_capacity((i, slot, remote, pages))
                 .map_err(|_| ENOMEM)?;
             Ok(Some(page))
         };
         // SAFETY: Each page `fill` returns is a free slot's page, initialised with the one
-        // reference the migration takes over, not mapped, holding the source's data (or zeroes)
-        // once the batch is flushed, before `pages`.
-        unsafe { m.fill(fill) }?;
+        // reference the migration takes over (as the head of a 2 MiB folio for 512 pages), not
+        // mapped, holding the source's data (or zeroes) once the batch is flushed, before `pages`.
+        unsafe { m.fill_sized(fill) }?;
         self.flush(&mut batch);
         m.pages();
         let mut n = 0;
-        for &(i, slot, from) in slots.iter() {
+        for &(i, slot, from, pages) in slots.iter() {
             if m.moved(i) {
-                placed(start + i * PAGE_SIZE, slot);
-                if let Some((mem, s)) = from {
-                    mem.handler.moved_out(s);
+                for j in 0..pages {
+                    placed(start + (i + j) * PAGE_SIZE, slot + j as u32);
+                    if let Some((mem, s)) = from {
+                        mem.handler.moved_out(s + j as u32);
+                    }
                 }
-                n += 1;
+                n += pages;
             }
         }
         m.finalize();
@@ -611,6 +702,8 @@ impl<T: SlotHandler> BarDevmem<T> {
 
     /// Migrates every page of `[start, end)` of `vma` (mmap lock held) that lives in one of `peers`
     /// (device memories of owner `owner`) back to system memory. Returns the number of pages moved.
+    /// A 2 MiB device folio comes back as a 2 MiB folio (a THP) when one can be had, else as small
+    /// pages.
     pub fn migrate_out(
         vma: &VmaRef,
         start: usize,
@@ -618,10 +711,11 @@ impl<T: SlotHandler> BarDevmem<T> {
         owner: usize,
         peers: &[&Self],
     ) -> Result<usize> {
-        let mut m = MigrateVma::setup(vma, start, end, owner, Select::DevicePrivate, false)?;
-        let mut from = KVec::<(usize, &Self, u32)>::new();
+        let large = peers.iter().any(|m| m.holds_large_folios());
+        let mut m = MigrateVma::setup(vma, start, end, owner, Select::DevicePrivate, large)?;
+        let mut from = KVec::<(usize, &Self, u32, usize)>::new();
         from.reserve((end - start) / PAGE_SIZE, GFP_KERNEL)?;
-        let fill = |m: &MigrateVma, i: usize, spage: Option<*mut c_void>| {
+        let fill = |m: &MigrateVma, i: usize, spage: Option<*mut c_void>, pages: usize| {
             let Some(spage) = spage else { return Ok(None) };
             // SAFETY: `spage` is a page isolated and locked by the migration.
             let pfn = unsafe { p2pmm_page_to_pfn(spage) } as usize;
@@ -631,125 +725,232 @@ impl<T: SlotHandler> BarDevmem<T> {
             else {
                 return Ok(None);
             };
-            let dst = m.alloc_system_page(i).ok_or(ENOMEM)?;
-            // SAFETY: `dst` is a fresh locked system page; the slot is one page of `mem`'s window.
-            unsafe { p2pmm_bar_copy_to_page(dst, mem.slot_io(slot)) };
-            from.push_within_capacity((i, mem, slot))
+            let dst = if pages > 1 {
+                // No 2 MiB folio to be had: the pages come back one by one.
+                let Some(dst) = m.alloc_system_large(i) else {
+                    return Ok(None);
+                };
+                dst
+            } else {
+                m.alloc_system_page(i).ok_or(ENOMEM)?
+            };
+            // SAFETY: `dst` is a fresh locked system folio of `pages` pages; the slots are the
+            // isolated folio's pages of `mem`'s window.
+            unsafe { mem.copy_slots_out(slot, dst, pages) };
+            from.push_within_capacity((i, mem, slot, pages))
                 .map_err(|_| ENOMEM)?;
             Ok(Some(dst))
         };
-        // SAFETY: Each page `fill` returns is a new locked system page holding the slot's data.
-        unsafe { m.fill(fill) }?;
+        // SAFETY: Each page `fill` returns is a new locked system page (a 2 MiB folio's head for
+        // 512 pages) holding the slots' data.
+        unsafe { m.fill_sized(fill) }?;
         m.pages();
         let mut n = 0;
-        for &(i, mem, slot) in from.iter() {
+        for &(i, mem, slot, pages) in from.iter() {
             if m.moved(i) {
-                mem.handler.moved_out(slot);
-                n += 1;
+                for j in 0..pages {
+                    mem.handler.moved_out(slot + j as u32);
+                }
+                n += pages;
             }
         }
         m.finalize();
         Ok(n)
     }
 
-    /// Evicts the pages of `slots` to system memory (`migrate_device_pfns`); pages that are free or
-    /// busy stay. Returns how many moved. Their slots come back through
-    /// [`SlotHandler::slot_freed`].
-    pub fn evict(&self, slots: &[u32]) -> Result<usize> {
-        let mut pfns = KVec::with_capacity(slots.len(), GFP_KERNEL)?;
-        for &s in slots {
-            if (s as usize) < self.npages {
-                pfns.push(self.first_pfn + s as usize, GFP_KERNEL)?;
+    /// The PFNs to evict for `slots` ([`EvictionPlan`]): each small page's, and each 2 MiB folio's
+    /// 512 in order, head first, when the handler lets the folio go whole
+    /// ([`SlotHandler::claim_folio`]) or when `force` (the memory goes away).
+    fn eviction_pfns(&self, slots: &[u32], force: bool) -> Result<EvictionPlan> {
+        let mut pfns = KVVec::with_capacity(slots.len(), GFP_KERNEL)?;
+        let mut asked = KVVec::with_capacity(slots.len(), GFP_KERNEL)?;
+        let mut owner = KVVec::with_capacity(slots.len(), GFP_KERNEL)?;
+        // The first slots of the folios taken so far.
+        let mut folios = KVec::<u32>::new();
+        for (k, &s) in slots.iter().enumerate() {
+            if !self.handler.holds_page(s) {
+                continue;
+            }
+            let pfn = self.first_pfn + s as usize;
+            let Some((first, pages)) = self.folio_of(pfn) else {
+                continue;
+            };
+            if pages == 1 {
+                pfns.push(pfn, GFP_KERNEL)?;
+                asked.push(Some(k), GFP_KERNEL)?;
+                owner.push(k, GFP_KERNEL)?;
+                continue;
+            }
+            if pages != FOLIO_PAGES
+                || first as usize + pages > self.npages
+                || folios.contains(&first)
+                || !(force || self.handler.claim_folio(first, pages as u32))
+            {
+                continue;
+            }
+            folios.push(first, GFP_KERNEL)?;
+            let head = self.first_pfn + first as usize;
+            for j in 0..pages {
+                pfns.push(head + j, GFP_KERNEL)?;
+                asked.push((head + j == pfn).then_some(k), GFP_KERNEL)?;
+                owner.push(k, GFP_KERNEL)?;
             }
         }
-        let copy = |dev: *mut c_void, sys: *mut c_void| {
-            // SAFETY: `dev` is our page (a slot's PFN), isolated by the eviction; `sys` is a fresh
-            // locked system page.
-            unsafe {
-                let pfn = p2pmm_page_to_pfn(dev) as usize;
-                p2pmm_bar_copy_to_page(sys, self.slot_io((pfn - self.first_pfn) as u32));
+        Ok(EvictionPlan { pfns, asked, owner })
+    }
+
+    /// Gives back the claims of the folios that did not move: their pages that were not asked for.
+    fn unclaim_unmoved(&self, pfns: &[usize], asked: &[Option<usize>], moved: &[bool]) {
+        for ((&pfn, a), &m) in pfns.iter().zip(asked).zip(moved) {
+            if !m && a.is_none() {
+                if let Some(slot) = self.slot_of_pfn(pfn) {
+                    self.handler.unclaim(slot);
+                }
             }
+        }
+    }
+
+    /// A locked system folio of `pages` pages (1 or 512) holding the data of the slots from the one
+    /// of device page `dev`, or `None` when memory is short (small pages never are:
+    /// `__GFP_NOFAIL`).
+    ///
+    /// # Safety
+    ///
+    /// `dev` is one of our pages, isolated by an eviction, the head of a folio of `pages` pages.
+    unsafe fn copy_to_system(&self, dev: *mut c_void, pages: usize) -> Option<*mut c_void> {
+        let order = if pages > 1 { PMD_ORDER } else { 0 };
+        // SAFETY: Plain allocation.
+        let sys = unsafe { p2pmm_alloc_page_locked(order) };
+        if sys.is_null() {
+            return None;
+        }
+        // SAFETY: `dev` is ours (the caller's promise), so it has a slot.
+        let pfn = unsafe { p2pmm_page_to_pfn(dev) } as usize;
+        let first = self.slot_of_pfn(pfn)?;
+        // SAFETY: `sys` is a fresh folio of `pages` pages; the slots are the isolated folio's.
+        unsafe { self.copy_slots_out(first, sys, pages) };
+        Some(sys)
+    }
+
+    /// Evicts the pages of `slots` to system memory (`migrate_device_pfns`); pages that are free or
+    /// busy stay, and so does a 2 MiB folio the handler does not let go whole or for which no 2 MiB
+    /// of system memory can be had. Returns how many pages moved. Their slots come back through
+    /// [`SlotHandler::slot_freed`].
+    ///
+    /// `left[i]` (when there is one) counts the pages that left for `slots[i]`: its own, and those of
+    /// a 2 MiB folio that went with it.
+    pub fn evict(&self, slots: &[u32], left: &mut [u32]) -> Result<usize> {
+        self.evict_to_system(slots, false, left)
+            .map(|(moved, _)| moved)
+    }
+
+    /// [`Self::evict`], every folio whole when `force`; also says whether a folio stayed for want
+    /// of system memory.
+    fn evict_to_system(
+        &self,
+        slots: &[u32],
+        force: bool,
+        left: &mut [u32],
+    ) -> Result<(usize, bool)> {
+        let EvictionPlan { pfns, asked, owner } = self.eviction_pfns(slots, force)?;
+        let mut short = false;
+        let dest = |(): &mut (), _: usize, dev: *mut c_void, pages: usize| {
+            // SAFETY: `dev` is our page (a slot's PFN), isolated by the eviction, heading `pages`.
+            let sys = unsafe { self.copy_to_system(dev, pages) };
+            short |= sys.is_none();
+            sys
         };
-        // SAFETY: `pfns` are our slots' pages (checked against `npages` above), alive while `self`
-        // is; `copy` copies each slot's data.
-        unsafe { evict_pfns(&pfns, copy) }
+        // SAFETY: `pfns` are our slots' pages, alive while `self` is, each folio whole and in
+        // order; each page `dest` returns holds the data of the folio it is offered for.
+        let moved = unsafe { evict_pfns_sized(&pfns, &mut (), dest, |()| {}) }?;
+        self.unclaim_unmoved(&pfns, &asked, &moved);
+        count_left(&owner, &moved, left);
+        Ok((moved.iter().filter(|&&m| m).count(), short))
     }
 
     /// Evicts the pages of `slots` into `dest` (another device memory, reachable from this one) as
     /// far as it has room, and the rest to system memory, in one migration: `alloc(i)` gives a free
     /// slot of `dest` for the page of `slots[i]`, or `None` when `dest` is full or the page must
     /// not go there (it goes to system memory), and `placed(i, slot)` reports each page that
-    /// arrived in `dest`. The data is copied BAR to BAR, or BAR to the new system page. Returns how
-    /// many pages moved into `dest` and how many into system memory; their old slots come back
-    /// through [`SlotHandler::slot_freed`], and a reserved `dest` slot whose page did not move
-    /// through `dest`'s.
+    /// arrived in `dest`; `left` counts as for [`Self::evict`]. A 2 MiB folio goes whole: into a
+    /// naturally aligned chunk of 512 free
+    /// slots of `dest` that `alloc_large(i)` gives for the folio of `slots[i]`, else into system
+    /// memory as [`Self::evict`] moves it; each of its pages is reported placed with that `i`. The
+    /// data is copied BAR to BAR, or BAR to the new system memory. Returns how many pages moved
+    /// into `dest` and how many into system memory; their old slots come back through
+    /// [`SlotHandler::slot_freed`], and a reserved `dest` slot whose page did not move through
+    /// `dest`'s.
     pub fn evict_to<'a>(
         &'a self,
         slots: &[u32],
         dest: &'a Self,
         mut alloc: impl FnMut(usize) -> Option<u32>,
+        mut alloc_large: impl FnMut(usize) -> Option<u32>,
         mut placed: impl FnMut(usize, u32),
+        left: &mut [u32],
     ) -> Result<(usize, usize)> {
-        let mut pfns = KVec::with_capacity(slots.len(), GFP_KERNEL)?;
-        // For each PFN, the index of its victim in `slots` and the `dest` slot it got.
-        let mut to = KVec::with_capacity(slots.len(), GFP_KERNEL)?;
-        for (i, &s) in slots.iter().enumerate() {
-            if (s as usize) < self.npages {
-                pfns.push(self.first_pfn + s as usize, GFP_KERNEL)?;
-                to.push((i, None), GFP_KERNEL)?;
-            }
-        }
+        let EvictionPlan { pfns, asked, owner } = self.eviction_pfns(slots, false)?;
+        // For each PFN, the `dest` slot it got.
+        let mut to = KVVec::<Option<u32>>::with_capacity(pfns.len(), GFP_KERNEL)?;
+        to.resize(pfns.len(), None, GFP_KERNEL)?;
         // BAR-to-BAR copies are done together before core mm maps the new pages, by a copy engine
         // where one is lent.
-        let mut batch = Batch::<'a>::with_capacity(slots.len())?;
-        let dest_of = |batch: &mut Batch<'a>, i: usize, dev: *mut c_void| {
+        let mut batch = Batch::<'a>::with_capacity(pfns.len())?;
+        let dest_of = |batch: &mut Batch<'a>, i: usize, dev: *mut c_void, pages: usize| {
+            let slot = if pages > 1 {
+                Some(owner[i])
+                    .filter(|_| dest.holds_large_folios())
+                    .and_then(&mut alloc_large)
+            } else {
+                asked[i].and_then(&mut alloc)
+            };
+            let Some(slot) = slot.filter(|&s| s as usize + pages <= dest.npages) else {
+                // System memory: `dest` is full, or the page must not go there.
+                // SAFETY: `dev` is our page, isolated by the eviction, heading `pages`.
+                return unsafe { self.copy_to_system(dev, pages) };
+            };
             // SAFETY: `dev` is our page (a slot's PFN), isolated by the eviction.
             let pfn = unsafe { p2pmm_page_to_pfn(dev) } as usize;
             let from_slot = (pfn - self.first_pfn) as u32;
-            let from = self.slot_io(from_slot);
-            let Some(slot) = alloc(to[i].0).filter(|&slot| (slot as usize) < dest.npages) else {
-                // `dest` is full: system memory. Small allocations never fail (`__GFP_NOFAIL`).
-                // SAFETY: Plain allocation; the new page is locked and ours, `from` is our slot's
-                // BAR memory.
-                let sys = unsafe { p2pmm_alloc_page_locked(0) };
-                if sys.is_null() {
-                    return None;
+            for j in 0..pages as u32 {
+                let (to_slot, from_slot) = (slot + j, from_slot + j);
+                let (to_io, from) = (dest.slot_io(to_slot), self.slot_io(from_slot));
+                let window = dest.window_pages(to_slot, self, from_slot);
+                // SAFETY: `from` is our isolated folio's BAR memory until the eviction ends; the
+                // destination slots are unused (the caller reserved them), only this eviction
+                // writes them.
+                unsafe {
+                    if batch
+                        .push(to_io, from, window, dest.engine_with(self))
+                        .is_err()
+                    {
+                        p2pmm_bar_copy_bar(to_io, from);
+                    }
                 }
-                // SAFETY: See above.
-                unsafe { p2pmm_bar_copy_to_page(sys, from) };
-                return Some(sys);
-            };
-            // The destination slot was free (the caller reserved it), so its page has no user, and
-            // initialising gives it the one reference the migration takes over. SAFETY: `from` is
-            // our isolated page's BAR memory until the eviction ends; the destination page is
-            // unused (see above), only this eviction writes it.
-            unsafe {
-                let to_io = dest.slot_io(slot);
-                let pages = dest.window_pages(slot, self, from_slot);
-                if batch
-                    .push(to_io, from, pages, dest.engine_with(self))
-                    .is_err()
-                {
-                    p2pmm_bar_copy_bar(to_io, from);
-                }
-                let page = dest.slot_page(slot);
-                p2pmm_devpage_init(page, core::ptr::null_mut(), 0);
-                to[i].1 = Some(slot);
-                Some(page)
+                to[i + j as usize] = Some(to_slot);
             }
+            let page = dest.slot_page(slot);
+            let order = if pages > 1 { PMD_ORDER } else { 0 };
+            // The destination slots were free, so their pages have no user, and initialising gives
+            // the folio the one reference the migration takes over. SAFETY: See above.
+            unsafe { p2pmm_devpage_init(page, core::ptr::null_mut(), order) };
+            Some(page)
         };
-        // SAFETY: `pfns` are our slots' pages, alive while `self` is; each page `dest_of` returns
-        // holds the data of the page it is offered for once the batch is flushed: a new locked
-        // system page, or a free slot of `dest` initialised with one reference.
-        let moved = unsafe { evict_pfns_with(&pfns, &mut batch, dest_of, |b| dest.flush(b)) }?;
+        // SAFETY: `pfns` are our slots' pages, alive while `self` is, each folio whole and in
+        // order; each page `dest_of` returns holds the data of the page it is offered for once the
+        // batch is flushed: a new locked system folio, or a free slot of `dest` initialised with
+        // one reference.
+        let moved = unsafe { evict_pfns_sized(&pfns, &mut batch, dest_of, |b| dest.flush(b)) }?;
+        self.unclaim_unmoved(&pfns, &asked, &moved);
+        count_left(&owner, &moved, left);
         let (mut into_dest, mut into_system) = (0, 0);
-        for (i, m) in moved.iter().enumerate() {
-            match (*m, to[i]) {
-                (true, (victim, Some(slot))) => {
-                    placed(victim, slot);
+        for (i, &m) in moved.iter().enumerate() {
+            match (m, to[i]) {
+                (true, Some(slot)) => {
+                    placed(owner[i], slot);
                     into_dest += 1;
                 }
-                (true, (_, None)) => into_system += 1,
+                (true, None) => into_system += 1,
                 (false, _) => {}
             }
         }
@@ -783,7 +984,11 @@ impl<T: SlotHandler> BarDevmem<T> {
         // SAFETY: As above.
         let pfn = unsafe { p2pmm_page_to_pfn(page) } as usize;
         if let Some(slot) = me.slot_of_pfn(pfn) {
-            me.handler.slot_freed(slot);
+            // SAFETY: As above.
+            let pages = 1u32 << unsafe { p2pmm_page_folio_order(page) };
+            for j in 0..pages {
+                me.handler.slot_freed(slot + j);
+            }
         }
     }
 
@@ -815,14 +1020,26 @@ impl<T: SlotHandler> BarDevmem<T> {
             let v = VmaRef::from_raw(vma.cast());
             (v.start(), v.end())
         };
-        let (start, end) = crate::placement::fault_around_window(
-            addr,
-            me.handler.fault_around_pages(),
-            MAX_FAULT_AROUND,
-            PAGE_SIZE,
-            vm_start,
-            vm_end,
-        );
+        // A page of a 2 MiB folio comes back with its whole folio, as a THP if one can be had (as
+        // lib/test_hmm.c's fault handler does), when the folio's range is within the VMA; else
+        // (and for small pages) the handler's fault-around window.
+        // SAFETY: `page` is locked by the fault.
+        let large = unsafe { p2pmm_page_folio_order(page) } > 0;
+        let folio_start = addr & !(FOLIO_PAGES * PAGE_SIZE - 1);
+        let whole =
+            large && folio_start >= vm_start && folio_start + FOLIO_PAGES * PAGE_SIZE <= vm_end;
+        let (start, end) = if whole {
+            (folio_start, folio_start + FOLIO_PAGES * PAGE_SIZE)
+        } else {
+            crate::placement::fault_around_window(
+                addr,
+                me.handler.fault_around_pages(),
+                MAX_FAULT_AROUND,
+                PAGE_SIZE,
+                vm_start,
+                vm_end,
+            )
+        };
         let touched = (addr - start) / PAGE_SIZE;
         // SAFETY: `vma` is valid and locked for the fault, `[start, end)` page aligned inside it
         // and containing the locked fault page.
@@ -833,7 +1050,7 @@ impl<T: SlotHandler> BarDevmem<T> {
                 end,
                 me.owner,
                 Select::DevicePrivate,
-                false,
+                whole,
                 page,
             )
         };
@@ -841,39 +1058,66 @@ impl<T: SlotHandler> BarDevmem<T> {
             // SAFETY: A constant of the kernel.
             return unsafe { p2pmm_vm_fault_sigbus() };
         };
-        let mut slots = [None; MAX_FAULT_AROUND];
-        let fill = |m: &MigrateVma, i: usize, spage: Option<*mut c_void>| {
+        let mut slots = KVec::<(usize, u32, usize)>::new();
+        if slots
+            .reserve((end - start) / PAGE_SIZE, GFP_KERNEL)
+            .is_err()
+        {
+            // SAFETY: A constant of the kernel.
+            return unsafe { p2pmm_vm_fault_oom() };
+        }
+        let fill = |m: &MigrateVma, i: usize, spage: Option<*mut c_void>, pages: usize| {
             let Some(spage) = spage else { return Ok(None) };
             // SAFETY: `spage` is a page the migration isolated and locked.
             let pfn = unsafe { p2pmm_page_to_pfn(spage) } as usize;
             // Another provider's page (all share the owner) stays where it is, and so does a
-            // neighbour the handler keeps on the device.
+            // neighbour the handler keeps on the device (a folio's pages all go: one of them is
+            // the touched page).
             let Some(s) = me.slot_of_pfn(pfn) else {
                 return Ok(None);
             };
-            if i != touched && !me.handler.may_come_back_with_neighbour(s) {
+            if !whole && i != touched && !me.handler.may_come_back_with_neighbour(s) {
                 return Ok(None);
             }
-            let Some(dst) = m.alloc_system_page(i) else {
-                // Short of memory: the touched page must move, a neighbour may stay.
-                return if i == touched { Err(ENOMEM) } else { Ok(None) };
+            let dst = if pages > 1 {
+                // No 2 MiB folio to be had: the pages come back one by one.
+                let Some(dst) = m.alloc_system_large(i) else {
+                    return Ok(None);
+                };
+                dst
+            } else {
+                let Some(dst) = m.alloc_system_page(i) else {
+                    // Short of memory: the touched page must move (with its folio), a neighbour
+                    // may stay.
+                    return if whole || i == touched {
+                        Err(ENOMEM)
+                    } else {
+                        Ok(None)
+                    };
+                };
+                dst
             };
-            // SAFETY: `dst` is a new locked system page, the slot's BAR memory is the isolated
-            // page's data.
-            unsafe { p2pmm_bar_copy_to_page(dst, me.slot_io(s)) };
-            slots[i] = Some(s);
+            // SAFETY: `dst` is a new locked system folio of `pages` pages, the slots' BAR memory is
+            // the isolated folio's data.
+            unsafe { me.copy_slots_out(s, dst, pages) };
+            slots
+                .push_within_capacity((i, s, pages))
+                .map_err(|_| ENOMEM)?;
             Ok(Some(dst))
         };
-        // SAFETY: Each page `fill` returns is a new locked system page holding the slot's data.
-        let filled = unsafe { m.fill(fill) };
+        // SAFETY: Each page `fill` returns is a new locked system page (a 2 MiB folio's head for
+        // 512 pages) holding the slots' data.
+        let filled = unsafe { m.fill_sized(fill) };
         if filled.is_err() {
             // SAFETY: A constant of the kernel.
             return unsafe { p2pmm_vm_fault_oom() };
         }
         m.pages();
-        for (i, slot) in slots.iter().enumerate() {
-            if let (true, Some(s)) = (m.moved(i), slot) {
-                me.handler.moved_out(*s);
+        for &(i, s, pages) in slots.iter() {
+            if m.moved(i) {
+                for j in 0..pages {
+                    me.handler.moved_out(s + j as u32);
+                }
             }
         }
         m.finalize();
@@ -919,7 +1163,12 @@ impl<T: SlotHandler> PinnedDrop for BarDevmem<T> {
             // apart, until the allocations succeed.
             let mut warned = false;
             loop {
-                match self.evict(&batch[..n]) {
+                // A 2 MiB folio that found no 2 MiB of system memory stays: as short of memory.
+                let evicted = match self.evict_to_system(&batch[..n], true, &mut []) {
+                    Ok((_, true)) => Err(ENOMEM),
+                    other => other,
+                };
+                match evicted {
                     Err(e) if e == ENOMEM => {
                         if !warned {
                             pr_warn!("evicting device memory: short of memory, retrying\n");

@@ -4,6 +4,7 @@
  */
 #include <linux/highmem.h>
 #include <linux/io.h>
+#include <linux/mm.h>
 #include <linux/pci.h>
 
 #include "bar_glue.h"
@@ -50,4 +51,16 @@ void p2pmm_bar_copy_bar(void __iomem *dst, const void __iomem *src)
 		memcpy_fromio(buf, src + off, sizeof(buf));
 		memcpy_toio(dst + off, buf, sizeof(buf));
 	}
+}
+
+/*
+ * The head PFN and order of the folio device page @pfn is part of, as they are now: only a hint unless the caller
+ * keeps the folio from changing (a migration that holds it locked, or its slot reserved).
+ */
+unsigned long p2pmm_devpage_folio(unsigned long pfn, unsigned int *order)
+{
+	struct folio *folio = page_folio(pfn_to_page(pfn));
+
+	*order = folio_order(folio);
+	return folio_pfn(folio);
 }

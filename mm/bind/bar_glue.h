@@ -18,5 +18,6 @@ void p2pmm_bar_copy_from_page(void __iomem *dst, struct page *src);
 void p2pmm_bar_zero(void __iomem *dst);
 void p2pmm_bar_copy_to_page(struct page *dst, const void __iomem *src);
 void p2pmm_bar_copy_bar(void __iomem *dst, const void __iomem *src);
+unsigned long p2pmm_devpage_folio(unsigned long pfn, unsigned int *order);
 
 #endif /* P2PMM_BAR_GLUE_H */

@@ -39,6 +39,7 @@ extern "C" {
     pub fn p2pmm_bar_zero(dst: *mut c_void);
     pub fn p2pmm_bar_copy_to_page(dst: *mut c_void, src: *mut c_void);
     pub fn p2pmm_bar_copy_bar(dst: *mut c_void, src: *mut c_void);
+    pub fn p2pmm_devpage_folio(pfn: c_ulong, order: *mut u32) -> c_ulong;
     pub fn p2pmm_alloc_page_locked(order: u32) -> *mut c_void;
     pub fn p2pmm_p2p_window_alloc(
         pdev: *mut c_void,

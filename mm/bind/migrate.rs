@@ -526,6 +526,59 @@ impl MigrateVma {
         Ok(())
     }
 
+    /// As [`MigrateVma::fill`], for migrations set up with `compound`: `f(m, i, source, pages)` is
+    /// offered each selected large folio whole first (`pages` is 512: `source` is its head page, or
+    /// `None` for an empty PMD, and the page `f` returns must be the head of a 2 MiB folio holding
+    /// all of its data), and, when it returns `None`, each of its pages alone (`pages` is 1, and core
+    /// mm splits the folio); every small page is offered alone.
+    ///
+    /// # Safety
+    ///
+    /// As for [`MigrateVma::fill`]; a page returned for 512 pages is the head of a locked 2 MiB folio
+    /// with one reference.
+    pub unsafe fn fill_sized(
+        &mut self,
+        mut f: impl FnMut(&Self, usize, Option<*mut c_void>, usize) -> Result<Option<*mut c_void>>,
+    ) -> Result {
+        let large = 1usize << PMD_ORDER;
+        let mut i = 0;
+        while i < self.npages {
+            let src = self.src()[i];
+            if src & mpfn::MIGRATE == 0 {
+                i += 1;
+                continue;
+            }
+            let spage = mpfn_page(src);
+            if src & mpfn::COMPOUND == 0 {
+                if let Some(dpage) = f(self, i, spage, 1)? {
+                    // SAFETY: `f` returns live pages (the caller's promise).
+                    self.dst_mut()[i] = unsafe { mpfn_of(dpage, src, false) };
+                }
+                i += 1;
+                continue;
+            }
+            let nr = large.min(self.npages - i);
+            if nr == large {
+                if let Some(dpage) = f(self, i, spage, large)? {
+                    // SAFETY: `f` returns the head of a live large folio (the caller's promise).
+                    self.dst_mut()[i] = unsafe { mpfn_of(dpage, src, true) };
+                    i += nr;
+                    continue;
+                }
+            }
+            for j in 0..nr {
+                // SAFETY: Page `j` of the isolated source folio (or nothing for an empty entry).
+                let s = spage.map(|p| unsafe { p2pmm_nth_page(p, j as c_ulong) });
+                if let Some(dpage) = f(self, i + j, s, 1)? {
+                    // SAFETY: `f` returns live pages (the caller's promise).
+                    self.dst_mut()[i + j] = unsafe { mpfn_of(dpage, src, false) };
+                }
+            }
+            i += nr;
+        }
+        Ok(())
+    }
+
     /// Whether entry `i` moved, after [`MigrateVma::pages`]: core mm keeps `MIGRATE_PFN_MIGRATE` on
     /// a page it moved and on a hole (nothing mapped yet, or the zero page) it filled with the new
     /// page, and clears it on everything else. A hole has no `MIGRATE_PFN_VALID`, so that flag says
@@ -543,6 +596,15 @@ impl MigrateVma {
     pub fn alloc_system_page(&self, i: usize) -> Option<*mut c_void> {
         // SAFETY: `vma` is live with its mmap lock held (type invariant).
         let p = unsafe { p2pmm_alloc_page_vma_locked(self.vma, self.addr(i) as c_ulong, 0) };
+        (!p.is_null()).then_some(p)
+    }
+
+    /// A locked 2 MiB system folio for the large entry `i`, allocated near the VMA (`None` when
+    /// none can be had without reclaim).
+    pub fn alloc_system_large(&self, i: usize) -> Option<*mut c_void> {
+        // SAFETY: `vma` is live with its mmap lock held (type invariant).
+        let p =
+            unsafe { p2pmm_alloc_page_vma_locked(self.vma, self.addr(i) as c_ulong, PMD_ORDER) };
         (!p.is_null()).then_some(p)
     }
 
@@ -799,6 +861,39 @@ pub unsafe fn evict_pfns_with<S>(
     mut dest: impl FnMut(&mut S, usize, *mut c_void) -> Option<*mut c_void>,
     before_pages: impl FnOnce(&mut S),
 ) -> Result<KVVec<bool>> {
+    // SAFETY: The caller's promise; a small destination for a large folio leaves it in place.
+    unsafe {
+        evict_pfns_sized(
+            pfns,
+            state,
+            |state, i, page, pages| {
+                if pages == 1 {
+                    dest(state, i, page)
+                } else {
+                    None
+                }
+            },
+            before_pages,
+        )
+    }
+}
+
+/// As [`evict_pfns_with`], for device memory that holds 2 MiB folios: a large folio is evicted
+/// whole, given as its head's PFN followed by the PFNs of its other 511 pages (in order), and
+/// `dest(state, i, head, 512)` must return the head of a 2 MiB destination folio (or `None`: it
+/// stays, core mm cannot split it here). Small pages are offered with `pages` 1. An entry of a
+/// large folio that moved is reported moved with all of its pages.
+///
+/// # Safety
+///
+/// As for [`evict_pfns_with`]; a page returned for 512 pages is the head of a locked 2 MiB folio
+/// with one reference, holding the data of the whole source folio.
+pub unsafe fn evict_pfns_sized<S>(
+    pfns: &[usize],
+    state: &mut S,
+    mut dest: impl FnMut(&mut S, usize, *mut c_void, usize) -> Option<*mut c_void>,
+    before_pages: impl FnOnce(&mut S),
+) -> Result<KVVec<bool>> {
     let n = pfns.len();
     let mut src = KVVec::<usize>::with_capacity(n, GFP_KERNEL)?;
     src.extend_from_slice(pfns, GFP_KERNEL)?;
@@ -807,14 +902,22 @@ pub unsafe fn evict_pfns_with<S>(
     // SAFETY: `src` holds `n` PFNs of device-private pages the caller owns (the caller's promise);
     // the call locks and unmaps those it can.
     to_result(unsafe { p2pmm_migrate_device_pfns(src.as_mut_ptr().cast(), n as c_ulong) })?;
+    // Which entries are the heads of large folios, as `migrate_device_pfns` found them.
+    let mut heads = KVVec::with_capacity(n, GFP_KERNEL)?;
+    for &e in src.iter() {
+        heads.push(e & mpfn::COMPOUND != 0, GFP_KERNEL)?;
+    }
     for i in 0..n {
         let s = src[i];
         let Some(spage) = mpfn_page(s).filter(|_| s & mpfn::MIGRATE != 0) else {
             continue;
         };
-        if let Some(dpage) = dest(state, i, spage) {
-            // SAFETY: `dest` returns live pages (the caller's promise).
-            dst[i] = unsafe { mpfn_of(dpage, s, false) };
+        let large = heads[i];
+        let pages = if large { 1 << PMD_ORDER } else { 1 };
+        if let Some(dpage) = dest(state, i, spage, pages) {
+            // SAFETY: `dest` returns live pages, large ones for large folios (the caller's
+            // promise).
+            dst[i] = unsafe { mpfn_of(dpage, s, large) };
         }
     }
     before_pages(state);
@@ -832,7 +935,18 @@ pub unsafe fn evict_pfns_with<S>(
         );
     }
     let mut moved = KVVec::with_capacity(n, GFP_KERNEL)?;
-    for &e in src.iter() {
+    let mut rest_of_large = 0usize;
+    for (&e, &head) in src.iter().zip(heads.iter()) {
+        // The other pages of a large folio have empty entries: they share their head's fate.
+        if rest_of_large > 0 {
+            rest_of_large -= 1;
+            let head_moved = moved.last().copied().unwrap_or(false);
+            moved.push(head_moved, GFP_KERNEL)?;
+            continue;
+        }
+        if head {
+            rest_of_large = (1 << PMD_ORDER) - 1;
+        }
         moved.push(e & mpfn::VALID != 0 && e & mpfn::MIGRATE != 0, GFP_KERNEL)?;
     }
     Ok(moved)
@@ -940,7 +1054,7 @@ pub fn for_each_vma_piece(
     chunk_pages: usize,
     step: impl FnMut(&VmaRef, usize, usize) -> Result,
 ) -> Result {
-    walk_vma_pieces(mm, start, end, chunk_pages, EINVAL, step)
+    walk_vma_pieces(mm, start, end, chunk_pages, EINVAL, false, step)
 }
 
 /// As [`for_each_vma_piece`], but a hole is `ENOMEM`, madvise(2)'s errno for an unmapped range
@@ -953,7 +1067,19 @@ pub fn for_each_mapped_piece(
     chunk_pages: usize,
     step: impl FnMut(&VmaRef, usize, usize) -> Result,
 ) -> Result {
-    walk_vma_pieces(mm, start, end, chunk_pages, ENOMEM, step)
+    walk_vma_pieces(mm, start, end, chunk_pages, ENOMEM, false, step)
+}
+
+/// As [`for_each_mapped_piece`], with pieces that end on multiples of `chunk_pages` pages (a power
+/// of two), so that the pieces of an aligned range are aligned: a 2 MiB folio is never cut in two.
+pub fn for_each_mapped_aligned_piece(
+    mm: &MmWithUser,
+    start: usize,
+    end: usize,
+    chunk_pages: usize,
+    step: impl FnMut(&VmaRef, usize, usize) -> Result,
+) -> Result {
+    walk_vma_pieces(mm, start, end, chunk_pages, ENOMEM, true, step)
 }
 
 fn walk_vma_pieces(
@@ -962,16 +1088,23 @@ fn walk_vma_pieces(
     end: usize,
     chunk_pages: usize,
     hole: Error,
+    aligned: bool,
     mut step: impl FnMut(&VmaRef, usize, usize) -> Result,
 ) -> Result {
     let mmap = mm.mmap_read_lock();
+    let chunk = chunk_pages * PAGE_SIZE;
     let mut addr = start;
     while addr < end {
         let vma = mmap.vma_lookup(addr).ok_or(hole)?;
         if vma.flags() & vm_flags::READ == 0 {
             return Err(EINVAL);
         }
-        let next = end.min(addr + chunk_pages * PAGE_SIZE).min(vma.end());
+        let piece_end = if aligned {
+            (addr + chunk) & !(chunk - 1)
+        } else {
+            addr + chunk
+        };
+        let next = end.min(piece_end).min(vma.end());
         step(vma, addr, next)?;
         addr = next;
     }

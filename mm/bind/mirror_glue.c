@@ -200,9 +200,13 @@ struct page *p2pmm_folio_page(struct folio *folio)
 	return &folio->page;
 }
 
+/*
+ * @dpage itself becomes the folio (as drm_pagemap does): a free page that was a tail of a larger folio still names
+ * its old head, which page_folio() would initialise instead.
+ */
 void p2pmm_devpage_init(struct page *dpage, struct page *backing, unsigned int order)
 {
-	zone_device_folio_init(page_folio(dpage), page_pgmap(dpage), order);
+	zone_device_folio_init((struct folio *)dpage, page_pgmap(dpage), order);
 	dpage->zone_device_data = backing;
 }
 

@@ -8,8 +8,9 @@
  *   (module parameter thrash_window_ms, 1 s) stays where it is for thrash_backoff_ms (0.5 s): migrations move the
  *   rest, count it in thrash_held and thrash_trips, and trace p2pmm_thrash.
  * The suite runs p2pmm with both off (watermark_low_permille=0 thrash_moves=0, so other tests count moves
- * exactly); each test here turns them on for the provider it uses and restores the files at the end. Needs
- * p2pmm.ko on the default VM topology; run as root.
+ * exactly); each test here turns them on for the provider it uses and restores the files at the end. The
+ * watermark tests use small pages (MADV_NOHUGEPAGE), whose counts are page-exact: a 2 MiB folio is evicted whole
+ * (p2pmm_thp_test). Needs p2pmm.ko on the default VM topology; run as root.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -216,6 +217,7 @@ TEST_F(pressure, worker_frees_up_to_high_off_the_faulting_path)
 
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(0, madvise(buf, len, MADV_NOHUGEPAGE));
 	p2p_dma_fill(buf, len, 7);
 	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/trace", ""));
 	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm/p2pmm_reclaim/enable", "1"))
@@ -278,6 +280,7 @@ TEST_F(pressure, off_when_low_is_zero)
 	bg0 = attr_get(p->id, "evictions_background");
 	buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
+	ASSERT_EQ(0, madvise(buf, len, MADV_NOHUGEPAGE));
 	p2p_dma_fill(buf, len, 8);
 	ASSERT_EQ((long)pages, p2pmm_migrate(self->fd, buf, len, p->id));
 	usleep(200 * 1000);
@@ -299,6 +302,10 @@ static uint8_t *placed(int fd, size_t len, unsigned int seed, uint32_t id)
 
 	if (buf == MAP_FAILED)
 		return NULL;
+	if (madvise(buf, len, MADV_NOHUGEPAGE)) {
+		munmap(buf, len);
+		return NULL;
+	}
 	p2p_dma_fill(buf, len, seed);
 	if (p2pmm_migrate(fd, buf, len, id) != (long)(len / PAGE)) {
 		munmap(buf, len);

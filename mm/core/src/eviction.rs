@@ -473,6 +473,13 @@ impl Clock {
         self.hand
     }
 
+    /// Whether the slot is free (`false` past the capacity).
+    pub fn is_free(&self, slot: u32) -> bool {
+        self.slots
+            .get(slot)
+            .is_some_and(|s| s.state == SlotState::Free)
+    }
+
     /// Whether the slot holds a pinned page.
     pub fn is_pinned(&self, slot: u32) -> bool {
         self.slots.get(slot).is_some_and(|s| s.pins > 0)
@@ -487,6 +494,31 @@ impl Clock {
             s.state = SlotState::Occupied;
             Ok(())
         })
+    }
+
+    /// Marks the `n` slots from `first` (the pages of one large folio, which can only leave whole)
+    /// as being evicted, if each holds a page, none is pinned, and the caller may evict them
+    /// (those already marked are the caller's victims); `false`, and nothing marked, otherwise.
+    /// [`Clock::cancel_eviction`] undoes the mark of each slot whose page stays.
+    pub fn claim_run(&mut self, first: u32, n: u32) -> bool {
+        let Some(end) = first.checked_add(n).filter(|&e| e <= self.slots.len()) else {
+            return false;
+        };
+        let claimable = (first..end).all(|i| {
+            self.slots.get(i).is_some_and(|s| {
+                matches!(s.state, SlotState::Occupied | SlotState::Evicting) && s.pins == 0
+            })
+        });
+        if !claimable {
+            return false;
+        }
+        for i in first..end {
+            let _ = self.update(i, |s| {
+                s.state = SlotState::Evicting;
+                Ok(())
+            });
+        }
+        true
     }
 
     /// Picks up to `max` victims (bounded by `out.len()`), writes their slot numbers to `out` and
@@ -656,6 +688,36 @@ mod tests {
         assert_ne!(a, d);
         assert_eq!(c.release(7), Err(SlotError::OutOfRange));
         assert!(Clock::new(0, 0).unwrap().alloc_slot().is_none());
+    }
+
+    #[test]
+    fn a_large_folio_is_claimed_whole_or_not_at_all() {
+        let mut c = Clock::new(8, 0).unwrap();
+        for _ in 0..8 {
+            let s = c.alloc_slot().unwrap();
+            c.occupy(s, 0).unwrap();
+        }
+        let mut out = [0; 1];
+        assert_eq!(c.pick_victims(1, 1, &mut out), 1);
+        let victim = out[0];
+        c.pin(victim + 2).unwrap();
+        // A pinned page keeps the folio in place, and nothing is marked.
+        assert!(!c.claim_run(victim, 4));
+        assert_eq!(c.slot_info(victim + 1).unwrap().state, "occupied");
+        c.unpin(victim + 2).unwrap();
+        assert!(c.claim_run(victim, 4));
+        for s in victim..victim + 4 {
+            assert_eq!(c.slot_info(s).unwrap().state, "evicting");
+            // Nor can the marked pages be pinned meanwhile.
+            assert_eq!(c.pin(s), Err(SlotError::Busy));
+        }
+        // The folio stayed: each mark is undone.
+        for s in victim..victim + 4 {
+            c.cancel_eviction(s).unwrap();
+        }
+        assert!(!c.claim_run(6, 4));
+        c.release(7).unwrap();
+        assert!(!c.claim_run(4, 4));
     }
 
     #[test]
