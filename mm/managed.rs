@@ -435,9 +435,9 @@ impl Managed {
         slot
     }
 
-    /// A naturally aligned chunk of 512 free slots for a 2 MiB folio of `tenant` (whose 512 charges
-    /// the caller holds): its first slot, or `None` when no chunk is entirely free (the charges stay
-    /// the caller's).
+    /// A naturally aligned chunk of 512 free slots for a 2 MiB folio of `tenant` (whose 512
+    /// charges the caller holds): its first slot, or `None` when no chunk is entirely free (the
+    /// charges stay the caller's).
     pub fn take_chunk(&self, tenant: u8) -> Option<u32> {
         if !self.mem.holds_large_folios() {
             return None;

@@ -6,8 +6,9 @@
 //! them), and the caller's thrash table holds back ranges that move back and forth too often
 //! (`core/src/thrash.rs`).
 //!
-//! Locks: the mmap read lock for the walk and each piece (`migrate::for_each_mapped_aligned_piece`), the
-//! target's slot locks inside (`managed.rs`), the thrash table's mutex alone.
+//! Locks: the mmap read lock for the walk and each piece
+//! (`migrate::for_each_mapped_aligned_piece`), the target's slot locks inside (`managed.rs`), the
+//! thrash table's mutex alone.
 
 use crate::{
     advice::{Advice, AdviceFlags, ProviderSet},

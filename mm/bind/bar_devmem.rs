@@ -221,9 +221,9 @@ pub enum Source<'a, T: SlotHandler> {
     Device(&'a BarDevmem<T>, u32),
 }
 
-/// What an eviction moves (`BarDevmem::eviction_pfns`): for each PFN, the index in the slots asked
-/// for of the slot it is (`asked`, `None` for the other pages of a 2 MiB folio) and of the slot that
-/// brought it in (`owner`).
+/// What an eviction moves (`BarDevmem::eviction_pfns`): for each PFN, the index in the slots
+/// asked for of the slot it is (`asked`, `None` for the other pages of a 2 MiB folio) and of the
+/// slot that brought it in (`owner`).
 struct EvictionPlan {
     pfns: KVVec<usize>,
     asked: KVVec<Option<usize>>,
@@ -837,8 +837,8 @@ impl<T: SlotHandler> BarDevmem<T> {
     /// of system memory can be had. Returns how many pages moved. Their slots come back through
     /// [`SlotHandler::slot_freed`].
     ///
-    /// `left[i]` (when there is one) counts the pages that left for `slots[i]`: its own, and those of
-    /// a 2 MiB folio that went with it.
+    /// `left[i]` (when there is one) counts the pages that left for `slots[i]`: its own, and those
+    /// of a 2 MiB folio that went with it.
     pub fn evict(&self, slots: &[u32], left: &mut [u32]) -> Result<usize> {
         self.evict_to_system(slots, false, left)
             .map(|(moved, _)| moved)

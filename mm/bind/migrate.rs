@@ -527,15 +527,15 @@ impl MigrateVma {
     }
 
     /// As [`MigrateVma::fill`], for migrations set up with `compound`: `f(m, i, source, pages)` is
-    /// offered each selected large folio whole first (`pages` is 512: `source` is its head page, or
-    /// `None` for an empty PMD, and the page `f` returns must be the head of a 2 MiB folio holding
-    /// all of its data), and, when it returns `None`, each of its pages alone (`pages` is 1, and core
-    /// mm splits the folio); every small page is offered alone.
+    /// offered each selected large folio whole first (`pages` is 512: `source` is its head page,
+    /// or `None` for an empty PMD, and the page `f` returns must be the head of a 2 MiB folio
+    /// holding all of its data), and, when it returns `None`, each of its pages alone (`pages` is
+    /// 1, and core mm splits the folio); every small page is offered alone.
     ///
     /// # Safety
     ///
-    /// As for [`MigrateVma::fill`]; a page returned for 512 pages is the head of a locked 2 MiB folio
-    /// with one reference.
+    /// As for [`MigrateVma::fill`]; a page returned for 512 pages is the head of a locked 2 MiB
+    /// folio with one reference.
     pub unsafe fn fill_sized(
         &mut self,
         mut f: impl FnMut(&Self, usize, Option<*mut c_void>, usize) -> Result<Option<*mut c_void>>,

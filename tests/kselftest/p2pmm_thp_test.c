@@ -109,25 +109,6 @@ static long anon_huge_kib(const void *addr)
 	return kib;
 }
 
-static uint8_t pattern(size_t i, unsigned int r)
-{
-	return (uint8_t)((i * 2654435761u) >> 13) ^ (uint8_t)(r * 37 + 1);
-}
-
-static void fill(uint8_t *p, size_t len, unsigned int r)
-{
-	for (size_t i = 0; i < len; i++)
-		p[i] = pattern(i, r);
-}
-
-static long first_bad(const uint8_t *p, size_t len, unsigned int r)
-{
-	for (size_t i = 0; i < len; i++)
-		if (p[i] != pattern(i, r))
-			return (long)i;
-	return -1;
-}
-
 /*
  * `len` bytes aligned to 2 MiB in a mapping of their own (the rest of the reservation is unmapped), advised
  * `advice` (MADV_HUGEPAGE or MADV_NOHUGEPAGE); NULL on failure.
@@ -211,7 +192,7 @@ TEST_F(thp, a_thp_moves_whole_and_comes_back_whole)
 	volatile uint8_t byte;
 
 	ASSERT_NE(NULL, buf);
-	fill(buf, len, 1);
+	p2p_dma_fill(buf, len, 1);
 	ASSERT_EQ(4096, anon_huge_kib(buf)) TH_LOG("the test kernel gives MADV_HUGEPAGE memory THPs");
 	ASSERT_EQ(0, migrate(self->fd, buf, len, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
 	EXPECT_EQ(n, m.migrated);
@@ -226,7 +207,7 @@ TEST_F(thp, a_thp_moves_whole_and_comes_back_whole)
 	ASSERT_EQ(0, migrate(self->fd, buf, len, P2PMM_LOCATION_SYSTEM, &m)) TH_LOG("%s", strerror(errno));
 	EXPECT_EQ(n / 2, m.migrated);
 	EXPECT_EQ(4096, anon_huge_kib(buf));
-	EXPECT_EQ(-1, first_bad(buf, len, 1));
+	EXPECT_EQ(-1, p2p_dma_mismatch(buf, len, 1));
 	munmap(buf, len);
 }
 
@@ -244,7 +225,7 @@ TEST_F(thp, small_pages_stay_small)
 	ASSERT_NE(NULL, no);
 	ASSERT_NE(NULL, empty);
 	ASSERT_NE(NULL, huge_empty);
-	fill(no, HUGE, 2);
+	p2p_dma_fill(no, HUGE, 2);
 	ASSERT_EQ(0, anon_huge_kib(no));
 	ASSERT_EQ(0, migrate(self->fd, no, HUGE, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
 	ASSERT_EQ(0, migrate(self->fd, empty, HUGE, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
@@ -262,7 +243,7 @@ TEST_F(thp, small_pages_stay_small)
 	EXPECT_EQ(2048, anon_huge_kib(huge_empty));
 	EXPECT_EQ((long)(HUGE / PAGE), pages_at(self->fd, huge_empty, HUGE, P2PMM_LOCATION_SYSTEM));
 	EXPECT_LT(0, pages_at(self->fd, no, HUGE, self->managed[0])) TH_LOG("a small page brought back them all");
-	EXPECT_EQ(-1, first_bad(no, HUGE, 2));
+	EXPECT_EQ(-1, p2p_dma_mismatch(no, HUGE, 2));
 	for (size_t i = 0; i < HUGE; i += PAGE)
 		ASSERT_EQ(0, empty[i] | huge_empty[i]);
 	munmap(no, HUGE);
@@ -309,8 +290,8 @@ TEST_F(thp, folios_are_evicted_whole)
 	more = huge_buffer(HUGE, MADV_HUGEPAGE);
 	ASSERT_NE(NULL, full);
 	ASSERT_NE(NULL, more);
-	fill(full, cap, 3);
-	fill(more, HUGE, 4);
+	p2p_dma_fill(full, cap, 3);
+	p2p_dma_fill(more, HUGE, 4);
 	ASSERT_EQ((long)(cap >> 10), anon_huge_kib(full));
 	ASSERT_EQ(0, migrate(self->fd, full, cap, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
 	ASSERT_EQ((long)n, pages_at(self->fd, full, cap, self->managed[0])) TH_LOG("the provider was not empty");
@@ -335,8 +316,8 @@ TEST_F(thp, folios_are_evicted_whole)
 	EXPECT_EQ((peer_whole * (long)(HUGE / PAGE) < evicted ? peer_whole * (long)(HUGE / PAGE) : evicted), on_peer)
 		TH_LOG("the peer had %ld whole chunks free", peer_whole);
 	EXPECT_EQ((long)(cap >> 10), anon_huge_kib(full)) TH_LOG("an evicted folio was split");
-	EXPECT_EQ(-1, first_bad(full, cap, 3));
-	EXPECT_EQ(-1, first_bad(more, HUGE, 4));
+	EXPECT_EQ(-1, p2p_dma_mismatch(full, cap, 3));
+	EXPECT_EQ(-1, p2p_dma_mismatch(more, HUGE, 4));
 	munmap(full, cap);
 	munmap(more, HUGE);
 }
@@ -356,9 +337,9 @@ TEST_F(thp, a_device_that_goes_gives_its_folios_back_whole)
 	ASSERT_NE(NULL, big);
 	ASSERT_NE(NULL, was);
 	ASSERT_NE(NULL, small);
-	fill(big, 2 * HUGE, 5);
-	fill(was, HUGE, 6);
-	fill(small, HUGE / 2, 7);
+	p2p_dma_fill(big, 2 * HUGE, 5);
+	p2p_dma_fill(was, HUGE, 6);
+	p2p_dma_fill(small, HUGE / 2, 7);
 	/* A 2 MiB folio there and back leaves its chunk free; the small pages then take half of it. */
 	ASSERT_EQ(0, migrate(self->fd, was, HUGE, self->managed[1], &m)) TH_LOG("%s", strerror(errno));
 	ASSERT_EQ(2048, anon_huge_kib(was));
@@ -374,9 +355,9 @@ TEST_F(thp, a_device_that_goes_gives_its_folios_back_whole)
 	EXPECT_EQ((long)(HUGE / 2 / PAGE), pages_at(self->fd, small, HUGE / 2, P2PMM_LOCATION_SYSTEM));
 	EXPECT_EQ(4096, anon_huge_kib(big)) TH_LOG("the device's 2 MiB folios came back as small pages");
 	EXPECT_EQ(0, anon_huge_kib(small));
-	EXPECT_EQ(-1, first_bad(big, 2 * HUGE, 5));
-	EXPECT_EQ(-1, first_bad(was, HUGE, 6));
-	EXPECT_EQ(-1, first_bad(small, HUGE / 2, 7));
+	EXPECT_EQ(-1, p2p_dma_mismatch(big, 2 * HUGE, 5));
+	EXPECT_EQ(-1, p2p_dma_mismatch(was, HUGE, 6));
+	EXPECT_EQ(-1, p2p_dma_mismatch(small, HUGE / 2, 7));
 	rc = p2p_dma_write_file(VACCEL "/bind", self->device[1]);
 	ASSERT_EQ(0, rc) TH_LOG("bind %s: %s", self->device[1], strerror(errno));
 	munmap(big, 2 * HUGE);
