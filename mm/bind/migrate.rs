@@ -372,52 +372,19 @@ impl MigrateVma {
     /// for an empty entry). A large entry that cannot get a large device page moves as small pages;
     /// `alloc` returning `None` for a small page leaves that page in system memory.
     pub fn to_device(&mut self, mut alloc: impl FnMut(u32) -> Result<Option<DevPage>>) -> Result {
-        let mut i = 0;
-        while i < self.npages {
-            let src = self.src()[i];
-            if src & mpfn::MIGRATE == 0 {
-                i += 1;
-                continue;
-            }
-            let spage = mpfn_page(src);
-            if src & mpfn::COMPOUND != 0 {
-                let nr = (1usize << PMD_ORDER).min(self.npages - i);
-                if let Some(dpage) = alloc(PMD_ORDER)? {
-                    // SAFETY: The isolated, locked source folio and the device page's backing both
-                    // have `nr` pages.
-                    unsafe { copy_pages(dpage.backing(), spage, nr) };
-                    // SAFETY: A page the allocator just handed over.
-                    self.dst_mut()[i] = unsafe { mpfn_of(dpage.into_raw(), src, true) };
-                } else {
-                    // No large device page: move the folio as small pages (core mm splits it).
-                    for j in 0..nr {
-                        let Some(dpage) = alloc(0)? else {
-                            break;
-                        };
-                        // SAFETY: Page `j` of the isolated source folio (or nothing for an empty
-                        // entry).
-                        let s = spage.map(|p| unsafe { p2pmm_nth_page(p, j as c_ulong) });
-                        // SAFETY: One live page each.
-                        unsafe { copy_pages(dpage.backing(), s, 1) };
-                        // SAFETY: A page the allocator just handed over.
-                        self.dst_mut()[i + j] = unsafe { mpfn_of(dpage.into_raw(), src, false) };
-                    }
-                }
-                i += nr;
-                continue;
-            }
-            let Some(dpage) = alloc(0)? else {
-                i += 1;
-                continue;
+        let fill = |_: &Self, _: usize, spage: Option<*mut c_void>, pages: usize| {
+            let order = if pages > 1 { PMD_ORDER } else { 0 };
+            let Some(dpage) = alloc(order)? else {
+                return Ok(None);
             };
-            // SAFETY: The source page is isolated and locked by setup; the backing page is the
-            // device page's.
-            unsafe { copy_pages(dpage.backing(), spage, 1) };
-            // SAFETY: A page the allocator just handed over.
-            self.dst_mut()[i] = unsafe { mpfn_of(dpage.into_raw(), src, false) };
-            i += 1;
-        }
-        Ok(())
+            // SAFETY: The source (page or folio) is isolated and locked by setup and, like the
+            // device page's backing, has `pages` pages.
+            unsafe { copy_pages(dpage.backing(), spage, pages) };
+            Ok(Some(dpage.into_raw()))
+        };
+        // SAFETY: Each page `fill` returns is one the allocator just handed over (locked, one
+        // reference, a 2 MiB folio's head for 512 pages), holding its source's data.
+        unsafe { self.fill_sized(fill) }
     }
 
     /// Gives every selected device page new system memory (near the VMA; a large folio for a large

@@ -22,6 +22,7 @@
 
 #include "kselftest_harness.h"
 #include "p2p_dma.h"
+#include "p2pmm_ioctl.h"
 
 #define P2PMM_DEV "/dev/p2pmm"
 #define MAX_PROVIDERS 32
@@ -29,38 +30,6 @@
 #define HUGE (2UL << 20)
 #define VACCEL "/sys/bus/pci/drivers/p2pmm_vaccel"
 #define KHUGEPAGED_SLEEP "/sys/kernel/mm/transparent_hugepage/khugepaged/scan_sleep_millisecs"
-
-static int migrate(int fd, void *addr, size_t len, uint32_t target, struct p2pmm_migrate *m)
-{
-	memset(m, 0, sizeof(*m));
-	m->size = sizeof(*m);
-	m->addr = (uintptr_t)addr;
-	m->length = len;
-	m->target = target;
-	return ioctl(fd, P2PMM_IOC_MIGRATE, m);
-}
-
-/* How many of the pages of [addr, addr + len) QUERY places at `where`; -1 if QUERY fails. */
-static long pages_at(int fd, void *addr, size_t len, uint32_t where)
-{
-	size_t n = len / PAGE;
-	uint32_t *loc = calloc(n, sizeof(*loc));
-	struct p2pmm_query q = {
-		.size = sizeof(q), .addr = (uintptr_t)addr, .length = len, .locations = (uintptr_t)loc,
-	};
-	long c = 0;
-
-	if (!loc)
-		return -1;
-	if (ioctl(fd, P2PMM_IOC_QUERY, &q)) {
-		free(loc);
-		return -1;
-	}
-	for (size_t i = 0; i < n; i++)
-		c += loc[i] == where;
-	free(loc);
-	return c;
-}
 
 /* How many whole 2 MiB chunks provider `id` has free (debugfs p2pmm/slots); -1 if not found. */
 static long whole_chunks(uint32_t id)
@@ -194,17 +163,17 @@ TEST_F(thp, a_thp_moves_whole_and_comes_back_whole)
 	ASSERT_NE(NULL, buf);
 	p2p_dma_fill(buf, len, 1);
 	ASSERT_EQ(4096, anon_huge_kib(buf)) TH_LOG("the test kernel gives MADV_HUGEPAGE memory THPs");
-	ASSERT_EQ(0, migrate(self->fd, buf, len, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, p2pmm_migrate_reply(self->fd, buf, len, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
 	EXPECT_EQ(n, m.migrated);
-	EXPECT_EQ((long)n, pages_at(self->fd, buf, len, self->managed[0]));
+	EXPECT_EQ((long)n, p2pmm_count_at(self->fd, buf, len, self->managed[0]));
 	EXPECT_EQ(4096, anon_huge_kib(buf)) TH_LOG("the THPs became small device pages");
 	/* One byte of the first 2 MiB: its whole device folio comes back, as one THP. */
 	byte = buf[HUGE / 2 + 5];
 	(void)byte;
 	EXPECT_EQ(4096, anon_huge_kib(buf)) TH_LOG("a CPU fault brought back small pages");
-	EXPECT_EQ((long)(n / 2), pages_at(self->fd, buf, HUGE, P2PMM_LOCATION_SYSTEM));
-	EXPECT_EQ((long)(n / 2), pages_at(self->fd, buf + HUGE, HUGE, self->managed[0]));
-	ASSERT_EQ(0, migrate(self->fd, buf, len, P2PMM_LOCATION_SYSTEM, &m)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ((long)(n / 2), p2pmm_count_at(self->fd, buf, HUGE, P2PMM_LOCATION_SYSTEM));
+	EXPECT_EQ((long)(n / 2), p2pmm_count_at(self->fd, buf + HUGE, HUGE, self->managed[0]));
+	ASSERT_EQ(0, p2pmm_migrate_reply(self->fd, buf, len, P2PMM_LOCATION_SYSTEM, &m)) TH_LOG("%s", strerror(errno));
 	EXPECT_EQ(n / 2, m.migrated);
 	EXPECT_EQ(4096, anon_huge_kib(buf));
 	EXPECT_EQ(-1, p2p_dma_mismatch(buf, len, 1));
@@ -227,12 +196,12 @@ TEST_F(thp, small_pages_stay_small)
 	ASSERT_NE(NULL, huge_empty);
 	p2p_dma_fill(no, HUGE, 2);
 	ASSERT_EQ(0, anon_huge_kib(no));
-	ASSERT_EQ(0, migrate(self->fd, no, HUGE, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(0, migrate(self->fd, empty, HUGE, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(0, migrate(self->fd, huge_empty, HUGE, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
-	EXPECT_EQ((long)(HUGE / PAGE), pages_at(self->fd, no, HUGE, self->managed[0]));
-	EXPECT_EQ((long)(HUGE / PAGE), pages_at(self->fd, empty, HUGE, self->managed[0]));
-	EXPECT_EQ((long)(HUGE / PAGE), pages_at(self->fd, huge_empty, HUGE, self->managed[0]));
+	ASSERT_EQ(0, p2pmm_migrate_reply(self->fd, no, HUGE, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, p2pmm_migrate_reply(self->fd, empty, HUGE, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, p2pmm_migrate_reply(self->fd, huge_empty, HUGE, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ((long)(HUGE / PAGE), p2pmm_count_at(self->fd, no, HUGE, self->managed[0]));
+	EXPECT_EQ((long)(HUGE / PAGE), p2pmm_count_at(self->fd, empty, HUGE, self->managed[0]));
+	EXPECT_EQ((long)(HUGE / PAGE), p2pmm_count_at(self->fd, huge_empty, HUGE, self->managed[0]));
 	EXPECT_EQ(0, anon_huge_kib(no));
 	EXPECT_EQ(0, anon_huge_kib(empty));
 	EXPECT_EQ(2048, anon_huge_kib(huge_empty));
@@ -241,8 +210,8 @@ TEST_F(thp, small_pages_stay_small)
 	EXPECT_EQ(0, anon_huge_kib(no));
 	EXPECT_EQ(0, anon_huge_kib(empty));
 	EXPECT_EQ(2048, anon_huge_kib(huge_empty));
-	EXPECT_EQ((long)(HUGE / PAGE), pages_at(self->fd, huge_empty, HUGE, P2PMM_LOCATION_SYSTEM));
-	EXPECT_LT(0, pages_at(self->fd, no, HUGE, self->managed[0])) TH_LOG("a small page brought back them all");
+	EXPECT_EQ((long)(HUGE / PAGE), p2pmm_count_at(self->fd, huge_empty, HUGE, P2PMM_LOCATION_SYSTEM));
+	EXPECT_LT(0, p2pmm_count_at(self->fd, no, HUGE, self->managed[0])) TH_LOG("a small page brought back them all");
 	EXPECT_EQ(-1, p2p_dma_mismatch(no, HUGE, 2));
 	for (size_t i = 0; i < HUGE; i += PAGE)
 		ASSERT_EQ(0, empty[i] | huge_empty[i]);
@@ -293,17 +262,17 @@ TEST_F(thp, folios_are_evicted_whole)
 	p2p_dma_fill(full, cap, 3);
 	p2p_dma_fill(more, HUGE, 4);
 	ASSERT_EQ((long)(cap >> 10), anon_huge_kib(full));
-	ASSERT_EQ(0, migrate(self->fd, full, cap, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ((long)n, pages_at(self->fd, full, cap, self->managed[0])) TH_LOG("the provider was not empty");
+	ASSERT_EQ(0, p2pmm_migrate_reply(self->fd, full, cap, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ((long)n, p2pmm_count_at(self->fd, full, cap, self->managed[0])) TH_LOG("the provider was not empty");
 	/* Past the minimum residency, then room for 2 MiB more; the peer takes whole folios into whole chunks. */
 	usleep(20000);
 	peer_whole = whole_chunks(peer);
 	ASSERT_LE(0, peer_whole) TH_LOG("debugfs p2pmm/slots has no line for provider %u", peer);
-	ASSERT_EQ(0, migrate(self->fd, more, HUGE, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, p2pmm_migrate_reply(self->fd, more, HUGE, self->managed[0], &m)) TH_LOG("%s", strerror(errno));
 	EXPECT_EQ(HUGE / PAGE, m.migrated);
-	EXPECT_EQ((long)(HUGE / PAGE), pages_at(self->fd, more, HUGE, self->managed[0]));
+	EXPECT_EQ((long)(HUGE / PAGE), p2pmm_count_at(self->fd, more, HUGE, self->managed[0]));
 	/* Whole folios made the room (one, or two when the policy's victims straddled a boundary). */
-	evicted = (long)n - pages_at(self->fd, full, cap, self->managed[0]);
+	evicted = (long)n - p2pmm_count_at(self->fd, full, cap, self->managed[0]);
 	EXPECT_EQ((long)m.evicted, evicted);
 	EXPECT_LE((long)(HUGE / PAGE), evicted);
 	EXPECT_EQ(0, evicted % (long)(HUGE / PAGE));
@@ -311,8 +280,8 @@ TEST_F(thp, folios_are_evicted_whole)
 	 * Each evicted folio went whole into the routable peer as far as it had whole chunks free, the rest into
 	 * system memory as THPs: 2 MiB folios all.
 	 */
-	on_peer = pages_at(self->fd, full, cap, peer);
-	EXPECT_EQ(evicted - on_peer, pages_at(self->fd, full, cap, P2PMM_LOCATION_SYSTEM));
+	on_peer = p2pmm_count_at(self->fd, full, cap, peer);
+	EXPECT_EQ(evicted - on_peer, p2pmm_count_at(self->fd, full, cap, P2PMM_LOCATION_SYSTEM));
 	EXPECT_EQ((peer_whole * (long)(HUGE / PAGE) < evicted ? peer_whole * (long)(HUGE / PAGE) : evicted), on_peer)
 		TH_LOG("the peer had %ld whole chunks free", peer_whole);
 	EXPECT_EQ((long)(cap >> 10), anon_huge_kib(full)) TH_LOG("an evicted folio was split");
@@ -341,18 +310,18 @@ TEST_F(thp, a_device_that_goes_gives_its_folios_back_whole)
 	p2p_dma_fill(was, HUGE, 6);
 	p2p_dma_fill(small, HUGE / 2, 7);
 	/* A 2 MiB folio there and back leaves its chunk free; the small pages then take half of it. */
-	ASSERT_EQ(0, migrate(self->fd, was, HUGE, self->managed[1], &m)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, p2pmm_migrate_reply(self->fd, was, HUGE, self->managed[1], &m)) TH_LOG("%s", strerror(errno));
 	ASSERT_EQ(2048, anon_huge_kib(was));
-	ASSERT_EQ(0, migrate(self->fd, was, HUGE, P2PMM_LOCATION_SYSTEM, &m));
-	ASSERT_EQ(0, migrate(self->fd, small, HUGE / 2, self->managed[1], &m)) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ(0, migrate(self->fd, big, 2 * HUGE, self->managed[1], &m)) TH_LOG("%s", strerror(errno));
-	ASSERT_EQ((long)(HUGE / 2 / PAGE), pages_at(self->fd, small, HUGE / 2, self->managed[1]));
-	ASSERT_EQ((long)(2 * HUGE / PAGE), pages_at(self->fd, big, 2 * HUGE, self->managed[1]));
+	ASSERT_EQ(0, p2pmm_migrate_reply(self->fd, was, HUGE, P2PMM_LOCATION_SYSTEM, &m));
+	ASSERT_EQ(0, p2pmm_migrate_reply(self->fd, small, HUGE / 2, self->managed[1], &m)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ(0, p2pmm_migrate_reply(self->fd, big, 2 * HUGE, self->managed[1], &m)) TH_LOG("%s", strerror(errno));
+	ASSERT_EQ((long)(HUGE / 2 / PAGE), p2pmm_count_at(self->fd, small, HUGE / 2, self->managed[1]));
+	ASSERT_EQ((long)(2 * HUGE / PAGE), p2pmm_count_at(self->fd, big, 2 * HUGE, self->managed[1]));
 	ASSERT_EQ(4096, anon_huge_kib(big));
 	ASSERT_EQ(0, p2p_dma_write_file(VACCEL "/unbind", self->device[1])) TH_LOG("unbind %s: %s",
 										  self->device[1], strerror(errno));
-	EXPECT_EQ((long)(2 * HUGE / PAGE), pages_at(self->fd, big, 2 * HUGE, P2PMM_LOCATION_SYSTEM));
-	EXPECT_EQ((long)(HUGE / 2 / PAGE), pages_at(self->fd, small, HUGE / 2, P2PMM_LOCATION_SYSTEM));
+	EXPECT_EQ((long)(2 * HUGE / PAGE), p2pmm_count_at(self->fd, big, 2 * HUGE, P2PMM_LOCATION_SYSTEM));
+	EXPECT_EQ((long)(HUGE / 2 / PAGE), p2pmm_count_at(self->fd, small, HUGE / 2, P2PMM_LOCATION_SYSTEM));
 	EXPECT_EQ(4096, anon_huge_kib(big)) TH_LOG("the device's 2 MiB folios came back as small pages");
 	EXPECT_EQ(0, anon_huge_kib(small));
 	EXPECT_EQ(-1, p2p_dma_mismatch(big, 2 * HUGE, 5));

@@ -42,15 +42,22 @@ static inline int p2pmm_provider(int fd, uint32_t id, struct p2pmm_provider_info
 	return -1;
 }
 
+/* P2PMM_IOC_MIGRATE of [addr, addr + len) to target, the reply in *m: 0, or -1 (errno set). */
+static inline int p2pmm_migrate_reply(int fd, void *addr, size_t len, uint32_t target, struct p2pmm_migrate *m)
+{
+	*m = (struct p2pmm_migrate){
+		.size = sizeof(*m), .addr = (uintptr_t)addr, .length = len, .target = target,
+		.migrated = P2PMM_IOCTL_UNWRITTEN, .evicted = P2PMM_IOCTL_UNWRITTEN,
+	};
+	return ioctl(fd, P2PMM_IOC_MIGRATE, m) ? -1 : 0;
+}
+
 /* P2PMM_IOC_MIGRATE of [addr, addr + len) to target: pages moved, or -1 (errno set). */
 static inline long p2pmm_migrate(int fd, void *addr, size_t len, uint32_t target)
 {
-	struct p2pmm_migrate m = {
-		.size = sizeof(m), .addr = (uintptr_t)addr, .length = len, .target = target,
-		.migrated = P2PMM_IOCTL_UNWRITTEN, .evicted = P2PMM_IOCTL_UNWRITTEN,
-	};
+	struct p2pmm_migrate m;
 
-	if (ioctl(fd, P2PMM_IOC_MIGRATE, &m))
+	if (p2pmm_migrate_reply(fd, addr, len, target, &m))
 		return -1;
 	return (long)m.migrated;
 }
