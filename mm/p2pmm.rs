@@ -13,6 +13,12 @@
 //!
 //! Drivers are users, not parts: the virtual accelerator is `p2pmm_vaccel.ko`
 //! (`drivers/vaccel`), which registers its memory through the exported API.
+//!
+//! The binding layer is also a library for Rust drivers: the kernel crate has no HMM, migration,
+//! device-private memory or interval-notifier abstractions, and these are p2pmm's. Kbuild exports
+//! every Rust symbol of this crate in namespace `P2PMM` (as vmlinux exports the `kernel` crate's)
+//! and hands its metadata to the Rust drivers it builds, which name the modules as `p2pmm::hmm`,
+//! `p2pmm::migrate` and so on (`p2pmm_mirror.ko`, `drivers/mirror`, does).
 
 use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
@@ -80,15 +86,14 @@ pub mod block_io;
 pub mod copy_engine;
 #[path = "bind/dev_page.rs"]
 pub mod dev_page;
-// Simulated device memory in system pages (as lib/test_hmm.c's), with its failure-injection hook:
-// only the doctests use it here, so only the test build (`p2pmm_doctests`) compiles it in.
-#[cfg(all(CONFIG_KUNIT, p2pmm_doctests))]
 #[path = "bind/devmem.rs"]
 pub mod devmem;
 #[path = "bind/dma_mirror.rs"]
 pub mod dma_mirror;
 #[path = "bind/dmem.rs"]
 pub mod dmem;
+#[path = "bind/exclusive.rs"]
+pub mod exclusive;
 #[path = "bind/ffi.rs"]
 pub mod ffi;
 #[path = "bind/hmm.rs"]
@@ -96,15 +101,19 @@ pub mod hmm;
 #[cfg(all(CONFIG_KUNIT, p2pmm_doctests))]
 #[path = "bind/kunit_mm.rs"]
 pub mod kunit_mm;
+#[path = "bind/lock_class.rs"]
+pub mod lock_class;
 #[path = "bind/managed_dmabuf.rs"]
 pub mod managed_dmabuf;
+#[path = "bind/migrate.rs"]
+pub mod migrate;
+#[path = "bind/mirror_table.rs"]
+pub mod mirror_table;
+#[path = "bind/notifier.rs"]
+pub mod notifier;
 // The Rust binding of include/linux/p2pmm.h that drivers outside p2pmm.ko compile (vaccel does):
 // compiled into the test build too, so that its examples run as KUnit cases against the exported
 // functions themselves.
-#[path = "bind/migrate.rs"]
-pub mod migrate;
-#[path = "bind/notifier.rs"]
-pub mod notifier;
 #[cfg(all(CONFIG_KUNIT, p2pmm_doctests))]
 #[path = "../include/rust/p2pmm.rs"]
 pub mod p2pmm_binding;

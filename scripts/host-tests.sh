@@ -32,5 +32,7 @@ step fmt cargo fmt --all --check
 step fmt-module rustfmt --check --edition 2021 --config-path rustfmt.toml $(find mm -name '*.rs' -not -path '*/target/*' -not -name doctests_generated.rs)
 # Layers: no module of a crate imports one that imports it back (scripts/import_cycles.py).
 step layers python3 scripts/import_cycles.py mm/p2pmm.rs mm/core/src/lib.rs drivers/mirror/p2pmm_mirror.rs drivers/vaccel/vaccel.rs
+# Drivers are users, not parts: none compiles or links a p2pmm source (scripts/drivers_are_users.sh).
+step layers bash scripts/drivers_are_users.sh
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 exit 0

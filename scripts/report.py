@@ -75,12 +75,12 @@ MERGE_LINES = 15
 
 # The KUnit suites of the modules (mm/tests.rs; scripts/doctest_gen.py): they run at every load of their module,
 # also outside the `kunit` guest suite, so their results in the closing dmesg dump are checked too.
-KUNIT_SUITES = ("p2pmm", "p2pmm_doctests", "p2pmm_mirror_doctests")
+KUNIT_SUITES = ("p2pmm", "p2pmm_doctests")
 SUITE_RESULT = re.compile(rf"^(?P<not>not )?ok \d+ (?P<suite>{'|'.join(KUNIT_SUITES)})(?:\s|$)")
 TITLES = {
     "host": "host: cargo test (portable core)",
     "lint": "host: fmt + clippy (host and module)",
-    "kunit": "kunit: p2pmm.ko + p2pmm_mirror.ko",
+    "kunit": "kunit: p2pmm.ko",
     "kselftest": "kselftest: p2pmm",
     "scale": "scale: 16 GiB BAR (scale VM)",
     "hmm-baseline": "hmm-baseline (upstream test_hmm)",

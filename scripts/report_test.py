@@ -26,7 +26,7 @@ DETECTORS = {"detect-lockdep": "lockdep", "detect-hung-task": "hung-task", "dete
 TITLES = {
     "host": "host: cargo test (portable core)",
     "lint": "host: fmt + clippy (host and module)",
-    "kunit": "kunit: p2pmm.ko + p2pmm_mirror.ko",
+    "kunit": "kunit: p2pmm.ko",
     "kselftest": "kselftest: p2pmm",
     "hmm-conformance": "hmm-conformance (p2pmm_mirror)",
     "hmm-baseline": "hmm-baseline (upstream test_hmm)",
@@ -252,12 +252,16 @@ class Plan(ReportTest):
         self.assertFails(run(log), "kselftest", r"^suite did not finish \(guest crashed or hung\)$", fails=1)
 
     def test_missing_kunit_suite(self):
-        # p2pmm_mirror.ko's KTAP (its own `KTAP version 1` document) gone from the kunit suite.
+        # p2pmm.ko's second suite (its own KTAP subtest) gone from the kunit suite, the plan saying one suite, so
+        # that only the missing result line can tell.
         log = fixture("good.log")
-        last = find(log, r"^ok \d+ p2pmm_mirror_doctests$", "kunit")
-        first = max(i for i in range(last) if log[i] == "KTAP version 1")
-        self.assertFails(run(log[:first] + log[last + 1 :]), "kunit",
-                         r"^KUnit suite p2pmm_mirror_doctests printed no result line$", fails=1)
+        last = find(log, r"^ok \d+ p2pmm_doctests$", "kunit")
+        first = max(i for i in range(last) if log[i] == "    KTAP version 1")
+        log = log[:first] + log[last + 1 :]
+        plan = max(i for i in range(first) if log[i] == "1..2")
+        log[plan] = "1..1"
+        self.assertFails(run(log), "kunit",
+                         r"^KUnit suite p2pmm_doctests printed no result line$", fails=1)
 
     def test_suite_level_not_ok_with_every_case_ok(self):
         log = change(fixture("good.log"), r"^ok \d+ p2pmm_doctests$", "ok", "not ok", "kunit")
@@ -460,8 +464,8 @@ class Reports(ReportTest):
     def test_kunit_failing_at_another_module_load(self):
         log = fixture("good.log")
         dump_end = log.index("P2PMM-DMESG-END")
-        log = log[:dump_end] + ["[99999.000000] not ok 1 p2pmm_mirror_doctests"] + log[dump_end:]
-        self.assertFails(run(log), "late", r"^KUnit suite p2pmm_mirror_doctests failed when its module was loaded "
+        log = log[:dump_end] + ["[99999.000000] not ok 2 p2pmm_doctests"] + log[dump_end:]
+        self.assertFails(run(log), "late", r"^KUnit suite p2pmm_doctests failed when its module was loaded "
                          r"outside the kunit suite$", fails=1)
 
     def test_missing_dmesg_dump(self):

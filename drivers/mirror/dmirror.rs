@@ -12,15 +12,10 @@
 //! spinlock. The state lock and the `devmem` mutex are never held together. `bounce` (device writes
 //! only) is held across user copies and faults (which may take the mmap lock and run
 //! invalidations), never taken under any other lock. Reads copy held pages
-//! ([`crate::mirror_table::HeldPage`]) to user memory with no lock held.
+//! ([`p2pmm::mirror_table::HeldPage`]) to user memory with no lock held.
 
 use crate::{
-    devmem::{Backing, DevPage, DevmemChunk, FailNext},
-    exclusive::ExclusiveSession,
-    hmm::{fault_and_commit, pmd_order, pud_order, HmmRange, PageKind, Request, RequestFlag},
-    migrate::{for_each_vma_piece, MigrateVma, Select},
-    mirror_table::{HeldPage, MirrorTable, NodeReserve},
-    notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
+    fail_next::FailNext,
     uapi::{self, prot, Cmd},
 };
 use kernel::{
@@ -29,6 +24,14 @@ use kernel::{
     prelude::*,
     sync::{Arc, Mutex},
     uaccess::UserPtr,
+};
+use p2pmm::{
+    devmem::{Backing, DevPage, DevmemChunk},
+    exclusive::ExclusiveSession,
+    hmm::{fault_and_commit, pmd_order, pud_order, HmmRange, PageKind, Request, RequestFlag},
+    migrate::{for_each_vma_piece, MigrateVma, Select},
+    mirror_table::{HeldPage, MirrorTable, NodeReserve},
+    notifier::{IntervalNotifier, InvalidateHandler, Invalidation},
 };
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
@@ -308,7 +311,7 @@ impl Dmirror {
         Ok(())
     }
 
-    fn prot_byte(&self, pfn: crate::hmm::HmmPfn) -> u8 {
+    fn prot_byte(&self, pfn: p2pmm::hmm::HmmPfn) -> u8 {
         let mut p = match pfn.kind(self.owner) {
             PageKind::Error => return prot::ERROR,
             PageKind::None => return prot::NONE,

@@ -8,8 +8,10 @@
 //! driver. It must not be loaded together with `test_hmm` (same node names). Devices 2 and 3
 //! (upstream's DEVICE_COHERENT ones) do not exist, as upstream without special-purpose memory.
 //!
-//! The binding layer (`mm/bind/*.rs`, `mm/bind/mirror_glue.c`) is compiled into this crate from the
-//! same files p2pmm uses; each is declared below at the crate root, where its siblings expect it.
+//! It is a user of p2pmm, not a part: it compiles no p2pmm source. The HMM, migration,
+//! device-memory and notifier bindings it drives are p2pmm.ko's own (the `p2pmm` crate, whose
+//! symbols p2pmm.ko exports in namespace `P2PMM`; Kbuild hands this crate p2pmm's metadata), so
+//! p2pmm.ko must be loaded first.
 
 use kernel::{
     fs::File,
@@ -19,34 +21,9 @@ use kernel::{
     prelude::*,
 };
 
-#[path = "../../mm/bind/dev_page.rs"]
-pub mod dev_page;
-#[path = "../../mm/bind/devmem.rs"]
-pub mod devmem;
-#[path = "../../mm/bind/exclusive.rs"]
-pub mod exclusive;
-#[path = "../../mm/bind/ffi.rs"]
-pub mod ffi;
-#[path = "../../mm/bind/hmm.rs"]
-pub mod hmm;
-#[cfg(CONFIG_KUNIT)]
-#[path = "../../mm/bind/kunit_mm.rs"]
-pub mod kunit_mm;
-#[path = "../../mm/bind/migrate.rs"]
-pub mod migrate;
-#[path = "../../mm/bind/mirror_table.rs"]
-pub mod mirror_table;
-#[path = "../../mm/bind/notifier.rs"]
-pub mod notifier;
-
 pub mod dmirror;
+pub mod fail_next;
 mod uapi;
-
-// The `# Examples` doctests of the binding files above as KUnit suite `p2pmm_mirror_doctests`, run
-// when the module loads: generated into the build copy by scripts/doctest_gen.py
-// (scripts/modules.sh); Kbuild sets `p2pmm_doctests` only when the file is there.
-#[cfg(all(CONFIG_KUNIT, p2pmm_doctests))]
-include!("doctests_generated.rs");
 
 module! {
     type: MirrorModule,
@@ -54,6 +31,7 @@ module! {
     authors: ["The p2pmm developers"],
     description: "p2pmm test mirror device (upstream test_hmm uAPI)",
     license: "GPL",
+    imports_ns: ["P2PMM"],
 }
 
 /// Identities of the two devices' memory (`pgmap_owner` / `dev_private_owner`): the addresses of

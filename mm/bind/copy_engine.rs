@@ -18,10 +18,11 @@ use crate::ffi::{
     p2pmm_bar_copy_bar, p2pmm_engine_copy, p2pmm_engine_dev_name, p2pmm_engine_valid,
     p2pmm_trace_copy,
 };
+use crate::lock_class::lock_class;
 use crate::pci_p2p;
 use core::fmt::{self, Write};
 use core::ptr::NonNull;
-use kernel::{ffi::c_void, new_mutex, pci, prelude::*, str::CStr, sync::Mutex};
+use kernel::{ffi::c_void, pci, prelude::*, str::CStr, sync::Mutex};
 
 /// Pages an engine is given at once (the API's promise to drivers).
 const ENGINE_BATCH: usize = 256;
@@ -69,7 +70,10 @@ impl EngineSlot {
     /// An empty slot.
     pub fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            engine <- new_mutex!(None, "p2pmm_copy_engine"),
+            engine <- {
+                let (name, key) = lock_class!("p2pmm_copy_engine");
+                Mutex::new(None, name, key)
+            },
         })
     }
 

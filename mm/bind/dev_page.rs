@@ -27,7 +27,7 @@ pub const PMD_ORDER: u32 = 9;
 ///
 /// ```
 /// use crate::{
-///     devmem::{DevmemChunk, FailNext},
+///     devmem::{DevmemChunk, WholeFolios},
 ///     kunit_mm::TestMapping,
 ///     migrate::{for_each_vma_piece, MigrateVma, Select},
 /// };
@@ -35,7 +35,7 @@ pub const PMD_ORDER: u32 = 9;
 ///
 /// static OWNER: u8 = 0;
 /// let owner = core::ptr::from_ref(&OWNER) as usize;
-/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, WholeFolios::new()?), GFP_KERNEL)?;
 /// let map = TestMapping::anonymous(3 * PAGE_SIZE)?;
 /// for i in 0..3u8 {
 ///     map.write(usize::from(i) * PAGE_SIZE, &[i + 1; 8])?;

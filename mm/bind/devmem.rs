@@ -19,6 +19,7 @@ use crate::ffi::{
     p2pmm_page_pgmap, p2pmm_page_to_pfn, p2pmm_pfn_to_page, p2pmm_vm_fault_oom,
     p2pmm_vm_fault_sigbus, p2pmm_vmf_address, p2pmm_vmf_has_pte, p2pmm_vmf_page, p2pmm_vmf_vma,
 };
+use crate::lock_class::lock_class;
 use crate::migrate::{evict_pfns_to, evict_range, MigrateVma, Select};
 // The device pages a chunk hands out are `dev_page.rs`'s (shared with `migrate.rs` without an
 // import circle); named here too, where their users look for them.
@@ -27,52 +28,55 @@ use kernel::{
     bindings,
     error::to_result,
     ffi::{c_ulong, c_void},
-    new_spinlock,
     prelude::*,
-    sync::{
-        atomic::{ordering, Atomic},
-        Arc, SpinLock,
-    },
+    sync::{Arc, SpinLock},
     types::Opaque,
 };
 
 const PAGE_SIZE: usize = kernel::page::PAGE_SIZE;
 
-/// A test hook of the simulated device: makes the next large allocation of device or system memory
-/// fail, once, so the small-page fallbacks run (the upstream uAPI's `HMM_DMIRROR_FLAG_FAIL_ALLOC`).
-/// It lives with the simulated memory, a test device's, so no binding of real device memory
-/// carries it.
+/// What a chunk's driver decides when the CPU touches one of its large folios (`migrate_to_ram`).
+///
+/// A driver may want such a folio back as small pages rather than one large system folio: under
+/// memory pressure, or (the mirror's `HMM_DMIRROR_FLAG_FAIL_ALLOC`) to exercise core mm's fallback.
+/// The driver keeps that state; the binding only asks.
 ///
 /// # Examples
 ///
 /// ```
-/// use crate::devmem::FailNext;
+/// use crate::devmem::FaultPolicy;
+/// use kernel::sync::Arc;
 ///
-/// let fail = FailNext::new()?;
-/// assert!(!fail.take());
-/// fail.arm();
-/// fail.arm();
-/// // Armed twice, it still fails one allocation only.
-/// assert!(fail.take());
-/// assert!(!fail.take());
+/// /// Always brings large folios back whole.
+/// struct Whole;
+/// impl FaultPolicy for Whole {
+///     fn large_system_folio(&self) -> bool {
+///         true
+///     }
+/// }
+/// let policy: Arc<dyn FaultPolicy> = Arc::new(Whole, GFP_KERNEL)?;
+/// assert!(policy.large_system_folio());
 /// # Ok::<(), Error>(())
 /// ```
-pub struct FailNext(Atomic<bool>);
+pub trait FaultPolicy: Send + Sync {
+    /// Whether a large folio touched by the CPU may come back as one large system folio now;
+    /// `false` brings it back as small pages (core mm splits the device folio).
+    fn large_system_folio(&self) -> bool;
+}
 
-impl FailNext {
-    /// A disarmed hook.
+/// The [`FaultPolicy`] of a driver that always takes large system folios when it can.
+pub struct WholeFolios;
+
+impl WholeFolios {
+    /// The policy, to hand to [`DevmemChunk::new`].
     pub fn new() -> Result<Arc<Self>> {
-        Ok(Arc::new(Self(Atomic::new(false)), GFP_KERNEL)?)
+        Ok(Arc::new(Self, GFP_KERNEL)?)
     }
+}
 
-    /// Makes the next large allocation fail.
-    pub fn arm(&self) {
-        self.0.store(true, ordering::Release);
-    }
-
-    /// Whether this allocation must fail (disarms the hook).
-    pub fn take(&self) -> bool {
-        self.0.xchg(false, ordering::Full)
+impl FaultPolicy for WholeFolios {
+    fn large_system_folio(&self) -> bool {
+        true
     }
 }
 
@@ -102,12 +106,12 @@ struct FreeLists {
 /// try.
 ///
 /// ```
-/// use crate::devmem::{Backing, DevmemChunk, FailNext};
+/// use crate::devmem::{Backing, DevmemChunk, WholeFolios};
 ///
 /// static OWNER: u8 = 0;
 /// let owner = core::ptr::from_ref(&OWNER) as usize;
 /// // A chunk handed out as PMD-sized folios has no small pages.
-/// let chunk = KBox::pin_init(DevmemChunk::new(owner, true, FailNext::new()?), GFP_KERNEL)?;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, true, WholeFolios::new()?), GFP_KERNEL)?;
 /// let backing = Backing::new(0).ok_or(ENOMEM)?;
 /// let refused = chunk.take(backing).is_err();
 /// assert!(refused);
@@ -153,7 +157,7 @@ impl Drop for Backing {
 ///
 /// ```
 /// use crate::{
-///     devmem::{DevmemChunk, FailNext},
+///     devmem::{DevmemChunk, WholeFolios},
 ///     kunit_mm::TestMapping,
 ///     migrate::{for_each_vma_piece, MigrateVma, Select},
 /// };
@@ -161,9 +165,8 @@ impl Drop for Backing {
 ///
 /// static OWNER: u8 = 0;
 /// let owner = core::ptr::from_ref(&OWNER) as usize;
-/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, WholeFolios::new()?), GFP_KERNEL)?;
 /// assert_eq!((chunk.owner(), chunk.used()), (owner, 0));
-/// assert!(!chunk.fail_hook().take());
 ///
 /// let map = TestMapping::anonymous(3 * PAGE_SIZE)?;
 /// for i in 0..3u8 {
@@ -201,7 +204,7 @@ pub struct DevmemChunk {
     free: SpinLock<FreeLists>,
     first_pfn: usize,
     owner: usize,
-    fail: Arc<FailNext>,
+    policy: Arc<dyn FaultPolicy>,
 }
 
 // SAFETY: The pagemap is only changed by core mm; the free list is behind a spinlock.
@@ -218,18 +221,22 @@ impl DevmemChunk {
     };
 
     /// Maps a new chunk of device memory owned by `owner` (an address used as identity, the
-    /// `pgmap_owner`), handed out as PMD-sized folios if `large`, else as small pages. `fail`
-    /// injects allocation failures.
-    pub fn new(owner: usize, large: bool, fail: Arc<FailNext>) -> impl PinInit<Self, Error> {
+    /// `pgmap_owner`), handed out as PMD-sized folios if `large`, else as small pages. `policy`
+    /// decides how large folios come back to system memory on a CPU fault.
+    pub fn new(
+        owner: usize,
+        large: bool,
+        policy: Arc<dyn FaultPolicy>,
+    ) -> impl PinInit<Self, Error> {
         try_pin_init!(&this in Self {
             pgmap: Opaque::uninit(),
-            free <- new_spinlock!(
-                FreeLists { small: KVec::new(), large: KVec::new() },
-                "p2pmm_devmem_free"
-            ),
+            free <- {
+                let (name, key) = lock_class!("p2pmm_devmem_free");
+                SpinLock::new(FreeLists { small: KVec::new(), large: KVec::new() }, name, key)
+            },
             first_pfn: 0,
             owner,
-            fail,
+            policy,
             _: {
                 // SAFETY: `this` is pinned and all fields are initialised; callbacks may run once
                 // the pagemap exists, and the free list must then be ready: it is filled below
@@ -445,7 +452,7 @@ impl DevmemChunk {
             ) else {
                 return p2pmm_vm_fault_sigbus();
             };
-            if m.to_ram(|| !chunk.fail.take()).is_err() {
+            if m.to_ram(|| chunk.policy.large_system_folio()).is_err() {
                 return p2pmm_vm_fault_oom();
             }
             m.pages();
@@ -469,11 +476,6 @@ impl DevmemChunk {
         // SAFETY: Core mm passes our folio being split; the glue follows lib/test_hmm.c's
         // bookkeeping.
         unsafe { p2pmm_devmem_split_backing(head.cast(), tail.cast()) };
-    }
-
-    /// The failure-injection hook this chunk consults.
-    pub fn fail_hook(&self) -> &FailNext {
-        &self.fail
     }
 }
 

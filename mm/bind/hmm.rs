@@ -571,7 +571,7 @@ impl FaultedPfns<'_> {
 ///
 /// ```
 /// use crate::{
-///     devmem::{DevmemChunk, FailNext},
+///     devmem::{DevmemChunk, WholeFolios},
 ///     hmm::{fault_and_commit, HmmRange, PageKind, Request, RequestFlag},
 ///     kunit_mm::TestMapping,
 ///     migrate::{for_each_vma_piece, MigrateVma, Select},
@@ -589,7 +589,7 @@ impl FaultedPfns<'_> {
 /// #
 /// static OWNER: u8 = 0;
 /// let owner = core::ptr::from_ref(&OWNER) as usize;
-/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, WholeFolios::new()?), GFP_KERNEL)?;
 /// let map = TestMapping::anonymous(PAGE_SIZE)?;
 /// map.write(0, b"moved")?;
 /// let mm = map.mm()?;

@@ -92,7 +92,7 @@ unsafe fn copy_pages(dst: *mut c_void, src: Option<*mut c_void>, n: usize) {
 ///
 /// ```
 /// use crate::{
-///     devmem::{DevmemChunk, FailNext},
+///     devmem::{DevmemChunk, WholeFolios},
 ///     kunit_mm::TestMapping,
 ///     migrate::{for_each_vma_piece, MigrateVma, Select},
 /// };
@@ -100,7 +100,7 @@ unsafe fn copy_pages(dst: *mut c_void, src: Option<*mut c_void>, n: usize) {
 ///
 /// static OWNER: u8 = 0;
 /// let owner = core::ptr::from_ref(&OWNER) as usize;
-/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, WholeFolios::new()?), GFP_KERNEL)?;
 /// let map = TestMapping::anonymous(3 * PAGE_SIZE)?;
 /// for i in 0..3u8 {
 ///     map.write(usize::from(i) * PAGE_SIZE, &[i + 1; 8])?;
@@ -167,7 +167,7 @@ pub enum Select {
 ///
 /// ```
 /// use crate::{
-///     devmem::{DevmemChunk, FailNext},
+///     devmem::{DevmemChunk, WholeFolios},
 ///     hmm::{fault_and_commit, HmmRange, PageKind, Request},
 ///     kunit_mm::TestMapping,
 ///     migrate::{for_each_vma_piece, MigrateVma, Select},
@@ -191,7 +191,7 @@ pub enum Select {
 /// // The device's memory is told apart by its owner: the address of a byte of ours.
 /// static OWNER: u8 = 0;
 /// let owner = core::ptr::from_ref(&OWNER) as usize;
-/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, WholeFolios::new()?), GFP_KERNEL)?;
 /// let map = TestMapping::anonymous(4 * PAGE_SIZE)?;
 /// for i in 0..4u8 {
 ///     map.write(usize::from(i) * PAGE_SIZE, &[0xa0 + i; 16])?;
@@ -635,7 +635,7 @@ impl Drop for MigrateVma {
 ///
 /// ```
 /// use crate::{
-///     devmem::{DevmemChunk, FailNext},
+///     devmem::{DevmemChunk, WholeFolios},
 ///     hmm::{fault_and_commit, HmmRange, PageKind, Request},
 ///     kunit_mm::TestMapping,
 ///     migrate::{for_each_vma_piece, MigrateVma, Select},
@@ -653,7 +653,7 @@ impl Drop for MigrateVma {
 /// #
 /// static OWNER: u8 = 0;
 /// let owner = core::ptr::from_ref(&OWNER) as usize;
-/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, WholeFolios::new()?), GFP_KERNEL)?;
 /// let map = TestMapping::anonymous(2 * PAGE_SIZE)?;
 /// map.write(0, b"first")?;
 /// map.write(PAGE_SIZE, b"second")?;
@@ -735,7 +735,7 @@ pub unsafe fn evict_pfns(
 ///
 /// ```
 /// use crate::{
-///     devmem::{DevmemChunk, FailNext},
+///     devmem::{DevmemChunk, WholeFolios},
 ///     hmm::{fault_and_commit, HmmRange, PageKind, Request},
 ///     kunit_mm::TestMapping,
 ///     migrate::{for_each_vma_piece, MigrateVma, Select},
@@ -753,7 +753,7 @@ pub unsafe fn evict_pfns(
 /// #
 /// static OWNER: u8 = 0;
 /// let owner = core::ptr::from_ref(&OWNER) as usize;
-/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, WholeFolios::new()?), GFP_KERNEL)?;
 /// let map = TestMapping::anonymous(2 * PAGE_SIZE)?;
 /// map.write(0, b"first")?;
 /// map.write(PAGE_SIZE, b"second")?;

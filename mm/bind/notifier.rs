@@ -23,12 +23,12 @@ use crate::ffi::{
     p2pmm_interval_read_retry, p2pmm_interval_set_seq, p2pmm_range_blockable,
     p2pmm_trace_invalidate_finish, p2pmm_trace_invalidate_start,
 };
+use crate::lock_class::lock_class;
 use kernel::{
     bindings,
     error::to_result,
     ffi::c_ulong,
     mm::Mm,
-    new_mutex,
     prelude::*,
     sync::{aref::ARef, Mutex, MutexGuard},
     types::Opaque,
@@ -51,7 +51,7 @@ fn trace_finish(start: usize, end: usize, deferred: bool) {
 ///
 /// ```
 /// use crate::{
-///     devmem::{DevmemChunk, FailNext},
+///     devmem::{DevmemChunk, WholeFolios},
 ///     kunit_mm::TestMapping,
 ///     migrate::{for_each_vma_piece, MigrateVma, Select},
 ///     notifier::{Event, IntervalNotifier, InvalidateHandler, Invalidation},
@@ -71,7 +71,7 @@ fn trace_finish(start: usize, end: usize, deferred: bool) {
 ///
 /// static OWNER: u8 = 0;
 /// let owner = core::ptr::from_ref(&OWNER) as usize;
-/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, FailNext::new()?), GFP_KERNEL)?;
+/// let chunk = KBox::pin_init(DevmemChunk::new(owner, false, WholeFolios::new()?), GFP_KERNEL)?;
 /// let map = TestMapping::anonymous(PAGE_SIZE)?;
 /// map.write(0, &[7; 8])?;
 /// let mm = map.mm()?;
@@ -573,7 +573,10 @@ impl<T: InvalidateHandler> IntervalNotifier<T> {
     {
         try_pin_init!(&this in Self {
             raw: Opaque::uninit(),
-            state <- new_mutex!(state, "p2pmm_interval_notifier"),
+            state <- {
+                let (name, key) = lock_class!("p2pmm_interval_notifier");
+                Mutex::new(state, name, key)
+            },
             handler,
             _: {
                 if length == 0 || start.checked_add(length).is_none() {

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Tracepoints of the mirror layer's interval notifiers (mm/bind/notifier.rs): the two passes of every
- * invalidation a p2pmm notifier handles. The glue is compiled into each module that uses the layer, and each
- * gets its own event system (P2PMM_NOTIFY_TRACE_SYSTEM, set per object in Kbuild): p2pmm_notify in p2pmm.ko,
- * p2pmm_mirror in p2pmm_mirror.ko.
+ * invalidation a p2pmm notifier handles, p2pmm.ko's own (/dev/p2pmm's advice notifiers) and those of the Rust
+ * drivers on its bindings (p2pmm_mirror.ko's, which are two-pass: two_pass=1).
  */
 #undef TRACE_SYSTEM
-#define TRACE_SYSTEM P2PMM_NOTIFY_TRACE_SYSTEM
+#define TRACE_SYSTEM p2pmm_notify
 
 #if !defined(_P2PMM_NOTIFY_TRACE_H) || defined(TRACE_HEADER_MULTI_READ)
 #define _P2PMM_NOTIFY_TRACE_H

@@ -89,11 +89,20 @@ load_p2pmm() {
 	p2pmm_up
 }
 
+# A driver of the upstream test_hmm uAPI: p2pmm_mirror is a Rust driver on p2pmm.ko's bindings (their symbols are
+# p2pmm.ko's), so p2pmm.ko is loaded first; upstream test_hmm needs nothing.
+load_hmm_driver() {
+	if [ "$1" = p2pmm_mirror ]; then
+		load_p2pmm || return 1
+	fi
+	insmod /lib/modules/$1.ko
+}
+
 suite_kunit() {
 	# KUnit suites run when their module loads, and their KTAP lands in dmesg: p2pmm.ko's `p2pmm` and
-	# `p2pmm_doctests`, then p2pmm_mirror.ko's `p2pmm_mirror_doctests` (the binding layer's `# Examples`, see
-	# scripts/doctest_gen.py). p2pmm_mirror is unloaded again: the kselftest and hmm suites load it themselves, and
-	# upstream test_hmm, which creates the same device nodes, must not meet it.
+	# `p2pmm_doctests` (the binding layer's `# Examples`, see scripts/doctest_gen.py). p2pmm_mirror, a Rust driver
+	# on p2pmm.ko's bindings, is loaded and unloaded once on top (that it links and initialises); the kselftest and
+	# hmm suites load it themselves, and upstream test_hmm, which creates the same device nodes, must not meet it.
 	mark=$(dmesg_mark)
 	load_p2pmm || return 1
 	rc=0
@@ -186,7 +195,7 @@ run_hmm_tests() {
 	drv=$1
 	shift
 	echo 8 > /proc/sys/vm/nr_hugepages
-	insmod /lib/modules/$drv.ko || return 1
+	load_hmm_driver $drv || return 1
 	hmm_quiet
 	hmm-tests "$@"
 	rc=$?
@@ -227,7 +236,7 @@ suite_hmm_thp_bench_upstream() {
 # compaction paused, hmm_quiet) or under one kind of background mm activity: P2PMM_HMM_STRESS=khugepaged (khugepaged
 # scanning without pause) or compact (memory compacted every 50 ms). For hunting a flaky case (not part of
 # `make test`): fails if any run of either driver fails, says how many did, and shows for each failed run what
-# invalidated the mirror from outside the test (p2pmm_mirror's tracepoints) and what khugepaged collapsed.
+# invalidated the mirror from outside the test (the p2pmm_notify tracepoints) and what khugepaged collapsed.
 suite_hmm_repeat() {
 	hmmcase=${P2PMM_HMM_CASE:-hmm.hmm_device_private.anon_write_child}
 	n=${P2PMM_HMM_REPEAT:-50}
@@ -241,7 +250,7 @@ suite_hmm_repeat() {
 		k=$((k + 1))
 		failed=0
 		i=0
-		insmod /lib/modules/$drv.ko || return 1
+		load_hmm_driver $drv || return 1
 		hmm_quiet
 		stress=
 		case "${P2PMM_HMM_STRESS:-}" in
@@ -252,7 +261,7 @@ suite_hmm_repeat() {
 			;;
 		esac
 		echo 'huge_memory:mm_collapse_huge_page' >$tr/set_event
-		[ $drv = p2pmm_mirror ] && echo 'p2pmm_mirror:invalidate_start' >>$tr/set_event
+		[ $drv = p2pmm_mirror ] && echo 'p2pmm_notify:invalidate_start' >>$tr/set_event
 		while [ $i -lt "$n" ]; do
 			echo >$tr/trace
 			hmm-tests -r "$hmmcase" >/tmp/hmm-repeat.log 2>&1 || {
@@ -290,7 +299,7 @@ suite_bench_migration() {
 	memcpy_bench || rc=1
 	for drv in p2pmm_mirror test_hmm; do
 		echo "P2PMM-BENCH-DRIVER $drv"
-		insmod /lib/modules/$drv.ko || return 1
+		load_hmm_driver $drv || return 1
 		mirror_bench || rc=1
 		rmmod $drv || rc=1
 		run_hmm_tests $drv -r hmm.hmm_device_private.benchmark_thp_migration || rc=1

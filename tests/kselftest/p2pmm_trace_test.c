@@ -130,7 +130,8 @@ TEST(notifier_traces_invalidations)
 
 /*
  * The mirror device (p2pmm_mirror.ko) is a two-pass importer: unmapping what it mirrors runs its first pass under
- * its lock and a deferred second pass after every notifier of the range had its first.
+ * its lock and a deferred second pass after every notifier of the range had its first. Its notifiers are p2pmm.ko's
+ * bindings, so their events are p2pmm_notify's, told from /dev/p2pmm's one-pass advice notifiers by two_pass=1.
  */
 TEST(importer_gets_both_passes)
 {
@@ -153,9 +154,9 @@ TEST(importer_gets_both_passes)
 	if (access(TRACEFS "/trace", F_OK))
 		ASSERT_EQ(0, mount("nodev", TRACEFS, "tracefs", 0, NULL));
 	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/trace", ""));
-	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm_mirror/enable", "1")) TH_LOG("no p2pmm_mirror events");
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm_notify/enable", "1")) TH_LOG("no p2pmm_notify events");
 	ASSERT_EQ(0, munmap(buf, len));
-	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm_mirror/enable", "0"));
+	ASSERT_EQ(0, p2p_dma_write_file(TRACEFS "/events/p2pmm_notify/enable", "0"));
 	trace = read_trace();
 	ASSERT_NE(NULL, trace);
 	snprintf(expect, sizeof(expect), "invalidate_start: range=%#lx-%#lx event=0 owner=0x0 two_pass=1",
