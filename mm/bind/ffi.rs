@@ -6,9 +6,9 @@
 //! page` and the like are `void *` here: they hold zero-sized arrays that rustc's FFI-safety lint
 //! rejects, and the bindings cast to and from their own types.
 //!
-//! Both modules compile this file (p2pmm_mirror.ko uses a subset): the declarations are `pub`, so
-//! the functions one module does not call are not dead code, and they are documented where they are
-//! defined and where they are used, as `kernel::bindings` is.
+//! The declarations are `pub`: Rust drivers on this crate reach the glue through the bindings'
+//! generic and inlined code (Kbuild exports each function), and each is documented where it is
+//! defined and where it is used, as `kernel::bindings` is.
 #![allow(missing_docs)]
 
 use kernel::ffi::{c_char, c_int, c_ulong, c_void};
