@@ -16,9 +16,10 @@
 //!
 //! The binding layer is also a library for Rust drivers: the kernel crate has no HMM, migration,
 //! device-private memory or interval-notifier abstractions, and these are p2pmm's. Kbuild exports
-//! every Rust symbol of this crate in namespace `P2PMM` (as vmlinux exports the `kernel` crate's)
-//! and hands its metadata to the Rust drivers it builds, which name the modules as `p2pmm::hmm`,
-//! `p2pmm::migrate` and so on (`p2pmm_mirror.ko`, `drivers/mirror`, does).
+//! the binding layer's Rust symbols in namespace `P2PMM` (as vmlinux exports the `kernel` crate's;
+//! the subsystem's own modules stay private) and hands this crate's metadata to the Rust drivers it
+//! builds, which name the modules as `p2pmm::hmm`, `p2pmm::migrate` and so on (`p2pmm_mirror.ko`,
+//! `drivers/mirror`, does).
 
 use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Exports p2pmm.ko's Rust crate to the Rust drivers built on it (Kbuild explains why): every Rust symbol of the crate
- * and every C glue function its bindings call, in namespace P2PMM. The list is generated from the objects by nm, as
- * rust/exports.c does for the kernel crate; the declared type is a placeholder, as there.
+ * Exports p2pmm.ko's binding layer to the Rust drivers built on it (Kbuild explains why): the Rust symbols of the
+ * binding modules and the crate's instances of other crates' generics, and every C glue function the bindings call,
+ * in namespace P2PMM. The list is generated from the objects by nm, as rust/exports.c does for the kernel crate; the
+ * declared type is a placeholder, as there.
  */
 #include <linux/export.h>
 
